@@ -1,0 +1,72 @@
+//! The one error type: each variant maps to a status code and a JSON `{ "error": "..." }` body.
+
+use axum::{
+    Json,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use protocol::ApiError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The request is malformed (bad JSON/XML/MessagePack, a bad id).
+    #[error("{0}")]
+    BadRequest(String),
+    /// A parameter is well-formed but out of range; the message names the parameter.
+    #[error("{0}")]
+    Unprocessable(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    NotFound(String),
+    /// A cross-site page tried to open a WebSocket.
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl AppError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Maps an axum extractor rejection onto the same JSON shape, keeping its status.
+    pub fn from_rejection(status: StatusCode, text: String) -> AppError {
+        match status {
+            StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge(text),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => AppError::UnsupportedMediaType(text),
+            StatusCode::UNPROCESSABLE_ENTITY => AppError::Unprocessable(text),
+            s if s.is_server_error() => AppError::Internal(text),
+            _ => AppError::BadRequest(text),
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(cause = %self, "request failed");
+        } else {
+            tracing::debug!(%status, cause = %self, "request refused");
+        }
+        (
+            status,
+            Json(ApiError {
+                error: self.to_string(),
+            }),
+        )
+            .into_response()
+    }
+}

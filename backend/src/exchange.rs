@@ -1,0 +1,281 @@
+//! Records every traced HTTP exchange: a request that carries `run` and `rid` is logged when it
+//! arrives (with the headers the server really received) and its response when it leaves (with
+//! the handler's timing phases). One middleware serves every demo.
+
+use std::{fmt::Write as _, net::SocketAddr};
+
+use axum::{
+    body::HttpBody,
+    extract::{ConnectInfo, OriginalUri, Request, State},
+    http::{HeaderMap, HeaderValue, Version},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use protocol::{
+    REQUEST_PARAM, RUN_PARAM,
+    trace::{Actor, Detail, Header, Kind, Message, Observer, Phase, RequestId, RunId, Transport},
+};
+
+use crate::{
+    AppState,
+    error::AppError,
+    trace::{parse_run_id, server_now_us},
+};
+
+/// Timing phases a handler measured, on the server's clock. A handler puts them in the
+/// response's extensions and in a `Server-Timing` header; the middleware copies them into the
+/// trace, where they split the server's activation bar.
+#[derive(Debug, Clone, Default)]
+pub struct Phases(pub Vec<Phase>);
+
+impl Phases {
+    /// Runs `f` as the phase `name`.
+    pub fn time<T>(&mut self, name: &str, f: impl FnOnce() -> T) -> T {
+        let start = server_now_us();
+        let out = f();
+        self.push(name, start);
+        out
+    }
+
+    /// Awaits `f` as the phase `name`.
+    pub async fn time_async<T>(&mut self, name: &str, f: impl Future<Output = T>) -> T {
+        let start = server_now_us();
+        let out = f.await;
+        self.push(name, start);
+        out
+    }
+
+    fn push(&mut self, name: &str, start_us: i64) {
+        self.0.push(Phase {
+            name: name.to_owned(),
+            start_us,
+            dur_us: server_now_us() - start_us,
+        });
+    }
+
+    /// The standard `Server-Timing` header value: `parse;dur=0.412, process;dur=200.100, …`.
+    pub fn server_timing(&self) -> HeaderValue {
+        let mut value = String::new();
+        for (i, p) in self.0.iter().enumerate() {
+            if i > 0 {
+                value.push_str(", ");
+            }
+            let _ = write!(value, "{};dur={:.3}", p.name, p.dur_us as f64 / 1000.0);
+        }
+        HeaderValue::from_str(&value).expect("phase names are tokens")
+    }
+
+    /// Adds the header and the extension to `response`.
+    pub fn attach(self, mut response: Response) -> Response {
+        response
+            .headers_mut()
+            .insert("server-timing", self.server_timing());
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
+/// The run and request a traced request belongs to, from its query string.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TraceIds {
+    pub run: RunId,
+    pub request: RequestId,
+}
+
+impl TraceIds {
+    /// `Ok(None)` when the request carries no `run` (an untraced call, e.g. from curl).
+    pub fn from_query(query: Option<&str>) -> Result<Option<TraceIds>, AppError> {
+        let mut run = None;
+        let mut rid = None;
+        for pair in query.unwrap_or("").split('&') {
+            match pair.split_once('=') {
+                Some((k, v)) if k == RUN_PARAM => run = Some(v),
+                Some((k, v)) if k == REQUEST_PARAM => rid = Some(v),
+                _ => {}
+            }
+        }
+        let Some(run) = run else { return Ok(None) };
+        let run = parse_run_id(run)?;
+        let rid = rid.ok_or_else(|| {
+            AppError::BadRequest(format!(
+                "a traced request needs `{REQUEST_PARAM}` beside `{RUN_PARAM}`"
+            ))
+        })?;
+        if !RunId::is_valid(rid) {
+            return Err(AppError::BadRequest(format!("invalid request id {rid:?}")));
+        }
+        Ok(Some(TraceIds {
+            run,
+            request: RequestId(rid.to_owned()),
+        }))
+    }
+}
+
+/// Middleware: records the arrival and the departure of each traced exchange.
+pub async fn record(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let ids = match TraceIds::from_query(request.uri().query()) {
+        Ok(Some(ids)) => ids,
+        Ok(None) => return next.run(request).await,
+        Err(e) => return e.into_response(),
+    };
+    let arrived = server_now_us();
+    let version = request.version();
+    let transport = transport_of(version);
+    let connection = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| u64::from(peer.port()));
+    // The full path as the browser sent it (nesting strips the `/api` prefix from `uri()`).
+    let uri = request
+        .extensions()
+        .get::<OriginalUri>()
+        .map(|OriginalUri(uri)| uri.clone())
+        .unwrap_or_else(|| request.uri().clone());
+    let target = uri
+        .path_and_query()
+        .map(|pq| pq.as_str().to_owned())
+        .unwrap_or_else(|| uri.path().to_owned());
+    let start_line = format!("{} {} {:?}", request.method(), target, request.version());
+    let body_bytes = content_length(request.headers());
+    let headers = headers_of(request.headers());
+    let head_bytes = head_size(&start_line, &headers);
+    let base = Message {
+        run: ids.run.clone(),
+        seq: 0,
+        observer: Observer::Server,
+        request_id: Some(ids.request.clone()),
+        from: Actor::browser(),
+        to: Actor::server(),
+        kind: Kind::Request,
+        transport,
+        sent_us: None,
+        recv_us: Some(arrived),
+        connection,
+        stream: None,
+        label: format!("{} {}", request.method(), target),
+        bytes: Some(head_bytes + body_bytes),
+        status: None,
+        detail: Some(Detail {
+            start_line,
+            headers,
+            body_bytes,
+            ..Detail::default()
+        }),
+    };
+    state.trace.record(base.clone());
+
+    let response = next.run(request).await;
+
+    let status = response.status();
+    let start_line = format!(
+        "{:?} {} {}",
+        version,
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    );
+    let headers = headers_of(response.headers());
+    let body_bytes = response.body().size_hint().exact().unwrap_or(0);
+    let phases = response
+        .extensions()
+        .get::<Phases>()
+        .map(|p| p.0.clone())
+        .unwrap_or_default();
+    state.trace.record(Message {
+        from: Actor::server(),
+        to: Actor::browser(),
+        kind: Kind::Response,
+        sent_us: Some(server_now_us()),
+        recv_us: None,
+        label: format!(
+            "{} {} {}",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or(""),
+            target
+        ),
+        bytes: Some(head_size(&start_line, &headers) + body_bytes),
+        status: Some(status.as_u16()),
+        detail: Some(Detail {
+            start_line,
+            headers,
+            body_bytes,
+            phases,
+            ..Detail::default()
+        }),
+        ..base
+    });
+    response
+}
+
+fn transport_of(version: Version) -> Transport {
+    if version == Version::HTTP_2 {
+        Transport::H2
+    } else {
+        Transport::Http1
+    }
+}
+
+fn content_length(headers: &HeaderMap) -> u64 {
+    headers
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn headers_of(headers: &HeaderMap) -> Vec<Header> {
+    headers
+        .iter()
+        .map(|(name, value)| Header {
+            name: name.as_str().to_owned(),
+            value: String::from_utf8_lossy(value.as_bytes()).into_owned(),
+        })
+        .collect()
+}
+
+/// Bytes of the start line and header block as HTTP/1.1 puts them on the wire.
+fn head_size(start_line: &str, headers: &[Header]) -> u64 {
+    let lines: usize = headers
+        .iter()
+        .map(|h| h.name.len() + 2 + h.value.len() + 2)
+        .sum();
+    (start_line.len() + 2 + lines + 2) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trace_ids_come_from_the_query() {
+        assert_eq!(TraceIds::from_query(None).unwrap(), None);
+        assert_eq!(TraceIds::from_query(Some("a=1")).unwrap(), None);
+        let ids = TraceIds::from_query(Some("x=1&run=abc&rid=7"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(ids.run, RunId("abc".into()));
+        assert_eq!(ids.request, RequestId("7".into()));
+        assert!(TraceIds::from_query(Some("run=abc")).is_err());
+        assert!(TraceIds::from_query(Some("run=a%20b&rid=1")).is_err());
+        assert!(TraceIds::from_query(Some("run=ok&rid=<script>")).is_err());
+    }
+
+    #[test]
+    fn server_timing_lists_each_phase() {
+        let phases = Phases(vec![
+            Phase {
+                name: "parse".into(),
+                start_us: 0,
+                dur_us: 412,
+            },
+            Phase {
+                name: "process".into(),
+                start_us: 412,
+                dur_us: 200_100,
+            },
+        ]);
+        assert_eq!(
+            phases.server_timing(),
+            "parse;dur=0.412, process;dur=200.100"
+        );
+    }
+}

@@ -1,0 +1,114 @@
+//! The Patternscope server: real endpoints for every demo, and the trace hub that tells the page
+//! what happened inside the server while they ran.
+//!
+//! Every demo request carries `run` and `rid` query parameters. The [`exchange`] middleware
+//! records each such request when it arrives and each response when it leaves, on the server's
+//! clock, into the [`trace::TraceHub`]; the page watches its run over one trace WebSocket and
+//! draws both its own observations and the server's on one sequence diagram.
+//!
+//! # Layout
+//! - [`trace`]: the trace hub (bounded per-run logs with fan-out), `GET /api/trace/{run}` and the
+//!   trace WebSocket.
+//! - [`exchange`]: middleware recording every traced HTTP exchange; `Server-Timing` phases.
+//! - [`request_response`]: the echo endpoint of the request/response demo (JSON, XML, MessagePack).
+//! - [`origin`]: the `Origin` check every WebSocket upgrade makes.
+//! - [`error`]: the one error type; every failure is a 4xx/5xx with a JSON `{ "error": … }`.
+//! - [`static_files`]: the built frontend, with `index.html` for deep links.
+#![forbid(unsafe_code)]
+
+pub mod error;
+pub mod exchange;
+pub mod origin;
+pub mod request_response;
+pub mod static_files;
+pub mod trace;
+
+use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc};
+
+use axum::{Json, Router, routing::get};
+use tokio::{net::TcpListener, sync::watch};
+
+use crate::{error::AppError, trace::TraceHub};
+
+/// Settings the server starts with.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// Folder holding the built frontend (`index.html` and its assets). `None` serves the API only.
+    pub dist: Option<PathBuf>,
+    /// Origins besides the server's own that may open WebSockets (for `trunk serve`).
+    pub allowed_origins: Vec<String>,
+}
+
+/// Cheap handles shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    /// Per-run logs of what the server saw, streamed to watching pages.
+    pub trace: TraceHub,
+    /// Flips to `true` when shutdown begins, so push loops close their connections cleanly
+    /// (axum's graceful shutdown does not end open WebSockets on its own).
+    pub shutdown: watch::Receiver<bool>,
+    shutdown_tx: Arc<watch::Sender<bool>>,
+    pub config: Arc<Config>,
+}
+
+impl AppState {
+    pub fn new(config: Config) -> Self {
+        let (shutdown_tx, shutdown) = watch::channel(false);
+        AppState {
+            trace: TraceHub::default(),
+            shutdown,
+            shutdown_tx: Arc::new(shutdown_tx),
+            config: Arc::new(config),
+        }
+    }
+
+    /// Completes once shutdown has begun; every push loop selects on it.
+    pub fn stopped(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut shutdown = self.shutdown.clone();
+        async move {
+            // An error means the sender is gone, which also means the server is stopping.
+            let _ = shutdown.wait_for(|stopping| *stopping).await;
+        }
+    }
+
+    /// Tells every open connection to finish.
+    pub fn begin_shutdown(&self) {
+        self.shutdown_tx.send_replace(true);
+    }
+}
+
+/// The whole application: the API under `/api`, the built frontend everywhere else.
+pub fn app(state: AppState) -> Router {
+    let api = Router::new()
+        .route(
+            "/health",
+            get(|| async { Json(serde_json::json!({ "ok": true })) }),
+        )
+        .merge(trace::router())
+        .merge(request_response::router(state.clone()))
+        .fallback(|| async { AppError::NotFound("no such API endpoint".into()) });
+    let router = Router::new().nest("/api", api).with_state(state.clone());
+    match &state.config.dist {
+        Some(dist) => router.fallback_service(static_files::service(dist)),
+        None => router,
+    }
+}
+
+/// Serves `app(state)` on `listener` until `shutdown` completes, then closes open connections.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let router = app(state.clone());
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        tracing::info!("shutting down: closing open connections");
+        state.begin_shutdown();
+    })
+    .await
+}

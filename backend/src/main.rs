@@ -1,0 +1,70 @@
+//! Command line of the Patternscope server: flags, logging and signals; the rest is in lib.rs.
+#![forbid(unsafe_code)]
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use anyhow::Context;
+use backend::{AppState, Config, serve};
+use clap::Parser;
+
+/// Patternscope: backend communication patterns, live in the browser.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    /// Folder holding the built frontend (trunk's output).
+    #[arg(long, default_value = "dist")]
+    dist: PathBuf,
+    /// Another origin allowed to open WebSockets, e.g. http://127.0.0.1:8081 for `trunk serve`.
+    #[arg(long = "allow-origin")]
+    allow_origins: Vec<String>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,tower_http=warn".into()),
+        )
+        .init();
+    let args = Args::parse();
+    let dist = if args.dist.join("index.html").is_file() {
+        Some(args.dist.clone())
+    } else {
+        tracing::warn!(dist = %args.dist.display(), "no index.html there: serving the API only");
+        None
+    };
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.addr))?;
+    let addr = listener.local_addr()?;
+    println!("Patternscope is serving on http://{addr}");
+    let state = AppState::new(Config {
+        dist,
+        allowed_origins: args.allow_origins,
+    });
+    serve(listener, state, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+}

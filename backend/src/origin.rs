@@ -1,0 +1,80 @@
+//! The `Origin` check every WebSocket upgrade makes, so a cross-site page cannot open one.
+
+use axum::http::{HeaderMap, header};
+
+use crate::error::AppError;
+
+/// Accepts a request whose `Origin` is this server's own (same host and port as `Host`), one
+/// of `allowed`, or absent (non-browser clients send none; browsers always do).
+pub fn check(headers: &HeaderMap, allowed: &[String]) -> Result<(), AppError> {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let origin = origin
+        .to_str()
+        .map_err(|_| AppError::Forbidden("unreadable Origin header".into()))?;
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    let origin_host = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+        .unwrap_or("");
+    if (!host.is_empty() && origin_host == host) || allowed.iter().any(|a| a == origin) {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(format!(
+            "WebSocket from origin {origin} refused: only this server's own pages may connect"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(origin: Option<&str>, host: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_str(host).unwrap());
+        if let Some(o) = origin {
+            h.insert(header::ORIGIN, HeaderValue::from_str(o).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn same_origin_and_allow_list_pass_others_fail() {
+        assert!(
+            check(
+                &headers(Some("http://127.0.0.1:8080"), "127.0.0.1:8080"),
+                &[]
+            )
+            .is_ok()
+        );
+        assert!(check(&headers(None, "127.0.0.1:8080"), &[]).is_ok());
+        assert!(
+            check(
+                &headers(Some("https://evil.example"), "127.0.0.1:8080"),
+                &[]
+            )
+            .is_err()
+        );
+        assert!(
+            check(
+                &headers(Some("http://127.0.0.1:9999"), "127.0.0.1:8080"),
+                &[]
+            )
+            .is_err()
+        );
+        let allowed = vec!["http://127.0.0.1:8081".to_owned()];
+        assert!(
+            check(
+                &headers(Some("http://127.0.0.1:8081"), "127.0.0.1:8080"),
+                &allowed
+            )
+            .is_ok()
+        );
+    }
+}

@@ -1,0 +1,111 @@
+//! The request/response demo: `POST /api/echo` parses an order in JSON, XML or MessagePack,
+//! "processes" it for the asked time, and answers in the same format, timing each phase.
+
+use axum::{
+    Router,
+    body::Bytes,
+    extract::{
+        DefaultBodyLimit, Query,
+        rejection::{BytesRejection, QueryRejection},
+    },
+    http::{HeaderMap, header},
+    middleware,
+    response::{IntoResponse, Response},
+    routing::post,
+};
+use protocol::echo::{self, EchoQuery, EchoReply, Format, MAX_BODY_BYTES, MAX_PROCESS_MS, Order};
+
+use crate::{
+    AppState,
+    error::AppError,
+    exchange::{self, Phases},
+};
+
+pub fn router(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/echo", post(echo))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(state, exchange::record))
+}
+
+async fn echo(
+    query: Result<Query<EchoQuery>, QueryRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, AppError> {
+    let format = request_format(&headers)?;
+    let Query(query) = query.map_err(|e| AppError::Unprocessable(e.body_text()))?;
+    if query.process_ms > MAX_PROCESS_MS {
+        return Err(AppError::Unprocessable(format!(
+            "process_ms must be between 0 and {MAX_PROCESS_MS}, got {}",
+            query.process_ms
+        )));
+    }
+    let body = body.map_err(|e| match e.status().as_u16() {
+        413 => AppError::PayloadTooLarge(format!(
+            "request body is over the {MAX_BODY_BYTES}-byte limit ({} KiB)",
+            MAX_BODY_BYTES / 1024
+        )),
+        _ => AppError::from_rejection(e.status(), e.body_text()),
+    })?;
+
+    let mut phases = Phases::default();
+    let order = phases.time("parse", || decode(format, &body))?;
+    let total_cents = phases
+        .time_async("process", async {
+            tokio::time::sleep(std::time::Duration::from_millis(query.process_ms.into())).await;
+            order.items.iter().map(|i| i.price_cents).sum::<u64>()
+        })
+        .await;
+    let reply = EchoReply {
+        items: u32::try_from(order.items.len()).unwrap_or(u32::MAX),
+        total_cents,
+        format,
+        order,
+    };
+    let encoded = phases.time("serialize", || encode(format, &reply))?;
+    let response = ([(header::CONTENT_TYPE, format.content_type())], encoded).into_response();
+    Ok(phases.attach(response))
+}
+
+fn request_format(headers: &HeaderMap) -> Result<Format, AppError> {
+    let value = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| {
+            AppError::UnsupportedMediaType(
+                "missing Content-Type: send application/json, application/xml or application/msgpack"
+                    .into(),
+            )
+        })?;
+    Format::from_content_type(value).ok_or_else(|| {
+        AppError::UnsupportedMediaType(format!(
+            "unsupported Content-Type {value:?}: send application/json, application/xml or application/msgpack"
+        ))
+    })
+}
+
+/// Parses an order in `format`; a malformed body is a 400 naming the problem.
+pub fn decode(format: Format, body: &[u8]) -> Result<Order, AppError> {
+    echo::decode_order(format, body)
+        .map_err(|e| AppError::BadRequest(format!("malformed {} body: {e}", format.as_str())))
+}
+
+/// Encodes the reply in `format`.
+pub fn encode(format: Format, reply: &EchoReply) -> Result<Vec<u8>, AppError> {
+    echo::encode_reply(format, reply)
+        .map_err(|e| AppError::Internal(format!("cannot encode reply: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn malformed_bodies_are_bad_requests() {
+        for format in Format::ALL {
+            let err = decode(format, b"{\"customer\": ").unwrap_err();
+            assert!(matches!(err, AppError::BadRequest(_)), "{format:?}: {err}");
+        }
+    }
+}

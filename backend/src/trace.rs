@@ -1,0 +1,306 @@
+//! The server half of the trace: a bounded log per run of what the server saw, fanned out to
+//! the pages watching that run over the trace WebSocket, and readable as JSON.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::{Arc, LazyLock, Mutex},
+    time::{Duration, Instant},
+};
+
+use axum::{
+    Json, Router,
+    extract::{
+        Path, State, WebSocketUpgrade,
+        ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket},
+    },
+    http::HeaderMap,
+    response::Response,
+    routing::get,
+};
+use futures_util::{SinkExt, StreamExt};
+use protocol::trace::{Message, RunId, TraceClientMsg, TraceServerMsg};
+use tokio::sync::broadcast;
+
+use crate::{AppState, error::AppError, origin};
+
+/// Runs kept at once; creating one more evicts the least recently touched.
+pub const MAX_RUNS: usize = 512;
+/// Messages kept per run; older ones are dropped first.
+pub const MAX_MESSAGES_PER_RUN: usize = 2_000;
+/// A run untouched for this long is forgotten.
+pub const RUN_TTL: Duration = Duration::from_secs(15 * 60);
+/// Messages a watching page may fall behind before it is told it is too slow and dropped.
+pub const WATCH_BUFFER: usize = 512;
+/// How long one send to a watching page may take before it is dropped.
+const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+
+static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+/// The server's clock for traces: microseconds since the process first read it.
+pub fn server_now_us() -> i64 {
+    i64::try_from(EPOCH.elapsed().as_micros()).unwrap_or(i64::MAX)
+}
+
+/// Per-run logs of server-side messages. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct TraceHub {
+    // std Mutex: never held across an await; every operation is a short map update.
+    runs: Arc<Mutex<HashMap<RunId, RunLog>>>,
+}
+
+struct RunLog {
+    /// The newest messages, at most `MAX_MESSAGES_PER_RUN`, replayed to a page that starts watching.
+    messages: VecDeque<Message>,
+    next_seq: u64,
+    /// Fan-out to watching pages; bounded, so a slow page lags and is dropped.
+    live: broadcast::Sender<Message>,
+    /// Last record or watch, for expiry and eviction.
+    touched: Instant,
+}
+
+impl RunLog {
+    fn new() -> Self {
+        RunLog {
+            messages: VecDeque::new(),
+            next_seq: 0,
+            live: broadcast::channel(WATCH_BUFFER).0,
+            touched: Instant::now(),
+        }
+    }
+}
+
+impl TraceHub {
+    /// Records `message` (its `seq` is assigned here) and sends it to the run's watchers.
+    pub fn record(&self, mut message: Message) {
+        let mut runs = self.runs.lock().expect("trace hub lock poisoned");
+        let log = Self::log_for(&mut runs, &message.run);
+        message.seq = log.next_seq;
+        log.next_seq += 1;
+        if log.messages.len() == MAX_MESSAGES_PER_RUN {
+            log.messages.pop_front();
+        }
+        log.messages.push_back(message.clone());
+        log.touched = Instant::now();
+        // No watcher is fine: the log keeps the message for a later watch or GET.
+        let _ = log.live.send(message);
+    }
+
+    /// The run's recorded messages and a receiver for the ones to come, taken under one lock
+    /// so nothing falls between them.
+    pub fn watch(&self, run: &RunId) -> (Vec<Message>, broadcast::Receiver<Message>) {
+        let mut runs = self.runs.lock().expect("trace hub lock poisoned");
+        let log = Self::log_for(&mut runs, run);
+        log.touched = Instant::now();
+        (log.messages.iter().cloned().collect(), log.live.subscribe())
+    }
+
+    /// The run's recorded messages, or `None` for a run never seen (or expired).
+    pub fn snapshot(&self, run: &RunId) -> Option<Vec<Message>> {
+        let runs = self.runs.lock().expect("trace hub lock poisoned");
+        runs.get(run)
+            .map(|log| log.messages.iter().cloned().collect())
+    }
+
+    /// How many runs are kept now.
+    pub fn run_count(&self) -> usize {
+        self.runs.lock().expect("trace hub lock poisoned").len()
+    }
+
+    fn log_for<'a>(runs: &'a mut HashMap<RunId, RunLog>, run: &RunId) -> &'a mut RunLog {
+        if !runs.contains_key(run) {
+            runs.retain(|_, log| log.touched.elapsed() < RUN_TTL);
+            if runs.len() >= MAX_RUNS {
+                let oldest = runs
+                    .iter()
+                    .min_by_key(|(_, log)| log.touched)
+                    .map(|(id, _)| id.clone());
+                if let Some(oldest) = oldest {
+                    runs.remove(&oldest);
+                }
+            }
+        }
+        runs.entry(run.clone()).or_insert_with(RunLog::new)
+    }
+}
+
+/// `GET /api/trace/{run}` and the trace WebSocket.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/trace/ws", get(trace_socket))
+        .route("/trace/{run}", get(run_trace))
+}
+
+/// Parses a run id from a path or query, refusing bad ones with a 400.
+pub fn parse_run_id(s: &str) -> Result<RunId, AppError> {
+    if RunId::is_valid(s) {
+        Ok(RunId(s.to_owned()))
+    } else {
+        Err(AppError::BadRequest(format!(
+            "invalid run id {s:?}: use 1 to {} characters of A-Z a-z 0-9 - _",
+            RunId::MAX_LEN
+        )))
+    }
+}
+
+async fn run_trace(
+    State(state): State<AppState>,
+    Path(run): Path<String>,
+) -> Result<Json<Vec<Message>>, AppError> {
+    let run = parse_run_id(&run)?;
+    state
+        .trace
+        .snapshot(&run)
+        .map(Json)
+        .ok_or_else(|| AppError::NotFound(format!("no trace for run {}", run.0)))
+}
+
+async fn trace_socket(
+    ws: WebSocketUpgrade,
+    headers: HeaderMap,
+    State(state): State<AppState>,
+) -> Result<Response, AppError> {
+    origin::check(&headers, &state.config.allowed_origins)?;
+    Ok(ws
+        .max_message_size(4 * 1024)
+        .on_upgrade(move |socket| watch_loop(socket, state)))
+}
+
+fn encode(msg: &TraceServerMsg) -> WsMessage {
+    WsMessage::Text(
+        serde_json::to_string(msg)
+            .expect("trace messages serialize")
+            .into(),
+    )
+}
+
+fn close(code: u16, reason: &str) -> WsMessage {
+    WsMessage::Close(Some(CloseFrame {
+        code,
+        reason: Utf8Bytes::from(reason),
+    }))
+}
+
+async fn next_live(
+    watch: &mut Option<broadcast::Receiver<Message>>,
+) -> Result<Message, broadcast::error::RecvError> {
+    match watch {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// One page's trace socket: a `select!` over the page's commands, the watched run's messages
+/// and shutdown. Ends when the page goes, lags too far behind, or the server stops.
+async fn watch_loop(socket: WebSocket, state: AppState) {
+    let (mut tx, mut rx) = socket.split();
+    let stopped = state.stopped();
+    tokio::pin!(stopped);
+    let mut watch: Option<broadcast::Receiver<Message>> = None;
+    let clock = || {
+        encode(&TraceServerMsg::Clock {
+            server_now_us: server_now_us(),
+        })
+    };
+    if tx.send(clock()).await.is_err() {
+        return;
+    }
+    loop {
+        let outgoing: Vec<WsMessage> = tokio::select! {
+            _ = &mut stopped => {
+                let _ = tx.send(close(1001, "server shutting down")).await;
+                break;
+            }
+            incoming = rx.next() => match incoming {
+                Some(Ok(WsMessage::Text(text))) => match serde_json::from_str::<TraceClientMsg>(&text) {
+                    Ok(TraceClientMsg::Watch { run }) => match parse_run_id(&run.0) {
+                        Ok(run) => {
+                            let (backlog, live) = state.trace.watch(&run);
+                            watch = Some(live);
+                            std::iter::once(clock())
+                                .chain(backlog.iter().map(|m| encode(&TraceServerMsg::Message(m.clone()))))
+                                .collect()
+                        }
+                        Err(e) => vec![encode(&TraceServerMsg::Error { error: e.to_string() })],
+                    },
+                    Err(e) => vec![encode(&TraceServerMsg::Error { error: format!("bad command: {e}") })],
+                },
+                Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => Vec::new(),
+            },
+            live = next_live(&mut watch) => match live {
+                Ok(m) => vec![encode(&TraceServerMsg::Message(m))],
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::info!(missed, "trace watcher too slow: dropping it");
+                    let _ = tx.send(close(1008, "too slow: trace messages were dropped")).await;
+                    break;
+                }
+                Err(broadcast::error::RecvError::Closed) => {
+                    watch = None;
+                    Vec::new()
+                }
+            },
+        };
+        for m in outgoing {
+            match tokio::time::timeout(SEND_TIMEOUT, tx.send(m)).await {
+                Ok(Ok(())) => {}
+                _ => return,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::trace::{Actor, Kind, Observer, Transport};
+
+    fn msg(run: &str) -> Message {
+        Message {
+            run: RunId(run.into()),
+            seq: 0,
+            observer: Observer::Server,
+            request_id: None,
+            from: Actor::browser(),
+            to: Actor::server(),
+            kind: Kind::Request,
+            transport: Transport::Http1,
+            sent_us: None,
+            recv_us: Some(server_now_us()),
+            connection: None,
+            stream: None,
+            label: "GET /".into(),
+            bytes: None,
+            status: None,
+            detail: None,
+        }
+    }
+
+    #[test]
+    fn runs_and_messages_are_bounded() {
+        let hub = TraceHub::default();
+        for i in 0..MAX_RUNS + 10 {
+            hub.record(msg(&format!("r{i}")));
+        }
+        assert_eq!(hub.run_count(), MAX_RUNS);
+        assert!(
+            hub.snapshot(&RunId("r0".into())).is_none(),
+            "oldest run evicted"
+        );
+        for _ in 0..MAX_MESSAGES_PER_RUN + 5 {
+            hub.record(msg("busy"));
+        }
+        let kept = hub.snapshot(&RunId("busy".into())).unwrap();
+        assert_eq!(kept.len(), MAX_MESSAGES_PER_RUN);
+        assert_eq!(kept[0].seq, 5, "oldest messages dropped first");
+    }
+
+    #[tokio::test]
+    async fn watch_sees_backlog_then_live() {
+        let hub = TraceHub::default();
+        hub.record(msg("w"));
+        let (backlog, mut live) = hub.watch(&RunId("w".into()));
+        assert_eq!(backlog.len(), 1);
+        hub.record(msg("w"));
+        assert_eq!(live.recv().await.unwrap().seq, 1);
+    }
+}

@@ -1,0 +1,292 @@
+//! Every network call a demo makes, each wrapped by the recorder: the request is recorded when
+//! it leaves, the response when it has fully arrived, with sizes and timings taken from the
+//! browser's Resource Timing entry for that exact URL.
+
+use gloo_net::http::{Method, RequestBuilder};
+use protocol::{
+    ApiError, REQUEST_PARAM, RUN_PARAM,
+    echo::{self, EchoReply, Format},
+    trace::{Actor, Detail, Header, Kind, Message, Observer, Phase, Transport},
+};
+use wasm_bindgen::JsCast;
+use web_sys::{AbortSignal, PerformanceResourceTiming};
+
+use crate::recorder::Recorder;
+
+/// An HTTP request a demo wants to make, before the run and request ids are added.
+pub struct Outgoing<'a> {
+    pub method: Method,
+    /// Path and query, without `run` and `rid`.
+    pub path: &'a str,
+    pub content_type: Option<&'a str>,
+    pub body: Vec<u8>,
+}
+
+/// What came back.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    pub status: u16,
+    pub status_text: String,
+    pub content_type: String,
+    pub body: Vec<u8>,
+}
+
+impl Incoming {
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The server's `{ "error": … }`, or the status line.
+    pub fn error_text(&self) -> String {
+        serde_json::from_slice::<ApiError>(&self.body)
+            .map(|e| e.error)
+            .unwrap_or_else(|_| format!("{} {}", self.status, self.status_text))
+    }
+}
+
+/// How a body looks in the inspector: text as text, binary as a hex dump, both truncated.
+pub fn body_preview(content_type: Option<&str>, body: &[u8]) -> (String, bool) {
+    let limit = Detail::BODY_LIMIT;
+    let texty = content_type
+        .is_none_or(|ct| ct.contains("json") || ct.contains("xml") || ct.starts_with("text/"));
+    if texty {
+        let cut = body.len().min(limit);
+        (
+            String::from_utf8_lossy(&body[..cut]).into_owned(),
+            body.len() > limit,
+        )
+    } else {
+        let cut = body.len().min(limit / 3);
+        let hex: Vec<String> = body[..cut].iter().map(|b| format!("{b:02x}")).collect();
+        let lines: Vec<String> = hex.chunks(16).map(|c| c.join(" ")).collect();
+        (
+            format!("(binary, {} bytes)\n{}", body.len(), lines.join("\n")),
+            body.len() > cut,
+        )
+    }
+}
+
+fn with_ids(path: &str, rec: &Recorder, rid: &str) -> Option<String> {
+    let run = rec.run_id()?;
+    let sep = if path.contains('?') { '&' } else { '?' };
+    Some(format!(
+        "{path}{sep}{RUN_PARAM}={}&{REQUEST_PARAM}={rid}",
+        run.0
+    ))
+}
+
+/// The Resource Timing entry of `url`, once the browser has written it.
+async fn resource_timing(url: &str) -> Option<PerformanceResourceTiming> {
+    let window = web_sys::window()?;
+    let absolute = format!("{}{url}", window.location().origin().ok()?);
+    let performance = window.performance()?;
+    for _ in 0..20 {
+        let entries = performance.get_entries_by_name_with_entry_type(&absolute, "resource");
+        if let Some(last) = entries.iter().last() {
+            return last.dyn_into().ok();
+        }
+        gloo_timers::future::TimeoutFuture::new(10).await;
+    }
+    None
+}
+
+/// Sends `out` as part of the current run, recording both halves the browser sees.
+pub async fn traced_fetch(
+    rec: Recorder,
+    out: Outgoing<'_>,
+    abort: Option<&AbortSignal>,
+) -> Result<Incoming, String> {
+    let rid = rec.next_request_id();
+    let url = with_ids(out.path, &rec, &rid.0).ok_or("no run is in progress")?;
+    let run = rec.run_id().ok_or("no run is in progress")?;
+    let method = out.method.to_string();
+    let (body_text, truncated) = body_preview(out.content_type, &out.body);
+    let base = Message {
+        run,
+        seq: 0,
+        observer: Observer::Browser,
+        request_id: Some(rid),
+        from: Actor::browser(),
+        to: Actor::server(),
+        kind: Kind::Request,
+        transport: Transport::Http1,
+        sent_us: Some(rec.elapsed_us()),
+        recv_us: None,
+        connection: None,
+        stream: None,
+        label: format!("{method} {url}"),
+        bytes: None,
+        status: None,
+        detail: Some(Detail {
+            start_line: format!("{method} {url} HTTP/1.1"),
+            headers: out
+                .content_type
+                .map(|ct| {
+                    vec![Header {
+                        name: "content-type".into(),
+                        value: ct.into(),
+                    }]
+                })
+                .unwrap_or_default(),
+            body: body_text,
+            body_bytes: out.body.len() as u64,
+            body_truncated: truncated,
+            phases: Vec::new(),
+        }),
+    };
+    rec.record(base.clone());
+
+    let mut builder = RequestBuilder::new(&url)
+        .method(out.method)
+        .abort_signal(abort);
+    if let Some(ct) = out.content_type {
+        builder = builder.header("content-type", ct);
+    }
+    let sent = if out.body.is_empty() {
+        builder.send().await
+    } else {
+        let body = js_sys::Uint8Array::from(out.body.as_slice());
+        match builder.body(body) {
+            Ok(request) => request.send().await,
+            Err(e) => Err(e),
+        }
+    };
+    let result = match sent {
+        Ok(response) => {
+            let status = response.status();
+            let status_text = response.status_text();
+            let headers: Vec<Header> = response
+                .headers()
+                .entries()
+                .map(|(name, value)| Header { name, value })
+                .collect();
+            let content_type = response.headers().get("content-type").unwrap_or_default();
+            match response.binary().await {
+                Ok(body) => Ok((
+                    Incoming {
+                        status,
+                        status_text,
+                        content_type,
+                        body,
+                    },
+                    headers,
+                )),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+        Err(e) => Err(e.to_string()),
+    };
+    let done_us = rec.elapsed_us();
+
+    match result {
+        Ok((incoming, headers)) => {
+            let timing = resource_timing(&url).await;
+            let protocol = timing
+                .as_ref()
+                .map(|t| t.next_hop_protocol())
+                .unwrap_or_default();
+            let transport = Transport::from_protocol(&protocol);
+            let version = if transport == Transport::H2 {
+                "HTTP/2"
+            } else {
+                "HTTP/1.1"
+            };
+            let (preview, truncated) = body_preview(Some(&incoming.content_type), &incoming.body);
+            let at = |ms: f64| rec.to_run_us(ms);
+            let phases = timing
+                .as_ref()
+                .map(|t| {
+                    let phase = |name: &str, from: f64, to: f64| Phase {
+                        name: name.into(),
+                        start_us: at(from),
+                        dur_us: ((to - from) * 1000.0).round().max(0.0) as i64,
+                    };
+                    vec![
+                        phase("queued and connecting", t.start_time(), t.request_start()),
+                        phase(
+                            "waiting for first byte",
+                            t.request_start(),
+                            t.response_start(),
+                        ),
+                        phase("download", t.response_start(), t.response_end()),
+                    ]
+                })
+                .unwrap_or_default();
+            let recv_us = timing
+                .as_ref()
+                .map(|t| at(t.response_end()))
+                .unwrap_or(done_us);
+            let bytes = timing
+                .as_ref()
+                .map(|t| t.transfer_size() as u64)
+                .filter(|&b| b > 0)
+                .or(Some(incoming.body.len() as u64));
+            rec.record(Message {
+                from: Actor::server(),
+                to: Actor::browser(),
+                kind: Kind::Response,
+                transport,
+                sent_us: timing.as_ref().map(|t| at(t.response_start())),
+                recv_us: Some(recv_us),
+                label: format!("{} {} {}", incoming.status, incoming.status_text, url),
+                bytes,
+                status: Some(incoming.status),
+                detail: Some(Detail {
+                    start_line: format!("{version} {} {}", incoming.status, incoming.status_text),
+                    headers,
+                    body: preview,
+                    body_bytes: incoming.body.len() as u64,
+                    body_truncated: truncated,
+                    phases,
+                }),
+                ..base
+            });
+            Ok(incoming)
+        }
+        Err(error) => {
+            rec.record(Message {
+                from: Actor::browser(),
+                to: Actor::browser(),
+                kind: Kind::Note,
+                sent_us: Some(done_us),
+                recv_us: Some(done_us),
+                label: format!("failed: {error}"),
+                detail: None,
+                ..base
+            });
+            Err(error)
+        }
+    }
+}
+
+/// Decodes an echo reply in whichever format the server answered.
+pub fn decode_reply(incoming: &Incoming) -> Result<EchoReply, String> {
+    let format = Format::from_content_type(&incoming.content_type)
+        .ok_or_else(|| format!("unexpected content type {:?}", incoming.content_type))?;
+    echo::decode_reply(format, &incoming.body)
+}
+
+/// `POST /api/echo`: the request/response demo's one call.
+pub async fn echo(
+    rec: Recorder,
+    content_type: &str,
+    body: Vec<u8>,
+    process_ms: &str,
+    abort: Option<&AbortSignal>,
+) -> Result<Incoming, String> {
+    let path = format!(
+        "/api/echo?process_ms={}",
+        js_sys::encode_uri_component(process_ms)
+    );
+    traced_fetch(
+        rec,
+        Outgoing {
+            method: Method::POST,
+            path: &path,
+            content_type: Some(content_type),
+            body,
+        },
+        abort,
+    )
+    .await
+}

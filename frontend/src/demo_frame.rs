@@ -1,0 +1,93 @@
+//! The frame every demo page shares: title, controls (Run, Stop, Reset and the demo's own
+//! parameters), the diagram beside the inspector, measured metrics, the explanation, and where
+//! to find the traffic in the Network tab.
+
+use leptos::prelude::*;
+use protocol::trace::Actor;
+
+use crate::{
+    catalog::Pattern,
+    diagram::SequenceDiagram,
+    inspector::Inspector,
+    metrics::{MetricsBar, http_metrics},
+    recorder::Recorder,
+};
+
+#[component]
+pub fn DemoFrame(
+    pattern: &'static Pattern,
+    recorder: Recorder,
+    /// Lifelines drawn from the start.
+    actors: Vec<Actor>,
+    on_run: Callback<()>,
+    on_stop: Callback<()>,
+    /// The path (without query) this demo's requests go to, for the Network tab hint.
+    network_path: &'static str,
+    /// A line under the controls: the last result or error.
+    #[prop(into)]
+    status: Signal<String>,
+    /// The demo's parameters.
+    children: Children,
+) -> impl IntoView {
+    let selected = RwSignal::new(None::<String>);
+    let trace = recorder.trace();
+    let running = recorder.running();
+    let run_id = recorder.run_signal();
+    let metrics = Signal::derive(move || trace.with(|t| http_metrics(t)));
+    let reset = move |_| {
+        on_stop.run(());
+        recorder.reset();
+        selected.set(None);
+    };
+    let filter = move || match run_id.get() {
+        Some(run) => format!("run={}", run.0),
+        None => "run=".to_owned(),
+    };
+    view! {
+        <article class="demo">
+            <header class="demo-head">
+                <a class="back" href="/">"← All patterns"</a>
+                <h1>{pattern.title}</h1>
+                <p class="summary">{pattern.summary}</p>
+            </header>
+            <form class="controls" aria-label="Run controls" on:submit=move |ev| {
+                ev.prevent_default();
+                on_run.run(());
+            }>
+                <div class="params">{children()}</div>
+                <div class="buttons">
+                    <button type="submit" class="primary" data-testid="run" disabled=move || running.get()>"Run"</button>
+                    <button type="button" data-testid="stop" disabled=move || !running.get() on:click=move |_| on_stop.run(())>"Stop"</button>
+                    <button type="button" data-testid="reset" on:click=reset>"Reset"</button>
+                </div>
+            </form>
+            <p class="status" role="status" data-testid="status">{move || status.get()}</p>
+            <MetricsBar metrics=metrics/>
+            <div class="stage">
+                <SequenceDiagram trace=trace preferred=actors now_us=recorder.now_us() selected=selected/>
+                <Inspector trace=trace selected=selected/>
+            </div>
+            <section class="explain">
+                <div>
+                    <h2>"How it works"</h2>
+                    <p>{pattern.how}</p>
+                    <p class="network-hint" data-testid="network-hint">
+                        "Find every arrow in DevTools → Network: filter for "
+                        <code>{network_path}</code>
+                        " or for this run's "
+                        <code>{filter}</code>
+                        ". Each request's Timing tab shows the server's phases (Server-Timing)."
+                    </p>
+                </div>
+                <div>
+                    <h2>"Pros"</h2>
+                    <ul>{pattern.pros.iter().map(|p| view! { <li>{*p}</li> }).collect_view()}</ul>
+                    <h2>"Cons"</h2>
+                    <ul>{pattern.cons.iter().map(|p| view! { <li>{*p}</li> }).collect_view()}</ul>
+                    <h2>"Where it is used"</h2>
+                    <p>{pattern.used_in}</p>
+                </div>
+            </section>
+        </article>
+    }
+}

@@ -1,0 +1,171 @@
+//! The inspector: the clicked message's whole exchange in HTTP anatomy (start line, headers,
+//! blank line, body), with sizes and timings. Bodies are shown as text, never as HTML.
+
+use leptos::prelude::*;
+use protocol::trace::{Detail, Kind, Phase};
+
+use crate::{
+    merge::Drawn,
+    metrics::{human_bytes, human_us},
+};
+
+/// A message as it looked on the wire: start line, headers, a blank line, the body.
+pub fn anatomy(detail: &Detail) -> String {
+    let mut out = String::new();
+    out.push_str(&detail.start_line);
+    out.push('\n');
+    for h in &detail.headers {
+        out.push_str(&h.name);
+        out.push_str(": ");
+        out.push_str(&h.value);
+        out.push('\n');
+    }
+    out.push('\n');
+    out.push_str(&detail.body);
+    if detail.body_truncated {
+        out.push_str(&format!(
+            "\n… (cut here; the whole body is {} bytes)",
+            detail.body_bytes
+        ));
+    }
+    out
+}
+
+/// The messages of the clicked one's exchange, request first.
+pub fn exchange_of<'a>(trace: &'a [Drawn], key: &str) -> Vec<&'a Drawn> {
+    let Some(clicked) = trace.iter().find(|d| d.key == key) else {
+        return Vec::new();
+    };
+    match &clicked.request_id {
+        Some(rid) => {
+            let mut parts: Vec<&Drawn> = trace
+                .iter()
+                .filter(|d| d.request_id.as_ref() == Some(rid))
+                .collect();
+            parts.sort_by_key(|d| (d.kind != Kind::Request, d.sent_us));
+            parts
+        }
+        None => vec![clicked],
+    }
+}
+
+fn phase_rows(phases: &[Phase]) -> impl IntoView + use<> {
+    phases
+        .iter()
+        .map(|p| view! { <tr><th scope="row">{p.name.clone()}</th><td>{human_us(p.dur_us)}</td></tr> })
+        .collect_view()
+}
+
+fn part(d: &Drawn, clicked: bool) -> impl IntoView + use<> {
+    let heading = match d.kind {
+        Kind::Request => "Request".to_owned(),
+        Kind::Response => "Response".to_owned(),
+        k => k.as_str().to_owned(),
+    };
+    let timing = match d.recv_us {
+        Some(r) => format!(
+            "sent at {} · received at {} · took {}",
+            human_us(d.sent_us),
+            human_us(r),
+            human_us(r - d.sent_us)
+        ),
+        None => format!("sent at {} · still travelling", human_us(d.sent_us)),
+    };
+    let size = format!(
+        "{} on the wire · body {} · {} → {} over {}{}",
+        d.bytes.map(human_bytes).unwrap_or_else(|| "?".into()),
+        human_bytes(d.detail.body_bytes),
+        d.from.0,
+        d.to.0,
+        d.transport.as_str(),
+        d.connection
+            .map(|c| format!(" · connection :{c}"))
+            .unwrap_or_default(),
+    );
+    let server_phases = (!d.server_phases.is_empty()).then(|| {
+        view! {
+            <table class="phases">
+                <caption>"Server-Timing (server's phases)"</caption>
+                {phase_rows(&d.server_phases)}
+            </table>
+        }
+    });
+    let browser_phases = (!d.detail.phases.is_empty()).then(|| {
+        view! {
+            <table class="phases">
+                <caption>"Resource Timing (browser's view)"</caption>
+                {phase_rows(&d.detail.phases)}
+            </table>
+        }
+    });
+    view! {
+        <section class="part" class:clicked=clicked>
+            <h3>{heading}</h3>
+            <p class="meta">{timing}</p>
+            <p class="meta">{size}</p>
+            <pre class="anatomy" data-testid="anatomy">{anatomy(&d.detail)}</pre>
+            {server_phases}
+            {browser_phases}
+        </section>
+    }
+}
+
+#[component]
+pub fn Inspector(trace: Memo<Vec<Drawn>>, selected: RwSignal<Option<String>>) -> impl IntoView {
+    let body = move || {
+        let key = selected.get()?;
+        trace.with(|t| {
+            let parts = exchange_of(t, &key);
+            (!parts.is_empty()).then(|| {
+                let parts = parts
+                    .into_iter()
+                    .map(|d| part(d, d.key == key))
+                    .collect_view();
+                view! { <div data-testid="inspector">{parts}</div> }
+            })
+        })
+    };
+    view! {
+        <aside class="inspector" aria-live="polite" aria-label="Message inspector">
+            <div class="inspector-head">
+                <h2>"Inspector"</h2>
+                <Show when=move || selected.with(Option::is_some)>
+                    <button class="small" on:click=move |_| selected.set(None)>"Close"</button>
+                </Show>
+            </div>
+            {move || body().map(|v| v.into_any()).unwrap_or_else(|| {
+                view! { <p class="hint">"Click an arrow in the diagram to see that exchange as it was on the wire."</p> }.into_any()
+            })}
+        </aside>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::trace::Header;
+
+    #[test]
+    fn anatomy_has_start_line_headers_blank_line_body() {
+        let d = Detail {
+            start_line: "HTTP/1.1 200 OK".into(),
+            headers: vec![Header {
+                name: "content-type".into(),
+                value: "application/json".into(),
+            }],
+            body: "{\"a\":1}".into(),
+            body_bytes: 7,
+            ..Detail::default()
+        };
+        assert_eq!(
+            anatomy(&d),
+            "HTTP/1.1 200 OK\ncontent-type: application/json\n\n{\"a\":1}"
+        );
+        let cut = Detail {
+            body_truncated: true,
+            body_bytes: 9_999,
+            ..d
+        };
+        assert!(anatomy(&cut).ends_with("the whole body is 9999 bytes)"));
+    }
+}

@@ -1,0 +1,430 @@
+//! Trace → diagram geometry: lifeline columns, arrow coordinates, activation bars and a time
+//! axis. A pure function of the merged trace, so it is unit-tested natively.
+//!
+//! Time runs down the page. The scale fits the whole run (at least [`Options::fit_us`] of it) into
+//! [`Options::target_height`], so a short run is drawn large and a run of seconds still fits;
+//! consecutive distinct instants are kept at least [`Options::min_step`] apart so labels of
+//! near-simultaneous messages stay readable, which stretches, never shrinks, the real gaps.
+
+use std::collections::HashMap;
+
+use protocol::trace::{Actor, Kind};
+
+use crate::merge::Drawn;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    pub width: f64,
+    /// Height the whole run is scaled to fill.
+    pub target_height: f64,
+    /// The shortest span the scale fits, so a 2 ms run is not blown up to full height.
+    pub fit_us: i64,
+    pub min_step: f64,
+    pub top: f64,
+    pub left: f64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            width: 760.0,
+            target_height: 420.0,
+            fit_us: 400_000,
+            min_step: 26.0,
+            top: 56.0,
+            left: 64.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Geometry {
+    pub width: f64,
+    pub height: f64,
+    pub lifelines: Vec<LifelineGeo>,
+    /// Same order as the trace.
+    pub arrows: Vec<ArrowGeo>,
+    pub bars: Vec<BarGeo>,
+    pub ticks: Vec<Tick>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LifelineGeo {
+    pub actor: Actor,
+    pub x: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArrowGeo {
+    pub key: String,
+    pub x1: f64,
+    pub y1: f64,
+    pub x2: f64,
+    pub y2: f64,
+    /// Still travelling: drawn to where it would be now.
+    pub in_flight: bool,
+}
+
+/// Why an actor is active.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BarStyle {
+    /// Working on a request (the receiver, between request arrival and response).
+    Busy,
+    /// Waiting for an answer (the sender, between sending and receiving the response).
+    Waiting,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BarGeo {
+    pub key: String,
+    pub x: f64,
+    pub y1: f64,
+    pub y2: f64,
+    pub style: BarStyle,
+    /// Still open at the current time.
+    pub open: bool,
+    pub segments: Vec<SegmentGeo>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentGeo {
+    pub name: String,
+    pub y1: f64,
+    pub y2: f64,
+    pub dur_us: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tick {
+    pub y: f64,
+    pub label: String,
+}
+
+/// The lifelines to draw: `preferred` first, then any other actor in order of appearance.
+pub fn actors(trace: &[Drawn], preferred: &[Actor]) -> Vec<Actor> {
+    let mut out: Vec<Actor> = preferred.to_vec();
+    for d in trace {
+        for a in [&d.from, &d.to] {
+            if !out.contains(a) {
+                out.push(a.clone());
+            }
+        }
+    }
+    out
+}
+
+/// Piecewise-linear map from time (µs) to y, with a minimum step between distinct instants.
+#[derive(Debug, Clone)]
+pub struct TimeAxis {
+    anchors: Vec<(i64, f64)>,
+    px_per_us: f64,
+}
+
+impl TimeAxis {
+    pub fn new(mut instants: Vec<i64>, opts: &Options) -> TimeAxis {
+        instants.push(0);
+        instants.sort_unstable();
+        instants.dedup();
+        let span = instants.last().copied().unwrap_or(0).max(opts.fit_us);
+        let px_per_us = opts.target_height / span as f64;
+        let mut anchors = Vec::with_capacity(instants.len());
+        let mut prev: Option<(i64, f64)> = None;
+        for t in instants {
+            let y = match prev {
+                None => opts.top,
+                Some((pt, py)) => py + ((t - pt) as f64 * px_per_us).max(opts.min_step),
+            };
+            anchors.push((t, y));
+            prev = Some((t, y));
+        }
+        TimeAxis { anchors, px_per_us }
+    }
+
+    pub fn y(&self, t: i64) -> f64 {
+        let i = self.anchors.partition_point(|&(at, _)| at <= t);
+        if i == 0 {
+            let (t0, y0) = self.anchors[0];
+            return y0 - (t0 - t) as f64 * self.px_per_us;
+        }
+        let (ta, ya) = self.anchors[i - 1];
+        match self.anchors.get(i) {
+            Some(&(tb, yb)) => ya + (yb - ya) * (t - ta) as f64 / (tb - ta) as f64,
+            None => ya + (t - ta) as f64 * self.px_per_us,
+        }
+    }
+
+    pub fn last_y(&self) -> f64 {
+        self.anchors.last().map(|a| a.1).unwrap_or(0.0)
+    }
+}
+
+/// Lays out `trace` at time `now_us` (used for whatever is still in flight or held).
+pub fn layout(trace: &[Drawn], lifelines: &[Actor], now_us: i64, opts: &Options) -> Geometry {
+    let column = (opts.width - opts.left) / lifelines.len().max(1) as f64;
+    let x_of: HashMap<&Actor, f64> = lifelines
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a, opts.left + column * (i as f64 + 0.5)))
+        .collect();
+    let x = |a: &Actor| x_of.get(a).copied().unwrap_or(opts.left);
+
+    let responses: HashMap<(&str, &Actor), &Drawn> = trace
+        .iter()
+        .filter(|d| d.kind == Kind::Response)
+        .filter_map(|d| Some(((d.request_id.as_ref()?.0.as_str(), &d.from), d)))
+        .collect();
+    let open = trace.iter().any(|d| d.recv_us.is_none())
+        || trace.iter().any(|d| {
+            d.kind == Kind::Request
+                && d.request_id
+                    .as_ref()
+                    .is_some_and(|rid| !responses.contains_key(&(rid.0.as_str(), &d.to)))
+        });
+
+    let mut instants: Vec<i64> = trace
+        .iter()
+        .flat_map(|d| [Some(d.sent_us), d.recv_us])
+        .flatten()
+        .collect();
+    if open {
+        instants.push(now_us);
+    }
+    let axis = TimeAxis::new(instants, opts);
+
+    const BAR_HALF: f64 = 6.0;
+    let arrows = trace
+        .iter()
+        .map(|d| {
+            let (xf, xt) = (x(&d.from), x(&d.to));
+            let dir = if xt >= xf { 1.0 } else { -1.0 };
+            ArrowGeo {
+                key: d.key.clone(),
+                x1: xf + dir * BAR_HALF,
+                y1: axis.y(d.sent_us),
+                x2: xt - dir * BAR_HALF,
+                y2: axis.y(d.recv_us.unwrap_or(now_us.max(d.sent_us))),
+                in_flight: d.recv_us.is_none(),
+            }
+        })
+        .collect();
+
+    let mut bars = Vec::new();
+    for req in trace
+        .iter()
+        .filter(|d| d.kind == Kind::Request && d.from != d.to)
+    {
+        let Some(rid) = &req.request_id else { continue };
+        let resp = responses.get(&(rid.0.as_str(), &req.to));
+        let busy_from = req.recv_us.unwrap_or(now_us);
+        let busy_to = resp.map(|r| r.sent_us).unwrap_or(now_us).max(busy_from);
+        if req.recv_us.is_some() {
+            let segments = resp
+                .map(|r| {
+                    r.server_phases
+                        .iter()
+                        .map(|p| {
+                            let start = p.start_us.clamp(busy_from, busy_to);
+                            let end = (p.start_us + p.dur_us).clamp(start, busy_to);
+                            SegmentGeo {
+                                name: p.name.clone(),
+                                y1: axis.y(start),
+                                y2: axis.y(end),
+                                dur_us: p.dur_us,
+                            }
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            bars.push(BarGeo {
+                key: format!("busy-{}", req.key),
+                x: x(&req.to),
+                y1: axis.y(busy_from),
+                y2: axis.y(busy_to),
+                style: BarStyle::Busy,
+                open: resp.is_none(),
+                segments,
+            });
+        }
+        let done = resp.and_then(|r| r.recv_us);
+        bars.push(BarGeo {
+            key: format!("wait-{}", req.key),
+            x: x(&req.from),
+            y1: axis.y(req.sent_us),
+            y2: axis.y(done.unwrap_or(now_us).max(req.sent_us)),
+            style: BarStyle::Waiting,
+            open: done.is_none(),
+            segments: Vec::new(),
+        });
+    }
+
+    let end_us = trace
+        .iter()
+        .flat_map(|d| [Some(d.sent_us), d.recv_us])
+        .flatten()
+        .max()
+        .unwrap_or(0);
+    let end_us = if open { end_us.max(now_us) } else { end_us };
+    let ticks = ticks(&axis, end_us);
+    let height = axis.last_y().max(axis.y(end_us)) + 48.0;
+    Geometry {
+        width: opts.width,
+        height,
+        lifelines: lifelines
+            .iter()
+            .map(|a| LifelineGeo {
+                actor: a.clone(),
+                x: x(a),
+            })
+            .collect(),
+        arrows,
+        bars,
+        ticks,
+    }
+}
+
+/// Time labels at a round interval (about eight over the run), skipping ones that would overlap.
+fn ticks(axis: &TimeAxis, end_us: i64) -> Vec<Tick> {
+    const STEPS_MS: [i64; 12] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000];
+    let end_ms = (end_us / 1_000).max(1);
+    let step = STEPS_MS
+        .iter()
+        .copied()
+        .find(|s| end_ms / s <= 8)
+        .unwrap_or(10_000);
+    let mut out: Vec<Tick> = Vec::new();
+    let mut t = 0;
+    while t <= end_ms + step {
+        let y = axis.y(t * 1_000);
+        if out.last().is_none_or(|last| y - last.y >= 18.0) {
+            let label = if t >= 1_000 {
+                format!("{:.1} s", t as f64 / 1000.0)
+            } else {
+                format!("{t} ms")
+            };
+            out.push(Tick { y, label });
+        }
+        t += step;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::merge::{merge, tests::exchange};
+
+    fn two() -> Vec<Actor> {
+        vec![Actor::browser(), Actor::server()]
+    }
+
+    #[test]
+    fn lifelines_are_evenly_spaced_and_extra_actors_appended() {
+        let (b, s) = exchange("1", 0, 1_000, 0);
+        let mut trace = merge(&b, &s, None);
+        trace[0].to = Actor::new("worker");
+        let actors = actors(&trace, &two());
+        assert_eq!(
+            actors,
+            vec![Actor::browser(), Actor::server(), Actor::new("worker")]
+        );
+        let g = layout(&trace, &actors, 0, &Options::default());
+        let xs: Vec<f64> = g.lifelines.iter().map(|l| l.x).collect();
+        assert!((xs[1] - xs[0] - (xs[2] - xs[1])).abs() < 1e-9);
+    }
+
+    #[test]
+    fn arrows_point_from_sender_to_receiver_and_down_in_time() {
+        let (b, s) = exchange("1", 0, 200_000, 0);
+        let g = layout(&merge(&b, &s, None), &two(), 0, &Options::default());
+        let (req, resp) = (&g.arrows[0], &g.arrows[1]);
+        assert!(req.x1 < req.x2, "browser is left of server");
+        assert!(resp.x1 > resp.x2, "response goes back left");
+        assert!(req.y2 > req.y1 && resp.y1 > req.y2 && resp.y2 > resp.y1);
+        assert!(!req.in_flight && !resp.in_flight);
+    }
+
+    #[test]
+    fn time_is_to_scale_beyond_the_minimum_step() {
+        let opts = Options::default();
+        let (b, s) = exchange("1", 0, 1_000_000, 0);
+        let g = layout(&merge(&b, &s, None), &two(), 0, &opts);
+        let busy = g.bars.iter().find(|b| b.style == BarStyle::Busy).unwrap();
+        let span = 1_002_000.0; // the run's last instant: the response's arrival
+        let px_per_us = opts.target_height / span;
+        assert!(
+            (busy.y2 - busy.y1 - 1_000_000.0 * px_per_us).abs() < 1.0,
+            "a 1 s hold is drawn 1 s tall"
+        );
+        // 1 ms hops are stretched to the minimum step so labels do not collide.
+        assert!((g.arrows[0].y2 - g.arrows[0].y1 - opts.min_step).abs() < 1e-9);
+    }
+
+    #[test]
+    fn long_runs_shrink_the_scale_to_fit() {
+        let opts = Options::default();
+        let (b, s) = exchange("1", 0, 10_000_000, 0);
+        let g = layout(&merge(&b, &s, None), &two(), 0, &opts);
+        assert!(g.height < opts.top + opts.target_height + 4.0 * opts.min_step + 48.0);
+    }
+
+    #[test]
+    fn open_exchanges_extend_to_now() {
+        let (b, s) = exchange("1", 0, 500_000, 0);
+        // Request sent and arrived, nothing back yet.
+        let trace = merge(&b[..1], &s[..1], None);
+        let g1 = layout(&trace, &two(), 100_000, &Options::default());
+        let g2 = layout(&trace, &two(), 400_000, &Options::default());
+        let busy = |g: &Geometry| {
+            g.bars
+                .iter()
+                .find(|b| b.style == BarStyle::Busy)
+                .unwrap()
+                .clone()
+        };
+        assert!(busy(&g1).open);
+        assert!(
+            busy(&g2).y2 > busy(&g1).y2,
+            "held activation grows with time"
+        );
+    }
+
+    #[test]
+    fn server_phases_split_the_busy_bar_in_order() {
+        let (b, mut s) = exchange("1", 0, 300_000, 0);
+        let phases = [
+            ("parse", 1_000, 1_000),
+            ("process", 2_000, 250_000),
+            ("serialize", 252_000, 1_000),
+        ];
+        s[1].detail = Some(protocol::trace::Detail {
+            phases: phases
+                .iter()
+                .map(|&(n, start, dur)| protocol::trace::Phase {
+                    name: n.into(),
+                    start_us: start,
+                    dur_us: dur,
+                })
+                .collect(),
+            ..Default::default()
+        });
+        let g = layout(&merge(&b, &s, None), &two(), 0, &Options::default());
+        let busy = g.bars.iter().find(|b| b.style == BarStyle::Busy).unwrap();
+        let names: Vec<&str> = busy.segments.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["parse", "process", "serialize"]);
+        assert!(busy.segments.windows(2).all(|w| w[0].y2 <= w[1].y1 + 1e-9));
+        assert!(
+            busy.segments
+                .iter()
+                .all(|s| s.y1 >= busy.y1 - 1e-9 && s.y2 <= busy.y2 + 1e-9)
+        );
+    }
+
+    #[test]
+    fn ticks_are_increasing_and_spaced() {
+        let (b, s) = exchange("1", 0, 3_000_000, 0);
+        let g = layout(&merge(&b, &s, None), &two(), 0, &Options::default());
+        assert!(g.ticks.len() >= 3);
+        assert!(g.ticks.windows(2).all(|w| w[1].y - w[0].y >= 18.0));
+        assert_eq!(g.ticks[0].label, "0 ms");
+    }
+}

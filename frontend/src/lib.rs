@@ -1,0 +1,127 @@
+//! The Patternscope page: pick a pattern, press Run, watch real traffic drawn as a sequence
+//! diagram.
+//!
+//! Every demo records what the browser sends and receives ([`recorder`], through [`api`]),
+//! receives what the server saw over one trace WebSocket ([`trace_socket`]), merges both onto the
+//! browser's clock ([`merge`]), lays the trace out ([`layout`], pure) and draws it ([`diagram`]).
+//!
+//! # Layout
+//! - [`catalog`]: every pattern, its summary and explanation; which are built.
+//! - [`api`]: every network call a demo makes, each one recorded.
+//! - [`recorder`]: the run, the browser's records and the merged trace.
+//! - [`trace_socket`]: the page's trace WebSocket.
+//! - [`merge`]: pairs both observers' records and maps server time onto the browser's clock.
+//! - [`layout`]: trace → lifelines, arrows, activation bars, time axis (unit-tested natively).
+//! - [`diagram`]: the animated SVG sequence diagram.
+//! - [`inspector`]: the clicked exchange in HTTP anatomy.
+//! - [`metrics`]: what a run cost (requests, bytes, latency, connections).
+//! - [`demo_frame`]: the frame every demo page shares.
+//! - [`demos`]: one module per demo.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod catalog;
+pub mod demo_frame;
+pub mod demos;
+pub mod diagram;
+pub mod inspector;
+pub mod layout;
+pub mod merge;
+pub mod metrics;
+pub mod recorder;
+pub mod trace_socket;
+
+use leptos::prelude::*;
+use leptos_router::{
+    components::{Route, Router, Routes},
+    hooks::use_params_map,
+    path,
+};
+
+use crate::catalog::PATTERNS;
+
+#[component]
+pub fn App() -> impl IntoView {
+    view! {
+        <Router>
+            <nav class="top">
+                <a href="/" class="brand">"Patternscope"</a>
+                <span class="tagline">"backend communication patterns, live"</span>
+            </nav>
+            <main>
+                <Routes fallback=|| view! { <NotFound/> }>
+                    <Route path=path!("/") view=Index/>
+                    <Route path=path!("/demo/:slug") view=DemoRoute/>
+                </Routes>
+            </main>
+        </Router>
+    }
+}
+
+#[component]
+fn Index() -> impl IntoView {
+    view! {
+        <section class="index">
+            <h1>"Watch backend patterns happen"</h1>
+            <p class="lede">
+                "Pick a pattern and press Run. Your browser makes real requests to this server; every exchange, \
+                 and what happens inside the server, is drawn as a sequence diagram in real time. Click an arrow \
+                 to see its headers and body, and find the same request in your browser's Network tab."
+            </p>
+            <ul class="patterns" data-testid="pattern-list">
+                {PATTERNS
+                    .iter()
+                    .map(|p| {
+                        view! {
+                            <li class="pattern" class:unbuilt=!p.built data-slug=p.slug>
+                                <a href=format!("/demo/{}", p.slug)>
+                                    <span class="title">{p.title}</span>
+                                    {(!p.built).then(|| view! { <span class="badge">"not built yet"</span> })}
+                                </a>
+                                <p>{p.summary}</p>
+                            </li>
+                        }
+                    })
+                    .collect_view()}
+            </ul>
+        </section>
+    }
+}
+
+#[component]
+fn DemoRoute() -> impl IntoView {
+    let params = use_params_map();
+    move || {
+        let slug = params.with(|p| p.get("slug").unwrap_or_default());
+        match (slug.as_str(), catalog::find(&slug)) {
+            ("request-response", _) => {
+                view! { <demos::request_response::RequestResponse/> }.into_any()
+            }
+            (_, Some(p)) => view! { <NotBuilt pattern=p/> }.into_any(),
+            (_, None) => view! { <NotFound/> }.into_any(),
+        }
+    }
+}
+
+#[component]
+fn NotBuilt(pattern: &'static catalog::Pattern) -> impl IntoView {
+    view! {
+        <article class="demo not-built" data-testid="not-built">
+            <a class="back" href="/">"← All patterns"</a>
+            <h1>{pattern.title}</h1>
+            <p class="summary">{pattern.summary}</p>
+            <p class="badge big">"Not built yet"</p>
+            <p>"This demo does not exist yet, so there is nothing to run here. No canned animation stands in for it."</p>
+        </article>
+    }
+}
+
+#[component]
+fn NotFound() -> impl IntoView {
+    view! {
+        <article class="demo">
+            <h1>"No such page"</h1>
+            <p><a href="/">"See every pattern"</a></p>
+        </article>
+    }
+}

@@ -1,0 +1,171 @@
+//! What a run cost, measured from its trace: requests, bytes each way, latency, connections.
+
+use std::collections::{BTreeSet, HashMap};
+
+use leptos::prelude::*;
+use protocol::trace::{Actor, Kind};
+
+use crate::merge::Drawn;
+
+/// One measured figure.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Metric {
+    /// Stable machine name (`data-name`).
+    pub name: &'static str,
+    pub label: &'static str,
+    /// The raw number (`data-value`).
+    pub value: f64,
+    /// How a person reads it.
+    pub shown: String,
+}
+
+pub fn human_bytes(b: u64) -> String {
+    match b {
+        0..1_000 => format!("{b} B"),
+        1_000..1_000_000 => format!("{:.1} kB", b as f64 / 1e3),
+        _ => format!("{:.2} MB", b as f64 / 1e6),
+    }
+}
+
+pub fn human_us(us: i64) -> String {
+    if us.abs() < 1_000 {
+        format!("{:.2} ms", us as f64 / 1000.0)
+    } else if us.abs() < 10_000_000 {
+        format!("{:.0} ms", us as f64 / 1000.0)
+    } else {
+        format!("{:.1} s", us as f64 / 1e6)
+    }
+}
+
+/// The median of `values` (which it sorts), or `None` if empty.
+fn median(values: &mut [i64]) -> Option<i64> {
+    values.sort_unstable();
+    values.get(values.len() / 2).copied()
+}
+
+/// The figures every HTTP demo shares.
+pub fn http_metrics(trace: &[Drawn]) -> Vec<Metric> {
+    let browser = Actor::browser();
+    let requests: Vec<&Drawn> = trace
+        .iter()
+        .filter(|d| d.kind == Kind::Request && d.from == browser)
+        .collect();
+    let responses: HashMap<_, &Drawn> = trace
+        .iter()
+        .filter(|d| d.kind == Kind::Response && d.to == browser && d.recv_us.is_some())
+        .filter_map(|d| Some((d.request_id.clone()?, d)))
+        .collect();
+    let up: u64 = requests.iter().filter_map(|d| d.bytes).sum();
+    let down: u64 = responses.values().filter_map(|d| d.bytes).sum();
+    let mut latencies: Vec<i64> = requests
+        .iter()
+        .filter_map(|req| Some(responses.get(req.request_id.as_ref()?)?.recv_us? - req.sent_us))
+        .collect();
+    let mut server_times: Vec<i64> = requests
+        .iter()
+        .filter_map(|req| Some(responses.get(req.request_id.as_ref()?)?.sent_us - req.recv_us?))
+        .collect();
+    let connections: BTreeSet<u64> = requests.iter().filter_map(|d| d.connection).collect();
+    let errors = responses
+        .values()
+        .filter(|d| d.status.is_some_and(|s| s >= 400))
+        .count();
+    let latency = median(&mut latencies);
+    let server = median(&mut server_times);
+    vec![
+        Metric {
+            name: "requests",
+            label: "requests",
+            value: requests.len() as f64,
+            shown: requests.len().to_string(),
+        },
+        Metric {
+            name: "bytes-up",
+            label: "bytes up",
+            value: up as f64,
+            shown: human_bytes(up),
+        },
+        Metric {
+            name: "bytes-down",
+            label: "bytes down",
+            value: down as f64,
+            shown: human_bytes(down),
+        },
+        Metric {
+            name: "latency-p50",
+            label: "latency (median)",
+            value: latency.unwrap_or(0) as f64 / 1000.0,
+            shown: latency.map(human_us).unwrap_or_else(|| "–".into()),
+        },
+        Metric {
+            name: "server-time-p50",
+            label: "server time (median)",
+            value: server.unwrap_or(0) as f64 / 1000.0,
+            shown: server.map(human_us).unwrap_or_else(|| "–".into()),
+        },
+        Metric {
+            name: "connections",
+            label: "connections used",
+            value: connections.len() as f64,
+            shown: connections.len().to_string(),
+        },
+        Metric {
+            name: "errors",
+            label: "error responses",
+            value: errors as f64,
+            shown: errors.to_string(),
+        },
+    ]
+}
+
+/// A row of metric cards with the `data-testid="metric"` hook.
+#[component]
+pub fn MetricsBar(#[prop(into)] metrics: Signal<Vec<Metric>>) -> impl IntoView {
+    view! {
+        <dl class="metrics" aria-label="Measured cost of this run">
+            {move || {
+                metrics
+                    .get()
+                    .into_iter()
+                    .map(|m| {
+                        view! {
+                            <div class="metric" data-testid="metric" data-name=m.name data-value=m.value.to_string()>
+                                <dt>{m.label}</dt>
+                                <dd>{m.shown}</dd>
+                            </div>
+                        }
+                    })
+                    .collect_view()
+            }}
+        </dl>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::merge::{merge, tests::exchange};
+
+    #[test]
+    fn counts_requests_bytes_and_latency() {
+        let (mut b1, s1) = exchange("1", 0, 10_000, 0);
+        let (mut b2, s2) = exchange("2", 100_000, 30_000, 0);
+        b1[0].bytes = Some(300);
+        b1[1].bytes = Some(500);
+        b2[0].bytes = Some(100);
+        b2[1].bytes = Some(50);
+        let browser: Vec<_> = b1.into_iter().chain(b2).collect();
+        let server: Vec<_> = s1.into_iter().chain(s2).collect();
+        let m = http_metrics(&merge(&browser, &server, None));
+        let get = |n: &str| m.iter().find(|x| x.name == n).unwrap().value;
+        assert_eq!(get("requests"), 2.0);
+        assert_eq!(get("bytes-up"), 400.0);
+        assert_eq!(get("bytes-down"), 550.0);
+        assert_eq!(
+            get("latency-p50"),
+            32.0,
+            "sorted [12 ms, 32 ms], upper median"
+        );
+        assert_eq!(get("server-time-p50"), 30.0);
+    }
+}

@@ -1,0 +1,181 @@
+//! The browser half of the trace: what this page sent and received, on its own clock, plus the
+//! server half as it streams in over the trace socket, merged into one reactive trace.
+
+use leptos::prelude::*;
+use protocol::trace::{Message, RequestId, RunId, TraceServerMsg};
+
+use crate::{
+    merge::{Drawn, merge},
+    trace_socket::TraceSocket,
+};
+
+/// Milliseconds since the page loaded (`performance.now()`).
+pub fn perf_now_ms() -> f64 {
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map(|p| p.now())
+        .unwrap_or(0.0)
+}
+
+/// A fresh run id: 12 random characters of `[a-z0-9]`.
+pub fn new_run_id() -> RunId {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let id = (0..12)
+        .map(|_| {
+            ALPHABET[(js_sys::Math::random() * ALPHABET.len() as f64) as usize % ALPHABET.len()]
+                as char
+        })
+        .collect();
+    RunId(id)
+}
+
+/// One page's recorder. `Copy`: every field is a reactive handle.
+#[derive(Clone, Copy)]
+pub struct Recorder {
+    run: RwSignal<Option<RunId>>,
+    /// `performance.now()` when the run started: the browser clock's zero.
+    origin_ms: RwSignal<f64>,
+    browser: RwSignal<Vec<Message>>,
+    server: RwSignal<Vec<Message>>,
+    next_request: RwSignal<u64>,
+    /// Whether a run is in progress; while it is, `now_us` ticks so held exchanges grow.
+    running: RwSignal<bool>,
+    now_us: RwSignal<i64>,
+    trace: Memo<Vec<Drawn>>,
+    socket: TraceSocket,
+}
+
+impl Recorder {
+    /// A recorder with its trace socket; both end when the owning component does.
+    pub fn new() -> Recorder {
+        let run = RwSignal::new(None);
+        let origin_ms = RwSignal::new(0.0);
+        let browser = RwSignal::new(Vec::new());
+        let server = RwSignal::new(Vec::new());
+        // The latest `Clock` message: (server µs, `performance.now()` ms when it arrived).
+        let clock: RwSignal<Option<(i64, f64)>> = RwSignal::new(None);
+        let trace = Memo::new(move |_| {
+            let hint = clock
+                .get()
+                .map(|(server_us, at_ms)| server_us - ((at_ms - origin_ms.get()) * 1000.0) as i64);
+            browser.with(|b| server.with(|s| merge(b, s, hint)))
+        });
+        let on_server = move |msg: TraceServerMsg| match msg {
+            TraceServerMsg::Clock { server_now_us } => {
+                clock.set(Some((server_now_us, perf_now_ms())))
+            }
+            TraceServerMsg::Message(m) => {
+                if run.with_untracked(|r| r.as_ref() == Some(&m.run)) {
+                    server.update(|s| s.push(m));
+                }
+            }
+            TraceServerMsg::Error { error } => leptos::logging::warn!("trace socket: {error}"),
+        };
+        let socket = TraceSocket::open(on_server, move || run.get_untracked());
+        let now_us = RwSignal::new(0);
+        let running = RwSignal::new(false);
+        let rec = Recorder {
+            run,
+            origin_ms,
+            browser,
+            server,
+            next_request: RwSignal::new(0),
+            running,
+            now_us,
+            trace,
+            socket,
+        };
+        // Tick the clock while a run is live so in-flight arrows and held bars grow.
+        let ticker = gloo_timers::callback::Interval::new(50, move || {
+            if running.get_untracked() {
+                now_us.set(rec.elapsed_us());
+            }
+        });
+        let ticker = StoredValue::new_local(Some(ticker));
+        on_cleanup(move || ticker.update_value(|t| drop(t.take())));
+        rec
+    }
+
+    /// Starts a new run: clears the trace, zeroes the clock and watches the run's server half.
+    pub fn start_run(&self) -> RunId {
+        let run = new_run_id();
+        self.browser.set(Vec::new());
+        self.server.set(Vec::new());
+        self.next_request.set(0);
+        self.origin_ms.set(perf_now_ms());
+        self.now_us.set(0);
+        self.run.set(Some(run.clone()));
+        self.running.set(true);
+        self.socket.watch(&run);
+        if let Some(p) = web_sys::window().and_then(|w| w.performance()) {
+            p.clear_resource_timings();
+            p.set_resource_timing_buffer_size(2_000);
+        }
+        run
+    }
+
+    /// Marks the run finished: the clock stops ticking; the trace stays.
+    pub fn finish_run(&self) {
+        self.now_us.set(self.elapsed_us());
+        self.running.set(false);
+    }
+
+    /// Forgets the run and its trace.
+    pub fn reset(&self) {
+        self.running.set(false);
+        self.run.set(None);
+        self.browser.set(Vec::new());
+        self.server.set(Vec::new());
+        self.now_us.set(0);
+    }
+
+    pub fn run_id(&self) -> Option<RunId> {
+        self.run.get_untracked()
+    }
+
+    pub fn run_signal(&self) -> Signal<Option<RunId>> {
+        self.run.into()
+    }
+
+    pub fn running(&self) -> Signal<bool> {
+        self.running.into()
+    }
+
+    pub fn now_us(&self) -> Signal<i64> {
+        self.now_us.into()
+    }
+
+    pub fn trace(&self) -> Memo<Vec<Drawn>> {
+        self.trace
+    }
+
+    /// Microseconds since the run started.
+    pub fn elapsed_us(&self) -> i64 {
+        self.to_run_us(perf_now_ms())
+    }
+
+    /// A `performance.now()`-style timestamp (ms) on the run's clock (µs).
+    pub fn to_run_us(&self, perf_ms: f64) -> i64 {
+        ((perf_ms - self.origin_ms.get_untracked()) * 1000.0).round() as i64
+    }
+
+    pub fn next_request_id(&self) -> RequestId {
+        let n = self.next_request.get_untracked() + 1;
+        self.next_request.set(n);
+        RequestId(n.to_string())
+    }
+
+    /// Records something the browser saw, unless the run it belongs to has been replaced.
+    pub fn record(&self, mut message: Message) {
+        if self
+            .run
+            .with_untracked(|r| r.as_ref() != Some(&message.run))
+        {
+            return;
+        }
+        self.browser.update(|b| {
+            message.seq = b.len() as u64;
+            b.push(message);
+        });
+    }
+}

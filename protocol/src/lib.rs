@@ -1,0 +1,33 @@
+//! Wire types shared by the Patternscope backend and frontend.
+//!
+//! Only serde types (and the echo demo's serde codec) live here: no axum, no leptos, no web-sys,
+//! so the crate compiles for the server and for `wasm32-unknown-unknown` alike.
+//!
+//! # Layout
+//! - [`trace`]: the trace model that drives every sequence diagram, and the trace WebSocket's
+//!   two message enums (one per direction).
+//! - [`echo`]: the request/response demo's payload, reply, query parameters and codec.
+//! - [`ApiError`]: the JSON body of every 4xx the server returns.
+#![forbid(unsafe_code)]
+
+pub mod echo;
+pub mod trace;
+
+use serde::{Deserialize, Serialize};
+
+/// The body of every error response: `{ "error": "..." }`, naming the problem.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    pub error: String,
+}
+
+/// Query parameter every demo request carries: the run it belongs to.
+///
+/// A query parameter (not a header) because EventSource and WebSocket cannot set headers, and
+/// one rule for every browser API keeps the pairing code single. It also makes each request
+/// easy to find with the Network tab's filter box.
+pub const RUN_PARAM: &str = "run";
+/// Query parameter every demo request carries: its request id, unique within the run.
+pub const REQUEST_PARAM: &str = "rid";
+/// Path of the trace WebSocket (one per page).
+pub const TRACE_SOCKET_PATH: &str = "/api/trace/ws";

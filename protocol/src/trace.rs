@@ -1,0 +1,254 @@
+//! The trace: an ordered list of messages between lifelines, recorded by two observers.
+//!
+//! The browser records what it sends and receives on its own clock (microseconds since the run
+//! started); the server records what only it can see on its clock (microseconds since the server
+//! started) and streams those records to the page. Both halves of one exchange share a
+//! [`RequestId`], which is how the page pairs them and maps server time onto its own clock.
+
+use serde::{Deserialize, Serialize};
+
+/// Identifies one run of one demo, chosen by the page. 1 to 64 characters of `[A-Za-z0-9_-]`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RunId(pub String);
+
+impl RunId {
+    /// Longest run id the server accepts.
+    pub const MAX_LEN: usize = 64;
+
+    /// Whether `s` is an acceptable run (or request) id.
+    pub fn is_valid(s: &str) -> bool {
+        !s.is_empty()
+            && s.len() <= Self::MAX_LEN
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    }
+}
+
+/// Identifies one exchange within a run, so the browser's and the server's records pair up.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RequestId(pub String);
+
+/// A lifeline: `browser`, `server`, or a server-internal actor such as `worker` or `broker`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Actor(pub String);
+
+impl Actor {
+    pub fn new(name: &str) -> Self {
+        Actor(name.to_owned())
+    }
+    pub fn browser() -> Self {
+        Actor::new("browser")
+    }
+    pub fn server() -> Self {
+        Actor::new("server")
+    }
+}
+
+/// Which clock a message's timestamps are on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Observer {
+    /// Microseconds since the run started, by the page's `performance.now()`.
+    Browser,
+    /// Microseconds since the server process started, by its monotonic clock.
+    Server,
+}
+
+/// What a message is; the diagram draws each kind with its own line style.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// A client asks (an HTTP request, a poll).
+    Request,
+    /// The answer to a request.
+    Response,
+    /// A server-initiated frame on an open connection.
+    Push,
+    /// One event of an event stream.
+    Event,
+    /// A connection opened (TCP, WebSocket upgrade).
+    Connect,
+    /// A connection closed.
+    Close,
+    /// A publisher hands a message to a broker.
+    Publish,
+    /// A broker hands a message to a subscriber.
+    Deliver,
+    /// A remark on one lifeline, such as an error.
+    Note,
+    /// Work done by one actor (a processing phase).
+    Work,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 10] = [
+        Kind::Request,
+        Kind::Response,
+        Kind::Push,
+        Kind::Event,
+        Kind::Connect,
+        Kind::Close,
+        Kind::Publish,
+        Kind::Deliver,
+        Kind::Note,
+        Kind::Work,
+    ];
+
+    /// The lowercase name used on the wire and in `data-kind`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Request => "request",
+            Kind::Response => "response",
+            Kind::Push => "push",
+            Kind::Event => "event",
+            Kind::Connect => "connect",
+            Kind::Close => "close",
+            Kind::Publish => "publish",
+            Kind::Deliver => "deliver",
+            Kind::Note => "note",
+            Kind::Work => "work",
+        }
+    }
+}
+
+/// How a message travelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Transport {
+    #[serde(rename = "http/1.1")]
+    Http1,
+    #[serde(rename = "h2")]
+    H2,
+    #[serde(rename = "websocket")]
+    WebSocket,
+    #[serde(rename = "sse")]
+    Sse,
+    /// Inside the server process (a channel, a function call).
+    #[serde(rename = "internal")]
+    Internal,
+}
+
+impl Transport {
+    /// The name used on the wire and in `data-transport`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Http1 => "http/1.1",
+            Transport::H2 => "h2",
+            Transport::WebSocket => "websocket",
+            Transport::Sse => "sse",
+            Transport::Internal => "internal",
+        }
+    }
+
+    /// From a Resource Timing `nextHopProtocol` or an HTTP version string.
+    pub fn from_protocol(p: &str) -> Transport {
+        match p {
+            "h2" | "HTTP/2.0" | "HTTP/2" => Transport::H2,
+            _ => Transport::Http1,
+        }
+    }
+}
+
+/// One header line as it was seen on the wire.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Header {
+    pub name: String,
+    pub value: String,
+}
+
+/// A timed phase inside one actor, such as the server's `parse`, `process` and `serialize`, or
+/// the browser's `waiting` for the first byte. `start_us` is on the observer's clock.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Phase {
+    pub name: String,
+    pub start_us: i64,
+    pub dur_us: i64,
+}
+
+/// What the inspector shows for one message: the message in HTTP anatomy (start line, headers,
+/// blank line, body) plus its timing phases. Bodies are truncated to [`Detail::BODY_LIMIT`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Detail {
+    /// `POST /api/echo?… HTTP/1.1` or `HTTP/1.1 200 OK`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub start_line: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<Header>,
+    /// The body as text (binary bodies as a hex dump), at most `BODY_LIMIT` bytes of it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub body: String,
+    /// The whole body's size in bytes, before truncation.
+    #[serde(default)]
+    pub body_bytes: u64,
+    #[serde(default)]
+    pub body_truncated: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub phases: Vec<Phase>,
+}
+
+impl Detail {
+    /// Bodies longer than this are cut in the inspector (the wire carries them whole).
+    pub const BODY_LIMIT: usize = 4096;
+}
+
+/// One message of a trace, as one observer saw it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    pub run: RunId,
+    /// Order of recording within this observer and run.
+    pub seq: u64,
+    pub observer: Observer,
+    /// Pairs the browser's and the server's records of one exchange.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<RequestId>,
+    pub from: Actor,
+    pub to: Actor,
+    pub kind: Kind,
+    pub transport: Transport,
+    /// When the sender let go of it, on the observer's clock, if the observer saw that.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_us: Option<i64>,
+    /// When the receiver had it, on the observer's clock, if the observer saw that.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recv_us: Option<i64>,
+    /// The connection it travelled on (the client's port as the server saw it), where known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection: Option<u64>,
+    /// The HTTP/2 stream id, where known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<u64>,
+    /// The URL or a frame summary, so the learner can find it in the Network tab.
+    pub label: String,
+    /// Bytes on the wire (start line, headers and body), where known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+    /// The HTTP status of a response.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<Detail>,
+}
+
+/// What the page sends on the trace WebSocket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum TraceClientMsg {
+    /// Stream this run's server-side messages to me, starting with those already recorded.
+    /// A later `Watch` replaces the earlier one.
+    Watch { run: RunId },
+}
+
+/// What the server sends on the trace WebSocket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum TraceServerMsg {
+    /// Sent on connect and after each `Watch`: the server's clock now, a first guess at the
+    /// offset between the two clocks until a request/response pair gives a better one.
+    Clock { server_now_us: i64 },
+    /// One server-side message of the watched run.
+    Message(Message),
+    /// The watch was refused (for example an invalid run id).
+    Error { error: String },
+}

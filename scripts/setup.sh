@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs whatever the build and the tests need and is missing. Idempotent: when everything is
+# there it takes a few seconds. `setup.sh build` for `make run`; `setup.sh test` adds the
+# browser, Redis-free test tooling (Debian's chromium, npm packages for Playwright).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode=${1:-build}
+TOOLS="$PWD/.tools"
+mkdir -p "$TOOLS"
+
+say() { printf '==> %s\n' "$*"; }
+export PATH="$HOME/.cargo/bin:$PATH"
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  say "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+
+if ! trunk --version 2>/dev/null | grep -q '0.21.14'; then
+  say "installing trunk 0.21.14 (about 9 minutes on 2 cores)"
+  cargo install trunk --version 0.21.14 --locked
+fi
+
+# wasm-bindgen-cli must match the wasm-bindgen in Cargo.lock exactly.
+wbg=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
+if ! wasm-bindgen --version 2>/dev/null | grep -q " $wbg\$"; then
+  say "installing wasm-bindgen-cli $wbg (about 2 minutes)"
+  # Not --locked: one locked dependency of the CLI is missing from the registry.
+  cargo install wasm-bindgen-cli --version "$wbg"
+fi
+
+# Debian's binaryen (108) corrupts current wasm-bindgen output; npm's binaryen@123 works.
+if [ ! -x "$TOOLS/npm/node_modules/.bin/wasm-opt" ]; then
+  say "installing wasm-opt (npm binaryen@123)"
+  npm install --silent --no-audit --no-fund --prefix "$TOOLS/npm" binaryen@123.0.0
+fi
+
+if [ "$mode" = test ]; then
+  if [ ! -x /usr/bin/chromium ]; then
+    say "installing Debian's chromium"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+  if [ ! -d e2e/node_modules/@playwright/test ] || [ e2e/package-lock.json -nt e2e/node_modules/.package-lock.json ]; then
+    say "installing the browser-test packages (no browser download)"
+    (cd e2e && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --silent --no-audit --no-fund)
+  fi
+fi
+say "tools ready"
