@@ -136,7 +136,9 @@ pub async fn record(State(state): State<AppState>, request: Request, next: Next)
         .map(|pq| pq.as_str().to_owned())
         .unwrap_or_else(|| uri.path().to_owned());
     let start_line = format!("{} {} {:?}", request.method(), target, request.version());
-    let body_bytes = content_length(request.headers());
+    let body_bytes = content_length(request.headers())
+        .or_else(|| request.body().size_hint().exact())
+        .unwrap_or(0);
     let headers = headers_of(request.headers());
     let head_bytes = head_size(&start_line, &headers);
     let base = Message {
@@ -214,12 +216,11 @@ fn transport_of(version: Version) -> Transport {
     }
 }
 
-fn content_length(headers: &HeaderMap) -> u64 {
+fn content_length(headers: &HeaderMap) -> Option<u64> {
     headers
         .get("content-length")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }
 
 fn headers_of(headers: &HeaderMap) -> Vec<Header> {

@@ -217,7 +217,7 @@ async fn watch_loop(socket: WebSocket, state: AppState) {
                             let (backlog, live) = state.trace.watch(&run);
                             watch = Some(live);
                             std::iter::once(clock())
-                                .chain(backlog.iter().map(|m| encode(&TraceServerMsg::Message(m.clone()))))
+                                .chain(backlog.iter().map(|m| encode(&TraceServerMsg::Message(Box::new(m.clone())))))
                                 .collect()
                         }
                         Err(e) => vec![encode(&TraceServerMsg::Error { error: e.to_string() })],
@@ -228,7 +228,7 @@ async fn watch_loop(socket: WebSocket, state: AppState) {
                 Some(Ok(_)) => Vec::new(),
             },
             live = next_live(&mut watch) => match live {
-                Ok(m) => vec![encode(&TraceServerMsg::Message(m))],
+                Ok(m) => vec![encode(&TraceServerMsg::Message(Box::new(m)))],
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
                     tracing::info!(missed, "trace watcher too slow: dropping it");
                     let _ = tx.send(close(1008, "too slow: trace messages were dropped")).await;

@@ -66,13 +66,11 @@ pub fn body_preview(content_type: Option<&str>, body: &[u8]) -> (String, bool) {
     }
 }
 
-fn with_ids(path: &str, rec: &Recorder, rid: &str) -> Option<String> {
-    let run = rec.run_id()?;
+/// The URL the browser will really request: `path` plus the run and request ids, exactly as
+/// gloo-net appends them (so Resource Timing finds it and labels match the Network tab).
+fn with_ids(path: &str, run: &str, rid: &str) -> String {
     let sep = if path.contains('?') { '&' } else { '?' };
-    Some(format!(
-        "{path}{sep}{RUN_PARAM}={}&{REQUEST_PARAM}={rid}",
-        run.0
-    ))
+    format!("{path}{sep}{RUN_PARAM}={run}&{REQUEST_PARAM}={rid}")
 }
 
 /// The Resource Timing entry of `url`, once the browser has written it.
@@ -96,16 +94,16 @@ pub async fn traced_fetch(
     out: Outgoing<'_>,
     abort: Option<&AbortSignal>,
 ) -> Result<Incoming, String> {
-    let rid = rec.next_request_id();
-    let url = with_ids(out.path, &rec, &rid.0).ok_or("no run is in progress")?;
     let run = rec.run_id().ok_or("no run is in progress")?;
+    let rid = rec.next_request_id();
+    let url = with_ids(out.path, &run.0, &rid.0);
     let method = out.method.to_string();
     let (body_text, truncated) = body_preview(out.content_type, &out.body);
     let base = Message {
-        run,
+        run: run.clone(),
         seq: 0,
         observer: Observer::Browser,
-        request_id: Some(rid),
+        request_id: Some(rid.clone()),
         from: Actor::browser(),
         to: Actor::server(),
         kind: Kind::Request,
@@ -136,7 +134,10 @@ pub async fn traced_fetch(
     };
     rec.record(base.clone());
 
-    let mut builder = RequestBuilder::new(&url)
+    // The ids go through `query` because gloo-net leaves a stray `&` on a URL that already has
+    // a query and gets no `query` parameters.
+    let mut builder = RequestBuilder::new(out.path)
+        .query([(RUN_PARAM, run.0.as_str()), (REQUEST_PARAM, rid.0.as_str())])
         .method(out.method)
         .abort_signal(abort);
     if let Some(ct) = out.content_type {

@@ -50,7 +50,8 @@ pub fn DemoFrame(
                 <h1>{pattern.title}</h1>
                 <p class="summary">{pattern.summary}</p>
             </header>
-            <form class="controls" aria-label="Run controls" on:submit=move |ev| {
+            // `novalidate`: out-of-range values go to the server, whose 4xx is part of the lesson.
+            <form class="controls" aria-label="Run controls" novalidate on:submit=move |ev| {
                 ev.prevent_default();
                 on_run.run(());
             }>

@@ -106,10 +106,16 @@ pub fn SequenceDiagram(
             g.bars
                 .iter()
                 .map(|b| {
-                    let class = match b.style {
-                        BarStyle::Busy => "bar busy",
-                        BarStyle::Waiting => "bar waiting",
-                    };
+                    // One class string: this list is rebuilt in place, where a separate
+                    // `class:open` would be lost when the element's `class` is rewritten.
+                    let class = format!(
+                        "bar {}{}",
+                        match b.style {
+                            BarStyle::Busy => "busy",
+                            BarStyle::Waiting => "waiting",
+                        },
+                        if b.open { " open" } else { "" }
+                    );
                     let (x, w) = match b.style {
                         BarStyle::Busy => (b.x - 6.0, 12.0),
                         BarStyle::Waiting => (b.x - 3.0, 6.0),
@@ -139,7 +145,7 @@ pub fn SequenceDiagram(
                         BarStyle::Waiting => "waiting for the answer",
                     };
                     view! {
-                        <g class=class class:open=b.open data-testid="activation">
+                        <g class=class data-testid="activation">
                             <rect x=x y=b.y1 width=w height=height><title>{title}</title></rect>
                             {segments}
                         </g>

@@ -45,9 +45,9 @@ pub struct Recorder {
     socket: TraceSocket,
 }
 
-impl Recorder {
-    /// A recorder with its trace socket; both end when the owning component does.
-    pub fn new() -> Recorder {
+/// A recorder with its trace socket, for the calling component; both end when it does.
+pub fn use_recorder() -> Recorder {
+    {
         let run = RwSignal::new(None);
         let origin_ms = RwSignal::new(0.0);
         let browser = RwSignal::new(Vec::new());
@@ -66,7 +66,7 @@ impl Recorder {
             }
             TraceServerMsg::Message(m) => {
                 if run.with_untracked(|r| r.as_ref() == Some(&m.run)) {
-                    server.update(|s| s.push(m));
+                    server.update(|s| s.push(*m));
                 }
             }
             TraceServerMsg::Error { error } => leptos::logging::warn!("trace socket: {error}"),
@@ -95,7 +95,9 @@ impl Recorder {
         on_cleanup(move || ticker.update_value(|t| drop(t.take())));
         rec
     }
+}
 
+impl Recorder {
     /// Starts a new run: clears the trace, zeroes the clock and watches the run's server half.
     pub fn start_run(&self) -> RunId {
         let run = new_run_id();

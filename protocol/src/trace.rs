@@ -248,7 +248,7 @@ pub enum TraceServerMsg {
     /// offset between the two clocks until a request/response pair gives a better one.
     Clock { server_now_us: i64 },
     /// One server-side message of the watched run.
-    Message(Message),
+    Message(Box<Message>),
     /// The watch was refused (for example an invalid run id).
     Error { error: String },
 }

@@ -8,7 +8,7 @@ use protocol::{
 };
 use web_sys::AbortController;
 
-use crate::{api, catalog, demo_frame::DemoFrame, metrics::human_bytes, recorder::Recorder};
+use crate::{api, catalog, demo_frame::DemoFrame, metrics::human_bytes, recorder::use_recorder};
 
 /// "json", "xml", "msgpack", or "compare" (all three in turn).
 fn formats(choice: &str) -> Vec<Format> {
@@ -21,7 +21,7 @@ fn formats(choice: &str) -> Vec<Format> {
 #[component]
 pub fn RequestResponse() -> impl IntoView {
     let pattern = catalog::find("request-response").expect("catalogued");
-    let recorder = Recorder::new();
+    let recorder = use_recorder();
     let format = RwSignal::new("json".to_owned());
     let items = RwSignal::new("20".to_owned());
     let process_ms = RwSignal::new("150".to_owned());

@@ -1,0 +1,40 @@
+# The two commands: `make run` and `make test`. Both install whatever is missing first
+# (scripts/setup.sh; seconds when everything is there).
+SHELL := /bin/bash
+ADDR ?= 127.0.0.1:8080
+ENV := source scripts/env.sh &&
+
+.PHONY: run test tools tools-test frontend lint unit e2e clean
+
+run: tools frontend
+	$(ENV) cargo build --release -p backend
+	@echo "Patternscope: open http://$(ADDR) (Ctrl-C stops it)"
+	./target/release/backend --addr $(ADDR) --dist dist
+
+test: tools-test lint unit frontend e2e
+	@echo "make test: all checks passed"
+
+tools:
+	bash scripts/setup.sh build
+
+tools-test:
+	bash scripts/setup.sh test
+
+frontend:
+	$(ENV) trunk build --release --offline
+
+lint:
+	$(ENV) cargo fmt --all --check
+	$(ENV) cargo clippy --workspace --all-targets -- -D warnings
+
+unit:
+	$(ENV) cargo test --workspace
+
+# Browser tests against the real backend (built by `unit`), on a free port.
+e2e:
+	$(ENV) cargo build -p backend
+	$(ENV) bash scripts/e2e.sh
+
+clean:
+	cargo clean
+	rm -rf dist e2e/output

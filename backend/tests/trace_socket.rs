@@ -1,0 +1,168 @@
+//! The trace WebSocket against a real server: clock, backlog, live messages, refusals, shutdown.
+
+mod common;
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use protocol::{
+    echo::{self, Format, Order},
+    trace::{Kind, RunId, TraceClientMsg, TraceServerMsg},
+};
+use tokio_tungstenite::{
+    connect_async,
+    tungstenite::{
+        Message as WsMessage, client::IntoClientRequest, protocol::frame::coding::CloseCode,
+    },
+};
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn next(socket: &mut Socket) -> TraceServerMsg {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(5), socket.next())
+            .await
+            .expect("a message within 5 s")
+            .expect("socket open")
+            .expect("no error");
+        if let WsMessage::Text(text) = frame {
+            return serde_json::from_str(&text).expect("a TraceServerMsg");
+        }
+    }
+}
+
+async fn watch(socket: &mut Socket, run: &str) {
+    let cmd = serde_json::to_string(&TraceClientMsg::Watch {
+        run: RunId(run.into()),
+    })
+    .unwrap();
+    socket.send(WsMessage::Text(cmd.into())).await.unwrap();
+}
+
+async fn traced_echo(server: &common::TestServer, run: &str, rid: u32) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(server.url(&format!("/api/echo?process_ms=10&run={run}&rid={rid}")))
+        .header("content-type", "application/json")
+        .body(echo::encode_order(Format::Json, &Order::sample(1)).unwrap())
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_watcher_gets_the_clock_the_backlog_then_live_messages_in_order() {
+    let server = common::TestServer::start().await;
+    // Something happens before the page watches: it must still be delivered.
+    assert_eq!(traced_echo(&server, "live-1", 1).await.status(), 200);
+
+    let (mut socket, _) = connect_async(server.ws_url("/api/trace/ws")).await.unwrap();
+    assert!(matches!(
+        next(&mut socket).await,
+        TraceServerMsg::Clock { .. }
+    ));
+    watch(&mut socket, "live-1").await;
+    assert!(matches!(
+        next(&mut socket).await,
+        TraceServerMsg::Clock { .. }
+    ));
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        match next(&mut socket).await {
+            TraceServerMsg::Message(m) => seen.push((m.request_id.unwrap().0, m.kind)),
+            other => panic!("expected a message, got {other:?}"),
+        }
+    }
+    // And something after.
+    assert_eq!(traced_echo(&server, "live-1", 2).await.status(), 200);
+    // Another run's traffic must not reach this watcher.
+    assert_eq!(traced_echo(&server, "someone-else", 1).await.status(), 200);
+    for _ in 0..2 {
+        match next(&mut socket).await {
+            TraceServerMsg::Message(m) => {
+                assert_eq!(m.run.0, "live-1");
+                seen.push((m.request_id.unwrap().0, m.kind));
+            }
+            other => panic!("expected a message, got {other:?}"),
+        }
+    }
+    let want: Vec<(String, Kind)> = vec![
+        ("1".into(), Kind::Request),
+        ("1".into(), Kind::Response),
+        ("2".into(), Kind::Request),
+        ("2".into(), Kind::Response),
+    ];
+    assert_eq!(seen, want);
+}
+
+#[tokio::test]
+async fn a_bad_watch_is_answered_with_an_error_and_the_socket_stays_open() {
+    let server = common::TestServer::start().await;
+    let (mut socket, _) = connect_async(server.ws_url("/api/trace/ws")).await.unwrap();
+    next(&mut socket).await;
+    watch(&mut socket, "no spaces allowed").await;
+    assert!(
+        matches!(next(&mut socket).await, TraceServerMsg::Error { error } if error.contains("invalid run id"))
+    );
+    socket
+        .send(WsMessage::Text("not json".into()))
+        .await
+        .unwrap();
+    assert!(
+        matches!(next(&mut socket).await, TraceServerMsg::Error { error } if error.contains("bad command"))
+    );
+    watch(&mut socket, "fine").await;
+    assert!(matches!(
+        next(&mut socket).await,
+        TraceServerMsg::Clock { .. }
+    ));
+}
+
+#[tokio::test]
+async fn a_cross_site_page_cannot_open_the_socket() {
+    let server = common::TestServer::start().await;
+    let mut request = server
+        .ws_url("/api/trace/ws")
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("origin", "https://evil.example".parse().unwrap());
+    let err = connect_async(request).await.expect_err("refused");
+    match err {
+        tokio_tungstenite::tungstenite::Error::Http(response) => assert_eq!(response.status(), 403),
+        other => panic!("expected an HTTP refusal, got {other:?}"),
+    }
+    let mut request = server
+        .ws_url("/api/trace/ws")
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("origin", format!("http://{}", server.addr).parse().unwrap());
+    assert!(
+        connect_async(request).await.is_ok(),
+        "the server's own origin is welcome"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_closes_open_trace_sockets_with_going_away() {
+    let mut server = common::TestServer::start().await;
+    let (mut socket, _) = connect_async(server.ws_url("/api/trace/ws")).await.unwrap();
+    next(&mut socket).await;
+    server.stop();
+    let frame = tokio::time::timeout(Duration::from_secs(5), socket.next())
+        .await
+        .expect("closed within 5 s");
+    match frame {
+        Some(Ok(WsMessage::Close(Some(close)))) => assert_eq!(close.code, CloseCode::Away),
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+    let handle = server.handle.take().unwrap();
+    tokio::time::timeout(Duration::from_secs(5), handle)
+        .await
+        .expect("server ended")
+        .unwrap()
+        .unwrap();
+}

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs the browser tests against the real backend: starts it on a free port with the built
+# frontend, runs Playwright (Debian's Chromium), stops it. Exit code is Playwright's.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=${BACKEND_BIN:-target/debug/backend}
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+mkdir -p e2e/output
+"$bin" --addr "127.0.0.1:$port" --dist dist > e2e/output/backend.log 2>&1 &
+pid=$!
+trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null || true' EXIT
+for _ in $(seq 100); do
+  curl -sf "http://127.0.0.1:$port/api/health" >/dev/null && break
+  sleep 0.1
+done
+curl -sf "http://127.0.0.1:$port/api/health" >/dev/null || { echo "backend did not start:"; cat e2e/output/backend.log; exit 1; }
+cd e2e
+BASE_URL="http://127.0.0.1:$port" npx --no-install playwright test "$@"
