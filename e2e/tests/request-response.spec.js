@@ -104,6 +104,10 @@ test('each format is sent with its own content type and size', async ({ page }) 
   for (const s of sent) expect((await s.req.response()).status()).toBe(200);
   const drawn = await drawnMessages(page);
   expect(drawn.filter((m) => m.kind === 'response').map((m) => m.label.split(' ')[0])).toEqual(['200', '200', '200']);
+  // The results table compares them: one row per real exchange, in order.
+  const rows = page.locator('[data-testid=results] tbody tr');
+  await expect(rows).toHaveCount(3);
+  expect(await rows.evaluateAll((trs) => trs.map((tr) => tr.dataset.format))).toEqual(['json', 'xml', 'msgpack']);
 });
 
 test('a bad body typed by the user shows the server error in the diagram, and the page keeps working', async ({ page }) => {

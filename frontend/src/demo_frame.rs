@@ -26,6 +26,9 @@ pub fn DemoFrame(
     /// A line under the controls: the last result or error.
     #[prop(into)]
     status: Signal<String>,
+    /// Anything the demo shows under the diagram (a results table, say).
+    #[prop(optional, into)]
+    below: ViewFn,
     /// The demo's parameters.
     children: Children,
 ) -> impl IntoView {
@@ -68,6 +71,7 @@ pub fn DemoFrame(
                 <SequenceDiagram trace=trace preferred=actors now_us=recorder.now_us() selected=selected/>
                 <Inspector trace=trace selected=selected/>
             </div>
+            {below.run()}
             <section class="explain">
                 <div>
                     <h2>"How it works"</h2>

@@ -4,11 +4,17 @@
 use leptos::{prelude::*, task::spawn_local};
 use protocol::{
     echo::{self, Format, Order},
-    trace::Actor,
+    trace::{Actor, Kind},
 };
 use web_sys::AbortController;
 
-use crate::{api, catalog, demo_frame::DemoFrame, metrics::human_bytes, recorder::use_recorder};
+use crate::{
+    api, catalog,
+    demo_frame::DemoFrame,
+    merge::Drawn,
+    metrics::{human_bytes, human_us},
+    recorder::use_recorder,
+};
 
 /// "json", "xml", "msgpack", or "compare" (all three in turn).
 fn formats(choice: &str) -> Vec<Format> {
@@ -18,10 +24,113 @@ fn formats(choice: &str) -> Vec<Format> {
     }
 }
 
+/// One finished exchange of this run, as the results table shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExchangeRow {
+    pub format: String,
+    pub status: u16,
+    pub body_up: u64,
+    pub body_down: u64,
+    /// Server-Timing phases, ms: parse, process, serialize.
+    pub phases_ms: [Option<f64>; 3],
+    pub latency_us: i64,
+}
+
+/// The run's finished exchanges, in order, from the merged trace.
+pub fn exchange_rows(trace: &[Drawn]) -> Vec<ExchangeRow> {
+    trace
+        .iter()
+        .filter(|d| d.kind == Kind::Request && d.from == Actor::browser())
+        .filter_map(|req| {
+            let resp = trace.iter().find(|d| {
+                d.kind == Kind::Response && d.request_id == req.request_id && d.recv_us.is_some()
+            })?;
+            let phase = |name: &str| {
+                resp.server_phases
+                    .iter()
+                    .find(|p| p.name == name)
+                    .map(|p| p.dur_us as f64 / 1000.0)
+            };
+            let content_type = req
+                .detail
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("content-type"))
+                .map(|h| h.value.as_str())
+                .unwrap_or("");
+            Some(ExchangeRow {
+                format: Format::from_content_type(content_type)
+                    .map(|f| f.as_str().to_owned())
+                    .unwrap_or_else(|| content_type.to_owned()),
+                status: resp.status.unwrap_or(0),
+                body_up: req.detail.body_bytes,
+                body_down: resp.detail.body_bytes,
+                phases_ms: [phase("parse"), phase("process"), phase("serialize")],
+                latency_us: resp.recv_us? - req.sent_us,
+            })
+        })
+        .collect()
+}
+
+/// Each exchange's sizes and the server's phases side by side, so formats can be compared.
+#[component]
+fn ResultsTable(trace: Memo<Vec<Drawn>>) -> impl IntoView {
+    let rows = Memo::new(move |_| trace.with(|t| exchange_rows(t)));
+    let ms = |v: Option<f64>| {
+        v.map(|v| format!("{v:.2} ms"))
+            .unwrap_or_else(|| "–".into())
+    };
+    view! {
+        <Show when=move || rows.with(|r| !r.is_empty())>
+            <table class="results" data-testid="results">
+                <caption>"Each exchange: body sizes and the server's Server-Timing phases"</caption>
+                <thead>
+                    <tr>
+                        <th scope="col">"#"</th>
+                        <th scope="col">"format"</th>
+                        <th scope="col">"status"</th>
+                        <th scope="col">"body sent"</th>
+                        <th scope="col">"body received"</th>
+                        <th scope="col">"parse"</th>
+                        <th scope="col">"process"</th>
+                        <th scope="col">"serialize"</th>
+                        <th scope="col">"round trip"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {move || {
+                        rows.get()
+                            .into_iter()
+                            .enumerate()
+                            .map(|(i, r)| {
+                                let format = r.format.clone();
+                                view! {
+                                    <tr data-format=format>
+                                        <td>{i + 1}</td>
+                                        <td>{r.format}</td>
+                                        <td>{r.status}</td>
+                                        <td>{human_bytes(r.body_up)}</td>
+                                        <td>{human_bytes(r.body_down)}</td>
+                                        <td>{ms(r.phases_ms[0])}</td>
+                                        <td>{ms(r.phases_ms[1])}</td>
+                                        <td>{ms(r.phases_ms[2])}</td>
+                                        <td>{human_us(r.latency_us)}</td>
+                                    </tr>
+                                }
+                            })
+                            .collect_view()
+                    }}
+                </tbody>
+            </table>
+        </Show>
+    }
+}
+
 #[component]
 pub fn RequestResponse() -> impl IntoView {
     let pattern = catalog::find("request-response").expect("catalogued");
     let recorder = use_recorder();
+    let trace = recorder.trace();
     let format = RwSignal::new("json".to_owned());
     let items = RwSignal::new("20".to_owned());
     let process_ms = RwSignal::new("150".to_owned());
@@ -96,11 +205,11 @@ pub fn RequestResponse() -> impl IntoView {
                                 Err(e) => format!("reply unreadable: {e}"),
                             };
                             status.set(format!(
-                                "{} {}: sent {} of {}, got {} back ({summary}).",
+                                "{} {}: sent a {} {} body, got {} back ({summary}).",
                                 reply.status,
                                 reply.status_text,
                                 human_bytes(sent),
-                                f.as_str(),
+                                f.as_str().to_uppercase(),
                                 human_bytes(reply.body.len() as u64)
                             ));
                         }
@@ -149,6 +258,7 @@ pub fn RequestResponse() -> impl IntoView {
             on_stop=on_stop
             network_path="/api/echo"
             status=status
+            below=move || view! { <ResultsTable trace=trace/> }
         >
             <label>
                 "Format"
@@ -180,5 +290,43 @@ pub fn RequestResponse() -> impl IntoView {
             </label>
             {body_editor}
         </DemoFrame>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::merge::{merge, tests::exchange};
+    use protocol::trace::{Detail, Header, Phase};
+
+    #[test]
+    fn rows_pair_requests_with_their_responses_and_phases() {
+        let (mut b, mut s) = exchange("1", 0, 5_000, 0);
+        b[0].detail = Some(Detail {
+            headers: vec![Header {
+                name: "content-type".into(),
+                value: "application/xml".into(),
+            }],
+            body_bytes: 900,
+            ..Detail::default()
+        });
+        b[1].status = Some(200);
+        s[1].detail = Some(Detail {
+            phases: vec![Phase {
+                name: "parse".into(),
+                start_us: 1_000,
+                dur_us: 1_500,
+            }],
+            ..Detail::default()
+        });
+        let rows = exchange_rows(&merge(&b, &s, None));
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].format, "xml");
+        assert_eq!(rows[0].status, 200);
+        assert_eq!(rows[0].body_up, 900);
+        assert_eq!(rows[0].phases_ms, [Some(1.5), None, None]);
+        assert_eq!(rows[0].latency_us, 7_000);
+        // An unanswered request is not a row yet.
+        assert!(exchange_rows(&merge(&b[..1], &s[..1], None)).is_empty());
     }
 }
