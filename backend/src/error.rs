@@ -21,6 +21,9 @@ pub enum AppError {
     PayloadTooLarge(String),
     #[error("{0}")]
     NotFound(String),
+    /// A bounded store is full.
+    #[error("{0}")]
+    TooManyRequests(String),
     /// A cross-site page tried to open a WebSocket.
     #[error("{0}")]
     Forbidden(String),
@@ -36,6 +39,7 @@ impl AppError {
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

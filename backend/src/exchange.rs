@@ -12,7 +12,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use protocol::{
-    REQUEST_PARAM, RUN_PARAM,
+    REQUEST_PARAM, RUN_PARAM, job,
     trace::{Actor, Detail, Header, Kind, Message, Observer, Phase, RequestId, RunId, Transport},
 };
 
@@ -75,11 +75,17 @@ impl Phases {
     }
 }
 
-/// The run and request a traced request belongs to, from its query string.
+/// The run and request a traced request belongs to, from its query string. The middleware puts
+/// it in the request's extensions, so handlers can trace their own hops (`Option<Extension<_>>`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct TraceIds {
     pub run: RunId,
+    /// The id the page gave the exchange (`rid`): the same for every reconnection of one
+    /// EventSource, so pushed events are named after it.
     pub request: RequestId,
+    /// The id this HTTP request is traced under: `request`, or for an EventSource
+    /// reconnecting with `Last-Event-ID: N`, `{rid}-rN` (both observers derive the same).
+    pub connection: RequestId,
 }
 
 impl TraceIds {
@@ -107,17 +113,22 @@ impl TraceIds {
         Ok(Some(TraceIds {
             run,
             request: RequestId(rid.to_owned()),
+            connection: RequestId(rid.to_owned()),
         }))
     }
 }
 
 /// Middleware: records the arrival and the departure of each traced exchange.
-pub async fn record(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let ids = match TraceIds::from_query(request.uri().query()) {
+pub async fn record(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let mut ids = match TraceIds::from_query(request.uri().query()) {
         Ok(Some(ids)) => ids,
         Ok(None) => return next.run(request).await,
         Err(e) => return e.into_response(),
     };
+    if let Some(last) = last_event_id(request.headers()) {
+        ids.connection = RequestId(job::reconnect_request_id(&ids.request.0, last));
+    }
+    request.extensions_mut().insert(ids.clone());
     let arrived = server_now_us();
     let version = request.version();
     let transport = transport_of(version);
@@ -145,7 +156,7 @@ pub async fn record(State(state): State<AppState>, request: Request, next: Next)
         run: ids.run.clone(),
         seq: 0,
         observer: Observer::Server,
-        request_id: Some(ids.request.clone()),
+        request_id: Some(ids.connection.clone()),
         from: Actor::browser(),
         to: Actor::server(),
         kind: Kind::Request,
@@ -206,6 +217,17 @@ pub async fn record(State(state): State<AppState>, request: Request, next: Next)
         ..base
     });
     response
+}
+
+/// The `Last-Event-ID` a reconnecting EventSource sends, if it is a number.
+pub fn last_event_id(headers: &HeaderMap) -> Option<u32> {
+    headers
+        .get("last-event-id")?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 fn transport_of(version: Version) -> Transport {

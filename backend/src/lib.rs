@@ -11,6 +11,8 @@
 //!   trace WebSocket.
 //! - [`exchange`]: middleware recording every traced HTTP exchange; `Server-Timing` phases.
 //! - [`request_response`]: the echo endpoint of the request/response demo (JSON, XML, MessagePack).
+//! - [`jobs`]: the job workload the waiting-for-results demos share, and its worker.
+//! - [`short_polling`], [`long_polling`], [`sse`]: three ways to learn of a job's progress.
 //! - [`origin`]: the `Origin` check every WebSocket upgrade makes.
 //! - [`error`]: the one error type; every failure is a 4xx/5xx with a JSON `{ "error": … }`.
 //! - [`static_files`]: the built frontend, with `index.html` for deep links.
@@ -18,17 +20,21 @@
 
 pub mod error;
 pub mod exchange;
+pub mod jobs;
+pub mod long_polling;
 pub mod origin;
 pub mod request_response;
+pub mod short_polling;
+pub mod sse;
 pub mod static_files;
 pub mod trace;
 
 use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc};
 
-use axum::{Json, Router, routing::get};
+use axum::{Json, Router, middleware, routing::get};
 use tokio::{net::TcpListener, sync::watch};
 
-use crate::{error::AppError, trace::TraceHub};
+use crate::{error::AppError, jobs::JobStore, trace::TraceHub};
 
 /// Settings the server starts with.
 #[derive(Debug, Clone, Default)]
@@ -44,6 +50,8 @@ pub struct Config {
 pub struct AppState {
     /// Per-run logs of what the server saw, streamed to watching pages.
     pub trace: TraceHub,
+    /// Jobs of the waiting-for-results demos.
+    pub jobs: JobStore,
     /// Flips to `true` when shutdown begins, so push loops close their connections cleanly
     /// (axum's graceful shutdown does not end open WebSockets on its own).
     pub shutdown: watch::Receiver<bool>,
@@ -56,6 +64,7 @@ impl AppState {
         let (shutdown_tx, shutdown) = watch::channel(false);
         AppState {
             trace: TraceHub::default(),
+            jobs: JobStore::default(),
             shutdown,
             shutdown_tx: Arc::new(shutdown_tx),
             config: Arc::new(config),
@@ -85,8 +94,17 @@ pub fn app(state: AppState) -> Router {
             get(|| async { Json(serde_json::json!({ "ok": true })) }),
         )
         .merge(trace::router())
-        .merge(request_response::router(state.clone()))
-        .fallback(|| async { AppError::NotFound("no such API endpoint".into()) });
+        .merge(request_response::router())
+        .merge(jobs::router())
+        .merge(short_polling::router())
+        .merge(long_polling::router())
+        .merge(sse::router())
+        .fallback(|| async { AppError::NotFound("no such API endpoint".into()) })
+        // Every request carrying `run` and `rid` is traced, whichever demo it belongs to.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            exchange::record,
+        ));
     let router = Router::new().nest("/api", api).with_state(state.clone());
     match &state.config.dist {
         Some(dist) => router.fallback_service(static_files::service(dist)),

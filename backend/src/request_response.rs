@@ -9,23 +9,17 @@ use axum::{
         rejection::{BytesRejection, QueryRejection},
     },
     http::{HeaderMap, header},
-    middleware,
     response::{IntoResponse, Response},
     routing::post,
 };
 use protocol::echo::{self, EchoQuery, EchoReply, Format, MAX_BODY_BYTES, MAX_PROCESS_MS, Order};
 
-use crate::{
-    AppState,
-    error::AppError,
-    exchange::{self, Phases},
-};
+use crate::{AppState, error::AppError, exchange::Phases};
 
-pub fn router(state: AppState) -> Router<AppState> {
+pub fn router() -> Router<AppState> {
     Router::new()
         .route("/echo", post(echo))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(middleware::from_fn_with_state(state, exchange::record))
 }
 
 async fn echo(

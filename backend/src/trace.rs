@@ -18,7 +18,10 @@ use axum::{
     routing::get,
 };
 use futures_util::{SinkExt, StreamExt};
-use protocol::trace::{Message, RunId, TraceClientMsg, TraceServerMsg};
+use protocol::trace::{
+    Actor, Detail, Kind, Message, Observer, RequestId, RunId, TraceClientMsg, TraceServerMsg,
+    Transport,
+};
 use tokio::sync::broadcast;
 
 use crate::{AppState, error::AppError, origin};
@@ -39,6 +42,20 @@ static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
 /// The server's clock for traces: microseconds since the process first read it.
 pub fn server_now_us() -> i64 {
     i64::try_from(EPOCH.elapsed().as_micros()).unwrap_or(i64::MAX)
+}
+
+/// One server-observed hop, for [`TraceHub::hop`].
+pub struct Hop<'a> {
+    pub run: &'a RunId,
+    pub request_id: String,
+    pub from: &'a str,
+    pub to: &'a str,
+    pub kind: Kind,
+    /// `Internal` hops are received when sent; others (a pushed event) are still travelling.
+    pub transport: Transport,
+    pub label: String,
+    pub bytes: Option<u64>,
+    pub body: Option<String>,
 }
 
 /// Per-run logs of server-side messages. Cheap to clone.
@@ -83,6 +100,34 @@ impl TraceHub {
         log.touched = Instant::now();
         // No watcher is fine: the log keeps the message for a later watch or GET.
         let _ = log.live.send(message);
+    }
+
+    /// Records a hop the server saw whole (sent and received at once), such as one between the
+    /// server and its worker, or an event it pushed.
+    pub fn hop(&self, hop: Hop<'_>) {
+        let now = server_now_us();
+        self.record(Message {
+            run: hop.run.clone(),
+            seq: 0,
+            observer: Observer::Server,
+            request_id: Some(RequestId(hop.request_id)),
+            from: Actor::new(hop.from),
+            to: Actor::new(hop.to),
+            kind: hop.kind,
+            transport: hop.transport,
+            sent_us: Some(now),
+            recv_us: (hop.transport == Transport::Internal).then_some(now),
+            connection: None,
+            stream: None,
+            label: hop.label,
+            bytes: hop.bytes,
+            status: None,
+            detail: hop.body.map(|body| Detail {
+                body_bytes: body.len() as u64,
+                body,
+                ..Detail::default()
+            }),
+        });
     }
 
     /// The run's recorded messages and a receiver for the ones to come, taken under one lock
@@ -252,7 +297,6 @@ async fn watch_loop(socket: WebSocket, state: AppState) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use protocol::trace::{Actor, Kind, Observer, Transport};
 
     fn msg(run: &str) -> Message {
         Message {

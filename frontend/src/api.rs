@@ -6,6 +6,7 @@ use gloo_net::http::{Method, RequestBuilder};
 use protocol::{
     ApiError, REQUEST_PARAM, RUN_PARAM,
     echo::{self, EchoReply, Format},
+    job::{JobCreated, JobId, JobSpec, JobUpdate, LongPollAnswer},
     trace::{Actor, Detail, Header, Kind, Message, Observer, Phase, Transport},
 };
 use wasm_bindgen::JsCast;
@@ -288,6 +289,93 @@ pub async fn echo(
             body,
         },
         abort,
+    )
+    .await
+}
+
+/// Sends `out` and decodes a JSON answer; a 4xx/5xx becomes its `{ "error": … }` text.
+pub async fn traced_json<T: serde::de::DeserializeOwned>(
+    rec: Recorder,
+    out: Outgoing<'_>,
+    abort: Option<&AbortSignal>,
+) -> Result<T, String> {
+    let incoming = traced_fetch(rec, out, abort).await?;
+    if !incoming.is_success() {
+        return Err(format!("{} {}", incoming.status, incoming.error_text()));
+    }
+    serde_json::from_slice(&incoming.body).map_err(|e| format!("unreadable answer: {e}"))
+}
+
+/// `POST /api/jobs`: starts a job (202 and a handle).
+pub async fn submit_job(rec: Recorder, spec: &JobSpec) -> Result<JobCreated, String> {
+    let body = serde_json::to_vec(spec).map_err(|e| e.to_string())?;
+    let out = Outgoing {
+        method: Method::POST,
+        path: "/api/jobs",
+        content_type: Some("application/json"),
+        body,
+    };
+    traced_json(rec, out, None).await
+}
+
+/// `GET /api/jobs/{id}`: the job's state right now (short polling).
+pub async fn job_status(
+    rec: Recorder,
+    job: &JobId,
+    abort: Option<&AbortSignal>,
+) -> Result<JobUpdate, String> {
+    let path = format!("/api/jobs/{}", job.0);
+    traced_json(
+        rec,
+        Outgoing {
+            method: Method::GET,
+            path: &path,
+            content_type: None,
+            body: Vec::new(),
+        },
+        abort,
+    )
+    .await
+}
+
+/// `GET /api/jobs/{id}/wait`: held until the job passes `after` or `timeout_ms` (long polling).
+pub async fn wait_for_job(
+    rec: Recorder,
+    job: &JobId,
+    after: u32,
+    timeout_ms: &str,
+    abort: Option<&AbortSignal>,
+) -> Result<LongPollAnswer, String> {
+    let path = format!(
+        "/api/jobs/{}/wait?after={after}&timeout_ms={}",
+        job.0,
+        js_sys::encode_uri_component(timeout_ms)
+    );
+    traced_json(
+        rec,
+        Outgoing {
+            method: Method::GET,
+            path: &path,
+            content_type: None,
+            body: Vec::new(),
+        },
+        abort,
+    )
+    .await
+}
+
+/// `POST /api/jobs/{id}/drop`: asks the server to cut the job's event streams.
+pub async fn drop_job_streams(rec: Recorder, job: &JobId) -> Result<serde_json::Value, String> {
+    let path = format!("/api/jobs/{}/drop", job.0);
+    traced_json(
+        rec,
+        Outgoing {
+            method: Method::POST,
+            path: &path,
+            content_type: None,
+            body: Vec::new(),
+        },
+        None,
     )
     .await
 }

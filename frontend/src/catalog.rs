@@ -60,21 +60,69 @@ pub const PATTERNS: &[Pattern] = &[
         "Synchronous vs asynchronous",
         "A caller that waits for each answer versus one that keeps working; a blocking handler versus one that awaits.",
     ),
-    planned(
-        "short-polling",
-        "Short polling",
-        "Submit a job, get a handle at once, then keep asking \"is it done yet?\".",
-    ),
-    planned(
-        "long-polling",
-        "Long polling",
-        "Ask once and let the server hold the request until something changes or a timeout passes.",
-    ),
-    planned(
-        "sse",
-        "Server-Sent Events",
-        "One long response that streams events; a reconnect with Last-Event-ID resumes without loss.",
-    ),
+    Pattern {
+        slug: "short-polling",
+        title: "Short polling",
+        summary: "Submit a job, get a handle at once, then keep asking \"is it done yet?\".",
+        built: true,
+        how: "The browser submits a job (POST /api/jobs) and gets 202 Accepted with the job's id straight \
+              away. A worker inside the server processes it step by step. The browser asks for the job's \
+              state (GET /api/jobs/{id}) every N milliseconds; the server answers at once, changed or not. \
+              Count the polls that brought nothing new.",
+        pros: &[
+            "Works everywhere: plain HTTP requests through any proxy, cache or firewall.",
+            "The server keeps nothing per client between requests; easy to scale and to reason about.",
+            "The client controls the pace.",
+        ],
+        cons: &[
+            "Most polls are wasted when changes are rare: requests, headers and server work for nothing.",
+            "Latency is up to one polling interval: shorter intervals cost more requests.",
+            "Many clients polling fast is a self-inflicted load test.",
+        ],
+        used_in: "Job status pages, CI build status, payment confirmation checks, older chat and mail clients.",
+    },
+    Pattern {
+        slug: "long-polling",
+        title: "Long polling",
+        summary: "Ask once and let the server hold the request until something changes or a timeout passes.",
+        built: true,
+        how: "The same job. Each poll (GET /api/jobs/{id}/wait?after=N) is held by the server until the job's \
+              version passes N, or the timeout passes, and the browser asks again the moment it gets an \
+              answer. The held time shows as a long activation bar on the server.",
+        pros: &[
+            "Near-instant notification over plain HTTP: the answer leaves as soon as the change happens.",
+            "Far fewer empty answers than short polling.",
+            "Works through proxies that would break streaming or WebSockets.",
+        ],
+        cons: &[
+            "Each waiting client holds a connection and a little server state.",
+            "One request per update, with full headers each time.",
+            "Timeouts in proxies and load balancers must be longer than the hold time.",
+        ],
+        used_in: "Early web chat (Comet), the fallback transport of Socket.IO and SignalR, Telegram's getUpdates.",
+    },
+    Pattern {
+        slug: "sse",
+        title: "Server-Sent Events",
+        summary: "One long response that streams events; a reconnect with Last-Event-ID resumes without loss.",
+        built: true,
+        how: "The same job. The browser opens one EventSource (GET /api/jobs/{id}/events) and the server keeps \
+              the response open, writing an event (event:, id:, data:) per update, a retry: hint and keep-alive \
+              comments. \"Drop the connection\" makes the server end the stream mid-job: the browser reconnects \
+              by itself with a Last-Event-ID header and the server resumes after that event, so nothing is lost \
+              or repeated.",
+        pros: &[
+            "One request, then updates as they happen: low latency, little overhead per event.",
+            "Reconnection and resume are built into the browser (Last-Event-ID).",
+            "Plain HTTP: works with HTTP/2, proxies and standard tooling.",
+        ],
+        cons: &[
+            "One direction only: the client still sends requests to talk back.",
+            "Text only; binary data must be encoded.",
+            "Over HTTP/1.1 each stream holds one of the browser's six connections per origin.",
+        ],
+        used_in: "Live dashboards, notifications, tickers, streamed LLM responses.",
+    },
     planned(
         "push",
         "Push over WebSocket",

@@ -9,7 +9,7 @@ use crate::{
     catalog::Pattern,
     diagram::SequenceDiagram,
     inspector::Inspector,
-    metrics::{MetricsBar, http_metrics},
+    metrics::{MetricsBar, TraceMetrics, http_metrics},
     recorder::Recorder,
 };
 
@@ -26,6 +26,9 @@ pub fn DemoFrame(
     /// A line under the controls: the last result or error.
     #[prop(into)]
     status: Signal<String>,
+    /// Figures of its own the demo measures from the trace, shown after the shared ones.
+    #[prop(optional)]
+    metrics: Option<TraceMetrics>,
     /// Anything the demo shows under the diagram (a results table, say).
     #[prop(optional, into)]
     below: ViewFn,
@@ -36,7 +39,13 @@ pub fn DemoFrame(
     let trace = recorder.trace();
     let running = recorder.running();
     let run_id = recorder.run_signal();
-    let metrics = Signal::derive(move || trace.with(|t| http_metrics(t)));
+    let metrics = Signal::derive(move || {
+        trace.with(|t| {
+            let mut all = http_metrics(t);
+            all.extend(metrics.map(|own| own(t)).unwrap_or_default());
+            all
+        })
+    });
     let reset = move |_| {
         on_stop.run(());
         recorder.reset();

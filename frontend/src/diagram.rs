@@ -6,7 +6,7 @@
 //! and afterwards only moves when the layout rescales.
 
 use leptos::prelude::*;
-use protocol::trace::{Actor, Kind};
+use protocol::trace::{Actor, Kind, Transport};
 
 use crate::{
     layout::{self, BarStyle, Geometry, Options},
@@ -32,7 +32,9 @@ pub fn display_label(d: &Drawn) -> String {
     if let Some(b) = d.bytes {
         parts.push(human_bytes(b));
     }
-    if let (Some(recv), true) = (d.recv_us, matches!(d.kind, Kind::Request | Kind::Response)) {
+    let timed =
+        matches!(d.kind, Kind::Request | Kind::Response) && d.transport != Transport::Internal;
+    if let (Some(recv), true) = (d.recv_us, timed) {
         parts.push(human_us(recv - d.sent_us));
     }
     parts.join(" · ")
@@ -167,10 +169,10 @@ pub fn SequenceDiagram(
                 viewBox=move || geometry.with(|g| format!("0 0 {} {}", g.width, g.height))
             >
                 <defs>
-                    <marker id="head" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="8" markerHeight="8" orient="auto-start-reverse">
+                    <marker id="head" viewBox="0 0 10 10" refX="9" refY="5" markerUnits="userSpaceOnUse" markerWidth="11" markerHeight="11" orient="auto-start-reverse">
                         <path d="M 0 0 L 10 5 L 0 10 z" class="head"></path>
                     </marker>
-                    <marker id="head-open" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="8" markerHeight="8" orient="auto-start-reverse">
+                    <marker id="head-open" viewBox="0 0 10 10" refX="9" refY="5" markerUnits="userSpaceOnUse" markerWidth="11" markerHeight="11" orient="auto-start-reverse">
                         <path d="M 0 0 L 10 5 L 0 10" class="head-open"></path>
                     </marker>
                 </defs>

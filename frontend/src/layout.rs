@@ -245,6 +245,10 @@ pub fn layout(trace: &[Drawn], lifelines: &[Actor], now_us: i64, opts: &Options)
                 segments,
             });
         }
+        if req.transport == protocol::trace::Transport::Internal {
+            // The server hands work to its worker and carries on: it does not wait.
+            continue;
+        }
         let done = resp.and_then(|r| r.recv_us);
         bars.push(BarGeo {
             key: format!("wait-{}", req.key),

@@ -16,6 +16,8 @@
 //! - [`inspector`]: the clicked exchange in HTTP anatomy.
 //! - [`metrics`]: what a run cost (requests, bytes, latency, connections).
 //! - [`demo_frame`]: the frame every demo page shares.
+//! - [`job_controls`]: the job parameters and progress the waiting-for-results demos share.
+//! - [`event_stream`]: a recorded EventSource (events, drops, reconnections).
 //! - [`demos`]: one module per demo.
 #![forbid(unsafe_code)]
 
@@ -24,7 +26,9 @@ pub mod catalog;
 pub mod demo_frame;
 pub mod demos;
 pub mod diagram;
+pub mod event_stream;
 pub mod inspector;
+pub mod job_controls;
 pub mod layout;
 pub mod merge;
 pub mod metrics;
@@ -97,6 +101,9 @@ fn DemoRoute() -> impl IntoView {
             ("request-response", _) => {
                 view! { <demos::request_response::RequestResponse/> }.into_any()
             }
+            ("short-polling", _) => view! { <demos::short_polling::ShortPolling/> }.into_any(),
+            ("long-polling", _) => view! { <demos::long_polling::LongPolling/> }.into_any(),
+            ("sse", _) => view! { <demos::sse::ServerSentEvents/> }.into_any(),
             (_, Some(p)) => view! { <NotBuilt pattern=p/> }.into_any(),
             (_, None) => view! { <NotFound/> }.into_any(),
         }

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use protocol::trace::{Actor, Detail, Kind, Message, Observer, Phase, RequestId, Transport};
+use protocol::trace::{Actor, Detail, Kind, Message, Phase, RequestId, Transport};
 
 /// One arrow of the diagram, every time on the browser's clock (µs since the run started).
 #[derive(Debug, Clone, PartialEq)]
@@ -36,20 +36,22 @@ pub struct Drawn {
 }
 
 /// Estimates `server_clock - browser_clock` in µs from request/response pairs, falling back to
-/// `hint` (from the trace socket's `Clock` message). Returns the offset and the round trip of the
-/// sample it came from, if any.
+/// `hint` (from the trace socket's `Clock` message).
 pub fn clock_offset(browser: &[Message], server: &[Message], hint: Option<i64>) -> i64 {
-    let server_by_rid = index(server);
-    let browser_by_rid = index(browser);
+    let server_idx = index(server);
     let mut best: Option<(i64, i64)> = None; // (round trip, offset)
-    for (rid, b) in &browser_by_rid {
-        let (Some(breq), Some(bresp)) = (b.request, b.response) else {
+    for breq in browser.iter().filter(|m| m.kind == Kind::Request) {
+        let Some(rid) = &breq.request_id else {
             continue;
         };
-        let Some(s) = server_by_rid.get(rid) else {
-            continue;
-        };
-        let (Some(sreq), Some(sresp)) = (s.request, s.response) else {
+        let bresp = browser
+            .iter()
+            .find(|m| m.kind == Kind::Response && m.request_id.as_ref() == Some(rid));
+        let (Some(bresp), Some(sreq), Some(sresp)) = (
+            bresp,
+            server_idx.get(&(rid, Kind::Request)),
+            server_idx.get(&(rid, Kind::Response)),
+        ) else {
             continue;
         };
         let (Some(t0), Some(t1), Some(t2), Some(t3)) =
@@ -66,50 +68,57 @@ pub fn clock_offset(browser: &[Message], server: &[Message], hint: Option<i64>) 
     best.map(|(_, offset)| offset).or(hint).unwrap_or(0)
 }
 
-#[derive(Default, Clone, Copy)]
-struct Pair<'a> {
-    request: Option<&'a Message>,
-    response: Option<&'a Message>,
-}
-
-fn index(messages: &[Message]) -> HashMap<&RequestId, Pair<'_>> {
-    let mut map: HashMap<&RequestId, Pair> = HashMap::new();
+/// The first message of each (request id, kind): one exchange's halves, or one pushed event.
+fn index(messages: &[Message]) -> HashMap<(&RequestId, Kind), &Message> {
+    let mut map = HashMap::new();
     for m in messages {
-        let Some(rid) = &m.request_id else { continue };
-        let pair = map.entry(rid).or_default();
-        match m.kind {
-            Kind::Request if pair.request.is_none() => pair.request = Some(m),
-            Kind::Response if pair.response.is_none() => pair.response = Some(m),
-            _ => {}
+        if let Some(rid) = &m.request_id {
+            map.entry((rid, m.kind)).or_insert(m);
         }
     }
     map
+}
+
+fn mapped_phases(detail: Option<&Detail>, to_browser: impl Fn(i64) -> i64) -> Vec<Phase> {
+    detail
+        .iter()
+        .flat_map(|d| &d.phases)
+        .map(|p| Phase {
+            start_us: to_browser(p.start_us),
+            ..p.clone()
+        })
+        .collect()
 }
 
 /// The merged trace, sorted by send time.
 pub fn merge(browser: &[Message], server: &[Message], hint: Option<i64>) -> Vec<Drawn> {
     let offset = clock_offset(browser, server, hint);
     let to_browser = |us: i64| us - offset;
-    let server_by_rid = index(server);
+    let server_idx = index(server);
+    let browser_idx = index(browser);
+    let arrival = |rid: &RequestId| {
+        server_idx
+            .get(&(rid, Kind::Request))
+            .and_then(|r| r.recv_us)
+            .map(to_browser)
+    };
     let mut out = Vec::with_capacity(browser.len() + server.len());
 
     for b in browser {
-        let paired = b
-            .request_id
-            .as_ref()
-            .and_then(|rid| server_by_rid.get(rid))
-            .copied();
         let mut d = drawn(b, format!("b{}", b.seq));
-        match (b.kind, paired) {
-            (
-                Kind::Request,
-                Some(Pair {
-                    request: Some(s), ..
-                }),
-            ) => {
+        let Some(rid) = &b.request_id else {
+            out.push(d);
+            continue;
+        };
+        let Some(s) = server_idx.get(&(rid, b.kind)).copied() else {
+            out.push(d);
+            continue;
+        };
+        d.connection = s.connection.or(d.connection);
+        match b.kind {
+            Kind::Request => {
                 d.recv_us = s.recv_us.map(to_browser).map(|r| r.max(d.sent_us));
                 d.transport = s.transport;
-                d.connection = s.connection.or(d.connection);
                 d.bytes = s.bytes.or(d.bytes);
                 if let Some(sd) = &s.detail {
                     // The server saw every header the browser really sent; the browser knows the body.
@@ -117,81 +126,54 @@ pub fn merge(browser: &[Message], server: &[Message], hint: Option<i64>) -> Vec<
                     d.detail.headers = sd.headers.clone();
                 }
             }
-            (
-                Kind::Response,
-                Some(Pair {
-                    request,
-                    response: Some(s),
-                }),
-            ) => {
-                let floor = request
-                    .and_then(|r| r.recv_us)
-                    .map(to_browser)
-                    .unwrap_or(i64::MIN);
+            Kind::Response => {
+                let floor = arrival(rid).unwrap_or(i64::MIN);
                 let ceiling = d.recv_us.unwrap_or(i64::MAX);
                 if let Some(sent) = s.sent_us.map(to_browser) {
                     d.sent_us = sent.max(floor).min(ceiling);
                 }
-                d.connection = s.connection.or(d.connection);
                 d.bytes = d.bytes.or(s.bytes);
-                d.server_phases = s
-                    .detail
-                    .iter()
-                    .flat_map(|sd| &sd.phases)
-                    .map(|p| Phase {
-                        start_us: to_browser(p.start_us),
-                        ..p.clone()
-                    })
-                    .collect();
+                d.server_phases = mapped_phases(s.detail.as_ref(), to_browser);
             }
-            _ => {}
+            _ => {
+                // Something the server pushed: it knows when it left, the browser when it arrived.
+                if let Some(sent) = s.sent_us.or(s.recv_us).map(to_browser) {
+                    d.sent_us = sent.min(d.recv_us.unwrap_or(i64::MAX));
+                }
+                d.bytes = d.bytes.or(s.bytes);
+                if d.detail.body.is_empty()
+                    && let Some(sd) = &s.detail
+                {
+                    d.detail.body = sd.body.clone();
+                    d.detail.body_bytes = sd.body_bytes;
+                }
+            }
         }
         out.push(d);
     }
 
-    // The server's records that the browser has no half of yet (a response still on its way) or
-    // never will (server-internal hops).
-    let browser_has = index(browser);
+    // Everything the server saw that the browser has no half of: a response or event still on
+    // its way, or hops inside the server.
     for s in server {
-        let browser_half = s.request_id.as_ref().and_then(|rid| browser_has.get(rid));
-        let covered = match (s.kind, browser_half) {
-            (Kind::Request, Some(p)) => p.request.is_some(),
-            (Kind::Response, Some(p)) => p.response.is_some(),
-            _ => false,
-        };
-        if covered
-            || (s.kind == Kind::Request && s.from == Actor::browser() && browser_half.is_none())
+        if s.request_id
+            .as_ref()
+            .is_some_and(|rid| browser_idx.contains_key(&(rid, s.kind)))
         {
-            // A browser request the page has not recorded is another page's: not ours to draw.
             continue;
         }
         let mut d = drawn(s, format!("s{}", s.seq));
         d.sent_us = s.sent_us.or(s.recv_us).map(to_browser).unwrap_or(0);
-        d.recv_us = match s.observer {
-            Observer::Server if s.to == Actor::browser() => None,
-            _ => s.recv_us.map(to_browser),
+        d.recv_us = if s.to == Actor::browser() {
+            None
+        } else {
+            s.recv_us.map(to_browser)
         };
         if s.kind == Kind::Response {
             // Its arrow must not start before the request it answers arrived.
-            let floor = s
-                .request_id
-                .as_ref()
-                .and_then(|rid| server_by_rid.get(rid))
-                .and_then(|p| p.request)
-                .and_then(|r| r.recv_us)
-                .map(to_browser);
-            if let Some(floor) = floor {
+            if let Some(floor) = s.request_id.as_ref().and_then(arrival) {
                 d.sent_us = d.sent_us.max(floor);
             }
-            d.server_phases = s
-                .detail
-                .iter()
-                .flat_map(|sd| &sd.phases)
-                .map(|p| Phase {
-                    start_us: to_browser(p.start_us),
-                    ..p.clone()
-                })
-                .collect();
+            d.server_phases = mapped_phases(s.detail.as_ref(), to_browser);
         }
         out.push(d);
     }
@@ -241,6 +223,7 @@ fn drawn(m: &Message, key: String) -> Drawn {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use protocol::trace::Observer;
     use protocol::trace::RunId;
 
     pub fn message(
@@ -336,8 +319,45 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn other_pages_requests_are_not_drawn() {
-        let (_, s) = exchange("other", 0, 1_000, 0);
-        assert!(merge(&[], &s[..1], None).is_empty());
+    fn a_pushed_event_is_drawn_from_its_server_send_to_its_browser_arrival() {
+        let mut server_event =
+            message(Observer::Server, Kind::Event, "1-e1", Some(5_000_000), None);
+        server_event.from = Actor::server();
+        server_event.to = Actor::browser();
+        server_event.bytes = Some(120);
+        // Before the browser has it: in flight.
+        let drawn = merge(&[], std::slice::from_ref(&server_event), Some(4_000_000));
+        assert_eq!((drawn[0].sent_us, drawn[0].recv_us), (1_000_000, None));
+        // Once it has: one arrow, server send → browser arrival, sizes from the server.
+        let mut browser_event = message(
+            Observer::Browser,
+            Kind::Event,
+            "1-e1",
+            None,
+            Some(1_002_000),
+        );
+        browser_event.from = Actor::server();
+        browser_event.to = Actor::browser();
+        let drawn = merge(&[browser_event], &[server_event], Some(4_000_000));
+        assert_eq!(drawn.len(), 1);
+        assert_eq!(
+            (drawn[0].sent_us, drawn[0].recv_us, drawn[0].bytes),
+            (1_000_000, Some(1_002_000), Some(120))
+        );
+    }
+
+    #[test]
+    fn internal_hops_are_drawn_whole() {
+        let mut hop = message(
+            Observer::Server,
+            Kind::Event,
+            "1-s1",
+            Some(2_000),
+            Some(2_000),
+        );
+        hop.from = Actor::new("worker");
+        hop.to = Actor::server();
+        let drawn = merge(&[], &[hop], Some(0));
+        assert_eq!((drawn[0].sent_us, drawn[0].recv_us), (2_000, Some(2_000)));
     }
 }

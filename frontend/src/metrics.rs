@@ -19,6 +19,9 @@ pub struct Metric {
     pub shown: String,
 }
 
+/// A demo's own figures, measured from the merged trace.
+pub type TraceMetrics = fn(&[Drawn]) -> Vec<Metric>;
+
 pub fn human_bytes(b: u64) -> String {
     match b {
         0..1_000 => format!("{b} B"),
@@ -56,7 +59,13 @@ pub fn http_metrics(trace: &[Drawn]) -> Vec<Metric> {
         .filter_map(|d| Some((d.request_id.clone()?, d)))
         .collect();
     let up: u64 = requests.iter().filter_map(|d| d.bytes).sum();
-    let down: u64 = responses.values().filter_map(|d| d.bytes).sum();
+    // Down: every answer and every pushed event or frame that reached the page.
+    let down: u64 = trace
+        .iter()
+        .filter(|d| d.to == browser && d.recv_us.is_some())
+        .filter(|d| matches!(d.kind, Kind::Response | Kind::Event | Kind::Push))
+        .filter_map(|d| d.bytes)
+        .sum();
     let mut latencies: Vec<i64> = requests
         .iter()
         .filter_map(|req| Some(responses.get(req.request_id.as_ref()?)?.recv_us? - req.sent_us))
@@ -118,6 +127,52 @@ pub fn http_metrics(trace: &[Drawn]) -> Vec<Metric> {
     ]
 }
 
+/// For the polling demos: how many polls were made and how many brought nothing new (the same
+/// version as the previous answer, or a long poll that timed out unchanged).
+pub fn poll_metrics(trace: &[Drawn]) -> Vec<Metric> {
+    let mut polls = 0u32;
+    let mut empty = 0u32;
+    let mut last_version = 0u64;
+    for d in trace
+        .iter()
+        .filter(|d| d.kind == Kind::Response && d.to == Actor::browser())
+    {
+        let Ok(body) = serde_json::from_str::<serde_json::Value>(&d.detail.body) else {
+            continue;
+        };
+        let (changed, update) = match body.get("changed") {
+            Some(changed) => (changed.as_bool(), body.get("update")),
+            None => (None, Some(&body)),
+        };
+        let Some(version) = update
+            .and_then(|u| u.get("version"))
+            .and_then(|v| v.as_u64())
+        else {
+            continue;
+        };
+        polls += 1;
+        let nothing_new = changed.map(|c| !c).unwrap_or(version == last_version);
+        if nothing_new {
+            empty += 1;
+        }
+        last_version = version;
+    }
+    vec![
+        Metric {
+            name: "polls",
+            label: "polls",
+            value: polls.into(),
+            shown: polls.to_string(),
+        },
+        Metric {
+            name: "empty-polls",
+            label: "polls with nothing new",
+            value: empty.into(),
+            shown: empty.to_string(),
+        },
+    ]
+}
+
 /// A row of metric cards with the `data-testid="metric"` hook.
 #[component]
 pub fn MetricsBar(#[prop(into)] metrics: Signal<Vec<Metric>>) -> impl IntoView {
@@ -167,5 +222,28 @@ mod tests {
             "sorted [12 ms, 32 ms], upper median"
         );
         assert_eq!(get("server-time-p50"), 30.0);
+    }
+
+    #[test]
+    fn empty_polls_are_those_that_brought_nothing_new() {
+        let (b, s) = exchange("1", 0, 1_000, 0);
+        let mut trace = merge(&b, &s, None);
+        let response = trace.iter().position(|d| d.kind == Kind::Response).unwrap();
+        let answers = [
+            r#"{"job":"j","version":0,"steps":3,"done":false,"emitted_us":1}"#,
+            r#"{"job":"j","version":0,"steps":3,"done":false,"emitted_us":1}"#,
+            r#"{"job":"j","version":2,"steps":3,"done":false,"emitted_us":1}"#,
+            r#"{"changed":false,"update":{"job":"j","version":2,"steps":3,"done":false,"emitted_us":1}}"#,
+            r#"{"changed":true,"update":{"job":"j","version":3,"steps":3,"done":true,"emitted_us":1}}"#,
+        ];
+        let template = trace[response].clone();
+        trace.retain(|d| d.kind != Kind::Response);
+        for body in answers {
+            let mut d = template.clone();
+            d.detail.body = body.into();
+            trace.push(d);
+        }
+        let m = poll_metrics(&trace);
+        assert_eq!((m[0].value, m[1].value), (5.0, 3.0));
     }
 }

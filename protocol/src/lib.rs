@@ -7,10 +7,12 @@
 //! - [`trace`]: the trace model that drives every sequence diagram, and the trace WebSocket's
 //!   two message enums (one per direction).
 //! - [`echo`]: the request/response demo's payload, reply, query parameters and codec.
+//! - [`job`]: the job workload the waiting-for-results demos share (polling, SSE, push).
 //! - [`ApiError`]: the JSON body of every 4xx the server returns.
 #![forbid(unsafe_code)]
 
 pub mod echo;
+pub mod job;
 pub mod trace;
 
 use serde::{Deserialize, Serialize};

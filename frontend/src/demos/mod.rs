@@ -1,3 +1,6 @@
 //! One module per demo; each is a component built on [`crate::demo_frame::DemoFrame`].
 
+pub mod long_polling;
 pub mod request_response;
+pub mod short_polling;
+pub mod sse;

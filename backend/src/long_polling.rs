@@ -1,0 +1,45 @@
+//! Long polling: `GET /api/jobs/{id}/wait?after=N&timeout_ms=T` is held until the job's version
+//! passes N (or it is done), the timeout passes, or the server shuts down; then it answers.
+
+use std::time::Duration;
+
+use axum::{
+    Json, Router,
+    extract::{Path, Query, State, rejection::QueryRejection},
+    routing::get,
+};
+use protocol::job::{LongPollAnswer, MAX_WAIT_MS, MIN_WAIT_MS, WaitQuery};
+
+use crate::{AppState, error::AppError};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/jobs/{id}/wait", get(wait))
+}
+
+async fn wait(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    query: Result<Query<WaitQuery>, QueryRejection>,
+) -> Result<Json<LongPollAnswer>, AppError> {
+    let Query(q) = query.map_err(|e| AppError::Unprocessable(e.body_text()))?;
+    if !(MIN_WAIT_MS..=MAX_WAIT_MS).contains(&q.timeout_ms) {
+        return Err(AppError::Unprocessable(format!(
+            "timeout_ms must be between {MIN_WAIT_MS} and {MAX_WAIT_MS}, got {}",
+            q.timeout_ms
+        )));
+    }
+    let job = state.jobs.get(&id)?;
+    let mut updates = job.subscribe();
+    // The waiter holds only a watch receiver: nothing is buffered, and it goes away with the
+    // request if the client hangs up (axum drops this future).
+    let changed = tokio::select! {
+        r = updates.wait_for(|u| u.version > q.after || u.done) => r.is_ok(),
+        _ = tokio::time::sleep(Duration::from_millis(q.timeout_ms.into())) => false,
+        _ = state.stopped() => false,
+    };
+    let update = job.latest();
+    Ok(Json(LongPollAnswer {
+        changed: changed && update.version > q.after,
+        update,
+    }))
+}

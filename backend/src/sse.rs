@@ -1,0 +1,150 @@
+//! Server-Sent Events: `GET /api/jobs/{id}/events` streams the job's updates as `progress`
+//! events with `id:` (the version) and a `retry:` hint, plus keep-alive comments. A client that
+//! reconnects with `Last-Event-ID` (or `?lastEventId=` where it cannot set headers) resumes
+//! after that id. `POST /api/jobs/{id}/drop` closes open streams from the server's side.
+
+use std::{convert::Infallible, time::Duration};
+
+use axum::{
+    Extension, Json, Router,
+    extract::{Path, Query, State},
+    http::{HeaderMap, StatusCode},
+    response::{
+        IntoResponse, Response,
+        sse::{Event, KeepAlive, Sse},
+    },
+    routing::{get, post},
+};
+use protocol::{
+    job::{JobUpdate, event_request_id},
+    trace::{Kind, Transport},
+};
+use serde::Deserialize;
+use tokio::sync::mpsc;
+
+use crate::{
+    AppState,
+    error::AppError,
+    exchange::{TraceIds, last_event_id},
+    trace::Hop,
+};
+
+/// Events a client may fall behind before its stream is closed (it can resume by id).
+pub const STREAM_BUFFER: usize = 16;
+/// How long the browser waits before reconnecting (sent as `retry:`).
+pub const RETRY: Duration = Duration::from_millis(1_000);
+/// Interval of keep-alive comments on an idle stream.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(2);
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/jobs/{id}/events", get(events))
+        .route("/jobs/{id}/drop", post(drop_streams))
+}
+
+#[derive(Deserialize)]
+struct EventsQuery {
+    #[serde(rename = "lastEventId")]
+    last_event_id: Option<String>,
+}
+
+/// The `event:`/`id:`/`data:` block of one update, as it goes on the wire.
+pub fn progress_event(update: &JobUpdate) -> (Event, String, usize) {
+    let data = serde_json::to_string(update).expect("updates serialize");
+    let name = if update.done { "done" } else { "progress" };
+    let wire = format!("event: {name}\nid: {}\ndata: {data}\n\n", update.version);
+    (
+        Event::default()
+            .event(name)
+            .id(update.version.to_string())
+            .data(&data),
+        data,
+        wire.len(),
+    )
+}
+
+async fn events(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Query(query): Query<EventsQuery>,
+    trace: Option<Extension<TraceIds>>,
+) -> Result<Response, AppError> {
+    let last = match (last_event_id(&headers), query.last_event_id) {
+        (Some(n), _) => n,
+        (None, Some(q)) => q.trim().parse().map_err(|_| {
+            AppError::BadRequest(format!("lastEventId must be a number, got {q:?}"))
+        })?,
+        (None, None) => 0,
+    };
+    let job = state.jobs.get(&id)?;
+    let latest = job.latest();
+    if latest.done && last >= latest.version {
+        // Nothing more will come: 204 tells the EventSource to stop reconnecting.
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    let (tx, rx) = mpsc::channel::<Event>(STREAM_BUFFER);
+    let hub = state.trace.clone();
+    let stopped = state.stopped();
+    tokio::spawn(async move {
+        tokio::pin!(stopped);
+        let mut updates = job.subscribe();
+        let mut dropped = job.on_drop_streams();
+        let mut sent = last;
+        // `retry:` first, so even a stream dropped at once tells the browser when to come back.
+        if tx.try_send(Event::default().retry(RETRY)).is_err() {
+            return;
+        }
+        loop {
+            for update in job.since(sent) {
+                let (event, data, bytes) = progress_event(&update);
+                if tx.try_send(event).is_err() {
+                    // Full (the client is not reading) or gone: end the stream, never buffer more.
+                    tracing::info!(job = %update.job.0, "event stream closed: client not reading");
+                    return;
+                }
+                if let Some(Extension(ids)) = &trace {
+                    hub.hop(Hop {
+                        run: &ids.run,
+                        request_id: event_request_id(&ids.request.0, update.version),
+                        from: "server",
+                        to: "browser",
+                        kind: Kind::Event,
+                        transport: Transport::Sse,
+                        label: format!(
+                            "event: {} id: {}",
+                            if update.done { "done" } else { "progress" },
+                            update.version
+                        ),
+                        bytes: Some(bytes as u64),
+                        body: Some(data),
+                    });
+                }
+                sent = update.version;
+                if update.done {
+                    return;
+                }
+            }
+            tokio::select! {
+                changed = updates.changed() => if changed.is_err() { return },
+                _ = dropped.recv() => return,
+                _ = tx.closed() => return,
+                _ = &mut stopped => return,
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|e| (Ok::<_, Infallible>(e), rx))
+    });
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive"))
+        .into_response())
+}
+
+async fn drop_streams(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let job = state.jobs.get(&id)?;
+    Ok(Json(serde_json::json!({ "dropped": job.drop_streams() })))
+}

@@ -1,0 +1,81 @@
+//! Short polling: submit a job, get a handle at once (202), then ask "done yet?" every N ms.
+
+use leptos::{prelude::*, task::spawn_local};
+use protocol::trace::Actor;
+
+use crate::{
+    api, catalog,
+    demo_frame::DemoFrame,
+    job_controls::{JobInputs, JobParams, JobProgress, NumberInput, pause_while},
+    metrics,
+    recorder::use_recorder,
+};
+
+#[component]
+pub fn ShortPolling() -> impl IntoView {
+    let recorder = use_recorder();
+    let params = JobParams::new(5, 400);
+    let interval = RwSignal::new("250".to_owned());
+    let progress = RwSignal::new(None);
+    let status = RwSignal::new(String::new());
+    let running = recorder.running();
+
+    let on_stop = Callback::new(move |_| recorder.finish_run());
+    let on_run = Callback::new(move |_| {
+        recorder.start_run();
+        progress.set(None);
+        status.set("Submitting the job…".into());
+        let spec = params.spec();
+        let every: u32 = interval
+            .get_untracked()
+            .trim()
+            .parse()
+            .unwrap_or(250)
+            .clamp(20, 10_000);
+        spawn_local(async move {
+            match api::submit_job(recorder, &spec).await {
+                Ok(created) => {
+                    status.set(format!(
+                        "Job {} accepted; asking every {every} ms.",
+                        created.job.0
+                    ));
+                    while pause_while(running, every).await {
+                        match api::job_status(recorder, &created.job, None).await {
+                            Ok(update) => {
+                                let done = update.done;
+                                progress.set(Some(update));
+                                if done {
+                                    status.set("Done: the last poll saw the final state.".into());
+                                    break;
+                                }
+                            }
+                            Err(e) => {
+                                status.set(format!("Poll failed: {e}"));
+                                break;
+                            }
+                        }
+                    }
+                }
+                Err(e) => status.set(format!("The server refused the job: {e}")),
+            }
+            recorder.finish_run();
+        });
+    });
+
+    view! {
+        <DemoFrame
+            pattern=catalog::find("short-polling").expect("catalogued")
+            recorder=recorder
+            actors=vec![Actor::browser(), Actor::server(), Actor::new("worker")]
+            on_run=on_run
+            on_stop=on_stop
+            network_path="/api/jobs/"
+            status=status
+            metrics=metrics::poll_metrics
+        >
+            <JobInputs params=params/>
+            <NumberInput label="Poll every (ms)" testid="param-interval" value=interval/>
+            <JobProgress update=progress/>
+        </DemoFrame>
+    }
+}

@@ -1,0 +1,252 @@
+//! An `EventSource` wrapped by the recorder: the request, the stream opening, every event, each
+//! drop and the browser's automatic reconnection with `Last-Event-ID` are recorded as they happen.
+
+use std::{cell::RefCell, rc::Rc};
+
+use leptos::prelude::*;
+use protocol::{
+    REQUEST_PARAM, RUN_PARAM,
+    job::{event_request_id, reconnect_request_id},
+    trace::{Actor, Detail, Header, Kind, Message, Observer, RequestId, Transport},
+};
+use wasm_bindgen::{JsCast, closure::Closure};
+use web_sys::{EventSource, MessageEvent};
+
+use crate::recorder::Recorder;
+
+/// How long the browser waits before reconnecting; the server's `retry:` says the same.
+const RETRY_US: i64 = 1_000_000;
+
+/// One event as the demo sees it.
+pub struct StreamEvent {
+    pub name: String,
+    pub id: u32,
+    pub data: String,
+}
+
+struct Open {
+    source: EventSource,
+    _listeners: Vec<Closure<dyn FnMut(web_sys::Event)>>,
+}
+
+/// Handle to one recorded event stream; closes with the component or on [`EventStream::close`].
+#[derive(Clone, Copy)]
+pub struct EventStream {
+    open: StoredValue<Option<Open>, LocalStorage>,
+}
+
+struct Tracking {
+    rec: Recorder,
+    run: protocol::trace::RunId,
+    /// The page's id for this stream (the `rid` in its URL, the same for every reconnection).
+    rid: String,
+    url: String,
+    /// The id the current connection is traced under.
+    connection: String,
+    last_id: u32,
+}
+
+impl Tracking {
+    fn message(&self, kind: Kind, request_id: String, label: String) -> Message {
+        Message {
+            run: self.run.clone(),
+            seq: 0,
+            observer: Observer::Browser,
+            request_id: Some(RequestId(request_id)),
+            from: Actor::browser(),
+            to: Actor::server(),
+            kind,
+            transport: Transport::Http1,
+            sent_us: None,
+            recv_us: None,
+            connection: None,
+            stream: None,
+            label,
+            bytes: None,
+            status: None,
+            detail: None,
+        }
+    }
+
+    fn record_request(&self, sent_us: i64, last_event_id: Option<u32>) {
+        let mut headers = vec![Header {
+            name: "accept".into(),
+            value: "text/event-stream".into(),
+        }];
+        if let Some(last) = last_event_id {
+            headers.push(Header {
+                name: "last-event-id".into(),
+                value: last.to_string(),
+            });
+        }
+        self.rec.record(Message {
+            sent_us: Some(sent_us),
+            detail: Some(Detail {
+                start_line: format!("GET {} HTTP/1.1", self.url),
+                headers,
+                ..Detail::default()
+            }),
+            ..self.message(
+                Kind::Request,
+                self.connection.clone(),
+                format!("GET {}", self.url),
+            )
+        });
+    }
+}
+
+impl EventStream {
+    /// Opens `path` (plus the run and a fresh request id) as an EventSource. `on_event` gets
+    /// every event named in `names`.
+    pub fn open(
+        rec: Recorder,
+        path: &str,
+        names: &[&str],
+        on_event: impl Fn(StreamEvent) + 'static,
+    ) -> Result<EventStream, String> {
+        let run = rec.run_id().ok_or("no run is in progress")?;
+        let rid = rec.next_request_id().0;
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let url = format!("{path}{sep}{RUN_PARAM}={}&{REQUEST_PARAM}={rid}", run.0);
+        let source = EventSource::new(&url).map_err(|e| format!("{e:?}"))?;
+        let tracking = Rc::new(RefCell::new(Tracking {
+            rec,
+            run,
+            rid: rid.clone(),
+            url: url.clone(),
+            connection: rid,
+            last_id: 0,
+        }));
+        tracking.borrow().record_request(rec.elapsed_us(), None);
+
+        let mut listeners = Vec::new();
+        let t = tracking.clone();
+        let on_open = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
+            let t = t.borrow();
+            t.rec.record(Message {
+                from: Actor::server(),
+                to: Actor::browser(),
+                recv_us: Some(t.rec.elapsed_us()),
+                status: Some(200),
+                detail: Some(Detail {
+                    start_line: "HTTP/1.1 200 OK".into(),
+                    headers: vec![Header {
+                        name: "content-type".into(),
+                        value: "text/event-stream".into(),
+                    }],
+                    ..Detail::default()
+                }),
+                ..t.message(
+                    Kind::Response,
+                    t.connection.clone(),
+                    format!("200 OK {} (stream open)", t.url),
+                )
+            });
+        });
+        source.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+        listeners.push(on_open);
+
+        let on_event = Rc::new(on_event);
+        for &name in names {
+            let t = tracking.clone();
+            let on_event = on_event.clone();
+            let event_name = name.to_owned();
+            let listener = Closure::<dyn FnMut(web_sys::Event)>::new(move |ev: web_sys::Event| {
+                let Ok(ev) = ev.dyn_into::<MessageEvent>() else {
+                    return;
+                };
+                let data = ev.data().as_string().unwrap_or_default();
+                let id: u32 = ev.last_event_id().parse().unwrap_or(0);
+                {
+                    let mut t = t.borrow_mut();
+                    t.last_id = id;
+                    let wire =
+                        format!("event: {event_name}\nid: {id}\ndata: {data}\n\n").len() as u64;
+                    t.rec.record(Message {
+                        from: Actor::server(),
+                        to: Actor::browser(),
+                        transport: Transport::Sse,
+                        recv_us: Some(t.rec.elapsed_us()),
+                        bytes: Some(wire),
+                        detail: Some(Detail {
+                            body_bytes: data.len() as u64,
+                            body: data.clone(),
+                            ..Detail::default()
+                        }),
+                        ..t.message(
+                            Kind::Event,
+                            event_request_id(&t.rid, id),
+                            format!("event: {event_name} id: {id}"),
+                        )
+                    });
+                }
+                on_event(StreamEvent {
+                    name: event_name.clone(),
+                    id,
+                    data,
+                });
+            });
+            let _ =
+                source.add_event_listener_with_callback(name, listener.as_ref().unchecked_ref());
+            listeners.push(listener);
+        }
+
+        let t = tracking.clone();
+        let source_for_error = source.clone();
+        let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
+            let mut t = t.borrow_mut();
+            let now = t.rec.elapsed_us();
+            if source_for_error.ready_state() == EventSource::CONNECTING {
+                // The stream ended under us: the browser comes back after `retry`, saying which
+                // event it saw last, and the server resumes after it.
+                let last = t.last_id;
+                t.rec.record(Message {
+                    from: Actor::browser(),
+                    to: Actor::browser(),
+                    sent_us: Some(now),
+                    recv_us: Some(now),
+                    ..t.message(
+                        Kind::Note,
+                        format!("{}-lost{last}", t.rid),
+                        format!("stream lost after id {last}: reconnecting"),
+                    )
+                });
+                t.connection = reconnect_request_id(&t.rid, last);
+                t.record_request(now + RETRY_US, Some(last));
+            } else {
+                t.rec.record(Message {
+                    from: Actor::browser(),
+                    to: Actor::browser(),
+                    sent_us: Some(now),
+                    recv_us: Some(now),
+                    ..t.message(
+                        Kind::Note,
+                        format!("{}-closed", t.rid),
+                        "stream closed by the server".into(),
+                    )
+                });
+            }
+        });
+        source.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        listeners.push(on_error);
+
+        let handle = EventStream {
+            open: StoredValue::new_local(Some(Open {
+                source,
+                _listeners: listeners,
+            })),
+        };
+        on_cleanup(move || handle.close());
+        Ok(handle)
+    }
+
+    /// Closes the stream (the browser will not reconnect).
+    pub fn close(&self) {
+        self.open.try_update_value(|o| {
+            if let Some(o) = o.take() {
+                o.source.set_onerror(None);
+                o.source.close();
+            }
+        });
+    }
+}
