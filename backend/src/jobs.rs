@@ -24,7 +24,7 @@ use crate::{
     AppState,
     error::AppError,
     exchange::TraceIds,
-    trace::{Hop, server_now_us},
+    trace::{Hop, HopTime, server_now_us},
 };
 
 /// Jobs kept at once; beyond this, new submissions get a 429 until old ones expire.
@@ -159,6 +159,7 @@ pub fn start(
                 to,
                 kind,
                 transport: Transport::Internal,
+                at: HopTime::Whole,
                 label,
                 bytes: None,
                 body: None,

@@ -13,6 +13,7 @@
 //! - [`request_response`]: the echo endpoint of the request/response demo (JSON, XML, MessagePack).
 //! - [`jobs`]: the job workload the waiting-for-results demos share, and its worker.
 //! - [`short_polling`], [`long_polling`], [`sse`]: three ways to learn of a job's progress.
+//! - [`push`]: a WebSocket the server pushes on: job progress, notices, chat rooms.
 //! - [`origin`]: the `Origin` check every WebSocket upgrade makes.
 //! - [`error`]: the one error type; every failure is a 4xx/5xx with a JSON `{ "error": … }`.
 //! - [`static_files`]: the built frontend, with `index.html` for deep links.
@@ -23,6 +24,7 @@ pub mod exchange;
 pub mod jobs;
 pub mod long_polling;
 pub mod origin;
+pub mod push;
 pub mod request_response;
 pub mod short_polling;
 pub mod sse;
@@ -52,6 +54,8 @@ pub struct AppState {
     pub trace: TraceHub,
     /// Jobs of the waiting-for-results demos.
     pub jobs: JobStore,
+    /// Chat rooms of the push demo.
+    pub rooms: push::Rooms,
     /// Flips to `true` when shutdown begins, so push loops close their connections cleanly
     /// (axum's graceful shutdown does not end open WebSockets on its own).
     pub shutdown: watch::Receiver<bool>,
@@ -65,6 +69,7 @@ impl AppState {
         AppState {
             trace: TraceHub::default(),
             jobs: JobStore::default(),
+            rooms: push::Rooms::default(),
             shutdown,
             shutdown_tx: Arc::new(shutdown_tx),
             config: Arc::new(config),
@@ -99,6 +104,7 @@ pub fn app(state: AppState) -> Router {
         .merge(short_polling::router())
         .merge(long_polling::router())
         .merge(sse::router())
+        .merge(push::router())
         .fallback(|| async { AppError::NotFound("no such API endpoint".into()) })
         // Every request carrying `run` and `rid` is traced, whichever demo it belongs to.
         .layer(middleware::from_fn_with_state(

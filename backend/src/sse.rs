@@ -26,7 +26,7 @@ use crate::{
     AppState,
     error::AppError,
     exchange::{TraceIds, last_event_id},
-    trace::Hop,
+    trace::{Hop, HopTime},
 };
 
 /// Events a client may fall behind before its stream is closed (it can resume by id).
@@ -111,6 +111,7 @@ async fn events(
                         to: "browser",
                         kind: Kind::Event,
                         transport: Transport::Sse,
+                        at: HopTime::Sent,
                         label: format!(
                             "event: {} id: {}",
                             if update.done { "done" } else { "progress" },

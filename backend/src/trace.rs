@@ -51,11 +51,25 @@ pub struct Hop<'a> {
     pub from: &'a str,
     pub to: &'a str,
     pub kind: Kind,
-    /// `Internal` hops are received when sent; others (a pushed event) are still travelling.
     pub transport: Transport,
+    /// Which ends of the hop the server saw.
+    pub at: HopTime,
     pub label: String,
     pub bytes: Option<u64>,
     pub body: Option<String>,
+}
+
+/// Which ends of a hop the server saw, and when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HopTime {
+    /// Both, now: a hop inside the server.
+    Whole,
+    /// It left now; the other end will say when it arrived (a pushed event or frame).
+    Sent,
+    /// It arrived now (a frame from a client).
+    Received,
+    /// Both, at these server times (a ping and its pong).
+    Span(i64, i64),
 }
 
 /// Per-run logs of server-side messages. Cheap to clone.
@@ -106,6 +120,12 @@ impl TraceHub {
     /// server and its worker, or an event it pushed.
     pub fn hop(&self, hop: Hop<'_>) {
         let now = server_now_us();
+        let (sent_us, recv_us) = match hop.at {
+            HopTime::Whole => (Some(now), Some(now)),
+            HopTime::Sent => (Some(now), None),
+            HopTime::Received => (None, Some(now)),
+            HopTime::Span(sent, recv) => (Some(sent), Some(recv)),
+        };
         self.record(Message {
             run: hop.run.clone(),
             seq: 0,
@@ -115,8 +135,8 @@ impl TraceHub {
             to: Actor::new(hop.to),
             kind: hop.kind,
             transport: hop.transport,
-            sent_us: Some(now),
-            recv_us: (hop.transport == Transport::Internal).then_some(now),
+            sent_us,
+            recv_us,
             connection: None,
             stream: None,
             label: hop.label,

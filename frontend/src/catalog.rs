@@ -123,11 +123,28 @@ pub const PATTERNS: &[Pattern] = &[
         ],
         used_in: "Live dashboards, notifications, tickers, streamed LLM responses.",
     },
-    planned(
-        "push",
-        "Push over WebSocket",
-        "An upgrade handshake, then frames the server sends whenever it likes.",
-    ),
+    Pattern {
+        slug: "push",
+        title: "Push over WebSocket",
+        summary: "An upgrade handshake, then frames the server sends whenever it likes.",
+        built: true,
+        how: "The browser upgrades GET /api/push/ws to a WebSocket (101 Switching Protocols), asks to follow the \
+              job, and the server pushes a frame per step. Simulated chat clients, each with its own real \
+              WebSocket and lifeline, join a room; the server pushes a notice when someone joins and every line \
+              said. Open this page in another tab with the same room name and both see each other. The server \
+              pings every few seconds; the browser answers with a pong by itself.",
+        pros: &[
+            "Both directions on one connection, with a few bytes of framing per message.",
+            "The server speaks first, the moment it has something: lowest latency.",
+            "Good for many small messages: chat, games, collaborative editing.",
+        ],
+        cons: &[
+            "A long-lived connection per client: memory, and sticky routing behind load balancers.",
+            "No built-in resume: a dropped client must ask for what it missed itself.",
+            "Proxies, firewalls and HTTP tooling understand it less well than plain HTTP.",
+        ],
+        used_in: "Chat (Slack, Discord), multiplayer games, trading screens, collaborative editors.",
+    },
     planned(
         "pubsub",
         "Publish / subscribe",

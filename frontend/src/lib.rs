@@ -18,6 +18,7 @@
 //! - [`demo_frame`]: the frame every demo page shares.
 //! - [`job_controls`]: the job parameters and progress the waiting-for-results demos share.
 //! - [`event_stream`]: a recorded EventSource (events, drops, reconnections).
+//! - [`socket_stream`]: a recorded WebSocket (upgrade, frames each way, close).
 //! - [`demos`]: one module per demo.
 #![forbid(unsafe_code)]
 
@@ -33,6 +34,7 @@ pub mod layout;
 pub mod merge;
 pub mod metrics;
 pub mod recorder;
+pub mod socket_stream;
 pub mod trace_socket;
 
 use leptos::prelude::*;
@@ -104,6 +106,7 @@ fn DemoRoute() -> impl IntoView {
             ("short-polling", _) => view! { <demos::short_polling::ShortPolling/> }.into_any(),
             ("long-polling", _) => view! { <demos::long_polling::LongPolling/> }.into_any(),
             ("sse", _) => view! { <demos::sse::ServerSentEvents/> }.into_any(),
+            ("push", _) => view! { <demos::push::Push/> }.into_any(),
             (_, Some(p)) => view! { <NotBuilt pattern=p/> }.into_any(),
             (_, None) => view! { <NotFound/> }.into_any(),
         }

@@ -136,9 +136,14 @@ pub fn merge(browser: &[Message], server: &[Message], hint: Option<i64>) -> Vec<
                 d.server_phases = mapped_phases(s.detail.as_ref(), to_browser);
             }
             _ => {
-                // Something the server pushed: it knows when it left, the browser when it arrived.
-                if let Some(sent) = s.sent_us.or(s.recv_us).map(to_browser) {
+                // A pushed event or a frame: each observer saw one end of it.
+                if b.sent_us.is_none()
+                    && let Some(sent) = s.sent_us.map(to_browser)
+                {
                     d.sent_us = sent.min(d.recv_us.unwrap_or(i64::MAX));
+                }
+                if b.recv_us.is_none() {
+                    d.recv_us = s.recv_us.map(to_browser).map(|r| r.max(d.sent_us));
                 }
                 d.bytes = d.bytes.or(s.bytes);
                 if d.detail.body.is_empty()
@@ -182,7 +187,7 @@ pub fn merge(browser: &[Message], server: &[Message], hint: Option<i64>) -> Vec<
     // response began, so it is not drawn as in flight forever.
     let response_start: HashMap<RequestId, i64> = out
         .iter()
-        .filter(|d| d.kind == Kind::Response && d.to == Actor::browser())
+        .filter(|d| d.kind == Kind::Response)
         .filter_map(|d| Some((d.request_id.clone()?, d.sent_us)))
         .collect();
     for d in out
@@ -193,6 +198,24 @@ pub fn merge(browser: &[Message], server: &[Message], hint: Option<i64>) -> Vec<
             && let Some(&start) = response_start.get(rid)
         {
             d.recv_us = Some(start.max(d.sent_us));
+        }
+    }
+
+    // Causality on screen: an answer never leaves before its request arrived, whatever the
+    // clock estimate says.
+    let request_end: HashMap<RequestId, i64> = out
+        .iter()
+        .filter(|d| d.kind == Kind::Request)
+        .filter_map(|d| Some((d.request_id.clone()?, d.recv_us.unwrap_or(d.sent_us))))
+        .collect();
+    for d in out.iter_mut().filter(|d| d.kind == Kind::Response) {
+        if let Some(&floor) = d.request_id.as_ref().and_then(|rid| request_end.get(rid))
+            && d.sent_us < floor
+        {
+            d.sent_us = floor;
+            if let Some(recv) = d.recv_us {
+                d.recv_us = Some(recv.max(floor));
+            }
         }
     }
 
@@ -308,6 +331,17 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_response_never_leaves_before_its_request_arrived() {
+        // A bad clock guess would put the server's answer before the browser even asked.
+        let (b, s) = exchange("1", 500_000, 1_000, 0);
+        let drawn = merge(&b[..1], &s, Some(-2_000_000));
+        let request = drawn.iter().find(|d| d.kind == Kind::Request).unwrap();
+        let response = drawn.iter().find(|d| d.kind == Kind::Response).unwrap();
+        assert!(response.sent_us >= request.recv_us.unwrap());
+        assert!(request.recv_us.unwrap() >= request.sent_us);
+    }
+
+    #[test]
     fn server_response_without_browser_half_is_in_flight() {
         let (b, s) = exchange("1", 0, 50_000, 0);
         let drawn = merge(&b[..1], &s, None);
@@ -344,6 +378,17 @@ pub(crate) mod tests {
             (drawn[0].sent_us, drawn[0].recv_us, drawn[0].bytes),
             (1_000_000, Some(1_002_000), Some(120))
         );
+    }
+
+    #[test]
+    fn a_frame_from_the_client_ends_where_the_server_received_it() {
+        let mut sent = message(Observer::Browser, Kind::Push, "3-c1", Some(10_000), None);
+        sent.from = Actor::new("client-1");
+        let mut got = message(Observer::Server, Kind::Push, "3-c1", None, Some(2_012_000));
+        got.from = Actor::new("client-1");
+        let drawn = merge(&[sent], &[got], Some(2_000_000));
+        assert_eq!(drawn.len(), 1);
+        assert_eq!((drawn[0].sent_us, drawn[0].recv_us), (10_000, Some(12_000)));
     }
 
     #[test]

@@ -46,23 +46,32 @@ fn median(values: &mut [i64]) -> Option<i64> {
     values.get(values.len() / 2).copied()
 }
 
-/// The figures every HTTP demo shares.
+/// Whether `actor` is a client of the server: the page itself, or a simulated `client-N`.
+pub fn is_client(actor: &Actor) -> bool {
+    actor.0 == "browser" || actor.0.starts_with("client-")
+}
+
+/// The figures every demo shares: requests, bytes each way, latency, connections, errors.
 pub fn http_metrics(trace: &[Drawn]) -> Vec<Metric> {
-    let browser = Actor::browser();
     let requests: Vec<&Drawn> = trace
         .iter()
-        .filter(|d| d.kind == Kind::Request && d.from == browser)
+        .filter(|d| d.kind == Kind::Request && is_client(&d.from))
         .collect();
     let responses: HashMap<_, &Drawn> = trace
         .iter()
-        .filter(|d| d.kind == Kind::Response && d.to == browser && d.recv_us.is_some())
+        .filter(|d| d.kind == Kind::Response && is_client(&d.to) && d.recv_us.is_some())
         .filter_map(|d| Some((d.request_id.clone()?, d)))
         .collect();
-    let up: u64 = requests.iter().filter_map(|d| d.bytes).sum();
-    // Down: every answer and every pushed event or frame that reached the page.
+    // Up: every request and every frame a client sent.
+    let up: u64 = trace
+        .iter()
+        .filter(|d| is_client(&d.from) && matches!(d.kind, Kind::Request | Kind::Push))
+        .filter_map(|d| d.bytes)
+        .sum();
+    // Down: every answer and every pushed event or frame that reached a client.
     let down: u64 = trace
         .iter()
-        .filter(|d| d.to == browser && d.recv_us.is_some())
+        .filter(|d| is_client(&d.to) && d.recv_us.is_some())
         .filter(|d| matches!(d.kind, Kind::Response | Kind::Event | Kind::Push))
         .filter_map(|d| d.bytes)
         .sum();
@@ -135,7 +144,7 @@ pub fn poll_metrics(trace: &[Drawn]) -> Vec<Metric> {
     let mut last_version = 0u64;
     for d in trace
         .iter()
-        .filter(|d| d.kind == Kind::Response && d.to == Actor::browser())
+        .filter(|d| d.kind == Kind::Response && is_client(&d.to))
     {
         let Ok(body) = serde_json::from_str::<serde_json::Value>(&d.detail.body) else {
             continue;

@@ -8,11 +8,13 @@
 //!   two message enums (one per direction).
 //! - [`echo`]: the request/response demo's payload, reply, query parameters and codec.
 //! - [`job`]: the job workload the waiting-for-results demos share (polling, SSE, push).
+//! - [`push`]: the push demo's WebSocket frames, one enum per direction.
 //! - [`ApiError`]: the JSON body of every 4xx the server returns.
 #![forbid(unsafe_code)]
 
 pub mod echo;
 pub mod job;
+pub mod push;
 pub mod trace;
 
 use serde::{Deserialize, Serialize};

@@ -1,6 +1,7 @@
 //! One module per demo; each is a component built on [`crate::demo_frame::DemoFrame`].
 
 pub mod long_polling;
+pub mod push;
 pub mod request_response;
 pub mod short_polling;
 pub mod sse;

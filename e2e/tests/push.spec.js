@@ -1,0 +1,79 @@
+// Push over WebSocket against the real server: the upgrade, the job's progress pushed as frames,
+// a chat room of simulated clients each on its own socket, and the diagram drawing exactly that.
+const { test, expect } = require('@playwright/test');
+const { drawnMessages, waitForRunToFinish } = require('./helpers');
+
+test('one socket carries every update; each chat client has its own socket and lifeline', async ({ page }) => {
+  const sockets = [];
+  page.on('websocket', (ws) => {
+    if (!ws.url().includes('/api/push/ws')) return;
+    const entry = { url: ws.url(), sent: [], received: [] };
+    ws.on('framesent', (f) => entry.sent.push(JSON.parse(f.payload.toString())));
+    ws.on('framereceived', (f) => entry.received.push(JSON.parse(f.payload.toString())));
+    sockets.push(entry);
+  });
+  await page.goto('/demo/push');
+  await page.getByTestId('param-steps').fill('3');
+  await page.getByTestId('param-step-ms').fill('200');
+  await page.getByTestId('param-clients').fill('2');
+  const room = `room-${Date.now()}`;
+  await page.getByTestId('param-room').fill(room);
+  await page.getByTestId('run').click();
+  await waitForRunToFinish(page);
+  await expect(page.getByTestId('status')).toContainText('Done');
+
+  // Three real sockets: the page's own, and one per chat client.
+  expect(sockets.map((s) => new URL(s.url).searchParams.get('as'))).toEqual(['browser', 'client-1', 'client-2']);
+  const [own, c1, c2] = sockets;
+  expect(own.sent).toEqual([{ type: 'follow', job: expect.any(String) }]);
+  expect(own.received.map((f) => f.update.version)).toEqual([0, 1, 2, 3]);
+  expect(c1.sent.map((f) => f.type)).toEqual(['join', 'say']);
+  for (const c of [c1, c2]) {
+    const chat = c.received.filter((f) => f.type === 'chat').map((f) => f.text).sort();
+    expect(chat).toEqual(['hello from client-1', 'hello from client-2']);
+  }
+
+  // The diagram: every frame each socket really carried, on the right lifelines.
+  const drawn = await drawnMessages(page);
+  const lifelines = await page.locator('[data-testid=lifeline]').evaluateAll((els) => els.map((e) => e.dataset.actor));
+  expect(lifelines).toEqual(['browser', 'server', 'worker', 'client-1', 'client-2']);
+  const upgrades = drawn.filter((m) => m.kind === 'response' && m.label.startsWith('101 Switching Protocols'));
+  expect(upgrades.map((m) => m.to)).toEqual(['browser', 'client-1', 'client-2']);
+  const pushedTo = (who) => drawn.filter((m) => m.kind === 'push' && m.from === 'server' && m.to === who);
+  expect(pushedTo('browser').map((m) => m.label)).toEqual(own.received.map((f) => `progress ${f.update.version}/3`));
+  expect(pushedTo('client-1').length).toBe(c1.received.length);
+  expect(pushedTo('client-2').length).toBe(c2.received.length);
+  for (const m of drawn.filter((m) => m.kind === 'push')) {
+    expect(m.transport).toBe('websocket');
+    expect(m.inFlight).toBe(false);
+  }
+  expect(drawn.filter((m) => m.kind === 'push' && m.to === 'server').length).toBe(own.sent.length + c1.sent.length + c2.sent.length);
+  await expect(page.getByTestId('chat-log')).toContainText('client-2 ← client-1: hello from client-1');
+  await page.screenshot({ path: 'output/push.png', fullPage: true });
+});
+
+test('another tab joining the same room hears the chat', async ({ page, context }) => {
+  const room = `shared-${Date.now()}`;
+  const other = await context.newPage();
+  await other.goto('/demo/push');
+  await other.getByTestId('param-room').fill(room);
+  await other.getByTestId('param-clients').fill('1');
+  await other.getByTestId('param-steps').fill('30');
+  await other.getByTestId('param-step-ms').fill('200');
+  await other.getByTestId('run').click();
+  await expect(other.getByTestId('chat-log')).toContainText('client-1 ← client-1: hello from client-1');
+
+  await page.goto('/demo/push');
+  await page.getByTestId('param-room').fill(room);
+  await page.getByTestId('param-clients').fill('1');
+  await page.getByTestId('param-steps').fill('2');
+  await page.getByTestId('param-step-ms').fill('100');
+  await page.getByTestId('run').click();
+  await waitForRunToFinish(page);
+  // The first tab's client heard the second tab's client join and speak.
+  await expect(other.getByTestId('chat-log')).toContainText('client-1 joined');
+  await expect(other.getByTestId('chat-log')).toContainText('hello from client-1');
+  const lines = await other.getByTestId('chat-log').locator('li').allInnerTexts();
+  expect(lines.filter((l) => l.includes('hello from client-1')).length).toBeGreaterThanOrEqual(2);
+  await other.getByTestId('stop').click();
+});

@@ -1,0 +1,205 @@
+//! Push over WebSocket: one socket carries the job's progress as the server pushes it, and a
+//! chat room of simulated clients (each its own real WebSocket and lifeline) that other tabs can
+//! join by the room's name.
+
+use leptos::{prelude::*, task::spawn_local};
+use protocol::{
+    job::JobUpdate,
+    push::{ClientFrame, ServerFrame},
+    trace::Actor,
+};
+
+use crate::{
+    api, catalog,
+    demo_frame::DemoFrame,
+    job_controls::{JobInputs, JobParams, JobProgress, NumberInput},
+    recorder::use_recorder,
+    socket_stream::{SocketEvent, TracedSocket},
+};
+
+#[component]
+pub fn Push() -> impl IntoView {
+    let recorder = use_recorder();
+    let params = JobParams::new(4, 400);
+    let clients = RwSignal::new("2".to_owned());
+    let room = RwSignal::new("lobby".to_owned());
+    let progress = RwSignal::new(None::<JobUpdate>);
+    let status = RwSignal::new(String::new());
+    let chat = RwSignal::new(Vec::<String>::new());
+    let sockets = StoredValue::new(Vec::<TracedSocket>::new());
+    // What the run waits for before it closes its sockets.
+    let job_done = RwSignal::new(false);
+    let lines_expected = RwSignal::new(0usize);
+    let lines_heard = RwSignal::new(0usize);
+    // Chat clients in the room so far; once all are in, each says hello (so all hear all).
+    let joined = RwSignal::new(0usize);
+    let chatters = StoredValue::new(Vec::<(String, TracedSocket)>::new());
+
+    let close_all = move || sockets.update_value(|s| s.drain(..).for_each(|s| s.close()));
+    let on_stop = Callback::new(move |_| {
+        close_all();
+        recorder.finish_run();
+    });
+    // Finish once the job is done and every simulated client heard every hello.
+    Effect::new(move |_| {
+        if recorder.running().get() && job_done.get() && lines_heard.get() >= lines_expected.get() {
+            close_all();
+            status.set("Done: every update and every chat line was pushed; sockets closed.".into());
+            recorder.finish_run();
+        }
+    });
+
+    let on_run = Callback::new(move |_| {
+        close_all();
+        recorder.start_run();
+        progress.set(None);
+        chat.set(Vec::new());
+        job_done.set(false);
+        lines_heard.set(0);
+        joined.set(0);
+        chatters.set_value(Vec::new());
+        let n: usize = clients
+            .get_untracked()
+            .trim()
+            .parse()
+            .unwrap_or(2)
+            .clamp(0, 6);
+        lines_expected.set(n * n);
+        let room_name = room.get_untracked();
+        let spec = params.spec();
+        status.set("Submitting the job…".into());
+        spawn_local(async move {
+            let created = match api::submit_job(recorder, &spec).await {
+                Ok(c) => c,
+                Err(e) => {
+                    status.set(format!("The server refused the job: {e}"));
+                    recorder.finish_run();
+                    return;
+                }
+            };
+            status.set(format!(
+                "Job {} accepted; the server pushes its progress.",
+                created.job.0
+            ));
+            // The page's own socket follows the job.
+            let follower = StoredValue::new(None::<TracedSocket>);
+            let job = created.job.clone();
+            let opened =
+                TracedSocket::open(
+                    recorder,
+                    "/api/push/ws",
+                    "browser",
+                    move |event| match event {
+                        SocketEvent::Open => follower.with_value(|f| {
+                            if let Some(f) = f {
+                                f.send(&ClientFrame::Follow { job: job.clone() });
+                            }
+                        }),
+                        SocketEvent::Frame(ServerFrame::Progress { update }) => {
+                            job_done.set(update.done);
+                            progress.set(Some(update));
+                        }
+                        SocketEvent::Frame(ServerFrame::Error { error }) => {
+                            status.set(format!("Server: {error}"))
+                        }
+                        SocketEvent::Frame(_) => {}
+                        SocketEvent::Closed { code, reason } if code != 1000 => {
+                            status.set(format!("Socket closed by the server: {code} {reason}"))
+                        }
+                        SocketEvent::Closed { .. } => {}
+                    },
+                );
+            match opened {
+                Ok(s) => {
+                    follower.set_value(Some(s));
+                    sockets.update_value(|all| all.push(s));
+                }
+                Err(e) => status.set(format!("Could not open the socket: {e}")),
+            }
+            // The chat clients join the room and, once in, say hello.
+            for k in 1..=n {
+                let name = format!("client-{k}");
+                let me = StoredValue::new(None::<TracedSocket>);
+                let (room_name, joined_as) = (room_name.clone(), name.clone());
+                let opened =
+                    TracedSocket::open(recorder, "/api/push/ws", &name, move |event| match event {
+                        SocketEvent::Open => me.with_value(|s| {
+                            if let Some(s) = s {
+                                s.send(&ClientFrame::Join {
+                                    room: room_name.clone(),
+                                    name: joined_as.clone(),
+                                });
+                            }
+                        }),
+                        SocketEvent::Frame(ServerFrame::Notice { text }) => {
+                            if text.starts_with(&format!("{joined_as} joined")) {
+                                joined.update(|j| *j += 1);
+                                if joined.get_untracked() == n {
+                                    chatters.with_value(|all| {
+                                        for (name, socket) in all {
+                                            socket.send(&ClientFrame::Say {
+                                                text: format!("hello from {name}"),
+                                            });
+                                        }
+                                    });
+                                }
+                            }
+                            chat.update(|c| c.push(format!("{joined_as} ← {text}")));
+                        }
+                        SocketEvent::Frame(ServerFrame::Chat { from, text, .. }) => {
+                            if from.starts_with("client-") && text.starts_with("hello from") {
+                                lines_heard.update(|n| *n += 1);
+                            }
+                            chat.update(|c| c.push(format!("{joined_as} ← {from}: {text}")));
+                        }
+                        SocketEvent::Frame(_) => {}
+                        SocketEvent::Closed { .. } => {}
+                    });
+                match opened {
+                    Ok(s) => {
+                        me.set_value(Some(s));
+                        sockets.update_value(|all| all.push(s));
+                        chatters.update_value(|all| all.push((name.clone(), s)));
+                    }
+                    Err(e) => status.set(format!("Could not open {name}'s socket: {e}")),
+                }
+            }
+        });
+    });
+
+    let chat_log = move || {
+        chat.get()
+            .into_iter()
+            .map(|line| view! { <li>{line}</li> })
+            .collect_view()
+    };
+    let mut actors = vec![Actor::browser(), Actor::server(), Actor::new("worker")];
+    actors.extend((1..=2).map(|k| Actor::new(&format!("client-{k}"))));
+
+    view! {
+        <DemoFrame
+            pattern=catalog::find("push").expect("catalogued")
+            recorder=recorder
+            actors=actors
+            on_run=on_run
+            on_stop=on_stop
+            network_path="/api/push/ws"
+            status=status
+            below=move || view! {
+                <section class="chat-log">
+                    <h2>"What the chat clients received"</h2>
+                    <ul data-testid="chat-log">{chat_log}</ul>
+                </section>
+            }
+        >
+            <JobInputs params=params/>
+            <NumberInput label="Chat clients" testid="param-clients" value=clients/>
+            <label>
+                "Room (other tabs can join it)"
+                <input data-testid="param-room" type="text" prop:value=move || room.get()
+                    on:input=move |ev| room.set(event_target_value(&ev))/>
+            </label>
+            <JobProgress update=progress/>
+        </DemoFrame>
+    }
+}
