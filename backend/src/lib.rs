@@ -14,6 +14,7 @@
 //! - [`jobs`]: the job workload the waiting-for-results demos share, and its worker.
 //! - [`short_polling`], [`long_polling`], [`sse`]: three ways to learn of a job's progress.
 //! - [`push`]: a WebSocket the server pushes on: job progress, notices, chat rooms.
+//! - [`sync_async`]: a handler that blocks a small thread pool vs one that awaits.
 //! - [`origin`]: the `Origin` check every WebSocket upgrade makes.
 //! - [`error`]: the one error type; every failure is a 4xx/5xx with a JSON `{ "error": … }`.
 //! - [`static_files`]: the built frontend, with `index.html` for deep links.
@@ -29,6 +30,7 @@ pub mod request_response;
 pub mod short_polling;
 pub mod sse;
 pub mod static_files;
+pub mod sync_async;
 pub mod trace;
 
 use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc};
@@ -56,6 +58,8 @@ pub struct AppState {
     pub jobs: JobStore,
     /// Chat rooms of the push demo.
     pub rooms: push::Rooms,
+    /// The small thread pool the blocking handler of the sync/async demo ties up.
+    pub pool: sync_async::BlockingPool,
     /// Flips to `true` when shutdown begins, so push loops close their connections cleanly
     /// (axum's graceful shutdown does not end open WebSockets on its own).
     pub shutdown: watch::Receiver<bool>,
@@ -70,6 +74,7 @@ impl AppState {
             trace: TraceHub::default(),
             jobs: JobStore::default(),
             rooms: push::Rooms::default(),
+            pool: sync_async::BlockingPool::default(),
             shutdown,
             shutdown_tx: Arc::new(shutdown_tx),
             config: Arc::new(config),
@@ -105,6 +110,7 @@ pub fn app(state: AppState) -> Router {
         .merge(long_polling::router())
         .merge(sse::router())
         .merge(push::router())
+        .merge(sync_async::router())
         .fallback(|| async { AppError::NotFound("no such API endpoint".into()) })
         // Every request carrying `run` and `rid` is traced, whichever demo it belongs to.
         .layer(middleware::from_fn_with_state(

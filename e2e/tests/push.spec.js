@@ -36,7 +36,7 @@ test('one socket carries every update; each chat client has its own socket and l
   // The diagram: every frame each socket really carried, on the right lifelines.
   const drawn = await drawnMessages(page);
   const lifelines = await page.locator('[data-testid=lifeline]').evaluateAll((els) => els.map((e) => e.dataset.actor));
-  expect(lifelines).toEqual(['browser', 'server', 'worker', 'client-1', 'client-2']);
+  expect(lifelines).toEqual(['browser', 'client-1', 'client-2', 'server', 'worker']);
   const upgrades = drawn.filter((m) => m.kind === 'response' && m.label.startsWith('101 Switching Protocols'));
   expect(upgrades.map((m) => m.to)).toEqual(['browser', 'client-1', 'client-2']);
   const pushedTo = (who) => drawn.filter((m) => m.kind === 'push' && m.from === 'server' && m.to === who);

@@ -379,3 +379,22 @@ pub async fn drop_job_streams(rec: Recorder, job: &JobId) -> Result<serde_json::
     )
     .await
 }
+
+/// `GET /api/work/{handler}?ms=N`: the sync/async demo's call (`handler` is `blocking` or `async`).
+pub async fn work(rec: Recorder, handler: &str, ms: &str) -> Result<serde_json::Value, String> {
+    let path = format!(
+        "/api/work/{handler}?ms={}",
+        js_sys::encode_uri_component(ms)
+    );
+    traced_json(
+        rec,
+        Outgoing {
+            method: Method::GET,
+            path: &path,
+            content_type: None,
+            body: Vec::new(),
+        },
+        None,
+    )
+    .await
+}

@@ -55,11 +55,28 @@ pub const PATTERNS: &[Pattern] = &[
         "Whole vs chunked upload",
         "One big request versus many acknowledged chunks that can resume after an interruption.",
     ),
-    planned(
-        "sync-async",
-        "Synchronous vs asynchronous",
-        "A caller that waits for each answer versus one that keeps working; a blocking handler versus one that awaits.",
-    ),
+    Pattern {
+        slug: "sync-async",
+        title: "Synchronous vs asynchronous",
+        summary: "A caller that waits for each answer versus one that keeps working; a blocking handler versus one that awaits.",
+        built: true,
+        how: "Two choices, one on each side. The client either waits for each call before making the next \
+              (synchronous) or fires them all and keeps doing its own work, drawn on its lifeline (asynchronous). \
+              The server's handler either blocks one of the two threads of a small pool for the whole call, so \
+              extra requests queue for a free thread (the grey 'queued' part of the server's bar), or awaits a \
+              timer, freeing its thread, so all calls overlap. Server-Timing reports both phases.",
+        pros: &[
+            "Synchronous code is simple to write and reason about: one thing at a time.",
+            "Asynchronous clients stay responsive and overlap their waiting.",
+            "Async handlers serve many slow calls with few threads.",
+        ],
+        cons: &[
+            "A blocking handler ties up a thread per request: a small pool becomes a queue.",
+            "A synchronous client's total time is the sum of every round trip.",
+            "Async code has its own costs: harder debugging, and blocking inside it stalls everything.",
+        ],
+        used_in: "Thread-per-request servers (classic servlets, Rails) vs event loops (Node.js, tokio, nginx); await in every modern client.",
+    },
     Pattern {
         slug: "short-polling",
         title: "Short polling",

@@ -129,7 +129,7 @@ pub fn SequenceDiagram(
                         .map(|s| {
                             let title = format!("{} {}", s.name, human_us(s.dur_us));
                             // Named beside the bar where there is room; always in the tooltip.
-                            let named = (s.y2 - s.y1 >= 12.0).then(|| {
+                            let named = (b.lane == 0 && s.y2 - s.y1 >= 12.0).then(|| {
                                 view! {
                                     <text class="phase-label" x=x + w + 4.0 y=(s.y1 + s.y2) / 2.0 + 4.0>{title.clone()}</text>
                                 }
@@ -205,6 +205,7 @@ fn Legend() -> impl IntoView {
             <span><span class="swatch phase-parse" style="background: var(--phase-parse)"></span>"parse"</span>
             <span><span class="swatch" style="background: var(--phase-process)"></span>"process"</span>
             <span><span class="swatch" style="background: var(--phase-serialize)"></span>"serialize"</span>
+            <span><span class="swatch" style="background: var(--muted); opacity: .35"></span>"queued"</span>
             <span><span class="swatch" style="border: 1px dashed var(--waiting)"></span>"browser waiting"</span>
             <span>"Time runs down; gaps under 1 row are stretched so labels stay readable."</span>
         </div>

@@ -84,6 +84,9 @@ pub struct BarGeo {
     /// Still open at the current time.
     pub open: bool,
     pub segments: Vec<SegmentGeo>,
+    /// 0 for the first bar at a time on its lifeline; overlapping bars (concurrent requests)
+    /// step right one lane each, so each stays visible. `x` already includes the step.
+    pub lane: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -243,6 +246,7 @@ pub fn layout(trace: &[Drawn], lifelines: &[Actor], now_us: i64, opts: &Options)
                 style: BarStyle::Busy,
                 open: resp.is_none(),
                 segments,
+                lane: 0,
             });
         }
         if req.transport == protocol::trace::Transport::Internal {
@@ -258,8 +262,11 @@ pub fn layout(trace: &[Drawn], lifelines: &[Actor], now_us: i64, opts: &Options)
             style: BarStyle::Waiting,
             open: done.is_none(),
             segments: Vec::new(),
+            lane: 0,
         });
     }
+
+    stack_overlapping(&mut bars);
 
     let end_us = trace
         .iter()
@@ -283,6 +290,34 @@ pub fn layout(trace: &[Drawn], lifelines: &[Actor], now_us: i64, opts: &Options)
         arrows,
         bars,
         ticks,
+    }
+}
+
+/// Width of one lane of overlapping bars.
+pub const LANE_STEP: f64 = 8.0;
+
+/// Moves bars that overlap in time on one lifeline into lanes side by side.
+fn stack_overlapping(bars: &mut [BarGeo]) {
+    let mut order: Vec<usize> = (0..bars.len()).collect();
+    order.sort_by(|&a, &b| bars[a].y1.total_cmp(&bars[b].y1));
+    // Per (lifeline x, style): where each lane is busy until.
+    let mut lanes: HashMap<(i64, bool), Vec<f64>> = HashMap::new();
+    for i in order {
+        let bar = &mut bars[i];
+        let ends = lanes
+            .entry((bar.x.round() as i64, bar.style == BarStyle::Busy))
+            .or_default();
+        let lane = ends
+            .iter()
+            .position(|&end| end <= bar.y1 + 0.5)
+            .unwrap_or(ends.len());
+        if lane == ends.len() {
+            ends.push(bar.y2);
+        } else {
+            ends[lane] = bar.y2;
+        }
+        bar.lane = lane;
+        bar.x += lane as f64 * LANE_STEP;
     }
 }
 
@@ -421,6 +456,27 @@ mod tests {
                 .iter()
                 .all(|s| s.y1 >= busy.y1 - 1e-9 && s.y2 <= busy.y2 + 1e-9)
         );
+    }
+
+    #[test]
+    fn concurrent_exchanges_stack_their_bars_side_by_side() {
+        let (mut b, mut s) = exchange("1", 0, 300_000, 0);
+        let (b2, s2) = exchange("2", 10_000, 300_000, 0);
+        let (b3, s3) = exchange("3", 400_000, 10_000, 0);
+        b.extend(b2.into_iter().chain(b3));
+        s.extend(s2.into_iter().chain(s3));
+        let g = layout(&merge(&b, &s, None), &two(), 0, &Options::default());
+        let busy: Vec<&BarGeo> = g
+            .bars
+            .iter()
+            .filter(|b| b.style == BarStyle::Busy)
+            .collect();
+        assert_eq!(
+            busy.iter().map(|b| b.lane).collect::<Vec<_>>(),
+            [0, 1, 0],
+            "the third starts after both ended"
+        );
+        assert!((busy[1].x - busy[0].x - LANE_STEP).abs() < 1e-9);
     }
 
     #[test]

@@ -107,6 +107,7 @@ fn DemoRoute() -> impl IntoView {
             ("long-polling", _) => view! { <demos::long_polling::LongPolling/> }.into_any(),
             ("sse", _) => view! { <demos::sse::ServerSentEvents/> }.into_any(),
             ("push", _) => view! { <demos::push::Push/> }.into_any(),
+            ("sync-async", _) => view! { <demos::sync_async::SyncAsync/> }.into_any(),
             (_, Some(p)) => view! { <NotBuilt pattern=p/> }.into_any(),
             (_, None) => view! { <NotFound/> }.into_any(),
         }

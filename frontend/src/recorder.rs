@@ -2,7 +2,9 @@
 //! server half as it streams in over the trace socket, merged into one reactive trace.
 
 use leptos::prelude::*;
-use protocol::trace::{Message, RequestId, RunId, TraceServerMsg};
+use protocol::trace::{
+    Actor, Kind, Message, Observer, RequestId, RunId, TraceServerMsg, Transport,
+};
 
 use crate::{
     merge::{Drawn, merge},
@@ -165,6 +167,31 @@ impl Recorder {
         let n = self.next_request.get_untracked() + 1;
         self.next_request.set(n);
         RequestId(n.to_string())
+    }
+
+    /// Records something the page did by itself (its own work, a remark), as a self-message on
+    /// the `browser` lifeline.
+    pub fn note(&self, kind: Kind, label: String) {
+        let Some(run) = self.run_id() else { return };
+        let now = self.elapsed_us();
+        self.record(Message {
+            run,
+            seq: 0,
+            observer: Observer::Browser,
+            request_id: None,
+            from: Actor::browser(),
+            to: Actor::browser(),
+            kind,
+            transport: Transport::Internal,
+            sent_us: Some(now),
+            recv_us: Some(now),
+            connection: None,
+            stream: None,
+            label,
+            bytes: None,
+            status: None,
+            detail: None,
+        });
     }
 
     /// Records something the browser saw, unless the run it belongs to has been replaced.

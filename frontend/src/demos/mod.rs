@@ -5,3 +5,4 @@ pub mod push;
 pub mod request_response;
 pub mod short_polling;
 pub mod sse;
+pub mod sync_async;

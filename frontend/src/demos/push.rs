@@ -173,8 +173,10 @@ pub fn Push() -> impl IntoView {
             .map(|line| view! { <li>{line}</li> })
             .collect_view()
     };
-    let mut actors = vec![Actor::browser(), Actor::server(), Actor::new("worker")];
-    actors.extend((1..=2).map(|k| Actor::new(&format!("client-{k}"))));
+    // Clients on the left, the server and its worker on the right.
+    let actors = ["browser", "client-1", "client-2", "server", "worker"]
+        .map(Actor::new)
+        .to_vec();
 
     view! {
         <DemoFrame

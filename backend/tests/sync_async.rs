@@ -1,0 +1,70 @@
+//! Blocking vs async handlers under concurrent load, with real clients.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+fn phase(timing: &str, name: &str) -> f64 {
+    timing
+        .split(", ")
+        .find_map(|p| p.strip_prefix(&format!("{name};dur=")))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {timing}"))
+}
+
+/// Fires `n` requests at once; returns the wall time and each answer's `queued` phase (ms).
+async fn burst(server: &common::TestServer, path: &str, n: usize) -> (Duration, Vec<f64>) {
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let calls = (0..n).map(|_| {
+        let request = client.get(server.url(path)).send();
+        async move {
+            let response = request.await.unwrap();
+            assert_eq!(response.status(), 200);
+            let timing = response.headers()["server-timing"]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            phase(&timing, "queued")
+        }
+    });
+    let mut queued = futures_util::future::join_all(calls).await;
+    queued.sort_by(f64::total_cmp);
+    (started.elapsed(), queued)
+}
+
+#[tokio::test]
+async fn blocking_handlers_queue_for_the_pool_while_async_ones_overlap() {
+    let server = common::TestServer::start().await;
+    // Two pool threads, four requests of 200 ms: two run, two wait their turn.
+    let (took, queued) = burst(&server, "/api/work/blocking?ms=200", 4).await;
+    assert!(
+        took >= Duration::from_millis(400),
+        "served in two waves: {took:?}"
+    );
+    assert!(queued[0] < 50.0 && queued[1] < 50.0, "{queued:?}");
+    assert!(
+        queued[2] > 150.0 && queued[3] > 150.0,
+        "two waited for a thread: {queued:?}"
+    );
+
+    // The same load on the async handler: all four overlap.
+    let (took, queued) = burst(&server, "/api/work/async?ms=200", 4).await;
+    assert!(took < Duration::from_millis(380), "overlapped: {took:?}");
+    assert!(queued.iter().all(|q| *q < 5.0), "{queued:?}");
+}
+
+#[tokio::test]
+async fn work_out_of_range_is_a_named_422() {
+    let server = common::TestServer::start().await;
+    for path in [
+        "/api/work/blocking?ms=999999",
+        "/api/work/async?ms=soon",
+        "/api/work/async",
+    ] {
+        let response = reqwest::get(server.url(path)).await.unwrap();
+        assert_eq!(response.status(), 422, "{path}");
+        let body: protocol::ApiError = response.json().await.unwrap();
+        assert!(body.error.contains("ms"), "{path}: {}", body.error);
+    }
+}
