@@ -35,7 +35,7 @@ pub mod trace;
 
 use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc};
 
-use axum::{Json, Router, middleware, routing::get};
+use axum::{Json, Router, middleware, routing::get, serve::ListenerExt};
 use tokio::{net::TcpListener, sync::watch};
 
 use crate::{error::AppError, jobs::JobStore, trace::TraceHub};
@@ -131,6 +131,13 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let router = app(state.clone());
+    // No Nagle: pushed events and frames are small writes that must leave at once, not wait
+    // for the previous one's ACK (which cost up to 40 ms per event here).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::warn!(cause = %err, "cannot set TCP_NODELAY");
+        }
+    });
     axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),

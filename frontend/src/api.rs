@@ -14,6 +14,9 @@ use web_sys::{AbortSignal, PerformanceResourceTiming};
 
 use crate::recorder::Recorder;
 
+/// Name of the zero-length phase marking when the page's code had a response.
+pub const HANDED_TO_PAGE: &str = "handed to the page";
+
 /// An HTTP request a demo wants to make, before the run and request ids are added.
 pub struct Outgoing<'a> {
     pub method: Method,
@@ -214,6 +217,15 @@ pub async fn traced_fetch(
                     ]
                 })
                 .unwrap_or_default();
+            // When the page's own code had the whole answer (later than the network's
+            // responseEnd when the main thread is busy): the moment that compares fairly with
+            // an EventSource or WebSocket handler running.
+            let mut phases = phases;
+            phases.push(Phase {
+                name: HANDED_TO_PAGE.into(),
+                start_us: done_us,
+                dur_us: 0,
+            });
             let recv_us = timing
                 .as_ref()
                 .map(|t| at(t.response_end()))

@@ -182,11 +182,29 @@ pub const PATTERNS: &[Pattern] = &[
         "Sidecar",
         "A proxy beside the app adds headers, logs, retries and rate limits without the app knowing.",
     ),
-    planned(
-        "compare",
-        "All notification patterns side by side",
-        "One job through short polling, long polling, SSE and WebSocket at once, with measured costs.",
-    ),
+    Pattern {
+        slug: "compare",
+        title: "All notification patterns side by side",
+        summary: "One job through short polling, long polling, SSE and WebSocket at once, with measured costs.",
+        built: true,
+        how: "Run starts four identical jobs at the same moment, one per pattern, each followed by the same \
+              client code its own demo uses. The table is measured from each pattern's own trace: requests made, \
+              bytes up (request heads and bodies as the server received them, client frames) and down (Resource \
+              Timing transfer sizes, SSE event and WebSocket frame sizes), the time from the worker emitting an \
+              update to the page having it (p50, p95), polls that brought nothing, TCP connections used, and the \
+              total time connections were held open waiting.",
+        pros: &[
+            "Short polling: simplest, but pays in requests and latency up to one interval.",
+            "Long polling: prompt over plain HTTP, one request per change.",
+            "SSE and WebSocket: one connection, updates as they happen, a few bytes each.",
+        ],
+        cons: &[
+            "Polling wastes requests when nothing changed.",
+            "Held requests and open streams cost a connection each while they wait.",
+            "Streams and sockets need reconnect logic and friendly proxies.",
+        ],
+        used_in: "Choosing how a product notifies its clients: dashboards, chat, job status, feeds.",
+    },
 ];
 
 pub fn find(slug: &str) -> Option<&'static Pattern> {

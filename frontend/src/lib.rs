@@ -19,6 +19,7 @@
 //! - [`job_controls`]: the job parameters and progress the waiting-for-results demos share.
 //! - [`event_stream`]: a recorded EventSource (events, drops, reconnections).
 //! - [`socket_stream`]: a recorded WebSocket (upgrade, frames each way, close).
+//! - [`waiting`]: the four client loops that learn of a job's progress (poll, long poll, SSE, WebSocket).
 //! - [`demos`]: one module per demo.
 #![forbid(unsafe_code)]
 
@@ -36,6 +37,7 @@ pub mod metrics;
 pub mod recorder;
 pub mod socket_stream;
 pub mod trace_socket;
+pub mod waiting;
 
 use leptos::prelude::*;
 use leptos_router::{
@@ -108,6 +110,7 @@ fn DemoRoute() -> impl IntoView {
             ("sse", _) => view! { <demos::sse::ServerSentEvents/> }.into_any(),
             ("push", _) => view! { <demos::push::Push/> }.into_any(),
             ("sync-async", _) => view! { <demos::sync_async::SyncAsync/> }.into_any(),
+            ("compare", _) => view! { <demos::compare::Compare/> }.into_any(),
             (_, Some(p)) => view! { <NotBuilt pattern=p/> }.into_any(),
             (_, None) => view! { <NotFound/> }.into_any(),
         }

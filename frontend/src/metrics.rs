@@ -3,9 +3,9 @@
 use std::collections::{BTreeSet, HashMap};
 
 use leptos::prelude::*;
-use protocol::trace::{Actor, Kind};
+use protocol::trace::{Actor, Kind, Transport};
 
-use crate::merge::Drawn;
+use crate::{api::HANDED_TO_PAGE, merge::Drawn};
 
 /// One measured figure.
 #[derive(Debug, Clone, PartialEq)]
@@ -182,6 +182,108 @@ pub fn poll_metrics(trace: &[Drawn]) -> Vec<Metric> {
     ]
 }
 
+/// The `p`-th percentile (0–100) of `values` (which it sorts), nearest rank.
+pub fn percentile(values: &mut [i64], p: f64) -> Option<i64> {
+    values.sort_unstable();
+    let rank = ((p / 100.0) * values.len() as f64).ceil() as usize;
+    values
+        .get(rank.saturating_sub(1).min(values.len().saturating_sub(1)))
+        .copied()
+}
+
+/// How promptly job updates reached the page, and what the page held open to get them.
+/// `offset` is server clock minus browser clock, so an update's `emitted_us` maps to
+/// `emitted_us - offset` on the page's clock.
+pub fn notification_metrics(trace: &[Drawn], offset: i64) -> Vec<Metric> {
+    // Notification latency: each job version, from the worker's emit to the first message that
+    // brought it to the page (a poll answer, an event, a frame).
+    let mut first_seen: HashMap<u64, i64> = HashMap::new();
+    for d in trace
+        .iter()
+        .filter(|d| is_client(&d.to) && d.transport != Transport::Internal)
+    {
+        // When the page's code had it: a fetch's answer is handed over after its network end.
+        let handed = d
+            .detail
+            .phases
+            .iter()
+            .find(|p| p.name == HANDED_TO_PAGE)
+            .map(|p| p.start_us);
+        let Some(recv) = handed.or(d.recv_us) else {
+            continue;
+        };
+        let Ok(body) = serde_json::from_str::<serde_json::Value>(&d.detail.body) else {
+            continue;
+        };
+        let update = body.get("update").unwrap_or(&body);
+        let (Some(version), Some(emitted)) = (
+            update.get("version").and_then(|v| v.as_u64()),
+            update.get("emitted_us").and_then(|v| v.as_i64()),
+        ) else {
+            continue;
+        };
+        if version == 0 {
+            continue; // the state at submission, not a notification
+        }
+        let latency = (recv - (emitted - offset)).max(0);
+        first_seen
+            .entry(version)
+            .and_modify(|l| *l = (*l).min(latency))
+            .or_insert(latency);
+    }
+    let mut latencies: Vec<i64> = first_seen.into_values().collect();
+    let p50 = percentile(&mut latencies, 50.0);
+    let p95 = percentile(&mut latencies, 95.0);
+
+    // Held: each exchange from its request to the last thing that travelled under its id
+    // (the response, or the last event or frame of a stream or socket).
+    let mut held_us = 0i64;
+    for req in trace
+        .iter()
+        .filter(|d| d.kind == Kind::Request && is_client(&d.from))
+    {
+        let Some(rid) = req.request_id.as_ref().map(|r| r.0.as_str()) else {
+            continue;
+        };
+        let family = |id: &str| {
+            id == rid
+                || id
+                    .strip_prefix(rid)
+                    .is_some_and(|rest| rest.starts_with('-'))
+        };
+        let end = trace
+            .iter()
+            .filter(|d| d.transport != Transport::Internal)
+            .filter(|d| d.request_id.as_ref().is_some_and(|r| family(&r.0)))
+            .filter_map(|d| d.recv_us.or(Some(d.sent_us)))
+            .max()
+            .unwrap_or(req.sent_us);
+        held_us += (end - req.sent_us).max(0);
+    }
+    let ms = |v: Option<i64>| v.map(|us| us as f64 / 1000.0).unwrap_or(0.0);
+    let shown = |v: Option<i64>| v.map(human_us).unwrap_or_else(|| "–".into());
+    vec![
+        Metric {
+            name: "latency-notify-p50",
+            label: "update → page p50",
+            value: ms(p50),
+            shown: shown(p50),
+        },
+        Metric {
+            name: "latency-notify-p95",
+            label: "update → page p95",
+            value: ms(p95),
+            shown: shown(p95),
+        },
+        Metric {
+            name: "held-ms",
+            label: "connection time held",
+            value: held_us as f64 / 1000.0,
+            shown: human_us(held_us),
+        },
+    ]
+}
+
 /// A row of metric cards with the `data-testid="metric"` hook.
 #[component]
 pub fn MetricsBar(#[prop(into)] metrics: Signal<Vec<Metric>>) -> impl IntoView {
@@ -231,6 +333,32 @@ mod tests {
             "sorted [12 ms, 32 ms], upper median"
         );
         assert_eq!(get("server-time-p50"), 30.0);
+    }
+
+    #[test]
+    fn notification_latency_runs_from_emit_to_first_arrival() {
+        let (b, s) = exchange("1", 0, 1_000, 0);
+        let mut trace = merge(&b, &s, None);
+        let response = trace.iter().position(|d| d.kind == Kind::Response).unwrap();
+        let mut later = trace[response].clone();
+        // Version 1 emitted at server 10 ms (clock 5 ms ahead), first seen at 12 ms, seen again at 30 ms.
+        trace[response].detail.body = r#"{"version":1,"emitted_us":15000}"#.into();
+        trace[response].recv_us = Some(12_000);
+        later.key = "again".into();
+        later.detail.body = r#"{"changed":true,"update":{"version":1,"emitted_us":15000}}"#.into();
+        later.recv_us = Some(30_000);
+        trace.push(later);
+        let m = notification_metrics(&trace, 5_000);
+        assert_eq!(m[0].value, 2.0, "p50 is the first arrival: 12 ms - 10 ms");
+        assert!(m[2].value > 0.0, "the exchange held its connection");
+    }
+
+    #[test]
+    fn percentiles_use_nearest_rank() {
+        let mut v = vec![5, 1, 4, 2, 3];
+        assert_eq!(percentile(&mut v, 50.0), Some(3));
+        assert_eq!(percentile(&mut v, 95.0), Some(5));
+        assert_eq!(percentile(&mut [], 50.0), None);
     }
 
     #[test]

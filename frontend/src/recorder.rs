@@ -7,7 +7,7 @@ use protocol::trace::{
 };
 
 use crate::{
-    merge::{Drawn, merge},
+    merge::{Drawn, clock_offset, merge},
     trace_socket::TraceSocket,
 };
 
@@ -44,6 +44,8 @@ pub struct Recorder {
     running: RwSignal<bool>,
     now_us: RwSignal<i64>,
     trace: Memo<Vec<Drawn>>,
+    /// Server clock minus browser clock (µs), as the merge estimates it.
+    offset: Memo<i64>,
     socket: TraceSocket,
 }
 
@@ -56,12 +58,15 @@ pub fn use_recorder() -> Recorder {
         let server = RwSignal::new(Vec::new());
         // The latest `Clock` message: (server µs, `performance.now()` ms when it arrived).
         let clock: RwSignal<Option<(i64, f64)>> = RwSignal::new(None);
-        let trace = Memo::new(move |_| {
-            let hint = clock
+        // The trace socket's clock reading as a first guess at the offset between the clocks.
+        let hint = move || {
+            clock
                 .get()
-                .map(|(server_us, at_ms)| server_us - ((at_ms - origin_ms.get()) * 1000.0) as i64);
-            browser.with(|b| server.with(|s| merge(b, s, hint)))
-        });
+                .map(|(server_us, at_ms)| server_us - ((at_ms - origin_ms.get()) * 1000.0) as i64)
+        };
+        let trace = Memo::new(move |_| browser.with(|b| server.with(|s| merge(b, s, hint()))));
+        let offset =
+            Memo::new(move |_| browser.with(|b| server.with(|s| clock_offset(b, s, hint()))));
         let on_server = move |msg: TraceServerMsg| match msg {
             TraceServerMsg::Clock { server_now_us } => {
                 clock.set(Some((server_now_us, perf_now_ms())))
@@ -85,6 +90,7 @@ pub fn use_recorder() -> Recorder {
             running,
             now_us,
             trace,
+            offset,
             socket,
         };
         // Tick the clock while a run is live so in-flight arrows and held bars grow.
@@ -151,6 +157,10 @@ impl Recorder {
 
     pub fn trace(&self) -> Memo<Vec<Drawn>> {
         self.trace
+    }
+
+    pub fn clock_offset(&self) -> Memo<i64> {
+        self.offset
     }
 
     /// Microseconds since the run started.

@@ -11,6 +11,7 @@ use crate::{
     job_controls::{JobInputs, JobParams, JobProgress, NumberInput},
     metrics,
     recorder::use_recorder,
+    waiting,
 };
 
 #[component]
@@ -20,7 +21,6 @@ pub fn LongPolling() -> impl IntoView {
     let timeout = RwSignal::new("3000".to_owned());
     let progress = RwSignal::new(None);
     let status = RwSignal::new(String::new());
-    let running = recorder.running();
     let abort: StoredValue<Option<AbortController>, LocalStorage> = StoredValue::new_local(None);
 
     let on_stop = Callback::new(move |_| {
@@ -43,35 +43,18 @@ pub fn LongPolling() -> impl IntoView {
                         "Job {} accepted; waiting on the server for each change.",
                         created.job.0
                     ));
-                    let mut after = 0;
-                    while running.get_untracked() {
-                        match api::wait_for_job(
-                            recorder,
-                            &created.job,
-                            after,
-                            &timeout_ms,
-                            signal.as_ref(),
-                        )
-                        .await
-                        {
-                            Ok(answer) => {
-                                after = answer.update.version;
-                                let done = answer.update.done;
-                                progress.set(Some(answer.update));
-                                if done {
-                                    status.set(
-                                        "Done: the server answered the moment the job finished."
-                                            .into(),
-                                    );
-                                    break;
-                                }
-                            }
-                            Err(e) => {
-                                status.set(format!("Long poll failed: {e}"));
-                                break;
-                            }
-                        }
-                    }
+                    let polled = waiting::long_poll(
+                        recorder,
+                        &created.job,
+                        &timeout_ms,
+                        signal.as_ref(),
+                        |u| progress.set(Some(u)),
+                    )
+                    .await;
+                    status.set(match polled {
+                        Ok(()) => "Done: the server answered the moment the job finished.".into(),
+                        Err(e) => format!("Long poll failed: {e}"),
+                    });
                 }
                 Err(e) => status.set(format!("The server refused the job: {e}")),
             }

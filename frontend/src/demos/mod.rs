@@ -1,5 +1,6 @@
 //! One module per demo; each is a component built on [`crate::demo_frame::DemoFrame`].
 
+pub mod compare;
 pub mod long_polling;
 pub mod push;
 pub mod request_response;

@@ -15,6 +15,7 @@ use crate::{
     job_controls::{JobInputs, JobParams, JobProgress, NumberInput},
     recorder::use_recorder,
     socket_stream::{SocketEvent, TracedSocket},
+    waiting,
 };
 
 #[component]
@@ -81,39 +82,16 @@ pub fn Push() -> impl IntoView {
                 "Job {} accepted; the server pushes its progress.",
                 created.job.0
             ));
-            // The page's own socket follows the job.
-            let follower = StoredValue::new(None::<TracedSocket>);
-            let job = created.job.clone();
-            let opened =
-                TracedSocket::open(
-                    recorder,
-                    "/api/push/ws",
-                    "browser",
-                    move |event| match event {
-                        SocketEvent::Open => follower.with_value(|f| {
-                            if let Some(f) = f {
-                                f.send(&ClientFrame::Follow { job: job.clone() });
-                            }
-                        }),
-                        SocketEvent::Frame(ServerFrame::Progress { update }) => {
-                            job_done.set(update.done);
-                            progress.set(Some(update));
-                        }
-                        SocketEvent::Frame(ServerFrame::Error { error }) => {
-                            status.set(format!("Server: {error}"))
-                        }
-                        SocketEvent::Frame(_) => {}
-                        SocketEvent::Closed { code, reason } if code != 1000 => {
-                            status.set(format!("Socket closed by the server: {code} {reason}"))
-                        }
-                        SocketEvent::Closed { .. } => {}
-                    },
-                );
+            // The page's own socket follows the job (the same loop the comparison runs).
+            let opened = waiting::follow_over_socket(
+                recorder,
+                &created.job,
+                move |update| progress.set(Some(update)),
+                move || job_done.set(true),
+                move |error| status.set(format!("Server: {error}")),
+            );
             match opened {
-                Ok(s) => {
-                    follower.set_value(Some(s));
-                    sockets.update_value(|all| all.push(s));
-                }
+                Ok(s) => sockets.update_value(|all| all.push(s)),
                 Err(e) => status.set(format!("Could not open the socket: {e}")),
             }
             // The chat clients join the room and, once in, say hello.

@@ -6,9 +6,10 @@ use protocol::trace::Actor;
 use crate::{
     api, catalog,
     demo_frame::DemoFrame,
-    job_controls::{JobInputs, JobParams, JobProgress, NumberInput, pause_while},
+    job_controls::{JobInputs, JobParams, JobProgress, NumberInput},
     metrics,
     recorder::use_recorder,
+    waiting,
 };
 
 #[component]
@@ -18,7 +19,6 @@ pub fn ShortPolling() -> impl IntoView {
     let interval = RwSignal::new("250".to_owned());
     let progress = RwSignal::new(None);
     let status = RwSignal::new(String::new());
-    let running = recorder.running();
 
     let on_stop = Callback::new(move |_| recorder.finish_run());
     let on_run = Callback::new(move |_| {
@@ -39,22 +39,14 @@ pub fn ShortPolling() -> impl IntoView {
                         "Job {} accepted; asking every {every} ms.",
                         created.job.0
                     ));
-                    while pause_while(running, every).await {
-                        match api::job_status(recorder, &created.job, None).await {
-                            Ok(update) => {
-                                let done = update.done;
-                                progress.set(Some(update));
-                                if done {
-                                    status.set("Done: the last poll saw the final state.".into());
-                                    break;
-                                }
-                            }
-                            Err(e) => {
-                                status.set(format!("Poll failed: {e}"));
-                                break;
-                            }
-                        }
-                    }
+                    let polled = waiting::short_poll(recorder, &created.job, every, |u| {
+                        progress.set(Some(u))
+                    })
+                    .await;
+                    status.set(match polled {
+                        Ok(()) => "Done: the last poll saw the final state.".into(),
+                        Err(e) => format!("Poll failed: {e}"),
+                    });
                 }
                 Err(e) => status.set(format!("The server refused the job: {e}")),
             }

@@ -11,6 +11,7 @@ use crate::{
     event_stream::EventStream,
     job_controls::{JobInputs, JobParams, JobProgress},
     recorder::use_recorder,
+    waiting,
 };
 
 #[component]
@@ -44,17 +45,15 @@ pub fn ServerSentEvents() -> impl IntoView {
                     return;
                 }
             };
-            let path = format!("/api/jobs/{}/events", created.job.0);
-            let opened = EventStream::open(recorder, &path, &["progress", "done"], move |event| {
-                if let Ok(update) = serde_json::from_str::<JobUpdate>(&event.data) {
-                    progress.set(Some(update));
-                }
-                if event.name == "done" {
-                    close();
+            let opened = waiting::stream_events(
+                recorder,
+                &created.job,
+                move |update| progress.set(Some(update)),
+                move || {
                     status.set("Done: every update arrived on the stream.".into());
                     recorder.finish_run();
-                }
-            });
+                },
+            );
             match opened {
                 Ok(s) => {
                     stream.set_value(Some(s));

@@ -1,0 +1,47 @@
+// The four notification patterns at once: each lane's diagram draws exactly its own traffic,
+// and the table's measured figures rank them the way the traffic says they should.
+const { test, expect } = require('@playwright/test');
+
+const LANES = ['short-polling', 'long-polling', 'sse', 'websocket'];
+
+test('four identical jobs, four patterns: the table measures what each lane really did', async ({ page }) => {
+  const requests = [];
+  page.on('request', (r) => r.url().includes('/api/jobs') && requests.push(r));
+  const sockets = [];
+  page.on('websocket', (ws) => ws.url().includes('/api/push/ws') && sockets.push(ws.url()));
+  await page.goto('/demo/compare');
+  await page.getByTestId('param-steps').fill('4');
+  await page.getByTestId('param-step-ms').fill('300');
+  await page.getByTestId('param-interval').fill('100');
+  await page.getByTestId('run').click();
+  await expect(page.getByTestId('run')).toBeEnabled({ timeout: 20_000 });
+  for (const lane of LANES) {
+    await expect(page.locator(`[data-lane=${lane}] [data-testid=job-progress]`)).toHaveAttribute('value', '4');
+  }
+  const metric = async (lane, name) =>
+    Number(await page.locator(`[data-testid=metric][data-name="${lane}:${name}"]`).getAttribute('data-value'));
+
+  for (const lane of LANES) {
+    // The lane's run id, from its first drawn request; then what the browser really sent for it.
+    const first = await page.locator(`[data-lane=${lane}] [data-testid=message][data-kind=request][data-from=browser]`).first().getAttribute('data-label');
+    const run = new URL('http://x' + first.split(' ')[1]).searchParams.get('run');
+    const sent = requests.filter((r) => new URL(r.url()).searchParams.get('run') === run);
+    const upgrades = sockets.filter((u) => new URL(u).searchParams.get('run') === run);
+    const drawn = await page.locator(`[data-lane=${lane}] [data-testid=message][data-kind=request][data-from=browser]`).count();
+    expect(drawn).toBe(sent.length + upgrades.length);
+    expect(await metric(lane, 'requests')).toBe(drawn);
+  }
+  // Polling pays in requests; streams and sockets need two (the submit and one connection).
+  expect(await metric('short-polling', 'requests')).toBeGreaterThan(await metric('long-polling', 'requests'));
+  expect(await metric('long-polling', 'requests')).toBe(5); // submit + one wait per step
+  expect(await metric('sse', 'requests')).toBe(2);
+  expect(await metric('websocket', 'requests')).toBe(2);
+  expect(await metric('short-polling', 'empty-polls')).toBeGreaterThan(0);
+  expect(await metric('long-polling', 'empty-polls')).toBe(0);
+  // Pushed updates arrive sooner than polled ones.
+  for (const lane of ['sse', 'websocket', 'long-polling']) {
+    expect(await metric(lane, 'latency-notify-p50')).toBeLessThan(await metric('short-polling', 'latency-notify-p50'));
+  }
+  for (const lane of LANES) expect(await metric(lane, 'bytes-down')).toBeGreaterThan(0);
+  await page.screenshot({ path: 'output/compare.png', fullPage: true });
+});

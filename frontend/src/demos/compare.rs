@@ -1,0 +1,295 @@
+//! All four notification patterns side by side: four identical jobs started at the same moment,
+//! each followed by a different client loop from [`crate::waiting`], four diagrams, and one table
+//! of what each cost, measured from its own trace.
+
+use leptos::{prelude::*, task::spawn_local};
+use protocol::{job::JobUpdate, trace::Actor};
+use web_sys::AbortController;
+
+use crate::{
+    api, catalog,
+    diagram::SequenceDiagram,
+    event_stream::EventStream,
+    inspector::Inspector,
+    job_controls::{JobInputs, JobParams, JobProgress, NumberInput},
+    metrics::{Metric, http_metrics, notification_metrics, poll_metrics},
+    recorder::{Recorder, use_recorder},
+    socket_stream::TracedSocket,
+    waiting,
+};
+
+/// The figures the table compares, in row order.
+const ROWS: [&str; 8] = [
+    "requests",
+    "bytes-up",
+    "bytes-down",
+    "latency-notify-p50",
+    "latency-notify-p95",
+    "empty-polls",
+    "connections",
+    "held-ms",
+];
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Strategy {
+    ShortPolling,
+    LongPolling,
+    Sse,
+    WebSocket,
+}
+
+/// One pattern's column: its own run, trace and diagram.
+#[derive(Clone, Copy)]
+struct Lane {
+    strategy: Strategy,
+    name: &'static str,
+    title: &'static str,
+    recorder: Recorder,
+    progress: RwSignal<Option<JobUpdate>>,
+    selected: RwSignal<Option<String>>,
+    /// Open streams and sockets, and the long poll's abort handle, closed on Stop.
+    stream: StoredValue<Option<EventStream>>,
+    socket: StoredValue<Option<TracedSocket>>,
+    abort: StoredValue<Option<AbortController>, LocalStorage>,
+}
+
+impl Lane {
+    fn new(strategy: Strategy, name: &'static str, title: &'static str) -> Lane {
+        Lane {
+            strategy,
+            name,
+            title,
+            recorder: use_recorder(),
+            progress: RwSignal::new(None),
+            selected: RwSignal::new(None),
+            stream: StoredValue::new(None),
+            socket: StoredValue::new(None),
+            abort: StoredValue::new_local(None),
+        }
+    }
+
+    fn metrics(&self) -> Vec<Metric> {
+        let offset = self.recorder.clock_offset().get();
+        self.recorder.trace().with(|t| {
+            let mut all = http_metrics(t);
+            all.extend(poll_metrics(t));
+            all.extend(notification_metrics(t, offset));
+            all
+        })
+    }
+
+    fn stop(&self) {
+        self.stream
+            .with_value(|s| s.iter().for_each(EventStream::close));
+        self.socket
+            .with_value(|s| s.iter().for_each(TracedSocket::close));
+        self.abort
+            .with_value(|a| a.iter().for_each(AbortController::abort));
+        self.recorder.finish_run();
+    }
+
+    fn run(
+        self,
+        spec: protocol::job::JobSpec,
+        every_ms: u32,
+        timeout_ms: String,
+        status: RwSignal<String>,
+    ) {
+        let rec = self.recorder;
+        rec.start_run();
+        self.progress.set(None);
+        self.selected.set(None);
+        let progress = self.progress;
+        let on_update = move |u: JobUpdate| progress.set(Some(u));
+        let fail = move |e: String| {
+            status.set(format!("{}: {e}", self.title));
+            rec.finish_run();
+        };
+        spawn_local(async move {
+            let created = match api::submit_job(rec, &spec).await {
+                Ok(c) => c,
+                Err(e) => return fail(e),
+            };
+            match self.strategy {
+                Strategy::ShortPolling => {
+                    if let Err(e) =
+                        waiting::short_poll(rec, &created.job, every_ms, on_update).await
+                    {
+                        return fail(e);
+                    }
+                    rec.finish_run();
+                }
+                Strategy::LongPolling => {
+                    let controller = AbortController::new().ok();
+                    self.abort.set_value(controller.clone());
+                    let signal = controller.as_ref().map(AbortController::signal);
+                    if let Err(e) = waiting::long_poll(
+                        rec,
+                        &created.job,
+                        &timeout_ms,
+                        signal.as_ref(),
+                        on_update,
+                    )
+                    .await
+                    {
+                        return fail(e);
+                    }
+                    rec.finish_run();
+                }
+                Strategy::Sse => {
+                    match waiting::stream_events(rec, &created.job, on_update, move || {
+                        rec.finish_run()
+                    }) {
+                        Ok(s) => self.stream.set_value(Some(s)),
+                        Err(e) => fail(e),
+                    }
+                }
+                Strategy::WebSocket => {
+                    let opened = waiting::follow_over_socket(
+                        rec,
+                        &created.job,
+                        on_update,
+                        move || rec.finish_run(),
+                        fail,
+                    );
+                    match opened {
+                        Ok(s) => self.socket.set_value(Some(s)),
+                        Err(e) => fail(e),
+                    }
+                }
+            }
+        });
+    }
+}
+
+#[component]
+pub fn Compare() -> impl IntoView {
+    let pattern = catalog::find("compare").expect("catalogued");
+    let lanes = [
+        Lane::new(Strategy::ShortPolling, "short-polling", "Short polling"),
+        Lane::new(Strategy::LongPolling, "long-polling", "Long polling"),
+        Lane::new(Strategy::Sse, "sse", "Server-Sent Events"),
+        Lane::new(Strategy::WebSocket, "websocket", "WebSocket"),
+    ];
+    let params = JobParams::new(6, 400);
+    let interval = RwSignal::new("250".to_owned());
+    let timeout = RwSignal::new("5000".to_owned());
+    let status = RwSignal::new(String::new());
+    let running = Signal::derive(move || lanes.iter().any(|l| l.recorder.running().get()));
+
+    let run = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        status.set("Four identical jobs started at the same moment.".into());
+        let spec = params.spec();
+        let every: u32 = interval
+            .get_untracked()
+            .trim()
+            .parse()
+            .unwrap_or(250)
+            .clamp(20, 10_000);
+        for lane in lanes {
+            lane.run(spec.clone(), every, timeout.get_untracked(), status);
+        }
+    };
+    let stop = move |_| lanes.iter().for_each(Lane::stop);
+    let reset = move |_| {
+        for lane in lanes {
+            lane.stop();
+            lane.recorder.reset();
+            lane.progress.set(None);
+            lane.selected.set(None);
+        }
+        status.set(String::new());
+    };
+
+    let table = move || {
+        let measured: Vec<Vec<Metric>> = lanes.iter().map(Lane::metrics).collect();
+        ROWS.iter()
+            .map(|row| {
+                let label = measured[0].iter().find(|m| m.name == *row).map(|m| m.label).unwrap_or(row);
+                let cells = lanes
+                    .iter()
+                    .zip(&measured)
+                    .map(|(lane, metrics)| {
+                        let m = metrics.iter().find(|m| m.name == *row).cloned();
+                        let (value, shown) = m.map(|m| (m.value, m.shown)).unwrap_or((0.0, "–".into()));
+                        view! {
+                            <td data-testid="metric" data-name=format!("{}:{row}", lane.name) data-value=value.to_string()>
+                                {shown}
+                            </td>
+                        }
+                    })
+                    .collect_view();
+                view! { <tr><th scope="row">{label}</th>{cells}</tr> }
+            })
+            .collect_view()
+    };
+
+    view! {
+        <article class="demo compare">
+            <header class="demo-head">
+                <a class="back" href="/">"← All patterns"</a>
+                <h1>{pattern.title}</h1>
+                <p class="summary">{pattern.summary}</p>
+            </header>
+            <form class="controls" aria-label="Run controls" novalidate on:submit=run>
+                <div class="params">
+                    <JobInputs params=params/>
+                    <NumberInput label="Short poll every (ms)" testid="param-interval" value=interval/>
+                    <NumberInput label="Long poll holds at most (ms)" testid="param-timeout" value=timeout/>
+                </div>
+                <div class="buttons">
+                    <button type="submit" class="primary" data-testid="run" disabled=move || running.get()>"Run"</button>
+                    <button type="button" data-testid="stop" disabled=move || !running.get() on:click=stop>"Stop"</button>
+                    <button type="button" data-testid="reset" on:click=reset>"Reset"</button>
+                </div>
+            </form>
+            <p class="status" role="status" data-testid="status">{move || status.get()}</p>
+            <table class="results compare-table" data-testid="compare-table">
+                <caption>"Measured per pattern: requests and bytes from Resource Timing, frame and event sizes; latency from the worker's emit to the page"</caption>
+                <thead>
+                    <tr>
+                        <th scope="col">"metric"</th>
+                        {lanes.iter().map(|l| view! { <th scope="col">{l.title}</th> }).collect_view()}
+                    </tr>
+                </thead>
+                <tbody>{table}</tbody>
+            </table>
+            <div class="compare-grid">
+                {lanes
+                    .into_iter()
+                    .map(|lane| {
+                        let trace = lane.recorder.trace();
+                        view! {
+                            <section class="lane" data-lane=lane.name>
+                                <h2>{lane.title}</h2>
+                                <JobProgress update=lane.progress/>
+                                <SequenceDiagram
+                                    trace=trace
+                                    preferred=["browser", "server", "worker"].map(Actor::new).to_vec()
+                                    now_us=lane.recorder.now_us()
+                                    selected=lane.selected
+                                />
+                                <Show when=move || lane.selected.with(Option::is_some)>
+                                    <Inspector trace=trace selected=lane.selected/>
+                                </Show>
+                            </section>
+                        }
+                    })
+                    .collect_view()}
+            </div>
+            <section class="explain">
+                <div>
+                    <h2>"How to read it"</h2>
+                    <p>{pattern.how}</p>
+                </div>
+                <div>
+                    <h2>"Pros"</h2>
+                    <ul>{pattern.pros.iter().map(|p| view! { <li>{*p}</li> }).collect_view()}</ul>
+                    <h2>"Cons"</h2>
+                    <ul>{pattern.cons.iter().map(|p| view! { <li>{*p}</li> }).collect_view()}</ul>
+                </div>
+            </section>
+        </article>
+    }
+}
