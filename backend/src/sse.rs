@@ -98,6 +98,15 @@ async fn events(
         loop {
             for update in job.since(sent) {
                 let (event, data, bytes) = progress_event(&update);
+                if tx.capacity() == 1 {
+                    // One slot left: use it to say why the stream ends, then end it.
+                    let why = Event::default()
+                        .event("dropped")
+                        .data("too slow: events were piling up; reconnect to resume");
+                    let _ = tx.try_send(why);
+                    tracing::info!(job = %update.job.0, "event stream closed: client not reading");
+                    return;
+                }
                 if tx.try_send(event).is_err() {
                     // Full (the client is not reading) or gone: end the stream, never buffer more.
                     tracing::info!(job = %update.job.0, "event stream closed: client not reading");

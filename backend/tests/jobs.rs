@@ -383,3 +383,20 @@ async fn a_bad_last_event_id_is_a_400() {
             .contains("lastEventId")
     );
 }
+
+#[tokio::test]
+async fn shutdown_ends_open_event_streams() {
+    let mut server = common::TestServer::start().await;
+    let created = submit(&server, &spec(3, 5_000), "").await;
+    let response = reqwest::get(server.url(&format!("/api/jobs/{}/events", created.job.0)))
+        .await
+        .unwrap();
+    let mut stream = Box::pin(response.bytes_stream());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    server.stop();
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(Ok(_)) = stream.next().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream ended within 5 s of shutdown");
+}

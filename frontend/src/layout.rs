@@ -253,7 +253,22 @@ pub fn layout(trace: &[Drawn], lifelines: &[Actor], now_us: i64, opts: &Options)
             // The server hands work to its worker and carries on: it does not wait.
             continue;
         }
-        let done = resp.and_then(|r| r.recv_us);
+        // A stream or socket stays held after its response: until the last event or frame
+        // that travelled under this exchange's id (`{rid}-…`).
+        let prefix = format!("{}-", rid.0);
+        let held_until = trace
+            .iter()
+            .filter(|d| d.transport != protocol::trace::Transport::Internal)
+            .filter(|d| {
+                d.request_id
+                    .as_ref()
+                    .is_some_and(|r| r.0.starts_with(&prefix))
+            })
+            .filter_map(|d| d.recv_us.or(Some(d.sent_us)))
+            .max();
+        let done = resp
+            .and_then(|r| r.recv_us)
+            .map(|end| held_until.map_or(end, |h| h.max(end)));
         bars.push(BarGeo {
             key: format!("wait-{}", req.key),
             x: x(&req.from),
@@ -477,6 +492,33 @@ mod tests {
             "the third starts after both ended"
         );
         assert!((busy[1].x - busy[0].x - LANE_STEP).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_stream_is_held_until_its_last_event() {
+        let (mut b, s) = exchange("2", 0, 1_000, 0);
+        let mut event = crate::merge::tests::message(
+            protocol::trace::Observer::Browser,
+            Kind::Event,
+            "2-e1",
+            None,
+            Some(900_000),
+        );
+        event.from = Actor::server();
+        event.to = Actor::browser();
+        event.transport = protocol::trace::Transport::Sse;
+        b.push(event);
+        let g = layout(&merge(&b, &s, None), &two(), 0, &Options::default());
+        let held = g
+            .bars
+            .iter()
+            .find(|b| b.style == BarStyle::Waiting)
+            .unwrap();
+        let axis_end = g.arrows.iter().map(|a| a.y2).fold(0.0, f64::max);
+        assert!(
+            (held.y2 - axis_end).abs() < 1e-9,
+            "held to the event's arrival"
+        );
     }
 
     #[test]
