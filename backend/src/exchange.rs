@@ -19,7 +19,7 @@ use protocol::{
 use crate::{
     AppState,
     error::AppError,
-    trace::{parse_run_id, server_now_us},
+    trace::{Hop, HopTime, TraceHub, parse_run_id, server_now_us},
 };
 
 /// Timing phases a handler measured, on the server's clock. A handler puts them in the
@@ -115,6 +115,42 @@ impl TraceIds {
             request: RequestId(rid.to_owned()),
             connection: RequestId(rid.to_owned()),
         }))
+    }
+}
+
+/// Records hops inside the server (to a worker, a pool thread) on behalf of one traced
+/// exchange; does nothing for an untraced one.
+#[derive(Clone)]
+pub struct InternalHops {
+    hub: TraceHub,
+    ids: Option<TraceIds>,
+}
+
+impl InternalHops {
+    pub fn new(hub: &TraceHub, ids: Option<TraceIds>) -> InternalHops {
+        InternalHops {
+            hub: hub.clone(),
+            ids,
+        }
+    }
+
+    /// Records a hop named `{rid}-{suffix}`: a request and the response that shares its suffix
+    /// pair up, and the receiver's activation spans them.
+    pub fn record(&self, kind: Kind, from: &str, to: &str, suffix: &str, label: String) {
+        if let Some(ids) = &self.ids {
+            self.hub.hop(Hop {
+                run: &ids.run,
+                request_id: format!("{}-{suffix}", ids.request.0),
+                from,
+                to,
+                kind,
+                transport: Transport::Internal,
+                at: HopTime::Whole,
+                label,
+                bytes: None,
+                body: None,
+            });
+        }
     }
 }
 

@@ -16,15 +16,15 @@ use axum::{
 };
 use protocol::{
     job::{JobCreated, JobId, JobSpec, JobUpdate, MAX_STEPS},
-    trace::{Kind, Transport},
+    trace::Kind,
 };
 use tokio::sync::{broadcast, watch};
 
 use crate::{
     AppState,
     error::AppError,
-    exchange::TraceIds,
-    trace::{Hop, HopTime, server_now_us},
+    exchange::{InternalHops, TraceIds},
+    trace::server_now_us,
 };
 
 /// Jobs kept at once; beyond this, new submissions get a 429 until old ones expire.
@@ -147,31 +147,15 @@ pub fn start(
         .push(first);
     state.jobs.insert(job.clone())?;
 
-    let hub = state.trace.clone();
     let worker_job = job.clone();
     let stopped = state.stopped();
-    let hop = move |kind: Kind, from: &str, to: &str, label: String, suffix: &str| {
-        if let Some(ids) = &trace {
-            hub.hop(Hop {
-                run: &ids.run,
-                request_id: format!("{}-{suffix}", ids.request.0),
-                from,
-                to,
-                kind,
-                transport: Transport::Internal,
-                at: HopTime::Whole,
-                label,
-                bytes: None,
-                body: None,
-            });
-        }
-    };
-    hop(
+    let hops = InternalHops::new(&state.trace, trace);
+    hops.record(
         Kind::Request,
         "server",
         "worker",
-        format!("start job {} ({} steps)", id.0, spec.steps),
         "job",
+        format!("start job {} ({} steps)", id.0, spec.steps),
     );
     tokio::spawn(async move {
         tokio::pin!(stopped);
@@ -195,21 +179,21 @@ pub fn start(
                 .push(update.clone());
             worker_job.latest.send_replace(update);
             if version < spec.steps {
-                hop(
+                hops.record(
                     Kind::Event,
                     "worker",
                     "server",
-                    format!("progress {version}/{}", spec.steps),
                     &format!("s{version}"),
+                    format!("progress {version}/{}", spec.steps),
                 );
             }
         }
-        hop(
+        hops.record(
             Kind::Response,
             "worker",
             "server",
-            format!("done {}/{}", spec.steps, spec.steps),
             "job",
+            format!("done {}/{}", spec.steps, spec.steps),
         );
     });
     Ok(job)

@@ -15,15 +15,15 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
-use protocol::trace::{Kind, Transport};
+use protocol::trace::Kind;
 use serde::Deserialize;
 use tokio::sync::oneshot;
 
 use crate::{
     AppState,
     error::AppError,
-    exchange::{Phases, TraceIds},
-    trace::{Hop, HopTime, server_now_us},
+    exchange::{InternalHops, Phases, TraceIds},
+    trace::server_now_us,
 };
 
 /// Threads in the blocking pool: few on purpose, so queueing shows with a handful of requests.
@@ -126,43 +126,26 @@ async fn blocking(
 ) -> Result<Response, AppError> {
     let ms = work_ms(query)?;
     let queued_at = server_now_us();
-    let hub = state.trace.clone();
-    let ids = trace.map(|Extension(t)| t);
+    let hops = InternalHops::new(&state.trace, trace.map(|Extension(t)| t));
     let (started, thread) = state
         .pool
         .run(move |n| {
             let started = server_now_us();
-            let hop = |kind, from, to, label: String, suffix: &str| {
-                if let Some(ids) = &ids {
-                    hub.hop(Hop {
-                        run: &ids.run,
-                        request_id: format!("{}-{suffix}", ids.request.0),
-                        from,
-                        to,
-                        kind,
-                        transport: Transport::Internal,
-                        at: HopTime::Whole,
-                        label,
-                        bytes: None,
-                        body: None,
-                    });
-                }
-            };
-            hop(
+            hops.record(
                 Kind::Request,
                 "server",
                 "pool",
-                format!("run on pool thread {n}"),
                 "pool",
+                format!("run on pool thread {n}"),
             );
             // The point of the demo: this thread can do nothing else meanwhile.
             thread::sleep(Duration::from_millis(ms));
-            hop(
+            hops.record(
                 Kind::Response,
                 "pool",
                 "server",
-                format!("thread {n} free again"),
                 "pool",
+                format!("thread {n} free again"),
             );
             (started, format!("blocking-pool-{n}"))
         })

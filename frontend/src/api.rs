@@ -7,7 +7,7 @@ use protocol::{
     ApiError, REQUEST_PARAM, RUN_PARAM,
     echo::{self, EchoReply, Format},
     job::{JobCreated, JobId, JobSpec, JobUpdate, LongPollAnswer},
-    trace::{Actor, Detail, Header, Kind, Message, Observer, Phase, Transport},
+    trace::{Actor, Detail, Header, Kind, Message, Phase, Transport},
 };
 use wasm_bindgen::JsCast;
 use web_sys::{AbortSignal, PerformanceResourceTiming};
@@ -24,6 +24,18 @@ pub struct Outgoing<'a> {
     pub path: &'a str,
     pub content_type: Option<&'a str>,
     pub body: Vec<u8>,
+}
+
+impl<'a> Outgoing<'a> {
+    /// A request with no body.
+    pub fn bodiless(method: Method, path: &'a str) -> Outgoing<'a> {
+        Outgoing {
+            method,
+            path,
+            content_type: None,
+            body: Vec::new(),
+        }
+    }
 }
 
 /// What came back.
@@ -103,22 +115,9 @@ pub async fn traced_fetch(
     let url = with_ids(out.path, &run.0, &rid.0);
     let method = out.method.to_string();
     let (body_text, truncated) = body_preview(out.content_type, &out.body);
+    let ends = (Actor::browser(), Actor::server());
     let base = Message {
-        run: run.clone(),
-        seq: 0,
-        observer: Observer::Browser,
-        request_id: Some(rid.clone()),
-        from: Actor::browser(),
-        to: Actor::server(),
-        kind: Kind::Request,
-        transport: Transport::Http1,
         sent_us: Some(rec.elapsed_us()),
-        recv_us: None,
-        connection: None,
-        stream: None,
-        label: format!("{method} {url}"),
-        bytes: None,
-        status: None,
         detail: Some(Detail {
             start_line: format!("{method} {url} HTTP/1.1"),
             headers: out
@@ -135,6 +134,13 @@ pub async fn traced_fetch(
             body_truncated: truncated,
             phases: Vec::new(),
         }),
+        ..rec.message(
+            Kind::Request,
+            Some(rid.0.clone()),
+            ends,
+            Transport::Http1,
+            format!("{method} {url}"),
+        )
     };
     rec.record(base.clone());
 
@@ -337,17 +343,7 @@ pub async fn job_status(
     abort: Option<&AbortSignal>,
 ) -> Result<JobUpdate, String> {
     let path = format!("/api/jobs/{}", job.0);
-    traced_json(
-        rec,
-        Outgoing {
-            method: Method::GET,
-            path: &path,
-            content_type: None,
-            body: Vec::new(),
-        },
-        abort,
-    )
-    .await
+    traced_json(rec, Outgoing::bodiless(Method::GET, &path), abort).await
 }
 
 /// `GET /api/jobs/{id}/wait`: held until the job passes `after` or `timeout_ms` (long polling).
@@ -363,33 +359,13 @@ pub async fn wait_for_job(
         job.0,
         js_sys::encode_uri_component(timeout_ms)
     );
-    traced_json(
-        rec,
-        Outgoing {
-            method: Method::GET,
-            path: &path,
-            content_type: None,
-            body: Vec::new(),
-        },
-        abort,
-    )
-    .await
+    traced_json(rec, Outgoing::bodiless(Method::GET, &path), abort).await
 }
 
 /// `POST /api/jobs/{id}/drop`: asks the server to cut the job's event streams.
 pub async fn drop_job_streams(rec: Recorder, job: &JobId) -> Result<serde_json::Value, String> {
     let path = format!("/api/jobs/{}/drop", job.0);
-    traced_json(
-        rec,
-        Outgoing {
-            method: Method::POST,
-            path: &path,
-            content_type: None,
-            body: Vec::new(),
-        },
-        None,
-    )
-    .await
+    traced_json(rec, Outgoing::bodiless(Method::POST, &path), None).await
 }
 
 /// `GET /api/work/{handler}?ms=N`: the sync/async demo's call (`handler` is `blocking` or `async`).
@@ -398,15 +374,5 @@ pub async fn work(rec: Recorder, handler: &str, ms: &str) -> Result<serde_json::
         "/api/work/{handler}?ms={}",
         js_sys::encode_uri_component(ms)
     );
-    traced_json(
-        rec,
-        Outgoing {
-            method: Method::GET,
-            path: &path,
-            content_type: None,
-            body: Vec::new(),
-        },
-        None,
-    )
-    .await
+    traced_json(rec, Outgoing::bodiless(Method::GET, &path), None).await
 }

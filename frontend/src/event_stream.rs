@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use protocol::{
     REQUEST_PARAM, RUN_PARAM,
     job::{event_request_id, reconnect_request_id},
-    trace::{Actor, Detail, Header, Kind, Message, Observer, RequestId, Transport},
+    trace::{Actor, Detail, Header, Kind, Message, Transport},
 };
 use wasm_bindgen::{JsCast, closure::Closure};
 use web_sys::{EventSource, MessageEvent};
@@ -37,7 +37,6 @@ pub struct EventStream {
 
 struct Tracking {
     rec: Recorder,
-    run: protocol::trace::RunId,
     /// The page's id for this stream (the `rid` in its URL, the same for every reconnection).
     rid: String,
     url: String,
@@ -48,24 +47,9 @@ struct Tracking {
 
 impl Tracking {
     fn message(&self, kind: Kind, request_id: String, label: String) -> Message {
-        Message {
-            run: self.run.clone(),
-            seq: 0,
-            observer: Observer::Browser,
-            request_id: Some(RequestId(request_id)),
-            from: Actor::browser(),
-            to: Actor::server(),
-            kind,
-            transport: Transport::Http1,
-            sent_us: None,
-            recv_us: None,
-            connection: None,
-            stream: None,
-            label,
-            bytes: None,
-            status: None,
-            detail: None,
-        }
+        let ends = (Actor::browser(), Actor::server());
+        self.rec
+            .message(kind, Some(request_id), ends, Transport::Http1, label)
     }
 
     fn record_request(&self, sent_us: i64, last_event_id: Option<u32>) {
@@ -111,7 +95,6 @@ impl EventStream {
         let source = EventSource::new(&url).map_err(|e| format!("{e:?}"))?;
         let tracking = Rc::new(RefCell::new(Tracking {
             rec,
-            run,
             rid: rid.clone(),
             url: url.clone(),
             connection: rid,

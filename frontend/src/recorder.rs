@@ -179,28 +179,45 @@ impl Recorder {
         RequestId(n.to_string())
     }
 
-    /// Records something the page did by itself (its own work, a remark), as a self-message on
-    /// the `browser` lifeline.
-    pub fn note(&self, kind: Kind, label: String) {
-        let Some(run) = self.run_id() else { return };
-        let now = self.elapsed_us();
-        self.record(Message {
-            run,
+    /// A message the browser observed in this run, with its times, sizes and detail left
+    /// for the caller to fill in.
+    pub fn message(
+        &self,
+        kind: Kind,
+        request_id: Option<String>,
+        (from, to): (Actor, Actor),
+        transport: Transport,
+        label: String,
+    ) -> Message {
+        Message {
+            run: self.run_id().unwrap_or(RunId(String::new())),
             seq: 0,
             observer: Observer::Browser,
-            request_id: None,
-            from: Actor::browser(),
-            to: Actor::browser(),
+            request_id: request_id.map(RequestId),
+            from,
+            to,
             kind,
-            transport: Transport::Internal,
-            sent_us: Some(now),
-            recv_us: Some(now),
+            transport,
+            sent_us: None,
+            recv_us: None,
             connection: None,
             stream: None,
             label,
             bytes: None,
             status: None,
             detail: None,
+        }
+    }
+
+    /// Records something the page did by itself (its own work, a remark), as a self-message on
+    /// the `browser` lifeline.
+    pub fn note(&self, kind: Kind, label: String) {
+        let now = self.elapsed_us();
+        let ends = (Actor::browser(), Actor::browser());
+        self.record(Message {
+            sent_us: Some(now),
+            recv_us: Some(now),
+            ..self.message(kind, None, ends, Transport::Internal, label)
         });
     }
 

@@ -8,7 +8,7 @@ use protocol::{
     REQUEST_PARAM, RUN_PARAM,
     job::event_request_id,
     push::{ClientFrame, ServerFrame, frame_bytes},
-    trace::{Actor, Detail, Header, Kind, Message, Observer, RequestId, RunId, Transport},
+    trace::{Actor, Detail, Header, Kind, Message, Transport},
 };
 use wasm_bindgen::{JsCast, closure::Closure};
 use web_sys::{CloseEvent, MessageEvent, WebSocket};
@@ -24,7 +24,6 @@ pub enum SocketEvent {
 
 struct Tracking {
     rec: Recorder,
-    run: RunId,
     rid: String,
     /// This socket's lifeline (`browser`, `client-2`, …).
     peer: Actor,
@@ -43,24 +42,13 @@ impl Tracking {
         to: Actor,
         label: String,
     ) -> Message {
-        Message {
-            run: self.run.clone(),
-            seq: 0,
-            observer: Observer::Browser,
-            request_id: Some(RequestId(request_id)),
-            from,
-            to,
+        self.rec.message(
             kind,
-            transport: Transport::WebSocket,
-            sent_us: None,
-            recv_us: None,
-            connection: None,
-            stream: None,
+            Some(request_id),
+            (from, to),
+            Transport::WebSocket,
             label,
-            bytes: None,
-            status: None,
-            detail: None,
-        }
+        )
     }
 }
 
@@ -113,7 +101,6 @@ impl TracedSocket {
         let peer = Actor::new(peer);
         let tracking = Rc::new(RefCell::new(Tracking {
             rec,
-            run,
             rid: rid.clone(),
             peer: peer.clone(),
             url: url.clone(),

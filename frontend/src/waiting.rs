@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 use protocol::{
-    job::{JobId, JobUpdate},
+    job::{JobId, JobSpec, JobUpdate},
     push::{ClientFrame, ServerFrame},
 };
 use web_sys::AbortSignal;
@@ -15,6 +15,28 @@ use crate::{
     recorder::Recorder,
     socket_stream::{SocketEvent, TracedSocket},
 };
+
+/// Submits `spec`, then runs `follow` on the job until it is done; the status line says how it
+/// went (`follow`'s message, or the failure) and the run ends.
+pub async fn submit_and_follow(
+    rec: Recorder,
+    spec: JobSpec,
+    status: RwSignal<String>,
+    follow: impl AsyncFnOnce(JobId) -> Result<String, String>,
+) {
+    match api::submit_job(rec, &spec).await {
+        Ok(created) => {
+            status.set(format!("Job {} accepted; following it…", created.job.0));
+            status.set(
+                follow(created.job)
+                    .await
+                    .unwrap_or_else(|e| format!("Failed: {e}")),
+            );
+        }
+        Err(e) => status.set(format!("The server refused the job: {e}")),
+    }
+    rec.finish_run();
+}
 
 /// Short polling: ask every `every_ms` until the job is done or the run stops.
 pub async fn short_poll(

@@ -6,7 +6,7 @@ use protocol::trace::Actor;
 use web_sys::AbortController;
 
 use crate::{
-    api, catalog,
+    catalog,
     demo_frame::DemoFrame,
     job_controls::{JobInputs, JobParams, JobProgress, NumberInput},
     metrics,
@@ -35,31 +35,19 @@ pub fn LongPolling() -> impl IntoView {
         let timeout_ms = timeout.get_untracked();
         let controller = AbortController::new().ok();
         abort.set_value(controller.clone());
-        spawn_local(async move {
-            let signal = controller.as_ref().map(AbortController::signal);
-            match api::submit_job(recorder, &spec).await {
-                Ok(created) => {
-                    status.set(format!(
-                        "Job {} accepted; waiting on the server for each change.",
-                        created.job.0
-                    ));
-                    let polled = waiting::long_poll(
-                        recorder,
-                        &created.job,
-                        &timeout_ms,
-                        signal.as_ref(),
-                        |u| progress.set(Some(u)),
-                    )
-                    .await;
-                    status.set(match polled {
-                        Ok(()) => "Done: the server answered the moment the job finished.".into(),
-                        Err(e) => format!("Long poll failed: {e}"),
-                    });
-                }
-                Err(e) => status.set(format!("The server refused the job: {e}")),
-            }
-            recorder.finish_run();
-        });
+        spawn_local(waiting::submit_and_follow(
+            recorder,
+            spec,
+            status,
+            async move |job| {
+                let signal = controller.as_ref().map(AbortController::signal);
+                waiting::long_poll(recorder, &job, &timeout_ms, signal.as_ref(), |u| {
+                    progress.set(Some(u))
+                })
+                .await?;
+                Ok("Done: the server answered the moment the job finished.".into())
+            },
+        ));
     });
 
     view! {

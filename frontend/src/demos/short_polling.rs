@@ -4,7 +4,7 @@ use leptos::{prelude::*, task::spawn_local};
 use protocol::trace::Actor;
 
 use crate::{
-    api, catalog,
+    catalog,
     demo_frame::DemoFrame,
     job_controls::{JobInputs, JobParams, JobProgress, NumberInput},
     metrics,
@@ -32,26 +32,15 @@ pub fn ShortPolling() -> impl IntoView {
             .parse()
             .unwrap_or(250)
             .clamp(20, 10_000);
-        spawn_local(async move {
-            match api::submit_job(recorder, &spec).await {
-                Ok(created) => {
-                    status.set(format!(
-                        "Job {} accepted; asking every {every} ms.",
-                        created.job.0
-                    ));
-                    let polled = waiting::short_poll(recorder, &created.job, every, |u| {
-                        progress.set(Some(u))
-                    })
-                    .await;
-                    status.set(match polled {
-                        Ok(()) => "Done: the last poll saw the final state.".into(),
-                        Err(e) => format!("Poll failed: {e}"),
-                    });
-                }
-                Err(e) => status.set(format!("The server refused the job: {e}")),
-            }
-            recorder.finish_run();
-        });
+        spawn_local(waiting::submit_and_follow(
+            recorder,
+            spec,
+            status,
+            async move |job| {
+                waiting::short_poll(recorder, &job, every, |u| progress.set(Some(u))).await?;
+                Ok("Done: the last poll saw the final state.".into())
+            },
+        ));
     });
 
     view! {
