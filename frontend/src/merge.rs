@@ -168,11 +168,9 @@ pub fn merge(browser: &[Message], server: &[Message], hint: Option<i64>) -> Vec<
         }
         let mut d = drawn(s, format!("s{}", s.seq));
         d.sent_us = s.sent_us.or(s.recv_us).map(to_browser).unwrap_or(0);
-        d.recv_us = if s.to == Actor::browser() {
-            None
-        } else {
-            s.recv_us.map(to_browser)
-        };
+        // Known only if the server saw both ends (a hop inside it, a ping and its pong);
+        // otherwise it is still on its way to the page.
+        d.recv_us = s.recv_us.map(to_browser);
         if s.kind == Kind::Response {
             // Its arrow must not start before the request it answers arrived.
             if let Some(floor) = s.request_id.as_ref().and_then(arrival) {
@@ -389,6 +387,21 @@ pub(crate) mod tests {
         let drawn = merge(&[sent], &[got], Some(2_000_000));
         assert_eq!(drawn.len(), 1);
         assert_eq!((drawn[0].sent_us, drawn[0].recv_us), (10_000, Some(12_000)));
+    }
+
+    #[test]
+    fn a_ping_the_server_saw_answered_is_not_in_flight() {
+        let mut ping = message(
+            Observer::Server,
+            Kind::Push,
+            "2-p1",
+            Some(1_000),
+            Some(1_100),
+        );
+        ping.from = Actor::server();
+        ping.to = Actor::browser();
+        let drawn = merge(&[], &[ping], Some(0));
+        assert_eq!(drawn[0].recv_us, Some(1_100));
     }
 
     #[test]
