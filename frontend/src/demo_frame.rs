@@ -2,13 +2,18 @@
 //! parameters), the diagram beside the inspector, measured metrics, the explanation, and where
 //! to find the traffic in the Network tab.
 
-use leptos::prelude::*;
+use leptos::{prelude::*, task::spawn_local};
 use protocol::trace::Actor;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{Blob, BlobPropertyBag, HtmlAnchorElement, HtmlInputElement, Url};
 
 use crate::{
     catalog::Pattern,
     diagram::SequenceDiagram,
+    export::{TraceFile, to_mermaid},
     inspector::Inspector,
+    layout,
     metrics::{MetricsBar, TraceMetrics, http_metrics},
     recorder::Recorder,
 };
@@ -36,6 +41,34 @@ pub fn DemoFrame(
     children: Children,
 ) -> impl IntoView {
     let selected = RwSignal::new(None::<String>);
+    let lifelines = actors.clone();
+    let import_error = RwSignal::new(String::new());
+    let import = move |ev: leptos::ev::Event| {
+        let Some(input) = ev
+            .target()
+            .and_then(|t| t.dyn_into::<HtmlInputElement>().ok())
+        else {
+            return;
+        };
+        let Some(file) = input.files().and_then(|files| files.get(0)) else {
+            return;
+        };
+        spawn_local(async move {
+            let text = JsFuture::from(file.text())
+                .await
+                .ok()
+                .and_then(|t| t.as_string())
+                .unwrap_or_default();
+            match TraceFile::from_json(&text) {
+                Ok(saved) => {
+                    import_error.set(String::new());
+                    selected.set(None);
+                    recorder.import(saved);
+                }
+                Err(e) => import_error.set(e),
+            }
+        });
+    };
     let trace = recorder.trace();
     let running = recorder.running();
     let run_id = recorder.run_signal();
@@ -76,6 +109,23 @@ pub fn DemoFrame(
             </form>
             <p class="status" role="status" data-testid="status">{move || status.get()}</p>
             <MetricsBar metrics=metrics/>
+            <div class="toolbar" role="group" aria-label="Save and load this run">
+                <button type="button" data-testid="export-json" disabled=move || trace.with(Vec::is_empty)
+                    on:click=move |_| {
+                        let file = recorder.export(pattern.slug);
+                        download(&format!("patternscope-{}.json", pattern.slug), "application/json", &file.to_json());
+                    }>"Export JSON"</button>
+                <button type="button" data-testid="export-mermaid" disabled=move || trace.with(Vec::is_empty)
+                    on:click=move |_| {
+                        let text = trace.with(|t| to_mermaid(t, &layout::actors(t, &lifelines)));
+                        download(&format!("patternscope-{}.mmd", pattern.slug), "text/plain", &text);
+                    }>"Export Mermaid"</button>
+                <label class="import">
+                    "Import JSON"
+                    <input type="file" accept=".json,application/json" data-testid="import-json" on:change=import/>
+                </label>
+                <span class="import-error" role="alert">{move || import_error.get()}</span>
+            </div>
             <div class="stage">
                 <SequenceDiagram trace=trace preferred=actors now_us=recorder.now_us() selected=selected/>
                 <Inspector trace=trace selected=selected/>
@@ -104,4 +154,27 @@ pub fn DemoFrame(
             </section>
         </article>
     }
+}
+
+/// Offers `text` to the user as a file called `name`.
+fn download(name: &str, mime: &str, text: &str) {
+    let parts = js_sys::Array::of1(&JsValue::from_str(text));
+    let options = BlobPropertyBag::new();
+    options.set_type(mime);
+    let Ok(blob) = Blob::new_with_str_sequence_and_options(&parts, &options) else {
+        return;
+    };
+    let Ok(url) = Url::create_object_url_with_blob(&blob) else {
+        return;
+    };
+    let anchor = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.create_element("a").ok())
+        .and_then(|a| a.dyn_into::<HtmlAnchorElement>().ok());
+    if let Some(a) = anchor {
+        a.set_href(&url);
+        a.set_download(name);
+        a.click();
+    }
+    let _ = Url::revoke_object_url(&url);
 }

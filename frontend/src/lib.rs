@@ -14,6 +14,7 @@
 //! - [`layout`]: trace → lifelines, arrows, activation bars, time axis (unit-tested natively).
 //! - [`diagram`]: the animated SVG sequence diagram.
 //! - [`inspector`]: the clicked exchange in HTTP anatomy.
+//! - [`export`]: a run as Mermaid text or JSON, and JSON back (pure).
 //! - [`metrics`]: what a run cost (requests, bytes, latency, connections).
 //! - [`demo_frame`]: the frame every demo page shares.
 //! - [`job_controls`]: the job parameters and progress the waiting-for-results demos share.
@@ -29,6 +30,7 @@ pub mod demo_frame;
 pub mod demos;
 pub mod diagram;
 pub mod event_stream;
+pub mod export;
 pub mod inspector;
 pub mod job_controls;
 pub mod layout;

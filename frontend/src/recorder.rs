@@ -7,6 +7,7 @@ use protocol::trace::{
 };
 
 use crate::{
+    export::TraceFile,
     merge::{Drawn, clock_offset, merge},
     trace_socket::TraceSocket,
 };
@@ -44,6 +45,9 @@ pub struct Recorder {
     running: RwSignal<bool>,
     now_us: RwSignal<i64>,
     trace: Memo<Vec<Drawn>>,
+    /// The clock-offset guess before any request/response pair gives a better one.
+    hint: Memo<Option<i64>>,
+    imported_hint: RwSignal<Option<i64>>,
     /// Server clock minus browser clock (µs), as the merge estimates it.
     offset: Memo<i64>,
     socket: TraceSocket,
@@ -58,15 +62,19 @@ pub fn use_recorder() -> Recorder {
         let server = RwSignal::new(Vec::new());
         // The latest `Clock` message: (server µs, `performance.now()` ms when it arrived).
         let clock: RwSignal<Option<(i64, f64)>> = RwSignal::new(None);
+        // An imported run brings the guess it was drawn with.
+        let imported_hint: RwSignal<Option<i64>> = RwSignal::new(None);
         // The trace socket's clock reading as a first guess at the offset between the clocks.
-        let hint = move || {
-            clock
-                .get()
-                .map(|(server_us, at_ms)| server_us - ((at_ms - origin_ms.get()) * 1000.0) as i64)
-        };
-        let trace = Memo::new(move |_| browser.with(|b| server.with(|s| merge(b, s, hint()))));
+        let hint = Memo::new(move |_| {
+            imported_hint.get().or_else(|| {
+                clock.get().map(|(server_us, at_ms)| {
+                    server_us - ((at_ms - origin_ms.get()) * 1000.0) as i64
+                })
+            })
+        });
+        let trace = Memo::new(move |_| browser.with(|b| server.with(|s| merge(b, s, hint.get()))));
         let offset =
-            Memo::new(move |_| browser.with(|b| server.with(|s| clock_offset(b, s, hint()))));
+            Memo::new(move |_| browser.with(|b| server.with(|s| clock_offset(b, s, hint.get()))));
         let on_server = move |msg: TraceServerMsg| match msg {
             TraceServerMsg::Clock { server_now_us } => {
                 clock.set(Some((server_now_us, perf_now_ms())))
@@ -90,6 +98,8 @@ pub fn use_recorder() -> Recorder {
             running,
             now_us,
             trace,
+            hint,
+            imported_hint,
             offset,
             socket,
         };
@@ -109,6 +119,7 @@ impl Recorder {
     /// Starts a new run: clears the trace, zeroes the clock and watches the run's server half.
     pub fn start_run(&self) -> RunId {
         let run = new_run_id();
+        self.imported_hint.set(None);
         self.browser.set(Vec::new());
         self.server.set(Vec::new());
         self.next_request.set(0);
@@ -131,7 +142,41 @@ impl Recorder {
     }
 
     /// Forgets the run and its trace.
+    /// The run as a file: both observers' messages and the clock guess it was drawn with.
+    pub fn export(&self, demo: &str) -> TraceFile {
+        TraceFile {
+            version: TraceFile::VERSION,
+            demo: demo.to_owned(),
+            browser: self.browser.get_untracked(),
+            server: self.server.get_untracked(),
+            clock_hint: self.hint.get_untracked(),
+        }
+    }
+
+    /// Replaces the trace with a saved run, drawn as it was; nothing is sent.
+    pub fn import(&self, file: TraceFile) {
+        self.running.set(false);
+        let run = file
+            .browser
+            .iter()
+            .chain(&file.server)
+            .map(|m| m.run.clone())
+            .next();
+        self.run.set(run);
+        self.imported_hint.set(file.clock_hint);
+        self.browser.set(file.browser);
+        self.server.set(file.server);
+        let end = self.trace.with_untracked(|t| {
+            t.iter()
+                .flat_map(|d| [Some(d.sent_us), d.recv_us])
+                .flatten()
+                .max()
+        });
+        self.now_us.set(end.unwrap_or(0));
+    }
+
     pub fn reset(&self) {
+        self.imported_hint.set(None);
         self.running.set(false);
         self.run.set(None);
         self.browser.set(Vec::new());

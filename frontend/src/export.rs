@@ -1,0 +1,199 @@
+//! Export and import of a run: Mermaid `sequenceDiagram` text to paste into notes, and the
+//! run's raw trace (both observers' messages) as JSON, which imports back and redraws the same
+//! diagram without a server. Pure functions, unit-tested natively.
+
+use protocol::trace::{Actor, Kind, Message};
+use serde::{Deserialize, Serialize};
+
+use crate::{diagram::display_label, merge::Drawn};
+
+/// A saved run: everything the merge needs to draw it again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TraceFile {
+    /// Format version, bumped on incompatible change.
+    pub version: u32,
+    /// The demo's slug.
+    pub demo: String,
+    pub browser: Vec<Message>,
+    pub server: Vec<Message>,
+    /// The clock-offset guess the page used (server µs − browser µs), for runs with no
+    /// request/response pair to estimate it from.
+    #[serde(default)]
+    pub clock_hint: Option<i64>,
+}
+
+impl TraceFile {
+    pub const VERSION: u32 = 1;
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("trace files serialize")
+    }
+
+    pub fn from_json(text: &str) -> Result<TraceFile, String> {
+        let file: TraceFile =
+            serde_json::from_str(text).map_err(|e| format!("not a Patternscope trace: {e}"))?;
+        if file.version != Self::VERSION {
+            return Err(format!(
+                "trace format {} is not supported (expected {})",
+                file.version,
+                Self::VERSION
+            ));
+        }
+        Ok(file)
+    }
+}
+
+/// Text Mermaid would misread, as its numeric entity codes: `#` starts an entity, `;` ends a
+/// statement, `<`/`>` can be taken as markup; line breaks become spaces.
+pub fn mermaid_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '#' => out.push_str("#35;"),
+            ';' => out.push_str("#59;"),
+            '<' => out.push_str("#60;"),
+            '>' => out.push_str("#62;"),
+            '\n' | '\r' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The trace as a Mermaid `sequenceDiagram`: one participant per lifeline (aliased, since
+/// names such as `client-1` would collide with arrow syntax), one line per message, the arrow
+/// style by kind so the paste reads like the page.
+pub fn to_mermaid(trace: &[Drawn], lifelines: &[Actor]) -> String {
+    let id = |a: &Actor| {
+        format!(
+            "p{}",
+            lifelines
+                .iter()
+                .position(|l| l == a)
+                .unwrap_or(lifelines.len())
+        )
+    };
+    let mut out = String::from("sequenceDiagram\n");
+    for (i, a) in lifelines.iter().enumerate() {
+        out.push_str(&format!(
+            "    participant p{i} as {}\n",
+            mermaid_escape(&a.0)
+        ));
+    }
+    for d in trace {
+        let text = mermaid_escape(&display_label(d));
+        if d.from == d.to {
+            out.push_str(&format!("    Note over {}: {text}\n", id(&d.from)));
+            continue;
+        }
+        let arrow = match d.kind {
+            Kind::Request | Kind::Connect => "->>",
+            Kind::Response => "-->>",
+            Kind::Push | Kind::Event | Kind::Publish | Kind::Deliver => "-)",
+            Kind::Close => "-x",
+            Kind::Note | Kind::Work => "->>",
+        };
+        out.push_str(&format!(
+            "    {}{arrow}{}: {text}\n",
+            id(&d.from),
+            id(&d.to)
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::merge::{merge, tests::exchange};
+    use protocol::trace::Transport;
+
+    #[test]
+    fn escaping_covers_what_mermaid_misreads() {
+        assert_eq!(mermaid_escape("a#b;c<d>e\nf"), "a#35;b#59;c#60;d#62;e f");
+        assert_eq!(
+            mermaid_escape("GET /api/jobs?run=x&rid=1"),
+            "GET /api/jobs?run=x&rid=1"
+        );
+    }
+
+    #[test]
+    fn every_kind_gets_its_arrow_and_participants_are_aliased() {
+        let (b, s) = exchange("1", 0, 1_000, 0);
+        let base = merge(&b, &s, None)[0].clone();
+        let lifelines = vec![Actor::browser(), Actor::server(), Actor::new("client-1")];
+        let trace: Vec<Drawn> = Kind::ALL
+            .iter()
+            .map(|&kind| {
+                let mut d = base.clone();
+                d.kind = kind;
+                d.transport = Transport::WebSocket;
+                d.label = format!("{} #1; <b>", kind.as_str());
+                if matches!(kind, Kind::Note | Kind::Work) {
+                    d.to = d.from.clone();
+                } else {
+                    d.to = Actor::new("client-1");
+                }
+                d
+            })
+            .collect();
+        let text = to_mermaid(&trace, &lifelines);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "sequenceDiagram");
+        assert_eq!(lines[3], "    participant p2 as client-1");
+        let arrows: Vec<&str> = lines[4..]
+            .iter()
+            .map(|l| l.split(':').next().unwrap().trim())
+            .collect();
+        assert_eq!(
+            arrows,
+            [
+                "p0->>p2",
+                "p0-->>p2",
+                "p0-)p2",
+                "p0-)p2",
+                "p0->>p2",
+                "p0-xp2",
+                "p0-)p2",
+                "p0-)p2",
+                "Note over p0",
+                "Note over p0"
+            ]
+        );
+        assert!(text.contains("request #35;1#59; #60;b#62;"), "{text}");
+        // Nothing raw is left in the message texts: every `#` and `;` belongs to an entity.
+        for line in &lines[4..] {
+            let message = line.split_once(':').map(|(_, t)| t).unwrap_or("");
+            let bare = ["#35;", "#59;", "#60;", "#62;"]
+                .iter()
+                .fold(message.to_owned(), |t, e| t.replace(e, ""));
+            assert!(!bare.contains(['<', '>', ';', '#']), "{line}");
+        }
+    }
+
+    #[test]
+    fn json_round_trip_redraws_the_same_diagram() {
+        let (b, s) = exchange("1", 0, 50_000, 123_000);
+        let file = TraceFile {
+            version: TraceFile::VERSION,
+            demo: "request-response".into(),
+            browser: b,
+            server: s,
+            clock_hint: Some(7),
+        };
+        let back = TraceFile::from_json(&file.to_json()).unwrap();
+        assert_eq!(back, file);
+        assert_eq!(
+            merge(&back.browser, &back.server, back.clock_hint),
+            merge(&file.browser, &file.server, file.clock_hint)
+        );
+        assert!(TraceFile::from_json("{}").is_err());
+        let mut future = file;
+        future.version = 99;
+        assert!(
+            TraceFile::from_json(&future.to_json())
+                .unwrap_err()
+                .contains("not supported")
+        );
+    }
+}
