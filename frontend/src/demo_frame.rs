@@ -14,7 +14,9 @@ use crate::{
     export::{TraceFile, to_mermaid},
     inspector::Inspector,
     layout,
+    merge::Drawn,
     metrics::{MetricsBar, TraceMetrics, http_metrics},
+    playback::{Playback, at_time, instants},
     recorder::Recorder,
 };
 
@@ -69,11 +71,23 @@ pub fn DemoFrame(
             }
         });
     };
-    let trace = recorder.trace();
+    let recorded = recorder.trace();
+    let playback = Playback::new(recorded);
+    // What the diagram shows: the run now, or as it was at the paused or replayed moment.
+    let trace = Memo::new(move |_| match playback.view.get() {
+        Some(t) => recorded.with(|r| at_time(r, t)),
+        None => recorded.get(),
+    });
+    let now_us = Signal::derive(move || {
+        playback
+            .view
+            .get()
+            .unwrap_or_else(|| recorder.now_us().get())
+    });
     let running = recorder.running();
     let run_id = recorder.run_signal();
     let metrics = Signal::derive(move || {
-        trace.with(|t| {
+        recorded.with(|t| {
             let mut all = http_metrics(t);
             all.extend(metrics.map(|own| own(t)).unwrap_or_default());
             all
@@ -81,6 +95,7 @@ pub fn DemoFrame(
     });
     let reset = move |_| {
         on_stop.run(());
+        playback.live();
         recorder.reset();
         selected.set(None);
     };
@@ -98,6 +113,7 @@ pub fn DemoFrame(
             // `novalidate`: out-of-range values go to the server, whose 4xx is part of the lesson.
             <form class="controls" aria-label="Run controls" novalidate on:submit=move |ev| {
                 ev.prevent_default();
+                playback.live();
                 on_run.run(());
             }>
                 <div class="params">{children()}</div>
@@ -110,14 +126,14 @@ pub fn DemoFrame(
             <p class="status" role="status" data-testid="status">{move || status.get()}</p>
             <MetricsBar metrics=metrics/>
             <div class="toolbar" role="group" aria-label="Save and load this run">
-                <button type="button" data-testid="export-json" disabled=move || trace.with(Vec::is_empty)
+                <button type="button" data-testid="export-json" disabled=move || recorded.with(Vec::is_empty)
                     on:click=move |_| {
                         let file = recorder.export(pattern.slug);
                         download(&format!("patternscope-{}.json", pattern.slug), "application/json", &file.to_json());
                     }>"Export JSON"</button>
-                <button type="button" data-testid="export-mermaid" disabled=move || trace.with(Vec::is_empty)
+                <button type="button" data-testid="export-mermaid" disabled=move || recorded.with(Vec::is_empty)
                     on:click=move |_| {
-                        let text = trace.with(|t| to_mermaid(t, &layout::actors(t, &lifelines)));
+                        let text = recorded.with(|t| to_mermaid(t, &layout::actors(t, &lifelines)));
                         download(&format!("patternscope-{}.mmd", pattern.slug), "text/plain", &text);
                     }>"Export Mermaid"</button>
                 <label class="import">
@@ -127,7 +143,10 @@ pub fn DemoFrame(
                 <span class="import-error" role="alert">{move || import_error.get()}</span>
             </div>
             <div class="stage">
-                <SequenceDiagram trace=trace preferred=actors now_us=recorder.now_us() selected=selected/>
+                <div class="diagram-column">
+                    <PlaybackBar playback=playback recorded=recorded now_us=recorder.now_us()/>
+                    <SequenceDiagram trace=trace preferred=actors now_us=now_us selected=selected/>
+                </div>
                 <Inspector trace=trace selected=selected/>
             </div>
             {below.run()}
@@ -177,4 +196,73 @@ fn download(name: &str, mime: &str, text: &str) {
         a.click();
     }
     let _ = Url::revoke_object_url(&url);
+}
+
+/// Pause/live, step, scrub and replay controls; the keyboard drives them too (space pauses or
+/// resumes, the arrow keys step) while the bar or the diagram has focus.
+#[component]
+fn PlaybackBar(
+    playback: Playback,
+    recorded: Memo<Vec<Drawn>>,
+    now_us: Signal<i64>,
+) -> impl IntoView {
+    let end_ms = move || {
+        recorded
+            .with(|t| instants(t).last().copied().unwrap_or(0))
+            .max(now_us.get())
+            / 1000
+    };
+    let shown_ms = move || playback.view.get().map(|t| t / 1000).unwrap_or_else(end_ms);
+    let toggle = move || {
+        if playback.view.get_untracked().is_some() {
+            playback.live();
+        } else {
+            playback.pause(now_us.get_untracked());
+        }
+    };
+    let step = move |forward: bool| {
+        recorded.with_untracked(|t| playback.step(t, now_us.get_untracked(), forward))
+    };
+    let keys = move |ev: leptos::ev::KeyboardEvent| match ev.key().as_str() {
+        " " => {
+            ev.prevent_default();
+            toggle();
+        }
+        "ArrowRight" => {
+            ev.prevent_default();
+            step(true);
+        }
+        "ArrowLeft" => {
+            ev.prevent_default();
+            step(false);
+        }
+        _ => {}
+    };
+    view! {
+        <div class="playback" role="group" aria-label="Playback" on:keydown=keys>
+            <button type="button" data-testid="pause" aria-pressed=move || playback.view.get().is_some().to_string()
+                on:click=move |_| toggle()>
+                {move || if playback.view.get().is_some() { "▶ Live" } else { "⏸ Pause" }}
+            </button>
+            <button type="button" data-testid="step-back" aria-label="Step back" on:click=move |_| step(false)>"⏮"</button>
+            <button type="button" data-testid="step-forward" aria-label="Step forward" on:click=move |_| step(true)>"⏭"</button>
+            <input type="range" data-testid="scrub" aria-label="Time in the run (ms)" min="0"
+                max=move || end_ms().to_string() prop:value=move || shown_ms().to_string()
+                on:input=move |ev| {
+                    let ms: i64 = event_target_value(&ev).parse().unwrap_or(0);
+                    playback.pause(ms * 1000);
+                }/>
+            <span class="playback-time" data-testid="playback-time">{move || format!("{} ms", shown_ms())}</span>
+            <button type="button" data-testid="replay" on:click=move |_| playback.replay()>"↺ Replay"</button>
+            <select data-testid="speed" aria-label="Replay speed" on:change=move |ev| {
+                playback.speed.set(event_target_value(&ev).parse().unwrap_or(1.0))
+            }>
+                <option value="0.25">"0.25×"</option>
+                <option value="0.5">"0.5×"</option>
+                <option value="1" selected>"1×"</option>
+                <option value="2">"2×"</option>
+                <option value="4">"4×"</option>
+            </select>
+        </div>
+    }
 }

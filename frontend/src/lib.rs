@@ -16,6 +16,7 @@
 //! - [`inspector`]: the clicked exchange in HTTP anatomy.
 //! - [`export`]: a run as Mermaid text or JSON, and JSON back (pure).
 //! - [`metrics`]: what a run cost (requests, bytes, latency, connections).
+//! - [`playback`]: pause, step, scrub and replay a trace.
 //! - [`demo_frame`]: the frame every demo page shares.
 //! - [`job_controls`]: the job parameters and progress the waiting-for-results demos share.
 //! - [`event_stream`]: a recorded EventSource (events, drops, reconnections).
@@ -36,6 +37,7 @@ pub mod job_controls;
 pub mod layout;
 pub mod merge;
 pub mod metrics;
+pub mod playback;
 pub mod recorder;
 pub mod socket_stream;
 pub mod trace_socket;

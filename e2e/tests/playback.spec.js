@@ -1,0 +1,50 @@
+// Pause, step, scrub and replay redraw the run as it was at each moment; the keyboard drives it.
+const { test, expect } = require('@playwright/test');
+const { waitForRunToFinish } = require('./helpers');
+
+test('pause, step back and forth, scrub and replay show the run as it was', async ({ page }) => {
+  await page.goto('/demo/request-response');
+  await page.getByTestId('param-process-ms').fill('150');
+  await page.getByTestId('param-repeat').fill('2');
+  await page.getByTestId('run').click();
+  await waitForRunToFinish(page);
+  const messages = page.locator('[data-testid=message]');
+  const inFlight = page.locator('[data-testid=message].in-flight');
+  await expect(messages).toHaveCount(4);
+
+  await page.getByTestId('pause').click();
+  await expect(page.getByTestId('pause')).toHaveAttribute('aria-pressed', 'true');
+  // Back to the last arrival, then to the moment the last answer left: drawn in flight.
+  await page.getByTestId('step-back').click();
+  await page.getByTestId('step-back').click();
+  await expect(messages).toHaveCount(4);
+  await expect(inFlight).toHaveCount(1);
+  // One more: before the server answered the second request at all.
+  await page.getByTestId('step-back').click();
+  await expect(messages).toHaveCount(3);
+
+  // The keyboard steps forward again.
+  await page.getByTestId('step-forward').focus();
+  await page.keyboard.press('ArrowRight');
+  await page.keyboard.press('ArrowRight');
+  await expect(messages).toHaveCount(4);
+  await expect(inFlight).toHaveCount(0);
+
+  // Scrubbed to the start: nothing had happened yet.
+  await page.getByTestId('scrub').fill('0');
+  await expect(messages).toHaveCount(0);
+  await expect(page.getByTestId('playback-time')).toHaveText('0 ms');
+
+  // Space goes back to live.
+  await page.getByTestId('step-forward').focus();
+  await page.keyboard.press(' ');
+  await expect(page.getByTestId('pause')).toHaveAttribute('aria-pressed', 'false');
+  await expect(messages).toHaveCount(4);
+
+  // Replay at 4x: starts from nothing and ends back live with everything drawn.
+  await page.getByTestId('speed').selectOption('4');
+  await page.getByTestId('replay').click();
+  await expect(messages).not.toHaveCount(4);
+  await expect(page.getByTestId('pause')).toHaveAttribute('aria-pressed', 'false', { timeout: 5000 });
+  await expect(messages).toHaveCount(4);
+});
