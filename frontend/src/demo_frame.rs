@@ -18,6 +18,7 @@ use crate::{
     metrics::{MetricsBar, TraceMetrics, http_metrics},
     playback::{Playback, at_time, instants},
     recorder::Recorder,
+    share::CopyLink,
 };
 
 #[component]
@@ -140,6 +141,7 @@ pub fn DemoFrame(
                     "Import JSON"
                     <input type="file" accept=".json,application/json" data-testid="import-json" on:change=import/>
                 </label>
+                <CopyLink/>
                 <span class="import-error" role="alert">{move || import_error.get()}</span>
             </div>
             <div class="stage">
@@ -242,10 +244,10 @@ fn PlaybackBar(
         <div class="playback" role="group" aria-label="Playback" on:keydown=keys>
             <button type="button" data-testid="pause" aria-pressed=move || playback.view.get().is_some().to_string()
                 on:click=move |_| toggle()>
-                {move || if playback.view.get().is_some() { "▶ Live" } else { "⏸ Pause" }}
+                {move || if playback.view.get().is_some() { "▶ Live" } else { "Pause" }}
             </button>
-            <button type="button" data-testid="step-back" aria-label="Step back" on:click=move |_| step(false)>"⏮"</button>
-            <button type="button" data-testid="step-forward" aria-label="Step forward" on:click=move |_| step(true)>"⏭"</button>
+            <button type="button" data-testid="step-back" aria-label="Step back" on:click=move |_| step(false)>"◀ Step"</button>
+            <button type="button" data-testid="step-forward" aria-label="Step forward" on:click=move |_| step(true)>"Step ▶"</button>
             <input type="range" data-testid="scrub" aria-label="Time in the run (ms)" min="0"
                 max=move || end_ms().to_string() prop:value=move || shown_ms().to_string()
                 on:input=move |ev| {

@@ -2,6 +2,8 @@
 //! and the loop helpers (a stoppable sleep).
 
 use leptos::prelude::*;
+
+use crate::share::url_param;
 use protocol::job::{JobSpec, JobUpdate};
 
 /// The job's parameters as typed (the server judges them: out-of-range values get its 422).
@@ -15,9 +17,9 @@ pub struct JobParams {
 impl JobParams {
     pub fn new(steps: u32, step_ms: u32) -> JobParams {
         JobParams {
-            steps: RwSignal::new(steps.to_string()),
-            step_ms: RwSignal::new(step_ms.to_string()),
-            payload_bytes: RwSignal::new("200".into()),
+            steps: url_param("steps", &steps.to_string()),
+            step_ms: url_param("step_ms", &step_ms.to_string()),
+            payload_bytes: url_param("payload_bytes", "200"),
         }
     }
 

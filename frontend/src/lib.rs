@@ -17,6 +17,7 @@
 //! - [`export`]: a run as Mermaid text or JSON, and JSON back (pure).
 //! - [`metrics`]: what a run cost (requests, bytes, latency, connections).
 //! - [`playback`]: pause, step, scrub and replay a trace.
+//! - [`share`]: parameters kept in the URL, and a copy-link control.
 //! - [`demo_frame`]: the frame every demo page shares.
 //! - [`job_controls`]: the job parameters and progress the waiting-for-results demos share.
 //! - [`event_stream`]: a recorded EventSource (events, drops, reconnections).
@@ -39,6 +40,7 @@ pub mod merge;
 pub mod metrics;
 pub mod playback;
 pub mod recorder;
+pub mod share;
 pub mod socket_stream;
 pub mod trace_socket;
 pub mod waiting;

@@ -14,6 +14,7 @@ use crate::{
     job_controls::{JobInputs, JobParams, JobProgress, NumberInput},
     metrics::{Metric, http_metrics, notification_metrics, poll_metrics},
     recorder::{Recorder, use_recorder},
+    share::url_param,
     socket_stream::TracedSocket,
     waiting,
 };
@@ -172,8 +173,8 @@ pub fn Compare() -> impl IntoView {
         Lane::new(Strategy::WebSocket, "websocket", "WebSocket"),
     ];
     let params = JobParams::new(6, 400);
-    let interval = RwSignal::new("250".to_owned());
-    let timeout = RwSignal::new("5000".to_owned());
+    let interval = url_param("interval_ms", "250");
+    let timeout = url_param("timeout_ms", "5000");
     let status = RwSignal::new(String::new());
     let running = Signal::derive(move || lanes.iter().any(|l| l.recorder.running().get()));
 

@@ -11,6 +11,7 @@ use crate::{
     job_controls::{JobInputs, JobParams, JobProgress, NumberInput},
     metrics,
     recorder::use_recorder,
+    share::url_param,
     waiting,
 };
 
@@ -18,7 +19,7 @@ use crate::{
 pub fn LongPolling() -> impl IntoView {
     let recorder = use_recorder();
     let params = JobParams::new(5, 400);
-    let timeout = RwSignal::new("3000".to_owned());
+    let timeout = url_param("timeout_ms", "3000");
     let progress = RwSignal::new(None);
     let status = RwSignal::new(String::new());
     let abort: StoredValue<Option<AbortController>, LocalStorage> = StoredValue::new_local(None);

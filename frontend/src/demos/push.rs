@@ -14,6 +14,7 @@ use crate::{
     demo_frame::DemoFrame,
     job_controls::{JobInputs, JobParams, JobProgress, NumberInput},
     recorder::use_recorder,
+    share::url_param,
     socket_stream::{SocketEvent, TracedSocket},
     waiting,
 };
@@ -22,8 +23,8 @@ use crate::{
 pub fn Push() -> impl IntoView {
     let recorder = use_recorder();
     let params = JobParams::new(4, 400);
-    let clients = RwSignal::new("2".to_owned());
-    let room = RwSignal::new("lobby".to_owned());
+    let clients = url_param("clients", "2");
+    let room = url_param("room", "lobby");
     let progress = RwSignal::new(None::<JobUpdate>);
     let status = RwSignal::new(String::new());
     let chat = RwSignal::new(Vec::<String>::new());

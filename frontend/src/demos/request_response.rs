@@ -14,6 +14,7 @@ use crate::{
     merge::Drawn,
     metrics::{human_bytes, human_us},
     recorder::use_recorder,
+    share::url_param,
 };
 
 /// "json", "xml", "msgpack", or "compare" (all three in turn).
@@ -131,10 +132,10 @@ pub fn RequestResponse() -> impl IntoView {
     let pattern = catalog::find("request-response").expect("catalogued");
     let recorder = use_recorder();
     let trace = recorder.trace();
-    let format = RwSignal::new("json".to_owned());
-    let items = RwSignal::new("20".to_owned());
-    let process_ms = RwSignal::new("150".to_owned());
-    let repeat = RwSignal::new("1".to_owned());
+    let format = url_param("format", "json");
+    let items = url_param("items", "20");
+    let process_ms = url_param("process_ms", "150");
+    let repeat = url_param("repeat", "1");
     let own_body = RwSignal::new(false);
     let body_text = RwSignal::new(String::new());
     let status = RwSignal::new(String::new());

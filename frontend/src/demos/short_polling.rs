@@ -9,6 +9,7 @@ use crate::{
     job_controls::{JobInputs, JobParams, JobProgress, NumberInput},
     metrics,
     recorder::use_recorder,
+    share::url_param,
     waiting,
 };
 
@@ -16,7 +17,7 @@ use crate::{
 pub fn ShortPolling() -> impl IntoView {
     let recorder = use_recorder();
     let params = JobParams::new(5, 400);
-    let interval = RwSignal::new("250".to_owned());
+    let interval = url_param("interval_ms", "250");
     let progress = RwSignal::new(None);
     let status = RwSignal::new(String::new());
 

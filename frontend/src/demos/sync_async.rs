@@ -11,15 +11,16 @@ use crate::{
     demo_frame::DemoFrame,
     job_controls::{NumberInput, pause_while},
     recorder::use_recorder,
+    share::url_param,
 };
 
 #[component]
 pub fn SyncAsync() -> impl IntoView {
     let recorder = use_recorder();
-    let requests = RwSignal::new("4".to_owned());
-    let work_ms = RwSignal::new("500".to_owned());
-    let handler = RwSignal::new("blocking".to_owned());
-    let client = RwSignal::new("concurrent".to_owned());
+    let requests = url_param("calls", "4");
+    let work_ms = url_param("work_ms", "500");
+    let handler = url_param("handler", "blocking");
+    let client = url_param("client", "concurrent");
     let status = RwSignal::new(String::new());
     let running = recorder.running();
 
