@@ -157,3 +157,22 @@ test('reset clears the diagram and stop ends a long run early', async ({ page })
   await page.getByTestId('reset').click();
   await expect(page.locator('[data-testid=message]')).toHaveCount(0);
 });
+
+test('compact view and copy as curl', async ({ page }) => {
+  await page.getByTestId('param-process-ms').fill('600');
+  await page.getByTestId('run').click();
+  await waitForRunToFinish(page);
+  const diagram = page.getByTestId('sequence-diagram');
+  const toScale = Number(await diagram.getAttribute('height'));
+  await page.getByTestId('time-to-scale').uncheck();
+  await expect.poll(async () => Number(await diagram.getAttribute('height'))).toBeLessThan(toScale - 100);
+  await page.getByTestId('time-to-scale').check();
+  await expect.poll(async () => Number(await diagram.getAttribute('height'))).toBe(toScale);
+
+  await page.locator('[data-testid=message][data-kind=request]').click();
+  await page.getByText('Copy as curl').click();
+  const curl = await page.getByTestId('curl').innerText();
+  expect(curl).toMatch(/^curl -X POST 'http:\/\/127\.0\.0\.1:\d+\/api\/echo\?process_ms=600&run=\w+&rid=1' /);
+  expect(curl).toContain("-H 'content-type: application/json'");
+  expect(curl).toContain("--data-binary '{");
+});

@@ -44,6 +44,7 @@ pub fn DemoFrame(
     children: Children,
 ) -> impl IntoView {
     let selected = RwSignal::new(None::<String>);
+    let compact = RwSignal::new(false);
     let lifelines = actors.clone();
     let import_error = RwSignal::new(String::new());
     let import = move |ev: leptos::ev::Event| {
@@ -141,13 +142,18 @@ pub fn DemoFrame(
                     "Import JSON"
                     <input type="file" accept=".json,application/json" data-testid="import-json" on:change=import/>
                 </label>
+                <label class="check">
+                    <input type="checkbox" data-testid="time-to-scale" prop:checked=move || !compact.get()
+                        on:change=move |ev| compact.set(!event_target_checked(&ev))/>
+                    "Time to scale"
+                </label>
                 <CopyLink/>
                 <span class="import-error" role="alert">{move || import_error.get()}</span>
             </div>
             <div class="stage">
                 <div class="diagram-column">
                     <PlaybackBar playback=playback recorded=recorded now_us=recorder.now_us()/>
-                    <SequenceDiagram trace=trace preferred=actors now_us=now_us selected=selected/>
+                    <SequenceDiagram trace=trace preferred=actors now_us=now_us selected=selected compact=compact/>
                 </div>
                 <Inspector trace=trace selected=selected/>
             </div>

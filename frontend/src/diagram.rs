@@ -64,10 +64,23 @@ pub fn SequenceDiagram(
     preferred: Vec<Actor>,
     now_us: Signal<i64>,
     selected: RwSignal<Option<String>>,
+    /// One row per instant instead of time to scale.
+    #[prop(optional, into)]
+    compact: Signal<bool>,
 ) -> impl IntoView {
     let actors = Memo::new(move |_| trace.with(|t| layout::actors(t, &preferred)));
     let geometry: Memo<Geometry> = Memo::new(move |_| {
-        trace.with(|t| layout::layout(t, &actors.get(), now_us.get(), &Options::default()))
+        trace.with(|t| {
+            layout::layout(
+                t,
+                &actors.get(),
+                now_us.get(),
+                &Options {
+                    compact: compact.get(),
+                    ..Options::default()
+                },
+            )
+        })
     });
 
     let lifelines = move || {

@@ -31,6 +31,33 @@ pub fn anatomy(detail: &Detail) -> String {
     out
 }
 
+/// A shell command that sends the same HTTP request again: `curl` with its method, headers
+/// (less the ones curl or the browser set by themselves) and body, each quoted for a POSIX shell.
+pub fn curl_command(origin: &str, detail: &Detail) -> Option<String> {
+    let mut parts = detail.start_line.split(' ');
+    let (method, target) = (parts.next()?, parts.next()?);
+    if !target.starts_with('/') {
+        return None;
+    }
+    let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+    let mut cmd = format!("curl -X {method} {}", quote(&format!("{origin}{target}")));
+    const SKIP: [&str; 4] = ["host", "content-length", "connection", "accept-encoding"];
+    for h in detail
+        .headers
+        .iter()
+        .filter(|h| !SKIP.contains(&h.name.to_ascii_lowercase().as_str()))
+    {
+        cmd.push_str(&format!(
+            " -H {}",
+            quote(&format!("{}: {}", h.name, h.value))
+        ));
+    }
+    if !detail.body.is_empty() && !detail.body_truncated {
+        cmd.push_str(&format!(" --data-binary {}", quote(&detail.body)));
+    }
+    Some(cmd)
+}
+
 /// The messages of the clicked one's exchange, request first.
 pub fn exchange_of<'a>(trace: &'a [Drawn], key: &str) -> Vec<&'a Drawn> {
     let Some(clicked) = trace.iter().find(|d| d.key == key) else {
@@ -98,12 +125,34 @@ fn part(d: &Drawn, clicked: bool) -> impl IntoView + use<> {
             </table>
         }
     });
+    let origin = web_sys::window()
+        .and_then(|w| w.location().origin().ok())
+        .unwrap_or_default();
+    let curl = (d.kind == Kind::Request && d.detail.body.len() < 2_000)
+        .then(|| curl_command(&origin, &d.detail))
+        .flatten()
+        .map(|cmd| {
+            let shown = cmd.clone();
+            let copy = move |_| {
+                if let Some(w) = web_sys::window() {
+                    let _ = w.navigator().clipboard().write_text(&cmd);
+                }
+            };
+            view! {
+                <details class="curl">
+                    <summary>"Copy as curl"</summary>
+                    <pre data-testid="curl">{shown}</pre>
+                    <button type="button" class="small" on:click=copy>"Copy"</button>
+                </details>
+            }
+        });
     view! {
         <section class="part" class:clicked=clicked>
             <h3>{heading}</h3>
             <p class="meta">{timing}</p>
             <p class="meta">{size}</p>
             <pre class="anatomy" data-testid="anatomy">{anatomy(&d.detail)}</pre>
+            {curl}
             {server_phases}
             {browser_phases}
         </section>
@@ -144,6 +193,35 @@ pub fn Inspector(trace: Memo<Vec<Drawn>>, selected: RwSignal<Option<String>>) ->
 mod tests {
     use super::*;
     use protocol::trace::Header;
+
+    #[test]
+    fn curl_repeats_the_request_with_shell_quoting() {
+        let d = Detail {
+            start_line: "POST /api/echo?process_ms=5&run=r&rid=1 HTTP/1.1".into(),
+            headers: vec![
+                Header {
+                    name: "host".into(),
+                    value: "x".into(),
+                },
+                Header {
+                    name: "content-type".into(),
+                    value: "application/json".into(),
+                },
+            ],
+            body: r#"{"customer":"O'Brien"}"#.into(),
+            body_bytes: 22,
+            ..Detail::default()
+        };
+        assert_eq!(
+            curl_command("http://127.0.0.1:8080", &d).unwrap(),
+            r#"curl -X POST 'http://127.0.0.1:8080/api/echo?process_ms=5&run=r&rid=1' -H 'content-type: application/json' --data-binary '{"customer":"O'\''Brien"}'"#
+        );
+        let not_http = Detail {
+            start_line: String::new(),
+            ..Detail::default()
+        };
+        assert_eq!(curl_command("http://x", &not_http), None);
+    }
 
     #[test]
     fn anatomy_has_start_line_headers_blank_line_body() {

@@ -22,6 +22,8 @@ pub struct Options {
     pub min_step: f64,
     pub top: f64,
     pub left: f64,
+    /// One row per instant instead of time to scale.
+    pub compact: bool,
 }
 
 impl Default for Options {
@@ -33,6 +35,7 @@ impl Default for Options {
             min_step: 26.0,
             top: 56.0,
             left: 64.0,
+            compact: false,
         }
     }
 }
@@ -129,7 +132,11 @@ impl TimeAxis {
         instants.sort_unstable();
         instants.dedup();
         let span = instants.last().copied().unwrap_or(0).max(opts.fit_us);
-        let px_per_us = opts.target_height / span as f64;
+        let px_per_us = if opts.compact {
+            0.0
+        } else {
+            opts.target_height / span as f64
+        };
         let mut anchors = Vec::with_capacity(instants.len());
         let mut prev: Option<(i64, f64)> = None;
         for t in instants {
@@ -518,6 +525,21 @@ mod tests {
         assert!(
             (held.y2 - axis_end).abs() < 1e-9,
             "held to the event's arrival"
+        );
+    }
+
+    #[test]
+    fn compact_gives_every_instant_one_row() {
+        let (b, s) = exchange("1", 0, 5_000_000, 0);
+        let opts = Options {
+            compact: true,
+            ..Options::default()
+        };
+        let g = layout(&merge(&b, &s, None), &two(), 0, &opts);
+        let busy = g.bars.iter().find(|b| b.style == BarStyle::Busy).unwrap();
+        assert!(
+            (busy.y2 - busy.y1 - opts.min_step).abs() < 1e-9,
+            "a 5 s hold is one row"
         );
     }
 
