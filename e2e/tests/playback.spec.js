@@ -48,3 +48,21 @@ test('pause, step back and forth, scrub and replay show the run as it was', asyn
   await expect(page.getByTestId('pause')).toHaveAttribute('aria-pressed', 'false', { timeout: 5000 });
   await expect(messages).toHaveCount(4);
 });
+
+test('filter by kind and find by text', async ({ page }) => {
+  await page.goto('/demo/short-polling?steps=2&step_ms=150&interval_ms=60');
+  await page.getByTestId('run').click();
+  await waitForRunToFinish(page);
+  const all = await page.locator('[data-testid=message]').count();
+  await page.getByTestId('filter-kind').selectOption('response');
+  const responses = page.locator('[data-testid=message]');
+  await expect(responses.first()).toHaveAttribute('data-kind', 'response');
+  expect(await responses.evaluateAll((els) => els.every((e) => e.dataset.kind === 'response'))).toBe(true);
+  await page.getByTestId('filter-kind').selectOption('');
+  await page.getByTestId('filter-text').fill('worker');
+  const hops = page.locator('[data-testid=message]');
+  expect(await hops.evaluateAll((els) => els.every((e) => e.dataset.from === 'worker' || e.dataset.to === 'worker'))).toBe(true);
+  expect(await hops.count()).toBeGreaterThanOrEqual(2);
+  await page.getByTestId('filter-text').fill('');
+  await expect(page.locator('[data-testid=message]')).toHaveCount(all);
+});

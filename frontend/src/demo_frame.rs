@@ -3,7 +3,7 @@
 //! to find the traffic in the Network tab.
 
 use leptos::{prelude::*, task::spawn_local};
-use protocol::trace::Actor;
+use protocol::trace::{Actor, Kind};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Blob, BlobPropertyBag, HtmlAnchorElement, HtmlInputElement, Url};
@@ -76,9 +76,21 @@ pub fn DemoFrame(
     let recorded = recorder.trace();
     let playback = Playback::new(recorded);
     // What the diagram shows: the run now, or as it was at the paused or replayed moment.
-    let trace = Memo::new(move |_| match playback.view.get() {
-        Some(t) => recorded.with(|r| at_time(r, t)),
-        None => recorded.get(),
+    let filter_text = RwSignal::new(String::new());
+    let filter_kind = RwSignal::new(String::new());
+    let trace = Memo::new(move |_| {
+        let shown = match playback.view.get() {
+            Some(t) => recorded.with(|r| at_time(r, t)),
+            None => recorded.get(),
+        };
+        let (text, kind) = (filter_text.get().to_lowercase(), filter_kind.get());
+        if text.is_empty() && kind.is_empty() {
+            return shown;
+        }
+        shown
+            .into_iter()
+            .filter(|d| matches(d, &text, &kind))
+            .collect()
     });
     let now_us = Signal::derive(move || {
         playback
@@ -147,6 +159,15 @@ pub fn DemoFrame(
                         on:change=move |ev| compact.set(!event_target_checked(&ev))/>
                     "Time to scale"
                 </label>
+                <label>
+                    "Show"
+                    <select data-testid="filter-kind" on:change=move |ev| filter_kind.set(event_target_value(&ev))>
+                        <option value="">"every kind"</option>
+                        {Kind::ALL.iter().map(|k| view! { <option value=k.as_str()>{k.as_str()}</option> }).collect_view()}
+                    </select>
+                </label>
+                <input type="search" data-testid="filter-text" placeholder="find: label or lifeline" aria-label="Find messages by label or lifeline"
+                    prop:value=move || filter_text.get() on:input=move |ev| filter_text.set(event_target_value(&ev))/>
                 <CopyLink/>
                 <span class="import-error" role="alert">{move || import_error.get()}</span>
             </div>
@@ -273,4 +294,14 @@ fn PlaybackBar(
             </select>
         </div>
     }
+}
+
+/// Whether `d` passes the filter: its kind is `kind` (or `kind` is empty) and `text` (lower
+/// case) is in its label or one of its lifelines.
+pub fn matches(d: &Drawn, text: &str, kind: &str) -> bool {
+    (kind.is_empty() || d.kind.as_str() == kind)
+        && (text.is_empty()
+            || d.label.to_lowercase().contains(text)
+            || d.from.0.contains(text)
+            || d.to.0.contains(text))
 }
