@@ -107,7 +107,7 @@ pub fn DemoFrame(
             all
         })
     });
-    let reset = move |_| {
+    let reset = move |_: ()| {
         on_stop.run(());
         playback.live();
         recorder.reset();
@@ -125,18 +125,17 @@ pub fn DemoFrame(
                 <p class="summary">{pattern.summary}</p>
             </header>
             // `novalidate`: out-of-range values go to the server, whose 4xx is part of the lesson.
-            <form class="controls" aria-label="Run controls" novalidate on:submit=move |ev| {
-                ev.prevent_default();
-                playback.live();
-                on_run.run(());
-            }>
-                <div class="params">{children()}</div>
-                <div class="buttons">
-                    <button type="submit" class="primary" data-testid="run" disabled=move || running.get()>"Run"</button>
-                    <button type="button" data-testid="stop" disabled=move || !running.get() on:click=move |_| on_stop.run(())>"Stop"</button>
-                    <button type="button" data-testid="reset" on:click=reset>"Reset"</button>
-                </div>
-            </form>
+            <RunControls
+                running=running
+                on_run=Callback::new(move |_| {
+                    playback.live();
+                    on_run.run(());
+                })
+                on_stop=on_stop
+                on_reset=Callback::new(reset)
+            >
+                {children()}
+            </RunControls>
             <p class="status" role="status" data-testid="status">{move || status.get()}</p>
             <MetricsBar metrics=metrics/>
             <div class="toolbar" role="group" aria-label="Save and load this run">
@@ -304,4 +303,29 @@ pub fn matches(d: &Drawn, text: &str, kind: &str) -> bool {
             || d.label.to_lowercase().contains(text)
             || d.from.0.contains(text)
             || d.to.0.contains(text))
+}
+
+/// The demo's parameters with Run, Stop and Reset (the `run`/`stop`/`reset` test hooks). The
+/// form does not validate: out-of-range values go to the server, whose 4xx is part of the lesson.
+#[component]
+pub fn RunControls(
+    #[prop(into)] running: Signal<bool>,
+    on_run: Callback<()>,
+    on_stop: Callback<()>,
+    on_reset: Callback<()>,
+    children: Children,
+) -> impl IntoView {
+    view! {
+        <form class="controls" aria-label="Run controls" novalidate on:submit=move |ev| {
+            ev.prevent_default();
+            on_run.run(());
+        }>
+            <div class="params">{children()}</div>
+            <div class="buttons">
+                <button type="submit" class="primary" data-testid="run" disabled=move || running.get()>"Run"</button>
+                <button type="button" data-testid="stop" disabled=move || !running.get() on:click=move |_| on_stop.run(())>"Stop"</button>
+                <button type="button" data-testid="reset" on:click=move |_| on_reset.run(())>"Reset"</button>
+            </div>
+        </form>
+    }
 }

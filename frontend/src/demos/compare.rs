@@ -8,6 +8,7 @@ use web_sys::AbortController;
 
 use crate::{
     api, catalog,
+    demo_frame::RunControls,
     diagram::SequenceDiagram,
     event_stream::EventStream,
     inspector::Inspector,
@@ -178,8 +179,7 @@ pub fn Compare() -> impl IntoView {
     let status = RwSignal::new(String::new());
     let running = Signal::derive(move || lanes.iter().any(|l| l.recorder.running().get()));
 
-    let run = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
+    let run = move |_: ()| {
         status.set("Four identical jobs started at the same moment.".into());
         let spec = params.spec();
         let every: u32 = interval
@@ -192,8 +192,8 @@ pub fn Compare() -> impl IntoView {
             lane.run(spec.clone(), every, timeout.get_untracked(), status);
         }
     };
-    let stop = move |_| lanes.iter().for_each(Lane::stop);
-    let reset = move |_| {
+    let stop = move |_: ()| lanes.iter().for_each(Lane::stop);
+    let reset = move |_: ()| {
         for lane in lanes {
             lane.stop();
             lane.recorder.reset();
@@ -233,18 +233,11 @@ pub fn Compare() -> impl IntoView {
                 <h1>{pattern.title}</h1>
                 <p class="summary">{pattern.summary}</p>
             </header>
-            <form class="controls" aria-label="Run controls" novalidate on:submit=run>
-                <div class="params">
-                    <JobInputs params=params/>
-                    <NumberInput label="Short poll every (ms)" testid="param-interval" value=interval/>
-                    <NumberInput label="Long poll holds at most (ms)" testid="param-timeout" value=timeout/>
-                </div>
-                <div class="buttons">
-                    <button type="submit" class="primary" data-testid="run" disabled=move || running.get()>"Run"</button>
-                    <button type="button" data-testid="stop" disabled=move || !running.get() on:click=stop>"Stop"</button>
-                    <button type="button" data-testid="reset" on:click=reset>"Reset"</button>
-                </div>
-            </form>
+            <RunControls running=running on_run=Callback::new(run) on_stop=Callback::new(stop) on_reset=Callback::new(reset)>
+                <JobInputs params=params/>
+                <NumberInput label="Short poll every (ms)" testid="param-interval" value=interval/>
+                <NumberInput label="Long poll holds at most (ms)" testid="param-timeout" value=timeout/>
+            </RunControls>
             <p class="status" role="status" data-testid="status">{move || status.get()}</p>
             <table class="results compare-table" data-testid="compare-table">
                 <caption>"Measured per pattern: requests and bytes from Resource Timing, frame and event sizes; latency from the worker's emit to the page"</caption>
