@@ -142,11 +142,7 @@ impl TraceHub {
             label: hop.label,
             bytes: hop.bytes,
             status: None,
-            detail: hop.body.map(|body| Detail {
-                body_bytes: body.len() as u64,
-                body,
-                ..Detail::default()
-            }),
+            detail: hop.body.map(Detail::of_body),
         });
     }
 

@@ -151,11 +151,7 @@ impl EventStream {
                         transport: Transport::Sse,
                         recv_us: Some(t.rec.elapsed_us()),
                         bytes: Some(wire),
-                        detail: Some(Detail {
-                            body_bytes: data.len() as u64,
-                            body: data.clone(),
-                            ..Detail::default()
-                        }),
+                        detail: Some(Detail::of_body(data.clone())),
                         ..t.message(
                             Kind::Event,
                             event_request_id(&t.rid, id),

@@ -191,11 +191,7 @@ impl TracedSocket {
                 t.rec.record(Message {
                     recv_us: Some(t.rec.elapsed_us()),
                     bytes: Some(frame_bytes(text.len(), true)),
-                    detail: Some(Detail {
-                        body_bytes: text.len() as u64,
-                        body: text.clone(),
-                        ..Detail::default()
-                    }),
+                    detail: Some(Detail::of_body(text.clone())),
                     ..t.message(
                         Kind::Push,
                         event_request_id(&t.rid, t.received),
@@ -261,11 +257,7 @@ impl TracedSocket {
                 t.rec.record(Message {
                     sent_us: Some(t.rec.elapsed_us()),
                     bytes: Some(frame_bytes(text.len(), false)),
-                    detail: Some(Detail {
-                        body_bytes: text.len() as u64,
-                        body: text.clone(),
-                        ..Detail::default()
-                    }),
+                    detail: Some(Detail::of_body(text.clone())),
                     ..t.message(
                         Kind::Push,
                         rid,

@@ -38,6 +38,12 @@ pub async fn submit_and_follow(
     rec.finish_run();
 }
 
+/// A polling interval as typed, kept to 20 ms–10 s (250 ms if unreadable): the page's own
+/// pace, not a parameter the server judges.
+pub fn interval_ms(typed: &str) -> u32 {
+    typed.trim().parse().unwrap_or(250).clamp(20, 10_000)
+}
+
 /// Short polling: ask every `every_ms` until the job is done or the run stops.
 pub async fn short_poll(
     rec: Recorder,

@@ -191,6 +191,15 @@ pub struct Detail {
 impl Detail {
     /// Bodies longer than this are cut in the inspector (the wire carries them whole).
     pub const BODY_LIMIT: usize = 4096;
+
+    /// Detail of a message that is only a body (an event's data, a frame's payload).
+    pub fn of_body(body: String) -> Detail {
+        Detail {
+            body_bytes: body.len() as u64,
+            body,
+            ..Detail::default()
+        }
+    }
 }
 
 /// One message of a trace, as one observer saw it.

@@ -182,12 +182,7 @@ pub fn Compare() -> impl IntoView {
     let run = move |_: ()| {
         status.set("Four identical jobs started at the same moment.".into());
         let spec = params.spec();
-        let every: u32 = interval
-            .get_untracked()
-            .trim()
-            .parse()
-            .unwrap_or(250)
-            .clamp(20, 10_000);
+        let every = waiting::interval_ms(&interval.get_untracked());
         for lane in lanes {
             lane.run(spec.clone(), every, timeout.get_untracked(), status);
         }

@@ -27,12 +27,7 @@ pub fn ShortPolling() -> impl IntoView {
         progress.set(None);
         status.set("Submitting the job…".into());
         let spec = params.spec();
-        let every: u32 = interval
-            .get_untracked()
-            .trim()
-            .parse()
-            .unwrap_or(250)
-            .clamp(20, 10_000);
+        let every = waiting::interval_ms(&interval.get_untracked());
         spawn_local(waiting::submit_and_follow(
             recorder,
             spec,
