@@ -45,3 +45,22 @@ test('four identical jobs, four patterns: the table measures what each lane real
   for (const lane of LANES) expect(await metric(lane, 'bytes-down')).toBeGreaterThan(0);
   await page.screenshot({ path: 'output/compare.png', fullPage: true });
 });
+
+test('each lane has its own playback and export: pausing one leaves the others live', async ({ page }) => {
+  await page.goto('/demo/compare');
+  await page.getByTestId('param-steps').fill('2');
+  await page.getByTestId('param-step-ms').fill('150');
+  await page.getByTestId('run').click();
+  await expect(page.getByTestId('run')).toBeEnabled({ timeout: 20_000 });
+  const lane = (name) => page.locator(`[data-lane=${name}]`);
+  const drawn = (name) => lane(name).locator('[data-testid=message]');
+  const sseAll = await drawn('sse').count();
+  const wsAll = await drawn('websocket').count();
+  await lane('sse').getByTestId('scrub').fill('0');
+  await expect(drawn('sse')).toHaveCount(0);
+  await expect(drawn('websocket')).toHaveCount(wsAll);
+  await lane('sse').getByTestId('pause').click();
+  await expect(drawn('sse')).toHaveCount(sseAll);
+  const [file] = await Promise.all([page.waitForEvent('download'), lane('websocket').getByTestId('export-json').click()]);
+  expect(file.suggestedFilename()).toBe('patternscope-compare-websocket.json');
+});

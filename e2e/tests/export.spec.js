@@ -43,3 +43,30 @@ test('a run exported as JSON imports back into the same diagram, offline', async
   await expect(page.locator('.import-error')).toContainText('not a Patternscope trace');
   await expect(page.locator('[data-testid=message]')).toHaveCount(4);
 });
+
+test('the diagram exports as a standalone SVG file with every message and its own style', async ({ page }) => {
+  await page.goto('/demo/request-response');
+  await page.getByTestId('param-process-ms').fill('60');
+  await page.getByTestId('param-repeat').fill('2');
+  await page.getByTestId('run').click();
+  await waitForRunToFinish(page);
+  const [svg] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-svg').click()]);
+  expect(svg.suggestedFilename()).toBe('patternscope-request-response.svg');
+  const text = fs.readFileSync(await svg.path(), 'utf8');
+  expect(text.startsWith('<?xml version="1.0" encoding="UTF-8"?>\n<svg')).toBe(true);
+  expect(text).toContain('xmlns="http://www.w3.org/2000/svg"');
+  expect(text).toContain('.message .line');
+  expect(text.match(/data-testid="message"/g).length).toBe(4);
+
+  // Opened on its own (no page stylesheet), it is a valid SVG that draws the same arrows.
+  const alone = await page.context().newPage();
+  await alone.goto('about:blank');
+  const drawn = await alone.evaluate((markup) => {
+    const doc = new DOMParser().parseFromString(markup, 'image/svg+xml');
+    if (doc.querySelector('parsererror')) return { error: doc.querySelector('parsererror').textContent };
+    const kinds = [...doc.querySelectorAll('[data-testid=message]')].map((m) => m.dataset.kind);
+    return { root: doc.documentElement.localName, kinds, style: doc.querySelector('style') !== null };
+  }, text);
+  expect(drawn).toEqual({ root: 'svg', kinds: ['request', 'response', 'request', 'response'], style: true });
+  await alone.close();
+});

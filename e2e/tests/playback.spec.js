@@ -66,3 +66,32 @@ test('filter by kind and find by text', async ({ page }) => {
   await page.getByTestId('filter-text').fill('');
   await expect(page.locator('[data-testid=message]')).toHaveCount(all);
 });
+
+test('with reduced motion, arrows do not animate and replay moves message by message', async ({ page }) => {
+  await page.emulateMedia({ reducedMotion: 'reduce' });
+  await page.goto('/demo/request-response');
+  await page.getByTestId('param-process-ms').fill('100');
+  await page.getByTestId('param-repeat').fill('2');
+  await page.getByTestId('run').click();
+  await waitForRunToFinish(page);
+  const animations = await page.locator('[data-testid=message] .draw').evaluateAll((els) =>
+    els.map((e) => getComputedStyle(e).animationName));
+  expect(animations.every((a) => a === 'none')).toBe(true);
+
+  await page.getByTestId('replay').click();
+  const seen = [];
+  for (let i = 0; i < 30; i++) {
+    seen.push(await page.getByTestId('playback-time').innerText());
+    await page.waitForTimeout(50);
+  }
+  // Each moment is held (about 0.7 s), not swept through in 50 ms ticks.
+  let longestRun = 1;
+  for (let i = 1, run = 1; i < seen.length; i++) {
+    run = seen[i] === seen[i - 1] ? run + 1 : 1;
+    longestRun = Math.max(longestRun, run);
+  }
+  expect(longestRun).toBeGreaterThanOrEqual(8);
+  // And it still reaches the end and goes back to live.
+  await expect(page.getByTestId('pause')).toHaveAttribute('aria-pressed', 'false', { timeout: 10_000 });
+  await expect(page.locator('[data-testid=message]')).toHaveCount(4);
+});

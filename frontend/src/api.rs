@@ -16,6 +16,13 @@ use crate::recorder::Recorder;
 
 /// Name of the zero-length phase marking when the page's code had a response.
 pub const HANDED_TO_PAGE: &str = "handed to the page";
+/// The browser's phases of a fetch, from Resource Timing, in order.
+pub const QUEUED: &str = "queued";
+pub const CONNECTING: &str = "connecting";
+pub const STALLED: &str = "stalled";
+pub const WAITING: &str = "waiting for first byte";
+pub const DOWNLOAD: &str = "download";
+pub const BROWSER_PHASES: [&str; 5] = [QUEUED, CONNECTING, STALLED, WAITING, DOWNLOAD];
 
 /// An HTTP request a demo wants to make, before the run and request ids are added.
 pub struct Outgoing<'a> {
@@ -212,14 +219,18 @@ pub async fn traced_fetch(
                         start_us: at(from),
                         dur_us: ((to - from) * 1000.0).round().max(0.0) as i64,
                     };
+                    // Chromium's Network-tab Timing rows: a reused connection has no
+                    // connecting time; a request waiting for one of the six connections
+                    // per origin shows as stalled.
+                    let connect_start = t.connect_start().max(t.start_time());
+                    let connect_end = t.connect_end().max(connect_start);
+                    let request_start = t.request_start().max(connect_end);
                     vec![
-                        phase("queued and connecting", t.start_time(), t.request_start()),
-                        phase(
-                            "waiting for first byte",
-                            t.request_start(),
-                            t.response_start(),
-                        ),
-                        phase("download", t.response_start(), t.response_end()),
+                        phase(QUEUED, t.start_time(), connect_start),
+                        phase(CONNECTING, connect_start, connect_end),
+                        phase(STALLED, connect_end, request_start),
+                        phase(WAITING, request_start, t.response_start()),
+                        phase(DOWNLOAD, t.response_start(), t.response_end()),
                     ]
                 })
                 .unwrap_or_default();

@@ -40,7 +40,8 @@ pub fn display_label(d: &Drawn) -> String {
     parts.join(" · ")
 }
 
-fn truncate(s: &str, max: usize) -> String {
+/// `s` cut to `max` characters, with an ellipsis when cut.
+pub fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         s.to_owned()
     } else {
@@ -116,6 +117,36 @@ pub fn SequenceDiagram(
                 .collect_view()
         })
     };
+    // A folded quiet stretch: a band with torn edges and how long it really was.
+    let folds = move || {
+        geometry.with(|g| {
+            g.folds
+                .iter()
+                .map(|f| {
+                    let zigzag = |y: f64| {
+                        let mut d = format!("M 44 {y}");
+                        let mut x = 44.0;
+                        let mut up = true;
+                        while x < g.width {
+                            x += 8.0;
+                            d.push_str(&format!(" L {x} {}", if up { y - 3.0 } else { y + 3.0 }));
+                            up = !up;
+                        }
+                        d
+                    };
+                    let text = format!("{} quiet, folded", human_us(f.quiet_us));
+                    view! {
+                        <g class="fold" data-testid="fold" data-quiet-us=f.quiet_us.to_string()>
+                            <rect x=44 y=f.y1 + 6.0 width=g.width - 44.0 height=f.y2 - f.y1 - 12.0></rect>
+                            <path d=zigzag(f.y1 + 6.0)></path>
+                            <path d=zigzag(f.y2 - 6.0)></path>
+                            <text class="fold-label" x=g.width - 8.0 y=(f.y1 + f.y2) / 2.0 + 4.0 text-anchor="end">{text}</text>
+                        </g>
+                    }
+                })
+                .collect_view()
+        })
+    };
     let bars = move || {
         geometry.with(|g| {
             g.bars
@@ -171,7 +202,7 @@ pub fn SequenceDiagram(
     };
 
     view! {
-        <div class="diagram-scroll">
+        <div class="diagram-scroll" tabindex="0" role="region" aria-label="Sequence diagram">
             <svg
                 data-testid="sequence-diagram"
                 class="sequence-diagram"
@@ -191,6 +222,7 @@ pub fn SequenceDiagram(
                 </defs>
                 {ticks}
                 {lifelines}
+                {folds}
                 {bars}
                 <For each=move || trace.get() key=|d| d.key.clone() let:d>
                     <MessageArrow d=d geometry=geometry trace=trace selected=selected/>
@@ -220,7 +252,7 @@ fn Legend() -> impl IntoView {
             <span><span class="swatch" style="background: var(--phase-serialize)"></span>"serialize"</span>
             <span><span class="swatch" style="background: var(--muted); opacity: .35"></span>"queued"</span>
             <span><span class="swatch" style="border: 1px dashed var(--waiting)"></span>"browser waiting"</span>
-            <span>"Time runs down; gaps under 1 row are stretched so labels stay readable."</span>
+            <span>"Time runs down, to scale; gaps under one row are stretched so labels stay readable, long quiet stretches folded (torn band)."</span>
         </div>
     }
 }

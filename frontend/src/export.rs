@@ -1,5 +1,5 @@
-//! Export and import of a run: Mermaid `sequenceDiagram` text to paste into notes, and the
-//! run's raw trace (both observers' messages) as JSON, which imports back and redraws the same
+//! Export and import of a run: Mermaid `sequenceDiagram` text to paste into notes, the diagram
+//! as a standalone SVG file, and the run's raw trace (both observers' messages) as JSON, which imports back and redraws the same
 //! diagram without a server. Pure functions, unit-tested natively.
 
 use protocol::trace::{Actor, Kind, Message};
@@ -102,6 +102,30 @@ pub fn to_mermaid(trace: &[Drawn], lifelines: &[Actor]) -> String {
     out
 }
 
+/// The diagram's stylesheet, embedded in exported SVG files so they look like the page.
+const DIAGRAM_CSS: &str = include_str!("../diagram.css");
+
+/// A serialized diagram `<svg>` made into a file that stands alone: an XML declaration, the
+/// diagram's stylesheet inside (animations off, a background), and a title.
+pub fn standalone_svg(svg: &str, title: &str) -> String {
+    let root_end = svg.find('>').map(|i| i + 1).unwrap_or(0);
+    let (open, rest) = svg.split_at(root_end);
+    let open = if open.contains("xmlns=") {
+        open.to_owned()
+    } else {
+        open.replacen("<svg", "<svg xmlns=\"http://www.w3.org/2000/svg\"", 1)
+    };
+    let title = title
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{open}<title>{title}</title>\
+         <style><![CDATA[\n{DIAGRAM_CSS}\n:root {{ background: var(--panel); font-family: system-ui, sans-serif; }}\n\
+         .draw {{ animation: none !important; }}\n]]></style>{rest}\n"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,6 +193,29 @@ mod tests {
                 .fold(message.to_owned(), |t, e| t.replace(e, ""));
             assert!(!bare.contains(['<', '>', ';', '#']), "{line}");
         }
+    }
+
+    #[test]
+    fn a_standalone_svg_carries_its_namespace_style_and_title() {
+        let svg = standalone_svg(
+            r#"<svg class="sequence-diagram" width="10" height="10"><g data-testid="message"></g></svg>"#,
+            "Patternscope: a<b",
+        );
+        assert!(svg.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" class="));
+        assert!(svg.contains("<title>Patternscope: a&lt;b</title>"));
+        assert!(
+            svg.contains(".message .line"),
+            "the diagram's rules are inside"
+        );
+        assert!(svg.contains("animation: none"));
+        assert!(
+            svg.trim_end()
+                .ends_with(r#"<g data-testid="message"></g></svg>"#)
+        );
+        assert_eq!(svg.matches("xmlns=").count(), 1);
+        // Already namespaced (as XMLSerializer writes it): left alone.
+        let again = standalone_svg(r#"<svg xmlns="http://www.w3.org/2000/svg"></svg>"#, "t");
+        assert_eq!(again.matches("xmlns=").count(), 1);
     }
 
     #[test]

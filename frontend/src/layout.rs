@@ -5,6 +5,9 @@
 //! [`Options::target_height`], so a short run is drawn large and a run of seconds still fits;
 //! consecutive distinct instants are kept at least [`Options::min_step`] apart so labels of
 //! near-simultaneous messages stay readable, which stretches, never shrinks, the real gaps.
+//! A long quiet stretch (nothing sent or received for at least [`Options::fold_over_us`] and a
+//! fifth of the run) is folded to a fixed height and marked, so a minute-long run with a few
+//! bursts stays readable; the scale then fits the unfolded time.
 
 use std::collections::HashMap;
 
@@ -24,7 +27,12 @@ pub struct Options {
     pub left: f64,
     /// One row per instant instead of time to scale.
     pub compact: bool,
+    /// Quiet stretches at least this long (and a fifth of the run) are folded.
+    pub fold_over_us: i64,
 }
+
+/// Height of a folded quiet stretch.
+pub const FOLD_HEIGHT: f64 = 40.0;
 
 impl Default for Options {
     fn default() -> Self {
@@ -36,6 +44,7 @@ impl Default for Options {
             top: 56.0,
             left: 64.0,
             compact: false,
+            fold_over_us: 2_000_000,
         }
     }
 }
@@ -49,6 +58,16 @@ pub struct Geometry {
     pub arrows: Vec<ArrowGeo>,
     pub bars: Vec<BarGeo>,
     pub ticks: Vec<Tick>,
+    pub folds: Vec<Fold>,
+}
+
+/// A quiet stretch drawn shorter than to scale, between `y1` and `y2`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fold {
+    pub y1: f64,
+    pub y2: f64,
+    /// How long the stretch really was.
+    pub quiet_us: i64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -124,6 +143,9 @@ pub fn actors(trace: &[Drawn], preferred: &[Actor]) -> Vec<Actor> {
 pub struct TimeAxis {
     anchors: Vec<(i64, f64)>,
     px_per_us: f64,
+    folds: Vec<Fold>,
+    /// The time drawn to scale: the run without its folded stretches.
+    unfolded_us: i64,
 }
 
 impl TimeAxis {
@@ -131,23 +153,50 @@ impl TimeAxis {
         instants.push(0);
         instants.sort_unstable();
         instants.dedup();
-        let span = instants.last().copied().unwrap_or(0).max(opts.fit_us);
+        let run = instants.last().copied().unwrap_or(0);
+        let folded =
+            |gap: i64| !opts.compact && gap >= opts.fold_over_us && gap.saturating_mul(5) >= run;
+        let folded_us: i64 = instants
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .filter(|&gap| folded(gap))
+            .sum();
+        let unfolded_us = run - folded_us;
         let px_per_us = if opts.compact {
             0.0
         } else {
-            opts.target_height / span as f64
+            opts.target_height / unfolded_us.max(opts.fit_us) as f64
         };
         let mut anchors = Vec::with_capacity(instants.len());
+        let mut folds = Vec::new();
         let mut prev: Option<(i64, f64)> = None;
         for t in instants {
             let y = match prev {
                 None => opts.top,
+                Some((pt, py)) if folded(t - pt) => {
+                    folds.push(Fold {
+                        y1: py,
+                        y2: py + FOLD_HEIGHT,
+                        quiet_us: t - pt,
+                    });
+                    py + FOLD_HEIGHT
+                }
                 Some((pt, py)) => py + ((t - pt) as f64 * px_per_us).max(opts.min_step),
             };
             anchors.push((t, y));
             prev = Some((t, y));
         }
-        TimeAxis { anchors, px_per_us }
+        TimeAxis {
+            anchors,
+            px_per_us,
+            folds,
+            unfolded_us,
+        }
+    }
+
+    /// Whether `y` falls inside a folded stretch.
+    fn in_fold(&self, y: f64) -> bool {
+        self.folds.iter().any(|f| y > f.y1 + 0.5 && y < f.y2 - 0.5)
     }
 
     pub fn y(&self, t: i64) -> f64 {
@@ -299,6 +348,7 @@ pub fn layout(trace: &[Drawn], lifelines: &[Actor], now_us: i64, opts: &Options)
     let end_us = if open { end_us.max(now_us) } else { end_us };
     let ticks = ticks(&axis, end_us);
     let height = axis.last_y().max(axis.y(end_us)) + 48.0;
+    let folds = axis.folds.clone();
     Geometry {
         width: opts.width,
         height,
@@ -312,6 +362,7 @@ pub fn layout(trace: &[Drawn], lifelines: &[Actor], now_us: i64, opts: &Options)
         arrows,
         bars,
         ticks,
+        folds,
     }
 }
 
@@ -343,21 +394,23 @@ fn stack_overlapping(bars: &mut [BarGeo]) {
     }
 }
 
-/// Time labels at a round interval (about eight over the run), skipping ones that would overlap.
+/// Time labels at a round interval (about eight over the time drawn to scale), skipping ones that
+/// would overlap or fall inside a fold.
 fn ticks(axis: &TimeAxis, end_us: i64) -> Vec<Tick> {
     const STEPS_MS: [i64; 12] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000];
     let end_ms = (end_us / 1_000).max(1);
+    let scaled_ms = (axis.unfolded_us / 1_000).clamp(1, end_ms);
     let step = STEPS_MS
         .iter()
         .copied()
-        .find(|s| end_ms / s <= 8)
+        .find(|s| scaled_ms / s <= 8)
         .unwrap_or(10_000);
     let mut out: Vec<Tick> = Vec::new();
     let mut t = 0;
     while t <= end_ms + step {
         let y = axis.y(t * 1_000);
-        if out.last().is_none_or(|last| y - last.y >= 18.0) {
-            let label = if t >= 1_000 {
+        if !axis.in_fold(y) && out.last().is_none_or(|last| y - last.y >= 18.0) {
+            let label = if t >= 1_000 && step >= 100 {
                 format!("{:.1} s", t as f64 / 1000.0)
             } else {
                 format!("{t} ms")
@@ -541,6 +594,49 @@ mod tests {
             (busy.y2 - busy.y1 - opts.min_step).abs() < 1e-9,
             "a 5 s hold is one row"
         );
+    }
+
+    #[test]
+    fn a_long_quiet_stretch_is_folded_and_the_rest_keeps_its_scale() {
+        let opts = Options::default();
+        // A 30 s hold: request out at once, answer 30 s later.
+        let (b, s) = exchange("1", 0, 30_000_000, 0);
+        let g = layout(&merge(&b, &s, None), &two(), 0, &opts);
+        assert_eq!(g.folds.len(), 1);
+        let fold = &g.folds[0];
+        assert!(fold.quiet_us >= 29_000_000);
+        assert!((fold.y2 - fold.y1 - FOLD_HEIGHT).abs() < 1e-9);
+        assert!(g.height < opts.top + 4.0 * opts.min_step + FOLD_HEIGHT + 48.0 + 1.0);
+        assert!(
+            g.ticks
+                .iter()
+                .all(|t| t.y <= fold.y1 + 0.5 || t.y >= fold.y2 - 0.5),
+            "no time label inside the fold"
+        );
+    }
+
+    #[test]
+    fn gaps_that_are_a_small_share_of_the_run_stay_to_scale() {
+        let opts = Options::default();
+        // Ten exchanges 3 s apart: every gap is long, none is a fifth of the run.
+        let (mut b, mut s) = (Vec::new(), Vec::new());
+        for i in 0..10 {
+            let (bi, si) = exchange(&i.to_string(), i * 3_000_000, 1_000, 0);
+            b.extend(bi);
+            s.extend(si);
+        }
+        let g = layout(&merge(&b, &s, None), &two(), 0, &opts);
+        assert!(g.folds.is_empty());
+        let compact = layout(
+            &merge(&b, &s, None),
+            &two(),
+            0,
+            &Options {
+                compact: true,
+                ..opts
+            },
+        );
+        assert!(compact.folds.is_empty());
     }
 
     #[test]

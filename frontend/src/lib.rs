@@ -14,11 +14,13 @@
 //! - [`layout`]: trace → lifelines, arrows, activation bars, time axis (unit-tested natively).
 //! - [`diagram`]: the animated SVG sequence diagram.
 //! - [`inspector`]: the clicked exchange in HTTP anatomy.
-//! - [`export`]: a run as Mermaid text or JSON, and JSON back (pure).
+//! - [`export`]: a run as Mermaid text, standalone SVG or JSON, and JSON back (pure).
 //! - [`metrics`]: what a run cost (requests, bytes, latency, connections).
 //! - [`playback`]: pause, step, scrub and replay a trace.
 //! - [`share`]: parameters kept in the URL, and a copy-link control.
 //! - [`demo_frame`]: the frame every demo page shares.
+//! - [`trace_view`]: toolbar, playback, diagram, inspector and waterfall for one run.
+//! - [`waterfall`]: per-request timing from Resource Timing and Server-Timing.
 //! - [`job_controls`]: the job parameters and progress the waiting-for-results demos share.
 //! - [`event_stream`]: a recorded EventSource (events, drops, reconnections).
 //! - [`socket_stream`]: a recorded WebSocket (upgrade, frames each way, close).
@@ -43,7 +45,9 @@ pub mod recorder;
 pub mod share;
 pub mod socket_stream;
 pub mod trace_socket;
+pub mod trace_view;
 pub mod waiting;
+pub mod waterfall;
 
 use leptos::prelude::*;
 use leptos_router::{

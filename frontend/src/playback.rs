@@ -1,5 +1,7 @@
 //! Pause, step, scrub and replay: the diagram can show the run as it was at any moment, live or
 //! saved, because it draws a trace. `at_time` is the pure part; `Playback` holds the moment.
+//! A reader who asked the system for reduced motion gets a replay that jumps from one message
+//! to the next instead of a continuous sweep.
 
 use leptos::prelude::*;
 
@@ -33,6 +35,22 @@ pub fn instants(trace: &[Drawn]) -> Vec<i64> {
     all
 }
 
+/// Whether the reader asked the system for less motion.
+pub fn prefers_reduced_motion() -> bool {
+    web_sys::window()
+        .and_then(|w| {
+            w.match_media("(prefers-reduced-motion: reduce)")
+                .ok()
+                .flatten()
+        })
+        .is_some_and(|m| m.matches())
+}
+
+/// Replay tick, in ms.
+const TICK_MS: u32 = 50;
+/// With reduced motion, how long each message stays before the next appears (at 1×), in ms.
+const STILL_MS: f64 = 700.0;
+
 /// The moment shown: `None` follows the live run; `Some(t)` freezes (or replays) at `t` µs.
 #[derive(Clone, Copy)]
 pub struct Playback {
@@ -49,14 +67,31 @@ impl Playback {
             speed: RwSignal::new(1.0),
             replaying: RwSignal::new(false),
         };
-        let timer = gloo_timers::callback::Interval::new(50, move || {
+        let reduced = prefers_reduced_motion();
+        let mut still = 0.0;
+        let timer = gloo_timers::callback::Interval::new(TICK_MS, move || {
             if !playback.replaying.get_untracked() {
                 return;
             }
-            let end = trace.with_untracked(|t| instants(t).last().copied().unwrap_or(0));
-            let next = playback.view.get_untracked().unwrap_or(0)
-                + (50_000.0 * playback.speed.get_untracked()) as i64;
-            if next >= end {
+            let here = playback.view.get_untracked().unwrap_or(0);
+            let (end, next) = trace.with_untracked(|t| {
+                let all = instants(t);
+                let end = all.last().copied().unwrap_or(0);
+                let next = if reduced {
+                    all.into_iter().find(|&i| i > here).unwrap_or(end)
+                } else {
+                    here + (f64::from(TICK_MS) * 1000.0 * playback.speed.get_untracked()) as i64
+                };
+                (end, next)
+            });
+            if reduced {
+                still += f64::from(TICK_MS) * playback.speed.get_untracked();
+                if still < STILL_MS {
+                    return;
+                }
+                still = 0.0;
+            }
+            if next >= end && (!reduced || here >= end) {
                 playback.replaying.set(false);
                 playback.view.set(None);
             } else {

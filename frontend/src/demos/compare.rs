@@ -9,14 +9,13 @@ use web_sys::AbortController;
 use crate::{
     api, catalog,
     demo_frame::RunControls,
-    diagram::SequenceDiagram,
     event_stream::EventStream,
-    inspector::Inspector,
     job_controls::{JobInputs, JobParams, JobProgress, NumberInput},
     metrics::{Metric, http_metrics, notification_metrics, poll_metrics},
     recorder::{Recorder, use_recorder},
-    share::url_param,
+    share::{CopyLink, url_param},
     socket_stream::TracedSocket,
+    trace_view::TraceView,
     waiting,
 };
 
@@ -46,9 +45,10 @@ struct Lane {
     strategy: Strategy,
     name: &'static str,
     title: &'static str,
+    /// Names this lane's exported files.
+    slug: &'static str,
     recorder: Recorder,
     progress: RwSignal<Option<JobUpdate>>,
-    selected: RwSignal<Option<String>>,
     /// Open streams and sockets, and the long poll's abort handle, closed on Stop.
     stream: StoredValue<Option<EventStream>>,
     socket: StoredValue<Option<TracedSocket>>,
@@ -56,14 +56,19 @@ struct Lane {
 }
 
 impl Lane {
-    fn new(strategy: Strategy, name: &'static str, title: &'static str) -> Lane {
+    fn new(
+        strategy: Strategy,
+        name: &'static str,
+        title: &'static str,
+        slug: &'static str,
+    ) -> Lane {
         Lane {
             strategy,
             name,
             title,
+            slug,
             recorder: use_recorder(),
             progress: RwSignal::new(None),
-            selected: RwSignal::new(None),
             stream: StoredValue::new(None),
             socket: StoredValue::new(None),
             abort: StoredValue::new_local(None),
@@ -100,7 +105,6 @@ impl Lane {
         let rec = self.recorder;
         rec.start_run();
         self.progress.set(None);
-        self.selected.set(None);
         let progress = self.progress;
         let on_update = move |u: JobUpdate| progress.set(Some(u));
         let fail = move |e: String| {
@@ -168,10 +172,25 @@ impl Lane {
 pub fn Compare() -> impl IntoView {
     let pattern = catalog::find("compare").expect("catalogued");
     let lanes = [
-        Lane::new(Strategy::ShortPolling, "short-polling", "Short polling"),
-        Lane::new(Strategy::LongPolling, "long-polling", "Long polling"),
-        Lane::new(Strategy::Sse, "sse", "Server-Sent Events"),
-        Lane::new(Strategy::WebSocket, "websocket", "WebSocket"),
+        Lane::new(
+            Strategy::ShortPolling,
+            "short-polling",
+            "Short polling",
+            "compare-short-polling",
+        ),
+        Lane::new(
+            Strategy::LongPolling,
+            "long-polling",
+            "Long polling",
+            "compare-long-polling",
+        ),
+        Lane::new(Strategy::Sse, "sse", "Server-Sent Events", "compare-sse"),
+        Lane::new(
+            Strategy::WebSocket,
+            "websocket",
+            "WebSocket",
+            "compare-websocket",
+        ),
     ];
     let params = JobParams::new(6, 400);
     let interval = url_param("interval_ms", "250");
@@ -193,7 +212,6 @@ pub fn Compare() -> impl IntoView {
             lane.stop();
             lane.recorder.reset();
             lane.progress.set(None);
-            lane.selected.set(None);
         }
         status.set(String::new());
     };
@@ -226,6 +244,7 @@ pub fn Compare() -> impl IntoView {
             <header class="demo-head">
                 <a class="back" href="/">"← All patterns"</a>
                 <h1>{pattern.title}</h1>
+                <div class="head-actions"><CopyLink/></div>
                 <p class="summary">{pattern.summary}</p>
             </header>
             <RunControls running=running on_run=Callback::new(run) on_stop=Callback::new(stop) on_reset=Callback::new(reset)>
@@ -248,20 +267,16 @@ pub fn Compare() -> impl IntoView {
                 {lanes
                     .into_iter()
                     .map(|lane| {
-                        let trace = lane.recorder.trace();
                         view! {
                             <section class="lane" data-lane=lane.name>
                                 <h2>{lane.title}</h2>
                                 <JobProgress update=lane.progress/>
-                                <SequenceDiagram
-                                    trace=trace
-                                    preferred=["browser", "server", "worker"].map(Actor::new).to_vec()
-                                    now_us=lane.recorder.now_us()
-                                    selected=lane.selected
+                                <TraceView
+                                    recorder=lane.recorder
+                                    slug=lane.slug
+                                    actors=["browser", "server", "worker"].map(Actor::new).to_vec()
+                                    stacked=true
                                 />
-                                <Show when=move || lane.selected.with(Option::is_some)>
-                                    <Inspector trace=trace selected=lane.selected/>
-                                </Show>
                             </section>
                         }
                     })

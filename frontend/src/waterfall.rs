@@ -1,0 +1,224 @@
+//! The timing waterfall: one row per HTTP exchange of the run, like the Network tab's Timing view
+//! but for the whole run at once. The browser's phases come from Resource Timing (queued,
+//! connecting, stalled, waiting for the first byte, download); the server's phases from its
+//! `Server-Timing` header, mapped onto the browser's clock and drawn inside the wait they explain.
+//! `rows` is pure and unit-tested; `Waterfall` draws them.
+
+use leptos::prelude::*;
+use protocol::trace::{Kind, Phase, Transport};
+
+use crate::{
+    api::BROWSER_PHASES,
+    diagram::{display_label, truncate},
+    merge::Drawn,
+    metrics::{human_us, is_client},
+};
+
+/// One HTTP exchange, start to finish, on the browser's clock.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// The request's key in the trace, to select it in the diagram.
+    pub key: String,
+    pub label: String,
+    /// Full request label (the URL), for the tooltip.
+    pub url: String,
+    pub transport: Transport,
+    pub start_us: i64,
+    pub end_us: i64,
+    pub browser: Vec<Phase>,
+    pub server: Vec<Phase>,
+}
+
+/// The run's finished HTTP exchanges in the order they started.
+pub fn rows(trace: &[Drawn]) -> Vec<Row> {
+    let mut out: Vec<Row> = trace
+        .iter()
+        .filter(|d| d.kind == Kind::Request && is_client(&d.from))
+        .filter(|d| matches!(d.transport, Transport::Http1 | Transport::H2))
+        .filter_map(|req| {
+            let rid = req.request_id.as_ref()?;
+            let resp = trace.iter().find(|d| {
+                d.kind == Kind::Response && d.request_id.as_ref() == Some(rid) && d.to == req.from
+            })?;
+            let end_us = resp.recv_us?;
+            let browser = resp
+                .detail
+                .phases
+                .iter()
+                .filter(|p| BROWSER_PHASES.contains(&p.name.as_str()) && p.dur_us > 0)
+                .cloned()
+                .collect();
+            Some(Row {
+                key: req.key.clone(),
+                label: display_label(req),
+                url: req.label.clone(),
+                transport: resp.transport,
+                start_us: req.sent_us,
+                end_us: end_us.max(req.sent_us),
+                browser,
+                server: resp.server_phases.clone(),
+            })
+        })
+        .collect();
+    out.sort_by_key(|r| r.start_us);
+    out
+}
+
+const WIDTH: f64 = 760.0;
+const LABEL_W: f64 = 230.0;
+const ROW_H: f64 = 22.0;
+const TOP: f64 = 20.0;
+
+/// The waterfall of the shown trace; clicking a row selects its request in the diagram.
+#[component]
+pub fn Waterfall(
+    trace: Memo<Vec<Drawn>>,
+    selected: RwSignal<Option<String>>,
+    /// Unfolded at first.
+    open: bool,
+) -> impl IntoView {
+    let all = Memo::new(move |_| trace.with(|t| rows(t)));
+    let drawing = move || {
+        all.with(|rows| {
+            let end = rows.iter().map(|r| r.end_us).max().unwrap_or(1).max(1);
+            let scale = (WIDTH - LABEL_W - 70.0) / end as f64;
+            let x = move |t: i64| LABEL_W + t.max(0) as f64 * scale;
+            let height = TOP + ROW_H * rows.len() as f64 + 6.0;
+            let drawn = rows
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    let y = TOP + ROW_H * i as f64;
+                    let total = r.end_us - r.start_us;
+                    let browser = r
+                        .browser
+                        .iter()
+                        .map(|p| {
+                            let class = format!("wf-{}", p.name.replace(' ', "-"));
+                            view! {
+                                <rect class=class data-phase=p.name.clone() x=x(p.start_us) y=y + 5.0
+                                    width=(p.dur_us as f64 * scale).max(1.0) height=12>
+                                    <title>{format!("{} {}", p.name, human_us(p.dur_us))}</title>
+                                </rect>
+                            }
+                        })
+                        .collect_view();
+                    let server = r
+                        .server
+                        .iter()
+                        .map(|p| {
+                            view! {
+                                <rect class=format!("wf-server phase-{}", p.name) data-phase=format!("server {}", p.name)
+                                    x=x(p.start_us) y=y + 8.0 width=(p.dur_us as f64 * scale).max(1.0) height=6>
+                                    <title>{format!("server: {} {}", p.name, human_us(p.dur_us))}</title>
+                                </rect>
+                            }
+                        })
+                        .collect_view();
+                    let key = r.key.clone();
+                    let key_sel = r.key.clone();
+                    view! {
+                        <g class="wf-row" data-testid="waterfall-row" data-label=r.url.clone()
+                            data-total-us=total.to_string()
+                            class:selected=move || selected.with(|s| s.as_deref() == Some(key_sel.as_str()))
+                            on:click=move |_| selected.set(Some(key.clone()))>
+                            <title>{format!("{} ({}) {}", r.url, r.transport.as_str(), human_us(total))}</title>
+                            <rect class="wf-band" x=0 y=y width=WIDTH height=ROW_H></rect>
+                            <text class="wf-label" x=4 y=y + 15.0>{truncate(&r.label, 34)}</text>
+                            <line class="wf-span" x1=x(r.start_us) y1=y + 11.0 x2=x(r.end_us) y2=y + 11.0></line>
+                            {browser}
+                            {server}
+                            <text class="wf-total" x=x(r.end_us) + 4.0 y=y + 15.0>{human_us(total)}</text>
+                        </g>
+                    }
+                })
+                .collect_view();
+            view! {
+                <svg class="waterfall-svg" width=WIDTH height=height viewBox=format!("0 0 {WIDTH} {height}")
+                    role="img" aria-label=format!("Timing waterfall of {} requests", rows.len())>
+                    <text class="wf-axis" x=LABEL_W y=12>"0"</text>
+                    <text class="wf-axis" x=x(end) y=12 text-anchor="end">{human_us(end)}</text>
+                    {drawn}
+                </svg>
+            }
+        })
+    };
+    view! {
+        <Show when=move || all.with(|r| !r.is_empty())>
+            <details class="waterfall" data-testid="waterfall" open=open>
+                <summary>"Timing waterfall (Resource Timing + Server-Timing)"</summary>
+                <div class="waterfall-scroll" tabindex="0" role="region" aria-label="Timing waterfall">{drawing}</div>
+                <div class="legend" aria-label="Waterfall legend">
+                    {BROWSER_PHASES
+                        .iter()
+                        .map(|p| {
+                            let class = format!("swatch wf-{}", p.replace(' ', "-"));
+                            view! { <span><span class=class></span>{*p}</span> }
+                        })
+                        .collect_view()}
+                    <span><span class="swatch thin phase-process"></span>"server's own phases (Server-Timing), inside the wait"</span>
+                </div>
+            </details>
+        </Show>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        api::{DOWNLOAD, QUEUED, WAITING},
+        merge::{merge, tests::exchange},
+    };
+    use protocol::trace::Detail;
+
+    fn phase(name: &str, start_us: i64, dur_us: i64) -> Phase {
+        Phase {
+            name: name.into(),
+            start_us,
+            dur_us,
+        }
+    }
+
+    #[test]
+    fn each_exchange_is_a_row_with_browser_and_server_phases() {
+        let (mut b, mut s) = exchange("1", 0, 100_000, 0);
+        let (b2, s2) = exchange("2", 5_000, 10_000, 0);
+        b[1].detail = Some(Detail {
+            phases: vec![
+                phase(QUEUED, 0, 200),
+                phase("connecting", 200, 0),
+                phase(WAITING, 200, 101_000),
+                phase(DOWNLOAD, 101_200, 800),
+                phase(crate::api::HANDED_TO_PAGE, 102_500, 0),
+            ],
+            ..Default::default()
+        });
+        s[1].detail = Some(Detail {
+            phases: vec![phase("process", 1_000, 100_000)],
+            ..Default::default()
+        });
+        b.extend(b2);
+        s.extend(s2);
+        let rows = rows(&merge(&b, &s, None));
+        assert_eq!(rows.len(), 2);
+        let names: Vec<&str> = rows[0].browser.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [QUEUED, WAITING, DOWNLOAD],
+            "empty and non-network phases left out"
+        );
+        assert_eq!(rows[0].server.len(), 1);
+        assert_eq!((rows[0].start_us, rows[0].end_us), (0, 102_000));
+        assert_eq!(
+            rows[1].start_us, 5_000,
+            "rows in the order requests started"
+        );
+    }
+
+    #[test]
+    fn unanswered_requests_have_no_row_yet() {
+        let (b, s) = exchange("1", 0, 100_000, 0);
+        assert!(rows(&merge(&b[..1], &s[..1], None)).is_empty());
+    }
+}
