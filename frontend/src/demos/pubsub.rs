@@ -112,9 +112,9 @@ fn connect(rec: Recorder, sub: Sub, settings: Settings) {
                     });
                 }
             }
-            SocketEvent::Frame(BrokerFrame::Subscribed { topic, replayed }) => {
-                sub.status.set(format!("subscribed to {topic} ({replayed} replayed)"))
-            }
+            SocketEvent::Frame(BrokerFrame::Subscribed { topic, replayed }) => sub
+                .status
+                .set(format!("subscribed to {topic} ({replayed} replayed)")),
             SocketEvent::Frame(BrokerFrame::Error { error }) => sub.status.set(error),
             SocketEvent::Frame(BrokerFrame::Unsubscribed { topic }) => {
                 sub.status.set(format!("unsubscribed from {topic}"))
@@ -149,17 +149,23 @@ fn connect(rec: Recorder, sub: Sub, settings: Settings) {
                 _ => format!("event: {name} id: {id}"),
             },
         };
-        let opened =
-            EventStream::open_with(rec, &path, &[EVENT_MESSAGE, EVENT_DROPPED], ends, move |ev| {
+        let opened = EventStream::open_with(
+            rec,
+            &path,
+            &[EVENT_MESSAGE, EVENT_DROPPED],
+            ends,
+            move |ev| {
                 if ev.name == EVENT_DROPPED {
                     sub.status.set(format!("dropped: {}", ev.data));
                 } else if let Ok(delivery) = serde_json::from_str::<Delivery>(&ev.data) {
                     on_delivery(sub, &delivery);
                 }
-            });
+            },
+        );
         match opened {
             Ok(s) => {
-                sub.status.set(format!("listening to {}", topics.join(", ")));
+                sub.status
+                    .set(format!("listening to {}", topics.join(", ")));
                 sub.connection.set_value(Some(Connection::Stream(s)));
             }
             Err(e) => sub.status.set(format!("could not connect: {e}")),
@@ -218,7 +224,8 @@ pub fn PubSub() -> impl IntoView {
     let close_all = move || {
         subs.with_untracked(|all| {
             for s in all {
-                s.connection.with_value(|c| c.iter().for_each(Connection::close));
+                s.connection
+                    .with_value(|c| c.iter().for_each(Connection::close));
             }
         })
     };
@@ -311,13 +318,16 @@ pub fn PubSub() -> impl IntoView {
                             prefetch: sub.slow.then_some(1),
                         });
                     } else {
-                        s.send(&SubscriberFrame::Unsubscribe { topic: topic.clone() });
+                        s.send(&SubscriberFrame::Unsubscribe {
+                            topic: topic.clone(),
+                        });
                     }
                 }
             });
         } else {
             // An event stream cannot say anything after its request: reconnect with the new list.
-            sub.connection.with_value(|c| c.iter().for_each(Connection::close));
+            sub.connection
+                .with_value(|c| c.iter().for_each(Connection::close));
             connect(recorder, sub, settings());
         }
     };
@@ -366,9 +376,11 @@ pub fn PubSub() -> impl IntoView {
             })
             .collect_view()
     };
-    let actors = ["browser", "server", "broker", "client-1", "client-2", "client-3"]
-        .map(Actor::new)
-        .to_vec();
+    let actors = [
+        "browser", "server", "broker", "client-1", "client-2", "client-3",
+    ]
+    .map(Actor::new)
+    .to_vec();
 
     view! {
         <DemoFrame
