@@ -27,8 +27,9 @@ lint:
 	$(ENV) cargo fmt --all --check
 	$(ENV) cargo clippy --workspace --all-targets -- -D warnings
 
+# A private Redis on a free port for the Redis broker tests, stopped afterwards even on failure.
 unit:
-	$(ENV) cargo test --workspace
+	$(ENV) bash scripts/with-redis.sh cargo test --workspace
 
 # Browser tests against the real backend (built by `unit`), on a free port.
 e2e:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs whatever the build and the tests need and is missing. Idempotent: when everything is
 # there it takes a few seconds. `setup.sh build` for `make run`; `setup.sh test` adds the
-# browser, Redis-free test tooling (Debian's chromium, npm packages for Playwright).
+# test tooling: Debian's chromium and redis-server, npm packages for Playwright.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-build}
@@ -40,6 +40,11 @@ if [ "$mode" = test ]; then
     say "installing Debian's chromium"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+  if [ ! -x /usr/bin/redis-server ]; then
+    say "installing Debian's redis-server (the tests start a private one)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
   fi
   if [ ! -d e2e/node_modules/@playwright/test ] || [ e2e/package-lock.json -nt e2e/node_modules/.package-lock.json ]; then
     say "installing the browser-test packages (no browser download)"

@@ -13,7 +13,10 @@
 //! - [`request_response`]: the echo endpoint of the request/response demo (JSON, XML, MessagePack).
 //! - [`jobs`]: the job workload the waiting-for-results demos share, and its worker.
 //! - [`short_polling`], [`long_polling`], [`sse`]: three ways to learn of a job's progress.
+//! - [`socket`]: the pushing WebSocket loop (bounded outbox, pings, slow readers, shutdown)
+//!   every socket demo shares; [`event_stream`] is its counterpart for Server-Sent Events.
 //! - [`push`]: a WebSocket the server pushes on: job progress, notices, chat rooms.
+//! - [`pubsub`]: publish/subscribe through a broker (in memory, or Redis shared by instances).
 //! - [`sync_async`]: a handler that blocks a small thread pool vs one that awaits.
 //! - [`origin`]: the `Origin` check every WebSocket upgrade makes.
 //! - [`error`]: the one error type; every failure is a 4xx/5xx with a JSON `{ "error": … }`.
@@ -21,13 +24,16 @@
 #![forbid(unsafe_code)]
 
 pub mod error;
+pub mod event_stream;
 pub mod exchange;
 pub mod jobs;
 pub mod long_polling;
 pub mod origin;
+pub mod pubsub;
 pub mod push;
 pub mod request_response;
 pub mod short_polling;
+pub mod socket;
 pub mod sse;
 pub mod static_files;
 pub mod sync_async;
@@ -47,6 +53,8 @@ pub struct Config {
     pub dist: Option<PathBuf>,
     /// Origins besides the server's own that may open WebSockets (for `trunk serve`).
     pub allowed_origins: Vec<String>,
+    /// This instance's name, shown on deliveries it makes (`a`, `b` when several share Redis).
+    pub instance: String,
 }
 
 /// Cheap handles shared by every handler.
@@ -58,6 +66,8 @@ pub struct AppState {
     pub jobs: JobStore,
     /// Chat rooms of the push demo.
     pub rooms: push::Rooms,
+    /// The publish/subscribe broker and its tickers.
+    pub pubsub: pubsub::PubSub,
     /// The small thread pool the blocking handler of the sync/async demo ties up.
     pub pool: sync_async::BlockingPool,
     /// Flips to `true` when shutdown begins, so push loops close their connections cleanly
@@ -68,10 +78,18 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// State with the embedded (in-memory) broker.
     pub fn new(config: Config) -> Self {
         let (shutdown_tx, shutdown) = watch::channel(false);
+        let trace = TraceHub::default();
+        let instance = if config.instance.is_empty() {
+            "main".to_owned()
+        } else {
+            config.instance.clone()
+        };
         AppState {
-            trace: TraceHub::default(),
+            pubsub: pubsub::PubSub::memory(trace.clone(), &instance),
+            trace,
             jobs: JobStore::default(),
             rooms: push::Rooms::default(),
             pool: sync_async::BlockingPool::default(),
@@ -79,6 +97,16 @@ impl AppState {
             shutdown_tx: Arc::new(shutdown_tx),
             config: Arc::new(config),
         }
+    }
+
+    /// Replaces the embedded broker with the Redis one at `url`; fails within a few seconds when
+    /// Redis cannot be reached.
+    pub async fn with_redis(mut self, url: &str) -> Result<Self, String> {
+        let topics =
+            pubsub::Topics::new(self.trace.clone(), self.pubsub.broker.topics().instance());
+        let broker = pubsub::redis::RedisBroker::connect(url, topics, self.stopped()).await?;
+        self.pubsub = pubsub::PubSub::new(Arc::new(broker));
+        Ok(self)
     }
 
     /// Completes once shutdown has begun; every push loop selects on it.
@@ -110,6 +138,7 @@ pub fn app(state: AppState) -> Router {
         .merge(long_polling::router())
         .merge(sse::router())
         .merge(push::router())
+        .merge(pubsub::router())
         .merge(sync_async::router())
         .fallback(|| async { AppError::NotFound("no such API endpoint".into()) })
         // Every request carrying `run` and `rid` is traced, whichever demo it belongs to.

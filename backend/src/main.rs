@@ -20,6 +20,13 @@ struct Args {
     /// Another origin allowed to open WebSockets, e.g. http://127.0.0.1:8081 for `trunk serve`.
     #[arg(long = "allow-origin")]
     allow_origins: Vec<String>,
+    /// Run the pub/sub broker on Redis (e.g. redis://127.0.0.1:6379), so several instances
+    /// share topics. Without it, the broker is embedded and serves this process only.
+    #[arg(long = "redis-url")]
+    redis_url: Option<String>,
+    /// This instance's name on the diagram (default: `instance-<port>`).
+    #[arg(long)]
+    instance: Option<String>,
 }
 
 #[tokio::main]
@@ -41,11 +48,28 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.addr))?;
     let addr = listener.local_addr()?;
-    println!("Patternscope is serving on http://{addr}");
     let state = AppState::new(Config {
         dist,
         allowed_origins: args.allow_origins,
+        instance: args
+            .instance
+            .unwrap_or_else(|| format!("instance-{}", addr.port())),
     });
+    let state = match &args.redis_url {
+        Some(url) => match state.with_redis(url).await {
+            Ok(state) => {
+                tracing::info!(%url, "pub/sub broker: Redis");
+                state
+            }
+            Err(e) => {
+                // Fail fast and plainly: no backtrace for a configuration problem.
+                eprintln!("error: the pub/sub broker needs Redis (--redis-url): {e}");
+                std::process::exit(2);
+            }
+        },
+        None => state,
+    };
+    println!("Patternscope is serving on http://{addr}");
     serve(listener, state, shutdown_signal()).await?;
     Ok(())
 }

@@ -2,32 +2,24 @@
 //! frames whenever it has something: a followed job's progress, notices such as someone joining,
 //! chat lines of the client's room. Ping/pong keeps the connection alive.
 //!
-//! One `select!` loop per socket reads the client, the job, the room, a ping timer and shutdown,
-//! then writes what it queued, each write bounded by a timeout. A client whose outbox fills or
-//! whose socket stops taking writes (it is not reading) is closed with 1008 "too slow"; nothing
-//! is buffered without bound. (One task rather than split halves: a separate writer task on a
-//! split axum socket stalled under load here, and one loop makes the bound easy to see.)
+//! The socket loop itself (bounds, pings, slow readers, shutdown) is [`crate::socket`]'s, shared
+//! with the pub/sub demo; this module is only what a push socket says.
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::HashMap,
     sync::{Arc, Mutex},
-    time::Duration,
 };
 
 use axum::{
     Extension, Router,
-    extract::{
-        Query, State, WebSocketUpgrade,
-        ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket},
-    },
+    extract::{Query, State, WebSocketUpgrade},
     http::HeaderMap,
     response::Response,
     routing::get,
 };
 use protocol::{
-    job::{JobUpdate, event_request_id},
-    push::{ClientFrame, MAX_TEXT, ServerFrame, frame_bytes, is_valid_name},
-    trace::{Kind, Transport},
+    job::JobUpdate,
+    push::{ClientFrame, Frame, MAX_TEXT, ServerFrame, is_valid_name},
 };
 use serde::Deserialize;
 use tokio::sync::{broadcast, watch};
@@ -37,23 +29,15 @@ use crate::{
     error::AppError,
     exchange::TraceIds,
     origin,
-    trace::{Hop, HopTime, TraceHub, server_now_us},
+    socket::{self, Conversation, FrameTracer, Next, Outgoing},
 };
 
-/// Frames a socket may have waiting to be written before it is closed as too slow.
-pub const OUTBOX: usize = 32;
+pub use crate::socket::{OUTBOX, PING_EVERY, PONG_TIMEOUT};
+
 /// Room lines a member may fall behind before it is closed as too slow.
 pub const ROOM_BUFFER: usize = 64;
 /// Rooms kept at once (empty rooms are removed when a new one is made).
 pub const MAX_ROOMS: usize = 1_000;
-/// How often the server pings each socket.
-pub const PING_EVERY: Duration = Duration::from_secs(3);
-/// A socket that answers no ping for this long is closed.
-pub const PONG_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long one write may take before the client is given up on.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long the closing frame may take.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Something said in a room, fanned out to every member.
 #[derive(Debug, Clone)]
@@ -129,122 +113,13 @@ async fn upgrade(
             query.peer
         )));
     }
-    let tracer = FrameTracer {
-        hub: state.trace.clone(),
-        ids: trace.map(|Extension(t)| t),
-        peer: query.peer,
-        sent: 0,
-        received: 0,
+    let tracer = FrameTracer::new(state.trace.clone(), trace.map(|Extension(t)| t), query.peer);
+    let conversation = PushConversation {
+        state: state.clone(),
+        follow: None,
+        room: None,
     };
-    Ok(ws
-        // Small buffers: an idle socket should cost kilobytes, not tungstenite's 128 KiB default.
-        .read_buffer_size(4 * 1024)
-        .write_buffer_size(4 * 1024)
-        .max_write_buffer_size(64 * 1024)
-        .max_message_size(16 * 1024)
-        .on_upgrade(move |socket| session(socket, state, tracer)))
-}
-
-/// Names this socket's frames in the trace the way the page does, so both halves pair up:
-/// the n-th text frame the server sends is `{rid}-e{n}`, the n-th the client sends `{rid}-c{n}`.
-struct FrameTracer {
-    hub: TraceHub,
-    ids: Option<TraceIds>,
-    /// The client's lifeline.
-    peer: String,
-    sent: u32,
-    received: u32,
-}
-
-impl FrameTracer {
-    fn record(
-        &self,
-        request_id: String,
-        from: &str,
-        to: &str,
-        at: HopTime,
-        label: String,
-        body: Option<&str>,
-    ) {
-        if let Some(ids) = &self.ids {
-            self.hub.hop(Hop {
-                run: &ids.run,
-                request_id,
-                from,
-                to,
-                kind: Kind::Push,
-                transport: Transport::WebSocket,
-                at,
-                label,
-                bytes: Some(frame_bytes(body.map_or(0, str::len), from == "server")),
-                body: body.map(str::to_owned),
-            });
-        }
-    }
-
-    fn sent(&mut self, label: String, text: &str) {
-        self.sent += 1;
-        let rid = self
-            .ids
-            .as_ref()
-            .map(|i| event_request_id(&i.request.0, self.sent))
-            .unwrap_or_default();
-        self.record(
-            rid,
-            "server",
-            &self.peer.clone(),
-            HopTime::Sent,
-            label,
-            Some(text),
-        );
-    }
-
-    fn received(&mut self, label: String, text: &str) {
-        self.received += 1;
-        let rid = self
-            .ids
-            .as_ref()
-            .map(|i| format!("{}-c{}", i.request.0, self.received))
-            .unwrap_or_default();
-        self.record(
-            rid,
-            &self.peer.clone(),
-            "server",
-            HopTime::Received,
-            label,
-            Some(text),
-        );
-    }
-
-    fn ping_pong(&self, n: u32, ping_us: i64, pong_us: i64) {
-        let Some(ids) = &self.ids else { return };
-        let mid = (ping_us + pong_us) / 2;
-        let peer = self.peer.as_str();
-        self.record(
-            format!("{}-p{n}", ids.request.0),
-            "server",
-            peer,
-            HopTime::Span(ping_us, mid),
-            "ping".into(),
-            None,
-        );
-        self.record(
-            format!("{}-q{n}", ids.request.0),
-            peer,
-            "server",
-            HopTime::Span(mid, pong_us),
-            "pong".into(),
-            None,
-        );
-    }
-}
-
-/// Why the server closed a socket.
-fn close(code: u16, reason: &str) -> WsMessage {
-    WsMessage::Close(Some(CloseFrame {
-        code,
-        reason: Utf8Bytes::from(reason),
-    }))
+    Ok(socket::accept(ws, state, tracer, conversation))
 }
 
 async fn next_update(follow: &mut Option<watch::Receiver<JobUpdate>>) -> Option<JobUpdate> {
@@ -273,160 +148,62 @@ struct Membership {
     rx: broadcast::Receiver<RoomEvent>,
 }
 
-/// Why the loop ended, and so the close frame the client gets.
-enum Ending {
-    ClientLeft,
-    TooSlow,
-    NoPong,
-    Shutdown,
+/// One push socket's state: the job it follows and the room it is in.
+struct PushConversation {
+    state: AppState,
+    follow: Option<watch::Receiver<JobUpdate>>,
+    room: Option<Membership>,
 }
 
-async fn session(mut socket: WebSocket, state: AppState, mut tracer: FrameTracer) {
-    // Frames produced but not yet written. The loop writes them itself after each event, each
-    // write bounded by a timeout, so a client that stops reading is noticed either way: its
-    // outbox fills, or a write to its full socket times out.
-    let mut outbox: VecDeque<WsMessage> = VecDeque::with_capacity(OUTBOX);
-    let stopped = state.stopped();
-    tokio::pin!(stopped);
-    let mut follow: Option<watch::Receiver<JobUpdate>> = None;
-    let mut room: Option<Membership> = None;
-    let mut ping = tokio::time::interval(PING_EVERY);
-    ping.tick().await;
-    let mut pings = 0u32;
-    let mut ping_sent: Option<i64> = None;
-    let mut last_pong = tokio::time::Instant::now();
-
-    // Queues a frame; `false` when the outbox is full, i.e. the client is not reading.
-    fn push(
-        outbox: &mut VecDeque<WsMessage>,
-        tracer: &mut FrameTracer,
-        frame: ServerFrame,
-    ) -> bool {
-        if outbox.len() >= OUTBOX {
-            return false;
-        }
-        let text = serde_json::to_string(&frame).expect("frames serialize");
-        outbox.push_back(WsMessage::Text(text.clone().into()));
-        tracer.sent(frame.summary(), &text);
-        true
+impl Conversation for PushConversation {
+    fn on_text(&mut self, text: &str) -> (String, Vec<Outgoing>) {
+        let parsed = serde_json::from_str::<ClientFrame>(text);
+        let label = parsed
+            .as_ref()
+            .map(ClientFrame::summary)
+            .unwrap_or_else(|_| "unreadable frame".into());
+        let answer = match handle(parsed, &self.state, &mut self.follow, &mut self.room) {
+            Ok(Some(frame)) => vec![Outgoing::frame(&frame)],
+            Ok(None) => Vec::new(),
+            Err(error) => vec![Outgoing::frame(&ServerFrame::Error { error })],
+        };
+        (label, answer)
     }
 
-    let ending = loop {
-        let delivered = tokio::select! {
-            _ = &mut stopped => break Ending::Shutdown,
-            incoming = socket.recv() => match incoming {
-                Some(Ok(WsMessage::Text(text))) => {
-                    let parsed = serde_json::from_str::<ClientFrame>(&text);
-                    let label = parsed.as_ref().map(ClientFrame::summary).unwrap_or_else(|_| "unreadable frame".into());
-                    tracer.received(label, &text);
-                    match handle(parsed, &state, &mut follow, &mut room) {
-                        Ok(Some(frame)) => push(&mut outbox, &mut tracer, frame),
-                        Ok(None) => true,
-                        Err(error) => push(&mut outbox, &mut tracer, ServerFrame::Error { error }),
-                    }
-                }
-                Some(Ok(WsMessage::Pong(_))) => {
-                    last_pong = tokio::time::Instant::now();
-                    if let Some(sent) = ping_sent.take() {
-                        tracer.ping_pong(pings, sent, server_now_us());
-                    }
-                    true
-                }
-                Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => break Ending::ClientLeft,
-                Some(Ok(_)) => true,
-            },
-            update = next_update(&mut follow) => match update {
+    async fn next(&mut self) -> Next {
+        tokio::select! {
+            update = next_update(&mut self.follow) => match update {
                 Some(update) => {
-                    let done = update.done;
-                    let ok = push(&mut outbox, &mut tracer, ServerFrame::Progress { update });
-                    if done {
-                        follow = None;
+                    if update.done {
+                        self.follow = None;
                     }
-                    ok
+                    Next::Send(vec![Outgoing::frame(&ServerFrame::Progress { update })])
                 }
                 None => {
-                    follow = None;
-                    true
+                    self.follow = None;
+                    Next::Nothing
                 }
             },
-            event = next_room_event(&mut room) => match event {
-                Ok(RoomEvent::Joined { name }) => {
-                    let here = room.as_ref().map(|m| m.room.clone()).unwrap_or_default();
-                    push(&mut outbox, &mut tracer, ServerFrame::Notice { text: format!("{name} joined {here}") })
-                }
-                Ok(RoomEvent::Said { from, text }) => {
-                    let here = room.as_ref().map(|m| m.room.clone()).unwrap_or_default();
-                    push(&mut outbox, &mut tracer, ServerFrame::Chat { room: here, from, text })
-                }
-                Err(broadcast::error::RecvError::Lagged(_)) => false,
-                Err(broadcast::error::RecvError::Closed) => {
-                    room = None;
-                    true
-                }
-            },
-            _ = ping.tick() => {
-                if last_pong.elapsed() > PONG_TIMEOUT {
-                    break Ending::NoPong;
-                }
-                pings += 1;
-                ping_sent = Some(server_now_us());
-                outbox.len() < OUTBOX && { outbox.push_back(WsMessage::Ping(Default::default())); true }
-            }
-        };
-        if !delivered {
-            break Ending::TooSlow;
-        }
-        while let Some(frame) = outbox.pop_front() {
-            match tokio::time::timeout(WRITE_TIMEOUT, socket.send(frame)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) => break,
-                Err(_) => {
-                    outbox.clear();
-                    break;
+            event = next_room_event(&mut self.room) => {
+                let here = self.room.as_ref().map(|m| m.room.clone()).unwrap_or_default();
+                match event {
+                    Ok(RoomEvent::Joined { name }) => Next::Send(vec![Outgoing::frame(
+                        &ServerFrame::Notice { text: format!("{name} joined {here}") },
+                    )]),
+                    Ok(RoomEvent::Said { from, text }) => Next::Send(vec![Outgoing::frame(
+                        &ServerFrame::Chat { room: here, from, text },
+                    )]),
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        Next::TooSlow("too slow: room lines were piling up".into())
+                    }
+                    Err(broadcast::error::RecvError::Closed) => {
+                        self.room = None;
+                        Next::Nothing
+                    }
                 }
             }
         }
-    };
-    if let Some(ids) = &tracer.ids {
-        let (from, to, at, label) = match ending {
-            Ending::ClientLeft => (
-                tracer.peer.as_str(),
-                "server",
-                HopTime::Received,
-                "close".to_owned(),
-            ),
-            _ => (
-                "server",
-                tracer.peer.as_str(),
-                HopTime::Sent,
-                "close (server)".to_owned(),
-            ),
-        };
-        tracer.hub.hop(Hop {
-            run: &ids.run,
-            request_id: format!("{}-close", ids.request.0),
-            from,
-            to,
-            kind: Kind::Close,
-            transport: Transport::WebSocket,
-            at,
-            label,
-            bytes: None,
-            body: None,
-        });
     }
-    let frame = match ending {
-        Ending::ClientLeft => close(1000, "bye"),
-        Ending::TooSlow => {
-            tracing::info!(peer = %tracer.peer, "push socket too slow: closing it");
-            close(1008, "too slow: frames were piling up")
-        }
-        Ending::NoPong => close(1011, "no pong"),
-        Ending::Shutdown => close(1001, "server shutting down"),
-    };
-    drop(room);
-    // Told why where it can still be told: a client whose buffers are full only sees the end.
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.send(frame)).await;
 }
 
 /// Applies one client frame; may answer with a frame of its own.

@@ -2,17 +2,20 @@
 //! events with `id:` (the version) and a `retry:` hint, plus keep-alive comments. A client that
 //! reconnects with `Last-Event-ID` (or `?lastEventId=` where it cannot set headers) resumes
 //! after that id. `POST /api/jobs/{id}/drop` closes open streams from the server's side.
+//! The bounded stream itself is [`crate::event_stream`]'s, shared with the pub/sub demo.
 
-use std::{convert::Infallible, time::Duration};
-
+use crate::{
+    AppState,
+    error::AppError,
+    event_stream::{self, wire_bytes},
+    exchange::{TraceIds, last_event_id},
+    trace::{Hop, HopTime},
+};
 use axum::{
     Extension, Json, Router,
     extract::{Path, Query, State},
     http::{HeaderMap, StatusCode},
-    response::{
-        IntoResponse, Response,
-        sse::{Event, KeepAlive, Sse},
-    },
+    response::{IntoResponse, Response, sse::Event},
     routing::{get, post},
 };
 use protocol::{
@@ -20,21 +23,8 @@ use protocol::{
     trace::{Kind, Transport},
 };
 use serde::Deserialize;
-use tokio::sync::mpsc;
 
-use crate::{
-    AppState,
-    error::AppError,
-    exchange::{TraceIds, last_event_id},
-    trace::{Hop, HopTime},
-};
-
-/// Events a client may fall behind before its stream is closed (it can resume by id).
-pub const STREAM_BUFFER: usize = 16;
-/// How long the browser waits before reconnecting (sent as `retry:`).
-pub const RETRY: Duration = Duration::from_millis(1_000);
-/// Interval of keep-alive comments on an idle stream.
-pub const KEEP_ALIVE: Duration = Duration::from_secs(2);
+pub use crate::event_stream::{KEEP_ALIVE, RETRY, STREAM_BUFFER};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -52,14 +42,14 @@ struct EventsQuery {
 pub fn progress_event(update: &JobUpdate) -> (Event, String, usize) {
     let data = serde_json::to_string(update).expect("updates serialize");
     let name = if update.done { "done" } else { "progress" };
-    let wire = format!("event: {name}\nid: {}\ndata: {data}\n\n", update.version);
+    let bytes = wire_bytes(name, update.version.into(), &data) as usize;
     (
         Event::default()
             .event(name)
             .id(update.version.to_string())
             .data(&data),
         data,
-        wire.len(),
+        bytes,
     )
 }
 
@@ -83,7 +73,7 @@ async fn events(
         // Nothing more will come: 204 tells the EventSource to stop reconnecting.
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
-    let (tx, rx) = mpsc::channel::<Event>(STREAM_BUFFER);
+    let (sink, response) = event_stream::open();
     let hub = state.trace.clone();
     let stopped = state.stopped();
     tokio::spawn(async move {
@@ -91,23 +81,16 @@ async fn events(
         let mut updates = job.subscribe();
         let mut dropped = job.on_drop_streams();
         let mut sent = last;
-        // `retry:` first, so even a stream dropped at once tells the browser when to come back.
-        if tx.try_send(Event::default().retry(RETRY)).is_err() {
-            return;
-        }
         loop {
             for update in job.since(sent) {
                 let (event, data, bytes) = progress_event(&update);
-                if tx.capacity() == 1 {
-                    // One slot left: use it to say why the stream ends, then end it.
-                    let why = Event::default()
-                        .event("dropped")
-                        .data("too slow: events were piling up; reconnect to resume");
-                    let _ = tx.try_send(why);
-                    tracing::info!(job = %update.job.0, "event stream closed: client not reading");
-                    return;
-                }
-                if tx.try_send(event).is_err() {
+                if sink
+                    .offer(
+                        event,
+                        "too slow: events were piling up; reconnect to resume",
+                    )
+                    .is_err()
+                {
                     // Full (the client is not reading) or gone: end the stream, never buffer more.
                     tracing::info!(job = %update.job.0, "event stream closed: client not reading");
                     return;
@@ -138,17 +121,12 @@ async fn events(
             tokio::select! {
                 changed = updates.changed() => if changed.is_err() { return },
                 _ = dropped.recv() => return,
-                _ = tx.closed() => return,
+                _ = sink.closed() => return,
                 _ = &mut stopped => return,
             }
         }
     });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|e| (Ok::<_, Infallible>(e), rx))
-    });
-    Ok(Sse::new(stream)
-        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive"))
-        .into_response())
+    Ok(response)
 }
 
 async fn drop_streams(

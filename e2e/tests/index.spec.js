@@ -13,7 +13,7 @@ test('the index lists every pattern with a sentence, and unbuilt ones as not bui
     expect((await li.locator('p').innerText()).length).toBeGreaterThan(20);
   }
   await expect(page.locator('li[data-slug=request-response] .badge')).toHaveCount(0);
-  await expect(page.locator('li[data-slug=pubsub] .badge')).toHaveText('not built yet');
+  await expect(page.locator('li[data-slug=upload] .badge')).toHaveText('not built yet');
 });
 
 test('a deep link to a demo works after a reload, and an unbuilt demo offers nothing to run', async ({ page }) => {
@@ -24,7 +24,7 @@ test('a deep link to a demo works after a reload, and an unbuilt demo offers not
   await expect(page.getByTestId('run')).toBeVisible();
   await expect(page.getByTestId('sequence-diagram')).toBeVisible();
 
-  await page.goto('/demo/pubsub');
+  await page.goto('/demo/upload');
   await expect(page.getByTestId('not-built')).toBeVisible();
   await expect(page.getByTestId('run')).toHaveCount(0);
   await expect(page.getByTestId('sequence-diagram')).toHaveCount(0);

@@ -387,3 +387,42 @@ pub async fn work(rec: Recorder, handler: &str, ms: &str) -> Result<serde_json::
     );
     traced_json(rec, Outgoing::bodiless(Method::GET, &path), None).await
 }
+
+/// `POST /api/pubsub/publish`: hands one message to the broker (202 and its number).
+pub async fn publish(
+    rec: Recorder,
+    message: &protocol::pubsub::PublishRequest,
+) -> Result<protocol::pubsub::Published, String> {
+    let body = serde_json::to_vec(message).map_err(|e| e.to_string())?;
+    let out = Outgoing {
+        method: Method::POST,
+        path: "/api/pubsub/publish",
+        content_type: Some("application/json"),
+        body,
+    };
+    traced_json(rec, out, None).await
+}
+
+/// `POST /api/pubsub/ticker`: starts the server-side publisher of this run (or room).
+pub async fn start_ticker(
+    rec: Recorder,
+    spec: &protocol::pubsub::TickerSpec,
+) -> Result<serde_json::Value, String> {
+    let body = serde_json::to_vec(spec).map_err(|e| e.to_string())?;
+    let out = Outgoing {
+        method: Method::POST,
+        path: "/api/pubsub/ticker",
+        content_type: Some("application/json"),
+        body,
+    };
+    traced_json(rec, out, None).await
+}
+
+/// `DELETE /api/pubsub/ticker?room=`: stops it.
+pub async fn stop_ticker(rec: Recorder, room: &str) -> Result<serde_json::Value, String> {
+    let path = format!(
+        "/api/pubsub/ticker?room={}",
+        js_sys::encode_uri_component(room)
+    );
+    traced_json(rec, Outgoing::bodiless(Method::DELETE, &path), None).await
+}

@@ -162,11 +162,34 @@ pub const PATTERNS: &[Pattern] = &[
         ],
         used_in: "Chat (Slack, Discord), multiplayer games, trading screens, collaborative editors.",
     },
-    planned(
-        "pubsub",
-        "Publish / subscribe",
-        "Publishers hand messages to a broker that fans them out to every subscriber.",
-    ),
+    Pattern {
+        slug: "pubsub",
+        title: "Publish / subscribe",
+        summary: "Publishers hand messages to a broker that fans them out to every subscriber.",
+        built: true,
+        how: "The page publishes (POST /api/pubsub/publish), or starts a ticker that publishes inside the \
+              server. The broker, its own lifeline, numbers each message in its topic and pushes it to every \
+              subscriber of that topic, the way RabbitMQ pushes to its consumers: each simulated subscriber \
+              has its own real connection, a WebSocket (GET /api/pubsub/ws) or an event stream (GET \
+              /api/pubsub/events), and its own lifeline. A subscriber that joins late misses what was \
+              published before, unless it asks to replay the last N messages the topic kept. A slow \
+              subscriber takes one message at a time and acknowledges it when handled (a prefetch of 1); \
+              the rest wait in its queue on the server, and when that queue is full the broker drops it, \
+              saying why, while the others keep receiving on time. With Redis (--redis-url), several \
+              server instances share the topics: each delivery names the instance that made it.",
+        pros: &[
+            "Publishers and subscribers do not know each other: add a subscriber without touching the publisher.",
+            "One publish reaches any number of subscribers; the broker does the fan-out.",
+            "Push delivery: subscribers hear of a message as soon as it is published, no polling.",
+        ],
+        cons: &[
+            "Fan-out costs the broker one write per subscriber: a thousand subscribers, a thousand frames.",
+            "A late joiner misses what was published before it came, unless the broker keeps history.",
+            "A slow subscriber must be bounded: its queue grows until the broker drops it (or messages).",
+            "Delivery order and duplicates need thought once several brokers or instances are involved.",
+        ],
+        used_in: "RabbitMQ, Redis pub/sub, Google Pub/Sub, MQTT brokers, Kafka consumer groups, chat and live dashboards.",
+    },
     planned(
         "multiplexing",
         "Multiplexing vs demultiplexing",

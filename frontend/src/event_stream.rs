@@ -17,6 +17,30 @@ use crate::recorder::Recorder;
 /// How long the browser waits before reconnecting; the server's `retry:` says the same.
 const RETRY_US: i64 = 1_000_000;
 
+/// Who is drawn at each end of a stream, and how its events are drawn.
+#[derive(Clone)]
+pub struct StreamEnds {
+    /// The lifeline that opened the stream (`browser`, `client-2`, …).
+    pub client: Actor,
+    /// The lifeline its events come from (`server`, `broker`).
+    pub sender: Actor,
+    /// How an event is drawn (`event`, `deliver`).
+    pub kind: Kind,
+    /// An event's label from its name, id and data; the server labels its half the same.
+    pub label: fn(&str, u32, &str) -> String,
+}
+
+impl Default for StreamEnds {
+    fn default() -> Self {
+        StreamEnds {
+            client: Actor::browser(),
+            sender: Actor::server(),
+            kind: Kind::Event,
+            label: |name, id, _| format!("event: {name} id: {id}"),
+        }
+    }
+}
+
 /// One event as the demo sees it.
 pub struct StreamEvent {
     pub name: String,
@@ -43,11 +67,12 @@ struct Tracking {
     /// The id the current connection is traced under.
     connection: String,
     last_id: u32,
+    ends: StreamEnds,
 }
 
 impl Tracking {
     fn message(&self, kind: Kind, request_id: String, label: String) -> Message {
-        let ends = (Actor::browser(), Actor::server());
+        let ends = (self.ends.client.clone(), Actor::server());
         self.rec
             .message(kind, Some(request_id), ends, Transport::Http1, label)
     }
@@ -88,6 +113,17 @@ impl EventStream {
         names: &[&str],
         on_event: impl Fn(StreamEvent) + 'static,
     ) -> Result<EventStream, String> {
+        Self::open_with(rec, path, names, StreamEnds::default(), on_event)
+    }
+
+    /// [`EventStream::open`] with other lifelines and event drawing (a pub/sub subscriber).
+    pub fn open_with(
+        rec: Recorder,
+        path: &str,
+        names: &[&str],
+        ends: StreamEnds,
+        on_event: impl Fn(StreamEvent) + 'static,
+    ) -> Result<EventStream, String> {
         let run = rec.run_id().ok_or("no run is in progress")?;
         let rid = rec.next_request_id().0;
         let sep = if path.contains('?') { '&' } else { '?' };
@@ -99,6 +135,7 @@ impl EventStream {
             url: url.clone(),
             connection: rid,
             last_id: 0,
+            ends,
         }));
         tracking.borrow().record_request(rec.elapsed_us(), None);
 
@@ -108,7 +145,7 @@ impl EventStream {
             let t = t.borrow();
             t.rec.record(Message {
                 from: Actor::server(),
-                to: Actor::browser(),
+                to: t.ends.client.clone(),
                 recv_us: Some(t.rec.elapsed_us()),
                 status: Some(200),
                 detail: Some(Detail {
@@ -145,18 +182,15 @@ impl EventStream {
                     t.last_id = id;
                     let wire =
                         format!("event: {event_name}\nid: {id}\ndata: {data}\n\n").len() as u64;
+                    let label = (t.ends.label)(&event_name, id, &data);
                     t.rec.record(Message {
-                        from: Actor::server(),
-                        to: Actor::browser(),
+                        from: t.ends.sender.clone(),
+                        to: t.ends.client.clone(),
                         transport: Transport::Sse,
                         recv_us: Some(t.rec.elapsed_us()),
                         bytes: Some(wire),
                         detail: Some(Detail::of_body(data.clone())),
-                        ..t.message(
-                            Kind::Event,
-                            event_request_id(&t.rid, id),
-                            format!("event: {event_name} id: {id}"),
-                        )
+                        ..t.message(t.ends.kind, event_request_id(&t.rid, id), label)
                     });
                 }
                 on_event(StreamEvent {
@@ -180,8 +214,8 @@ impl EventStream {
                 // event it saw last, and the server resumes after it.
                 let last = t.last_id;
                 t.rec.record(Message {
-                    from: Actor::browser(),
-                    to: Actor::browser(),
+                    from: t.ends.client.clone(),
+                    to: t.ends.client.clone(),
                     sent_us: Some(now),
                     recv_us: Some(now),
                     ..t.message(
@@ -194,8 +228,8 @@ impl EventStream {
                 t.record_request(now + RETRY_US, Some(last));
             } else {
                 t.rec.record(Message {
-                    from: Actor::browser(),
-                    to: Actor::browser(),
+                    from: t.ends.client.clone(),
+                    to: t.ends.client.clone(),
                     sent_us: Some(now),
                     recv_us: Some(now),
                     ..t.message(

@@ -119,6 +119,7 @@ fn DemoRoute() -> impl IntoView {
             ("long-polling", _) => view! { <demos::long_polling::LongPolling/> }.into_any(),
             ("sse", _) => view! { <demos::sse::ServerSentEvents/> }.into_any(),
             ("push", _) => view! { <demos::push::Push/> }.into_any(),
+            ("pubsub", _) => view! { <demos::pubsub::PubSub/> }.into_any(),
             ("sync-async", _) => view! { <demos::sync_async::SyncAsync/> }.into_any(),
             ("compare", _) => view! { <demos::compare::Compare/> }.into_any(),
             (_, Some(p)) => view! { <NotBuilt pattern=p/> }.into_any(),

@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use protocol::{
     REQUEST_PARAM, RUN_PARAM,
     job::event_request_id,
-    push::{ClientFrame, ServerFrame, frame_bytes},
+    push::{Frame, frame_bytes},
     trace::{Actor, Detail, Header, Kind, Message, Transport},
 };
 use wasm_bindgen::{JsCast, closure::Closure};
@@ -15,10 +15,11 @@ use web_sys::{CloseEvent, MessageEvent, WebSocket};
 
 use crate::recorder::Recorder;
 
-/// What happened on a socket, for the demo to react to.
-pub enum SocketEvent {
+/// What happened on a socket, for the demo to react to. `S` is what the server sends (the
+/// push demo's `ServerFrame`, a pub/sub subscriber's `BrokerFrame`).
+pub enum SocketEvent<S> {
     Open,
-    Frame(ServerFrame),
+    Frame(S),
     Closed { code: u16, reason: String },
 }
 
@@ -83,11 +84,11 @@ fn ws_url(path: &str) -> Option<String> {
 
 impl TracedSocket {
     /// Opens `path` as lifeline `peer`; `on_event` hears the socket open, each frame, the close.
-    pub fn open(
+    pub fn open<S: Frame + 'static>(
         rec: Recorder,
         path: &str,
         peer: &str,
-        on_event: impl Fn(SocketEvent) + 'static,
+        on_event: impl Fn(SocketEvent<S>) + 'static,
     ) -> Result<TracedSocket, String> {
         let run = rec.run_id().ok_or("no run is in progress")?;
         let rid = rec.next_request_id().0;
@@ -180,22 +181,26 @@ impl TracedSocket {
             let Some(text) = ev.data().as_string() else {
                 return;
             };
-            let frame = serde_json::from_str::<ServerFrame>(&text);
+            let frame = serde_json::from_str::<S>(&text);
             {
                 let mut t = t.borrow_mut();
                 t.received += 1;
                 let label = frame
                     .as_ref()
-                    .map(ServerFrame::summary)
+                    .map(Frame::summary)
                     .unwrap_or_else(|_| "unreadable frame".into());
+                let (kind, from) = frame
+                    .as_ref()
+                    .map(Frame::drawn_as)
+                    .unwrap_or((Kind::Push, "server"));
                 t.rec.record(Message {
                     recv_us: Some(t.rec.elapsed_us()),
                     bytes: Some(frame_bytes(text.len(), true)),
                     detail: Some(Detail::of_body(text.clone())),
                     ..t.message(
-                        Kind::Push,
+                        kind,
                         event_request_id(&t.rid, t.received),
-                        Actor::server(),
+                        Actor::new(from),
                         t.peer.clone(),
                         label,
                     )
@@ -247,7 +252,7 @@ impl TracedSocket {
     }
 
     /// Sends `frame`, recording it.
-    pub fn send(&self, frame: &ClientFrame) {
+    pub fn send(&self, frame: &impl Frame) {
         let text = serde_json::to_string(frame).expect("frames serialize");
         self.tracking.with_value(|t| {
             if let Some(t) = t {

@@ -8,12 +8,15 @@
 //!   two message enums (one per direction).
 //! - [`echo`]: the request/response demo's payload, reply, query parameters and codec.
 //! - [`job`]: the job workload the waiting-for-results demos share (polling, SSE, push).
-//! - [`push`]: the push demo's WebSocket frames, one enum per direction.
+//! - [`push`]: the push demo's WebSocket frames, one enum per direction, and the [`push::Frame`]
+//!   trait every pushing socket's frames share.
+//! - [`pubsub`]: the publish/subscribe demo's publish, subscriber frames, ticker and bounds.
 //! - [`ApiError`]: the JSON body of every 4xx the server returns.
 #![forbid(unsafe_code)]
 
 pub mod echo;
 pub mod job;
+pub mod pubsub;
 pub mod push;
 pub mod trace;
 

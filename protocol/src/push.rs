@@ -1,8 +1,22 @@
 //! The push demo's WebSocket frames: one enum per direction. Every frame is a JSON text frame.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-use crate::job::{JobId, JobUpdate};
+use crate::{
+    job::{JobId, JobUpdate},
+    trace::Kind,
+};
+
+/// A JSON text frame of a pushing socket (the push demo's, a pub/sub subscriber's), and how
+/// both observers draw it, so their records of one frame pair up.
+pub trait Frame: Serialize + DeserializeOwned {
+    /// The short text the diagram draws.
+    fn summary(&self) -> String;
+    /// For a frame the server sends: its kind and the server-side lifeline it leaves from.
+    fn drawn_as(&self) -> (Kind, &'static str) {
+        (Kind::Push, "server")
+    }
+}
 
 /// What a client sends on `/api/push/ws`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,9 +61,8 @@ pub fn is_valid_name(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b' ')
 }
 
-impl ClientFrame {
-    /// The short text a diagram draws for this frame (both observers use it).
-    pub fn summary(&self) -> String {
+impl Frame for ClientFrame {
+    fn summary(&self) -> String {
         match self {
             ClientFrame::Follow { job } => format!("follow {}", job.0),
             ClientFrame::Join { room, name } => format!("join {room} as {name}"),
@@ -60,9 +73,8 @@ impl ClientFrame {
     }
 }
 
-impl ServerFrame {
-    /// The short text a diagram draws for this frame (both observers use it).
-    pub fn summary(&self) -> String {
+impl Frame for ServerFrame {
+    fn summary(&self) -> String {
         match self {
             ServerFrame::Progress { update } => {
                 format!("progress {}/{}", update.version, update.steps)

@@ -1,0 +1,81 @@
+//! The bounded Server-Sent Events stream every event-stream demo shares (job progress, pub/sub
+//! subscribers): a small queue between the producing task and the response, a `retry:` hint
+//! first, keep-alive comments, and a producer that gives up on a client that is not reading,
+//! using the queue's last slot to say why. Nothing is buffered without bound.
+
+use std::{convert::Infallible, time::Duration};
+
+use axum::response::{
+    IntoResponse, Response,
+    sse::{Event, KeepAlive, Sse},
+};
+use tokio::sync::mpsc;
+
+/// Events a client may fall behind before its stream is closed.
+pub const STREAM_BUFFER: usize = 16;
+/// How long the browser waits before reconnecting (sent as `retry:`).
+pub const RETRY: Duration = Duration::from_millis(1_000);
+/// Interval of keep-alive comments on an idle stream.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(2);
+
+/// The producing end of one event stream.
+pub struct EventSink {
+    tx: mpsc::Sender<Event>,
+}
+
+/// Why an event could not be queued: the stream is over, say so and stop producing.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Gone {
+    /// The client is not reading; the last slot told it so (a `dropped` event).
+    TooSlow,
+    /// The client went away.
+    Closed,
+}
+
+/// A stream response and its sink: the handler returns the response, a task feeds the sink.
+pub fn open() -> (EventSink, Response) {
+    let (tx, rx) = mpsc::channel::<Event>(STREAM_BUFFER);
+    // `retry:` first, so even a stream dropped at once tells the browser when to come back.
+    let _ = tx.try_send(Event::default().retry(RETRY));
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|e| (Ok::<_, Infallible>(e), rx))
+    });
+    let response = Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive"))
+        .into_response();
+    (EventSink { tx }, response)
+}
+
+impl EventSink {
+    /// Queues `event`. When only one slot is left, that slot carries a `dropped` event with
+    /// `why` instead and the stream is over: the client fell `STREAM_BUFFER` events behind.
+    pub fn offer(&self, event: Event, why: &str) -> Result<(), Gone> {
+        if self.tx.capacity() == 1 {
+            let _ = self
+                .tx
+                .try_send(Event::default().event("dropped").data(why));
+            return Err(Gone::TooSlow);
+        }
+        self.tx.try_send(event).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => Gone::TooSlow,
+            mpsc::error::TrySendError::Closed(_) => Gone::Closed,
+        })
+    }
+
+    /// Ends the stream with a last `dropped` event saying why.
+    pub fn drop_with(self, why: &str) {
+        let _ = self
+            .tx
+            .try_send(Event::default().event("dropped").data(why));
+    }
+
+    /// Completes when the client has gone.
+    pub async fn closed(&self) {
+        self.tx.closed().await
+    }
+}
+
+/// The wire size of an event block as the client receives it.
+pub fn wire_bytes(name: &str, id: u64, data: &str) -> u64 {
+    format!("event: {name}\nid: {id}\ndata: {data}\n\n").len() as u64
+}

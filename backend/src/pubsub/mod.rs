@@ -1,0 +1,526 @@
+//! Publish/subscribe through a real broker. Publishers (the page over HTTP, or a ticker inside
+//! the server) hand messages to the broker; it delivers each to every subscriber of the topic,
+//! each over its own connection: a WebSocket (`GET /api/pubsub/ws`, the shared [`socket`] loop)
+//! or an event stream (`GET /api/pubsub/events`, the shared [`event_stream`]).
+//!
+//! - `POST /api/pubsub/publish`: one message (`413` past `MAX_MESSAGE_BYTES`).
+//! - `POST /api/pubsub/ticker`, `DELETE /api/pubsub/ticker`: a server-side publisher.
+//! - `GET /api/pubsub/info`: the engine and this instance's name.
+//!
+//! Topics belong to the run unless a named room is given (`?room=`), which other tabs (and,
+//! with Redis, other instances) share. Everything kept is bounded; a subscriber that falls
+//! `SUBSCRIBER_QUEUE` deliveries behind is dropped with a reason while the others go on.
+//!
+//! [`socket`]: crate::socket
+//! [`event_stream`]: crate::event_stream
+
+pub mod broker;
+pub mod memory;
+pub mod redis;
+pub mod topics;
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{
+    Extension, Json, Router,
+    extract::{Query, State, WebSocketUpgrade, rejection::JsonRejection},
+    http::{HeaderMap, StatusCode},
+    response::{Response, sse::Event},
+    routing::{get, post},
+};
+use protocol::{
+    job::event_request_id,
+    pubsub::{
+        BrokerFrame, Delivery, EVENT_MESSAGE, MAX_HISTORY, MAX_MESSAGE_BYTES, PublishRequest,
+        Published, SUBSCRIBER_QUEUE, SubscriberFrame, TickerSpec, filler_text,
+    },
+    push::{Frame, is_valid_name},
+    trace::{Kind, Transport},
+};
+use serde::Deserialize;
+use tokio::task::AbortHandle;
+
+use crate::{
+    AppState,
+    error::AppError,
+    event_stream::{self, wire_bytes},
+    exchange::TraceIds,
+    origin,
+    socket::{self, Conversation, FrameTracer, Next, Outgoing},
+    trace::{Hop, HopTime, TraceHub},
+};
+
+pub use broker::{Broker, BrokerError, Publish};
+pub use topics::{Subscriber, Topics, room_key};
+
+/// Tickers running at once (one per room or run).
+pub const MAX_TICKERS: usize = 256;
+
+/// The broker and the tickers. Cheap to clone.
+#[derive(Clone)]
+pub struct PubSub {
+    pub broker: Arc<dyn Broker>,
+    // std Mutex: short map operations only.
+    tickers: Arc<Mutex<HashMap<String, AbortHandle>>>,
+}
+
+impl PubSub {
+    pub fn new(broker: Arc<dyn Broker>) -> PubSub {
+        PubSub {
+            broker,
+            tickers: Arc::default(),
+        }
+    }
+
+    /// The embedded engine.
+    pub fn memory(hub: TraceHub, instance: &str) -> PubSub {
+        PubSub::new(Arc::new(memory::MemoryBroker::new(Topics::new(
+            hub, instance,
+        ))))
+    }
+}
+
+impl From<BrokerError> for AppError {
+    fn from(e: BrokerError) -> AppError {
+        match e {
+            BrokerError::Refused(why) => AppError::TooManyRequests(why),
+            e @ BrokerError::Unavailable(_) => AppError::Unavailable(e.to_string()),
+        }
+    }
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/pubsub/publish", post(publish))
+        .route("/pubsub/ticker", post(start_ticker).delete(stop_ticker))
+        .route("/pubsub/ws", get(subscribe_socket))
+        .route("/pubsub/events", get(subscribe_stream))
+        .route(
+            "/pubsub/info",
+            get(|State(state): State<AppState>| async move {
+                let broker = &state.pubsub.broker;
+                Json(serde_json::json!({
+                    "engine": broker.engine(),
+                    "instance": broker.topics().instance(),
+                }))
+            }),
+        )
+}
+
+fn check_name(what: &str, name: &str) -> Result<(), AppError> {
+    if is_valid_name(name) {
+        Ok(())
+    } else {
+        Err(AppError::BadRequest(format!(
+            "invalid {what} {name:?}: 1 to 40 letters, digits, spaces, - or _"
+        )))
+    }
+}
+
+/// The room a request belongs to: its named room, or its run's own.
+fn room_of(room: Option<&str>, trace: Option<&TraceIds>) -> Result<String, AppError> {
+    let room = room.filter(|r| !r.is_empty());
+    if let Some(name) = room {
+        check_name("room", name)?;
+    }
+    Ok(room_key(room, trace.map(|t| t.run.0.as_str())))
+}
+
+async fn publish(
+    State(state): State<AppState>,
+    trace: Option<Extension<TraceIds>>,
+    body: Result<Json<PublishRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<Published>), AppError> {
+    let Json(request) = body.map_err(|e| AppError::from_rejection(e.status(), e.body_text()))?;
+    let trace = trace.map(|Extension(t)| t);
+    check_name("topic", &request.topic)?;
+    let publisher = request.publisher.as_deref().unwrap_or("browser");
+    check_name("publisher", publisher)?;
+    if request.text.len() > MAX_MESSAGE_BYTES {
+        return Err(AppError::PayloadTooLarge(format!(
+            "a message is at most {MAX_MESSAGE_BYTES} bytes, this one is {}",
+            request.text.len()
+        )));
+    }
+    let room = room_of(request.room.as_deref(), trace.as_ref())?;
+    let broker = &state.pubsub.broker;
+    let bytes = request.text.len() as u64;
+    let seq = broker
+        .publish(Publish {
+            room: &room,
+            topic: &request.topic,
+            text: request.text,
+            publisher,
+        })
+        .await?;
+    if let Some(ids) = &trace {
+        record_publish(
+            &state.trace,
+            ids,
+            "server",
+            &request.topic,
+            seq,
+            bytes,
+            broker.engine(),
+        );
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Published {
+            topic: request.topic,
+            seq,
+            engine: broker.engine().into(),
+            instance: broker.topics().instance().into(),
+        }),
+    ))
+}
+
+fn record_publish(
+    hub: &TraceHub,
+    ids: &TraceIds,
+    from: &str,
+    topic: &str,
+    seq: u64,
+    bytes: u64,
+    engine: &str,
+) {
+    hub.hop(Hop {
+        run: &ids.run,
+        request_id: format!("{}-pub{seq}", ids.request.0),
+        from,
+        to: "broker",
+        kind: Kind::Publish,
+        transport: Transport::Internal,
+        at: HopTime::Whole,
+        label: format!("publish {topic} #{seq}"),
+        bytes: Some(bytes),
+        body: Some(format!("engine: {engine}, {bytes} bytes of text")),
+    });
+}
+
+#[derive(Deserialize)]
+struct TickerQuery {
+    room: Option<String>,
+}
+
+async fn start_ticker(
+    State(state): State<AppState>,
+    trace: Option<Extension<TraceIds>>,
+    body: Result<Json<TickerSpec>, JsonRejection>,
+) -> Result<(StatusCode, Json<serde_json::Value>), AppError> {
+    let Json(spec) = body.map_err(|e| AppError::from_rejection(e.status(), e.body_text()))?;
+    spec.validate().map_err(AppError::Unprocessable)?;
+    check_name("topic", &spec.topic)?;
+    let trace = trace.map(|Extension(t)| t);
+    let room = room_of(spec.room.as_deref(), trace.as_ref())?;
+    let mut tickers = state.pubsub.tickers.lock().expect("tickers lock poisoned");
+    tickers.retain(|_, t| !t.is_finished());
+    if let Some(old) = tickers.remove(&room) {
+        old.abort();
+    } else if tickers.len() >= MAX_TICKERS {
+        return Err(AppError::TooManyRequests(format!(
+            "{MAX_TICKERS} tickers are running already"
+        )));
+    }
+    let broker = state.pubsub.broker.clone();
+    let hub = state.trace.clone();
+    let stopped = state.stopped();
+    let key = room.clone();
+    let task = tokio::spawn(async move {
+        tokio::pin!(stopped);
+        let every = Duration::from_secs(1) / spec.per_second;
+        let mut tick = tokio::time::interval(every);
+        for n in 1..=u64::from(spec.per_second * spec.seconds) {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = &mut stopped => return,
+            }
+            let text = filler_text(&format!("tick {n}"), spec.bytes as usize);
+            let published = broker
+                .publish(Publish {
+                    room: &key,
+                    topic: &spec.topic,
+                    text,
+                    publisher: "ticker",
+                })
+                .await;
+            match published {
+                Ok(seq) => {
+                    if let Some(ids) = &trace {
+                        let engine = broker.engine();
+                        record_publish(
+                            &hub,
+                            ids,
+                            "ticker",
+                            &spec.topic,
+                            seq,
+                            spec.bytes.into(),
+                            engine,
+                        );
+                    }
+                }
+                Err(e) => tracing::warn!(cause = %e, "ticker could not publish"),
+            }
+        }
+    });
+    tickers.insert(room, task.abort_handle());
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({ "ticker": "started" })),
+    ))
+}
+
+async fn stop_ticker(
+    State(state): State<AppState>,
+    trace: Option<Extension<TraceIds>>,
+    Query(query): Query<TickerQuery>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let room = room_of(query.room.as_deref(), trace.as_ref().map(|Extension(t)| t))?;
+    let stopped = state
+        .pubsub
+        .tickers
+        .lock()
+        .expect("tickers lock poisoned")
+        .remove(&room)
+        .map(|t| t.abort())
+        .is_some();
+    Ok(Json(serde_json::json!({ "stopped": stopped })))
+}
+
+#[derive(Deserialize)]
+struct SubscriberQuery {
+    /// The subscriber's lifeline (`client-1`, …).
+    #[serde(rename = "as", default = "client")]
+    peer: String,
+    room: Option<String>,
+    /// Event streams only: the topics, comma-separated (an event stream cannot say more later).
+    #[serde(default)]
+    topics: String,
+    /// Event streams only: how many kept messages of each topic to replay first.
+    #[serde(default)]
+    replay: u32,
+}
+
+fn client() -> String {
+    "client".into()
+}
+
+/// A subscriber on a WebSocket: subscribes and unsubscribes by frame, may ask for a prefetch
+/// window (then deliveries beyond it wait in its bounded queue until it acknowledges).
+struct SubscriberConversation {
+    subscriber: Subscriber,
+    /// At most this many deliveries unacknowledged; `None` means every delivery counts as
+    /// acknowledged once sent (auto-ack).
+    prefetch: Option<u32>,
+    /// Deliveries sent on this socket, and acknowledged.
+    delivered: u64,
+    acked: u64,
+}
+
+impl SubscriberConversation {
+    fn deliver(&mut self, delivery: Delivery) -> Outgoing {
+        self.delivered += 1;
+        Outgoing::frame(&BrokerFrame::Message { delivery })
+    }
+
+    fn handle(&mut self, frame: SubscriberFrame) -> Result<Vec<Outgoing>, String> {
+        match frame {
+            SubscriberFrame::Subscribe {
+                topic,
+                replay,
+                prefetch,
+            } => {
+                check_name("topic", &topic).map_err(|e| e.to_string())?;
+                if replay > MAX_HISTORY {
+                    return Err(format!("replay is at most {MAX_HISTORY}, got {replay}"));
+                }
+                if let Some(p) = prefetch {
+                    if !(1..=SUBSCRIBER_QUEUE as u32).contains(&p) {
+                        return Err(format!(
+                            "prefetch must be between 1 and {SUBSCRIBER_QUEUE}, got {p}"
+                        ));
+                    }
+                    self.prefetch = Some(self.prefetch.map_or(p, |q| q.min(p)));
+                }
+                let replayed = self
+                    .subscriber
+                    .subscribe(&topic, replay)
+                    .map_err(|e| e.to_string())?;
+                let mut frames = vec![Outgoing::frame(&BrokerFrame::Subscribed {
+                    topic,
+                    replayed: replayed.len() as u32,
+                })];
+                for delivery in replayed {
+                    frames.push(self.deliver(delivery));
+                }
+                Ok(frames)
+            }
+            SubscriberFrame::Unsubscribe { topic } => {
+                self.subscriber.unsubscribe(&topic);
+                Ok(vec![Outgoing::frame(&BrokerFrame::Unsubscribed { topic })])
+            }
+            SubscriberFrame::Ack { upto } => {
+                self.acked = self.acked.max(upto.min(self.delivered));
+                Ok(Vec::new())
+            }
+        }
+    }
+}
+
+impl Conversation for SubscriberConversation {
+    fn on_text(&mut self, text: &str) -> (String, Vec<Outgoing>) {
+        match serde_json::from_str::<SubscriberFrame>(text) {
+            Ok(frame) => {
+                let label = frame.summary();
+                let answer = self
+                    .handle(frame)
+                    .unwrap_or_else(|error| vec![Outgoing::frame(&BrokerFrame::Error { error })]);
+                (label, answer)
+            }
+            Err(e) => (
+                "unreadable frame".into(),
+                vec![Outgoing::frame(&BrokerFrame::Error {
+                    error: format!("unreadable frame: {e}"),
+                })],
+            ),
+        }
+    }
+
+    async fn next(&mut self) -> Next {
+        let credit = self
+            .prefetch
+            .is_none_or(|p| self.delivered - self.acked < u64::from(p));
+        tokio::select! {
+            biased;
+            changed = self.subscriber.dropped.changed() => match changed {
+                Ok(()) => match self.subscriber.dropped.borrow().clone() {
+                    Some(reason) => Next::TooSlow(reason),
+                    None => Next::Nothing,
+                },
+                Err(_) => std::future::pending().await,
+            },
+            delivery = self.subscriber.queue.recv(), if credit => match delivery {
+                Some(delivery) => Next::Send(vec![self.deliver(delivery)]),
+                None => Next::TooSlow("dropped by the broker".into()),
+            },
+        }
+    }
+}
+
+async fn subscribe_socket(
+    ws: WebSocketUpgrade,
+    headers: HeaderMap,
+    Query(query): Query<SubscriberQuery>,
+    State(state): State<AppState>,
+    trace: Option<Extension<TraceIds>>,
+) -> Result<Response, AppError> {
+    origin::check(&headers, &state.config.allowed_origins)?;
+    check_name("`as` name", &query.peer)?;
+    let trace = trace.map(|Extension(t)| t);
+    let room = room_of(query.room.as_deref(), trace.as_ref())?;
+    let subscriber = state
+        .pubsub
+        .broker
+        .topics()
+        .subscriber(&room, &query.peer, trace.clone());
+    let tracer = FrameTracer::new(state.trace.clone(), trace, query.peer);
+    let conversation = SubscriberConversation {
+        subscriber,
+        prefetch: None,
+        delivered: 0,
+        acked: 0,
+    };
+    Ok(socket::accept(ws, state, tracer, conversation))
+}
+
+async fn subscribe_stream(
+    Query(query): Query<SubscriberQuery>,
+    State(state): State<AppState>,
+    trace: Option<Extension<TraceIds>>,
+) -> Result<Response, AppError> {
+    check_name("`as` name", &query.peer)?;
+    if query.replay > MAX_HISTORY {
+        return Err(AppError::Unprocessable(format!(
+            "replay is at most {MAX_HISTORY}, got {}",
+            query.replay
+        )));
+    }
+    let trace = trace.map(|Extension(t)| t);
+    let room = room_of(query.room.as_deref(), trace.as_ref())?;
+    let mut subscriber = state
+        .pubsub
+        .broker
+        .topics()
+        .subscriber(&room, &query.peer, trace.clone());
+    let mut replayed = Vec::new();
+    for topic in query.topics.split(',').filter(|t| !t.is_empty()) {
+        check_name("topic", topic)?;
+        replayed.extend(
+            subscriber
+                .subscribe(topic, query.replay)
+                .map_err(BrokerError::from)?,
+        );
+    }
+    let (sink, response) = event_stream::open();
+    let hub = state.trace.clone();
+    let stopped = state.stopped();
+    let peer = query.peer;
+    tokio::spawn(async move {
+        tokio::pin!(stopped);
+        let mut sent = 0u32;
+        let mut offer = |delivery: Delivery| {
+            sent += 1;
+            let data = serde_json::to_string(&delivery).expect("deliveries serialize");
+            let event = Event::default()
+                .event(EVENT_MESSAGE)
+                .id(sent.to_string())
+                .data(&data);
+            let bytes = wire_bytes(EVENT_MESSAGE, sent.into(), &data);
+            let queued = sink.offer(event, "too slow: events were piling up");
+            if queued.is_ok()
+                && let Some(ids) = &trace
+            {
+                hub.hop(Hop {
+                    run: &ids.run,
+                    request_id: event_request_id(&ids.request.0, sent),
+                    from: "broker",
+                    to: &peer,
+                    kind: Kind::Deliver,
+                    transport: Transport::Sse,
+                    at: HopTime::Sent,
+                    label: delivery.summary(),
+                    bytes: Some(bytes),
+                    body: Some(data),
+                });
+            }
+            queued.is_ok()
+        };
+        for delivery in replayed {
+            if !offer(delivery) {
+                return;
+            }
+        }
+        loop {
+            tokio::select! {
+                biased;
+                _ = &mut stopped => return,
+                changed = subscriber.dropped.changed() => {
+                    if changed.is_ok() && let Some(reason) = subscriber.dropped.borrow().clone() {
+                        sink.drop_with(&reason);
+                        return;
+                    }
+                }
+                delivery = subscriber.queue.recv() => match delivery {
+                    Some(delivery) => if !offer(delivery) { return },
+                    None => return,
+                },
+                _ = sink.closed() => return,
+            }
+        }
+    });
+    Ok(response)
+}

@@ -1,0 +1,545 @@
+//! Publish/subscribe: the broker contract run against both engines (the same test functions,
+//! in memory and on Redis), the HTTP and WebSocket/SSE endpoints with real clients, the slow
+//! subscriber's drop, and two real backend processes sharing one Redis.
+//!
+//! Redis tests need `PATTERNSCOPE_TEST_REDIS` (a redis:// URL; `make test` starts a private
+//! Redis and sets it). Without it they say so loudly and pass without running.
+
+mod common;
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use backend::{
+    AppState, Config,
+    pubsub::{Broker, Publish, Subscriber, Topics, memory::MemoryBroker, redis::RedisBroker},
+    trace::TraceHub,
+};
+use futures_util::{SinkExt, StreamExt};
+use protocol::{
+    ApiError,
+    pubsub::{
+        BrokerFrame, Delivery, MAX_MESSAGE_BYTES, PublishRequest, Published, SUBSCRIBER_QUEUE,
+        SubscriberFrame,
+    },
+    trace::{Kind, RunId},
+};
+use tokio_tungstenite::{
+    connect_async,
+    tungstenite::{Message as WsMessage, protocol::frame::coding::CloseCode},
+};
+
+const REDIS_ENV: &str = "PATTERNSCOPE_TEST_REDIS";
+
+fn redis_url() -> Option<String> {
+    let url = std::env::var(REDIS_ENV).ok().filter(|u| !u.is_empty());
+    if url.is_none() {
+        eprintln!(
+            "\n!!! SKIPPED: {REDIS_ENV} is not set, so this Redis test did not run. \
+             `make test` starts a private Redis and sets it. !!!\n"
+        );
+    }
+    url
+}
+
+/// A room name no other test (or earlier run against the same Redis) uses.
+fn unique(name: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "room:{name}-{}-{nanos}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn memory_broker() -> Arc<dyn Broker> {
+    Arc::new(MemoryBroker::new(Topics::new(TraceHub::default(), "solo")))
+}
+
+async fn redis_broker(instance: &str) -> Option<Arc<dyn Broker>> {
+    let url = redis_url()?;
+    let topics = Topics::new(TraceHub::default(), instance);
+    let broker = RedisBroker::connect(&url, topics, std::future::pending())
+        .await
+        .expect("the test Redis answers");
+    Some(Arc::new(broker))
+}
+
+async fn publish(broker: &dyn Broker, room: &str, topic: &str, text: &str) -> u64 {
+    broker
+        .publish(Publish {
+            room,
+            topic,
+            text: text.into(),
+            publisher: "browser",
+        })
+        .await
+        .expect("published")
+}
+
+async fn next(subscriber: &mut Subscriber) -> Delivery {
+    tokio::time::timeout(Duration::from_secs(5), subscriber.queue.recv())
+        .await
+        .expect("a delivery within 5 s")
+        .expect("still subscribed")
+}
+
+async fn nothing_more(subscriber: &mut Subscriber) {
+    assert!(
+        tokio::time::timeout(Duration::from_millis(150), subscriber.queue.recv())
+            .await
+            .is_err(),
+        "no delivery expected"
+    );
+}
+
+// ---- The broker contract: every engine must pass these. ----
+
+async fn every_subscriber_of_a_topic_gets_each_message_in_order(broker: Arc<dyn Broker>) {
+    let room = unique("fanout");
+    let topics = broker.topics();
+    let mut subs: Vec<Subscriber> = (1..=3)
+        .map(|k| topics.subscriber(&room, &format!("client-{k}"), None))
+        .collect();
+    for s in &subs {
+        assert!(s.subscribe("news", 0).unwrap().is_empty());
+    }
+    let mut other = topics.subscriber(&room, "client-9", None);
+    other.subscribe("sport", 0).unwrap();
+    let first = publish(&*broker, &room, "news", "one").await;
+    let second = publish(&*broker, &room, "news", "two").await;
+    assert_eq!(second, first + 1, "numbered in order");
+    for s in &mut subs {
+        let (a, b) = (next(s).await, next(s).await);
+        assert_eq!((a.text.as_str(), b.text.as_str()), ("one", "two"));
+        assert_eq!((a.seq, b.seq), (first, second));
+        assert_eq!(a.publisher, "browser");
+        assert!(!a.replayed);
+    }
+    nothing_more(&mut other).await;
+}
+
+async fn a_late_joiner_misses_earlier_messages_unless_it_asks_for_a_replay(
+    broker: Arc<dyn Broker>,
+) {
+    let room = unique("late");
+    let topics = broker.topics();
+    let mut early = topics.subscriber(&room, "client-1", None);
+    early.subscribe("news", 0).unwrap();
+    for text in ["a", "b", "c"] {
+        publish(&*broker, &room, "news", text).await;
+    }
+    for _ in 0..3 {
+        next(&mut early).await;
+    }
+    let mut late = topics.subscriber(&room, "client-2", None);
+    assert!(
+        late.subscribe("news", 0).unwrap().is_empty(),
+        "no replay asked"
+    );
+    nothing_more(&mut late).await;
+    let replaying = topics.subscriber(&room, "client-3", None);
+    let replayed = replaying.subscribe("news", 2).unwrap();
+    assert_eq!(
+        replayed.iter().map(|d| d.text.as_str()).collect::<Vec<_>>(),
+        ["b", "c"],
+        "the last two, oldest first"
+    );
+    assert!(replayed.iter().all(|d| d.replayed));
+    publish(&*broker, &room, "news", "d").await;
+    assert_eq!(
+        next(&mut late).await.text,
+        "d",
+        "the late joiner gets what follows"
+    );
+}
+
+async fn a_subscriber_that_does_not_read_is_dropped_and_the_others_go_on(broker: Arc<dyn Broker>) {
+    let room = unique("slow");
+    let topics = broker.topics();
+    let slow = topics.subscriber(&room, "client-1", None);
+    let mut reader = topics.subscriber(&room, "client-2", None);
+    slow.subscribe("news", 0).unwrap();
+    reader.subscribe("news", 0).unwrap();
+    for n in 1..=SUBSCRIBER_QUEUE + 3 {
+        publish(&*broker, &room, "news", &format!("m{n}")).await;
+        assert_eq!(next(&mut reader).await.text, format!("m{n}"), "on time");
+    }
+    let reason = slow.dropped.borrow().clone().expect("dropped");
+    assert!(reason.starts_with("too slow"), "{reason}");
+}
+
+async fn rooms_keep_their_topics_apart(broker: Arc<dyn Broker>) {
+    let (here, there) = (unique("here"), unique("there"));
+    let topics = broker.topics();
+    let mut a = topics.subscriber(&here, "client-1", None);
+    let mut b = topics.subscriber(&there, "client-1", None);
+    a.subscribe("news", 0).unwrap();
+    b.subscribe("news", 0).unwrap();
+    publish(&*broker, &here, "news", "only here").await;
+    assert_eq!(next(&mut a).await.text, "only here");
+    nothing_more(&mut b).await;
+    a.unsubscribe("news");
+    publish(&*broker, &here, "news", "after").await;
+    nothing_more(&mut a).await;
+}
+
+macro_rules! broker_contract {
+    ($($test:ident),* $(,)?) => {
+        mod memory_engine {
+            $(#[tokio::test]
+            async fn $test() {
+                super::$test(super::memory_broker()).await
+            })*
+        }
+        mod redis_engine {
+            $(#[tokio::test]
+            async fn $test() {
+                let Some(broker) = super::redis_broker("r1").await else { return };
+                super::$test(broker).await
+            })*
+        }
+    };
+}
+
+broker_contract!(
+    every_subscriber_of_a_topic_gets_each_message_in_order,
+    a_late_joiner_misses_earlier_messages_unless_it_asks_for_a_replay,
+    a_subscriber_that_does_not_read_is_dropped_and_the_others_go_on,
+    rooms_keep_their_topics_apart,
+);
+
+// ---- Over the wire: one server, real clients. ----
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn open(base: &str, query: &str) -> Socket {
+    let url = format!("{}/api/pubsub/ws?{query}", base.replace("http://", "ws://"));
+    connect_async(url).await.expect("upgrade").0
+}
+
+async fn send(socket: &mut Socket, frame: SubscriberFrame) {
+    let text = serde_json::to_string(&frame).unwrap();
+    socket.send(WsMessage::Text(text.into())).await.unwrap();
+}
+
+async fn frame(socket: &mut Socket) -> BrokerFrame {
+    loop {
+        let next = tokio::time::timeout(Duration::from_secs(5), socket.next())
+            .await
+            .expect("a frame within 5 s");
+        match next.expect("open").expect("no error") {
+            WsMessage::Text(text) => return serde_json::from_str(&text).unwrap(),
+            WsMessage::Close(c) => panic!("closed: {c:?}"),
+            _ => {}
+        }
+    }
+}
+
+async fn subscribe(socket: &mut Socket, topic: &str, prefetch: Option<u32>) {
+    send(
+        socket,
+        SubscriberFrame::Subscribe {
+            topic: topic.into(),
+            replay: 0,
+            prefetch,
+        },
+    )
+    .await;
+    assert!(matches!(
+        frame(socket).await,
+        BrokerFrame::Subscribed { .. }
+    ));
+}
+
+async fn post_publish(base: &str, query: &str, body: &PublishRequest) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{base}/api/pubsub/publish?{query}"))
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn message(room: Option<&str>, topic: &str, text: &str) -> PublishRequest {
+    PublishRequest {
+        room: room.map(str::to_owned),
+        topic: topic.into(),
+        text: text.into(),
+        publisher: None,
+    }
+}
+
+#[tokio::test]
+async fn a_publish_reaches_three_socket_subscribers_and_is_drawn_through_the_broker() {
+    let server = common::TestServer::start().await;
+    let base = server.url("");
+    let mut clients = Vec::new();
+    for k in 1..=3 {
+        let mut socket = open(&base, &format!("as=client-{k}&run=ps-1&rid={k}")).await;
+        subscribe(&mut socket, "news", None).await;
+        clients.push(socket);
+    }
+    let response = post_publish(&base, "run=ps-1&rid=9", &message(None, "news", "hello")).await;
+    assert_eq!(response.status(), 202);
+    let published: Published = response.json().await.unwrap();
+    assert_eq!((published.seq, published.engine.as_str()), (1, "memory"));
+    for socket in &mut clients {
+        match frame(socket).await {
+            BrokerFrame::Message { delivery } => assert_eq!(delivery.text, "hello"),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    // Another run's subscriber, same topic name, hears nothing: runs are isolated.
+    let mut stranger = open(&base, "as=client-1&run=ps-2&rid=1").await;
+    subscribe(&mut stranger, "news", None).await;
+    post_publish(&base, "run=ps-1&rid=10", &message(None, "news", "again")).await;
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), stranger.next())
+            .await
+            .is_err()
+    );
+
+    let trace = server.state.trace.snapshot(&RunId("ps-1".into())).unwrap();
+    let publishes: Vec<_> = trace.iter().filter(|m| m.kind == Kind::Publish).collect();
+    assert_eq!(publishes[0].to.0, "broker");
+    assert_eq!(publishes[0].label, "publish news #1");
+    let mut delivered_to: Vec<&str> = trace
+        .iter()
+        .filter(|m| m.kind == Kind::Deliver && m.label == "deliver news #1 via main")
+        .map(|m| {
+            assert_eq!(m.from.0, "broker");
+            m.to.0.as_str()
+        })
+        .collect();
+    delivered_to.sort();
+    assert_eq!(delivered_to, ["client-1", "client-2", "client-3"]);
+}
+
+#[tokio::test]
+async fn an_event_stream_subscriber_gets_a_replay_then_live_messages() {
+    let server = common::TestServer::start().await;
+    let base = server.url("");
+    let room = format!("sse-{}", std::process::id());
+    for text in ["old-1", "old-2"] {
+        post_publish(&base, "", &message(Some(&room), "news", text)).await;
+    }
+    let response = reqwest::get(format!(
+        "{base}/api/pubsub/events?as=client-4&room={room}&topics=news&replay=1"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut body = response.bytes_stream();
+    post_publish(&base, "", &message(Some(&room), "news", "live")).await;
+    let mut text = String::new();
+    while !text.contains("live") {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), body.next())
+            .await
+            .expect("events within 5 s")
+            .unwrap()
+            .unwrap();
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(
+        !text.contains("old-1"),
+        "only the last one replayed: {text}"
+    );
+    assert!(text.contains("event: message\nid: 1\n"), "{text}");
+    assert!(text.contains("\"replayed\":true"), "{text}");
+    assert!(text.contains("old-2") && text.contains("live"), "{text}");
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_named_4xx() {
+    let server = common::TestServer::start().await;
+    let base = server.url("");
+    let too_big = "x".repeat(MAX_MESSAGE_BYTES + 1);
+    let cases = [
+        (message(None, "news", &too_big), 413, "at most"),
+        (message(None, "<bad>", "x"), 400, "invalid topic"),
+        (message(Some("a:b"), "news", "x"), 400, "invalid room"),
+    ];
+    for (body, status, says) in cases {
+        let response = post_publish(&base, "", &body).await;
+        assert_eq!(response.status(), status);
+        let error: ApiError = response.json().await.unwrap();
+        assert!(error.error.contains(says), "{}", error.error);
+    }
+    let response = reqwest::Client::new()
+        .post(format!("{base}/api/pubsub/publish"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let response = reqwest::Client::new()
+        .post(format!("{base}/api/pubsub/ticker"))
+        .json(&serde_json::json!({ "topic": "t", "per_second": 1000, "bytes": 10, "seconds": 1 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 422);
+    let response = reqwest::get(format!("{base}/api/pubsub/events?topics=a,<b>"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let mut socket = open(&base, "").await;
+    send(
+        &mut socket,
+        SubscriberFrame::Subscribe {
+            topic: "news".into(),
+            replay: 1000,
+            prefetch: None,
+        },
+    )
+    .await;
+    assert!(
+        matches!(frame(&mut socket).await, BrokerFrame::Error { error } if error.contains("replay"))
+    );
+}
+
+#[tokio::test]
+async fn a_slow_acknowledger_is_dropped_with_a_reason_while_the_others_keep_receiving() {
+    let server = common::TestServer::start().await;
+    let base = server.url("");
+    let room = format!("slow-{}", std::process::id());
+    // The slow one takes one delivery at a time and never acknowledges it.
+    let mut slow = open(&base, &format!("as=client-3&room={room}")).await;
+    subscribe(&mut slow, "news", Some(1)).await;
+    let mut fast = open(&base, &format!("as=client-1&room={room}")).await;
+    subscribe(&mut fast, "news", None).await;
+    let total = SUBSCRIBER_QUEUE + 4;
+    for n in 1..=total {
+        post_publish(&base, "", &message(Some(&room), "news", &format!("m{n}"))).await;
+        match frame(&mut fast).await {
+            BrokerFrame::Message { delivery } => assert_eq!(delivery.text, format!("m{n}")),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let mut got = 0;
+    let close = loop {
+        match tokio::time::timeout(Duration::from_secs(5), slow.next())
+            .await
+            .expect("closed within 5 s")
+        {
+            Some(Ok(WsMessage::Close(Some(c)))) => break c,
+            Some(Ok(WsMessage::Text(_))) => got += 1,
+            Some(Ok(_)) => {}
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(got, 1, "one delivery within its prefetch window");
+    assert_eq!(close.code, CloseCode::Policy);
+    assert!(close.reason.contains("too slow"), "{}", close.reason);
+}
+
+// ---- Two processes, one Redis. ----
+
+/// A backend process on a free port; killed when dropped.
+struct Instance {
+    child: std::process::Child,
+    base: String,
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[allow(clippy::zombie_processes)] // `Instance::drop` kills and waits for it.
+async fn instance(name: &str, redis: &str) -> Instance {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_backend"))
+        .args([
+            "--addr",
+            &format!("127.0.0.1:{port}"),
+            "--dist",
+            "/nonexistent",
+        ])
+        .args(["--redis-url", redis, "--instance", name])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the backend binary starts");
+    let base = format!("http://127.0.0.1:{port}");
+    for _ in 0..100 {
+        if reqwest::get(format!("{base}/api/health")).await.is_ok() {
+            return Instance { child, base };
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("instance {name} did not start");
+}
+
+#[tokio::test]
+async fn a_publish_on_one_instance_reaches_subscribers_on_the_other() {
+    let Some(redis) = redis_url() else { return };
+    let (a, b) = (instance("a", &redis).await, instance("b", &redis).await);
+    let room = format!("x-{}", std::process::id());
+    let mut on_a = open(&a.base, &format!("as=client-1&room={room}")).await;
+    let mut on_b = open(&b.base, &format!("as=client-2&room={room}")).await;
+    subscribe(&mut on_a, "news", None).await;
+    subscribe(&mut on_b, "news", None).await;
+    let response = post_publish(&a.base, "", &message(Some(&room), "news", "across")).await;
+    assert_eq!(response.status(), 202);
+    let published: Published = response.json().await.unwrap();
+    assert_eq!(
+        (published.engine.as_str(), published.instance.as_str()),
+        ("redis", "a")
+    );
+    for (socket, delivered_by) in [(&mut on_a, "a"), (&mut on_b, "b")] {
+        match frame(socket).await {
+            BrokerFrame::Message { delivery } => {
+                assert_eq!(delivery.text, "across");
+                assert_eq!(delivery.published_by, "a");
+                assert_eq!(delivery.delivered_by, delivered_by);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn start_up_with_unreachable_redis_fails_fast_with_a_clear_message() {
+    let started = std::time::Instant::now();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_backend"))
+        .args([
+            "--addr",
+            "127.0.0.1:0",
+            "--redis-url",
+            "redis://127.0.0.1:1",
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot reach Redis at redis://127.0.0.1:1"),
+        "{stderr}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[tokio::test]
+async fn the_default_server_runs_the_embedded_engine() {
+    let state = AppState::new(Config::default());
+    assert_eq!(state.pubsub.broker.engine(), "memory");
+}

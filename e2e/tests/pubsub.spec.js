@@ -1,0 +1,88 @@
+// Publish/subscribe against the real server: three subscribers on their own connections (two
+// WebSockets, one event stream), one publish, and the diagram drawing publisher → broker →
+// three deliveries that the connections really carried.
+const { test, expect } = require('@playwright/test');
+const { drawnMessages } = require('./helpers');
+
+test('one publish is delivered by the broker to three subscribers, each on its own connection', async ({ page }) => {
+  const sockets = [];
+  page.on('websocket', (ws) => {
+    if (!ws.url().includes('/api/pubsub/ws')) return;
+    const entry = { as: new URL(ws.url()).searchParams.get('as'), received: [] };
+    ws.on('framereceived', (f) => entry.received.push(JSON.parse(f.payload.toString())));
+    sockets.push(entry);
+  });
+  const streams = [];
+  page.on('response', (r) => {
+    if (r.url().includes('/api/pubsub/events')) streams.push(r);
+  });
+  await page.goto('/demo/pubsub');
+  await page.getByTestId('param-subscribers').fill('0');
+  await page.getByTestId('run').click();
+  for (const transport of ['websocket', 'sse', 'websocket']) {
+    await page.getByTestId('subscriber-transport').selectOption(transport);
+    await page.getByTestId('add-subscriber').click();
+  }
+  const subs = page.getByTestId('subscriber');
+  await expect(subs).toHaveCount(3);
+  await expect(page.locator('[data-testid=subscriber][data-name=client-1]')).toContainText('subscribed to news');
+  await expect(page.locator('[data-testid=subscriber][data-name=client-3]')).toContainText('subscribed to news');
+  await expect(page.locator('[data-testid=subscriber][data-name=client-2]')).toContainText('listening to news');
+  await page.getByTestId('publish').click();
+  await expect(page.getByTestId('status')).toContainText('Published news #1');
+  for (const name of ['client-1', 'client-2', 'client-3']) {
+    await expect(page.locator(`[data-testid=subscriber][data-name=${name}]`)).toHaveAttribute('data-received', '1');
+  }
+
+  // What the connections really carried.
+  expect(sockets.map((s) => s.as)).toEqual(['client-1', 'client-3']);
+  for (const s of sockets) {
+    const messages = s.received.filter((f) => f.type === 'message');
+    expect(messages.map((f) => [f.delivery.topic, f.delivery.seq, f.delivery.text.startsWith('message 1')])).toEqual([['news', 1, true]]);
+  }
+  expect(streams.length).toBe(1);
+  expect(streams[0].headers()['content-type']).toBe('text/event-stream');
+  expect(new URL(streams[0].url()).searchParams.get('as')).toBe('client-2');
+
+  // The diagram: publisher → server → broker, then broker → each subscriber.
+  await expect(page.locator('[data-testid=message][data-kind=deliver]')).toHaveCount(3);
+  const drawn = await drawnMessages(page);
+  const publishes = drawn.filter((m) => m.kind === 'publish');
+  expect(publishes.map((m) => [m.from, m.to, m.label])).toEqual([['server', 'broker', 'publish news #1']]);
+  expect(drawn.some((m) => m.kind === 'request' && m.from === 'browser' && m.label.startsWith('POST /api/pubsub/publish'))).toBe(true);
+  const delivers = drawn.filter((m) => m.kind === 'deliver');
+  expect(delivers.map((m) => [m.from, m.to, m.transport]).sort()).toEqual([
+    ['broker', 'client-1', 'websocket'],
+    ['broker', 'client-2', 'sse'],
+    ['broker', 'client-3', 'websocket'],
+  ]);
+  for (const d of delivers) expect(d.label).toMatch(/^deliver news #1 via /);
+  const lifelines = await page.locator('[data-testid=lifeline]').evaluateAll((els) => els.map((e) => e.dataset.actor));
+  expect(lifelines).toEqual(expect.arrayContaining(['browser', 'server', 'broker', 'client-1', 'client-2', 'client-3']));
+  await page.screenshot({ path: 'output/pubsub.png', fullPage: true });
+  await page.getByTestId('stop').click();
+});
+
+test('a late joiner misses earlier messages; a slow subscriber is dropped with a reason', async ({ page }) => {
+  await page.goto('/demo/pubsub');
+  await page.getByTestId('param-subscribers').fill('1');
+  await page.getByTestId('param-slow-ms').fill('5000');
+  await page.getByTestId('run').click();
+  await expect(page.locator('[data-testid=subscriber][data-name=client-1]')).toContainText('subscribed to news');
+  await page.getByTestId('publish').click();
+  await expect(page.getByTestId('status')).toContainText('#1');
+  // A late joiner, then a slow one.
+  await page.getByTestId('add-subscriber').click();
+  await expect(page.locator('[data-testid=subscriber][data-name=client-2]')).toContainText('subscribed to news (0 replayed)');
+  await page.getByTestId('subscriber-slow').check();
+  await page.getByTestId('add-subscriber').click();
+  await expect(page.locator('[data-testid=subscriber][data-name=client-3]')).toContainText('subscribed');
+  for (let n = 0; n < 20; n++) await page.getByTestId('publish').click();
+  await expect(page.locator('[data-testid=subscriber][data-name=client-3]')).toContainText('dropped: 1008 too slow');
+  await expect(page.locator('[data-testid=subscriber][data-name=client-1]')).toHaveAttribute('data-received', '21');
+  await expect(page.locator('[data-testid=subscriber][data-name=client-2]')).toHaveAttribute('data-received', '20');
+  await expect(page.locator('[data-testid=message][data-kind=note]').filter({ hasText: 'drops client-3' }).or(
+    page.locator('[data-testid=message][data-kind=note][data-label*="drops client-3"]'))).not.toHaveCount(0);
+  await page.screenshot({ path: 'output/pubsub-slow.png', fullPage: true });
+  await page.getByTestId('stop').click();
+});
