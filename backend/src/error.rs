@@ -21,6 +21,9 @@ pub enum AppError {
     PayloadTooLarge(String),
     #[error("{0}")]
     NotFound(String),
+    /// The request conflicts with what the server holds (a chunk at the wrong offset).
+    #[error("{0}")]
+    Conflict(String),
     /// A bounded store is full.
     #[error("{0}")]
     TooManyRequests(String),
@@ -42,6 +45,7 @@ impl AppError {
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

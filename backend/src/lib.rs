@@ -17,6 +17,7 @@
 //!   every socket demo shares; [`event_stream`] is its counterpart for Server-Sent Events.
 //! - [`push`]: a WebSocket the server pushes on: job progress, notices, chat rooms.
 //! - [`pubsub`]: publish/subscribe through a broker (in memory, or Redis shared by instances).
+//! - [`upload`]: whole vs chunked upload, resumable, checked by SHA-256.
 //! - [`sync_async`]: a handler that blocks a small thread pool vs one that awaits.
 //! - [`origin`]: the `Origin` check every WebSocket upgrade makes.
 //! - [`error`]: the one error type; every failure is a 4xx/5xx with a JSON `{ "error": … }`.
@@ -38,6 +39,7 @@ pub mod sse;
 pub mod static_files;
 pub mod sync_async;
 pub mod trace;
+pub mod upload;
 
 use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc};
 
@@ -68,6 +70,8 @@ pub struct AppState {
     pub rooms: push::Rooms,
     /// The publish/subscribe broker and its tickers.
     pub pubsub: pubsub::PubSub,
+    /// Chunked uploads in progress.
+    pub uploads: upload::UploadStore,
     /// The small thread pool the blocking handler of the sync/async demo ties up.
     pub pool: sync_async::BlockingPool,
     /// Flips to `true` when shutdown begins, so push loops close their connections cleanly
@@ -92,6 +96,7 @@ impl AppState {
             trace,
             jobs: JobStore::default(),
             rooms: push::Rooms::default(),
+            uploads: upload::UploadStore::default(),
             pool: sync_async::BlockingPool::default(),
             shutdown,
             shutdown_tx: Arc::new(shutdown_tx),
@@ -140,6 +145,7 @@ pub fn app(state: AppState) -> Router {
         .merge(push::router())
         .merge(pubsub::router())
         .merge(sync_async::router())
+        .merge(upload::router())
         .fallback(|| async { AppError::NotFound("no such API endpoint".into()) })
         // Every request carrying `run` and `rid` is traced, whichever demo it belongs to.
         .layer(middleware::from_fn_with_state(

@@ -11,6 +11,7 @@
 //! - [`push`]: the push demo's WebSocket frames, one enum per direction, and the [`push::Frame`]
 //!   trait every pushing socket's frames share.
 //! - [`pubsub`]: the publish/subscribe demo's publish, subscriber frames, ticker and bounds.
+//! - [`upload`]: whole and chunked uploads, resumable, checked by SHA-256.
 //! - [`ApiError`]: the JSON body of every 4xx the server returns.
 #![forbid(unsafe_code)]
 
@@ -19,6 +20,7 @@ pub mod job;
 pub mod pubsub;
 pub mod push;
 pub mod trace;
+pub mod upload;
 
 use serde::{Deserialize, Serialize};
 
