@@ -8,6 +8,7 @@ use protocol::{
     echo::{self, EchoReply, Format},
     job::{JobCreated, JobId, JobSpec, JobUpdate, LongPollAnswer},
     trace::{Actor, Detail, Header, Kind, Message, Phase, Transport},
+    upload::{NewUpload, UploadId, UploadState},
 };
 use wasm_bindgen::JsCast;
 use web_sys::{AbortSignal, PerformanceResourceTiming};
@@ -425,4 +426,69 @@ pub async fn stop_ticker(rec: Recorder, room: &str) -> Result<serde_json::Value,
         js_sys::encode_uri_component(room)
     );
     traced_json(rec, Outgoing::bodiless(Method::DELETE, &path), None).await
+}
+
+/// `POST /api/uploads`: announces a chunked upload.
+pub async fn announce_upload(rec: Recorder, new: &NewUpload) -> Result<UploadState, String> {
+    let body = serde_json::to_vec(new).map_err(|e| e.to_string())?;
+    let out = Outgoing {
+        method: Method::POST,
+        path: "/api/uploads",
+        content_type: Some("application/json"),
+        body,
+    };
+    traced_json(rec, out, None).await
+}
+
+/// `PUT /api/uploads/{id}?offset=N`: one chunk, at the offset the server acknowledged.
+pub async fn upload_chunk(
+    rec: Recorder,
+    id: &UploadId,
+    offset: u64,
+    chunk: Vec<u8>,
+    abort: Option<&AbortSignal>,
+) -> Result<UploadState, String> {
+    let path = format!("/api/uploads/{}?offset={offset}", id.0);
+    let out = Outgoing {
+        method: Method::PUT,
+        path: &path,
+        content_type: Some("application/octet-stream"),
+        body: chunk,
+    };
+    traced_json(rec, out, abort).await
+}
+
+/// `GET /api/uploads/{id}`: how much of the upload the server holds (where to resume).
+pub async fn upload_state(rec: Recorder, id: &UploadId) -> Result<UploadState, String> {
+    let path = format!("/api/uploads/{}", id.0);
+    traced_json(rec, Outgoing::bodiless(Method::GET, &path), None).await
+}
+
+/// `DELETE /api/uploads/{id}`: the server may forget the upload.
+pub async fn forget_upload(rec: Recorder, id: &UploadId) -> Result<(), String> {
+    let path = format!("/api/uploads/{}", id.0);
+    traced_fetch(rec, Outgoing::bodiless(Method::DELETE, &path), None)
+        .await
+        .map(|_| ())
+}
+
+/// `POST /api/uploads/whole`: the whole file in one request body.
+pub async fn upload_whole(
+    rec: Recorder,
+    name: &str,
+    sha256: &str,
+    bytes: Vec<u8>,
+    abort: Option<&AbortSignal>,
+) -> Result<UploadState, String> {
+    let path = format!(
+        "/api/uploads/whole?name={}&sha256={sha256}",
+        js_sys::encode_uri_component(name)
+    );
+    let out = Outgoing {
+        method: Method::POST,
+        path: &path,
+        content_type: Some("application/octet-stream"),
+        body: bytes,
+    };
+    traced_json(rec, out, abort).await
 }

@@ -50,11 +50,29 @@ pub const PATTERNS: &[Pattern] = &[
         ],
         used_in: "REST and JSON APIs, web pages, GraphQL, gRPC unary calls.",
     },
-    planned(
-        "upload",
-        "Whole vs chunked upload",
-        "One big request versus many acknowledged chunks that can resume after an interruption.",
-    ),
+    Pattern {
+        slug: "upload",
+        title: "Whole vs chunked upload",
+        summary: "One big request versus many acknowledged chunks that can resume after an interruption.",
+        built: true,
+        how: "The page takes a file you pick, or generates an image of the size you choose, and computes its \
+              SHA-256. Whole: one POST carries every byte; if it breaks, everything is sent again. Chunked: the \
+              page announces the upload (name, size, SHA-256), then sends each chunk as a PUT at the byte offset \
+              the server acknowledged last. Interrupt cuts the chunk in flight (the server keeps nothing of it); \
+              Resume asks the server how much it holds (GET) and carries on from exactly there. When the last \
+              byte is in, the server hashes what it assembled and says whether it matches the page's hash.",
+        pros: &[
+            "Chunks survive flaky networks: only the lost chunk is sent again, not the whole file.",
+            "Progress is real: each acknowledgement says how much the server holds.",
+            "Each request stays small, under proxy and server body limits.",
+        ],
+        cons: &[
+            "More requests, each with its own headers and round trip: slower on a good network.",
+            "The server must keep partial uploads somewhere, bounded and expiring.",
+            "Both sides need a protocol for offsets, resuming and checking the result.",
+        ],
+        used_in: "tus (resumable uploads), S3 multipart upload, Google Drive and YouTube resumable uploads, Dropbox upload sessions.",
+    },
     Pattern {
         slug: "sync-async",
         title: "Synchronous vs asynchronous",

@@ -121,6 +121,7 @@ fn DemoRoute() -> impl IntoView {
             ("push", _) => view! { <demos::push::Push/> }.into_any(),
             ("pubsub", _) => view! { <demos::pubsub::PubSub/> }.into_any(),
             ("sync-async", _) => view! { <demos::sync_async::SyncAsync/> }.into_any(),
+            ("upload", _) => view! { <demos::upload::UploadDemo/> }.into_any(),
             ("compare", _) => view! { <demos::compare::Compare/> }.into_any(),
             (_, Some(p)) => view! { <NotBuilt pattern=p/> }.into_any(),
             (_, None) => view! { <NotFound/> }.into_any(),

@@ -8,3 +8,4 @@ pub mod request_response;
 pub mod short_polling;
 pub mod sse;
 pub mod sync_async;
+pub mod upload;

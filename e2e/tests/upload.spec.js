@@ -1,0 +1,62 @@
+// Whole vs chunked upload: chunks go at the offsets the server acknowledged; an interrupted
+// upload resumes from what the server says it holds; the server's SHA-256 matches the page's.
+const { test, expect } = require('@playwright/test');
+const { drawnMessages, recordRequests, waitForRunToFinish } = require('./helpers');
+
+const offsetOf = (r) => Number(new URL(r.pathAndQuery, 'http://x').searchParams.get('offset'));
+
+test('a chunked upload interrupted midway resumes from the server\'s offset and the checksum matches', async ({ page }) => {
+  const sent = recordRequests(page, '/api/uploads');
+  const answers = [];
+  page.on('response', async (r) => {
+    if (new URL(r.url()).pathname.startsWith('/api/uploads') && r.request().method() === 'GET') {
+      answers.push(await r.json());
+    }
+  });
+  await page.goto('/demo/upload?source=generate&size_kb=256&mode=chunked&chunk_kb=32&delay_ms=300');
+  await page.getByTestId('run').click();
+  const progress = page.getByTestId('upload-progress');
+  await expect.poll(async () => Number(await progress.getAttribute('value')), { timeout: 10_000 })
+    .toBeGreaterThanOrEqual(3 * 32 * 1024);
+  await page.getByTestId('interrupt').click();
+  await expect(page.getByTestId('status')).toContainText('Interrupted');
+  const before = sent.filter((r) => r.method === 'PUT').length;
+  await page.getByTestId('resume').click();
+  await waitForRunToFinish(page);
+  await expect(page.getByTestId('status')).toContainText('SHA-256 matches');
+
+  // Announce, chunks, one GET to learn where to resume, more chunks.
+  expect(sent[0].method).toBe('POST');
+  const puts = sent.filter((r) => r.method === 'PUT');
+  const resumeAt = answers[0].received;
+  expect(puts.length).toBeGreaterThan(before);
+  expect(offsetOf(puts[before])).toBe(resumeAt);
+  expect(resumeAt % (32 * 1024)).toBe(0);
+  // Chunks after the resume continue where each acknowledgement left off.
+  const after = puts.slice(before).map(offsetOf);
+  after.forEach((o, i) => expect(o).toBe(resumeAt + i * 32 * 1024));
+  expect(resumeAt + after.length * 32 * 1024).toBeGreaterThanOrEqual(256 * 1024 - 768);
+
+  // The diagram drew every PUT the browser sent (the cut-off one included) and the GET.
+  const drawn = await drawnMessages(page);
+  const drawnPuts = drawn.filter((m) => m.kind === 'request' && m.label.startsWith('PUT /api/uploads/'));
+  expect(drawnPuts.length).toBe(puts.length);
+  expect(drawn.some((m) => m.kind === 'request' && m.label.startsWith('GET /api/uploads/'))).toBe(true);
+  await page.screenshot({ path: 'output/upload.png', fullPage: true });
+});
+
+test('a whole upload is one request carrying every byte, checked by the server', async ({ page }) => {
+  const sent = recordRequests(page, '/api/uploads');
+  await page.goto('/demo/upload?source=generate&size_kb=300&mode=whole');
+  await page.getByTestId('run').click();
+  await waitForRunToFinish(page);
+  await expect(page.getByTestId('status')).toContainText('SHA-256 matches');
+  expect(sent.map((r) => r.method)).toEqual(['POST']);
+  const body = sent[0].req.postDataBuffer();
+  expect(body.length).toBeGreaterThan(299 * 1024);
+  expect(body.subarray(0, 2).toString()).toBe('BM');
+  const response = await sent[0].req.response();
+  expect((await response.json()).sha256_matches).toBe(true);
+  const requests = (await drawnMessages(page)).filter((m) => m.kind === 'request' && m.from === 'browser');
+  expect(requests.map((m) => m.label.split('?')[0])).toEqual(['POST /api/uploads/whole']);
+});
