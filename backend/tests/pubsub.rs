@@ -543,3 +543,120 @@ async fn the_default_server_runs_the_embedded_engine() {
     let state = AppState::new(Config::default());
     assert_eq!(state.pubsub.broker.engine(), "memory");
 }
+
+/// A private `redis-server` of this test alone (so it can be stopped and started again);
+/// stopped when dropped.
+struct OwnRedis {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl OwnRedis {
+    #[allow(clippy::zombie_processes)] // `Drop` kills and waits for it.
+    async fn start(port: u16) -> OwnRedis {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (make test installs it)");
+        for _ in 0..50 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return OwnRedis { child, port };
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("redis-server did not start on {port}");
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls until `publish` answers `status`, for at most 15 s.
+async fn publish_until(base: &str, room: &str, text: &str, status: u16) -> reqwest::Response {
+    for _ in 0..150 {
+        let response = post_publish(base, "", &message(Some(room), "news", text)).await;
+        if response.status() == status {
+            return response;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("publish never answered {status}");
+}
+
+#[tokio::test]
+async fn losing_redis_is_reported_and_the_server_reconnects_without_a_restart() {
+    // Only where the suite runs with Redis; this test runs its own, to stop it.
+    if redis_url().is_none() {
+        return;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let redis = OwnRedis::start(port).await;
+    let a = instance("a", &redis.url()).await;
+    let room = format!("loss-{}", std::process::id());
+    let run = format!("loss{}", std::process::id());
+    let mut subscriber = open(
+        &a.base,
+        &format!("as=client-1&room={room}&run={run}&rid=s1"),
+    )
+    .await;
+    subscribe(&mut subscriber, "news", None).await;
+    assert_eq!(
+        publish_until(&a.base, &room, "before", 202).await.status(),
+        202
+    );
+    assert!(matches!(
+        frame(&mut subscriber).await,
+        BrokerFrame::Message { .. }
+    ));
+
+    // Redis goes away: publishing is refused with a JSON 503, and the run's diagram says why.
+    drop(redis);
+    let refused = publish_until(&a.base, &room, "during", 503).await;
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert!(body["error"].as_str().is_some(), "{body}");
+    let trace: serde_json::Value = reqwest::get(format!("{}/api/trace/{run}", a.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        trace.to_string().contains("lost Redis"),
+        "a note on the diagram: {trace}"
+    );
+
+    // Redis comes back on the same address: the same server publishes and delivers again
+    // (once its subscription is restored: what is published before that is lost, as pub/sub
+    // keeps nothing, so keep publishing until one arrives).
+    let _redis = OwnRedis::start(port).await;
+    let mut delivered = false;
+    for attempt in 0..30 {
+        publish_until(&a.base, &room, &format!("after-{attempt}"), 202).await;
+        if let Ok(BrokerFrame::Message { delivery }) =
+            tokio::time::timeout(Duration::from_millis(500), frame(&mut subscriber)).await
+        {
+            assert!(delivery.text.starts_with("after-"), "{}", delivery.text);
+            delivered = true;
+            break;
+        }
+    }
+    assert!(delivered, "delivered again after Redis came back");
+}

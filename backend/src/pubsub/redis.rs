@@ -20,6 +20,8 @@ const PREFIX: &str = "patternscope:pubsub";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Pause between attempts to subscribe again after losing Redis.
 const RECONNECT_EVERY: Duration = Duration::from_millis(500);
+/// Longest a publish waits on Redis before it is refused as unavailable.
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(2);
 /// Sequence counters of idle topics expire after this long.
 const SEQ_TTL_SECONDS: i64 = 3_600;
 
@@ -129,7 +131,23 @@ impl Broker for RedisBroker {
     }
 
     fn publish<'a>(&'a self, message: Publish<'a>) -> BoxFuture<'a, Result<u64, BrokerError>> {
+        // Bounded: while Redis is away the connection manager keeps retrying, and a publisher
+        // must hear "unavailable" promptly rather than wait on it.
         Box::pin(async move {
+            tokio::time::timeout(PUBLISH_TIMEOUT, self.publish_now(message))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(BrokerError::Unavailable(format!(
+                        "Redis did not answer within {PUBLISH_TIMEOUT:?}"
+                    )))
+                })
+        })
+    }
+}
+
+impl RedisBroker {
+    async fn publish_now(&self, message: Publish<'_>) -> Result<u64, BrokerError> {
+        {
             self.topics.check(message.room, message.topic)?;
             let unavailable = |e: redis::RedisError| BrokerError::Unavailable(e.to_string());
             let mut commands = self.commands.clone();
@@ -154,6 +172,6 @@ impl Broker for RedisBroker {
                 .await
                 .map_err(unavailable)?;
             Ok(seq)
-        })
+        }
     }
 }
