@@ -21,12 +21,18 @@ pub enum AppError {
     PayloadTooLarge(String),
     #[error("{0}")]
     NotFound(String),
+    /// No valid session or credentials came with the request.
+    #[error("{0}")]
+    Unauthorized(String),
     /// A bounded store is full.
     #[error("{0}")]
     TooManyRequests(String),
     /// A cross-site page tried to open a WebSocket.
     #[error("{0}")]
     Forbidden(String),
+    /// An actor behind this one (a balancer's instance, a sidecar's app) did not answer.
+    #[error("{0}")]
+    BadGateway(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -39,8 +45,10 @@ impl AppError {
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -9,12 +9,16 @@
 //! - [`echo`]: the request/response demo's payload, reply, query parameters and codec.
 //! - [`job`]: the job workload the waiting-for-results demos share (polling, SSE, push).
 //! - [`push`]: the push demo's WebSocket frames, one enum per direction.
+//! - [`stateful_stateless`]: the balancer demo's cluster, login and session answers.
+//! - [`sidecar`]: the sidecar demo's setup and the app's answer.
 //! - [`ApiError`]: the JSON body of every 4xx the server returns.
 #![forbid(unsafe_code)]
 
 pub mod echo;
 pub mod job;
 pub mod push;
+pub mod sidecar;
+pub mod stateful_stateless;
 pub mod trace;
 
 use serde::{Deserialize, Serialize};
