@@ -5,5 +5,7 @@ pub mod long_polling;
 pub mod push;
 pub mod request_response;
 pub mod short_polling;
+pub mod sidecar;
 pub mod sse;
+pub mod stateful_stateless;
 pub mod sync_async;
