@@ -24,6 +24,9 @@ pub enum AppError {
     /// The request conflicts with what the server holds (a chunk at the wrong offset).
     #[error("{0}")]
     Conflict(String),
+    /// No valid session or credentials came with the request.
+    #[error("{0}")]
+    Unauthorized(String),
     /// A bounded store is full.
     #[error("{0}")]
     TooManyRequests(String),
@@ -33,6 +36,9 @@ pub enum AppError {
     /// Something the server depends on (Redis) cannot be reached now; it keeps trying.
     #[error("{0}")]
     Unavailable(String),
+    /// An actor behind this one (a balancer's instance, a sidecar's app) did not answer.
+    #[error("{0}")]
+    BadGateway(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -46,9 +52,11 @@ impl AppError {
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -281,7 +281,8 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
-fn headers_of(headers: &HeaderMap) -> Vec<Header> {
+/// Header lines as they were on the wire.
+pub fn headers_of(headers: &HeaderMap) -> Vec<Header> {
     headers
         .iter()
         .map(|(name, value)| Header {
@@ -292,7 +293,7 @@ fn headers_of(headers: &HeaderMap) -> Vec<Header> {
 }
 
 /// Bytes of the start line and header block as HTTP/1.1 puts them on the wire.
-fn head_size(start_line: &str, headers: &[Header]) -> u64 {
+pub fn head_size(start_line: &str, headers: &[Header]) -> u64 {
     let lines: usize = headers
         .iter()
         .map(|h| h.name.len() + 2 + h.value.len() + 2)

@@ -19,6 +19,10 @@
 //! - [`pubsub`]: publish/subscribe through a broker (in memory, or Redis shared by instances).
 //! - [`upload`]: whole vs chunked upload, resumable, checked by SHA-256.
 //! - [`sync_async`]: a handler that blocks a small thread pool vs one that awaits.
+//! - [`stateful_stateless`]: a load balancer, two instances and a session store, per run.
+//! - [`sidecar`]: a plain app and a sidecar proxy in front of it, per run.
+//! - [`inner_listener`], [`relay`]: real listeners inside the process for those actors, and the
+//!   traced HTTP hops between them.
 //! - [`origin`]: the `Origin` check every WebSocket upgrade makes.
 //! - [`error`]: the one error type; every failure is a 4xx/5xx with a JSON `{ "error": … }`.
 //! - [`static_files`]: the built frontend, with `index.html` for deep links.
@@ -27,15 +31,19 @@
 pub mod error;
 pub mod event_stream;
 pub mod exchange;
+pub mod inner_listener;
 pub mod jobs;
 pub mod long_polling;
 pub mod origin;
 pub mod pubsub;
 pub mod push;
+pub mod relay;
 pub mod request_response;
 pub mod short_polling;
+pub mod sidecar;
 pub mod socket;
 pub mod sse;
+pub mod stateful_stateless;
 pub mod static_files;
 pub mod sync_async;
 pub mod trace;
@@ -74,6 +82,10 @@ pub struct AppState {
     pub uploads: upload::UploadStore,
     /// The small thread pool the blocking handler of the sync/async demo ties up.
     pub pool: sync_async::BlockingPool,
+    /// Each run's balancer, instances and session store (stateful vs stateless demo).
+    pub clusters: stateful_stateless::Clusters,
+    /// Each run's app and sidecar (sidecar demo).
+    pub sidecars: sidecar::Sidecars,
     /// Flips to `true` when shutdown begins, so push loops close their connections cleanly
     /// (axum's graceful shutdown does not end open WebSockets on its own).
     pub shutdown: watch::Receiver<bool>,
@@ -98,6 +110,8 @@ impl AppState {
             rooms: push::Rooms::default(),
             uploads: upload::UploadStore::default(),
             pool: sync_async::BlockingPool::default(),
+            clusters: stateful_stateless::Clusters::default(),
+            sidecars: sidecar::Sidecars::default(),
             shutdown,
             shutdown_tx: Arc::new(shutdown_tx),
             config: Arc::new(config),
@@ -146,6 +160,8 @@ pub fn app(state: AppState) -> Router {
         .merge(pubsub::router())
         .merge(sync_async::router())
         .merge(upload::router())
+        .merge(stateful_stateless::router())
+        .merge(sidecar::router())
         .fallback(|| async { AppError::NotFound("no such API endpoint".into()) })
         // Every request carrying `run` and `rid` is traced, whichever demo it belongs to.
         .layer(middleware::from_fn_with_state(

@@ -7,7 +7,9 @@ use protocol::{
     ApiError, REQUEST_PARAM, RUN_PARAM,
     echo::{self, EchoReply, Format},
     job::{JobCreated, JobId, JobSpec, JobUpdate, LongPollAnswer},
-    trace::{Actor, Detail, Header, Kind, Message, Phase, Transport},
+    sidecar::{SidecarInfo, SidecarSpec},
+    stateful_stateless::{ClusterInfo, ClusterSpec, Login},
+    trace::{Actor, Detail, Header, Kind, Message, Phase, RunId, Transport},
     upload::{NewUpload, UploadId, UploadState},
 };
 use wasm_bindgen::JsCast;
@@ -491,4 +493,95 @@ pub async fn upload_whole(
         body: bytes,
     };
     traced_json(rec, out, abort).await
+}
+
+/// A JSON body for `out`.
+fn json_body<'a, T: serde::Serialize>(
+    method: Method,
+    path: &'a str,
+    value: &T,
+) -> Result<Outgoing<'a>, String> {
+    Ok(Outgoing {
+        method,
+        path,
+        content_type: Some("application/json"),
+        body: serde_json::to_vec(value).map_err(|e| e.to_string())?,
+    })
+}
+
+/// `POST /api/lb/cluster`: starts this run's balancer and two instances.
+pub async fn lb_cluster(rec: Recorder, spec: &ClusterSpec) -> Result<ClusterInfo, String> {
+    traced_json(rec, json_body(Method::POST, "/api/lb/cluster", spec)?, None).await
+}
+
+/// `POST /api/lb/login` through the balancer; the answer is kept whole (a refusal is a lesson).
+pub async fn lb_login(rec: Recorder, user: &str) -> Result<Incoming, String> {
+    let login = Login {
+        user: user.to_owned(),
+    };
+    traced_fetch(rec, json_body(Method::POST, "/api/lb/login", &login)?, None).await
+}
+
+/// `GET /api/lb/profile` through the balancer, with whatever session cookie the page has.
+pub async fn lb_profile(rec: Recorder) -> Result<Incoming, String> {
+    traced_fetch(
+        rec,
+        Outgoing::bodiless(Method::GET, "/api/lb/profile"),
+        None,
+    )
+    .await
+}
+
+/// `POST /api/lb/cluster/restart?instance=a`: stops that instance and starts it again.
+pub async fn lb_restart(rec: Recorder, instance: &str) -> Result<ClusterInfo, String> {
+    let path = format!("/api/lb/cluster/restart?instance={instance}");
+    traced_json(rec, Outgoing::bodiless(Method::POST, &path), None).await
+}
+
+/// `DELETE /api/lb/cluster`: stops this run's cluster.
+pub async fn lb_stop(rec: Recorder) -> Result<serde_json::Value, String> {
+    traced_json(
+        rec,
+        Outgoing::bodiless(Method::DELETE, "/api/lb/cluster"),
+        None,
+    )
+    .await
+}
+
+/// `POST /api/sidecar/setup`: starts this run's app and the sidecar in front of it.
+pub async fn sidecar_setup(rec: Recorder, spec: &SidecarSpec) -> Result<SidecarInfo, String> {
+    traced_json(
+        rec,
+        json_body(Method::POST, "/api/sidecar/setup", spec)?,
+        None,
+    )
+    .await
+}
+
+/// `GET /api/sidecar/orders/{n}` through the sidecar; a 429 or 5xx is kept whole.
+pub async fn sidecar_order(rec: Recorder, n: u32) -> Result<Incoming, String> {
+    let path = format!("/api/sidecar/orders/{n}");
+    traced_fetch(rec, Outgoing::bodiless(Method::GET, &path), None).await
+}
+
+/// `DELETE /api/sidecar/setup`: stops this run's app and sidecar.
+pub async fn sidecar_stop(rec: Recorder) -> Result<serde_json::Value, String> {
+    traced_json(
+        rec,
+        Outgoing::bodiless(Method::DELETE, "/api/sidecar/setup"),
+        None,
+    )
+    .await
+}
+
+/// When the page goes away mid-run: a `DELETE` of the run's server-side actors, sent without
+/// recording (the recorder is gone with the page). Its `rid` is `leave`.
+pub fn release_quietly(path: &'static str, run: RunId) {
+    wasm_bindgen_futures::spawn_local(async move {
+        let _ = RequestBuilder::new(path)
+            .query([(RUN_PARAM, run.0.as_str()), (REQUEST_PARAM, "leave")])
+            .method(Method::DELETE)
+            .send()
+            .await;
+    });
 }

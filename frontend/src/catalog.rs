@@ -213,16 +213,57 @@ pub const PATTERNS: &[Pattern] = &[
         "Multiplexing vs demultiplexing",
         "Many requests as streams of one HTTP/2 connection versus a pool of HTTP/1.1 connections.",
     ),
-    planned(
-        "stateful-stateless",
-        "Stateful vs stateless",
-        "Sessions in one instance's memory break behind a load balancer; stateless ones survive.",
-    ),
-    planned(
-        "sidecar",
-        "Sidecar",
-        "A proxy beside the app adds headers, logs, retries and rate limits without the app knowing.",
-    ),
+    Pattern {
+        slug: "stateful-stateless",
+        title: "Stateful vs stateless",
+        summary: "Sessions in one instance's memory break behind a load balancer; stateless ones survive.",
+        built: true,
+        how: "Run starts a real cluster for you inside the server: a load balancer and two instances, each \
+              listening on its own port. Your browser may only talk to this site, so server (the site's front \
+              door) forwards each request unchanged to the balancer (lb), which sends it to instance-a or \
+              instance-b in turn (round robin), or, when sticky, back to the instance named in its lb_sticky \
+              cookie. You log in, then ask for your profile a few times. Stateful: the session lives in the \
+              memory of the instance that logged you in, so the other instance, or the same one after a \
+              restart, answers 401 and a note on its lifeline says why. Stateless: the session is a signed \
+              token in the cookie (HMAC-SHA256, any instance checks it) or sits in a store both instances \
+              share, so every instance accepts it, restart included.",
+        pros: &[
+            "Stateful: simplest to write, and reading the session costs nothing.",
+            "Stateless instances can be added, removed and restarted freely: any of them serves anyone.",
+            "A signed token needs no lookup at all; a shared store keeps sessions revocable.",
+        ],
+        cons: &[
+            "Stateful sessions tie users to one instance: sticky routing, uneven load, logouts on restart.",
+            "A token cannot be revoked before it expires and grows every request's headers.",
+            "A shared store is one more network hop per request and one more thing to keep up.",
+        ],
+        used_in: "Sticky sessions in HAProxy, nginx and cloud load balancers; JWT and signed cookies (Rails, Flask); Redis or Memcached session stores behind stateless web tiers.",
+    },
+    Pattern {
+        slug: "sidecar",
+        title: "Sidecar",
+        summary: "A proxy beside the app adds headers, logs, retries and rate limits without the app knowing.",
+        built: true,
+        how: "Run starts two real listeners inside the server: a plain app that fails the share of requests \
+              you choose, and a sidecar proxy on its own port in front of it. Your browser may only talk to \
+              this site, so server (the site's front door) forwards each request unchanged to the sidecar. The \
+              sidecar first checks its rate limit (a token bucket holding one second's worth; over it, a 429 \
+              and the app is never called), then adds an x-request-id and a W3C traceparent header, logs the \
+              request, and forwards it to the app. When the app answers 5xx, the sidecar waits (100 ms, then \
+              200 ms) and tries again, up to three attempts, each a new span of the same trace. Click an \
+              arrow from sidecar to app to see the headers it added.",
+        pros: &[
+            "Cross-cutting concerns live in one place, the same for every service and language.",
+            "The app stays plain: no retry, tracing or rate-limit code to write or update.",
+            "Policies (limits, retries, timeouts) change without redeploying the app.",
+        ],
+        cons: &[
+            "One more hop and process per instance: latency, memory and another thing to run.",
+            "Retries multiply load on a struggling app; they are only safe for idempotent requests.",
+            "Behaviour is split between app and sidecar config, which is harder to debug.",
+        ],
+        used_in: "Service meshes (Istio and Linkerd with Envoy or linkerd2-proxy), Dapr, log and metrics agents beside containers in a Kubernetes pod.",
+    },
     Pattern {
         slug: "compare",
         title: "All notification patterns side by side",

@@ -122,6 +122,10 @@ fn DemoRoute() -> impl IntoView {
             ("pubsub", _) => view! { <demos::pubsub::PubSub/> }.into_any(),
             ("sync-async", _) => view! { <demos::sync_async::SyncAsync/> }.into_any(),
             ("upload", _) => view! { <demos::upload::UploadDemo/> }.into_any(),
+            ("stateful-stateless", _) => {
+                view! { <demos::stateful_stateless::StatefulStateless/> }.into_any()
+            }
+            ("sidecar", _) => view! { <demos::sidecar::Sidecar/> }.into_any(),
             ("compare", _) => view! { <demos::compare::Compare/> }.into_any(),
             (_, Some(p)) => view! { <NotBuilt pattern=p/> }.into_any(),
             (_, None) => view! { <NotFound/> }.into_any(),

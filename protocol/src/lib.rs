@@ -12,6 +12,8 @@
 //!   trait every pushing socket's frames share.
 //! - [`pubsub`]: the publish/subscribe demo's publish, subscriber frames, ticker and bounds.
 //! - [`upload`]: whole and chunked uploads, resumable, checked by SHA-256.
+//! - [`stateful_stateless`]: the balancer demo's cluster, login and session answers.
+//! - [`sidecar`]: the sidecar demo's setup and the app's answer.
 //! - [`ApiError`]: the JSON body of every 4xx the server returns.
 #![forbid(unsafe_code)]
 
@@ -19,6 +21,8 @@ pub mod echo;
 pub mod job;
 pub mod pubsub;
 pub mod push;
+pub mod sidecar;
+pub mod stateful_stateless;
 pub mod trace;
 pub mod upload;
 

@@ -6,6 +6,8 @@ pub mod pubsub;
 pub mod push;
 pub mod request_response;
 pub mod short_polling;
+pub mod sidecar;
 pub mod sse;
+pub mod stateful_stateless;
 pub mod sync_async;
 pub mod upload;

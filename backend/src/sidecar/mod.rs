@@ -1,0 +1,197 @@
+//! Sidecar: each run gets a plain app ([`app`]) and a sidecar proxy ([`proxy`]) on its own port
+//! in front of it, both real listeners inside the process. The page reaches the sidecar through
+//! this server's `/api/sidecar/…` front door (a browser may only talk to its own origin), which
+//! forwards each request unchanged, so the diagram shows browser → server → sidecar → app.
+//!
+//! - `POST /api/sidecar/setup` `{fail_percent, rate_per_s}` starts the run's app and sidecar
+//!   (replacing older ones).
+//! - `DELETE /api/sidecar/setup` stops them.
+//! - any other `/api/sidecar/{path}` is forwarded to the sidecar: `GET /api/sidecar/orders/7`.
+
+pub mod app;
+pub mod proxy;
+pub mod rate_limit;
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{
+    Extension, Json, Router,
+    body::Body,
+    extract::{Path, State, rejection::JsonRejection},
+    http::{HeaderMap, Method, StatusCode, Uri},
+    response::Response,
+    routing::{any, post},
+};
+use protocol::{
+    sidecar::{SidecarInfo, SidecarSpec},
+    trace::Kind,
+};
+
+use self::{app::App, proxy::Sidecar, rate_limit::TokenBucket};
+use crate::{
+    AppState,
+    error::AppError,
+    exchange::{InternalHops, TraceIds},
+    inner_listener::{InnerListener, PerRun},
+    relay::{Hops, Relay},
+};
+
+/// Runs with an app and sidecar at once; a new one evicts the least recently used.
+pub const MAX_PAIRS: usize = 32;
+/// A pair unused this long is stopped.
+pub const PAIR_TTL: Duration = Duration::from_secs(5 * 60);
+
+/// One run's app and sidecar. Dropping it stops both.
+pub struct Pair {
+    sidecar: InnerListener,
+    _app: InnerListener,
+}
+
+/// Every run's app and sidecar. Cheap to clone.
+#[derive(Clone)]
+pub struct Sidecars {
+    runs: PerRun<Pair>,
+    relay: Relay,
+}
+
+impl Default for Sidecars {
+    fn default() -> Self {
+        Sidecars {
+            runs: PerRun::new(MAX_PAIRS, PAIR_TTL),
+            relay: Relay::default(),
+        }
+    }
+}
+
+impl Sidecars {
+    pub fn len(&self) -> usize {
+        self.runs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.runs.is_empty()
+    }
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/sidecar/setup", post(setup).delete(teardown))
+        .route("/sidecar/{*path}", any(forward))
+}
+
+fn traced(ids: Option<Extension<TraceIds>>) -> Result<TraceIds, AppError> {
+    ids.map(|Extension(ids)| ids).ok_or_else(|| {
+        AppError::BadRequest("this demo's requests need `run` and `rid` query parameters".into())
+    })
+}
+
+fn pair_of(state: &AppState, ids: &TraceIds) -> Result<Arc<Pair>, AppError> {
+    state.sidecars.runs.get(&ids.run).ok_or_else(|| {
+        AppError::NotFound(format!(
+            "no sidecar for run {}: POST /api/sidecar/setup first",
+            ids.run.0
+        ))
+    })
+}
+
+async fn setup(
+    State(state): State<AppState>,
+    ids: Option<Extension<TraceIds>>,
+    spec: Result<Json<SidecarSpec>, JsonRejection>,
+) -> Result<(StatusCode, Json<SidecarInfo>), AppError> {
+    let ids = traced(ids)?;
+    let Json(spec) = spec.map_err(|e| AppError::from_rejection(e.status(), e.body_text()))?;
+    spec.validate().map_err(AppError::Unprocessable)?;
+    let cannot =
+        |what: &str, e: std::io::Error| AppError::Internal(format!("cannot start the {what}: {e}"));
+    let app = InnerListener::start(
+        "app",
+        app::router(Arc::new(App::new(spec.fail_percent))),
+        state.stopped(),
+    )
+    .await
+    .map_err(|e| cannot("app", e))?;
+    let proxy = Arc::new(Sidecar {
+        hub: state.trace.clone(),
+        relay: state.sidecars.relay.clone(),
+        app: app.addr(),
+        rate_per_s: spec.rate_per_s,
+        bucket: TokenBucket::new(spec.rate_per_s),
+    });
+    let sidecar = InnerListener::start("sidecar", proxy::router(proxy), state.stopped())
+        .await
+        .map_err(|e| cannot("sidecar", e))?;
+    let info = SidecarInfo {
+        spec,
+        sidecar_port: sidecar.addr().port(),
+        app_port: app.addr().port(),
+    };
+    let hops = InternalHops::new(&state.trace, Some(ids.clone()));
+    let limit = match spec.rate_per_s {
+        0 => "no rate limit".to_owned(),
+        r => format!("limit {r}/s"),
+    };
+    hops.record(
+        Kind::Connect,
+        "server",
+        "sidecar",
+        "start-sidecar",
+        format!("start sidecar on :{} → app ({limit})", info.sidecar_port),
+    );
+    hops.record(
+        Kind::Connect,
+        "server",
+        "app",
+        "start-app",
+        format!(
+            "start app on :{} (fails {}% of requests)",
+            info.app_port, spec.fail_percent
+        ),
+    );
+    state
+        .sidecars
+        .runs
+        .insert(ids.run, Arc::new(Pair { sidecar, _app: app }));
+    Ok((StatusCode::CREATED, Json(info)))
+}
+
+async fn teardown(
+    State(state): State<AppState>,
+    ids: Option<Extension<TraceIds>>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let ids = traced(ids)?;
+    pair_of(&state, &ids)?;
+    state.sidecars.runs.remove(&ids.run);
+    let hops = InternalHops::new(&state.trace, Some(ids));
+    for actor in ["sidecar", "app"] {
+        hops.record(
+            Kind::Close,
+            "server",
+            actor,
+            &format!("stop-{actor}"),
+            format!("stop {actor}"),
+        );
+    }
+    Ok(Json(serde_json::json!({ "stopped": true })))
+}
+
+async fn forward(
+    State(state): State<AppState>,
+    ids: Option<Extension<TraceIds>>,
+    Path(path): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, AppError> {
+    let ids = traced(ids)?;
+    let pair = pair_of(&state, &ids)?;
+    let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+    let url = pair.sidecar.url(&format!("/{path}{query}"));
+    let hops = Hops::new(&state.trace, Some(ids));
+    state
+        .sidecars
+        .relay
+        .pass_on(&hops, "sidecar", url, method, &headers, body)
+        .await
+}

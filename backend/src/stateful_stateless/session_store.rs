@@ -1,0 +1,106 @@
+//! Where sessions are kept, behind a trait so the engine can change: the in-memory engine here
+//! (bounded, expiring) serves both as one instance's private memory and as the store every
+//! instance shares. A Redis engine (for `--redis-url`) implements the same trait.
+
+use std::{
+    collections::HashMap,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use futures_util::future::BoxFuture;
+
+use crate::error::AppError;
+
+/// Sessions one keeper holds at once; a login beyond that is a 429 until some expire.
+pub const MAX_SESSIONS: usize = 1_000;
+/// A session unused this long is forgotten.
+pub const SESSION_TTL: Duration = Duration::from_secs(10 * 60);
+
+/// One logged-in user as its keeper knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub user: String,
+    /// Requests made with it so far.
+    pub requests: u32,
+}
+
+/// A keeper of sessions. Async, because a shared engine is usually across the network.
+pub trait SessionStore: Send + Sync {
+    /// Creates a session for `user`; returns its id.
+    fn create<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<String, AppError>>;
+    /// Counts one more request on session `id` and returns it, or `None` if it is unknown or
+    /// expired.
+    fn touch<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Session>, AppError>>;
+}
+
+/// Sessions in this process's memory.
+#[derive(Default)]
+pub struct MemorySessions {
+    // std Mutex: short map operations only, never held across an await.
+    sessions: Mutex<HashMap<String, (Session, Instant)>>,
+}
+
+impl MemorySessions {
+    pub fn len(&self) -> usize {
+        self.sessions.lock().expect("session lock poisoned").len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn create_now(&self, user: &str) -> Result<String, AppError> {
+        let mut sessions = self.sessions.lock().expect("session lock poisoned");
+        sessions.retain(|_, (_, used)| used.elapsed() < SESSION_TTL);
+        if sessions.len() >= MAX_SESSIONS {
+            return Err(AppError::TooManyRequests(format!(
+                "{MAX_SESSIONS} sessions are kept already; try again later"
+            )));
+        }
+        let id = format!("s-{:016x}", rand::random::<u64>());
+        let session = Session {
+            user: user.to_owned(),
+            requests: 0,
+        };
+        sessions.insert(id.clone(), (session, Instant::now()));
+        Ok(id)
+    }
+
+    fn touch_now(&self, id: &str) -> Option<Session> {
+        let mut sessions = self.sessions.lock().expect("session lock poisoned");
+        let (session, used) = sessions.get_mut(id)?;
+        if used.elapsed() >= SESSION_TTL {
+            sessions.remove(id);
+            return None;
+        }
+        *used = Instant::now();
+        session.requests += 1;
+        Some(session.clone())
+    }
+}
+
+impl SessionStore for MemorySessions {
+    fn create<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<String, AppError>> {
+        Box::pin(async move { self.create_now(user) })
+    }
+
+    fn touch<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Session>, AppError>> {
+        Box::pin(async move { Ok(self.touch_now(id)) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn sessions_count_requests_and_unknown_ids_are_none() {
+        let store = MemorySessions::default();
+        let id = store.create("ada").await.unwrap();
+        assert_eq!(store.touch(&id).await.unwrap().unwrap().requests, 1);
+        assert_eq!(store.touch(&id).await.unwrap().unwrap().requests, 2);
+        assert_eq!(store.touch("s-nope").await.unwrap(), None);
+        assert_eq!(store.len(), 1);
+    }
+}

@@ -1,0 +1,268 @@
+//! The balancer demo with real clients: in-memory sessions really fail on the other instance
+//! and after a restart; token and store sessions really survive both.
+
+mod common;
+
+use protocol::{
+    ApiError,
+    stateful_stateless::{ClusterInfo, SessionView},
+    trace::{Kind, RunId},
+};
+use reqwest::{Client, StatusCode};
+use serde_json::json;
+
+struct Browser<'a> {
+    server: &'a common::TestServer,
+    client: Client,
+    run: String,
+    rid: u32,
+    /// The cookies the balancer and the instances set, as a browser keeps them.
+    cookies: Vec<String>,
+}
+
+impl<'a> Browser<'a> {
+    fn new(server: &'a common::TestServer, run: &str) -> Self {
+        Browser {
+            server,
+            client: Client::new(),
+            run: run.into(),
+            rid: 0,
+            cookies: Vec::new(),
+        }
+    }
+
+    fn url(&mut self, path: &str) -> String {
+        self.rid += 1;
+        let sep = if path.contains('?') { '&' } else { '?' };
+        self.server
+            .url(&format!("{path}{sep}run={}&rid={}", self.run, self.rid))
+    }
+
+    async fn send(&mut self, request: reqwest::RequestBuilder) -> reqwest::Response {
+        let request = if self.cookies.is_empty() {
+            request
+        } else {
+            request.header("cookie", self.cookies.join("; "))
+        };
+        let response = request.send().await.unwrap();
+        for set in response.headers().get_all("set-cookie") {
+            let pair = set.to_str().unwrap().split(';').next().unwrap().to_owned();
+            let name = pair.split('=').next().unwrap().to_owned();
+            self.cookies.retain(|c| !c.starts_with(&format!("{name}=")));
+            self.cookies.push(pair);
+        }
+        response
+    }
+
+    async fn cluster(&mut self, mode: &str, sticky: bool) -> ClusterInfo {
+        let url = self.url("/api/lb/cluster");
+        let response = self
+            .send(
+                self.client
+                    .post(url)
+                    .json(&json!({ "mode": mode, "sticky": sticky })),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        response.json().await.unwrap()
+    }
+
+    async fn login(&mut self, user: &str) -> SessionView {
+        let url = self.url("/api/lb/login");
+        let response = self
+            .send(self.client.post(url).json(&json!({ "user": user })))
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.unwrap()
+    }
+
+    /// `GET /api/lb/profile`: the instance's view, or the status and error.
+    async fn profile(&mut self) -> Result<SessionView, (StatusCode, String)> {
+        let url = self.url("/api/lb/profile");
+        let response = self.send(self.client.get(url)).await;
+        let status = response.status();
+        if status == StatusCode::OK {
+            Ok(response.json().await.unwrap())
+        } else {
+            Err((status, response.json::<ApiError>().await.unwrap().error))
+        }
+    }
+
+    async fn restart_a(&mut self) -> ClusterInfo {
+        let url = self.url("/api/lb/cluster/restart?instance=a");
+        let response = self.send(self.client.post(url)).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.unwrap()
+    }
+}
+
+#[tokio::test]
+async fn in_memory_sessions_fail_on_the_other_instance_and_the_refusal_is_traced() {
+    let server = common::TestServer::start().await;
+    let mut browser = Browser::new(&server, "mem");
+    let info = browser.cluster("memory", false).await;
+    assert_eq!(info.instances.len(), 2);
+    assert_ne!(info.instances[0].port, info.instances[1].port);
+
+    let login = browser.login("ada").await;
+    assert_eq!(login.instance, "instance-a", "round robin starts at a");
+    // Round robin: b, a, b, a. B never saw the session; A has it.
+    let mut answers = Vec::new();
+    for _ in 0..4 {
+        answers.push(browser.profile().await);
+    }
+    for (i, answer) in answers.iter().enumerate() {
+        if i % 2 == 0 {
+            let (status, error) = answer.as_ref().unwrap_err();
+            assert_eq!(*status, StatusCode::UNAUTHORIZED);
+            assert!(
+                error.contains("instance-b") && error.contains("memory"),
+                "{error}"
+            );
+        } else {
+            let view = answer.as_ref().unwrap();
+            assert_eq!(
+                (view.instance.as_str(), view.user.as_str()),
+                ("instance-a", "ada")
+            );
+        }
+    }
+    assert_eq!(
+        answers[3].as_ref().unwrap().requests,
+        2,
+        "a counts its own session's requests"
+    );
+
+    // The trace has the lifelines and the reason for each refusal.
+    let trace = server.state.trace.snapshot(&RunId("mem".into())).unwrap();
+    let actors: std::collections::BTreeSet<&str> = trace
+        .iter()
+        .flat_map(|m| [m.from.0.as_str(), m.to.0.as_str()])
+        .collect();
+    for actor in ["browser", "server", "lb", "instance-a", "instance-b"] {
+        assert!(actors.contains(actor), "{actor} in {actors:?}");
+    }
+    let notes: Vec<&str> = trace
+        .iter()
+        .filter(|m| m.kind == Kind::Note && m.from.0 == "instance-b")
+        .map(|m| m.label.as_str())
+        .collect();
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert!(notes[0].starts_with("401: no session s-"), "{}", notes[0]);
+    let refused = trace
+        .iter()
+        .filter(|m| m.kind == Kind::Response && m.from.0 == "instance-b" && m.to.0 == "lb")
+        .filter(|m| m.status == Some(401))
+        .count();
+    assert_eq!(refused, 2);
+}
+
+#[tokio::test]
+async fn sticky_sessions_hold_until_the_instance_restarts() {
+    let server = common::TestServer::start().await;
+    let mut browser = Browser::new(&server, "sticky");
+    browser.cluster("memory", true).await;
+    assert_eq!(browser.login("ada").await.instance, "instance-a");
+    assert!(browser.cookies.iter().any(|c| c == "lb_sticky=instance-a"));
+    for _ in 0..3 {
+        assert_eq!(browser.profile().await.unwrap().instance, "instance-a");
+    }
+    let before = browser.restart_a().await;
+    assert_eq!(before.instances[0].generation, 2);
+    let (status, error) = browser.profile().await.unwrap_err();
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(error.contains("restarted"), "{error}");
+}
+
+#[tokio::test]
+async fn stateless_sessions_survive_both_instances_and_a_restart() {
+    let server = common::TestServer::start().await;
+    for mode in ["token", "store"] {
+        let mut browser = Browser::new(&server, mode);
+        browser.cluster(mode, false).await;
+        browser.login("grace").await;
+        let mut served = Vec::new();
+        for i in 0..4 {
+            if i == 2 {
+                browser.restart_a().await;
+            }
+            let view = browser
+                .profile()
+                .await
+                .unwrap_or_else(|e| panic!("{mode}: {e:?}"));
+            assert_eq!(view.user, "grace");
+            served.push(view.instance);
+        }
+        assert_eq!(
+            served,
+            ["instance-b", "instance-a", "instance-b", "instance-a"],
+            "{mode}"
+        );
+        let trace = server.state.trace.snapshot(&RunId(mode.into())).unwrap();
+        let store_hops = trace.iter().filter(|m| m.to.0 == "store").count();
+        assert_eq!(store_hops, if mode == "store" { 5 } else { 0 }, "{mode}");
+    }
+}
+
+#[tokio::test]
+async fn wrong_input_gets_a_json_4xx_and_the_cluster_keeps_working() {
+    let server = common::TestServer::start().await;
+    let mut browser = Browser::new(&server, "bad");
+    // No cluster yet.
+    assert_eq!(
+        browser.profile().await.unwrap_err().0,
+        StatusCode::NOT_FOUND
+    );
+    // Untraced: refused.
+    let response = Client::new()
+        .get(server.url("/api/lb/profile"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+
+    browser.cluster("token", false).await;
+    let url = browser.url("/api/lb/cluster/restart?instance=z");
+    assert_eq!(browser.send(browser.client.post(url)).await.status(), 422);
+    let url = browser.url("/api/lb/login");
+    let response = browser
+        .send(browser.client.post(url).json(&json!({ "user": "a b" })))
+        .await;
+    assert_eq!(response.status(), 422);
+    let url = browser.url("/api/lb/cluster");
+    let response = browser
+        .send(browser.client.post(url).json(&json!({ "mode": "disk" })))
+        .await;
+    assert_eq!(response.status(), 422);
+
+    // No cookie, then a forged token: 401 with a reason.
+    let (status, error) = browser.profile().await.unwrap_err();
+    assert_eq!(
+        (status, error.contains("log in first")),
+        (StatusCode::UNAUTHORIZED, true)
+    );
+    browser.login("ada").await;
+    for cookie in browser
+        .cookies
+        .iter_mut()
+        .filter(|c| c.starts_with("session="))
+    {
+        *cookie = cookie.replacen("ada", "eve", 1);
+    }
+    let (status, error) = browser.profile().await.unwrap_err();
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(error.contains("bad signature"), "{error}");
+
+    // A fresh login still works; then the run ends and its listeners stop.
+    browser.cookies.clear();
+    browser.login("ada").await;
+    assert!(browser.profile().await.is_ok());
+    assert_eq!(server.state.clusters.len(), 1);
+    let url = browser.url("/api/lb/cluster");
+    assert_eq!(browser.send(browser.client.delete(url)).await.status(), 200);
+    assert!(server.state.clusters.is_empty());
+    assert_eq!(
+        browser.profile().await.unwrap_err().0,
+        StatusCode::NOT_FOUND
+    );
+}
