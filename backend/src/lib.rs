@@ -15,6 +15,8 @@
 //! - [`short_polling`], [`long_polling`], [`sse`]: three ways to learn of a job's progress.
 //! - [`push`]: a WebSocket the server pushes on: job progress, notices, chat rooms.
 //! - [`sync_async`]: a handler that blocks a small thread pool vs one that awaits.
+//! - [`multiplexing`]: a proxy forwarding over one HTTP/2 connection or an HTTP/1.1 pool to an
+//!   upstream inside the process; the browser's six-connection queue; the optional TLS listener.
 //! - [`origin`]: the `Origin` check every WebSocket upgrade makes.
 //! - [`error`]: the one error type; every failure is a 4xx/5xx with a JSON `{ "error": … }`.
 //! - [`static_files`]: the built frontend, with `index.html` for deep links.
@@ -24,6 +26,7 @@ pub mod error;
 pub mod exchange;
 pub mod jobs;
 pub mod long_polling;
+pub mod multiplexing;
 pub mod origin;
 pub mod push;
 pub mod request_response;
@@ -60,6 +63,8 @@ pub struct AppState {
     pub rooms: push::Rooms,
     /// The small thread pool the blocking handler of the sync/async demo ties up.
     pub pool: sync_async::BlockingPool,
+    /// The multiplexing demo's upstream server, proxy limits and in-flight counts.
+    pub mux: multiplexing::Multiplexing,
     /// Flips to `true` when shutdown begins, so push loops close their connections cleanly
     /// (axum's graceful shutdown does not end open WebSockets on its own).
     pub shutdown: watch::Receiver<bool>,
@@ -75,6 +80,7 @@ impl AppState {
             jobs: JobStore::default(),
             rooms: push::Rooms::default(),
             pool: sync_async::BlockingPool::default(),
+            mux: multiplexing::Multiplexing::default(),
             shutdown,
             shutdown_tx: Arc::new(shutdown_tx),
             config: Arc::new(config),
@@ -111,6 +117,7 @@ pub fn app(state: AppState) -> Router {
         .merge(sse::router())
         .merge(push::router())
         .merge(sync_async::router())
+        .merge(multiplexing::router())
         .fallback(|| async { AppError::NotFound("no such API endpoint".into()) })
         // Every request carrying `run` and `rid` is traced, whichever demo it belongs to.
         .layer(middleware::from_fn_with_state(

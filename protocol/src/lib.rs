@@ -9,11 +9,13 @@
 //! - [`echo`]: the request/response demo's payload, reply, query parameters and codec.
 //! - [`job`]: the job workload the waiting-for-results demos share (polling, SSE, push).
 //! - [`push`]: the push demo's WebSocket frames, one enum per direction.
+//! - [`multiplexing`]: the multiplexing demo's proxy report and slow-request answer.
 //! - [`ApiError`]: the JSON body of every 4xx the server returns.
 #![forbid(unsafe_code)]
 
 pub mod echo;
 pub mod job;
+pub mod multiplexing;
 pub mod push;
 pub mod trace;
 
