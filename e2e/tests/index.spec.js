@@ -13,6 +13,7 @@ test('the index lists every pattern with a sentence, and unbuilt ones as not bui
     expect((await li.locator('p').innerText()).length).toBeGreaterThan(20);
   }
   await expect(page.locator('li[data-slug=request-response] .badge')).toHaveCount(0);
+  await expect(page.locator('li[data-slug=multiplexing] .badge')).toHaveCount(0);
   await expect(page.locator('li[data-slug=pubsub] .badge')).toHaveText('not built yet');
 });
 

@@ -121,6 +121,7 @@ fn DemoRoute() -> impl IntoView {
             ("push", _) => view! { <demos::push::Push/> }.into_any(),
             ("sync-async", _) => view! { <demos::sync_async::SyncAsync/> }.into_any(),
             ("compare", _) => view! { <demos::compare::Compare/> }.into_any(),
+            ("multiplexing", _) => view! { <demos::multiplexing::Multiplexing/> }.into_any(),
             (_, Some(p)) => view! { <NotBuilt pattern=p/> }.into_any(),
             (_, None) => view! { <NotFound/> }.into_any(),
         }
