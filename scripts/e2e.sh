@@ -4,9 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${BACKEND_BIN:-target/debug/backend}
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+port=$(free_port)
+# The same app over TLS (HTTP/2), for the multiplexing demo's browser side.
+tls_port=$(free_port)
 mkdir -p e2e/output
-"$bin" --addr "127.0.0.1:$port" --dist dist > e2e/output/backend.log 2>&1 &
+"$bin" --addr "127.0.0.1:$port" --tls "127.0.0.1:$tls_port" --dist dist > e2e/output/backend.log 2>&1 &
 pid=$!
 trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null || true' EXIT
 for _ in $(seq 100); do
@@ -15,4 +18,4 @@ for _ in $(seq 100); do
 done
 curl -sf "http://127.0.0.1:$port/api/health" >/dev/null || { echo "backend did not start:"; cat e2e/output/backend.log; exit 1; }
 cd e2e
-BASE_URL="http://127.0.0.1:$port" npx --no-install playwright test "$@"
+BASE_URL="http://127.0.0.1:$port" TLS_URL="https://127.0.0.1:$tls_port" npx --no-install playwright test "$@"

@@ -23,6 +23,8 @@
 //! - [`sidecar`]: a plain app and a sidecar proxy in front of it, per run.
 //! - [`inner_listener`], [`relay`]: real listeners inside the process for those actors, and the
 //!   traced HTTP hops between them.
+//! - [`multiplexing`]: a proxy forwarding over one HTTP/2 connection or an HTTP/1.1 pool to an
+//!   upstream inside the process; the browser's six-connection queue; the optional TLS listener.
 //! - [`origin`]: the `Origin` check every WebSocket upgrade makes.
 //! - [`error`]: the one error type; every failure is a 4xx/5xx with a JSON `{ "error": … }`.
 //! - [`static_files`]: the built frontend, with `index.html` for deep links.
@@ -34,6 +36,7 @@ pub mod exchange;
 pub mod inner_listener;
 pub mod jobs;
 pub mod long_polling;
+pub mod multiplexing;
 pub mod origin;
 pub mod pubsub;
 pub mod push;
@@ -86,6 +89,8 @@ pub struct AppState {
     pub clusters: stateful_stateless::Clusters,
     /// Each run's app and sidecar (sidecar demo).
     pub sidecars: sidecar::Sidecars,
+    /// The multiplexing demo's upstream server, proxy limits and in-flight counts.
+    pub mux: multiplexing::Multiplexing,
     /// Flips to `true` when shutdown begins, so push loops close their connections cleanly
     /// (axum's graceful shutdown does not end open WebSockets on its own).
     pub shutdown: watch::Receiver<bool>,
@@ -112,6 +117,7 @@ impl AppState {
             pool: sync_async::BlockingPool::default(),
             clusters: stateful_stateless::Clusters::default(),
             sidecars: sidecar::Sidecars::default(),
+            mux: multiplexing::Multiplexing::default(),
             shutdown,
             shutdown_tx: Arc::new(shutdown_tx),
             config: Arc::new(config),
@@ -162,6 +168,7 @@ pub fn app(state: AppState) -> Router {
         .merge(upload::router())
         .merge(stateful_stateless::router())
         .merge(sidecar::router())
+        .merge(multiplexing::router())
         .fallback(|| async { AppError::NotFound("no such API endpoint".into()) })
         // Every request carrying `run` and `rid` is traced, whichever demo it belongs to.
         .layer(middleware::from_fn_with_state(

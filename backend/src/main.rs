@@ -4,7 +4,7 @@
 use std::{net::SocketAddr, path::PathBuf};
 
 use anyhow::Context;
-use backend::{AppState, Config, serve};
+use backend::{AppState, Config, multiplexing::tls, serve};
 use clap::Parser;
 
 /// Patternscope: backend communication patterns, live in the browser.
@@ -27,6 +27,9 @@ struct Args {
     /// This instance's name on the diagram (default: `instance-<port>`).
     #[arg(long)]
     instance: Option<String>,
+    /// Also serve over TLS here (HTTP/2 and HTTP/1.1), with a certificate generated at start-up.
+    #[arg(long)]
+    tls: Option<SocketAddr>,
 }
 
 #[tokio::main]
@@ -70,8 +73,41 @@ async fn main() -> anyhow::Result<()> {
         None => state,
     };
     println!("Patternscope is serving on http://{addr}");
+    let tls = match args.tls {
+        Some(tls_addr) => Some(start_tls(tls_addr, &state).await?),
+        None => None,
+    };
     serve(listener, state, shutdown_signal()).await?;
+    if let Some(tls) = tls {
+        tls.await??;
+    }
     Ok(())
+}
+
+/// Starts the TLS listener (it stops when the plain one begins shutting down).
+async fn start_tls(
+    addr: SocketAddr,
+    state: &AppState,
+) -> anyhow::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} for TLS"))?;
+    let addr = listener.local_addr()?;
+    let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+    if !names.contains(&addr.ip().to_string()) {
+        names.push(addr.ip().to_string());
+    }
+    let identity = tls::self_signed(names).context("cannot generate a TLS certificate")?;
+    println!(
+        "Patternscope is also serving on https://{addr} (HTTP/2 and HTTP/1.1; self-signed \
+         certificate, SHA-256 fingerprint {})",
+        identity.fingerprint
+    );
+    let state = state.clone();
+    Ok(tokio::spawn(async move {
+        let stopped = state.stopped();
+        tls::serve_tls(listener, identity.config, state, stopped).await
+    }))
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -7,6 +7,16 @@ use crate::error::AppError;
 /// Accepts a request whose `Origin` is this server's own (same host and port as `Host`), one
 /// of `allowed`, or absent (non-browser clients send none; browsers always do).
 pub fn check(headers: &HeaderMap, allowed: &[String]) -> Result<(), AppError> {
+    check_for(headers, None, allowed)
+}
+
+/// [`check`] for a request that may carry its host in the URI rather than a `Host` header: a
+/// WebSocket over HTTP/2 (RFC 8441's extended CONNECT) has only the `:authority`.
+pub fn check_for(
+    headers: &HeaderMap,
+    authority: Option<&str>,
+    allowed: &[String],
+) -> Result<(), AppError> {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return Ok(());
     };
@@ -16,6 +26,7 @@ pub fn check(headers: &HeaderMap, allowed: &[String]) -> Result<(), AppError> {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
+        .or(authority)
         .unwrap_or_default();
     let origin_host = origin
         .strip_prefix("http://")

@@ -13,9 +13,9 @@ use axum::{
         Path, State, WebSocketUpgrade,
         ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket},
     },
-    http::HeaderMap,
+    http::{HeaderMap, Uri},
     response::Response,
-    routing::get,
+    routing::{MethodFilter, get, on},
 };
 use futures_util::{SinkExt, StreamExt};
 use protocol::trace::{
@@ -187,7 +187,12 @@ impl TraceHub {
 /// `GET /api/trace/{run}` and the trace WebSocket.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/trace/ws", get(trace_socket))
+        // GET for WebSocket over HTTP/1.1, CONNECT for WebSocket over HTTP/2 (a page served by
+        // the TLS listener), which axum supports and browsers then use.
+        .route(
+            "/trace/ws",
+            on(MethodFilter::GET.or(MethodFilter::CONNECT), trace_socket),
+        )
         .route("/trace/{run}", get(run_trace))
 }
 
@@ -218,9 +223,14 @@ async fn run_trace(
 async fn trace_socket(
     ws: WebSocketUpgrade,
     headers: HeaderMap,
+    uri: Uri,
     State(state): State<AppState>,
 ) -> Result<Response, AppError> {
-    origin::check(&headers, &state.config.allowed_origins)?;
+    origin::check_for(
+        &headers,
+        uri.authority().map(|a| a.as_str()),
+        &state.config.allowed_origins,
+    )?;
     Ok(ws
         .max_message_size(4 * 1024)
         .on_upgrade(move |socket| watch_loop(socket, state)))

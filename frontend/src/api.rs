@@ -7,6 +7,7 @@ use protocol::{
     ApiError, REQUEST_PARAM, RUN_PARAM,
     echo::{self, EchoReply, Format},
     job::{JobCreated, JobId, JobSpec, JobUpdate, LongPollAnswer},
+    multiplexing::{ProxyReport, SlowAnswer},
     sidecar::{SidecarInfo, SidecarSpec},
     stateful_stateless::{ClusterInfo, ClusterSpec, Login},
     trace::{Actor, Detail, Header, Kind, Message, Phase, RunId, Transport},
@@ -584,4 +585,37 @@ pub fn release_quietly(path: &'static str, run: RunId) {
             .send()
             .await;
     });
+}
+
+/// `GET /api/mux/proxy`: the server forwards `n` items to its upstream over one HTTP/2
+/// connection (`via=h2`) or a pool of `pool` HTTP/1.1 connections (`via=h1`).
+pub async fn mux_proxy(
+    rec: Recorder,
+    n: &str,
+    via: &str,
+    pool: &str,
+    item_ms: &str,
+    abort: Option<&AbortSignal>,
+) -> Result<ProxyReport, String> {
+    let e = |s: &str| String::from(js_sys::encode_uri_component(s));
+    let mut path = format!(
+        "/api/mux/proxy?n={}&via={}&item_ms={}",
+        e(n),
+        e(via),
+        e(item_ms)
+    );
+    if via == "h1" {
+        path.push_str(&format!("&pool={}", e(pool)));
+    }
+    traced_json(rec, Outgoing::bodiless(Method::GET, &path), abort).await
+}
+
+/// `GET /api/mux/slow?ms=T`: one request the server holds T ms, counting the run's held ones.
+pub async fn mux_slow(
+    rec: Recorder,
+    ms: &str,
+    abort: Option<&AbortSignal>,
+) -> Result<SlowAnswer, String> {
+    let path = format!("/api/mux/slow?ms={}", js_sys::encode_uri_component(ms));
+    traced_json(rec, Outgoing::bodiless(Method::GET, &path), abort).await
 }

@@ -15,19 +15,6 @@ pub struct Pattern {
     pub used_in: &'static str,
 }
 
-const fn planned(slug: &'static str, title: &'static str, summary: &'static str) -> Pattern {
-    Pattern {
-        slug,
-        title,
-        summary,
-        built: false,
-        how: "",
-        pros: &[],
-        cons: &[],
-        used_in: "",
-    }
-}
-
 pub const PATTERNS: &[Pattern] = &[
     Pattern {
         slug: "request-response",
@@ -208,11 +195,34 @@ pub const PATTERNS: &[Pattern] = &[
         ],
         used_in: "RabbitMQ, Redis pub/sub, Google Pub/Sub, MQTT brokers, Kafka consumer groups, chat and live dashboards.",
     },
-    planned(
-        "multiplexing",
-        "Multiplexing vs demultiplexing",
-        "Many requests as streams of one HTTP/2 connection versus a pool of HTTP/1.1 connections.",
-    ),
+    Pattern {
+        slug: "multiplexing",
+        title: "Multiplexing vs demultiplexing",
+        summary: "Many requests as streams of one HTTP/2 connection versus a pool of HTTP/1.1 connections.",
+        built: true,
+        how: "Two sides. Server side: the page asks the server, acting as a proxy, for N items at once \
+              (GET /api/mux/proxy). The proxy forwards them to a real upstream server inside the same process, \
+              either as N streams of one HTTP/2 connection (h2c; each stream has its own odd id and they all \
+              overlap) or over a pool of K HTTP/1.1 connections, where a connection carries one request at a \
+              time, so with K smaller than N the items go in waves and the rest wait for a free connection. Each \
+              connection is its own lifeline (conn-1…), labelled with its connection id (the proxy's port) and \
+              the stream ids. Browser side: the page fires N slow requests at once (GET /api/mux/slow). Over \
+              HTTP/1.1 the browser opens at most six connections per origin, so the server never holds more than \
+              six at a time and the rest queue in the browser: see them as 'stalled' in the waterfall and in the \
+              Network tab. Over HTTP/2 (the server's --tls listener) all N share one connection and overlap; the \
+              table says which protocol each request used (Resource Timing's nextHopProtocol).",
+        pros: &[
+            "HTTP/2 multiplexing: many requests in flight on one connection, no waiting for a free one.",
+            "One connection means one TCP and TLS handshake, one congestion window, and header compression (HPACK).",
+            "A connection pool is simple and isolates requests: a slow or broken connection affects only its own.",
+        ],
+        cons: &[
+            "HTTP/1.1 carries one request per connection at a time: with too few connections, requests queue.",
+            "More connections cost handshakes, memory and ports on both ends, and browsers cap them at six per origin.",
+            "On one HTTP/2 connection a lost TCP packet stalls every stream (head-of-line blocking); HTTP/3 over QUIC removes that.",
+        ],
+        used_in: "Browsers to HTTP/2 and HTTP/3 sites, gRPC (always HTTP/2), reverse proxies and service meshes (Envoy, nginx upstream keep-alive pools), database and HTTP client connection pools.",
+    },
     Pattern {
         slug: "stateful-stateless",
         title: "Stateful vs stateless",

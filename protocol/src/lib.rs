@@ -14,11 +14,14 @@
 //! - [`upload`]: whole and chunked uploads, resumable, checked by SHA-256.
 //! - [`stateful_stateless`]: the balancer demo's cluster, login and session answers.
 //! - [`sidecar`]: the sidecar demo's setup and the app's answer.
+//! - [`push`]: the push demo's WebSocket frames, one enum per direction.
+//! - [`multiplexing`]: the multiplexing demo's proxy report and slow-request answer.
 //! - [`ApiError`]: the JSON body of every 4xx the server returns.
 #![forbid(unsafe_code)]
 
 pub mod echo;
 pub mod job;
+pub mod multiplexing;
 pub mod pubsub;
 pub mod push;
 pub mod sidecar;

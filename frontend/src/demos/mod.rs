@@ -2,6 +2,7 @@
 
 pub mod compare;
 pub mod long_polling;
+pub mod multiplexing;
 pub mod pubsub;
 pub mod push;
 pub mod request_response;
