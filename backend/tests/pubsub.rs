@@ -538,6 +538,30 @@ async fn start_up_with_unreachable_redis_fails_fast_with_a_clear_message() {
     assert!(started.elapsed() < Duration::from_secs(10));
 }
 
+#[test]
+fn a_topic_takes_subscribers_up_to_its_limit_which_a_load_test_may_raise() {
+    let room = unique("full");
+    let topics = Topics::new(TraceHub::default(), "solo");
+    assert_eq!(
+        topics.subscriber_limit(),
+        protocol::pubsub::MAX_SUBSCRIBERS_PER_TOPIC
+    );
+    let topics = topics.with_subscriber_limit(2);
+    let subs: Vec<Subscriber> = (1..=3)
+        .map(|k| topics.subscriber(&room, &format!("client-{k}"), None))
+        .collect();
+    assert!(subs[0].subscribe("news", 0).is_ok());
+    assert!(subs[1].subscribe("news", 0).is_ok());
+    let refused = subs[2].subscribe("news", 0).unwrap_err();
+    assert!(refused.to_string().contains("at most 2"), "{refused}");
+    drop(subs);
+    let state = AppState::new(Config {
+        max_subscribers_per_topic: Some(10_000),
+        ..Config::default()
+    });
+    assert_eq!(state.pubsub.broker.topics().subscriber_limit(), 10_000);
+}
+
 #[tokio::test]
 async fn the_default_server_runs_the_embedded_engine() {
     let state = AppState::new(Config::default());

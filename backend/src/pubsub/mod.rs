@@ -76,11 +76,9 @@ impl PubSub {
         }
     }
 
-    /// The embedded engine.
-    pub fn memory(hub: TraceHub, instance: &str) -> PubSub {
-        PubSub::new(Arc::new(memory::MemoryBroker::new(Topics::new(
-            hub, instance,
-        ))))
+    /// The embedded engine, serving `topics`.
+    pub fn memory(topics: Topics) -> PubSub {
+        PubSub::new(Arc::new(memory::MemoryBroker::new(topics)))
     }
 }
 

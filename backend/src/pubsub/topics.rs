@@ -134,6 +134,8 @@ pub struct Topics {
     hub: TraceHub,
     /// This instance's name, written into every delivery it makes.
     instance: Arc<str>,
+    /// Subscribers one topic may have (`MAX_SUBSCRIBERS_PER_TOPIC` unless raised for a load test).
+    subscriber_limit: usize,
 }
 
 /// One subscriber's end: its queue of deliveries and the word if it is dropped. Dropping it
@@ -169,7 +171,20 @@ impl Topics {
             inner: Arc::default(),
             hub,
             instance: instance.into(),
+            subscriber_limit: MAX_SUBSCRIBERS_PER_TOPIC,
         }
+    }
+
+    /// The same topics with another bound on subscribers per topic: the fan-out benchmark
+    /// holds thousands on one topic, a classroom server keeps the default.
+    pub fn with_subscriber_limit(mut self, limit: usize) -> Topics {
+        self.subscriber_limit = limit;
+        self
+    }
+
+    /// Subscribers one topic may have.
+    pub fn subscriber_limit(&self) -> usize {
+        self.subscriber_limit
     }
 
     pub fn instance(&self) -> &str {
@@ -213,9 +228,10 @@ impl Topics {
         };
         let instance = self.instance.to_string();
         let t = inner.topic(&room, topic)?;
-        if !t.subscribers.contains(&id) && t.subscribers.len() >= MAX_SUBSCRIBERS_PER_TOPIC {
+        if !t.subscribers.contains(&id) && t.subscribers.len() >= self.subscriber_limit {
             return Err(Refused::Full(format!(
-                "a topic has at most {MAX_SUBSCRIBERS_PER_TOPIC} subscribers"
+                "a topic has at most {} subscribers",
+                self.subscriber_limit
             )));
         }
         t.subscribers.insert(id);
