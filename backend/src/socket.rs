@@ -58,6 +58,17 @@ impl Outgoing {
             label: frame.summary(),
         }
     }
+
+    /// A frame whose text is already made (one text shared by every socket a message goes
+    /// to). `label` is how the trace draws it: left empty when nobody traces this socket.
+    pub fn prepared(text: String, kind: Kind, from: &'static str, label: String) -> Outgoing {
+        Outgoing {
+            text,
+            kind,
+            from,
+            label,
+        }
+    }
 }
 
 /// What a demo has to push next.

@@ -87,10 +87,11 @@ async fn publish(broker: &dyn Broker, room: &str, topic: &str, text: &str) -> u6
 }
 
 async fn next(subscriber: &mut Subscriber) -> Delivery {
-    tokio::time::timeout(Duration::from_secs(5), subscriber.queue.recv())
+    let shared = tokio::time::timeout(Duration::from_secs(5), subscriber.queue.recv())
         .await
         .expect("a delivery within 5 s")
-        .expect("still subscribed")
+        .expect("still subscribed");
+    shared.delivery.clone()
 }
 
 async fn nothing_more(subscriber: &mut Subscriber) {

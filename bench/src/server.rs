@@ -71,12 +71,31 @@ impl ServerUnderTest {
         resident_bytes_in(&status)
     }
 
+    /// CPU time (user and system) the server has used so far, when it is our child.
+    pub fn cpu_time(&self) -> Option<Duration> {
+        cpu_time_of(&self.child.as_ref()?.id()?.to_string())
+    }
+
     /// Stops the child now (before the clients close theirs, so the closing is the server's).
     pub async fn stop(&mut self) {
         if let Some(child) = &mut self.child {
             let _ = child.kill().await;
         }
     }
+}
+
+/// CPU time (user and system) used so far by process `pid` (`self` for this one).
+pub fn cpu_time_of(pid: &str) -> Option<Duration> {
+    cpu_time_in(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// `utime + stime` of a `/proc/<pid>/stat` line, in clock ticks of 1/100 s (Linux's `USER_HZ`).
+fn cpu_time_in(stat: &str) -> Option<Duration> {
+    // The command name (field 2) is in parentheses and may hold spaces: count after it.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
 }
 
 /// `VmRSS` of a `/proc/<pid>/status` text, in bytes.
@@ -95,6 +114,12 @@ mod tests {
         let status = "Name:\tbackend\nVmPeak:\t  9000 kB\nVmRSS:\t    5120 kB\nThreads:\t3\n";
         assert_eq!(resident_bytes_in(status), Some(5120 * 1024));
         assert_eq!(resident_bytes_in("Name:\tx\n"), None);
+    }
+
+    #[test]
+    fn reads_cpu_ticks() {
+        let stat = "42 (tokio rt) S 1 42 42 0 -1 4194560 500 0 0 0 150 25 0 0 20 0 3 0";
+        assert_eq!(cpu_time_in(stat), Some(Duration::from_millis(1_750)));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use anyhow::{Context, bail};
 use bench::{
     raise_open_file_limit,
     results::{self, Machine},
-    server::ServerUnderTest,
+    server::{ServerUnderTest, cpu_time_of},
     stats::{PublishOutcome, Summary},
     subscribers::{Subscribers, Target, Transport},
 };
@@ -86,6 +86,9 @@ struct Run {
     after_bytes: Option<f64>,
     /// How long opening and subscribing all of them took.
     connect: Duration,
+    /// CPU time per delivery during the publishes: the server's, and this client's.
+    server_cpu: Option<Duration>,
+    client_cpu: Option<Duration>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -191,10 +194,16 @@ async fn measure(args: &Args, transport: Transport, n: usize) -> anyhow::Result<
     );
 
     let mut outcomes = Vec::with_capacity(args.publishes);
+    let cpu_before = (server.cpu_time(), cpu_time_of("self"));
     for k in 1..=args.publishes {
         outcomes.push(publish_once(&publisher, &target, &mut subscribers, n, k).await?);
         tokio::time::sleep(BETWEEN_PUBLISHES).await;
     }
+    let deliveries = (n * args.publishes) as u32;
+    let per_delivery =
+        |before: Option<Duration>, after: Option<Duration>| Some((after? - before?) / deliveries);
+    let server_cpu = per_delivery(cpu_before.0, server.cpu_time());
+    let client_cpu = per_delivery(cpu_before.1, cpu_time_of("self"));
     let after = server.resident_bytes();
     let still_open = subscribers.open_count();
     // The server goes first, so the closing (and its TIME_WAIT) is on its side.
@@ -212,13 +221,18 @@ async fn measure(args: &Args, transport: Transport, n: usize) -> anyhow::Result<
         idle_bytes: per_connection(idle),
         after_bytes: per_connection(after),
         connect,
+        server_cpu,
+        client_cpu,
     };
     eprintln!(
-        "fanout: {} × {n}: last subscriber p50 {} p99 {}, {} per idle connection",
+        "fanout: {} × {n}: last subscriber p50 {} p99 {}, {} per idle connection, \
+         CPU per delivery: server {}, client {}",
         transport.name(),
         ms(run.latency.last_p50),
         ms(run.latency.last_p99),
-        kib(run.idle_bytes)
+        kib(run.idle_bytes),
+        us(run.server_cpu),
+        us(run.client_cpu),
     );
     Ok(run)
 }
@@ -275,6 +289,10 @@ fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1e3)
 }
 
+fn us(d: Option<Duration>) -> String {
+    d.map_or("n/a".into(), |d| format!("{:.1} µs", d.as_secs_f64() * 1e6))
+}
+
 fn kib(bytes: Option<f64>) -> String {
     bytes.map_or("n/a".into(), |b| format!("{:.1} KiB", b / 1024.0))
 }
@@ -305,7 +323,9 @@ fn report(
            on the client's one clock, over {k} publishes per row. *Each*: every subscriber of \
            every publish; *last*: per publish, the latency to its last subscriber (everyone had it)\n\
          - Memory: the server's resident memory (`VmRSS`) growth divided by N, once all are \
-           subscribed and idle, and again after the publishes\n\n",
+           subscribed and idle, and again after the publishes\n\
+         - CPU: user + system time of the server process and of the client during the \
+           publishes (pings included), divided by the deliveries (10 ms ticks)\n\n",
         date = machine.date,
         machine = machine.describe(),
         at_once = args.connect_at_once,
@@ -353,6 +373,8 @@ fn report(
             "server memory / idle conn",
             "/ conn after publishes",
             "subscribe all",
+            "server CPU / delivery",
+            "client CPU / delivery",
             "missed",
         ],
         &rows,
