@@ -125,9 +125,10 @@ async fn open_socket(
         target.base.replacen("http://", "ws://", 1),
         target.room
     );
-    // Small buffers: 10,000 of these share the machine with the server being measured.
+    // Small buffers: 10,000 of these share the machine with the server being measured (and
+    // tungstenite zero-fills the read buffer on every poll).
     let config = WebSocketConfig::default()
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(1024)
         .write_buffer_size(0);
     let (mut socket, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true)
         .await
