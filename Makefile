@@ -40,7 +40,7 @@ e2e:
 # figures and the commands that produced them in bench/RESULTS.md. Fan-out: issue 5.
 bench:
 	$(ENV) cargo build --release -p backend -p bench
-	./target/release/fanout --transport ws,sse --subscribers 1000,10000 --publishes 20
+	./target/release/fanout --transport ws,sse --subscribers 1000,10000 --publishes 100
 
 clean:
 	cargo clean
