@@ -29,6 +29,8 @@ const SPARE_FILES: u64 = 256;
 const SETTLE: Duration = Duration::from_millis(1_000);
 /// Pause between two publishes.
 const BETWEEN_PUBLISHES: Duration = Duration::from_millis(50);
+/// Fewest deliveries over which CPU time per delivery is reported (10 ms ticks).
+const MIN_DELIVERIES_FOR_CPU: u32 = 10_000;
 /// How long one publish may take to reach everyone before the missing ones are counted.
 const DELIVERY_DEADLINE: Duration = Duration::from_secs(15);
 
@@ -199,9 +201,11 @@ async fn measure(args: &Args, transport: Transport, n: usize) -> anyhow::Result<
         outcomes.push(publish_once(&publisher, &target, &mut subscribers, n, k).await?);
         tokio::time::sleep(BETWEEN_PUBLISHES).await;
     }
+    // CPU time comes in 10 ms ticks: only worth dividing over many deliveries.
     let deliveries = (n * args.publishes) as u32;
-    let per_delivery =
-        |before: Option<Duration>, after: Option<Duration>| Some((after? - before?) / deliveries);
+    let per_delivery = |before: Option<Duration>, after: Option<Duration>| {
+        (deliveries >= MIN_DELIVERIES_FOR_CPU).then_some((after? - before?) / deliveries)
+    };
     let server_cpu = per_delivery(cpu_before.0, server.cpu_time());
     let client_cpu = per_delivery(cpu_before.1, cpu_time_of("self"));
     let after = server.resident_bytes();
@@ -356,6 +360,8 @@ fn report(
                     kib(r.idle_bytes),
                     kib(r.after_bytes),
                     format!("{:.1} s", r.connect.as_secs_f64()),
+                    us(r.server_cpu),
+                    us(r.client_cpu),
                     l.missing.to_string(),
                 ]
             })
