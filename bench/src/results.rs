@@ -123,7 +123,7 @@ fn with_section(old: &str, key: &str, body: &str) -> String {
         (Some(b), Some(e)) if e > b => {
             format!("{}{section}{}", &old[..b], &old[e + end.len()..])
         }
-        _ => format!("{}\n{section}\n", old.trim_end()),
+        _ => format!("{}\n\n{section}\n", old.trim_end()),
     }
 }
 
