@@ -4,7 +4,7 @@ SHELL := /bin/bash
 ADDR ?= 127.0.0.1:8080
 ENV := source scripts/env.sh &&
 
-.PHONY: run test tools tools-test frontend lint unit e2e clean
+.PHONY: run test bench tools tools-test frontend lint unit e2e clean
 
 run: tools frontend
 	$(ENV) cargo build --release -p backend
@@ -35,6 +35,12 @@ unit:
 e2e:
 	$(ENV) cargo build -p backend
 	$(ENV) bash scripts/e2e.sh
+
+# Benchmarks on this machine (not part of `make test`): the release backend against a load client,
+# figures and the commands that produced them in bench/RESULTS.md. Fan-out: issue 5.
+bench:
+	$(ENV) cargo build --release -p backend -p bench
+	./target/release/fanout --transport ws,sse --subscribers 1000,10000 --publishes 100
 
 clean:
 	cargo clean

@@ -68,6 +68,9 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     /// This instance's name, shown on deliveries it makes (`a`, `b` when several share Redis).
     pub instance: String,
+    /// Subscribers one pub/sub topic may have; `None` keeps `MAX_SUBSCRIBERS_PER_TOPIC`.
+    /// Raised only for load tests (the fan-out benchmark holds 10,000 on one topic).
+    pub max_subscribers_per_topic: Option<usize>,
 }
 
 /// Cheap handles shared by every handler.
@@ -108,8 +111,12 @@ impl AppState {
         } else {
             config.instance.clone()
         };
+        let mut topics = pubsub::Topics::new(trace.clone(), &instance);
+        if let Some(limit) = config.max_subscribers_per_topic {
+            topics = topics.with_subscriber_limit(limit);
+        }
         AppState {
-            pubsub: pubsub::PubSub::memory(trace.clone(), &instance),
+            pubsub: pubsub::PubSub::memory(topics),
             trace,
             jobs: JobStore::default(),
             rooms: push::Rooms::default(),
@@ -127,8 +134,9 @@ impl AppState {
     /// Replaces the embedded broker with the Redis one at `url`; fails within a few seconds when
     /// Redis cannot be reached.
     pub async fn with_redis(mut self, url: &str) -> Result<Self, String> {
-        let topics =
-            pubsub::Topics::new(self.trace.clone(), self.pubsub.broker.topics().instance());
+        let current = self.pubsub.broker.topics();
+        let topics = pubsub::Topics::new(self.trace.clone(), current.instance())
+            .with_subscriber_limit(current.subscriber_limit());
         let broker = pubsub::redis::RedisBroker::connect(url, topics, self.stopped()).await?;
         self.pubsub = pubsub::PubSub::new(Arc::new(broker));
         Ok(self)

@@ -30,6 +30,10 @@ struct Args {
     /// Also serve over TLS here (HTTP/2 and HTTP/1.1), with a certificate generated at start-up.
     #[arg(long)]
     tls: Option<SocketAddr>,
+    /// Subscribers one pub/sub topic may have (default 64). Raise it for load tests only:
+    /// the fan-out benchmark holds 10,000 on one topic.
+    #[arg(long = "max-subscribers-per-topic")]
+    max_subscribers_per_topic: Option<usize>,
 }
 
 #[tokio::main]
@@ -57,6 +61,7 @@ async fn main() -> anyhow::Result<()> {
         instance: args
             .instance
             .unwrap_or_else(|| format!("instance-{}", addr.port())),
+        max_subscribers_per_topic: args.max_subscribers_per_topic,
     });
     let state = match &args.redis_url {
         Some(url) => match state.with_redis(url).await {

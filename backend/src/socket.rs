@@ -58,6 +58,17 @@ impl Outgoing {
             label: frame.summary(),
         }
     }
+
+    /// A frame whose text is already made (one text shared by every socket a message goes
+    /// to). `label` is how the trace draws it: left empty when nobody traces this socket.
+    pub fn prepared(text: String, kind: Kind, from: &'static str, label: String) -> Outgoing {
+        Outgoing {
+            text,
+            kind,
+            from,
+            label,
+        }
+    }
 }
 
 /// What a demo has to push next.
@@ -79,6 +90,12 @@ pub trait Conversation: Send + 'static {
     fn next(&mut self) -> impl Future<Output = Next> + Send;
 }
 
+/// Bytes read from a socket at a time. Clients send small frames (subscribe, ack, chat lines;
+/// longer ones are read in several goes), and tungstenite zero-fills the whole read buffer each
+/// time it polls the socket, which a fan-out to thousands does once per delivery: 1 KiB keeps
+/// both that and an idle socket's memory small.
+pub const READ_BUFFER: usize = 1024;
+
 /// Accepts the upgrade with small buffers (an idle socket should cost kilobytes, not
 /// tungstenite's 128 KiB default) and runs `conversation` on it.
 pub fn accept(
@@ -87,7 +104,7 @@ pub fn accept(
     tracer: FrameTracer,
     conversation: impl Conversation,
 ) -> Response {
-    ws.read_buffer_size(4 * 1024)
+    ws.read_buffer_size(READ_BUFFER)
         .write_buffer_size(4 * 1024)
         .max_write_buffer_size(64 * 1024)
         .max_message_size(16 * 1024)

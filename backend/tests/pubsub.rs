@@ -87,10 +87,11 @@ async fn publish(broker: &dyn Broker, room: &str, topic: &str, text: &str) -> u6
 }
 
 async fn next(subscriber: &mut Subscriber) -> Delivery {
-    tokio::time::timeout(Duration::from_secs(5), subscriber.queue.recv())
+    let shared = tokio::time::timeout(Duration::from_secs(5), subscriber.queue.recv())
         .await
         .expect("a delivery within 5 s")
-        .expect("still subscribed")
+        .expect("still subscribed");
+    shared.delivery.clone()
 }
 
 async fn nothing_more(subscriber: &mut Subscriber) {
@@ -536,6 +537,30 @@ async fn start_up_with_unreachable_redis_fails_fast_with_a_clear_message() {
         "{stderr}"
     );
     assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn a_topic_takes_subscribers_up_to_its_limit_which_a_load_test_may_raise() {
+    let room = unique("full");
+    let topics = Topics::new(TraceHub::default(), "solo");
+    assert_eq!(
+        topics.subscriber_limit(),
+        protocol::pubsub::MAX_SUBSCRIBERS_PER_TOPIC
+    );
+    let topics = topics.with_subscriber_limit(2);
+    let subs: Vec<Subscriber> = (1..=3)
+        .map(|k| topics.subscriber(&room, &format!("client-{k}"), None))
+        .collect();
+    assert!(subs[0].subscribe("news", 0).is_ok());
+    assert!(subs[1].subscribe("news", 0).is_ok());
+    let refused = subs[2].subscribe("news", 0).unwrap_err();
+    assert!(refused.to_string().contains("at most 2"), "{refused}");
+    drop(subs);
+    let state = AppState::new(Config {
+        max_subscribers_per_topic: Some(10_000),
+        ..Config::default()
+    });
+    assert_eq!(state.pubsub.broker.topics().subscriber_limit(), 10_000);
 }
 
 #[tokio::test]

@@ -55,7 +55,7 @@ use crate::{
 };
 
 pub use broker::{Broker, BrokerError, Publish};
-pub use topics::{Subscriber, Topics, room_key};
+pub use topics::{Shared, Subscriber, Topics, room_key};
 
 /// Tickers running at once (one per room or run).
 pub const MAX_TICKERS: usize = 256;
@@ -76,11 +76,9 @@ impl PubSub {
         }
     }
 
-    /// The embedded engine.
-    pub fn memory(hub: TraceHub, instance: &str) -> PubSub {
-        PubSub::new(Arc::new(memory::MemoryBroker::new(Topics::new(
-            hub, instance,
-        ))))
+    /// The embedded engine, serving `topics`.
+    pub fn memory(topics: Topics) -> PubSub {
+        PubSub::new(Arc::new(memory::MemoryBroker::new(topics)))
     }
 }
 
@@ -319,12 +317,32 @@ struct SubscriberConversation {
     /// Deliveries sent on this socket, and acknowledged.
     delivered: u64,
     acked: u64,
+    /// Whether a run traces this socket (only then are labels worth making).
+    traced: bool,
 }
 
 impl SubscriberConversation {
+    /// A replayed delivery: this subscriber's own.
     fn deliver(&mut self, delivery: Delivery) -> Outgoing {
         self.delivered += 1;
         Outgoing::frame(&BrokerFrame::Message { delivery })
+    }
+
+    /// A live delivery: its frame text is made once for every socket it goes to.
+    fn deliver_shared(&mut self, shared: &Shared) -> Outgoing {
+        self.delivered += 1;
+        let text = shared.socket_frame(|delivery| {
+            let frame = BrokerFrame::Message {
+                delivery: delivery.clone(),
+            };
+            serde_json::to_string(&frame).expect("frames serialize")
+        });
+        let label = if self.traced {
+            shared.summary()
+        } else {
+            String::new()
+        };
+        Outgoing::prepared(text.to_owned(), Kind::Deliver, "broker", label)
     }
 
     fn handle(&mut self, frame: SubscriberFrame) -> Result<Vec<Outgoing>, String> {
@@ -404,7 +422,7 @@ impl Conversation for SubscriberConversation {
                 Err(_) => std::future::pending().await,
             },
             delivery = self.subscriber.queue.recv(), if credit => match delivery {
-                Some(delivery) => Next::Send(vec![self.deliver(delivery)]),
+                Some(delivery) => Next::Send(vec![self.deliver_shared(&delivery)]),
                 None => Next::TooSlow("dropped by the broker".into()),
             },
         }
@@ -427,13 +445,14 @@ async fn subscribe_socket(
         .broker
         .topics()
         .subscriber(&room, &query.peer, trace.clone());
-    let tracer = FrameTracer::new(state.trace.clone(), trace, query.peer);
     let conversation = SubscriberConversation {
         subscriber,
         prefetch: None,
         delivered: 0,
         acked: 0,
+        traced: trace.is_some(),
     };
+    let tracer = FrameTracer::new(state.trace.clone(), trace, query.peer);
     Ok(socket::accept(ws, state, tracer, conversation))
 }
 
@@ -472,18 +491,19 @@ async fn subscribe_stream(
     tokio::spawn(async move {
         tokio::pin!(stopped);
         let mut sent = 0u32;
-        let mut offer = |delivery: Delivery| {
+        // A live delivery's JSON is made once for every stream it goes to; a replayed one is
+        // this subscriber's own.
+        let mut offer = |delivery: &Delivery, data: &str| {
             sent += 1;
-            let data = serde_json::to_string(&delivery).expect("deliveries serialize");
             let event = Event::default()
                 .event(EVENT_MESSAGE)
                 .id(sent.to_string())
-                .data(&data);
-            let bytes = wire_bytes(EVENT_MESSAGE, sent.into(), &data);
+                .data(data);
             let queued = sink.offer(event, "too slow: events were piling up");
             if queued.is_ok()
                 && let Some(ids) = &trace
             {
+                let bytes = wire_bytes(EVENT_MESSAGE, sent.into(), data);
                 hub.hop(Hop {
                     run: &ids.run,
                     request_id: event_request_id(&ids.request.0, sent),
@@ -494,13 +514,14 @@ async fn subscribe_stream(
                     at: HopTime::Sent,
                     label: delivery.summary(),
                     bytes: Some(bytes),
-                    body: Some(data),
+                    body: Some(data.to_owned()),
                 });
             }
             queued.is_ok()
         };
         for delivery in replayed {
-            if !offer(delivery) {
+            let data = serde_json::to_string(&delivery).expect("deliveries serialize");
+            if !offer(&delivery, &data) {
                 return;
             }
         }
@@ -515,7 +536,7 @@ async fn subscribe_stream(
                     }
                 }
                 delivery = subscriber.queue.recv() => match delivery {
-                    Some(delivery) => if !offer(delivery) { return },
+                    Some(shared) => if !offer(&shared, shared.event_data()) { return },
                     None => return,
                 },
                 _ = sink.closed() => return,

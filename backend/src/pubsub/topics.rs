@@ -1,10 +1,12 @@
 //! The subscribers this instance serves, by room and topic: each with a bounded queue, each
 //! topic with a bounded history. Both broker engines hand every message to [`Topics::fan_out`];
 //! a subscriber whose queue is full is dropped there, with a reason, and everyone else goes on.
+//! One message is one [`Shared`] delivery for all its subscribers (not a copy each), so a
+//! fan-out to thousands costs a reference count per subscriber under the lock.
 
 use std::{
     collections::{BTreeSet, HashMap, VecDeque},
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, OnceLock},
     time::{Duration, Instant},
 };
 
@@ -54,9 +56,49 @@ pub enum Refused {
     Full(String),
 }
 
+/// A live delivery as every subscriber's queue holds it: one per message, shared. Its wire
+/// texts are made once, by the first subscriber that sends each, for all the others.
+#[derive(Debug)]
+pub struct Shared {
+    pub delivery: Delivery,
+    /// The text of the WebSocket frame carrying it.
+    socket_frame: OnceLock<String>,
+    /// Its JSON, as an event stream's `data:`.
+    event_data: OnceLock<String>,
+}
+
+impl Shared {
+    pub fn new(delivery: Delivery) -> Shared {
+        Shared {
+            delivery,
+            socket_frame: OnceLock::new(),
+            event_data: OnceLock::new(),
+        }
+    }
+
+    /// Its WebSocket frame's text, made by `make` the first time anyone asks.
+    pub fn socket_frame(&self, make: impl FnOnce(&Delivery) -> String) -> &str {
+        self.socket_frame.get_or_init(|| make(&self.delivery))
+    }
+
+    /// Its JSON for an event stream, serialized the first time anyone asks.
+    pub fn event_data(&self) -> &str {
+        self.event_data
+            .get_or_init(|| serde_json::to_string(&self.delivery).expect("deliveries serialize"))
+    }
+}
+
+impl std::ops::Deref for Shared {
+    type Target = Delivery;
+
+    fn deref(&self) -> &Delivery {
+        &self.delivery
+    }
+}
+
 struct Slot {
     /// The subscriber's bounded queue; full means it is too slow.
-    queue: mpsc::Sender<Delivery>,
+    queue: mpsc::Sender<Arc<Shared>>,
     /// Set once, when the broker gives up on it.
     dropped: watch::Sender<Option<String>>,
     /// Its lifeline, for the drop note.
@@ -70,7 +112,7 @@ struct Slot {
 struct Topic {
     subscribers: BTreeSet<u64>,
     /// The last `MAX_HISTORY` messages, for subscribers that ask for a replay.
-    history: VecDeque<Delivery>,
+    history: VecDeque<Arc<Shared>>,
     /// The last sequence number seen; the memory engine numbers messages from it.
     last_seq: u64,
     touched: Option<Instant>,
@@ -134,13 +176,15 @@ pub struct Topics {
     hub: TraceHub,
     /// This instance's name, written into every delivery it makes.
     instance: Arc<str>,
+    /// Subscribers one topic may have (`MAX_SUBSCRIBERS_PER_TOPIC` unless raised for a load test).
+    subscriber_limit: usize,
 }
 
 /// One subscriber's end: its queue of deliveries and the word if it is dropped. Dropping it
 /// unsubscribes it from everything.
 pub struct Subscriber {
     id: u64,
-    pub queue: mpsc::Receiver<Delivery>,
+    pub queue: mpsc::Receiver<Arc<Shared>>,
     pub dropped: watch::Receiver<Option<String>>,
     topics: Topics,
 }
@@ -169,7 +213,20 @@ impl Topics {
             inner: Arc::default(),
             hub,
             instance: instance.into(),
+            subscriber_limit: MAX_SUBSCRIBERS_PER_TOPIC,
         }
+    }
+
+    /// The same topics with another bound on subscribers per topic: the fan-out benchmark
+    /// holds thousands on one topic, a classroom server keeps the default.
+    pub fn with_subscriber_limit(mut self, limit: usize) -> Topics {
+        self.subscriber_limit = limit;
+        self
+    }
+
+    /// Subscribers one topic may have.
+    pub fn subscriber_limit(&self) -> usize {
+        self.subscriber_limit
     }
 
     pub fn instance(&self) -> &str {
@@ -213,9 +270,10 @@ impl Topics {
         };
         let instance = self.instance.to_string();
         let t = inner.topic(&room, topic)?;
-        if !t.subscribers.contains(&id) && t.subscribers.len() >= MAX_SUBSCRIBERS_PER_TOPIC {
+        if !t.subscribers.contains(&id) && t.subscribers.len() >= self.subscriber_limit {
             return Err(Refused::Full(format!(
-                "a topic has at most {MAX_SUBSCRIBERS_PER_TOPIC} subscribers"
+                "a topic has at most {} subscribers",
+                self.subscriber_limit
             )));
         }
         t.subscribers.insert(id);
@@ -227,7 +285,7 @@ impl Topics {
             .map(|d| Delivery {
                 replayed: true,
                 delivered_by: instance.clone(),
-                ..d.clone()
+                ..d.delivery.clone()
             })
             .collect();
         if let Some(slot) = inner.slots.get_mut(&id) {
@@ -266,8 +324,7 @@ impl Topics {
     /// Returns how many subscribers it was queued for. A subscriber whose queue is full is
     /// dropped with a reason (and a note on its run's diagram); the others are not held up.
     pub fn fan_out(&self, envelope: &Envelope) -> usize {
-        let mut inner = self.lock();
-        let delivery = Delivery {
+        let delivery = Arc::new(Shared::new(Delivery {
             topic: envelope.topic.clone(),
             seq: envelope.seq,
             text: envelope.text.clone(),
@@ -275,7 +332,8 @@ impl Topics {
             published_by: envelope.published_by.clone(),
             delivered_by: self.instance.to_string(),
             replayed: false,
-        };
+        }));
+        let mut inner = self.lock();
         let Ok(t) = inner.topic(&envelope.room, &envelope.topic) else {
             return 0;
         };

@@ -1,0 +1,25 @@
+//! Patternscope's benchmarks: a load client on this machine drives the real release backend
+//! (started here as a child process on a free port, so its memory can be read) over real
+//! connections, measures with one clock, and writes what it found to `bench/RESULTS.md`
+//! together with the command that produced it. `make bench` runs them all.
+//!
+//! # Layout
+//! - [`server`]: the backend under test as a child process: free port, raised file limit,
+//!   resident memory from `/proc/<pid>/status`, killed when dropped.
+//! - [`subscribers`]: pub/sub subscribers on WebSockets and event streams, each reporting when
+//!   every delivery reached it.
+//! - [`stats`]: percentiles and the per-publish "last subscriber" latency.
+//! - [`results`]: machine facts, the markdown table, and the section of `RESULTS.md` each
+//!   benchmark command owns.
+#![forbid(unsafe_code)]
+
+pub mod results;
+pub mod server;
+pub mod stats;
+pub mod subscribers;
+
+/// Raises this process's soft limit on open files to its hard limit (children inherit it, so the
+/// server started afterwards gets it too) and returns the new soft limit.
+pub fn raise_open_file_limit() -> anyhow::Result<u64> {
+    Ok(rlimit::increase_nofile_limit(u64::MAX)?)
+}

@@ -1,0 +1,136 @@
+//! The backend under test: the release binary started as a child process on a free port (it
+//! inherits the raised file limit), or a server that is already running. Its resident memory is
+//! read from `/proc/<pid>/status`; the child is killed when this is dropped.
+
+use std::{path::Path, process::Stdio, time::Duration};
+
+use anyhow::{Context, bail};
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+};
+
+/// What the backend prints once it listens (`main.rs`).
+const SERVING: &str = "Patternscope is serving on http://";
+
+/// The server a benchmark talks to.
+pub struct ServerUnderTest {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    /// Our child, when we started it (then its memory can be read); `None` for `--addr`.
+    child: Option<Child>,
+}
+
+impl ServerUnderTest {
+    /// Starts `binary` on a free local port with `args` appended, and waits until it serves.
+    pub async fn start(binary: &Path, args: &[String]) -> anyhow::Result<ServerUnderTest> {
+        let mut child = Command::new(binary)
+            .args(["--addr", "127.0.0.1:0", "--dist", "/nonexistent"])
+            .args(args)
+            // Warnings only: an info line per event would cost the server time we measure.
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("cannot start the backend at {}", binary.display()))?;
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut lines = BufReader::new(stdout).lines();
+        let base = tokio::time::timeout(Duration::from_secs(20), async {
+            while let Some(line) = lines.next_line().await? {
+                if let Some(addr) = line.strip_prefix(SERVING) {
+                    return Ok(format!("http://{}", addr.trim()));
+                }
+            }
+            bail!("the backend exited before serving")
+        })
+        .await
+        .context("the backend did not start within 20 s")??;
+        // Keep draining its stdout so it never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Ok(ServerUnderTest {
+            base,
+            child: Some(child),
+        })
+    }
+
+    /// A server someone else started; its memory cannot be read.
+    pub fn running_at(addr: &str) -> ServerUnderTest {
+        let base = if addr.starts_with("http://") {
+            addr.trim_end_matches('/').to_owned()
+        } else {
+            format!("http://{addr}")
+        };
+        ServerUnderTest { base, child: None }
+    }
+
+    /// The server's resident memory in bytes (`VmRSS`), when it is our child.
+    pub fn resident_bytes(&self) -> Option<u64> {
+        let pid = self.child.as_ref()?.id()?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        resident_bytes_in(&status)
+    }
+
+    /// CPU time (user and system) the server has used so far, when it is our child.
+    pub fn cpu_time(&self) -> Option<Duration> {
+        cpu_time_of(&self.child.as_ref()?.id()?.to_string())
+    }
+
+    /// Stops the child now (before the clients close theirs, so the closing is the server's).
+    pub async fn stop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill().await;
+        }
+    }
+}
+
+/// CPU time (user and system) used so far by process `pid` (`self` for this one).
+pub fn cpu_time_of(pid: &str) -> Option<Duration> {
+    cpu_time_in(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// `utime + stime` of a `/proc/<pid>/stat` line, in clock ticks of 1/100 s (Linux's `USER_HZ`).
+fn cpu_time_in(stat: &str) -> Option<Duration> {
+    // The command name (field 2) is in parentheses and may hold spaces: count after it.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
+/// `VmRSS` of a `/proc/<pid>/status` text, in bytes.
+fn resident_bytes_in(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_vm_rss_in_bytes() {
+        let status = "Name:\tbackend\nVmPeak:\t  9000 kB\nVmRSS:\t    5120 kB\nThreads:\t3\n";
+        assert_eq!(resident_bytes_in(status), Some(5120 * 1024));
+        assert_eq!(resident_bytes_in("Name:\tx\n"), None);
+    }
+
+    #[test]
+    fn reads_cpu_ticks() {
+        let stat = "42 (tokio rt) S 1 42 42 0 -1 4194560 500 0 0 0 150 25 0 0 20 0 3 0";
+        assert_eq!(cpu_time_in(stat), Some(Duration::from_millis(1_750)));
+    }
+
+    #[test]
+    fn an_address_becomes_a_base_url() {
+        assert_eq!(
+            ServerUnderTest::running_at("127.0.0.1:8080").base,
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(
+            ServerUnderTest::running_at("http://h:1/").base,
+            "http://h:1"
+        );
+    }
+}
