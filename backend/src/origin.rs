@@ -1,6 +1,9 @@
 //! The `Origin` check every WebSocket upgrade makes, so a cross-site page cannot open one.
 
-use axum::http::{HeaderMap, header};
+use axum::{
+    http::{HeaderMap, Uri, header},
+    routing::MethodFilter,
+};
 
 use crate::error::AppError;
 
@@ -8,6 +11,17 @@ use crate::error::AppError;
 /// of `allowed`, or absent (non-browser clients send none; browsers always do).
 pub fn check(headers: &HeaderMap, allowed: &[String]) -> Result<(), AppError> {
     check_for(headers, None, allowed)
+}
+
+/// The methods a WebSocket upgrade arrives with: GET over HTTP/1.1, CONNECT over HTTP/2 (RFC
+/// 8441; what a browser uses on a page served by the TLS listener).
+pub fn websocket_methods() -> MethodFilter {
+    MethodFilter::GET.or(MethodFilter::CONNECT)
+}
+
+/// [`check_for`] with the host taken from the `Host` header or, over HTTP/2, the URI.
+pub fn check_upgrade(headers: &HeaderMap, uri: &Uri, allowed: &[String]) -> Result<(), AppError> {
+    check_for(headers, uri.authority().map(|a| a.as_str()), allowed)
 }
 
 /// [`check`] for a request that may carry its host in the URI rather than a `Host` header: a

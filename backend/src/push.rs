@@ -13,9 +13,9 @@ use std::{
 use axum::{
     Extension, Router,
     extract::{Query, State, WebSocketUpgrade},
-    http::HeaderMap,
+    http::{HeaderMap, Uri},
     response::Response,
-    routing::get,
+    routing::on,
 };
 use protocol::{
     job::JobUpdate,
@@ -85,7 +85,7 @@ impl Rooms {
 }
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/push/ws", get(upgrade))
+    Router::new().route("/push/ws", on(origin::websocket_methods(), upgrade))
 }
 
 #[derive(Deserialize)]
@@ -102,11 +102,12 @@ fn browser() -> String {
 async fn upgrade(
     ws: WebSocketUpgrade,
     headers: HeaderMap,
+    uri: Uri,
     Query(query): Query<PushQuery>,
     State(state): State<AppState>,
     trace: Option<Extension<TraceIds>>,
 ) -> Result<Response, AppError> {
-    origin::check(&headers, &state.config.allowed_origins)?;
+    origin::check_upgrade(&headers, &uri, &state.config.allowed_origins)?;
     if !is_valid_name(&query.peer) {
         return Err(AppError::BadRequest(format!(
             "invalid `as` name {:?}",

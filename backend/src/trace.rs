@@ -15,7 +15,7 @@ use axum::{
     },
     http::{HeaderMap, Uri},
     response::Response,
-    routing::{MethodFilter, get, on},
+    routing::{get, on},
 };
 use futures_util::{SinkExt, StreamExt};
 use protocol::trace::{
@@ -189,10 +189,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         // GET for WebSocket over HTTP/1.1, CONNECT for WebSocket over HTTP/2 (a page served by
         // the TLS listener), which axum supports and browsers then use.
-        .route(
-            "/trace/ws",
-            on(MethodFilter::GET.or(MethodFilter::CONNECT), trace_socket),
-        )
+        .route("/trace/ws", on(origin::websocket_methods(), trace_socket))
         .route("/trace/{run}", get(run_trace))
 }
 
@@ -226,11 +223,7 @@ async fn trace_socket(
     uri: Uri,
     State(state): State<AppState>,
 ) -> Result<Response, AppError> {
-    origin::check_for(
-        &headers,
-        uri.authority().map(|a| a.as_str()),
-        &state.config.allowed_origins,
-    )?;
+    origin::check_upgrade(&headers, &uri, &state.config.allowed_origins)?;
     Ok(ws
         .max_message_size(4 * 1024)
         .on_upgrade(move |socket| watch_loop(socket, state)))

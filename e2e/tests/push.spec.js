@@ -77,3 +77,21 @@ test('another tab joining the same room hears the chat', async ({ page, context 
   expect(lines.filter((l) => l.includes('hello from client-1')).length).toBeGreaterThanOrEqual(2);
   await other.getByTestId('stop').click();
 });
+
+test('over the TLS listener (HTTP/2) the push socket still opens and carries every update', async ({ browser }) => {
+  test.skip(!process.env.TLS_URL, 'no TLS listener (scripts/e2e.sh starts one)');
+  const context = await browser.newContext({ ignoreHTTPSErrors: true, baseURL: process.env.TLS_URL });
+  const page = await context.newPage();
+  const received = [];
+  page.on('websocket', (ws) => {
+    if (ws.url().includes('/api/push/ws')) ws.on('framereceived', (f) => received.push(JSON.parse(f.payload.toString())));
+  });
+  await page.goto('/demo/push?steps=2&step_ms=150&clients=0');
+  await page.getByTestId('run').click();
+  await waitForRunToFinish(page);
+  await expect(page.getByTestId('status')).toContainText('Done');
+  expect(received.filter((f) => f.type === 'progress').map((f) => f.update.version)).toEqual([0, 1, 2]);
+  // The server's half of the trace arrived too: it saw the upgrade.
+  await expect(page.locator('[data-testid=message][data-kind=connect], [data-testid=message][data-label*="101"]').first()).toBeVisible();
+  await context.close();
+});

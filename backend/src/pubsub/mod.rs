@@ -28,9 +28,9 @@ use std::{
 use axum::{
     Extension, Json, Router,
     extract::{Query, State, WebSocketUpgrade, rejection::JsonRejection},
-    http::{HeaderMap, StatusCode},
+    http::{HeaderMap, StatusCode, Uri},
     response::{Response, sse::Event},
-    routing::{get, post},
+    routing::{get, on, post},
 };
 use protocol::{
     job::event_request_id,
@@ -95,7 +95,10 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/pubsub/publish", post(publish))
         .route("/pubsub/ticker", post(start_ticker).delete(stop_ticker))
-        .route("/pubsub/ws", get(subscribe_socket))
+        .route(
+            "/pubsub/ws",
+            on(origin::websocket_methods(), subscribe_socket),
+        )
         .route("/pubsub/events", get(subscribe_stream))
         .route(
             "/pubsub/info",
@@ -432,11 +435,12 @@ impl Conversation for SubscriberConversation {
 async fn subscribe_socket(
     ws: WebSocketUpgrade,
     headers: HeaderMap,
+    uri: Uri,
     Query(query): Query<SubscriberQuery>,
     State(state): State<AppState>,
     trace: Option<Extension<TraceIds>>,
 ) -> Result<Response, AppError> {
-    origin::check(&headers, &state.config.allowed_origins)?;
+    origin::check_upgrade(&headers, &uri, &state.config.allowed_origins)?;
     check_name("`as` name", &query.peer)?;
     let trace = trace.map(|Extension(t)| t);
     let room = room_of(query.room.as_deref(), trace.as_ref())?;
