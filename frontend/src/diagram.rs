@@ -309,8 +309,12 @@ fn MessageArrow(
             format!("M {} {} L {} {}", x1(), y1(), x2(), y2())
         }
     };
+    // A note on a lifeline near the right edge is written to its left, so it is not cut off.
+    let near_right = move || self_message && geometry.with(|g| x1() > g.width * 0.6);
     let text_x = move || {
-        if self_message {
+        if near_right() {
+            x1() - 8.0
+        } else if self_message {
             x1() + 42.0
         } else {
             (x1() + x2()) / 2.0
@@ -323,7 +327,15 @@ fn MessageArrow(
             (y1() + y2()) / 2.0 - 7.0
         }
     };
-    let anchor = if self_message { "start" } else { "middle" };
+    let anchor = move || {
+        if near_right() {
+            "end"
+        } else if self_message {
+            "start"
+        } else {
+            "middle"
+        }
+    };
     view! {
         <g
             data-testid="message"

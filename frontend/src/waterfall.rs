@@ -108,7 +108,7 @@ pub fn Waterfall(
                         .iter()
                         .map(|p| {
                             view! {
-                                <rect class=format!("wf-server phase-{}", p.name) data-phase=format!("server {}", p.name)
+                                <rect class=format!("wf-server phase phase-{}", p.name) data-phase=format!("server {}", p.name)
                                     x=x(p.start_us) y=y + 8.0 width=(p.dur_us as f64 * scale).max(1.0) height=6>
                                     <title>{format!("server: {} {}", p.name, human_us(p.dur_us))}</title>
                                 </rect>
