@@ -86,3 +86,30 @@ test('a late joiner misses earlier messages; a slow subscriber is dropped with a
   await page.screenshot({ path: 'output/pubsub-slow.png', fullPage: true });
   await page.getByTestId('stop').click();
 });
+
+test('a named room joins two tabs: a publish in one reaches the other tab\'s subscriber', async ({ browser }) => {
+  const room = `class-${Date.now()}`;
+  const context = await browser.newContext();
+  const [a, b] = [await context.newPage(), await context.newPage()];
+  const heardByA = [];
+  a.on('websocket', (ws) => {
+    if (ws.url().includes('/api/pubsub/ws')) {
+      ws.on('framereceived', (f) => heardByA.push(JSON.parse(f.payload.toString())));
+    }
+  });
+  for (const page of [a, b]) {
+    await page.goto(`/demo/pubsub?room=${room}&subscribers=0`);
+    await page.getByTestId('run').click();
+  }
+  await a.getByTestId('add-subscriber').click();
+  await expect(a.locator('[data-testid=subscriber][data-name=client-1]')).toContainText('subscribed to news');
+  await b.getByTestId('publish').click();
+  await expect(b.getByTestId('status')).toContainText('Published news');
+  await expect(a.locator('[data-testid=subscriber][data-name=client-1]')).toHaveAttribute('data-received', '1');
+  const message = heardByA.find((f) => f.type === 'message');
+  expect(message.delivery.topic).toBe('news');
+  // Tab A's diagram draws the delivery to its own subscriber; tab B's run drew none (it has no subscriber).
+  await expect(a.locator('[data-testid=message][data-kind=deliver][data-to=client-1]')).toHaveCount(1);
+  await expect(b.locator('[data-testid=message][data-kind=deliver]')).toHaveCount(0);
+  await context.close();
+});

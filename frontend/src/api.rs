@@ -577,9 +577,10 @@ pub async fn sidecar_stop(rec: Recorder) -> Result<serde_json::Value, String> {
 
 /// When the page goes away mid-run: a `DELETE` of the run's server-side actors, sent without
 /// recording (the recorder is gone with the page). Its `rid` is `leave`.
-pub fn release_quietly(path: &'static str, run: RunId) {
+pub fn release_quietly(path: impl Into<String>, run: RunId) {
+    let path = path.into();
     wasm_bindgen_futures::spawn_local(async move {
-        let _ = RequestBuilder::new(path)
+        let _ = RequestBuilder::new(&path)
             .query([(RUN_PARAM, run.0.as_str()), (REQUEST_PARAM, "leave")])
             .method(Method::DELETE)
             .send()

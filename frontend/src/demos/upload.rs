@@ -102,6 +102,15 @@ pub fn UploadDemo() -> impl IntoView {
         });
     };
 
+    // An unfinished upload the page leaves behind is forgotten at once, not at its expiry.
+    let unfinished: std::sync::Arc<std::sync::Mutex<Option<(UploadId, protocol::trace::RunId)>>> =
+        Default::default();
+    let leaving = unfinished.clone();
+    on_cleanup(move || {
+        if let Some((id, run)) = leaving.lock().expect("upload lock poisoned").take() {
+            api::release_quietly(format!("/api/uploads/{}", id.0), run);
+        }
+    });
     let abort_in_flight = move || abort.with_value(|a| a.iter().for_each(AbortController::abort));
     let on_stop = Callback::new(move |_| {
         abort_in_flight();
@@ -141,6 +150,7 @@ pub fn UploadDemo() -> impl IntoView {
             sha256,
             id: None,
         }));
+        let unfinished = unfinished.clone();
         spawn_local(async move {
             if whole {
                 send_whole(recorder, upload, abort, progress, status).await;
@@ -162,6 +172,9 @@ pub fn UploadDemo() -> impl IntoView {
                             u.id = state.id.clone();
                         }
                     });
+                    if let (Some(id), Some(run)) = (state.id.clone(), recorder.run_id()) {
+                        *unfinished.lock().expect("upload lock poisoned") = Some((id, run));
+                    }
                     let chunk = chunk_bytes(&chunk_kb.get_untracked());
                     let delay = delay_ms.get_untracked().trim().parse().unwrap_or(150);
                     let steps = ChunkLoop {
