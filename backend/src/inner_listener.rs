@@ -11,6 +11,12 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crate::{
+    error::AppError,
+    exchange::{InternalHops, TraceIds},
+    relay::{Hops, Relay},
+    trace::TraceHub,
+};
 use axum::{
     Json, Router,
     extract::{Request, State},
@@ -18,7 +24,10 @@ use axum::{
     middleware::{self, Next},
     response::{IntoResponse, Response},
 };
-use protocol::{ApiError, trace::RunId};
+use protocol::{
+    ApiError,
+    trace::{Kind, RunId},
+};
 use tokio::{
     net::TcpListener,
     sync::{Semaphore, oneshot},
@@ -188,6 +197,56 @@ impl<T> PerRun<T> {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// The run and request ids every request of a per-run demo must carry.
+pub fn traced(ids: Option<axum::Extension<TraceIds>>) -> Result<TraceIds, AppError> {
+    ids.map(|axum::Extension(ids)| ids).ok_or_else(|| {
+        AppError::BadRequest("this demo's requests need `run` and `rid` query parameters".into())
+    })
+}
+
+/// Draws the server stopping each of a run's `actors`, and answers the stop request.
+pub fn stopped(trace: &TraceHub, ids: TraceIds, actors: &[&str]) -> Json<serde_json::Value> {
+    let hops = InternalHops::new(trace, Some(ids));
+    for actor in actors {
+        hops.record(
+            Kind::Close,
+            "server",
+            actor,
+            &format!("stop-{actor}"),
+            format!("stop {actor}"),
+        );
+    }
+    Json(serde_json::json!({ "stopped": true }))
+}
+
+/// A browser request for `/{path}?{query}` passed on, unchanged and traced, to a run's first
+/// actor (`entry`, drawn as `actor`): the balancer or the sidecar.
+pub struct PassOn<'a> {
+    pub trace: &'a TraceHub,
+    pub relay: &'a Relay,
+    pub ids: TraceIds,
+    pub actor: &'static str,
+    pub entry: &'a InnerListener,
+}
+
+impl PassOn<'_> {
+    pub async fn send(
+        self,
+        path: &str,
+        uri: &axum::http::Uri,
+        method: axum::http::Method,
+        headers: &axum::http::HeaderMap,
+        body: axum::body::Body,
+    ) -> Result<Response, AppError> {
+        let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+        let url = self.entry.url(&format!("/{path}{query}"));
+        let hops = Hops::new(self.trace, Some(self.ids));
+        self.relay
+            .pass_on(&hops, self.actor, url, method, headers, body)
+            .await
     }
 }
 

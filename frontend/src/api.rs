@@ -575,6 +575,20 @@ pub async fn sidecar_stop(rec: Recorder) -> Result<serde_json::Value, String> {
     .await
 }
 
+/// The run whose server-side actors are up, kept outside the reactive system so the page's
+/// cleanup can still read it after the signals are gone; when the page goes away while it is
+/// set, the actors are released with a quiet `DELETE` of `path`.
+pub fn release_on_leave(path: &'static str) -> std::sync::Arc<std::sync::Mutex<Option<RunId>>> {
+    let live: std::sync::Arc<std::sync::Mutex<Option<RunId>>> = Default::default();
+    let leaving = live.clone();
+    leptos::prelude::on_cleanup(move || {
+        if let Some(run) = leaving.lock().expect("run lock poisoned").take() {
+            release_quietly(path, run);
+        }
+    });
+    live
+}
+
 /// When the page goes away mid-run: a `DELETE` of the run's server-side actors, sent without
 /// recording (the recorder is gone with the page). Its `rid` is `leave`.
 pub fn release_quietly(path: impl Into<String>, run: RunId) {

@@ -19,6 +19,18 @@ pub struct Metric {
     pub shown: String,
 }
 
+impl Metric {
+    /// A plain count.
+    pub fn count(name: &'static str, label: &'static str, n: usize) -> Metric {
+        Metric {
+            name,
+            label,
+            value: n as f64,
+            shown: n.to_string(),
+        }
+    }
+}
+
 /// A demo's own figures, measured from the merged trace.
 pub type TraceMetrics = fn(&[Drawn]) -> Vec<Metric>;
 

@@ -32,8 +32,8 @@ use crate::{
     AppState,
     error::AppError,
     exchange::{InternalHops, TraceIds},
-    inner_listener::{InnerListener, PerRun},
-    relay::{Hops, Relay},
+    inner_listener::{InnerListener, PassOn, PerRun, stopped, traced},
+    relay::Relay,
 };
 
 /// Runs with an app and sidecar at once; a new one evicts the least recently used.
@@ -77,12 +77,6 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/sidecar/setup", post(setup).delete(teardown))
         .route("/sidecar/{*path}", any(forward))
-}
-
-fn traced(ids: Option<Extension<TraceIds>>) -> Result<TraceIds, AppError> {
-    ids.map(|Extension(ids)| ids).ok_or_else(|| {
-        AppError::BadRequest("this demo's requests need `run` and `rid` query parameters".into())
-    })
 }
 
 fn pair_of(state: &AppState, ids: &TraceIds) -> Result<Arc<Pair>, AppError> {
@@ -162,17 +156,7 @@ async fn teardown(
     let ids = traced(ids)?;
     pair_of(&state, &ids)?;
     state.sidecars.runs.remove(&ids.run);
-    let hops = InternalHops::new(&state.trace, Some(ids));
-    for actor in ["sidecar", "app"] {
-        hops.record(
-            Kind::Close,
-            "server",
-            actor,
-            &format!("stop-{actor}"),
-            format!("stop {actor}"),
-        );
-    }
-    Ok(Json(serde_json::json!({ "stopped": true })))
+    Ok(stopped(&state.trace, ids, &["sidecar", "app"]))
 }
 
 async fn forward(
@@ -186,12 +170,12 @@ async fn forward(
 ) -> Result<Response, AppError> {
     let ids = traced(ids)?;
     let pair = pair_of(&state, &ids)?;
-    let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
-    let url = pair.sidecar.url(&format!("/{path}{query}"));
-    let hops = Hops::new(&state.trace, Some(ids));
-    state
-        .sidecars
-        .relay
-        .pass_on(&hops, "sidecar", url, method, &headers, body)
-        .await
+    let pass = PassOn {
+        trace: &state.trace,
+        relay: &state.sidecars.relay,
+        ids,
+        actor: "sidecar",
+        entry: &pair.sidecar,
+    };
+    pass.send(&path, &uri, method, &headers, body).await
 }

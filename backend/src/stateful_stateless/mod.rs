@@ -44,8 +44,8 @@ use crate::{
     AppState,
     error::AppError,
     exchange::{InternalHops, TraceIds},
-    inner_listener::{InnerListener, PerRun},
-    relay::{Hops, Relay},
+    inner_listener::{InnerListener, PassOn, PerRun, stopped, traced},
+    relay::Relay,
 };
 
 /// Clusters running at once (three listeners each); a new one evicts the least recently used.
@@ -121,12 +121,6 @@ pub fn router() -> Router<AppState> {
         .route("/lb/cluster", post(start).delete(stop))
         .route("/lb/cluster/restart", post(restart))
         .route("/lb/{*path}", any(forward))
-}
-
-fn traced(ids: Option<Extension<TraceIds>>) -> Result<TraceIds, AppError> {
-    ids.map(|Extension(ids)| ids).ok_or_else(|| {
-        AppError::BadRequest("this demo's requests need `run` and `rid` query parameters".into())
-    })
 }
 
 async fn start_instance(
@@ -220,17 +214,11 @@ async fn stop(
     let ids = traced(ids)?;
     cluster_of(&state, &ids)?;
     state.clusters.runs.remove(&ids.run);
-    let hops = InternalHops::new(&state.trace, Some(ids));
-    for actor in ["lb", INSTANCES[0], INSTANCES[1]] {
-        hops.record(
-            Kind::Close,
-            "server",
-            actor,
-            &format!("stop-{actor}"),
-            format!("stop {actor}"),
-        );
-    }
-    Ok(Json(serde_json::json!({ "stopped": true })))
+    Ok(stopped(
+        &state.trace,
+        ids,
+        &["lb", INSTANCES[0], INSTANCES[1]],
+    ))
 }
 
 #[derive(Deserialize)]
@@ -300,12 +288,12 @@ async fn forward(
 ) -> Result<Response, AppError> {
     let ids = traced(ids)?;
     let cluster = cluster_of(&state, &ids)?;
-    let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
-    let url = cluster.balancer.url(&format!("/{path}{query}"));
-    let hops = Hops::new(&state.trace, Some(ids));
-    state
-        .clusters
-        .relay
-        .pass_on(&hops, "lb", url, method, &headers, body)
-        .await
+    let pass = PassOn {
+        trace: &state.trace,
+        relay: &state.clusters.relay,
+        ids,
+        actor: "lb",
+        entry: &cluster.balancer,
+    };
+    pass.send(&path, &uri, method, &headers, body).await
 }

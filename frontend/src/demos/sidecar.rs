@@ -2,12 +2,10 @@
 //! context, logs, retries the app's failures with backoff and limits the rate; the app knows
 //! nothing of it.
 
-use std::sync::{Arc, Mutex};
-
 use leptos::{prelude::*, task::spawn_local};
 use protocol::{
     sidecar::SidecarSpec,
-    trace::{Actor, Kind, RunId},
+    trace::{Actor, Kind},
 };
 
 use crate::{
@@ -31,12 +29,7 @@ pub fn sidecar_metrics(trace: &[Drawn]) -> Vec<Metric> {
     let limited = count(&|d| {
         d.kind == Kind::Response && is_client(&d.to) && d.recv_us.is_some() && d.status == Some(429)
     });
-    let metric = |name, label, n: usize| Metric {
-        name,
-        label,
-        value: n as f64,
-        shown: n.to_string(),
-    };
+    let metric = Metric::count;
     vec![
         metric("retries", "retries by the sidecar", retries),
         metric("app-failures", "app failures (500)", app_failures),
@@ -53,16 +46,7 @@ pub fn Sidecar() -> impl IntoView {
     let rate = url_param("rate_per_s", "5");
     let gap_ms = url_param("gap_ms", "100");
     let status = RwSignal::new(String::new());
-    // The run whose actors are up, outside the reactive system so the page's cleanup can read
-    // it after the signals are gone.
-    let live: Arc<Mutex<Option<RunId>>> = Arc::default();
-
-    let leaving = live.clone();
-    on_cleanup(move || {
-        if let Some(run) = leaving.lock().expect("run lock poisoned").take() {
-            api::release_quietly("/api/sidecar/setup", run);
-        }
-    });
+    let live = api::release_on_leave("/api/sidecar/setup");
 
     let on_stop = Callback::new(move |_| recorder.finish_run());
     let on_run = Callback::new(move |_| {

@@ -2,12 +2,10 @@
 //! sessions are refused (401) by the other instance and after a restart; a signed token or a
 //! shared store is accepted by every instance.
 
-use std::sync::{Arc, Mutex};
-
 use leptos::{prelude::*, task::spawn_local};
 use protocol::{
     stateful_stateless::{ClusterSpec, SessionMode},
-    trace::{Actor, Kind, RunId},
+    trace::{Actor, Kind},
 };
 
 use crate::{
@@ -34,12 +32,7 @@ pub fn session_metrics(trace: &[Drawn]) -> Vec<Metric> {
             .count()
     };
     let (a, b) = (served_by("instance-a"), served_by("instance-b"));
-    let metric = |name, label, n: usize| Metric {
-        name,
-        label,
-        value: n as f64,
-        shown: n.to_string(),
-    };
+    let metric = Metric::count;
     vec![
         metric("refused-401", "refused (401)", refused),
         metric("served-a", "answered by instance-a", a),
@@ -58,16 +51,7 @@ pub fn StatefulStateless() -> impl IntoView {
     let restart_after = url_param("restart_after", "0");
     let user = url_param("user", "ada");
     let status = RwSignal::new(String::new());
-    // The run whose cluster is up, outside the reactive system so the page's cleanup can read it
-    // after the signals are gone.
-    let live: Arc<Mutex<Option<RunId>>> = Arc::default();
-
-    let leaving = live.clone();
-    on_cleanup(move || {
-        if let Some(run) = leaving.lock().expect("run lock poisoned").take() {
-            api::release_quietly("/api/lb/cluster", run);
-        }
-    });
+    let live = api::release_on_leave("/api/lb/cluster");
 
     let on_stop = Callback::new(move |_| recorder.finish_run());
     let on_run = Callback::new(move |_| {
