@@ -131,14 +131,16 @@ impl AppState {
         }
     }
 
-    /// Replaces the embedded broker with the Redis one at `url`; fails within a few seconds when
-    /// Redis cannot be reached.
+    /// Replaces the embedded pub/sub broker and the shared session store with Redis at `url`;
+    /// fails within a few seconds when Redis cannot be reached.
     pub async fn with_redis(mut self, url: &str) -> Result<Self, String> {
         let current = self.pubsub.broker.topics();
         let topics = pubsub::Topics::new(self.trace.clone(), current.instance())
             .with_subscriber_limit(current.subscriber_limit());
         let broker = pubsub::redis::RedisBroker::connect(url, topics, self.stopped()).await?;
         self.pubsub = pubsub::PubSub::new(Arc::new(broker));
+        let sessions = stateful_stateless::session_store::RedisSessions::connect(url).await?;
+        self.clusters = self.clusters.with_store(Arc::new(sessions));
         Ok(self)
     }
 

@@ -71,7 +71,7 @@ async fn main() -> anyhow::Result<()> {
             }
             Err(e) => {
                 // Fail fast and plainly: no backtrace for a configuration problem.
-                eprintln!("error: the pub/sub broker needs Redis (--redis-url): {e}");
+                eprintln!("error: --redis-url (pub/sub broker and session store): {e}");
                 std::process::exit(2);
             }
         },

@@ -266,3 +266,32 @@ async fn wrong_input_gets_a_json_4xx_and_the_cluster_keeps_working() {
         StatusCode::NOT_FOUND
     );
 }
+
+/// The same contract for both session-store engines: a session counts its requests, an unknown
+/// id is no session. Redis only where the suite runs with one (`make test` starts it).
+#[tokio::test]
+async fn both_session_store_engines_keep_the_same_contract() {
+    use backend::stateful_stateless::session_store::{MemorySessions, RedisSessions, SessionStore};
+    let mut engines: Vec<(&str, Box<dyn SessionStore>)> =
+        vec![("memory", Box::new(MemorySessions::default()))];
+    match std::env::var("PATTERNSCOPE_TEST_REDIS") {
+        Ok(url) => engines.push((
+            "redis",
+            Box::new(RedisSessions::connect(&url).await.unwrap()),
+        )),
+        Err(_) => {
+            eprintln!("!!! SKIPPED the Redis session store: PATTERNSCOPE_TEST_REDIS is not set")
+        }
+    }
+    for (name, store) in engines {
+        let id = store.create("ada").await.unwrap();
+        let first = store.touch(&id).await.unwrap().expect(name);
+        assert_eq!((first.user.as_str(), first.requests), ("ada", 1), "{name}");
+        assert_eq!(
+            store.touch(&id).await.unwrap().unwrap().requests,
+            2,
+            "{name}"
+        );
+        assert_eq!(store.touch("s-unknown").await.unwrap(), None, "{name}");
+    }
+}

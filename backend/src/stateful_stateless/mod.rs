@@ -92,7 +92,7 @@ impl Cluster {
 pub struct Clusters {
     runs: PerRun<Cluster>,
     relay: Relay,
-    /// The store every instance of a cluster shares (in memory; a Redis engine can replace it).
+    /// The store every instance of a cluster shares (in memory, or Redis under `--redis-url`).
     store: Arc<dyn SessionStore>,
 }
 
@@ -107,6 +107,12 @@ impl Default for Clusters {
 }
 
 impl Clusters {
+    /// The same, with `store` as the store every instance shares (Redis under `--redis-url`).
+    pub fn with_store(mut self, store: Arc<dyn SessionStore>) -> Clusters {
+        self.store = store;
+        self
+    }
+
     pub fn len(&self) -> usize {
         self.runs.len()
     }

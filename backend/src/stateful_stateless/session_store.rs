@@ -4,6 +4,7 @@
 
 use std::{
     collections::HashMap,
+    future::Future,
     sync::Mutex,
     time::{Duration, Instant},
 };
@@ -87,6 +88,99 @@ impl SessionStore for MemorySessions {
 
     fn touch<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Session>, AppError>> {
         Box::pin(async move { Ok(self.touch_now(id)) })
+    }
+}
+
+/// Sessions in Redis (`--redis-url`): every instance of every server process sees them. A
+/// session is a hash `patternscope:session:{id}` (user, requests) that expires after
+/// [`SESSION_TTL`] unused, so nothing is kept without bound.
+pub struct RedisSessions {
+    commands: redis::aio::ConnectionManager,
+}
+
+/// Longest a session lookup waits on Redis before the request is refused as unavailable.
+const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
+
+impl RedisSessions {
+    /// Connects to `url`, failing within a few seconds if Redis does not answer.
+    pub async fn connect(url: &str) -> Result<RedisSessions, String> {
+        let client = redis::Client::open(url).map_err(|e| format!("bad Redis URL {url:?}: {e}"))?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(REDIS_TIMEOUT))
+            .set_response_timeout(Some(REDIS_TIMEOUT))
+            .set_number_of_retries(2);
+        let commands = tokio::time::timeout(
+            REDIS_TIMEOUT * 2,
+            client.get_connection_manager_with_config(config),
+        )
+        .await
+        .map_err(|_| format!("Redis at {url} did not answer"))?
+        .map_err(|e| format!("cannot reach Redis at {url}: {e}"))?;
+        Ok(RedisSessions { commands })
+    }
+
+    fn key(id: &str) -> String {
+        format!("patternscope:session:{id}")
+    }
+
+    async fn bounded<T>(work: impl Future<Output = redis::RedisResult<T>>) -> Result<T, AppError> {
+        match tokio::time::timeout(REDIS_TIMEOUT, work).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(AppError::Unavailable(format!(
+                "the session store (Redis): {e}"
+            ))),
+            Err(_) => Err(AppError::Unavailable(
+                "the session store (Redis) did not answer".into(),
+            )),
+        }
+    }
+}
+
+impl SessionStore for RedisSessions {
+    fn create<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<String, AppError>> {
+        Box::pin(async move {
+            let id = format!("s-{:016x}", rand::random::<u64>());
+            let key = Self::key(&id);
+            let mut commands = self.commands.clone();
+            let ttl = SESSION_TTL.as_secs() as i64;
+            Self::bounded(
+                redis::pipe()
+                    .hset(&key, "user", user)
+                    .ignore()
+                    .hset(&key, "requests", 0)
+                    .ignore()
+                    .expire(&key, ttl)
+                    .ignore()
+                    .query_async::<()>(&mut commands),
+            )
+            .await?;
+            Ok(id)
+        })
+    }
+
+    fn touch<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Session>, AppError>> {
+        Box::pin(async move {
+            let key = Self::key(id);
+            let mut commands = self.commands.clone();
+            let user: Option<String> = Self::bounded(
+                redis::cmd("HGET")
+                    .arg(&key)
+                    .arg("user")
+                    .query_async(&mut commands),
+            )
+            .await?;
+            let Some(user) = user else { return Ok(None) };
+            let ttl = SESSION_TTL.as_secs() as i64;
+            let (requests,): (u32,) = Self::bounded(
+                redis::pipe()
+                    .hincr(&key, "requests", 1)
+                    .expire(&key, ttl)
+                    .ignore()
+                    .query_async(&mut commands),
+            )
+            .await?;
+            Ok(Some(Session { user, requests }))
+        })
     }
 }
 
