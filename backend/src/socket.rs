@@ -43,7 +43,8 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// One frame ready to go: its text, and how the trace draws it.
 pub struct Outgoing {
-    text: String,
+    /// Shared, not copied: a fan-out hands every socket the same bytes (a reference count each).
+    text: Utf8Bytes,
     kind: Kind,
     from: &'static str,
     label: String,
@@ -53,7 +54,7 @@ impl Outgoing {
     pub fn frame(frame: &impl Frame) -> Outgoing {
         let (kind, from) = frame.drawn_as();
         Outgoing {
-            text: serde_json::to_string(frame).expect("frames serialize"),
+            text: serde_json::to_string(frame).expect("frames serialize").into(),
             kind,
             from,
             label: frame.summary(),
@@ -62,7 +63,7 @@ impl Outgoing {
 
     /// A frame whose text is already made (one text shared by every socket a message goes
     /// to). `label` is how the trace draws it: left empty when nobody traces this socket.
-    pub fn prepared(text: String, kind: Kind, from: &'static str, label: String) -> Outgoing {
+    pub fn prepared(text: Utf8Bytes, kind: Kind, from: &'static str, label: String) -> Outgoing {
         Outgoing {
             text,
             kind,
@@ -185,7 +186,7 @@ impl FrameTracer {
             &self.peer,
             HopTime::Sent,
             frame.label.clone(),
-            Some(&frame.text),
+            Some(frame.text.as_str()),
         );
     }
 
@@ -299,7 +300,7 @@ async fn run<C: Conversation>(
                 return false;
             }
             tracer.sent(&frame);
-            outbox.push_back(WsMessage::Text(frame.text.into()));
+            outbox.push_back(WsMessage::Text(frame.text));
         }
         true
     }

@@ -342,7 +342,7 @@ impl SubscriberConversation {
         } else {
             String::new()
         };
-        Outgoing::prepared(text.to_owned(), Kind::Deliver, "broker", label)
+        Outgoing::prepared(text.clone(), Kind::Deliver, "broker", label)
     }
 
     fn handle(&mut self, frame: SubscriberFrame) -> Result<Vec<Outgoing>, String> {
