@@ -54,7 +54,9 @@ impl Outgoing {
     pub fn frame(frame: &impl Frame) -> Outgoing {
         let (kind, from) = frame.drawn_as();
         Outgoing {
-            text: serde_json::to_string(frame).expect("frames serialize").into(),
+            text: serde_json::to_string(frame)
+                .expect("frames serialize")
+                .into(),
             kind,
             from,
             label: frame.summary(),
