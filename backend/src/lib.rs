@@ -26,6 +26,7 @@
 //! - [`multiplexing`]: a proxy forwarding over one HTTP/2 connection or an HTTP/1.1 pool to an
 //!   upstream inside the process; the browser's six-connection queue; the optional TLS listener.
 //! - [`origin`]: the `Origin` check every WebSocket upgrade makes.
+//! - [`when_woken`]: a future polled only when woken (shutdown, in busy loops).
 //! - [`error`]: the one error type; every failure is a 4xx/5xx with a JSON `{ "error": … }`.
 //! - [`static_files`]: the built frontend, with `index.html` for deep links.
 #![forbid(unsafe_code)]
@@ -51,6 +52,7 @@ pub mod static_files;
 pub mod sync_async;
 pub mod trace;
 pub mod upload;
+pub mod when_woken;
 
 use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc};
 
@@ -144,13 +146,14 @@ impl AppState {
         Ok(self)
     }
 
-    /// Completes once shutdown has begun; every push loop selects on it.
+    /// Completes once shutdown has begun; every push loop selects on it (and so polls it at
+    /// every pass: it only looks at the shared watch when that woke it).
     pub fn stopped(&self) -> impl Future<Output = ()> + Send + 'static {
         let mut shutdown = self.shutdown.clone();
-        async move {
+        when_woken::when_woken(async move {
             // An error means the sender is gone, which also means the server is stopping.
             let _ = shutdown.wait_for(|stopping| *stopping).await;
-        }
+        })
     }
 
     /// Tells every open connection to finish.

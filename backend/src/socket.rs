@@ -31,9 +31,10 @@ use crate::{
 
 /// Frames a socket may have waiting to be written before it is closed as too slow.
 pub const OUTBOX: usize = 32;
-/// How often the server pings each socket.
+/// How often the server pings each socket, unless its demo says otherwise
+/// ([`Conversation::PING_EVERY`]).
 pub const PING_EVERY: Duration = Duration::from_secs(3);
-/// A socket that answers no ping for this long is closed.
+/// A socket that answers no ping for this long (or for two ping intervals, if longer) is closed.
 pub const PONG_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long one write may take before the client is given up on.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -42,7 +43,8 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// One frame ready to go: its text, and how the trace draws it.
 pub struct Outgoing {
-    text: String,
+    /// Shared, not copied: a fan-out hands every socket the same bytes (a reference count each).
+    text: Utf8Bytes,
     kind: Kind,
     from: &'static str,
     label: String,
@@ -52,7 +54,9 @@ impl Outgoing {
     pub fn frame(frame: &impl Frame) -> Outgoing {
         let (kind, from) = frame.drawn_as();
         Outgoing {
-            text: serde_json::to_string(frame).expect("frames serialize"),
+            text: serde_json::to_string(frame)
+                .expect("frames serialize")
+                .into(),
             kind,
             from,
             label: frame.summary(),
@@ -61,7 +65,7 @@ impl Outgoing {
 
     /// A frame whose text is already made (one text shared by every socket a message goes
     /// to). `label` is how the trace draws it: left empty when nobody traces this socket.
-    pub fn prepared(text: String, kind: Kind, from: &'static str, label: String) -> Outgoing {
+    pub fn prepared(text: Utf8Bytes, kind: Kind, from: &'static str, label: String) -> Outgoing {
         Outgoing {
             text,
             kind,
@@ -83,6 +87,9 @@ pub enum Next {
 
 /// One demo's side of a socket.
 pub trait Conversation: Send + 'static {
+    /// How often the server pings this kind of socket.
+    const PING_EVERY: Duration = PING_EVERY;
+
     /// Handles one text frame from the client: the label the trace draws it with, and the
     /// frames to answer with (errors included: the socket stays open).
     fn on_text(&mut self, text: &str) -> (String, Vec<Outgoing>);
@@ -181,7 +188,7 @@ impl FrameTracer {
             &self.peer,
             HopTime::Sent,
             frame.label.clone(),
-            Some(&frame.text),
+            Some(frame.text.as_str()),
         );
     }
 
@@ -263,11 +270,11 @@ enum Ending {
     Shutdown,
 }
 
-async fn run(
+async fn run<C: Conversation>(
     mut socket: WebSocket,
     state: AppState,
     mut tracer: FrameTracer,
-    mut conversation: impl Conversation,
+    mut conversation: C,
 ) {
     // Frames produced but not yet written. The loop writes them itself after each event, each
     // write bounded by a timeout, so a client that stops reading is noticed either way: its
@@ -275,7 +282,9 @@ async fn run(
     let mut outbox: VecDeque<WsMessage> = VecDeque::with_capacity(OUTBOX);
     let stopped = state.stopped();
     tokio::pin!(stopped);
-    let mut ping = tokio::time::interval(PING_EVERY);
+    let ping_every = C::PING_EVERY;
+    let pong_timeout = PONG_TIMEOUT.max(2 * ping_every);
+    let mut ping = tokio::time::interval(ping_every);
     ping.tick().await;
     let mut pings = 0u32;
     let mut ping_sent: Option<i64> = None;
@@ -293,7 +302,7 @@ async fn run(
                 return false;
             }
             tracer.sent(&frame);
-            outbox.push_back(WsMessage::Text(frame.text.into()));
+            outbox.push_back(WsMessage::Text(frame.text));
         }
         true
     }
@@ -323,7 +332,7 @@ async fn run(
                 Next::TooSlow(reason) => break Ending::TooSlow(reason),
             },
             _ = ping.tick() => {
-                if last_pong.elapsed() > PONG_TIMEOUT {
+                if last_pong.elapsed() > pong_timeout {
                     break Ending::NoPong;
                 }
                 pings += 1;

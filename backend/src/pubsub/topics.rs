@@ -1,15 +1,17 @@
 //! The subscribers this instance serves, by room and topic: each with a bounded queue, each
 //! topic with a bounded history. Both broker engines hand every message to [`Topics::fan_out`];
 //! a subscriber whose queue is full is dropped there, with a reason, and everyone else goes on.
-//! One message is one [`Shared`] delivery for all its subscribers (not a copy each), so a
-//! fan-out to thousands costs a reference count per subscriber under the lock.
+//! One message is one [`Shared`] delivery for all its subscribers (not a copy each), and each
+//! topic holds its subscribers' queues itself, so a fan-out to thousands costs a reference count
+//! and a queue push per subscriber under the lock, with nothing gathered or looked up.
 
 use std::{
-    collections::{BTreeSet, HashMap, VecDeque},
+    collections::{BTreeMap, BTreeSet, HashMap, VecDeque},
     sync::{Arc, Mutex, OnceLock},
     time::{Duration, Instant},
 };
 
+use axum::extract::ws::Utf8Bytes;
 use protocol::{
     pubsub::{
         Delivery, MAX_HISTORY, MAX_SUBSCRIBERS_PER_TOPIC, MAX_TOPICS_PER_ROOM, SUBSCRIBER_QUEUE,
@@ -61,8 +63,8 @@ pub enum Refused {
 #[derive(Debug)]
 pub struct Shared {
     pub delivery: Delivery,
-    /// The text of the WebSocket frame carrying it.
-    socket_frame: OnceLock<String>,
+    /// The text of the WebSocket frame carrying it (each socket takes a reference, not a copy).
+    socket_frame: OnceLock<Utf8Bytes>,
     /// Its JSON, as an event stream's `data:`.
     event_data: OnceLock<String>,
 }
@@ -77,8 +79,9 @@ impl Shared {
     }
 
     /// Its WebSocket frame's text, made by `make` the first time anyone asks.
-    pub fn socket_frame(&self, make: impl FnOnce(&Delivery) -> String) -> &str {
-        self.socket_frame.get_or_init(|| make(&self.delivery))
+    pub fn socket_frame(&self, make: impl FnOnce(&Delivery) -> String) -> &Utf8Bytes {
+        self.socket_frame
+            .get_or_init(|| make(&self.delivery).into())
     }
 
     /// Its JSON for an event stream, serialized the first time anyone asks.
@@ -110,7 +113,8 @@ struct Slot {
 
 #[derive(Default)]
 struct Topic {
-    subscribers: BTreeSet<u64>,
+    /// Each subscriber's queue (the same one its slot holds), by subscriber id.
+    subscribers: BTreeMap<u64, mpsc::Sender<Arc<Shared>>>,
     /// The last `MAX_HISTORY` messages, for subscribers that ask for a replay.
     history: VecDeque<Arc<Shared>>,
     /// The last sequence number seen; the memory engine numbers messages from it.
@@ -265,18 +269,22 @@ impl Topics {
 
     fn subscribe(&self, id: u64, topic: &str, replay: u32) -> Result<Vec<Delivery>, Refused> {
         let mut inner = self.lock();
-        let Some(room) = inner.slots.get(&id).map(|s| s.room.clone()) else {
+        let Some((room, queue)) = inner
+            .slots
+            .get(&id)
+            .map(|s| (s.room.clone(), s.queue.clone()))
+        else {
             return Err(Refused::Full("this subscriber was dropped".into()));
         };
         let instance = self.instance.to_string();
         let t = inner.topic(&room, topic)?;
-        if !t.subscribers.contains(&id) && t.subscribers.len() >= self.subscriber_limit {
+        if !t.subscribers.contains_key(&id) && t.subscribers.len() >= self.subscriber_limit {
             return Err(Refused::Full(format!(
                 "a topic has at most {} subscribers",
                 self.subscriber_limit
             )));
         }
-        t.subscribers.insert(id);
+        t.subscribers.insert(id, queue);
         let keep = replay.min(MAX_HISTORY) as usize;
         let replayed = t
             .history
@@ -343,14 +351,10 @@ impl Topics {
             t.history.pop_front();
         }
         t.history.push_back(delivery.clone());
-        let ids: Vec<u64> = t.subscribers.iter().copied().collect();
         let mut queued = 0;
         let mut too_slow = Vec::new();
-        for id in ids {
-            let Some(slot) = inner.slots.get(&id) else {
-                continue;
-            };
-            match slot.queue.try_send(delivery.clone()) {
+        for (&id, queue) in &t.subscribers {
+            match queue.try_send(delivery.clone()) {
                 Ok(()) => queued += 1,
                 Err(mpsc::error::TrySendError::Full(_)) => too_slow.push(id),
                 Err(mpsc::error::TrySendError::Closed(_)) => {}
