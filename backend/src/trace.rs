@@ -59,6 +59,15 @@ pub struct Hop<'a> {
     pub body: Option<String>,
 }
 
+/// What [`TraceHub::hop_on`] adds to a [`Hop`]: the connection and stream it travelled on, and
+/// its full detail (start line, headers) where the plain body is not enough.
+#[derive(Debug, Default)]
+pub struct HopWire {
+    pub connection: Option<u64>,
+    pub stream: Option<u64>,
+    pub detail: Option<Detail>,
+}
+
 /// Which ends of a hop the server saw, and when.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HopTime {
@@ -119,6 +128,11 @@ impl TraceHub {
     /// Records a hop the server saw whole (sent and received at once), such as one between the
     /// server and its worker, or an event it pushed.
     pub fn hop(&self, hop: Hop<'_>) {
+        self.hop_on(hop, HopWire::default());
+    }
+
+    /// [`TraceHub::hop`] for a hop whose connection and stream are known, with its detail.
+    pub fn hop_on(&self, hop: Hop<'_>, wire: HopWire) {
         let now = server_now_us();
         let (sent_us, recv_us) = match hop.at {
             HopTime::Whole => (Some(now), Some(now)),
@@ -137,12 +151,12 @@ impl TraceHub {
             transport: hop.transport,
             sent_us,
             recv_us,
-            connection: None,
-            stream: None,
+            connection: wire.connection,
+            stream: wire.stream,
             label: hop.label,
             bytes: hop.bytes,
             status: None,
-            detail: hop.body.map(Detail::of_body),
+            detail: wire.detail.or_else(|| hop.body.map(Detail::of_body)),
         });
     }
 

@@ -43,6 +43,18 @@ async fn put_chunk(
         .unwrap()
 }
 
+/// What the server holds of upload `id` (`GET`: where a client resumes).
+async fn held(client: &Client, server: &common::TestServer, id: &str) -> UploadState {
+    client
+        .get(server.url(&format!("/api/uploads/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 async fn error_of(response: reqwest::Response) -> String {
     let body: Value = response.json().await.unwrap();
     body["error"].as_str().unwrap().to_owned()
@@ -67,14 +79,7 @@ async fn an_interrupted_chunked_upload_resumes_from_the_servers_offset_and_the_c
         assert!(timing.starts_with("append;dur="), "{timing}");
     }
     // A chunk that was cut off in flight never reaches the handler; the server still says 48 KiB.
-    let state: UploadState = client
-        .get(server.url(&format!("/api/uploads/{id}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let state = held(&client, &server, &id).await;
     assert_eq!(state.received, 3 * chunk as u64);
     assert_eq!(state.sha256, None);
 
@@ -238,14 +243,7 @@ async fn a_chunk_cut_off_mid_body_is_not_kept() {
     drop(tcp);
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
 
-    let state: UploadState = client
-        .get(server.url(&format!("/api/uploads/{id}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let state = held(&client, &server, &id).await;
     assert_eq!(
         state.received, 10_000,
         "the partial chunk left nothing behind"

@@ -21,10 +21,14 @@ pub mod upstream;
 use std::sync::Arc;
 
 use axum::{Router, routing::get};
-use protocol::trace::{Actor, Detail, Kind, Message, Observer, RequestId, RunId, Transport};
+use protocol::trace::{Detail, Kind, RunId, Transport};
 use tokio::sync::{OnceCell, Semaphore};
 
-use crate::{AppState, error::AppError, trace::TraceHub};
+use crate::{
+    AppState,
+    error::AppError,
+    trace::{Hop, HopTime, HopWire, TraceHub},
+};
 
 /// Proxy runs forwarding at once, server-wide; one more gets a 429.
 pub const MAX_PROXY_RUNS: usize = 8;
@@ -94,24 +98,24 @@ pub struct LaneHop<'a> {
 
 impl LaneHop<'_> {
     pub fn record(self, hub: &TraceHub) {
-        hub.record(Message {
-            run: self.run.clone(),
-            seq: 0,
-            observer: Observer::Server,
-            request_id: Some(RequestId(self.request_id)),
-            from: Actor::new(self.from),
-            to: Actor::new(self.to),
+        let hop = Hop {
+            run: self.run,
+            request_id: self.request_id,
+            from: self.from,
+            to: self.to,
             kind: self.kind,
             transport: self.transport,
-            sent_us: Some(self.sent_us),
-            recv_us: Some(self.recv_us.max(self.sent_us)),
-            connection: self.connection,
-            stream: self.stream,
+            at: HopTime::Span(self.sent_us, self.recv_us.max(self.sent_us)),
             label: self.label,
             bytes: None,
-            status: None,
+            body: None,
+        };
+        let wire = HopWire {
+            connection: self.connection,
+            stream: self.stream,
             detail: self.detail,
-        });
+        };
+        hub.hop_on(hop, wire);
     }
 }
 
