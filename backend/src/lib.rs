@@ -28,6 +28,7 @@
 //! - [`origin`]: the `Origin` check every WebSocket upgrade makes.
 //! - [`shutdown`]: graceful shutdown: the signal push loops watch, the sockets the server waits
 //!   for, the drain deadline, and what each kind of client sees.
+//! - [`security`]: security headers on every response (Content-Security-Policy and friends).
 //! - [`when_woken`]: a future polled only when woken (shutdown, in busy loops).
 //! - [`error`]: the one error type; every failure is a 4xx/5xx with a JSON `{ "error": … }`.
 //! - [`static_files`]: the built frontend, with `index.html` for deep links.
@@ -45,6 +46,7 @@ pub mod pubsub;
 pub mod push;
 pub mod relay;
 pub mod request_response;
+pub mod security;
 pub mod short_polling;
 pub mod shutdown;
 pub mod sidecar;
@@ -191,10 +193,13 @@ pub fn app(state: AppState) -> Router {
             exchange::record,
         ));
     let router = Router::new().nest("/api", api).with_state(state.clone());
-    match &state.config.dist {
+    let router = match &state.config.dist {
         Some(dist) => router.fallback_service(static_files::service(dist)),
         None => router,
-    }
+    };
+    // On every response: pages, static files, API answers and errors.
+    let security = security::SecurityHeaders::for_dist(state.config.dist.as_deref());
+    router.layer(middleware::map_response_with_state(security, security::add))
 }
 
 /// Serves `app(state)` on `listener` until `shutdown` completes, then stops accepting, tells
