@@ -164,6 +164,7 @@ for (const slug of SLUGS) {
         document.body.textContent.includes(probe)
         || [...document.querySelectorAll('[data-label]')].some((e) => e.dataset.label.includes(probe)), PROBE);
       if (filled.length > 0 && reflected) reflectedOn.push(payload);
+      expect(await injected(page), `${slug} shown back with ${payload}`).toEqual({ xss: undefined, images: 0, scripts: 0 });
       // The diagram's find box last, then the page again from its link (settings live there).
       for (const search of await page.locator('input[type=search]:visible').all()) await search.fill(payload);
       expect(await injected(page), `${slug} after run with ${payload}`).toEqual({ xss: undefined, images: 0, scripts: 0 });
