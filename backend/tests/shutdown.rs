@@ -119,6 +119,7 @@ impl Backend {
             .await
             .unwrap_or_else(|_| panic!("still running {EXIT_WITHIN:?} after SIGTERM"))
             .expect("wait for the backend");
+        eprintln!("exited {:?} after SIGTERM", since.elapsed());
         let log = tokio::time::timeout(STEP, self.log)
             .await
             .expect("its output ends")
@@ -216,9 +217,13 @@ async fn refused(addr: SocketAddr) {
         loop {
             match TcpStream::connect(addr).await {
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => return,
+                // Queued while the listener was closing (accepted by the kernel, then reset),
+                // or accepted just before: try again.
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
                 Err(e) => panic!("connect: {e}"),
-                Ok(_) => tokio::task::yield_now().await,
+                Ok(_) => {}
             }
+            tokio::task::yield_now().await;
         }
     })
     .await
