@@ -1,9 +1,10 @@
 //! The bounded Server-Sent Events stream every event-stream demo shares (job progress, pub/sub
 //! subscribers): a small queue between the producing task and the response, a `retry:` hint
 //! first, keep-alive comments, and a producer that gives up on a client that is not reading,
-//! using the queue's last slot to say why. Nothing is buffered without bound.
+//! using the queue's last slot to say why. Nothing is buffered without bound. When the server
+//! shuts down the stream itself ends, with a last `dropped` event, whatever its producer does.
 
-use std::{convert::Infallible, time::Duration};
+use std::{convert::Infallible, future::Future, time::Duration};
 
 use axum::response::{
     IntoResponse, Response,
@@ -32,13 +33,23 @@ pub enum Gone {
     Closed,
 }
 
+/// The last event of a stream the server ends because it is shutting down.
+pub const SHUTTING_DOWN: &str = "server shutting down";
+
 /// A stream response and its sink: the handler returns the response, a task feeds the sink.
-pub fn open() -> (EventSink, Response) {
+/// `stopped` is the server's shutdown ([`crate::AppState::stopped`]): then the stream says so
+/// in a last `dropped` event and ends, and the producer sees [`EventSink::closed`].
+pub fn open(stopped: impl Future<Output = ()> + Send + 'static) -> (EventSink, Response) {
     let (tx, rx) = mpsc::channel::<Event>(STREAM_BUFFER);
     // `retry:` first, so even a stream dropped at once tells the browser when to come back.
     let _ = tx.try_send(Event::default().retry(RETRY));
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|e| (Ok::<_, Infallible>(e), rx))
+    let stopped = Box::pin(stopped);
+    let stream = futures_util::stream::unfold(Some((rx, stopped)), |open| async move {
+        let (mut rx, mut stopped) = open?;
+        tokio::select! {
+            event = rx.recv() => event.map(|e| (Ok::<_, Infallible>(e), Some((rx, stopped)))),
+            _ = &mut stopped => Some((Ok(Event::default().event("dropped").data(SHUTTING_DOWN)), None)),
+        }
     });
     let response = Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive"))

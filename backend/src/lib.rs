@@ -26,6 +26,9 @@
 //! - [`multiplexing`]: a proxy forwarding over one HTTP/2 connection or an HTTP/1.1 pool to an
 //!   upstream inside the process; the browser's six-connection queue; the optional TLS listener.
 //! - [`origin`]: the `Origin` check every WebSocket upgrade makes.
+//! - [`shutdown`]: graceful shutdown: the signal push loops watch, the sockets the server waits
+//!   for, the drain deadline, and what each kind of client sees.
+//! - [`security`]: security headers on every response (Content-Security-Policy and friends).
 //! - [`when_woken`]: a future polled only when woken (shutdown, in busy loops).
 //! - [`error`]: the one error type; every failure is a 4xx/5xx with a JSON `{ "error": … }`.
 //! - [`static_files`]: the built frontend, with `index.html` for deep links.
@@ -43,7 +46,9 @@ pub mod pubsub;
 pub mod push;
 pub mod relay;
 pub mod request_response;
+pub mod security;
 pub mod short_polling;
+pub mod shutdown;
 pub mod sidecar;
 pub mod socket;
 pub mod sse;
@@ -54,10 +59,15 @@ pub mod trace;
 pub mod upload;
 pub mod when_woken;
 
-use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc};
+use std::{
+    future::{Future, IntoFuture},
+    net::SocketAddr,
+    path::PathBuf,
+    sync::Arc,
+};
 
 use axum::{Json, Router, middleware, routing::get, serve::ListenerExt};
-use tokio::{net::TcpListener, sync::watch};
+use tokio::net::TcpListener;
 
 use crate::{error::AppError, jobs::JobStore, trace::TraceHub};
 
@@ -96,17 +106,16 @@ pub struct AppState {
     pub sidecars: sidecar::Sidecars,
     /// The multiplexing demo's upstream server, proxy limits and in-flight counts.
     pub mux: multiplexing::Multiplexing,
-    /// Flips to `true` when shutdown begins, so push loops close their connections cleanly
-    /// (axum's graceful shutdown does not end open WebSockets on its own).
-    pub shutdown: watch::Receiver<bool>,
-    shutdown_tx: Arc<watch::Sender<bool>>,
+    /// Flips when shutdown begins, so push loops close their connections cleanly (axum's
+    /// graceful shutdown does not end open WebSockets on its own), and counts the sockets the
+    /// server must wait for.
+    pub shutdown: shutdown::Shutdown,
     pub config: Arc<Config>,
 }
 
 impl AppState {
     /// State with the embedded (in-memory) broker.
     pub fn new(config: Config) -> Self {
-        let (shutdown_tx, shutdown) = watch::channel(false);
         let trace = TraceHub::default();
         let instance = if config.instance.is_empty() {
             "main".to_owned()
@@ -127,8 +136,7 @@ impl AppState {
             clusters: stateful_stateless::Clusters::default(),
             sidecars: sidecar::Sidecars::default(),
             mux: multiplexing::Multiplexing::default(),
-            shutdown,
-            shutdown_tx: Arc::new(shutdown_tx),
+            shutdown: shutdown::Shutdown::default(),
             config: Arc::new(config),
         }
     }
@@ -149,16 +157,12 @@ impl AppState {
     /// Completes once shutdown has begun; every push loop selects on it (and so polls it at
     /// every pass: it only looks at the shared watch when that woke it).
     pub fn stopped(&self) -> impl Future<Output = ()> + Send + 'static {
-        let mut shutdown = self.shutdown.clone();
-        when_woken::when_woken(async move {
-            // An error means the sender is gone, which also means the server is stopping.
-            let _ = shutdown.wait_for(|stopping| *stopping).await;
-        })
+        self.shutdown.stopped()
     }
 
     /// Tells every open connection to finish.
     pub fn begin_shutdown(&self) {
-        self.shutdown_tx.send_replace(true);
+        self.shutdown.begin();
     }
 }
 
@@ -189,13 +193,17 @@ pub fn app(state: AppState) -> Router {
             exchange::record,
         ));
     let router = Router::new().nest("/api", api).with_state(state.clone());
-    match &state.config.dist {
+    let router = match &state.config.dist {
         Some(dist) => router.fallback_service(static_files::service(dist)),
         None => router,
-    }
+    };
+    // On every response: pages, static files, API answers and errors.
+    let security = security::SecurityHeaders::for_dist(state.config.dist.as_deref());
+    router.layer(middleware::map_response_with_state(security, security::add))
 }
 
-/// Serves `app(state)` on `listener` until `shutdown` completes, then closes open connections.
+/// Serves `app(state)` on `listener` until `shutdown` completes, then stops accepting, tells
+/// every open connection to finish and waits for them, at most [`shutdown::DRAIN_DEADLINE`].
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
@@ -209,14 +217,15 @@ pub async fn serve(
             tracing::warn!(cause = %err, "cannot set TCP_NODELAY");
         }
     });
-    axum::serve(
+    let signal = state.shutdown.clone();
+    let server = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(async move {
         shutdown.await;
         tracing::info!("shutting down: closing open connections");
-        state.begin_shutdown();
-    })
-    .await
+        signal.begin();
+    });
+    state.shutdown.drain(server.into_future()).await
 }

@@ -1,11 +1,16 @@
 //! Long polling: `GET /api/jobs/{id}/wait?after=N&timeout_ms=T` is held until the job's version
-//! passes N (or it is done), the timeout passes, or the server shuts down; then it answers.
+//! passes N (or it is done) or the timeout passes; then it answers with the job's latest state.
+//! When the server shuts down, a held poll is answered at once with `503` and `Retry-After`
+//! (see [`crate::shutdown`]): not the "nothing changed" answer, which a client takes as "ask
+//! again now", but "this server is going: back off, ask again (perhaps elsewhere)".
 
 use std::time::Duration;
 
 use axum::{
     Json, Router,
     extract::{Path, Query, State, rejection::QueryRejection},
+    http::header::RETRY_AFTER,
+    response::{IntoResponse, Response},
     routing::get,
 };
 use protocol::job::{LongPollAnswer, MAX_WAIT_MS, MIN_WAIT_MS, WaitQuery};
@@ -20,7 +25,7 @@ async fn wait(
     State(state): State<AppState>,
     Path(id): Path<String>,
     query: Result<Query<WaitQuery>, QueryRejection>,
-) -> Result<Json<LongPollAnswer>, AppError> {
+) -> Result<Response, AppError> {
     let Query(q) = query.map_err(|e| AppError::Unprocessable(e.body_text()))?;
     if !(MIN_WAIT_MS..=MAX_WAIT_MS).contains(&q.timeout_ms) {
         return Err(AppError::Unprocessable(format!(
@@ -35,11 +40,17 @@ async fn wait(
     let changed = tokio::select! {
         r = updates.wait_for(|u| u.version > q.after || u.done) => r.is_ok(),
         _ = tokio::time::sleep(Duration::from_millis(q.timeout_ms.into())) => false,
-        _ = state.stopped() => false,
+        _ = state.stopped() => {
+            let gone = AppError::Unavailable(
+                "server shutting down: ask again in a moment (another instance may answer)".into(),
+            );
+            return Ok(([(RETRY_AFTER, "1")], gone).into_response());
+        }
     };
     let update = job.latest();
     Ok(Json(LongPollAnswer {
         changed: changed && update.version > q.after,
         update,
-    }))
+    })
+    .into_response())
 }

@@ -104,7 +104,8 @@ pub trait Conversation: Send + 'static {
 pub const READ_BUFFER: usize = 1024;
 
 /// Accepts the upgrade with small buffers (an idle socket should cost kilobytes, not
-/// tungstenite's 128 KiB default) and runs `conversation` on it.
+/// tungstenite's 128 KiB default) and runs `conversation` on it; shutdown waits for the loop
+/// (it closes the socket with 1001).
 pub fn accept(
     ws: WebSocketUpgrade,
     state: AppState,
@@ -115,7 +116,10 @@ pub fn accept(
         .write_buffer_size(4 * 1024)
         .max_write_buffer_size(64 * 1024)
         .max_message_size(16 * 1024)
-        .on_upgrade(move |socket| run(socket, state, tracer, conversation))
+        .on_upgrade(move |socket| {
+            let shutdown = state.shutdown.clone();
+            shutdown.track(run(socket, state, tracer, conversation))
+        })
 }
 
 /// Names this socket's frames in the trace the way the page does, so both halves pair up:

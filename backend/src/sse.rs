@@ -73,11 +73,9 @@ async fn events(
         // Nothing more will come: 204 tells the EventSource to stop reconnecting.
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
-    let (sink, response) = event_stream::open();
+    let (sink, response) = event_stream::open(state.stopped());
     let hub = state.trace.clone();
-    let stopped = state.stopped();
     tokio::spawn(async move {
-        tokio::pin!(stopped);
         let mut updates = job.subscribe();
         let mut dropped = job.on_drop_streams();
         let mut sent = last;
@@ -121,8 +119,8 @@ async fn events(
             tokio::select! {
                 changed = updates.changed() => if changed.is_err() { return },
                 _ = dropped.recv() => return,
+                // Also on shutdown: the stream ends itself then.
                 _ = sink.closed() => return,
-                _ = &mut stopped => return,
             }
         }
     });

@@ -36,6 +36,8 @@ pub const RUN_TTL: Duration = Duration::from_secs(15 * 60);
 pub const WATCH_BUFFER: usize = 512;
 /// How long one send to a watching page may take before it is dropped.
 const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the closing frame may take (shutdown waits for it).
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
 
@@ -238,9 +240,10 @@ async fn trace_socket(
     State(state): State<AppState>,
 ) -> Result<Response, AppError> {
     origin::check_upgrade(&headers, &uri, &state.config.allowed_origins)?;
-    Ok(ws
-        .max_message_size(4 * 1024)
-        .on_upgrade(move |socket| watch_loop(socket, state)))
+    Ok(ws.max_message_size(4 * 1024).on_upgrade(move |socket| {
+        let shutdown = state.shutdown.clone();
+        shutdown.track(watch_loop(socket, state))
+    }))
 }
 
 fn encode(msg: &TraceServerMsg) -> WsMessage {
@@ -285,7 +288,7 @@ async fn watch_loop(socket: WebSocket, state: AppState) {
     loop {
         let outgoing: Vec<WsMessage> = tokio::select! {
             _ = &mut stopped => {
-                let _ = tx.send(close(1001, "server shutting down")).await;
+                let _ = tokio::time::timeout(CLOSE_TIMEOUT, tx.send(close(1001, "server shutting down"))).await;
                 break;
             }
             incoming = rx.next() => match incoming {
@@ -309,7 +312,7 @@ async fn watch_loop(socket: WebSocket, state: AppState) {
                 Ok(m) => vec![encode(&TraceServerMsg::Message(Box::new(m)))],
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
                     tracing::info!(missed, "trace watcher too slow: dropping it");
-                    let _ = tx.send(close(1008, "too slow: trace messages were dropped")).await;
+                    let _ = tokio::time::timeout(CLOSE_TIMEOUT, tx.send(close(1008, "too slow: trace messages were dropped"))).await;
                     break;
                 }
                 Err(broadcast::error::RecvError::Closed) => {

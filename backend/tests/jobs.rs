@@ -219,21 +219,18 @@ async fn shutdown_answers_held_long_polls() {
         "/api/jobs/{}/wait?timeout_ms=30000",
         created.job.0
     ));
-    let poll = tokio::spawn(async move {
-        reqwest::get(url)
-            .await
-            .unwrap()
-            .json::<LongPollAnswer>()
-            .await
-            .unwrap()
-    });
+    let poll = tokio::spawn(async move { reqwest::get(url).await.unwrap() });
     tokio::time::sleep(Duration::from_millis(200)).await;
     server.stop();
     let answer = tokio::time::timeout(Duration::from_secs(3), poll)
         .await
         .expect("answered within 3 s")
         .unwrap();
-    assert!(!answer.changed);
+    // Not "nothing changed" (ask again now) but "this server is going: back off".
+    assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(answer.headers()["retry-after"], "1");
+    let error: ApiError = answer.json().await.unwrap();
+    assert!(error.error.contains("shutting down"), "{}", error.error);
 }
 
 /// Reads SSE events (name, id) from `response` until the stream ends or `stop` says so.

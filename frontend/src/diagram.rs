@@ -246,12 +246,14 @@ fn Legend() -> impl IntoView {
             <span><span class="dash"></span>"request"</span>
             <span><span class="dash response"></span>"response"</span>
             <span><span class="dash error"></span>"error (4xx/5xx)"</span>
-            <span><span class="swatch" style="background: var(--busy); opacity: .5"></span>"server busy"</span>
-            <span><span class="swatch phase-parse" style="background: var(--phase-parse)"></span>"parse"</span>
-            <span><span class="swatch" style="background: var(--phase-process)"></span>"process"</span>
-            <span><span class="swatch" style="background: var(--phase-serialize)"></span>"serialize"</span>
-            <span><span class="swatch" style="background: var(--muted); opacity: .35"></span>"queued"</span>
-            <span><span class="swatch" style="border: 1px dashed var(--waiting)"></span>"browser waiting"</span>
+            // Colours come from classes, not `style` attributes: the Content-Security-Policy
+            // allows no inline style (see backend/src/security.rs).
+            <span><span class="swatch busy"></span>"server busy"</span>
+            <span><span class="swatch phase-parse"></span>"parse"</span>
+            <span><span class="swatch phase-process"></span>"process"</span>
+            <span><span class="swatch phase-serialize"></span>"serialize"</span>
+            <span><span class="swatch queued"></span>"queued"</span>
+            <span><span class="swatch waiting"></span>"browser waiting"</span>
             <span>"Time runs down, to scale; gaps under one row are stretched so labels stay readable, long quiet stretches folded (torn band)."</span>
         </div>
     }
@@ -282,7 +284,9 @@ fn MessageArrow(
             "grow-left"
         }
     };
-    let style = format!("animation-duration: {:.0}ms", draw_ms(&d));
+    // Set through the CSSOM (`style:`), which the Content-Security-Policy allows, not as a
+    // `style` attribute, which it refuses.
+    let duration = format!("{:.0}ms", draw_ms(&d));
     let kind = d.kind.as_str();
     let key_click = key.clone();
     let key_sel = key.clone();
@@ -361,7 +365,7 @@ fn MessageArrow(
         >
             <title>{full}</title>
             <path class="hit" d=path></path>
-            <g class=format!("draw {grow}") style=style>
+            <g class=format!("draw {grow}") style:animation-duration=duration>
                 <path class="line" d=path marker-end=if kind == "response" { "url(#head-open)" } else { "url(#head)" }></path>
                 <text class="label" x=text_x y=text_y text-anchor=anchor>{label}</text>
             </g>

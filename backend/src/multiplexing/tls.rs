@@ -3,7 +3,13 @@
 //! certificate is self-signed and generated at start-up; its SHA-256 fingerprint is printed so
 //! a person can check the one their browser warns about.
 
-use std::{future::Future, io, net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    future::{Future, IntoFuture},
+    io,
+    net::SocketAddr,
+    sync::Arc,
+    time::Duration,
+};
 
 use axum::serve::{Listener, ListenerExt};
 use sha2::{Digest, Sha256};
@@ -63,7 +69,8 @@ pub fn fingerprint(der: &[u8]) -> String {
         .join(":")
 }
 
-/// Serves `app(state)` over TLS on `listener` until `shutdown` completes.
+/// Serves `app(state)` over TLS on `listener` until `shutdown` completes, then drains like the
+/// plain listener (at most [`crate::shutdown::DRAIN_DEADLINE`]).
 pub async fn serve_tls(
     listener: TcpListener,
     config: Arc<ServerConfig>,
@@ -77,12 +84,12 @@ pub async fn serve_tls(
     }
     // `tap_io` also gives handlers the peer address (`ConnectInfo<SocketAddr>`).
     .tap_io(|_| {});
-    axum::serve(
+    let server = axum::serve(
         listener,
-        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+        app(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown)
-    .await
+    .with_graceful_shutdown(shutdown);
+    state.shutdown.drain(server.into_future()).await
 }
 
 /// Accepts TCP connections and hands out those whose TLS handshake succeeded. Handshakes run

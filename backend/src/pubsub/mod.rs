@@ -494,12 +494,10 @@ async fn subscribe_stream(
                 .map_err(BrokerError::from)?,
         );
     }
-    let (sink, response) = event_stream::open();
+    let (sink, response) = event_stream::open(state.stopped());
     let hub = state.trace.clone();
-    let stopped = state.stopped();
     let peer = query.peer;
     tokio::spawn(async move {
-        tokio::pin!(stopped);
         let mut sent = 0u32;
         // A live delivery's JSON is made once for every stream it goes to; a replayed one is
         // this subscriber's own.
@@ -538,7 +536,6 @@ async fn subscribe_stream(
         loop {
             tokio::select! {
                 biased;
-                _ = &mut stopped => return,
                 changed = subscriber.dropped.changed() => {
                     if changed.is_ok() && let Some(reason) = subscriber.dropped.borrow().clone() {
                         sink.drop_with(&reason);
@@ -549,6 +546,7 @@ async fn subscribe_stream(
                     Some(shared) => if !offer(&shared, shared.event_data()) { return },
                     None => return,
                 },
+                // Also on shutdown: the stream ends itself then.
                 _ = sink.closed() => return,
             }
         }
