@@ -195,6 +195,20 @@ impl<T> PerRun<T> {
         self.entries.lock().expect("per-run lock poisoned").len()
     }
 
+    /// The same runs, each forgotten `ttl` after it was last used.
+    pub fn with_ttl(mut self, ttl: Duration) -> PerRun<T> {
+        self.ttl = ttl;
+        self
+    }
+
+    /// Drops the runs unused for longer than the TTL, which stops their listeners (the
+    /// periodic sweep calls it).
+    pub fn prune(&self) {
+        let ttl = self.ttl;
+        let mut entries = self.entries.lock().expect("per-run lock poisoned");
+        entries.retain(|_, (_, used)| used.elapsed() < ttl);
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -74,6 +74,21 @@ impl Rooms {
     }
 
     /// Rooms with at least one member.
+    /// Forgets the rooms nobody is in (the periodic sweep calls it).
+    pub fn prune(&self) {
+        let mut rooms = self.rooms.lock().expect("rooms lock poisoned");
+        rooms.retain(|_, tx| tx.receiver_count() > 0);
+    }
+
+    /// Rooms kept now, occupied or not.
+    pub fn len(&self) -> usize {
+        self.rooms.lock().expect("rooms lock poisoned").len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn occupied(&self) -> usize {
         self.rooms
             .lock()

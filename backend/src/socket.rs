@@ -26,6 +26,7 @@ use protocol::{
 use crate::{
     AppState,
     exchange::TraceIds,
+    limits::Limits,
     trace::{Hop, HopTime, TraceHub, server_now_us},
 };
 
@@ -103,18 +104,25 @@ pub trait Conversation: Send + 'static {
 /// both that and an idle socket's memory small.
 pub const READ_BUFFER: usize = 1024;
 
-/// Accepts the upgrade with small buffers (an idle socket should cost kilobytes, not
-/// tungstenite's 128 KiB default) and runs `conversation` on it.
+/// The bounds every WebSocket upgrade gets (push, pub/sub, trace): small buffers (an idle
+/// socket should cost kilobytes, not tungstenite's 128 KiB default), a bounded write buffer,
+/// and `--ws-max-message` on each message and frame a client sends (more: closed with 1009).
+pub fn bounded(ws: WebSocketUpgrade, limits: &Limits) -> WebSocketUpgrade {
+    ws.read_buffer_size(READ_BUFFER)
+        .write_buffer_size(4 * 1024)
+        .max_write_buffer_size(64 * 1024)
+        .max_message_size(limits.ws_max_message)
+        .max_frame_size(limits.ws_max_message)
+}
+
+/// Accepts the upgrade within [`bounded`] and runs `conversation` on it.
 pub fn accept(
     ws: WebSocketUpgrade,
     state: AppState,
     tracer: FrameTracer,
     conversation: impl Conversation,
 ) -> Response {
-    ws.read_buffer_size(READ_BUFFER)
-        .write_buffer_size(4 * 1024)
-        .max_write_buffer_size(64 * 1024)
-        .max_message_size(16 * 1024)
+    bounded(ws, &state.config.limits)
         .on_upgrade(move |socket| run(socket, state, tracer, conversation))
 }
 
