@@ -115,6 +115,20 @@ pub fn bounded(ws: WebSocketUpgrade, limits: &Limits) -> WebSocketUpgrade {
         .max_frame_size(limits.ws_max_message)
 }
 
+/// The close code for a client's frame the socket could not take: 1009 for a message or frame
+/// over [`bounded`]'s limit, 1007 for invalid UTF-8 in a text frame, 1002 for another protocol
+/// error; `None` when the connection itself failed (nothing can be said on it any more).
+pub fn close_for(err: &axum::Error) -> Option<(u16, &'static str)> {
+    use tokio_tungstenite::tungstenite::Error;
+    let cause = std::error::Error::source(err)?.downcast_ref::<Error>()?;
+    match cause {
+        Error::Capacity(_) => Some((1009, "message too big")),
+        Error::Utf8(_) => Some((1007, "invalid UTF-8 in a text frame")),
+        Error::Protocol(_) => Some((1002, "protocol error")),
+        _ => None,
+    }
+}
+
 /// Accepts the upgrade within [`bounded`] and runs `conversation` on it.
 pub fn accept(
     ws: WebSocketUpgrade,
@@ -273,6 +287,8 @@ fn close(code: u16, reason: &str) -> WsMessage {
 /// Why the loop ended, and so the close frame the client gets.
 enum Ending {
     ClientLeft,
+    /// The client sent what the socket cannot take (too big, not UTF-8): this code and reason.
+    Refused(u16, &'static str),
     TooSlow(String),
     NoPong,
     Shutdown,
@@ -331,7 +347,11 @@ async fn run<C: Conversation>(
                     }
                     true
                 }
-                Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => break Ending::ClientLeft,
+                Some(Err(e)) => match close_for(&e) {
+                    Some((code, reason)) => break Ending::Refused(code, reason),
+                    None => break Ending::ClientLeft,
+                },
+                Some(Ok(WsMessage::Close(_))) | None => break Ending::ClientLeft,
                 Some(Ok(_)) => true,
             },
             next = conversation.next() => match next {
@@ -374,6 +394,7 @@ async fn run<C: Conversation>(
             }
             close(1008, &reason)
         }
+        Ending::Refused(code, reason) => close(*code, reason),
         Ending::NoPong => close(1011, "no pong"),
         Ending::Shutdown => close(1001, "server shutting down"),
     };

@@ -328,7 +328,13 @@ async fn watch_loop(socket: WebSocket, state: AppState) {
                     },
                     Err(e) => vec![encode(&TraceServerMsg::Error { error: format!("bad command: {e}") })],
                 },
-                Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => break,
+                Some(Err(e)) => {
+                    if let Some((code, reason)) = socket::close_for(&e) {
+                        let _ = tx.send(close(code, reason)).await;
+                    }
+                    break;
+                }
+                Some(Ok(WsMessage::Close(_))) | None => break,
                 Some(Ok(_)) => Vec::new(),
             },
             live = next_live(&mut watch) => match live {
