@@ -13,6 +13,12 @@ use backend::{
 };
 use clap::Parser;
 
+/// mimalloc rather than the system allocator: glibc's keeps the high-water mark of a burst of
+/// connections resident long after they closed (the soak test saw a server at rest hold 65 %
+/// more than before the same load); mimalloc gives freed pages back to the system.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Patternscope: backend communication patterns, live in the browser.
 #[derive(Debug, Parser)]
 #[command(version, about)]
