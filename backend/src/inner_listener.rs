@@ -270,6 +270,25 @@ mod tests {
     use axum::routing::get;
 
     #[test]
+    fn unused_runs_are_dropped_by_the_sweep() {
+        let runs: PerRun<u32> = PerRun::new(8, Duration::from_secs(60)).with_ttl(SHORT);
+        runs.insert(RunId("old".into()), Arc::new(1));
+        past_the_ttl();
+        runs.insert(RunId("new".into()), Arc::new(2));
+        runs.prune();
+        assert_eq!(runs.len(), 1);
+        past_the_ttl();
+        runs.prune();
+        assert!(runs.is_empty());
+    }
+
+    const SHORT: Duration = Duration::from_millis(40);
+
+    fn past_the_ttl() {
+        std::thread::sleep(Duration::from_millis(60));
+    }
+
+    #[test]
     fn runs_are_bounded_and_the_least_recently_used_goes_first() {
         let runs: PerRun<u32> = PerRun::new(2, Duration::from_secs(60));
         let id = |s: &str| RunId(s.into());

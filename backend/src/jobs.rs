@@ -247,3 +247,43 @@ async fn submit(
         }),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(n: u32, created: Instant) -> Arc<Job> {
+        let first = JobUpdate {
+            job: JobId(format!("j{n}")),
+            version: 0,
+            steps: 1,
+            done: false,
+            emitted_us: 0,
+            payload: String::new(),
+        };
+        Arc::new(Job {
+            id: first.job.clone(),
+            latest: watch::channel(first).0,
+            history: Mutex::default(),
+            drop_streams: broadcast::channel(1).0,
+            created,
+        })
+    }
+
+    #[test]
+    fn jobs_are_capped_and_expire() {
+        let store = JobStore::default().with_ttl(Duration::from_millis(500));
+        for n in 0..MAX_JOBS as u32 {
+            store.insert(job(n, Instant::now())).unwrap();
+        }
+        let refused = store.insert(job(99_999, Instant::now())).unwrap_err();
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+        std::thread::sleep(Duration::from_millis(600));
+        assert!(store.get("j1").is_err(), "an expired job is not served");
+        store.insert(job(99_999, Instant::now())).unwrap();
+        assert_eq!(store.len(), 1, "expired jobs made room");
+        std::thread::sleep(Duration::from_millis(600));
+        store.prune();
+        assert!(store.is_empty(), "the sweep forgets the rest");
+    }
+}

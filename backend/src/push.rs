@@ -269,3 +269,27 @@ fn handle(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rooms_nobody_is_in_are_forgotten_and_rooms_are_capped() {
+        let rooms = Rooms::default();
+        let (_tx, rx) = rooms.join("a").unwrap();
+        let kept = rooms.join("b").unwrap();
+        drop(rx);
+        rooms.prune();
+        assert_eq!(rooms.len(), 1, "a is empty; b is not");
+        drop(kept);
+        rooms.prune();
+        assert!(rooms.is_empty());
+        let held: Vec<_> = (0..MAX_ROOMS)
+            .map(|n| rooms.join(&n.to_string()).unwrap())
+            .collect();
+        assert!(rooms.join("one more").is_err());
+        drop(held);
+        assert!(rooms.join("one more").is_ok(), "empty rooms make room");
+    }
+}

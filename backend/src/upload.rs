@@ -275,3 +275,28 @@ async fn chunk(
     };
     Ok(phases.attach(Json(answer).into_response()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn untouched_uploads_expire_on_the_sweep() {
+        let store = UploadStore::default().with_ttl(Duration::from_millis(40));
+        store.lock().insert(
+            UploadId("u1".into()),
+            Upload {
+                name: "a".into(),
+                size: 1,
+                expected_sha256: String::new(),
+                bytes: Vec::new(),
+                sha256: None,
+                touched: Instant::now(),
+            },
+        );
+        assert_eq!(store.len(), 1);
+        std::thread::sleep(Duration::from_millis(60));
+        store.prune();
+        assert!(store.uploads.lock().unwrap().is_empty());
+    }
+}

@@ -209,6 +209,20 @@ mod tests {
     }
 
     #[test]
+    fn idle_counts_expire_on_the_sweep_and_busy_ones_stay() {
+        let counts = InFlight::default().with_ttl(Duration::from_millis(40));
+        let busy = counts.enter(&RunId("busy".into())).unwrap();
+        drop(counts.enter(&RunId("idle".into())).unwrap());
+        std::thread::sleep(Duration::from_millis(60));
+        counts.prune();
+        assert_eq!(counts.len(), 1, "the busy run is kept");
+        drop(busy);
+        std::thread::sleep(Duration::from_millis(60));
+        counts.prune();
+        assert!(counts.is_empty());
+    }
+
+    #[test]
     fn runs_are_bounded_and_busy_ones_are_kept() {
         let counts = InFlight::default();
         let busy: Vec<Held> = (0..MAX_RUNS)

@@ -450,3 +450,26 @@ impl Topics {
         self.lock().slots.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_topic_nobody_follows_expires_with_its_history() {
+        let topics = Topics::new(TraceHub::default(), "main").with_ttl(Duration::from_millis(40));
+        let subscriber = topics.subscriber("room", "client-1", None);
+        subscriber.subscribe("news", 0).unwrap();
+        assert_eq!(topics.rooms_and_topics(), (1, 1));
+        topics.prune();
+        assert_eq!(topics.rooms_and_topics(), (1, 1), "followed: kept");
+        drop(subscriber);
+        std::thread::sleep(Duration::from_millis(60));
+        topics.prune();
+        assert_eq!(
+            topics.rooms_and_topics(),
+            (0, 0),
+            "nobody follows it: forgotten"
+        );
+    }
+}

@@ -221,6 +221,19 @@ mod tests {
     use super::*;
 
     #[tokio::test]
+    async fn unused_sessions_expire_and_the_sweep_forgets_them() {
+        let store = MemorySessions::with_ttl(Duration::from_millis(40));
+        let old = store.create("ada").await.unwrap();
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(store.touch(&old).await.unwrap(), None, "expired on use");
+        store.create("bob").await.unwrap();
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(store.held(), Some(1));
+        store.prune();
+        assert_eq!(store.held(), Some(0), "forgotten unused");
+    }
+
+    #[tokio::test]
     async fn sessions_count_requests_and_unknown_ids_are_none() {
         let store = MemorySessions::default();
         let id = store.create("ada").await.unwrap();
