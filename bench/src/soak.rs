@@ -281,7 +281,7 @@ async fn load(
                 let cycle = Cycle {
                     base: &base,
                     run: format!("soak-{w}-{n}"),
-                    release: n % 2 == 0,
+                    release: n.is_multiple_of(2),
                 };
                 let outcome = tokio::time::timeout(CYCLE_TIMEOUT, cycle.go(kind)).await;
                 let mut wait = None;
