@@ -33,6 +33,8 @@ use crate::{
 
 /// The most resident memory may grow over the run, relative to after the warm-up.
 pub const RSS_TOLERANCE: f64 = 0.10;
+/// Seconds resident memory is watched for, at most, once the server let go of everything.
+const RSS_SETTLE_SAMPLES: usize = 30;
 /// How long one cycle may take before it counts as failed (a hang is a failure).
 const CYCLE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -779,7 +781,8 @@ impl<'a> Probe<'a> {
     }
 
     /// Waits until every store is empty and only the probe's connection is open (at most three
-    /// TTLs and half a minute), then a little longer for the last tasks to end.
+    /// TTLs and half a minute), then until resident memory stops falling (the allocator gives
+    /// freed pages back over some seconds), the same way for the baseline and the end.
     async fn settled(&self, ttl: Duration) -> anyhow::Result<(Snapshot, Duration)> {
         let started = Instant::now();
         let limit = 3 * ttl + Duration::from_secs(30);
@@ -791,7 +794,17 @@ impl<'a> Probe<'a> {
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
         let settle = started.elapsed();
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        // Resident memory once it has not fallen by 1 % over 5 s (at most 30 s).
+        let mut samples = Vec::new();
+        for _ in 0..RSS_SETTLE_SAMPLES {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            samples.push(self.server.resident_bytes().context("the server's VmRSS")?);
+            if let [.., before, _, _, _, _, now] = samples[..]
+                && now as f64 >= before as f64 * 0.99
+            {
+                break;
+            }
+        }
         Ok((self.snapshot().await?, settle))
     }
 }
