@@ -2,7 +2,7 @@
 
 use axum::{
     Json,
-    http::StatusCode,
+    http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use protocol::ApiError;
@@ -30,6 +30,12 @@ pub enum AppError {
     /// A bounded store is full.
     #[error("{0}")]
     TooManyRequests(String),
+    /// A client went over a rate limit: 429 with `Retry-After` (whole seconds, at least 1).
+    #[error("{message}")]
+    RateLimited {
+        message: String,
+        retry_after: std::time::Duration,
+    },
     /// A cross-site page tried to open a WebSocket.
     #[error("{0}")]
     Forbidden(String),
@@ -53,7 +59,9 @@ impl AppError {
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            AppError::TooManyRequests(_) | AppError::RateLimited { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::BadGateway(_) => StatusCode::BAD_GATEWAY,
@@ -81,12 +89,22 @@ impl IntoResponse for AppError {
         } else {
             tracing::debug!(%status, cause = %self, "request refused");
         }
-        (
+        let retry_after = match &self {
+            AppError::RateLimited { retry_after, .. } => {
+                Some(retry_after.as_secs_f64().ceil().max(1.0).to_string())
+            }
+            _ => None,
+        };
+        let mut response = (
             status,
             Json(ApiError {
                 error: self.to_string(),
             }),
         )
-            .into_response()
+            .into_response();
+        if let Some(seconds) = retry_after.and_then(|s| HeaderValue::from_str(&s).ok()) {
+            response.headers_mut().insert(header::RETRY_AFTER, seconds);
+        }
+        response
     }
 }

@@ -195,6 +195,20 @@ impl<T> PerRun<T> {
         self.entries.lock().expect("per-run lock poisoned").len()
     }
 
+    /// The same runs, each forgotten `ttl` after it was last used.
+    pub fn with_ttl(mut self, ttl: Duration) -> PerRun<T> {
+        self.ttl = ttl;
+        self
+    }
+
+    /// Drops the runs unused for longer than the TTL, which stops their listeners (the
+    /// periodic sweep calls it).
+    pub fn prune(&self) {
+        let ttl = self.ttl;
+        let mut entries = self.entries.lock().expect("per-run lock poisoned");
+        entries.retain(|_, (_, used)| used.elapsed() < ttl);
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -254,6 +268,25 @@ impl PassOn<'_> {
 mod tests {
     use super::*;
     use axum::routing::get;
+
+    #[test]
+    fn unused_runs_are_dropped_by_the_sweep() {
+        let runs: PerRun<u32> = PerRun::new(8, Duration::from_secs(60)).with_ttl(SHORT);
+        runs.insert(RunId("old".into()), Arc::new(1));
+        past_the_ttl();
+        runs.insert(RunId("new".into()), Arc::new(2));
+        runs.prune();
+        assert_eq!(runs.len(), 1);
+        past_the_ttl();
+        runs.prune();
+        assert!(runs.is_empty());
+    }
+
+    const SHORT: Duration = Duration::from_millis(40);
+
+    fn past_the_ttl() {
+        std::thread::sleep(Duration::from_millis(60));
+    }
 
     #[test]
     fn runs_are_bounded_and_the_least_recently_used_goes_first() {

@@ -24,6 +24,7 @@ use crate::{
     AppState,
     error::AppError,
     exchange::{InternalHops, TraceIds},
+    rate_limit::Client,
     trace::server_now_us,
 };
 
@@ -74,24 +75,49 @@ impl Job {
 }
 
 /// Every job, bounded and expiring. Cheap to clone.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct JobStore {
     // std Mutex: short map operations only, never held across an await.
     jobs: Arc<Mutex<HashMap<JobId, Arc<Job>>>>,
+    /// How long a job is kept after it was created ([`JOB_TTL`] unless `--store-ttl` says).
+    ttl: Duration,
+}
+
+impl Default for JobStore {
+    fn default() -> Self {
+        JobStore {
+            jobs: Arc::default(),
+            ttl: JOB_TTL,
+        }
+    }
 }
 
 impl JobStore {
+    /// The same store, forgetting jobs `ttl` after they were created.
+    pub fn with_ttl(mut self, ttl: Duration) -> JobStore {
+        self.ttl = ttl;
+        self
+    }
+
+    /// Forgets expired jobs (the periodic sweep calls it).
+    pub fn prune(&self) {
+        let ttl = self.ttl;
+        let mut jobs = self.jobs.lock().expect("job store lock poisoned");
+        jobs.retain(|_, j| j.created.elapsed() < ttl);
+    }
+
     pub fn get(&self, id: &str) -> Result<Arc<Job>, AppError> {
         let jobs = self.jobs.lock().expect("job store lock poisoned");
         jobs.get(&JobId(id.to_owned()))
-            .filter(|j| j.created.elapsed() < JOB_TTL)
+            .filter(|j| j.created.elapsed() < self.ttl)
             .cloned()
             .ok_or_else(|| AppError::NotFound(format!("no job {id:?}: unknown or expired")))
     }
 
     fn insert(&self, job: Arc<Job>) -> Result<(), AppError> {
         let mut jobs = self.jobs.lock().expect("job store lock poisoned");
-        jobs.retain(|_, j| j.created.elapsed() < JOB_TTL);
+        let ttl = self.ttl;
+        jobs.retain(|_, j| j.created.elapsed() < ttl);
         if jobs.len() >= MAX_JOBS {
             return Err(AppError::TooManyRequests(format!(
                 "{MAX_JOBS} jobs are kept already; try again in a few minutes"
@@ -206,9 +232,11 @@ pub fn router() -> Router<AppState> {
 
 async fn submit(
     State(state): State<AppState>,
+    Client(client): Client,
     trace: Option<Extension<TraceIds>>,
     spec: Result<Json<JobSpec>, JsonRejection>,
 ) -> Result<(StatusCode, Json<JobCreated>), AppError> {
+    state.job_rate.check(client)?;
     let Json(spec) = spec.map_err(|e| AppError::from_rejection(e.status(), e.body_text()))?;
     let job = start(&state, spec, trace.map(|Extension(t)| t))?;
     Ok((
@@ -218,4 +246,44 @@ async fn submit(
             job: job.id.clone(),
         }),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(n: u32, created: Instant) -> Arc<Job> {
+        let first = JobUpdate {
+            job: JobId(format!("j{n}")),
+            version: 0,
+            steps: 1,
+            done: false,
+            emitted_us: 0,
+            payload: String::new(),
+        };
+        Arc::new(Job {
+            id: first.job.clone(),
+            latest: watch::channel(first).0,
+            history: Mutex::default(),
+            drop_streams: broadcast::channel(1).0,
+            created,
+        })
+    }
+
+    #[test]
+    fn jobs_are_capped_and_expire() {
+        let store = JobStore::default().with_ttl(Duration::from_millis(500));
+        for n in 0..MAX_JOBS as u32 {
+            store.insert(job(n, Instant::now())).unwrap();
+        }
+        let refused = store.insert(job(99_999, Instant::now())).unwrap_err();
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+        std::thread::sleep(Duration::from_millis(600));
+        assert!(store.get("j1").is_err(), "an expired job is not served");
+        store.insert(job(99_999, Instant::now())).unwrap();
+        assert_eq!(store.len(), 1, "expired jobs made room");
+        std::thread::sleep(Duration::from_millis(600));
+        store.prune();
+        assert!(store.is_empty(), "the sweep forgets the rest");
+    }
 }

@@ -29,21 +29,29 @@
 //! - [`shutdown`]: graceful shutdown: the signal push loops watch, the sockets the server waits
 //!   for, the drain deadline, and what each kind of client sees.
 //! - [`security`]: security headers on every response (Content-Security-Policy and friends).
+//! - [`limits`]: the bounds the command line can change; [`connections`] caps each client's
+//!   connections at the listener, [`rate_limit`] its job creations and publishes.
+//! - [`held`]: the periodic sweep expiring every store, and `GET /api/debug/stats` reporting
+//!   connections, live tasks and each store's size.
 //! - [`when_woken`]: a future polled only when woken (shutdown, in busy loops).
 //! - [`error`]: the one error type; every failure is a 4xx/5xx with a JSON `{ "error": … }`.
 //! - [`static_files`]: the built frontend, with `index.html` for deep links.
 #![forbid(unsafe_code)]
 
+pub mod connections;
 pub mod error;
 pub mod event_stream;
 pub mod exchange;
+pub mod held;
 pub mod inner_listener;
 pub mod jobs;
+pub mod limits;
 pub mod long_polling;
 pub mod multiplexing;
 pub mod origin;
 pub mod pubsub;
 pub mod push;
+pub mod rate_limit;
 pub mod relay;
 pub mod request_response;
 pub mod security;
@@ -69,7 +77,14 @@ use std::{
 use axum::{Json, Router, middleware, routing::get, serve::ListenerExt};
 use tokio::net::TcpListener;
 
-use crate::{error::AppError, jobs::JobStore, trace::TraceHub};
+use crate::{
+    connections::{CappedListener, ClientConnections},
+    error::AppError,
+    jobs::JobStore,
+    limits::Limits,
+    rate_limit::PerClient,
+    trace::TraceHub,
+};
 
 /// Settings the server starts with.
 #[derive(Debug, Clone, Default)]
@@ -83,6 +98,8 @@ pub struct Config {
     /// Subscribers one pub/sub topic may have; `None` keeps `MAX_SUBSCRIBERS_PER_TOPIC`.
     /// Raised only for load tests (the fan-out benchmark holds 10,000 on one topic).
     pub max_subscribers_per_topic: Option<usize>,
+    /// Per-client caps, rate limits, WebSocket sizes and store TTLs.
+    pub limits: Limits,
 }
 
 /// Cheap handles shared by every handler.
@@ -106,6 +123,12 @@ pub struct AppState {
     pub sidecars: sidecar::Sidecars,
     /// The multiplexing demo's upstream server, proxy limits and in-flight counts.
     pub mux: multiplexing::Multiplexing,
+    /// Connections open now, per client, within `limits.max_connections_per_client`.
+    pub connections: ClientConnections,
+    /// Each client's job creations (jobs, the sync/async demo's work).
+    pub job_rate: PerClient,
+    /// Each client's publishes.
+    pub publish_rate: PerClient,
     /// Flips when shutdown begins, so push loops close their connections cleanly (axum's
     /// graceful shutdown does not end open WebSockets on its own), and counts the sockets the
     /// server must wait for.
@@ -116,7 +139,10 @@ pub struct AppState {
 impl AppState {
     /// State with the embedded (in-memory) broker.
     pub fn new(config: Config) -> Self {
-        let trace = TraceHub::default();
+        let trace = match config.limits.store_ttl {
+            Some(ttl) => TraceHub::default().with_ttl(ttl),
+            None => TraceHub::default(),
+        };
         let instance = if config.instance.is_empty() {
             "main".to_owned()
         } else {
@@ -126,16 +152,33 @@ impl AppState {
         if let Some(limit) = config.max_subscribers_per_topic {
             topics = topics.with_subscriber_limit(limit);
         }
+        let mut jobs = JobStore::default();
+        let mut uploads = upload::UploadStore::default();
+        let mut clusters = stateful_stateless::Clusters::default();
+        let mut sidecars = sidecar::Sidecars::default();
+        let mut mux = multiplexing::Multiplexing::default();
+        if let Some(ttl) = config.limits.store_ttl {
+            topics = topics.with_ttl(ttl);
+            jobs = jobs.with_ttl(ttl);
+            uploads = uploads.with_ttl(ttl);
+            clusters = clusters.with_ttl(ttl);
+            sidecars = sidecars.with_ttl(ttl);
+            mux.in_flight = mux.in_flight.with_ttl(ttl);
+        }
+        let limits = &config.limits;
         AppState {
             pubsub: pubsub::PubSub::memory(topics),
             trace,
-            jobs: JobStore::default(),
+            jobs,
             rooms: push::Rooms::default(),
-            uploads: upload::UploadStore::default(),
+            uploads,
             pool: sync_async::BlockingPool::default(),
-            clusters: stateful_stateless::Clusters::default(),
-            sidecars: sidecar::Sidecars::default(),
-            mux: multiplexing::Multiplexing::default(),
+            clusters,
+            sidecars,
+            mux,
+            connections: ClientConnections::new(limits.max_connections_per_client),
+            job_rate: PerClient::new("job creations", limits.job_rate),
+            publish_rate: PerClient::new("publishes", limits.publish_rate),
             shutdown: shutdown::Shutdown::default(),
             config: Arc::new(config),
         }
@@ -146,7 +189,8 @@ impl AppState {
     pub async fn with_redis(mut self, url: &str) -> Result<Self, String> {
         let current = self.pubsub.broker.topics();
         let topics = pubsub::Topics::new(self.trace.clone(), current.instance())
-            .with_subscriber_limit(current.subscriber_limit());
+            .with_subscriber_limit(current.subscriber_limit())
+            .with_ttl(current.ttl());
         let broker = pubsub::redis::RedisBroker::connect(url, topics, self.stopped()).await?;
         self.pubsub = pubsub::PubSub::new(Arc::new(broker));
         let sessions = stateful_stateless::session_store::RedisSessions::connect(url).await?;
@@ -186,6 +230,7 @@ pub fn app(state: AppState) -> Router {
         .merge(stateful_stateless::router())
         .merge(sidecar::router())
         .merge(multiplexing::router())
+        .merge(held::router())
         .fallback(|| async { AppError::NotFound("no such API endpoint".into()) })
         // Every request carrying `run` and `rid` is traced, whichever demo it belongs to.
         .layer(middleware::from_fn_with_state(
@@ -204,19 +249,18 @@ pub fn app(state: AppState) -> Router {
 
 /// Serves `app(state)` on `listener` until `shutdown` completes, then stops accepting, tells
 /// every open connection to finish and waits for them, at most [`shutdown::DRAIN_DEADLINE`].
+/// Each client's connections are capped; the stores are swept while it serves.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let router = app(state.clone());
-    // No Nagle: pushed events and frames are small writes that must leave at once, not wait
-    // for the previous one's ACK (which cost up to 40 ms per event here).
-    let listener = listener.tap_io(|tcp| {
-        if let Err(err) = tcp.set_nodelay(true) {
-            tracing::warn!(cause = %err, "cannot set TCP_NODELAY");
-        }
-    });
+    // No Nagle (set by the listener): pushed events and frames are small writes that must
+    // leave at once, not wait for the previous one's ACK (which cost up to 40 ms per event).
+    // `tap_io` gives handlers the peer address (`ConnectInfo<SocketAddr>`).
+    let listener = CappedListener::new(listener, state.connections.clone()).tap_io(|_| {});
+    tokio::spawn(held::sweep_until_stopped(state.clone()));
     let signal = state.shutdown.clone();
     let server = axum::serve(
         listener,

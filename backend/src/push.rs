@@ -74,6 +74,21 @@ impl Rooms {
     }
 
     /// Rooms with at least one member.
+    /// Forgets the rooms nobody is in (the periodic sweep calls it).
+    pub fn prune(&self) {
+        let mut rooms = self.rooms.lock().expect("rooms lock poisoned");
+        rooms.retain(|_, tx| tx.receiver_count() > 0);
+    }
+
+    /// Rooms kept now, occupied or not.
+    pub fn len(&self) -> usize {
+        self.rooms.lock().expect("rooms lock poisoned").len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn occupied(&self) -> usize {
         self.rooms
             .lock()
@@ -252,5 +267,29 @@ fn handle(
             });
             Ok(None)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rooms_nobody_is_in_are_forgotten_and_rooms_are_capped() {
+        let rooms = Rooms::default();
+        let (_tx, rx) = rooms.join("a").unwrap();
+        let kept = rooms.join("b").unwrap();
+        drop(rx);
+        rooms.prune();
+        assert_eq!(rooms.len(), 1, "a is empty; b is not");
+        drop(kept);
+        rooms.prune();
+        assert!(rooms.is_empty());
+        let held: Vec<_> = (0..MAX_ROOMS)
+            .map(|n| rooms.join(&n.to_string()).unwrap())
+            .collect();
+        assert!(rooms.join("one more").is_err());
+        drop(held);
+        assert!(rooms.join("one more").is_ok(), "empty rooms make room");
     }
 }

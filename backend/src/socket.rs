@@ -26,6 +26,7 @@ use protocol::{
 use crate::{
     AppState,
     exchange::TraceIds,
+    limits::Limits,
     trace::{Hop, HopTime, TraceHub, server_now_us},
 };
 
@@ -103,23 +104,43 @@ pub trait Conversation: Send + 'static {
 /// both that and an idle socket's memory small.
 pub const READ_BUFFER: usize = 1024;
 
-/// Accepts the upgrade with small buffers (an idle socket should cost kilobytes, not
-/// tungstenite's 128 KiB default) and runs `conversation` on it; shutdown waits for the loop
-/// (it closes the socket with 1001).
+/// The bounds every WebSocket upgrade gets (push, pub/sub, trace): small buffers (an idle
+/// socket should cost kilobytes, not tungstenite's 128 KiB default), a bounded write buffer,
+/// and `--ws-max-message` on each message and frame a client sends (more: closed with 1009).
+pub fn bounded(ws: WebSocketUpgrade, limits: &Limits) -> WebSocketUpgrade {
+    ws.read_buffer_size(READ_BUFFER)
+        .write_buffer_size(4 * 1024)
+        .max_write_buffer_size(64 * 1024)
+        .max_message_size(limits.ws_max_message)
+        .max_frame_size(limits.ws_max_message)
+}
+
+/// The close code for a client's frame the socket could not take: 1009 for a message or frame
+/// over [`bounded`]'s limit, 1007 for invalid UTF-8 in a text frame, 1002 for another protocol
+/// error; `None` when the connection itself failed (nothing can be said on it any more).
+pub fn close_for(err: &axum::Error) -> Option<(u16, &'static str)> {
+    use tokio_tungstenite::tungstenite::Error;
+    let cause = std::error::Error::source(err)?.downcast_ref::<Error>()?;
+    match cause {
+        Error::Capacity(_) => Some((1009, "message too big")),
+        Error::Utf8(_) => Some((1007, "invalid UTF-8 in a text frame")),
+        Error::Protocol(_) => Some((1002, "protocol error")),
+        _ => None,
+    }
+}
+
+/// Accepts the upgrade within [`bounded`] and runs `conversation` on it; shutdown waits for
+/// the loop (it closes the socket with 1001).
 pub fn accept(
     ws: WebSocketUpgrade,
     state: AppState,
     tracer: FrameTracer,
     conversation: impl Conversation,
 ) -> Response {
-    ws.read_buffer_size(READ_BUFFER)
-        .write_buffer_size(4 * 1024)
-        .max_write_buffer_size(64 * 1024)
-        .max_message_size(16 * 1024)
-        .on_upgrade(move |socket| {
-            let shutdown = state.shutdown.clone();
-            shutdown.track(run(socket, state, tracer, conversation))
-        })
+    bounded(ws, &state.config.limits).on_upgrade(move |socket| {
+        let shutdown = state.shutdown.clone();
+        shutdown.track(run(socket, state, tracer, conversation))
+    })
 }
 
 /// Names this socket's frames in the trace the way the page does, so both halves pair up:
@@ -269,6 +290,8 @@ fn close(code: u16, reason: &str) -> WsMessage {
 /// Why the loop ended, and so the close frame the client gets.
 enum Ending {
     ClientLeft,
+    /// The client sent what the socket cannot take (too big, not UTF-8): this code and reason.
+    Refused(u16, &'static str),
     TooSlow(String),
     NoPong,
     Shutdown,
@@ -327,7 +350,11 @@ async fn run<C: Conversation>(
                     }
                     true
                 }
-                Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => break Ending::ClientLeft,
+                Some(Err(e)) => match close_for(&e) {
+                    Some((code, reason)) => break Ending::Refused(code, reason),
+                    None => break Ending::ClientLeft,
+                },
+                Some(Ok(WsMessage::Close(_))) | None => break Ending::ClientLeft,
                 Some(Ok(_)) => true,
             },
             next = conversation.next() => match next {
@@ -370,6 +397,7 @@ async fn run<C: Conversation>(
             }
             close(1008, &reason)
         }
+        Ending::Refused(code, reason) => close(*code, reason),
         Ending::NoPong => close(1011, "no pong"),
         Ending::Shutdown => close(1001, "server shutting down"),
     };

@@ -23,6 +23,7 @@ use crate::{
     AppState,
     error::AppError,
     exchange::{InternalHops, Phases, TraceIds},
+    rate_limit::Client,
     trace::server_now_us,
 };
 
@@ -121,9 +122,11 @@ fn answer(phases: Phases, handler: &str, thread: String) -> Response {
 
 async fn blocking(
     State(state): State<AppState>,
+    Client(client): Client,
     trace: Option<Extension<TraceIds>>,
     query: Result<Query<WorkQuery>, QueryRejection>,
 ) -> Result<Response, AppError> {
+    state.job_rate.check(client)?;
     let ms = work_ms(query)?;
     let queued_at = server_now_us();
     let hops = InternalHops::new(&state.trace, trace.map(|Extension(t)| t));
@@ -166,8 +169,11 @@ async fn blocking(
 }
 
 async fn nonblocking(
+    State(state): State<AppState>,
+    Client(client): Client,
     query: Result<Query<WorkQuery>, QueryRejection>,
 ) -> Result<Response, AppError> {
+    state.job_rate.check(client)?;
     let ms = work_ms(query)?;
     let mut phases = Phases::default();
     phases.time("queued", || ());

@@ -24,7 +24,7 @@ use protocol::trace::{
 };
 use tokio::sync::broadcast;
 
-use crate::{AppState, error::AppError, origin};
+use crate::{AppState, error::AppError, origin, socket};
 
 /// Runs kept at once; creating one more evicts the least recently touched.
 pub const MAX_RUNS: usize = 512;
@@ -84,10 +84,21 @@ pub enum HopTime {
 }
 
 /// Per-run logs of server-side messages. Cheap to clone.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct TraceHub {
     // std Mutex: never held across an await; every operation is a short map update.
     runs: Arc<Mutex<HashMap<RunId, RunLog>>>,
+    /// How long an untouched run is kept ([`RUN_TTL`] unless `--store-ttl` says otherwise).
+    ttl: Duration,
+}
+
+impl Default for TraceHub {
+    fn default() -> Self {
+        TraceHub {
+            runs: Arc::default(),
+            ttl: RUN_TTL,
+        }
+    }
 }
 
 struct RunLog {
@@ -112,10 +123,23 @@ impl RunLog {
 }
 
 impl TraceHub {
+    /// The same hub, forgetting runs untouched for `ttl`.
+    pub fn with_ttl(mut self, ttl: Duration) -> TraceHub {
+        self.ttl = ttl;
+        self
+    }
+
+    /// Forgets the runs untouched for longer than the TTL (the periodic sweep calls it).
+    pub fn prune(&self) {
+        let ttl = self.ttl;
+        let mut runs = self.runs.lock().expect("trace hub lock poisoned");
+        runs.retain(|_, log| log.touched.elapsed() < ttl);
+    }
+
     /// Records `message` (its `seq` is assigned here) and sends it to the run's watchers.
     pub fn record(&self, mut message: Message) {
         let mut runs = self.runs.lock().expect("trace hub lock poisoned");
-        let log = Self::log_for(&mut runs, &message.run);
+        let log = Self::log_for(&mut runs, &message.run, self.ttl);
         message.seq = log.next_seq;
         log.next_seq += 1;
         if log.messages.len() == MAX_MESSAGES_PER_RUN {
@@ -166,7 +190,7 @@ impl TraceHub {
     /// so nothing falls between them.
     pub fn watch(&self, run: &RunId) -> (Vec<Message>, broadcast::Receiver<Message>) {
         let mut runs = self.runs.lock().expect("trace hub lock poisoned");
-        let log = Self::log_for(&mut runs, run);
+        let log = Self::log_for(&mut runs, run, self.ttl);
         log.touched = Instant::now();
         (log.messages.iter().cloned().collect(), log.live.subscribe())
     }
@@ -183,9 +207,13 @@ impl TraceHub {
         self.runs.lock().expect("trace hub lock poisoned").len()
     }
 
-    fn log_for<'a>(runs: &'a mut HashMap<RunId, RunLog>, run: &RunId) -> &'a mut RunLog {
+    fn log_for<'a>(
+        runs: &'a mut HashMap<RunId, RunLog>,
+        run: &RunId,
+        ttl: Duration,
+    ) -> &'a mut RunLog {
         if !runs.contains_key(run) {
-            runs.retain(|_, log| log.touched.elapsed() < RUN_TTL);
+            runs.retain(|_, log| log.touched.elapsed() < ttl);
             if runs.len() >= MAX_RUNS {
                 let oldest = runs
                     .iter()
@@ -240,10 +268,12 @@ async fn trace_socket(
     State(state): State<AppState>,
 ) -> Result<Response, AppError> {
     origin::check_upgrade(&headers, &uri, &state.config.allowed_origins)?;
-    Ok(ws.max_message_size(4 * 1024).on_upgrade(move |socket| {
-        let shutdown = state.shutdown.clone();
-        shutdown.track(watch_loop(socket, state))
-    }))
+    Ok(
+        socket::bounded(ws, &state.config.limits).on_upgrade(move |socket| {
+            let shutdown = state.shutdown.clone();
+            shutdown.track(watch_loop(socket, state))
+        }),
+    )
 }
 
 fn encode(msg: &TraceServerMsg) -> WsMessage {
@@ -305,7 +335,13 @@ async fn watch_loop(socket: WebSocket, state: AppState) {
                     },
                     Err(e) => vec![encode(&TraceServerMsg::Error { error: format!("bad command: {e}") })],
                 },
-                Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => break,
+                Some(Err(e)) => {
+                    if let Some((code, reason)) = socket::close_for(&e) {
+                        let _ = tx.send(close(code, reason)).await;
+                    }
+                    break;
+                }
+                Some(Ok(WsMessage::Close(_))) | None => break,
                 Some(Ok(_)) => Vec::new(),
             },
             live = next_live(&mut watch) => match live {
@@ -372,6 +408,23 @@ mod tests {
         let kept = hub.snapshot(&RunId("busy".into())).unwrap();
         assert_eq!(kept.len(), MAX_MESSAGES_PER_RUN);
         assert_eq!(kept[0].seq, 5, "oldest messages dropped first");
+    }
+
+    #[test]
+    fn untouched_runs_expire_on_the_sweep() {
+        let hub = TraceHub::default().with_ttl(Duration::from_millis(50));
+        hub.record(msg("old"));
+        std::thread::sleep(Duration::from_millis(80));
+        hub.record(msg("new"));
+        hub.prune();
+        assert_eq!(hub.run_count(), 1);
+        assert!(
+            hub.snapshot(&RunId("old".into())).is_none(),
+            "expired run forgotten"
+        );
+        std::thread::sleep(Duration::from_millis(80));
+        hub.prune();
+        assert_eq!(hub.run_count(), 0, "nothing kept past the TTL");
     }
 
     #[tokio::test]

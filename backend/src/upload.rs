@@ -66,17 +66,40 @@ impl Upload {
 }
 
 /// Every chunked upload in progress, bounded and expiring. Cheap to clone.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct UploadStore {
     // std Mutex: map operations and memcpy of one chunk only, never held across an await.
     uploads: Arc<Mutex<HashMap<UploadId, Upload>>>,
+    /// How long an untouched upload is kept ([`UPLOAD_TTL`] unless `--store-ttl` says).
+    ttl: Duration,
+}
+
+impl Default for UploadStore {
+    fn default() -> Self {
+        UploadStore {
+            uploads: Arc::default(),
+            ttl: UPLOAD_TTL,
+        }
+    }
 }
 
 impl UploadStore {
+    /// The same store, forgetting uploads untouched for `ttl`.
+    pub fn with_ttl(mut self, ttl: Duration) -> UploadStore {
+        self.ttl = ttl;
+        self
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<UploadId, Upload>> {
+        let ttl = self.ttl;
         let mut uploads = self.uploads.lock().expect("upload store lock poisoned");
-        uploads.retain(|_, u| u.touched.elapsed() < UPLOAD_TTL);
+        uploads.retain(|_, u| u.touched.elapsed() < ttl);
         uploads
+    }
+
+    /// Forgets expired uploads (the periodic sweep calls it).
+    pub fn prune(&self) {
+        drop(self.lock());
     }
 
     pub fn len(&self) -> usize {
@@ -251,4 +274,29 @@ async fn chunk(
         upload.state(&id)
     };
     Ok(phases.attach(Json(answer).into_response()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn untouched_uploads_expire_on_the_sweep() {
+        let store = UploadStore::default().with_ttl(Duration::from_millis(40));
+        store.lock().insert(
+            UploadId("u1".into()),
+            Upload {
+                name: "a".into(),
+                size: 1,
+                expected_sha256: String::new(),
+                bytes: Vec::new(),
+                sha256: None,
+                touched: Instant::now(),
+            },
+        );
+        assert_eq!(store.len(), 1);
+        std::thread::sleep(Duration::from_millis(60));
+        store.prune();
+        assert!(store.uploads.lock().unwrap().is_empty());
+    }
 }

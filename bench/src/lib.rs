@@ -8,6 +8,8 @@
 //!   resident memory from `/proc/<pid>/status`, killed when dropped.
 //! - [`subscribers`]: pub/sub subscribers on WebSockets and event streams, each reporting when
 //!   every delivery reached it.
+//! - [`soak`]: connections of every kind opened and closed for a while, then the server's
+//!   memory, tasks and stores checked against a baseline (`make soak`).
 //! - [`stats`]: percentiles and the per-publish "last subscriber" latency.
 //! - [`results`]: machine facts, the markdown table, and the section of `RESULTS.md` each
 //!   benchmark command owns.
@@ -15,6 +17,7 @@
 
 pub mod results;
 pub mod server;
+pub mod soak;
 pub mod stats;
 pub mod subscribers;
 

@@ -13,6 +13,17 @@ use tokio::{
 /// What the backend prints once it listens (`main.rs`).
 const SERVING: &str = "Patternscope is serving on http://";
 
+/// Flags lifting the server's per-client bounds: every benchmark connects from 127.0.0.1 (the
+/// fan-out holds 10,000 sockets from it) and publishes or creates jobs as fast as it can.
+pub const LIFTED_LIMITS: [&str; 6] = [
+    "--max-connections-per-client",
+    "0",
+    "--job-rate",
+    "0",
+    "--publish-rate",
+    "0",
+];
+
 /// The server a benchmark talks to.
 pub struct ServerUnderTest {
     /// `http://127.0.0.1:<port>`.
@@ -22,8 +33,19 @@ pub struct ServerUnderTest {
 }
 
 impl ServerUnderTest {
-    /// Starts `binary` on a free local port with `args` appended, and waits until it serves.
+    /// Starts `binary` on a free local port with [`LIFTED_LIMITS`] and `args` appended, and
+    /// waits until it serves.
     pub async fn start(binary: &Path, args: &[String]) -> anyhow::Result<ServerUnderTest> {
+        let mut all: Vec<String> = LIFTED_LIMITS.iter().map(|s| s.to_string()).collect();
+        all.extend_from_slice(args);
+        Self::start_with_limits(binary, &all).await
+    }
+
+    /// Starts `binary` with the server's own default limits and `args` appended.
+    pub async fn start_with_limits(
+        binary: &Path,
+        args: &[String],
+    ) -> anyhow::Result<ServerUnderTest> {
         let mut child = Command::new(binary)
             .args(["--addr", "127.0.0.1:0", "--dist", "/nonexistent"])
             .args(args)
@@ -69,6 +91,11 @@ impl ServerUnderTest {
         let pid = self.child.as_ref()?.id()?;
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
         resident_bytes_in(&status)
+    }
+
+    /// The child's process id, when it is our child.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref()?.id()
     }
 
     /// CPU time (user and system) the server has used so far, when it is our child.

@@ -34,10 +34,21 @@ pub const MAX_RUNS: usize = 512;
 pub const RUN_TTL: Duration = Duration::from_secs(10 * 60);
 
 /// Per-run counts of held requests. Cheap to clone.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct InFlight {
     // std Mutex: short map updates only, never held across an await.
     runs: Arc<Mutex<HashMap<RunId, Count>>>,
+    /// How long an idle run's count is kept ([`RUN_TTL`] unless `--store-ttl` says).
+    ttl: Duration,
+}
+
+impl Default for InFlight {
+    fn default() -> Self {
+        InFlight {
+            runs: Arc::default(),
+            ttl: RUN_TTL,
+        }
+    }
 }
 
 struct Count {
@@ -65,11 +76,25 @@ impl Drop for Held {
 }
 
 impl InFlight {
+    /// The same counts, forgetting idle runs after `ttl`.
+    pub fn with_ttl(mut self, ttl: Duration) -> InFlight {
+        self.ttl = ttl;
+        self
+    }
+
+    /// Forgets the counts of runs idle for longer than the TTL (the periodic sweep calls it).
+    pub fn prune(&self) {
+        let ttl = self.ttl;
+        let mut runs = self.runs.lock().expect("in-flight lock poisoned");
+        runs.retain(|_, c| c.now > 0 || c.touched.elapsed() < ttl);
+    }
+
     /// Counts a request of `run` in; a 429 when every slot is taken by a busy run.
     pub fn enter(&self, run: &RunId) -> Result<Held, AppError> {
         let mut runs = self.runs.lock().expect("in-flight lock poisoned");
         if !runs.contains_key(run) {
-            runs.retain(|_, c| c.now > 0 || c.touched.elapsed() < RUN_TTL);
+            let ttl = self.ttl;
+            runs.retain(|_, c| c.now > 0 || c.touched.elapsed() < ttl);
             if runs.len() >= MAX_RUNS {
                 let idle = runs
                     .iter()
@@ -181,6 +206,20 @@ mod tests {
         assert_eq!(counts.max(&run), 2);
         drop((b, c));
         assert_eq!(counts.enter(&run).unwrap().at_arrival, 1);
+    }
+
+    #[test]
+    fn idle_counts_expire_on_the_sweep_and_busy_ones_stay() {
+        let counts = InFlight::default().with_ttl(Duration::from_millis(40));
+        let busy = counts.enter(&RunId("busy".into())).unwrap();
+        drop(counts.enter(&RunId("idle".into())).unwrap());
+        std::thread::sleep(Duration::from_millis(60));
+        counts.prune();
+        assert_eq!(counts.len(), 1, "the busy run is kept");
+        drop(busy);
+        std::thread::sleep(Duration::from_millis(60));
+        counts.prune();
+        assert!(counts.is_empty());
     }
 
     #[test]

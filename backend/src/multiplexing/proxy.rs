@@ -316,11 +316,10 @@ impl Forwarding {
         while forwarded.len() < n as usize {
             match tasks.join_next().await {
                 Some(Ok(Some(result))) => forwarded.push(result?),
-                Some(Ok(None)) => {
-                    return Err(AppError::Internal(
-                        "the HTTP/2 connection to the upstream closed".into(),
-                    ));
-                }
+                // The connection ended. Normally that is because every stream is done and the
+                // last item's result is merely not collected yet (the driver can finish first);
+                // if it closed early, the items still open fail with their own error.
+                Some(Ok(None)) => continue,
                 Some(Err(e)) => return Err(internal("a forwarding task failed")(&e)),
                 None => break,
             }

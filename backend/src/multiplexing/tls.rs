@@ -13,7 +13,10 @@ use std::{
 
 use axum::serve::{Listener, ListenerExt};
 use sha2::{Digest, Sha256};
-use tokio::{net::TcpListener, task::JoinSet};
+use tokio::{
+    net::{TcpListener, TcpStream},
+    task::JoinSet,
+};
 use tokio_rustls::{
     TlsAcceptor,
     rustls::{
@@ -24,7 +27,10 @@ use tokio_rustls::{
     server::TlsStream,
 };
 
-use crate::{AppState, app};
+use crate::{
+    AppState, app,
+    connections::{CappedListener, Counted},
+};
 
 /// TLS handshakes in progress at once; further connections wait to be accepted.
 pub const MAX_HANDSHAKES: usize = 64;
@@ -78,7 +84,9 @@ pub async fn serve_tls(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let listener = TlsListener {
-        tcp: listener,
+        // Capped per client like the plain listener (a refusal there is a plain-text 429,
+        // which a TLS client sees as a failed handshake).
+        tcp: CappedListener::new(listener, state.connections.clone()),
         acceptor: TlsAcceptor::from(config),
         handshakes: JoinSet::new(),
     }
@@ -96,38 +104,32 @@ pub async fn serve_tls(
 /// concurrently (at most [`MAX_HANDSHAKES`], each with a timeout), so one slow client cannot
 /// hold up the others.
 struct TlsListener {
-    tcp: TcpListener,
+    tcp: CappedListener,
     acceptor: TlsAcceptor,
-    handshakes: JoinSet<Option<(TlsStream<tokio::net::TcpStream>, SocketAddr)>>,
+    handshakes: JoinSet<Option<(TlsStream<Counted<TcpStream>>, SocketAddr)>>,
 }
 
 impl Listener for TlsListener {
-    type Io = TlsStream<tokio::net::TcpStream>;
+    type Io = TlsStream<Counted<TcpStream>>;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         loop {
             tokio::select! {
-                accepted = self.tcp.accept(), if self.handshakes.len() < MAX_HANDSHAKES => match accepted {
-                    Ok((tcp, peer)) => {
-                        let _ = tcp.set_nodelay(true);
-                        let acceptor = self.acceptor.clone();
-                        self.handshakes.spawn(async move {
-                            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                                Ok(Ok(tls)) => Some((tls, peer)),
-                                Ok(Err(err)) => {
-                                    tracing::debug!(%peer, cause = %err, "TLS handshake failed");
-                                    None
-                                }
-                                Err(_) => None,
+                (tcp, guard, peer) = self.tcp.accept_counted(), if self.handshakes.len() < MAX_HANDSHAKES => {
+                    let acceptor = self.acceptor.clone();
+                    let tcp = Counted::new(tcp, guard);
+                    self.handshakes.spawn(async move {
+                        match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                            Ok(Ok(tls)) => Some((tls, peer)),
+                            Ok(Err(err)) => {
+                                tracing::debug!(%peer, cause = %err, "TLS handshake failed");
+                                None
                             }
-                        });
-                    }
-                    Err(err) => {
-                        tracing::warn!(cause = %err, "TLS listener: accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                },
+                            Err(_) => None,
+                        }
+                    });
+                }
                 Some(done) = self.handshakes.join_next() => {
                     if let Ok(Some(ready)) = done {
                         return ready;

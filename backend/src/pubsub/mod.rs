@@ -50,6 +50,7 @@ use crate::{
     event_stream::{self, wire_bytes},
     exchange::TraceIds,
     origin,
+    rate_limit::Client,
     socket::{self, Conversation, FrameTracer, Next, Outgoing},
     trace::{Hop, HopTime, TraceHub},
 };
@@ -74,6 +75,19 @@ impl PubSub {
             broker,
             tickers: Arc::default(),
         }
+    }
+
+    /// Forgets finished tickers and the broker's expired topics (the periodic sweep calls it).
+    pub fn prune(&self) {
+        let mut tickers = self.tickers.lock().expect("tickers lock poisoned");
+        tickers.retain(|_, t| !t.is_finished());
+        drop(tickers);
+        self.broker.topics().prune();
+    }
+
+    /// Tickers kept now (running, or finished and not yet swept).
+    pub fn ticker_count(&self) -> usize {
+        self.tickers.lock().expect("tickers lock poisoned").len()
     }
 
     /// The embedded engine, serving `topics`.
@@ -133,9 +147,11 @@ fn room_of(room: Option<&str>, trace: Option<&TraceIds>) -> Result<String, AppEr
 
 async fn publish(
     State(state): State<AppState>,
+    Client(client): Client,
     trace: Option<Extension<TraceIds>>,
     body: Result<Json<PublishRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Published>), AppError> {
+    state.publish_rate.check(client)?;
     let Json(request) = body.map_err(|e| AppError::from_rejection(e.status(), e.body_text()))?;
     let trace = trace.map(|Extension(t)| t);
     check_name("topic", &request.topic)?;
@@ -210,9 +226,12 @@ struct TickerQuery {
 
 async fn start_ticker(
     State(state): State<AppState>,
+    Client(client): Client,
     trace: Option<Extension<TraceIds>>,
     body: Result<Json<TickerSpec>, JsonRejection>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), AppError> {
+    // Starting a ticker counts as one publish; its own publishes (bounded by the spec) do not.
+    state.publish_rate.check(client)?;
     let Json(spec) = body.map_err(|e| AppError::from_rejection(e.status(), e.body_text()))?;
     spec.validate().map_err(AppError::Unprocessable)?;
     check_name("topic", &spec.topic)?;

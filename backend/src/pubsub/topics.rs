@@ -123,33 +123,53 @@ struct Topic {
 }
 
 impl Topic {
-    fn expired(&self) -> bool {
-        self.subscribers.is_empty() && self.touched.is_none_or(|t| t.elapsed() > TOPIC_TTL)
+    fn expired(&self, ttl: Duration) -> bool {
+        self.subscribers.is_empty() && self.touched.is_none_or(|t| t.elapsed() > ttl)
     }
 }
 
-#[derive(Default)]
 struct Inner {
     rooms: HashMap<String, HashMap<String, Topic>>,
     slots: HashMap<u64, Slot>,
     next_id: u64,
+    /// How long a topic without subscribers keeps its history ([`TOPIC_TTL`] unless
+    /// `--store-ttl` says).
+    ttl: Duration,
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        Inner {
+            rooms: HashMap::new(),
+            slots: HashMap::new(),
+            next_id: 0,
+            ttl: TOPIC_TTL,
+        }
+    }
 }
 
 impl Inner {
+    /// Forgets expired topics and the rooms left empty.
+    fn prune(&mut self) {
+        let ttl = self.ttl;
+        self.rooms.retain(|_, topics| {
+            topics.retain(|_, t| !t.expired(ttl));
+            !topics.is_empty()
+        });
+    }
+
     /// The topic, made if need be within the bounds (expired topics and empty rooms go first).
     fn topic(&mut self, room: &str, topic: &str) -> Result<&mut Topic, Refused> {
+        let ttl = self.ttl;
         if !self.rooms.contains_key(room) {
-            self.rooms.retain(|_, topics| {
-                topics.retain(|_, t| !t.expired());
-                !topics.is_empty()
-            });
+            self.prune();
             if self.rooms.len() >= MAX_ROOMS {
                 return Err(Refused::Full(format!("{MAX_ROOMS} rooms are open already")));
             }
         }
         let topics = self.rooms.entry(room.to_owned()).or_default();
         if !topics.contains_key(topic) {
-            topics.retain(|_, t| !t.expired());
+            topics.retain(|_, t| !t.expired(ttl));
             if topics.len() >= MAX_TOPICS_PER_ROOM {
                 return Err(Refused::Full(format!(
                     "a room has at most {MAX_TOPICS_PER_ROOM} topics"
@@ -229,6 +249,29 @@ impl Topics {
     }
 
     /// Subscribers one topic may have.
+    /// The same topics, a topic without subscribers forgotten `ttl` after its last message.
+    pub fn with_ttl(self, ttl: Duration) -> Topics {
+        self.lock().ttl = ttl;
+        self
+    }
+
+    /// How long a topic without subscribers is kept.
+    pub fn ttl(&self) -> Duration {
+        self.lock().ttl
+    }
+
+    /// Forgets expired topics and empty rooms (the periodic sweep calls it).
+    pub fn prune(&self) {
+        self.lock().prune();
+    }
+
+    /// Rooms and topics kept now.
+    pub fn rooms_and_topics(&self) -> (usize, usize) {
+        let inner = self.lock();
+        let topics = inner.rooms.values().map(HashMap::len).sum();
+        (inner.rooms.len(), topics)
+    }
+
     pub fn subscriber_limit(&self) -> usize {
         self.subscriber_limit
     }
@@ -405,5 +448,28 @@ impl Topics {
     /// Subscribers served here now.
     pub fn subscriber_count(&self) -> usize {
         self.lock().slots.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_topic_nobody_follows_expires_with_its_history() {
+        let topics = Topics::new(TraceHub::default(), "main").with_ttl(Duration::from_millis(40));
+        let subscriber = topics.subscriber("room", "client-1", None);
+        subscriber.subscribe("news", 0).unwrap();
+        assert_eq!(topics.rooms_and_topics(), (1, 1));
+        topics.prune();
+        assert_eq!(topics.rooms_and_topics(), (1, 1), "followed: kept");
+        drop(subscriber);
+        std::thread::sleep(Duration::from_millis(60));
+        topics.prune();
+        assert_eq!(
+            topics.rooms_and_topics(),
+            (0, 0),
+            "nobody follows it: forgotten"
+        );
     }
 }

@@ -10,7 +10,6 @@
 
 pub mod app;
 pub mod proxy;
-pub mod rate_limit;
 
 use std::{sync::Arc, time::Duration};
 
@@ -27,7 +26,8 @@ use protocol::{
     trace::Kind,
 };
 
-use self::{app::App, proxy::Sidecar, rate_limit::TokenBucket};
+use self::{app::App, proxy::Sidecar};
+use crate::rate_limit::TokenBucket;
 use crate::{
     AppState,
     error::AppError,
@@ -66,6 +66,17 @@ impl Default for Sidecars {
 impl Sidecars {
     pub fn len(&self) -> usize {
         self.runs.len()
+    }
+
+    /// The same pairs, each stopped `ttl` after it was last used.
+    pub fn with_ttl(mut self, ttl: Duration) -> Sidecars {
+        self.runs = self.runs.with_ttl(ttl);
+        self
+    }
+
+    /// Stops the pairs unused for longer than the TTL.
+    pub fn prune(&self) {
+        self.runs.prune();
     }
 
     pub fn is_empty(&self) -> bool {

@@ -9,14 +9,14 @@ use axum::{
     Router,
     body::Bytes,
     extract::State,
-    http::{HeaderMap, HeaderValue, Method, Uri, header},
+    http::{HeaderMap, HeaderValue, Method, Uri},
     response::{IntoResponse, Response},
 };
 use protocol::sidecar::{
     ATTEMPTS_HEADER, BACKOFF_BASE_MS, MAX_ATTEMPTS, REQUEST_ID_HEADER, TRACEPARENT_HEADER,
 };
 
-use super::rate_limit::TokenBucket;
+use crate::rate_limit::TokenBucket;
 use crate::{
     error::AppError,
     relay::{Hop, Hops, Relay, forwardable},
@@ -70,11 +70,13 @@ async fn handle(
             format!("429: over {limit}/s, the app is not called"),
         );
         tracing::info!(limit, "sidecar: rate limited");
-        let retry_after = wait.as_secs_f64().ceil().max(1.0).to_string();
-        let refusal = AppError::TooManyRequests(format!(
-            "rate limit: {limit} requests per second; retry after {retry_after} s"
-        ));
-        return Ok(([(header::RETRY_AFTER, retry_after)], refusal).into_response());
+        let retry_after = wait.as_secs_f64().ceil().max(1.0);
+        return Err(AppError::RateLimited {
+            message: format!(
+                "rate limit: {limit} requests per second; retry after {retry_after} s"
+            ),
+            retry_after: wait,
+        });
     }
     let request_id = headers
         .get(REQUEST_ID_HEADER)

@@ -117,6 +117,24 @@ impl Clusters {
         self.runs.len()
     }
 
+    /// The same clusters (and in-memory sessions), each forgotten `ttl` after last use.
+    pub fn with_ttl(mut self, ttl: Duration) -> Clusters {
+        self.runs = self.runs.with_ttl(ttl);
+        self.store = Arc::new(MemorySessions::with_ttl(ttl));
+        self
+    }
+
+    /// Stops the clusters unused for longer than the TTL and forgets expired sessions.
+    pub fn prune(&self) {
+        self.runs.prune();
+        self.store.prune();
+    }
+
+    /// Sessions the shared store holds here (`None` when they live in Redis).
+    pub fn sessions(&self) -> Option<usize> {
+        self.store.held()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.runs.is_empty()
     }

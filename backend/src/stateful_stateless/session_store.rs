@@ -33,16 +33,37 @@ pub trait SessionStore: Send + Sync {
     /// Counts one more request on session `id` and returns it, or `None` if it is unknown or
     /// expired.
     fn touch<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Session>, AppError>>;
+    /// Forgets expired sessions, where the engine does not do so itself.
+    fn prune(&self) {}
+    /// Sessions held in this process, where they are.
+    fn held(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// Sessions in this process's memory.
-#[derive(Default)]
 pub struct MemorySessions {
     // std Mutex: short map operations only, never held across an await.
     sessions: Mutex<HashMap<String, (Session, Instant)>>,
+    /// How long an unused session is kept ([`SESSION_TTL`] unless `--store-ttl` says).
+    ttl: Duration,
+}
+
+impl Default for MemorySessions {
+    fn default() -> Self {
+        MemorySessions::with_ttl(SESSION_TTL)
+    }
 }
 
 impl MemorySessions {
+    /// An empty store forgetting sessions unused for `ttl`.
+    pub fn with_ttl(ttl: Duration) -> MemorySessions {
+        MemorySessions {
+            sessions: Mutex::default(),
+            ttl,
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.sessions.lock().expect("session lock poisoned").len()
     }
@@ -53,7 +74,8 @@ impl MemorySessions {
 
     fn create_now(&self, user: &str) -> Result<String, AppError> {
         let mut sessions = self.sessions.lock().expect("session lock poisoned");
-        sessions.retain(|_, (_, used)| used.elapsed() < SESSION_TTL);
+        let ttl = self.ttl;
+        sessions.retain(|_, (_, used)| used.elapsed() < ttl);
         if sessions.len() >= MAX_SESSIONS {
             return Err(AppError::TooManyRequests(format!(
                 "{MAX_SESSIONS} sessions are kept already; try again later"
@@ -71,7 +93,7 @@ impl MemorySessions {
     fn touch_now(&self, id: &str) -> Option<Session> {
         let mut sessions = self.sessions.lock().expect("session lock poisoned");
         let (session, used) = sessions.get_mut(id)?;
-        if used.elapsed() >= SESSION_TTL {
+        if used.elapsed() >= self.ttl {
             sessions.remove(id);
             return None;
         }
@@ -88,6 +110,16 @@ impl SessionStore for MemorySessions {
 
     fn touch<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Session>, AppError>> {
         Box::pin(async move { Ok(self.touch_now(id)) })
+    }
+
+    fn prune(&self) {
+        let ttl = self.ttl;
+        let mut sessions = self.sessions.lock().expect("session lock poisoned");
+        sessions.retain(|_, (_, used)| used.elapsed() < ttl);
+    }
+
+    fn held(&self) -> Option<usize> {
+        Some(self.len())
     }
 }
 
@@ -187,6 +219,19 @@ impl SessionStore for RedisSessions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn unused_sessions_expire_and_the_sweep_forgets_them() {
+        let store = MemorySessions::with_ttl(Duration::from_millis(40));
+        let old = store.create("ada").await.unwrap();
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(store.touch(&old).await.unwrap(), None, "expired on use");
+        store.create("bob").await.unwrap();
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(store.held(), Some(1));
+        store.prune();
+        assert_eq!(store.held(), Some(0), "forgotten unused");
+    }
 
     #[tokio::test]
     async fn sessions_count_requests_and_unknown_ids_are_none() {
