@@ -26,8 +26,10 @@
 //! - [`multiplexing`]: a proxy forwarding over one HTTP/2 connection or an HTTP/1.1 pool to an
 //!   upstream inside the process; the browser's six-connection queue; the optional TLS listener.
 //! - [`origin`]: the `Origin` check every WebSocket upgrade makes.
+//! - [`ws_close`]: the close code for what a client did wrong on a WebSocket (1003, 1007, 1009).
 //! - [`when_woken`]: a future polled only when woken (shutdown, in busy loops).
 //! - [`error`]: the one error type; every failure is a 4xx/5xx with a JSON `{ "error": … }`.
+//! - [`openapi`]: the OpenAPI description of every endpoint, `GET /api/openapi.json`.
 //! - [`static_files`]: the built frontend, with `index.html` for deep links.
 #![forbid(unsafe_code)]
 
@@ -38,6 +40,7 @@ pub mod inner_listener;
 pub mod jobs;
 pub mod long_polling;
 pub mod multiplexing;
+pub mod openapi;
 pub mod origin;
 pub mod pubsub;
 pub mod push;
@@ -53,6 +56,7 @@ pub mod sync_async;
 pub mod trace;
 pub mod upload;
 pub mod when_woken;
+pub mod ws_close;
 
 use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc};
 
@@ -165,10 +169,8 @@ impl AppState {
 /// The whole application: the API under `/api`, the built frontend everywhere else.
 pub fn app(state: AppState) -> Router {
     let api = Router::new()
-        .route(
-            "/health",
-            get(|| async { Json(serde_json::json!({ "ok": true })) }),
-        )
+        .route("/health", get(health))
+        .route("/openapi.json", get(openapi::serve))
         .merge(trace::router())
         .merge(request_response::router())
         .merge(jobs::router())
@@ -183,6 +185,8 @@ pub fn app(state: AppState) -> Router {
         .merge(sidecar::router())
         .merge(multiplexing::router())
         .fallback(|| async { AppError::NotFound("no such API endpoint".into()) })
+        // axum's own rejections (405, a bad path or query) answer in the same JSON shape.
+        .layer(middleware::map_response(error::json_errors))
         // Every request carrying `run` and `rid` is traced, whichever demo it belongs to.
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -193,6 +197,13 @@ pub fn app(state: AppState) -> Router {
         Some(dist) => router.fallback_service(static_files::service(dist)),
         None => router,
     }
+}
+
+/// `GET /api/health`: the server is up and answering.
+#[utoipa::path(get, path = "/api/health", tag = "server",
+    responses((status = 200, description = "The server is up", body = openapi::Health)))]
+async fn health() -> Json<openapi::Health> {
+    Json(openapi::Health { ok: true })
 }
 
 /// Serves `app(state)` on `listener` until `shutdown` completes, then closes open connections.

@@ -1,6 +1,7 @@
 //! Long polling: `GET /api/jobs/{id}/wait?after=N&timeout_ms=T` is held until the job's version
 //! passes N (or it is done), the timeout passes, or the server shuts down; then it answers.
 
+use protocol::ApiError;
 use std::time::Duration;
 
 use axum::{
@@ -16,6 +17,11 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/jobs/{id}/wait", get(wait))
 }
 
+#[utoipa::path(get, path = "/api/jobs/{id}/wait", tag = "jobs",
+    description = "Long poll: held until the job's version passes `after`, `timeout_ms` passes (at most 30 s), or the server shuts down.",
+    params(("id" = String, Path, description = "Job id"), WaitQuery),
+    responses((status = 200, description = "The state, and whether it changed", body = LongPollAnswer),
+        (status = 404, description = "Unknown or expired job", body = ApiError), (status = 422, description = "after/timeout_ms not a number or out of range", body = ApiError)))]
 async fn wait(
     State(state): State<AppState>,
     Path(id): Path<String>,

@@ -27,6 +27,7 @@ use crate::{
     AppState,
     exchange::TraceIds,
     trace::{Hop, HopTime, TraceHub, server_now_us},
+    ws_close,
 };
 
 /// Frames a socket may have waiting to be written before it is closed as too slow.
@@ -265,6 +266,9 @@ fn close(code: u16, reason: &str) -> WsMessage {
 /// Why the loop ended, and so the close frame the client gets.
 enum Ending {
     ClientLeft,
+    /// The client sent what this socket refuses (too big, not UTF-8, binary): closed with the
+    /// code saying which.
+    Refused(CloseFrame),
     TooSlow(String),
     NoPong,
     Shutdown,
@@ -323,7 +327,9 @@ async fn run<C: Conversation>(
                     }
                     true
                 }
-                Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => break Ending::ClientLeft,
+                Some(Ok(WsMessage::Close(_))) | None => break Ending::ClientLeft,
+                Some(Err(e)) => break Ending::Refused(ws_close::for_error(&e)),
+                Some(Ok(m)) if ws_close::is_refused(&m) => break Ending::Refused(ws_close::binary_refused()),
                 Some(Ok(_)) => true,
             },
             next = conversation.next() => match next {
@@ -367,6 +373,10 @@ async fn run<C: Conversation>(
             close(1008, &reason)
         }
         Ending::NoPong => close(1011, "no pong"),
+        Ending::Refused(frame) => {
+            tracing::debug!(peer = %tracer.peer, code = frame.code, reason = %frame.reason, "socket refused input");
+            WsMessage::Close(Some(frame.clone()))
+        }
         Ending::Shutdown => close(1001, "server shutting down"),
     };
     drop(conversation);
