@@ -154,9 +154,17 @@ pub fn operations(item: &mut openapi::PathItem) -> impl Iterator<Item = &mut Ope
 
 fn add_run_params(op: &mut Operation) {
     let params = op.parameters.get_or_insert_with(Vec::new);
-    for (name, what) in [
-        ("run", "Run id: 1 to 64 characters of A-Z a-z 0-9 - _"),
-        ("rid", "Request id, unique within the run"),
+    for (name, what, pattern) in [
+        (
+            "run",
+            "Run id: 1 to 64 characters of A-Z a-z 0-9 - _",
+            "^[A-Za-z0-9_-]{1,64}$",
+        ),
+        (
+            "rid",
+            "Request id, unique within the run",
+            "^[A-Za-z0-9_-]{1,64}$",
+        ),
     ] {
         if !params.iter().any(|p| p.name == name) {
             params.push(
@@ -166,7 +174,9 @@ fn add_run_params(op: &mut Operation) {
                     .required(Required::False)
                     .description(Some(what))
                     .schema(Some(
-                        openapi::ObjectBuilder::new().schema_type(openapi::schema::Type::String),
+                        openapi::ObjectBuilder::new()
+                            .schema_type(openapi::schema::Type::String)
+                            .pattern(Some(pattern)),
                     ))
                     .build(),
             );
