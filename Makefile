@@ -52,13 +52,16 @@ bad-input:
 fuzz-api:
 	bash scripts/fuzz-api.sh
 
-# Each cargo-fuzz target for FUZZ_SECONDS (not in `make test`); installs cargo-fuzz if missing; nightly for the sanitizer flags.
+# Each cargo-fuzz target for FUZZ_SECONDS (not in `make test`); installs cargo-fuzz if missing;
+# nightly for the sanitizer flags. The kept corpus is read only: new inputs go to
+# fuzz/target/new-corpus (merge with `cargo fuzz cmin` to keep the ones worth keeping).
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := ws_frames json_bodies echo_decode query_strings
 fuzz:
 	$(ENV) command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 	$(ENV) cd fuzz && for t in $(FUZZ_TARGETS); do \
-		cargo +nightly fuzz run $$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -rss_limit_mb=1024 || exit 1; \
+		mkdir -p target/new-corpus/$$t && \
+		cargo +nightly fuzz run $$t target/new-corpus/$$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -rss_limit_mb=1024 || exit 1; \
 	done
 
 clean:
