@@ -4,7 +4,7 @@ SHELL := /bin/bash
 ADDR ?= 127.0.0.1:8080
 ENV := source scripts/env.sh &&
 
-.PHONY: run test bench soak tools tools-test frontend lint unit e2e clean
+.PHONY: run test bench soak tools tools-test frontend lint unit e2e clean bad-input fuzz-api fuzz
 
 run: tools frontend
 	$(ENV) cargo build --release -p backend
@@ -41,6 +41,28 @@ e2e:
 bench:
 	$(ENV) cargo build --release -p backend -p bench
 	./target/release/fanout --transport ws,sse --subscribers 1000,10000 --publishes 100
+
+# Every bad input per endpoint against the release backend; the table goes into bench/RESULTS.md
+# under "Bad input" (the same table is asserted by `cargo test -p backend --test bad_input`).
+bad-input:
+	$(ENV) cargo build --release -p backend -p bench --bin backend --bin bad-input
+	./target/release/bad-input
+
+# Schemathesis against /api/openapi.json on a backend started on a free port (not in `make test`).
+fuzz-api:
+	bash scripts/fuzz-api.sh
+
+# Each cargo-fuzz target for FUZZ_SECONDS (not in `make test`); installs cargo-fuzz if missing;
+# nightly for the sanitizer flags. The kept corpus is read only: new inputs go to
+# fuzz/target/new-corpus (merge with `cargo fuzz cmin` to keep the ones worth keeping).
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := ws_frames json_bodies echo_decode query_strings
+fuzz:
+	$(ENV) command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	$(ENV) cd fuzz && for t in $(FUZZ_TARGETS); do \
+		mkdir -p target/new-corpus/$$t && \
+		cargo +nightly fuzz run $$t target/new-corpus/$$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -rss_limit_mb=1024 || exit 1; \
+	done
 
 clean:
 	cargo clean

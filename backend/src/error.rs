@@ -2,6 +2,7 @@
 
 use axum::{
     Json,
+    body::Body,
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
@@ -107,4 +108,46 @@ impl IntoResponse for AppError {
         }
         response
     }
+}
+
+/// Longest plain-text rejection kept when it is rewritten as JSON (axum's are one line).
+const REJECTION_TEXT_LIMIT: usize = 4 * 1024;
+
+/// Gives every 4xx/5xx that is not JSON yet the JSON `{ "error": … }` shape, keeping its status
+/// and headers: axum's own 405, a `Path`, `Query` or `WebSocketUpgrade`
+/// rejection a handler did not map itself, or a plain answer from a demo's inner actor. A
+/// `map_response` layer on the API router, so no rejection path can slip past it.
+pub async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, REJECTION_TEXT_LIMIT)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let error = match (text.is_empty(), status) {
+        (false, _) => text,
+        // axum's method router adds `Allow` after this layer has run, so only name it here.
+        (true, StatusCode::METHOD_NOT_ALLOWED) => {
+            "method not allowed here: the Allow header lists the ones that are".to_owned()
+        }
+        (true, _) => status
+            .canonical_reason()
+            .unwrap_or("request refused")
+            .to_lowercase(),
+    };
+    let body = serde_json::to_vec(&ApiError { error }).expect("an error serializes");
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, Body::from(body))
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use axum::{Json, Router, extract::State, routing::get};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::AppState;
 
@@ -13,7 +14,7 @@ use crate::AppState;
 pub const SWEEP_EVERY: Duration = Duration::from_secs(30);
 
 /// The size of everything the server keeps.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Held {
     /// Connections open now (all clients), and the clients holding them.
     pub connections: usize,
@@ -23,7 +24,8 @@ pub struct Held {
     pub stores: Stores,
 }
 
-#[derive(Debug, Serialize)]
+/// Entries in each store now.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Stores {
     pub trace_runs: usize,
     pub jobs: usize,
@@ -105,8 +107,12 @@ pub async fn sweep_until_stopped(state: AppState) {
 
 /// `GET /api/debug/stats`.
 pub fn router() -> Router<AppState> {
-    Router::new().route(
-        "/debug/stats",
-        get(|State(state): State<AppState>| async move { Json(state.held()) }),
-    )
+    Router::new().route("/debug/stats", get(stats))
+}
+
+/// `GET /api/debug/stats`: connections, live tasks and each store's size, now.
+#[utoipa::path(get, path = "/api/debug/stats", tag = "server",
+    responses((status = 200, description = "What the server holds now", body = Held)))]
+pub async fn stats(State(state): State<AppState>) -> Json<Held> {
+    Json(state.held())
 }

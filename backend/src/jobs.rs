@@ -2,6 +2,7 @@
 //! reports progress in steps; polling, long polling and SSE are different ways to learn of it.
 //! The worker is its own lifeline: the server hands it the job, it reports each step back.
 
+use protocol::ApiError;
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
@@ -230,6 +231,10 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/jobs", post(submit))
 }
 
+#[utoipa::path(post, path = "/api/jobs", tag = "jobs", request_body = JobSpec,
+    responses((status = 202, description = "Job started", body = JobCreated),
+        (status = 400, description = "Malformed JSON", body = ApiError), (status = 413, description = "Body too large", body = ApiError), (status = 415, description = "Content-Type is not application/json", body = ApiError),
+        (status = 422, description = "Wrong field types or values out of range", body = ApiError), (status = 429, description = "Too many jobs kept", body = ApiError)))]
 async fn submit(
     State(state): State<AppState>,
     Client(client): Client,

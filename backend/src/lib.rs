@@ -33,8 +33,10 @@
 //!   connections at the listener, [`rate_limit`] its job creations and publishes.
 //! - [`held`]: the periodic sweep expiring every store, and `GET /api/debug/stats` reporting
 //!   connections, live tasks and each store's size.
+//! - [`ws_close`]: the close code for what a client did wrong on a WebSocket (1003, 1007, 1009).
 //! - [`when_woken`]: a future polled only when woken (shutdown, in busy loops).
 //! - [`error`]: the one error type; every failure is a 4xx/5xx with a JSON `{ "error": … }`.
+//! - [`openapi`]: the OpenAPI description of every endpoint, `GET /api/openapi.json`.
 //! - [`static_files`]: the built frontend, with `index.html` for deep links.
 #![forbid(unsafe_code)]
 
@@ -48,6 +50,7 @@ pub mod jobs;
 pub mod limits;
 pub mod long_polling;
 pub mod multiplexing;
+pub mod openapi;
 pub mod origin;
 pub mod pubsub;
 pub mod push;
@@ -66,6 +69,7 @@ pub mod sync_async;
 pub mod trace;
 pub mod upload;
 pub mod when_woken;
+pub mod ws_close;
 
 use std::{
     future::{Future, IntoFuture},
@@ -213,10 +217,8 @@ impl AppState {
 /// The whole application: the API under `/api`, the built frontend everywhere else.
 pub fn app(state: AppState) -> Router {
     let api = Router::new()
-        .route(
-            "/health",
-            get(|| async { Json(serde_json::json!({ "ok": true })) }),
-        )
+        .route("/health", get(health))
+        .route("/openapi.json", get(openapi::serve))
         .merge(trace::router())
         .merge(request_response::router())
         .merge(jobs::router())
@@ -232,6 +234,8 @@ pub fn app(state: AppState) -> Router {
         .merge(multiplexing::router())
         .merge(held::router())
         .fallback(|| async { AppError::NotFound("no such API endpoint".into()) })
+        // axum's own rejections (405, a bad path or query) answer in the same JSON shape.
+        .layer(middleware::map_response(error::json_errors))
         // Every request carrying `run` and `rid` is traced, whichever demo it belongs to.
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -245,6 +249,13 @@ pub fn app(state: AppState) -> Router {
     // On every response: pages, static files, API answers and errors.
     let security = security::SecurityHeaders::for_dist(state.config.dist.as_deref());
     router.layer(middleware::map_response_with_state(security, security::add))
+}
+
+/// `GET /api/health`: the server is up and answering.
+#[utoipa::path(get, path = "/api/health", tag = "server",
+    responses((status = 200, description = "The server is up", body = openapi::Health)))]
+async fn health() -> Json<openapi::Health> {
+    Json(openapi::Health { ok: true })
 }
 
 /// Serves `app(state)` on `listener` until `shutdown` completes, then stops accepting, tells

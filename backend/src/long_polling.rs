@@ -4,6 +4,7 @@
 //! (see [`crate::shutdown`]): not the "nothing changed" answer, which a client takes as "ask
 //! again now", but "this server is going: back off, ask again (perhaps elsewhere)".
 
+use protocol::ApiError;
 use std::time::Duration;
 
 use axum::{
@@ -21,6 +22,11 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/jobs/{id}/wait", get(wait))
 }
 
+#[utoipa::path(get, path = "/api/jobs/{id}/wait", tag = "jobs",
+    description = "Long poll: held until the job's version passes `after`, `timeout_ms` passes (at most 30 s), or the server shuts down.",
+    params(("id" = String, Path, description = "Job id"), WaitQuery),
+    responses((status = 200, description = "The state, and whether it changed", body = LongPollAnswer),
+        (status = 404, description = "Unknown or expired job", body = ApiError), (status = 422, description = "after/timeout_ms not a number or out of range", body = ApiError)))]
 async fn wait(
     State(state): State<AppState>,
     Path(id): Path<String>,

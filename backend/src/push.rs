@@ -5,6 +5,7 @@
 //! The socket loop itself (bounds, pings, slow readers, shutdown) is [`crate::socket`]'s, shared
 //! with the pub/sub demo; this module is only what a push socket says.
 
+use protocol::ApiError;
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
@@ -103,7 +104,8 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/push/ws", on(origin::websocket_methods(), upgrade))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct PushQuery {
     /// The lifeline this socket is drawn as (`browser`, `client-2`, …).
     #[serde(rename = "as", default = "browser")]
@@ -114,6 +116,12 @@ fn browser() -> String {
     "browser".into()
 }
 
+#[utoipa::path(get, path = "/api/push/ws", tag = "push",
+    description = "The push WebSocket: upgrade, then send `ClientFrame`s and receive `ServerFrame`s. Unreadable text frames are answered with an error frame; invalid UTF-8 closes with 1007, oversize messages with 1009, a too-slow reader with 1008.",
+    params(PushQuery),
+    responses((status = 101, description = "Switched to WebSocket"),
+        (status = 400, description = "Not a WebSocket upgrade request, or an invalid `as` name", body = ApiError),
+        (status = 403, description = "Cross-origin upgrade refused", body = ApiError), (status = 426, description = "The connection cannot be upgraded", body = ApiError)))]
 async fn upgrade(
     ws: WebSocketUpgrade,
     headers: HeaderMap,

@@ -12,6 +12,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::post,
 };
+use protocol::ApiError;
 use protocol::echo::{self, EchoQuery, EchoReply, Format, MAX_BODY_BYTES, MAX_PROCESS_MS, Order};
 
 use crate::{AppState, error::AppError, exchange::Phases};
@@ -22,6 +23,14 @@ pub fn router() -> Router<AppState> {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
 
+#[utoipa::path(post, path = "/api/echo", tag = "request-response",
+    params(EchoQuery),
+    request_body(content(
+        (Order = "application/json"), (Order = "application/xml"), (Order = "application/msgpack"))),
+    responses((status = 200, description = "The order summed and echoed, in the request's format",
+            content((EchoReply = "application/json"), (EchoReply = "application/xml"), (EchoReply = "application/msgpack"))),
+        (status = 400, description = "Malformed body", body = ApiError), (status = 413, description = "Body over 1 MiB", body = ApiError),
+        (status = 415, description = "Missing or unsupported Content-Type", body = ApiError), (status = 422, description = "process_ms out of range or not a number", body = ApiError)))]
 async fn echo(
     query: Result<Query<EchoQuery>, QueryRejection>,
     headers: HeaderMap,

@@ -5,6 +5,7 @@ use axum::{
     extract::{Path, State},
     routing::get,
 };
+use protocol::ApiError;
 use protocol::job::JobUpdate;
 
 use crate::{AppState, error::AppError};
@@ -13,6 +14,10 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/jobs/{id}", get(status))
 }
 
+#[utoipa::path(get, path = "/api/jobs/{id}", tag = "jobs",
+    params(("id" = String, Path, description = "Job id")),
+    responses((status = 200, description = "The job's latest state", body = JobUpdate),
+        (status = 404, description = "Unknown or expired job", body = ApiError)))]
 async fn status(
     State(state): State<AppState>,
     Path(id): Path<String>,

@@ -28,6 +28,7 @@ use crate::{
     exchange::TraceIds,
     limits::Limits,
     trace::{Hop, HopTime, TraceHub, server_now_us},
+    ws_close,
 };
 
 /// Frames a socket may have waiting to be written before it is closed as too slow.
@@ -113,20 +114,6 @@ pub fn bounded(ws: WebSocketUpgrade, limits: &Limits) -> WebSocketUpgrade {
         .max_write_buffer_size(64 * 1024)
         .max_message_size(limits.ws_max_message)
         .max_frame_size(limits.ws_max_message)
-}
-
-/// The close code for a client's frame the socket could not take: 1009 for a message or frame
-/// over [`bounded`]'s limit, 1007 for invalid UTF-8 in a text frame, 1002 for another protocol
-/// error; `None` when the connection itself failed (nothing can be said on it any more).
-pub fn close_for(err: &axum::Error) -> Option<(u16, &'static str)> {
-    use tokio_tungstenite::tungstenite::Error;
-    let cause = std::error::Error::source(err)?.downcast_ref::<Error>()?;
-    match cause {
-        Error::Capacity(_) => Some((1009, "message too big")),
-        Error::Utf8(_) => Some((1007, "invalid UTF-8 in a text frame")),
-        Error::Protocol(_) => Some((1002, "protocol error")),
-        _ => None,
-    }
 }
 
 /// Accepts the upgrade within [`bounded`] and runs `conversation` on it; shutdown waits for
@@ -290,8 +277,9 @@ fn close(code: u16, reason: &str) -> WsMessage {
 /// Why the loop ended, and so the close frame the client gets.
 enum Ending {
     ClientLeft,
-    /// The client sent what the socket cannot take (too big, not UTF-8): this code and reason.
-    Refused(u16, &'static str),
+    /// The client sent what this socket refuses (too big, not UTF-8, binary): closed with the
+    /// code saying which.
+    Refused(CloseFrame),
     TooSlow(String),
     NoPong,
     Shutdown,
@@ -350,11 +338,12 @@ async fn run<C: Conversation>(
                     }
                     true
                 }
-                Some(Err(e)) => match close_for(&e) {
-                    Some((code, reason)) => break Ending::Refused(code, reason),
+                Some(Ok(WsMessage::Close(_))) | None => break Ending::ClientLeft,
+                Some(Err(e)) => match ws_close::for_error(&e) {
+                    Some(frame) => break Ending::Refused(frame),
                     None => break Ending::ClientLeft,
                 },
-                Some(Ok(WsMessage::Close(_))) | None => break Ending::ClientLeft,
+                Some(Ok(m)) if ws_close::is_refused(&m) => break Ending::Refused(ws_close::binary_refused()),
                 Some(Ok(_)) => true,
             },
             next = conversation.next() => match next {
@@ -397,8 +386,11 @@ async fn run<C: Conversation>(
             }
             close(1008, &reason)
         }
-        Ending::Refused(code, reason) => close(*code, reason),
         Ending::NoPong => close(1011, "no pong"),
+        Ending::Refused(frame) => {
+            tracing::debug!(peer = %tracer.peer, code = frame.code, reason = %frame.reason, "socket refused input");
+            WsMessage::Close(Some(frame.clone()))
+        }
         Ending::Shutdown => close(1001, "server shutting down"),
     };
     drop(conversation);

@@ -18,6 +18,7 @@ use axum::{
     response::{IntoResponse, Response, sse::Event},
     routing::{get, post},
 };
+use protocol::ApiError;
 use protocol::{
     job::{JobUpdate, event_request_id},
     trace::{Kind, Transport},
@@ -32,7 +33,8 @@ pub fn router() -> Router<AppState> {
         .route("/jobs/{id}/drop", post(drop_streams))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct EventsQuery {
     #[serde(rename = "lastEventId")]
     last_event_id: Option<String>,
@@ -53,6 +55,13 @@ pub fn progress_event(update: &JobUpdate) -> (Event, String, usize) {
     )
 }
 
+#[utoipa::path(get, path = "/api/jobs/{id}/events", tag = "jobs",
+    description = "Server-Sent Events: `progress` and `done` events (data: a JobUpdate, id: its version) until the job is done. Resumes after `Last-Event-ID` (header) or `lastEventId` (query).",
+    params(("id" = String, Path, description = "Job id"), EventsQuery,
+        ("Last-Event-ID" = Option<u32>, Header, description = "Resume after this version")),
+    responses((status = 200, description = "An event stream", content_type = "text/event-stream", body = String),
+        (status = 204, description = "The job is done and every event was seen"),
+        (status = 400, description = "lastEventId is not a number", body = ApiError), (status = 404, description = "Unknown or expired job", body = ApiError)))]
 async fn events(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -127,6 +136,10 @@ async fn events(
     Ok(response)
 }
 
+#[utoipa::path(post, path = "/api/jobs/{id}/drop", tag = "jobs",
+    params(("id" = String, Path, description = "Job id")),
+    responses((status = 200, description = "How many open streams were closed", body = crate::openapi::Dropped),
+        (status = 404, description = "Unknown or expired job", body = ApiError)))]
 async fn drop_streams(
     State(state): State<AppState>,
     Path(id): Path<String>,

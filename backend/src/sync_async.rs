@@ -3,6 +3,7 @@
 //! `GET /api/work/async?ms=N` awaits a timer (so they overlap). Both report `queued` and `work`
 //! phases in `Server-Timing` and the trace, and the pool is a lifeline of its own.
 
+use protocol::ApiError;
 use std::{
     sync::{Arc, Mutex, mpsc},
     thread,
@@ -98,7 +99,8 @@ pub fn router() -> Router<AppState> {
         .route("/work/async", get(nonblocking))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct WorkQuery {
     ms: u64,
 }
@@ -120,6 +122,9 @@ fn answer(phases: Phases, handler: &str, thread: String) -> Response {
     phases.attach(body.into_response())
 }
 
+#[utoipa::path(get, path = "/api/work/blocking", tag = "sync-async", params(WorkQuery),
+    responses((status = 200, description = "Done, on a pool thread", body = crate::openapi::WorkDone),
+        (status = 422, description = "ms not a number or out of range", body = ApiError), (status = 429, description = "The pool's queue is full", body = ApiError)))]
 async fn blocking(
     State(state): State<AppState>,
     Client(client): Client,
@@ -168,6 +173,9 @@ async fn blocking(
     Ok(answer(phases, "blocking", thread))
 }
 
+#[utoipa::path(get, path = "/api/work/async", tag = "sync-async", params(WorkQuery),
+    responses((status = 200, description = "Done, awaiting", body = crate::openapi::WorkDone),
+        (status = 422, description = "ms not a number or out of range", body = ApiError)))]
 async fn nonblocking(
     State(state): State<AppState>,
     Client(client): Client,

@@ -1,6 +1,7 @@
 //! The server half of the trace: a bounded log per run of what the server saw, fanned out to
 //! the pages watching that run over the trace WebSocket, and readable as JSON.
 
+use protocol::ApiError;
 use std::{
     collections::{HashMap, VecDeque},
     sync::{Arc, LazyLock, Mutex},
@@ -24,7 +25,7 @@ use protocol::trace::{
 };
 use tokio::sync::broadcast;
 
-use crate::{AppState, error::AppError, origin, socket};
+use crate::{AppState, error::AppError, origin, socket, ws_close};
 
 /// Runs kept at once; creating one more evicts the least recently touched.
 pub const MAX_RUNS: usize = 512;
@@ -249,6 +250,10 @@ pub fn parse_run_id(s: &str) -> Result<RunId, AppError> {
     }
 }
 
+#[utoipa::path(get, path = "/api/trace/{run}", tag = "trace",
+    params(("run" = String, Path, description = "Run id: 1 to 64 characters of A-Z a-z 0-9 - _")),
+    responses((status = 200, description = "What the server recorded for the run", body = Vec<Message>),
+        (status = 400, description = "Invalid run id", body = ApiError), (status = 404, description = "No trace for this run (never seen, or expired)", body = ApiError)))]
 async fn run_trace(
     State(state): State<AppState>,
     Path(run): Path<String>,
@@ -261,6 +266,12 @@ async fn run_trace(
         .ok_or_else(|| AppError::NotFound(format!("no trace for run {}", run.0)))
 }
 
+#[utoipa::path(get, path = "/api/trace/ws", tag = "trace",
+    description = "The trace WebSocket (one per page): upgrade, then send `TraceClientMsg` frames and receive `TraceServerMsg` frames (4 KiB message limit: larger closes with 1009). Over HTTP/2 the same upgrade arrives as an extended CONNECT.",
+    responses((status = 101, description = "Switched to WebSocket"),
+        (status = 400, description = "Not a WebSocket upgrade request, or a bad run/rid", body = ApiError),
+        (status = 403, description = "Cross-origin upgrade refused", body = ApiError),
+        (status = 426, description = "The connection cannot be upgraded", body = ApiError)))]
 async fn trace_socket(
     ws: WebSocketUpgrade,
     headers: HeaderMap,
@@ -335,13 +346,17 @@ async fn watch_loop(socket: WebSocket, state: AppState) {
                     },
                     Err(e) => vec![encode(&TraceServerMsg::Error { error: format!("bad command: {e}") })],
                 },
+                Some(Ok(WsMessage::Close(_))) | None => break,
                 Some(Err(e)) => {
-                    if let Some((code, reason)) = socket::close_for(&e) {
-                        let _ = tx.send(close(code, reason)).await;
+                    if let Some(frame) = ws_close::for_error(&e) {
+                        let _ = tx.send(WsMessage::Close(Some(frame))).await;
                     }
                     break;
                 }
-                Some(Ok(WsMessage::Close(_))) | None => break,
+                Some(Ok(m)) if ws_close::is_refused(&m) => {
+                    let _ = tx.send(WsMessage::Close(Some(ws_close::binary_refused()))).await;
+                    break;
+                }
                 Some(Ok(_)) => Vec::new(),
             },
             live = next_live(&mut watch) => match live {

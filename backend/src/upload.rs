@@ -11,6 +11,7 @@
 //!
 //! Uploads live in memory: bounded in number and in total bytes, and forgotten after a while.
 
+use protocol::ApiError;
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
@@ -147,6 +148,10 @@ fn body_or_413(
     })
 }
 
+#[utoipa::path(post, path = "/api/uploads/whole", tag = "upload", params(WholeQuery),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 200, description = "Received and hashed", body = UploadState),
+        (status = 413, description = "File over 16 MiB", body = ApiError), (status = 422, description = "Bad name or sha256, or an empty file", body = ApiError)))]
 async fn whole(
     query: Result<Query<WholeQuery>, QueryRejection>,
     body: Result<Bytes, BytesRejection>,
@@ -171,6 +176,11 @@ async fn whole(
     Ok(phases.attach(Json(state).into_response()))
 }
 
+#[utoipa::path(post, path = "/api/uploads", tag = "upload", request_body = NewUpload,
+    responses((status = 201, description = "Announced", body = UploadState),
+        (status = 400, description = "Malformed JSON", body = ApiError), (status = 413, description = "Body too large", body = ApiError), (status = 415, description = "Content-Type is not application/json", body = ApiError),
+        (status = 422, description = "Wrong field types, a bad name, size or sha256", body = ApiError),
+        (status = 429, description = "Too many uploads or bytes held", body = ApiError)))]
 async fn announce(
     State(state): State<AppState>,
     body: Result<Json<NewUpload>, JsonRejection>,
@@ -208,6 +218,10 @@ fn unknown(id: &str) -> AppError {
     AppError::NotFound(format!("no upload {id:?}: unknown or expired"))
 }
 
+#[utoipa::path(get, path = "/api/uploads/{id}", tag = "upload",
+    params(("id" = String, Path, description = "Upload id")),
+    responses((status = 200, description = "What the server holds", body = UploadState),
+        (status = 404, description = "Unknown or expired upload", body = ApiError)))]
 async fn status(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -218,6 +232,9 @@ async fn status(
     Ok(Json(upload.state(&id)))
 }
 
+#[utoipa::path(delete, path = "/api/uploads/{id}", tag = "upload",
+    params(("id" = String, Path, description = "Upload id")),
+    responses((status = 204, description = "Forgotten"), (status = 404, description = "Unknown or expired upload", body = ApiError)))]
 async fn forget(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -228,6 +245,12 @@ async fn forget(
     }
 }
 
+#[utoipa::path(put, path = "/api/uploads/{id}", tag = "upload",
+    params(("id" = String, Path, description = "Upload id"), ChunkQuery),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 200, description = "Chunk appended", body = UploadState),
+        (status = 404, description = "Unknown or expired upload", body = ApiError), (status = 409, description = "Wrong offset, or complete already", body = ApiError),
+        (status = 413, description = "Chunk over 1 MiB or past the announced size", body = ApiError), (status = 422, description = "offset not a number, or an empty chunk", body = ApiError)))]
 async fn chunk(
     State(state): State<AppState>,
     Path(id): Path<String>,

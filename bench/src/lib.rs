@@ -4,6 +4,8 @@
 //! together with the command that produced it. `make bench` runs them all.
 //!
 //! # Layout
+//! - [`bad_input`]: the bad-input table (per endpoint: what is sent, what it must get) and the
+//!   client that tries it; `backend/tests/bad_input.rs` and the `bad-input` binary share it.
 //! - [`server`]: the backend under test as a child process: free port, raised file limit,
 //!   resident memory from `/proc/<pid>/status`, killed when dropped.
 //! - [`subscribers`]: pub/sub subscribers on WebSockets and event streams, each reporting when
@@ -15,6 +17,7 @@
 //!   benchmark command owns.
 #![forbid(unsafe_code)]
 
+pub mod bad_input;
 pub mod results;
 pub mod server;
 pub mod soak;

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 /// A body format the echo endpoint understands, chosen by `Content-Type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     Json,
@@ -62,6 +63,7 @@ impl Format {
 
 /// One record of the payload: a product line in an order, enough fields to make parsing work.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Item {
     pub id: u32,
     pub name: String,
@@ -73,6 +75,7 @@ pub struct Item {
 
 /// The body the page sends to `POST /api/echo`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Order {
     pub customer: String,
     #[serde(default)]
@@ -100,6 +103,7 @@ impl Order {
 
 /// What `POST /api/echo` answers: a summary it computed, and the order echoed back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EchoReply {
     pub items: u32,
     pub total_cents: u64,
@@ -109,6 +113,8 @@ pub struct EchoReply {
 
 /// Query parameters of `POST /api/echo`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema, utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct EchoQuery {
     /// Simulated processing time in milliseconds, `0..=MAX_PROCESS_MS`.
     #[serde(default)]

@@ -5,11 +5,13 @@ use serde::{Deserialize, Serialize};
 
 /// Identifies a job. Chosen by the server.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(transparent)]
 pub struct JobId(pub String);
 
 /// What the client asks for (`POST /api/jobs`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobSpec {
     /// Number of progress updates, `1..=MAX_STEPS`.
     pub steps: u32,
@@ -44,6 +46,7 @@ impl JobSpec {
 /// A job's state after some number of steps. `version` counts steps done; it is also the SSE
 /// event id, so a reconnecting client says "I have seen up to version N".
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobUpdate {
     pub job: JobId,
     pub version: u32,
@@ -58,6 +61,7 @@ pub struct JobUpdate {
 
 /// The answer to `POST /api/jobs` (202 Accepted).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobCreated {
     pub job: JobId,
     /// Where to ask for its state.
@@ -66,6 +70,7 @@ pub struct JobCreated {
 
 /// The answer to a long poll: the state, and whether it changed or the wait timed out.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LongPollAnswer {
     pub changed: bool,
     pub update: JobUpdate,
@@ -73,6 +78,8 @@ pub struct LongPollAnswer {
 
 /// Query of `GET /api/jobs/{id}/wait`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema, utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct WaitQuery {
     /// Answer as soon as the version is above this.
     #[serde(default)]

@@ -33,6 +33,7 @@ use serde::{Deserialize, Serialize};
 
 /// The body of every error response: `{ "error": "..." }`, naming the problem.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiError {
     pub error: String,
 }

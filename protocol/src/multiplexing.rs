@@ -15,6 +15,7 @@ pub const MAX_SLOW_MS: u32 = 10_000;
 
 /// How the proxy talks to the upstream server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Via {
     /// One HTTP/2 connection (h2c, prior knowledge); every item is a stream of it.
@@ -42,6 +43,7 @@ impl Via {
 
 /// One item as it travelled from the proxy to the upstream and back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ForwardedItem {
     pub item: u32,
     /// The connection lane it used (`conn-1`…).
@@ -59,6 +61,7 @@ pub struct ForwardedItem {
 
 /// The answer to `GET /api/mux/proxy`: what the proxy did and what it cost.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProxyReport {
     pub via: Via,
     pub items: u32,
@@ -76,6 +79,7 @@ pub struct ProxyReport {
 /// The answer to `GET /api/mux/slow`: one held request, and how many of its run's requests the
 /// server was holding at once.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SlowAnswer {
     /// The run's requests in flight at the server when this one arrived (itself included).
     pub in_flight_at_arrival: u32,

@@ -22,6 +22,7 @@ pub const MAX_TICKER_SECONDS: u32 = 60;
 
 /// `POST /api/pubsub/publish`: hand one message to the broker.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PublishRequest {
     /// A named room shared with other tabs; none keeps the topic private to this run.
     #[serde(default)]
@@ -35,6 +36,7 @@ pub struct PublishRequest {
 
 /// The answer to a publish: the message's number in its topic and who took it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Published {
     pub topic: String,
     pub seq: u64,
@@ -46,6 +48,7 @@ pub struct Published {
 
 /// One message as a subscriber receives it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Delivery {
     pub topic: String,
     /// Its number in the topic, from 1; a gap means messages this subscriber did not get.
@@ -77,6 +80,7 @@ impl Delivery {
 
 /// What a subscriber sends on `/api/pubsub/ws`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum SubscriberFrame {
     /// Deliver this topic's messages to me from now on, after the last `replay` it kept.
@@ -97,6 +101,7 @@ pub enum SubscriberFrame {
 
 /// What the broker sends on `/api/pubsub/ws`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum BrokerFrame {
     /// A `Subscribe` took effect; `replayed` history messages follow.
@@ -157,6 +162,7 @@ pub const EVENT_DROPPED: &str = "dropped";
 
 /// `POST /api/pubsub/ticker`: a publisher inside the server, on the `ticker` lifeline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TickerSpec {
     #[serde(default)]
     pub room: Option<String>,

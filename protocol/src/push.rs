@@ -20,6 +20,7 @@ pub trait Frame: Serialize + DeserializeOwned {
 
 /// What a client sends on `/api/push/ws`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientFrame {
     /// Push me this job's progress as it happens.
@@ -32,6 +33,7 @@ pub enum ClientFrame {
 
 /// What the server pushes on `/api/push/ws`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrame {
     /// A followed job advanced.

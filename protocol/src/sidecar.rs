@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// `POST /api/sidecar/setup`: the run's app and the sidecar in front of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SidecarSpec {
     /// Share of requests the app fails with a 500, 0 to 100, spread evenly (not at random, so a
     /// run can be repeated).
@@ -36,6 +37,7 @@ impl SidecarSpec {
 
 /// The answer to `POST /api/sidecar/setup`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SidecarInfo {
     pub spec: SidecarSpec,
     pub sidecar_port: u16,
@@ -44,6 +46,7 @@ pub struct SidecarInfo {
 
 /// What the app answers to `GET /orders/{id}`: it knows nothing of the sidecar.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OrderView {
     pub order: u32,
     pub status: String,

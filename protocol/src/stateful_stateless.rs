@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// Where a logged-in session lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum SessionMode {
     /// Stateful: in the memory of the instance that logged the user in, and nowhere else.
@@ -33,6 +34,7 @@ impl SessionMode {
 
 /// `POST /api/lb/cluster`: what the run's cluster looks like.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClusterSpec {
     pub mode: SessionMode,
     /// The balancer pins a client to the instance that first served it (a cookie).
@@ -41,6 +43,7 @@ pub struct ClusterSpec {
 
 /// One instance as it runs now: its port changes when it is restarted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InstanceInfo {
     /// `instance-a` or `instance-b`: its lifeline.
     pub name: String,
@@ -51,6 +54,7 @@ pub struct InstanceInfo {
 
 /// The answer to `POST /api/lb/cluster` and to a restart.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClusterInfo {
     pub spec: ClusterSpec,
     pub balancer_port: u16,
@@ -59,12 +63,14 @@ pub struct ClusterInfo {
 
 /// `POST /api/lb/login`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Login {
     pub user: String,
 }
 
 /// What an instance answers to a login or to `GET /api/lb/profile`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionView {
     pub user: String,
     /// The instance that answered.

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// Identifies one run of one demo, chosen by the page. 1 to 64 characters of `[A-Za-z0-9_-]`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(transparent)]
 pub struct RunId(pub String);
 
@@ -27,11 +28,13 @@ impl RunId {
 
 /// Identifies one exchange within a run, so the browser's and the server's records pair up.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(transparent)]
 pub struct RequestId(pub String);
 
 /// A lifeline: `browser`, `server`, or a server-internal actor such as `worker` or `broker`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(transparent)]
 pub struct Actor(pub String);
 
@@ -49,6 +52,7 @@ impl Actor {
 
 /// Which clock a message's timestamps are on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Observer {
     /// Microseconds since the run started, by the page's `performance.now()`.
@@ -59,6 +63,7 @@ pub enum Observer {
 
 /// What a message is; the diagram draws each kind with its own line style.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     /// A client asks (an HTTP request, a poll).
@@ -116,6 +121,7 @@ impl Kind {
 
 /// How a message travelled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Transport {
     #[serde(rename = "http/1.1")]
     Http1,
@@ -153,6 +159,7 @@ impl Transport {
 
 /// One header line as it was seen on the wire.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Header {
     pub name: String,
     pub value: String,
@@ -161,6 +168,7 @@ pub struct Header {
 /// A timed phase inside one actor, such as the server's `parse`, `process` and `serialize`, or
 /// the browser's `waiting` for the first byte. `start_us` is on the observer's clock.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Phase {
     pub name: String,
     pub start_us: i64,
@@ -170,6 +178,7 @@ pub struct Phase {
 /// What the inspector shows for one message: the message in HTTP anatomy (start line, headers,
 /// blank line, body) plus its timing phases. Bodies are truncated to [`Detail::BODY_LIMIT`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Detail {
     /// `POST /api/echo?… HTTP/1.1` or `HTTP/1.1 200 OK`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -204,6 +213,7 @@ impl Detail {
 
 /// One message of a trace, as one observer saw it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Message {
     pub run: RunId,
     /// Order of recording within this observer and run.
@@ -242,6 +252,7 @@ pub struct Message {
 
 /// What the page sends on the trace WebSocket.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum TraceClientMsg {
     /// Stream this run's server-side messages to me, starting with those already recorded.
@@ -251,6 +262,7 @@ pub enum TraceClientMsg {
 
 /// What the server sends on the trace WebSocket.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum TraceServerMsg {
     /// Sent on connect and after each `Watch`: the server's clock now, a first guess at the

@@ -16,11 +16,13 @@ pub const MAX_NAME_CHARS: usize = 200;
 
 /// Names one chunked upload on the server.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(transparent)]
 pub struct UploadId(pub String);
 
 /// `POST /api/uploads`: announces a chunked upload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewUpload {
     pub name: String,
     /// Size of the whole file in bytes.
@@ -46,6 +48,8 @@ impl NewUpload {
 
 /// `POST /api/uploads/whole?name=…&sha256=…`: the whole file in one request body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema, utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct WholeQuery {
     pub name: String,
     pub sha256: String,
@@ -53,12 +57,15 @@ pub struct WholeQuery {
 
 /// `PUT /api/uploads/{id}?offset=N`: where this chunk starts in the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema, utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct ChunkQuery {
     pub offset: u64,
 }
 
 /// What the server holds of an upload: every answer of the upload endpoints.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UploadState {
     /// `None` for a whole upload, which is not kept for resuming.
     pub id: Option<UploadId>,

@@ -3,6 +3,7 @@
 //! HTTP/1.1, the count stops at the browser's per-origin connection limit (six in Chromium);
 //! over HTTP/2 all N arrive together.
 
+use protocol::ApiError;
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
@@ -144,12 +145,18 @@ impl InFlight {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SlowQuery {
     ms: u32,
 }
 
 /// `GET /api/mux/slow?ms=T&run=…&rid=…`.
+#[utoipa::path(get, path = "/api/mux/slow", tag = "multiplexing",
+    params(SlowQuery, crate::openapi::RunParams),
+    responses((status = 200, description = "Answered after ms", body = SlowAnswer),
+        (status = 400, description = "No run/rid", body = ApiError), (status = 422, description = "ms missing, not a number or out of range", body = ApiError),
+        (status = 429, description = "Too many requests in flight for this run", body = ApiError)))]
 pub async fn slow(
     State(state): State<AppState>,
     trace: Option<Extension<TraceIds>>,

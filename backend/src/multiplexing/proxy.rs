@@ -5,6 +5,7 @@
 //! connection busy waits for one to come back. Connections live only for the run: they are
 //! closed when it ends, and dropped (so closed) if the page goes away mid-run.
 
+use protocol::ApiError;
 use std::{
     collections::BTreeSet,
     net::SocketAddr,
@@ -38,7 +39,8 @@ use crate::{
     trace::{TraceHub, server_now_us},
 };
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ProxyQuery {
     n: u32,
     via: String,
@@ -47,6 +49,9 @@ pub struct ProxyQuery {
 }
 
 /// `GET /api/mux/proxy`: forwards the items and reports how.
+#[utoipa::path(get, path = "/api/mux/proxy", tag = "multiplexing", params(ProxyQuery),
+    responses((status = 200, description = "How each item travelled", body = ProxyReport),
+        (status = 422, description = "Parameters missing, of the wrong type or out of range", body = ApiError), (status = 429, description = "Too many proxy runs at once", body = ApiError)))]
 pub async fn forward(
     State(state): State<AppState>,
     trace: Option<Extension<TraceIds>>,

@@ -19,6 +19,7 @@ pub mod memory;
 pub mod redis;
 pub mod topics;
 
+use protocol::ApiError;
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
@@ -114,16 +115,17 @@ pub fn router() -> Router<AppState> {
             on(origin::websocket_methods(), subscribe_socket),
         )
         .route("/pubsub/events", get(subscribe_stream))
-        .route(
-            "/pubsub/info",
-            get(|State(state): State<AppState>| async move {
-                let broker = &state.pubsub.broker;
-                Json(serde_json::json!({
-                    "engine": broker.engine(),
-                    "instance": broker.topics().instance(),
-                }))
-            }),
-        )
+        .route("/pubsub/info", get(info))
+}
+
+#[utoipa::path(get, path = "/api/pubsub/info", tag = "pubsub",
+    responses((status = 200, description = "The broker engine and this instance", body = crate::openapi::BrokerInfo)))]
+async fn info(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let broker = &state.pubsub.broker;
+    Json(serde_json::json!({
+        "engine": broker.engine(),
+        "instance": broker.topics().instance(),
+    }))
 }
 
 fn check_name(what: &str, name: &str) -> Result<(), AppError> {
@@ -145,6 +147,11 @@ fn room_of(room: Option<&str>, trace: Option<&TraceIds>) -> Result<String, AppEr
     Ok(room_key(room, trace.map(|t| t.run.0.as_str())))
 }
 
+#[utoipa::path(post, path = "/api/pubsub/publish", tag = "pubsub", request_body = PublishRequest,
+    responses((status = 202, description = "Handed to the broker", body = Published),
+        (status = 400, description = "Malformed JSON or an invalid topic, publisher or room name", body = ApiError), (status = 413, description = "Text over the message limit", body = ApiError),
+        (status = 415, description = "Content-Type is not application/json", body = ApiError), (status = 422, description = "Wrong field types", body = ApiError),
+        (status = 429, description = "The broker refused (too many topics)", body = ApiError), (status = 503, description = "The broker (Redis) cannot be reached", body = ApiError)))]
 async fn publish(
     State(state): State<AppState>,
     Client(client): Client,
@@ -219,11 +226,17 @@ fn record_publish(
     });
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct TickerQuery {
     room: Option<String>,
 }
 
+#[utoipa::path(post, path = "/api/pubsub/ticker", tag = "pubsub", request_body = TickerSpec,
+    responses((status = 202, description = "Ticker started", body = crate::openapi::TickerStarted),
+        (status = 400, description = "Malformed JSON or an invalid topic or room name", body = ApiError), (status = 413, description = "Body too large", body = ApiError),
+        (status = 415, description = "Content-Type is not application/json", body = ApiError), (status = 422, description = "Wrong field types or values out of range", body = ApiError),
+        (status = 429, description = "Too many tickers running", body = ApiError)))]
 async fn start_ticker(
     State(state): State<AppState>,
     Client(client): Client,
@@ -294,6 +307,9 @@ async fn start_ticker(
     ))
 }
 
+#[utoipa::path(delete, path = "/api/pubsub/ticker", tag = "pubsub", params(TickerQuery),
+    responses((status = 200, description = "Whether a ticker was running", body = crate::openapi::Stopped),
+        (status = 400, description = "An invalid room name", body = ApiError)))]
 async fn stop_ticker(
     State(state): State<AppState>,
     trace: Option<Extension<TraceIds>>,
@@ -311,7 +327,8 @@ async fn stop_ticker(
     Ok(Json(serde_json::json!({ "stopped": stopped })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct SubscriberQuery {
     /// The subscriber's lifeline (`client-1`, …).
     #[serde(rename = "as", default = "client")]
@@ -457,6 +474,13 @@ impl Conversation for SubscriberConversation {
     }
 }
 
+#[utoipa::path(get, path = "/api/pubsub/ws", tag = "pubsub",
+    description = "A subscriber WebSocket: upgrade, then send `SubscriberFrame`s and receive `BrokerFrame`s. Invalid UTF-8 closes with 1007, oversize messages with 1009, a subscriber too far behind with 1008.",
+    params(SubscriberQuery),
+    responses((status = 101, description = "Switched to WebSocket"),
+        (status = 400, description = "Not a WebSocket upgrade request, or an invalid name", body = ApiError),
+        (status = 403, description = "Cross-origin upgrade refused", body = ApiError), (status = 422, description = "A query parameter of the wrong type", body = ApiError),
+        (status = 426, description = "The connection cannot be upgraded", body = ApiError), (status = 429, description = "Too many subscribers", body = ApiError)))]
 async fn subscribe_socket(
     ws: WebSocketUpgrade,
     headers: HeaderMap,
@@ -485,6 +509,12 @@ async fn subscribe_socket(
     Ok(socket::accept(ws, state, tracer, conversation))
 }
 
+#[utoipa::path(get, path = "/api/pubsub/events", tag = "pubsub",
+    description = "A subscriber event stream: `message` events (data: a Delivery) for the topics named in `topics`.",
+    params(SubscriberQuery),
+    responses((status = 200, description = "An event stream", content_type = "text/event-stream", body = String),
+        (status = 400, description = "Invalid topics, room or name", body = ApiError), (status = 422, description = "A query parameter of the wrong type", body = ApiError),
+        (status = 429, description = "Too many subscribers", body = ApiError), (status = 503, description = "The broker (Redis) cannot be reached", body = ApiError)))]
 async fn subscribe_stream(
     Query(query): Query<SubscriberQuery>,
     State(state): State<AppState>,
@@ -496,6 +526,12 @@ async fn subscribe_stream(
             "replay is at most {MAX_HISTORY}, got {}",
             query.replay
         )));
+    }
+    if query.topics.split(',').all(str::is_empty) {
+        // An event stream cannot subscribe later: without a topic it would only be held open.
+        return Err(AppError::Unprocessable(
+            "name at least one topic: topics=a,b".into(),
+        ));
     }
     let trace = trace.map(|Extension(t)| t);
     let room = room_of(query.room.as_deref(), trace.as_ref())?;

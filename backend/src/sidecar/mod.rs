@@ -11,6 +11,7 @@
 pub mod app;
 pub mod proxy;
 
+use protocol::{ApiError, sidecar::OrderView};
 use std::{sync::Arc, time::Duration};
 
 use axum::{
@@ -99,6 +100,11 @@ fn pair_of(state: &AppState, ids: &TraceIds) -> Result<Arc<Pair>, AppError> {
     })
 }
 
+#[utoipa::path(post, path = "/api/sidecar/setup", tag = "sidecar", request_body = SidecarSpec,
+    params(crate::openapi::RunParams),
+    responses((status = 201, description = "App and sidecar started", body = SidecarInfo),
+        (status = 400, description = "Malformed JSON, or no run/rid", body = ApiError), (status = 413, description = "Body too large", body = ApiError), (status = 415, description = "Content-Type is not application/json", body = ApiError),
+        (status = 422, description = "Wrong field types or values out of range", body = ApiError), (status = 429, description = "Too many sidecars", body = ApiError)))]
 async fn setup(
     State(state): State<AppState>,
     ids: Option<Extension<TraceIds>>,
@@ -160,6 +166,10 @@ async fn setup(
     Ok((StatusCode::CREATED, Json(info)))
 }
 
+#[utoipa::path(delete, path = "/api/sidecar/setup", tag = "sidecar",
+    params(crate::openapi::RunParams),
+    responses((status = 200, description = "Stopped", body = crate::openapi::Stopped),
+        (status = 400, description = "No run/rid", body = ApiError), (status = 404, description = "No sidecar for this run", body = ApiError)))]
 async fn teardown(
     State(state): State<AppState>,
     ids: Option<Extension<TraceIds>>,
@@ -170,6 +180,14 @@ async fn teardown(
     Ok(stopped(&state.trace, ids, &["sidecar", "app"]))
 }
 
+#[utoipa::path(method(get, post), path = "/api/sidecar/{path}", tag = "sidecar",
+    description = "Passed on, any method, to the run's sidecar, which forwards to the app (GET /orders/{id}) with retries and a rate limit.",
+    params(("path" = String, Path, description = "Path at the sidecar"), crate::openapi::RunParams),
+    responses((status = 200, description = "The app's answer", body = OrderView),
+        (status = 400, description = "No run/rid, or a bad order id", body = ApiError), (status = 404, description = "No sidecar for this run, or no such path", body = ApiError),
+        (status = 413, description = "Body too large", body = ApiError), (status = 429, description = "Over the sidecar's rate limit", body = ApiError),
+        (status = 500, description = "The app failed (the demo's injected failure, after the sidecar's retries)", body = ApiError),
+        (status = 502, description = "The sidecar or app did not answer", body = ApiError)))]
 async fn forward(
     State(state): State<AppState>,
     ids: Option<Extension<TraceIds>>,

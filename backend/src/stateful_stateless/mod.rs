@@ -16,6 +16,7 @@ pub mod instance;
 pub mod session_store;
 pub mod token;
 
+use protocol::{ApiError, stateful_stateless::SessionView};
 use std::{
     sync::{Arc, Mutex, atomic::AtomicUsize},
     time::Duration,
@@ -167,6 +168,11 @@ async fn start_instance(
     Ok(Running { listener, instance })
 }
 
+#[utoipa::path(post, path = "/api/lb/cluster", tag = "stateful-stateless", request_body = ClusterSpec,
+    params(crate::openapi::RunParams),
+    responses((status = 201, description = "Balancer and instances started", body = ClusterInfo),
+        (status = 400, description = "Malformed JSON, or no run/rid", body = ApiError), (status = 413, description = "Body too large", body = ApiError), (status = 415, description = "Content-Type is not application/json", body = ApiError),
+        (status = 422, description = "Wrong field types", body = ApiError), (status = 429, description = "Too many clusters", body = ApiError)))]
 async fn start(
     State(state): State<AppState>,
     ids: Option<Extension<TraceIds>>,
@@ -231,6 +237,10 @@ fn cluster_of(state: &AppState, ids: &TraceIds) -> Result<Arc<Cluster>, AppError
     })
 }
 
+#[utoipa::path(delete, path = "/api/lb/cluster", tag = "stateful-stateless",
+    params(crate::openapi::RunParams),
+    responses((status = 200, description = "Stopped", body = crate::openapi::Stopped),
+        (status = 400, description = "No run/rid", body = ApiError), (status = 404, description = "No cluster for this run", body = ApiError)))]
 async fn stop(
     State(state): State<AppState>,
     ids: Option<Extension<TraceIds>>,
@@ -245,11 +255,16 @@ async fn stop(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct RestartQuery {
     instance: String,
 }
 
+#[utoipa::path(post, path = "/api/lb/cluster/restart", tag = "stateful-stateless",
+    params(crate::openapi::RunParams, RestartQuery),
+    responses((status = 200, description = "The instance restarted, its memory empty", body = ClusterInfo),
+        (status = 400, description = "No run/rid", body = ApiError), (status = 404, description = "No cluster for this run", body = ApiError), (status = 422, description = "instance is not a or b", body = ApiError)))]
 async fn restart(
     State(state): State<AppState>,
     ids: Option<Extension<TraceIds>>,
@@ -301,6 +316,13 @@ async fn restart(
     Ok(Json(cluster.info()))
 }
 
+#[utoipa::path(method(get, post), path = "/api/lb/{path}", tag = "stateful-stateless",
+    description = "Passed on, any method, to the run's load balancer (instances serve POST /login and GET /profile).",
+    params(("path" = String, Path, description = "Path at the balancer"), crate::openapi::RunParams),
+    responses((status = 200, description = "The instance's answer", body = SessionView),
+        (status = 400, description = "No run/rid", body = ApiError), (status = 401, description = "No valid session", body = ApiError), (status = 404, description = "No cluster for this run, or no such path", body = ApiError),
+        (status = 413, description = "Body too large", body = ApiError), (status = 422, description = "Bad login", body = ApiError), (status = 502, description = "The balancer or instance did not answer", body = ApiError),
+        (status = 503, description = "The session store (Redis) cannot be reached", body = ApiError)))]
 async fn forward(
     State(state): State<AppState>,
     ids: Option<Extension<TraceIds>>,
