@@ -4,7 +4,7 @@ SHELL := /bin/bash
 ADDR ?= 127.0.0.1:8080
 ENV := source scripts/env.sh &&
 
-.PHONY: run test bench tools tools-test frontend lint unit e2e clean
+.PHONY: run test bench bench-page tools tools-test frontend lint unit e2e clean
 
 run: tools frontend
 	$(ENV) cargo build --release -p backend
@@ -41,6 +41,13 @@ e2e:
 bench:
 	$(ENV) cargo build --release -p backend -p bench
 	./target/release/fanout --transport ws,sse --subscribers 1000,10000 --publishes 100
+
+# The page's benchmarks (not part of `make test`): bundle size, frame rate while the pub/sub
+# ticker streams into the diagram, render time of a 1,000-message trace import; in Chromium
+# through Playwright against the release backend. Writes the "Page" section of bench/RESULTS.md.
+bench-page: tools-test frontend
+	$(ENV) cargo build --release -p backend
+	$(ENV) BACKEND_BIN=target/release/backend bash scripts/e2e.sh --config bench.config.js
 
 clean:
 	cargo clean
