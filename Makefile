@@ -4,7 +4,7 @@ SHELL := /bin/bash
 ADDR ?= 127.0.0.1:8080
 ENV := source scripts/env.sh &&
 
-.PHONY: run test bench soak tools tools-test frontend lint unit e2e clean bad-input fuzz-api fuzz
+.PHONY: run test bench bench-page soak tools tools-test frontend lint unit e2e clean bad-input fuzz-api fuzz
 
 run: tools frontend
 	$(ENV) cargo build --release -p backend
@@ -63,6 +63,13 @@ fuzz:
 		mkdir -p target/new-corpus/$$t && \
 		cargo +nightly fuzz run $$t target/new-corpus/$$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -rss_limit_mb=1024 || exit 1; \
 	done
+
+# The page's benchmarks (not part of `make test`): bundle size, frame rate while the pub/sub
+# ticker streams into the diagram, render time of a 1,000-message trace import; in Chromium
+# through Playwright against the release backend. Writes the "Page" section of bench/RESULTS.md.
+bench-page: tools-test frontend
+	$(ENV) cargo build --release -p backend
+	$(ENV) BACKEND_BIN=target/release/backend bash scripts/e2e.sh --config bench.config.js
 
 clean:
 	cargo clean

@@ -4,12 +4,20 @@
 //! drawn keeps its element: it animates once, when it first appears (drawn from sender to
 //! receiver over its real duration, stretched to at least a quarter second so it can be seen),
 //! and afterwards only moves when the layout rescales.
+//!
+//! What each arrow shows ([`ArrowView`]) is worked out for all of them in one pass when the trace
+//! or the layout changes, and handed to each arrow through its own signal, which is set only
+//! when that arrow really changed. So no signal has one subscriber per message: a streamed-in
+//! message costs one linear pass, not every arrow re-running (and re-subscribing) against the
+//! whole trace, which made a thousand-message diagram freeze.
+
+use std::collections::HashMap;
 
 use leptos::prelude::*;
 use protocol::trace::{Actor, Kind, Transport};
 
 use crate::{
-    layout::{self, BarStyle, Geometry, Options},
+    layout::{self, ArrowGeo, BarStyle, Geometry, Options},
     merge::Drawn,
     metrics::{human_bytes, human_us},
 };
@@ -68,48 +76,85 @@ pub fn SequenceDiagram(
     /// One row per instant instead of time to scale.
     #[prop(optional, into)]
     compact: Signal<bool>,
+    /// The run is live and the diagram keeps growing: its drawing area grows ahead of it.
+    #[prop(optional, into)]
+    growing: Signal<bool>,
 ) -> impl IntoView {
-    let actors = Memo::new(move |_| trace.with(|t| layout::actors(t, &preferred)));
+    // The diagram is redrawn at most once per animation frame, however many messages and clock
+    // ticks arrive in between: a stream brings both halves of each message separately, so
+    // redrawing on each would lay the whole diagram out several times per frame.
+    let frame = RwSignal::new(0u64);
+    let pending = StoredValue::new(false);
+    Effect::new(move |_| {
+        trace.track();
+        now_us.track();
+        compact.track();
+        if pending.get_value() {
+            return;
+        }
+        // A hidden page paints no frames: it is brought up to date at once.
+        if document().hidden() {
+            frame.update(|n| *n += 1);
+            return;
+        }
+        pending.set_value(true);
+        request_animation_frame(move || {
+            pending.try_set_value(false);
+            frame.try_update(|n| *n += 1);
+        });
+    });
+    let actors = Memo::new(move |_| {
+        frame.track();
+        trace.with_untracked(|t| layout::actors(t, &preferred))
+    });
     let geometry: Memo<Geometry> = Memo::new(move |_| {
-        trace.with(|t| {
+        frame.track();
+        trace.with_untracked(|t| {
             layout::layout(
                 t,
                 &actors.get(),
-                now_us.get(),
+                now_us.get_untracked(),
                 &Options {
-                    compact: compact.get(),
+                    compact: compact.get_untracked(),
                     ..Options::default()
                 },
             )
         })
     });
 
+    // What is drawn: the layout on whole pixels, and each part of it separately, so a part is
+    // redrawn only when it visibly changed.
+    let geometry = Memo::new(move |_| geometry.with(Geometry::whole_pixels));
+    // Resizing the SVG makes the browser lay out everything in it again (tens of ms with a
+    // thousand messages), so while the run grows the area grows ahead of it, in steps.
+    let size = Memo::new(move |_| {
+        let roomy = growing.get();
+        geometry.with(|g| (g.width, if roomy { room_for(g.height) } else { g.height }))
+    });
+    let tick_geo = Memo::new(move |_| geometry.with(|g| (g.ticks.clone(), g.width)));
+    let fold_geo = Memo::new(move |_| geometry.with(|g| (g.folds.clone(), g.width)));
+    let bar_geo = Memo::new(move |_| geometry.with(|g| g.bars.clone()));
+    // Lifelines stay put while the diagram grows: only their length follows it.
+    let lifeline_list = Memo::new(move |_| geometry.with(|g| g.lifelines.clone()));
     let lifelines = move || {
-        geometry.with(|g| {
-            g.lifelines
-                .iter()
-                .map(|l| {
-                    let name = l.actor.0.clone();
-                    let actor = name.clone();
-                    view! {
-                        <g class="lifeline" data-testid="lifeline" data-actor=actor>
-                            <rect class="actor-box" x=l.x - 52.0 y=8 width=104 height=30 rx=6></rect>
-                            <text class="actor-name" x=l.x y=28 text-anchor="middle">{name}</text>
-                            <line class="lifeline-line" x1=l.x y1=38 x2=l.x y2=g.height - 8.0></line>
-                        </g>
-                    }
-                })
-                .collect_view()
-        })
+        view! {
+            <For each=move || lifeline_list.get() key=|l| (l.actor.clone(), l.x.to_bits()) let:l>
+                <g class="lifeline" data-testid="lifeline" data-actor=l.actor.0.clone()>
+                    <rect class="actor-box" x=l.x - 52.0 y=8 width=104 height=30 rx=6></rect>
+                    <text class="actor-name" x=l.x y=28 text-anchor="middle">{l.actor.0.clone()}</text>
+                    <line class="lifeline-line" x1=l.x y1=38 x2=l.x y2=move || size.with(|s| s.1) - 8.0></line>
+                </g>
+            </For>
+        }
     };
     let ticks = move || {
-        geometry.with(|g| {
-            g.ticks
+        tick_geo.with(|(ticks, width)| {
+            ticks
                 .iter()
                 .map(|t| {
                     view! {
                         <g class="tick">
-                            <line x1=44 y1=t.y x2=g.width y2=t.y></line>
+                            <line x1=44 y1=t.y x2=*width y2=t.y></line>
                             <text x=40 y=t.y + 4.0 text-anchor="end">{t.label.clone()}</text>
                         </g>
                     }
@@ -119,15 +164,15 @@ pub fn SequenceDiagram(
     };
     // A folded quiet stretch: a band with torn edges and how long it really was.
     let folds = move || {
-        geometry.with(|g| {
-            g.folds
+        fold_geo.with(|(folds, width)| {
+            folds
                 .iter()
                 .map(|f| {
                     let zigzag = |y: f64| {
                         let mut d = format!("M 44 {y}");
                         let mut x = 44.0;
                         let mut up = true;
-                        while x < g.width {
+                        while x < *width {
                             x += 8.0;
                             d.push_str(&format!(" L {x} {}", if up { y - 3.0 } else { y + 3.0 }));
                             up = !up;
@@ -137,10 +182,10 @@ pub fn SequenceDiagram(
                     let text = format!("{} quiet, folded", human_us(f.quiet_us));
                     view! {
                         <g class="fold" data-testid="fold" data-quiet-us=f.quiet_us.to_string()>
-                            <rect x=44 y=f.y1 + 6.0 width=g.width - 44.0 height=f.y2 - f.y1 - 12.0></rect>
+                            <rect x=44 y=f.y1 + 6.0 width=*width - 44.0 height=f.y2 - f.y1 - 12.0></rect>
                             <path d=zigzag(f.y1 + 6.0)></path>
                             <path d=zigzag(f.y2 - 6.0)></path>
-                            <text class="fold-label" x=g.width - 8.0 y=(f.y1 + f.y2) / 2.0 + 4.0 text-anchor="end">{text}</text>
+                            <text class="fold-label" x=*width - 8.0 y=(f.y1 + f.y2) / 2.0 + 4.0 text-anchor="end">{text}</text>
                         </g>
                     }
                 })
@@ -148,8 +193,8 @@ pub fn SequenceDiagram(
         })
     };
     let bars = move || {
-        geometry.with(|g| {
-            g.bars
+        bar_geo.with(|bars| {
+            bars
                 .iter()
                 .map(|b| {
                     // One class string: this list is rebuilt in place, where a separate
@@ -201,6 +246,71 @@ pub fn SequenceDiagram(
         })
     };
 
+    // Each arrow's view, behind its own signal; refreshed for all of them in one pass.
+    let views = StoredValue::new(HashMap::<String, ArcRwSignal<ArrowView>>::new());
+    Effect::new(move |_| {
+        frame.track();
+        let changed = trace.with_untracked(|t| {
+            geometry.with(|g| {
+                views.try_update_value(|views| {
+                    let mut kept = HashMap::with_capacity(t.len());
+                    let mut changed = Vec::new();
+                    for (i, d) in t.iter().enumerate() {
+                        let Some(signal) = views.remove(&d.key) else {
+                            continue;
+                        };
+                        if let Some(a) = at_key(&g.arrows, i, &d.key, |a| &a.key) {
+                            let now = arrow_view(d, a, g.width);
+                            if signal.with_untracked(|was| *was != now) {
+                                changed.push((signal.clone(), now));
+                            }
+                        }
+                        kept.insert(d.key.clone(), signal);
+                    }
+                    *views = kept;
+                    changed
+                })
+            })
+        });
+        // Set outside the store's lock.
+        for (signal, now) in changed.into_iter().flatten() {
+            signal.set(now);
+        }
+    });
+    // The arrow for `d` (at `i` in the trace): its view signal, made now if the pass above has
+    // not run since `d` arrived.
+    let view_of = move |d: &Drawn, i: usize| {
+        if let Some(signal) = views.with_value(|v| v.get(&d.key).cloned()) {
+            return signal;
+        }
+        let now = geometry.with_untracked(|g| {
+            at_key(&g.arrows, i, &d.key, |a| &a.key).map(|a| arrow_view(d, a, g.width))
+        });
+        let signal = ArcRwSignal::new(now.unwrap_or_default());
+        views.update_value(|v| {
+            v.insert(d.key.clone(), signal.clone());
+        });
+        signal
+    };
+    let arrow_keys = move || {
+        frame.track();
+        trace.with_untracked(|t| {
+            t.iter()
+                .enumerate()
+                .map(|(i, d)| (i, d.key.clone()))
+                .collect::<Vec<_>>()
+        })
+    };
+    // Whether an arrow is the selected one, told to that arrow alone.
+    let is_selected = Selector::new(move || selected.get());
+    let arrow = move |(i, key): (usize, String)| {
+        let d = trace.with_untracked(|t| at_key(t, i, &key, |d| &d.key).cloned());
+        d.map(|d| {
+            let view = view_of(&d, i);
+            view! { <MessageArrow d=d view=view selected=selected is_selected=is_selected.clone()/> }
+        })
+    };
+
     view! {
         <div class="diagram-scroll" tabindex="0" role="region" aria-label="Sequence diagram">
             <svg
@@ -208,9 +318,9 @@ pub fn SequenceDiagram(
                 class="sequence-diagram"
                 role="group"
                 aria-label="Sequence diagram of this run"
-                width=move || geometry.with(|g| g.width)
-                height=move || geometry.with(|g| g.height)
-                viewBox=move || geometry.with(|g| format!("0 0 {} {}", g.width, g.height))
+                width=move || size.with(|s| s.0)
+                height=move || size.with(|s| s.1)
+                viewBox=move || size.with(|(w, h)| format!("0 0 {w} {h}"))
             >
                 <defs>
                     <marker id="head" viewBox="0 0 10 10" refX="9" refY="5" markerUnits="userSpaceOnUse" markerWidth="11" markerHeight="11" orient="auto-start-reverse">
@@ -224,11 +334,9 @@ pub fn SequenceDiagram(
                 {lifelines}
                 {folds}
                 {bars}
-                <For each=move || trace.get() key=|d| d.key.clone() let:d>
-                    <MessageArrow d=d geometry=geometry trace=trace selected=selected/>
-                </For>
+                <For each=arrow_keys key=|(_, key)| key.clone() children=arrow/>
                 <Show when=move || trace.with(Vec::is_empty)>
-                    <text class="empty-hint" x=move || geometry.with(|g| g.width / 2.0) y=120 text-anchor="middle">
+                    <text class="empty-hint" x=move || size.with(|s| s.0 / 2.0) y=120 text-anchor="middle">
                         "Press Run: each real exchange will be drawn here as it happens."
                     </text>
                 </Show>
@@ -259,53 +367,98 @@ fn Legend() -> impl IntoView {
     }
 }
 
+/// The drawing height for a diagram `height` tall that is still growing: the next step of a
+/// ladder rising by a quarter each step, so the area is resized a few times, not on every message.
+pub fn room_for(height: f64) -> f64 {
+    let mut room: f64 = 600.0;
+    while room < height {
+        room = (room * 1.25).round();
+    }
+    room
+}
+
+/// The item at `i` in `items` if it has `key`, otherwise the one with `key` anywhere.
+fn at_key<'a, T>(
+    items: &'a [T],
+    i: usize,
+    key: &str,
+    key_of: impl Fn(&T) -> &String,
+) -> Option<&'a T> {
+    items
+        .get(i)
+        .filter(|x| key_of(x) == key)
+        .or_else(|| items.iter().find(|x| key_of(x) == key))
+}
+
+/// What one arrow shows: where it is and what it says.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct ArrowView {
+    x1: f64,
+    y1: f64,
+    x2: f64,
+    y2: f64,
+    /// Still travelling: drawn to where it would be now.
+    in_flight: bool,
+    /// The short text on the arrow ([`display_label`]) and the full label.
+    label: String,
+    full: String,
+    transport: &'static str,
+    /// An error status or a note: drawn in the error style.
+    error: bool,
+    /// A note on a lifeline near the right edge, written to its left so it is not cut off.
+    near_right: bool,
+}
+
+/// The message `d` as merged now (transport, label and times may improve as the other half
+/// arrives) at its place in the layout `a` of a diagram `width` wide.
+fn arrow_view(d: &Drawn, a: &ArrowGeo, width: f64) -> ArrowView {
+    ArrowView {
+        x1: a.x1,
+        y1: a.y1,
+        x2: a.x2,
+        y2: a.y2,
+        in_flight: a.in_flight,
+        label: display_label(d),
+        full: d.label.clone(),
+        transport: d.transport.as_str(),
+        error: d.status.is_some_and(|s| s >= 400) || d.kind == Kind::Note,
+        near_right: d.from == d.to && a.x1 > width * 0.6,
+    }
+}
+
 #[component]
 fn MessageArrow(
     d: Drawn,
-    geometry: Memo<Geometry>,
-    trace: Memo<Vec<Drawn>>,
+    view: ArcRwSignal<ArrowView>,
     selected: RwSignal<Option<String>>,
+    is_selected: Selector<Option<String>>,
 ) -> impl IntoView {
     let key = d.key.clone();
-    let key_for_geo = key.clone();
-    let arrow = Memo::new(move |_| {
-        geometry.with(|g| g.arrows.iter().find(|a| a.key == key_for_geo).cloned())
-    });
-    let key_for_now = key.clone();
-    // The message as merged now: transport, label and times may improve as the other half arrives.
-    let current =
-        Memo::new(move |_| trace.with(|t| t.iter().find(|m| m.key == key_for_now).cloned()));
-    let grow = {
-        let g = geometry
-            .with_untracked(|g| g.arrows.iter().find(|a| a.key == key).map(|a| a.x2 >= a.x1));
-        if g.unwrap_or(true) {
-            "grow-right"
-        } else {
-            "grow-left"
-        }
+    let grow = if view.with_untracked(|a| a.x2 >= a.x1) {
+        "grow-right"
+    } else {
+        "grow-left"
     };
     // Set through the CSSOM (`style:`), which the Content-Security-Policy allows, not as a
     // `style` attribute, which it refuses.
     let duration = format!("{:.0}ms", draw_ms(&d));
     let kind = d.kind.as_str();
     let key_click = key.clone();
-    let key_sel = key.clone();
     let select = move || selected.set(Some(key_click.clone()));
     let select_key = select.clone();
-    let x1 = move || arrow.with(|a| a.as_ref().map(|a| a.x1).unwrap_or(0.0));
-    let y1 = move || arrow.with(|a| a.as_ref().map(|a| a.y1).unwrap_or(0.0));
-    let x2 = move || arrow.with(|a| a.as_ref().map(|a| a.x2).unwrap_or(0.0));
-    let y2 = move || arrow.with(|a| a.as_ref().map(|a| a.y2).unwrap_or(0.0));
     let self_message = d.from == d.to;
-    let label = move || current.with(|c| c.as_ref().map(display_label).unwrap_or_default());
-    let full = move || current.with(|c| c.as_ref().map(|c| c.label.clone()).unwrap_or_default());
-    let is_error = move || {
-        current.with(|c| {
-            c.as_ref()
-                .is_some_and(|c| c.status.is_some_and(|s| s >= 400) || c.kind == Kind::Note)
-        })
-    };
-    let in_flight = move || arrow.with(|a| a.as_ref().is_some_and(|a| a.in_flight));
+    // A handle owned by this arrow (the signal itself lives on in the diagram's store).
+    let view = RwSignal::from(view);
+    let x1 = move || view.with(|a| a.x1);
+    let y1 = move || view.with(|a| a.y1);
+    let x2 = move || view.with(|a| a.x2);
+    let y2 = move || view.with(|a| a.y2);
+    let label = move || view.with(|a| a.label.clone());
+    let full = move || view.with(|a| a.full.clone());
+    let is_error = move || view.with(|a| a.error);
+    let in_flight = move || view.with(|a| a.in_flight);
+    let near_right = move || view.with(|a| a.near_right);
+    let transport = move || view.with(|a| a.transport);
     let path = move || {
         if self_message {
             format!("M {} {} h 36 v 14 h -30", x1(), y1())
@@ -313,8 +466,6 @@ fn MessageArrow(
             format!("M {} {} L {} {}", x1(), y1(), x2(), y2())
         }
     };
-    // A note on a lifeline near the right edge is written to its left, so it is not cut off.
-    let near_right = move || self_message && geometry.with(|g| x1() > g.width * 0.6);
     let text_x = move || {
         if near_right() {
             x1() - 8.0
@@ -340,21 +491,25 @@ fn MessageArrow(
             "middle"
         }
     };
+    let key_sel = Some(key.clone());
+    let selection = is_selected.clone();
+    on_cleanup(move || is_selected.remove(&Some(key)));
+    let aria = move || format!("{}: {}", kind, full());
     view! {
         <g
             data-testid="message"
             class=format!("message kind-{kind}")
             class:error=is_error
             class:in-flight=in_flight
-            class:selected=move || selected.with(|s| s.as_deref() == Some(key_sel.as_str()))
+            class:selected=move || selection.selected(&key_sel)
             data-kind=kind
             data-from=d.from.0.clone()
             data-to=d.to.0.clone()
-            data-transport=move || current.with(|c| c.as_ref().map(|c| c.transport.as_str()).unwrap_or(""))
+            data-transport=transport
             data-label=full
             tabindex="0"
             role="button"
-            aria-label=move || format!("{}: {}", kind, full())
+            aria-label=aria
             on:click=move |_| select()
             on:keydown=move |ev| {
                 if ev.key() == "Enter" || ev.key() == " " {
@@ -377,6 +532,19 @@ fn MessageArrow(
 mod tests {
     use super::*;
     use crate::merge::{merge, tests::exchange};
+
+    #[test]
+    fn a_growing_diagram_is_resized_in_few_steps() {
+        assert_eq!(room_for(10.0), 600.0);
+        assert_eq!(room_for(600.0), 600.0);
+        assert_eq!(room_for(601.0), 750.0);
+        let steps: std::collections::BTreeSet<u64> = (0..30_000)
+            .step_by(26)
+            .map(|h| room_for(h as f64) as u64)
+            .collect();
+        assert!(steps.len() < 20, "{steps:?}");
+        assert!((1..30_000).all(|h| room_for(h as f64) >= h as f64));
+    }
 
     #[test]
     fn labels_are_short_and_carry_size_and_time() {

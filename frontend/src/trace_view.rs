@@ -115,6 +115,8 @@ pub fn TraceView(
         }
     };
     let empty = move || recorded.with(Vec::is_empty);
+    let running = recorder.running();
+    let growing = Signal::derive(move || running.get() && playback.view.with(Option::is_none));
     view! {
         <div class="trace-view" class:stacked=stacked>
             <div class="toolbar" role="group" aria-label="Save, load and filter this run">
@@ -152,7 +154,7 @@ pub fn TraceView(
             <div class="stage">
                 <div class="diagram-column" node_ref=diagram_box>
                     <PlaybackBar playback=playback recorded=recorded now_us=recorder.now_us()/>
-                    <SequenceDiagram trace=trace preferred=actors now_us=now_us selected=selected compact=compact/>
+                    <SequenceDiagram trace=trace preferred=actors now_us=now_us selected=selected compact=compact growing=growing/>
                     <Waterfall trace=trace selected=selected open=!stacked/>
                 </div>
                 {if stacked {

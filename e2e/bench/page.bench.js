@@ -1,0 +1,253 @@
+// The page's benchmarks (issue 7), in Debian's Chromium through Playwright against the real
+// backend: the release WebAssembly bundle's size, the diagram's frame rate while a real pub/sub
+// ticker streams about 50 messages a second into it, and how long a 1,000-message trace takes to
+// render from the toolbar's Import (the trace is the one that stream produced, exported with
+// Export JSON). Each figure has a baseline from the same run; the section "Page" of
+// bench/RESULTS.md is replaced with them. Run by `make bench-page`.
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const { execSync } = require('child_process');
+const { test, expect } = require('@playwright/test');
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const RESULTS = path.join(ROOT, 'bench', 'RESULTS.md');
+const COMMAND = 'make bench-page';
+
+// Floors (issue 7, item 6).
+const MAX_GZIP_BYTES = 300 * 1024;
+const MAX_RENDER_MS = 200;
+const MIN_FPS = 50;
+
+// The stream: the pub/sub ticker at RATE publishes a second for SECONDS, to SUBSCRIBERS
+// subscribers; each publish is drawn as ticker → broker plus one delivery per subscriber.
+const RATE = 10;
+const SUBSCRIBERS = 4;
+const SECONDS = 20;
+// The import timings: runs per trace size (a fresh page each), the median reported.
+const IMPORTS = 5;
+
+/** Frames (requestAnimationFrame callbacks) and drawn-message counts, recorded in the page. */
+async function startFrameCounter(page) {
+  await page.evaluate(() => {
+    const rec = { frames: [], counts: [], running: true };
+    window.__bench = rec;
+    const tick = (t) => {
+      if (!rec.running) return;
+      rec.frames.push(t);
+      requestAnimationFrame(tick);
+    };
+    requestAnimationFrame(tick);
+    rec.sampler = setInterval(
+      () => rec.counts.push([performance.now(), document.querySelectorAll('[data-testid=message]').length]),
+      250,
+    );
+  });
+}
+
+async function stopFrameCounter(page) {
+  return page.evaluate(() => {
+    const rec = window.__bench;
+    rec.running = false;
+    clearInterval(rec.sampler);
+    return { frames: rec.frames, counts: rec.counts };
+  });
+}
+
+/** Mean fps over the recording, the worst full 1-second window, and the longest frame. */
+function frameStats(frames) {
+  const span = frames[frames.length - 1] - frames[0];
+  const mean = ((frames.length - 1) * 1000) / span;
+  let worst = Infinity;
+  for (let i = 0, j = 0; i < frames.length && frames[i] + 1000 <= frames[frames.length - 1]; i++) {
+    while (j < frames.length && frames[j] < frames[i] + 1000) j++;
+    worst = Math.min(worst, j - i);
+  }
+  let longest = 0;
+  for (let i = 1; i < frames.length; i++) longest = Math.max(longest, frames[i] - frames[i - 1]);
+  return { mean, worst, longest, seconds: span / 1000 };
+}
+
+/** Imports `file` into a fresh page and times it: from the file input's change event to the
+ * last of `expected` messages being in the DOM, and to the next frame after that (drawn). */
+async function timeImport(page, file, expected) {
+  await page.goto('/demo/pubsub');
+  await expect(page.getByTestId('import-json')).toBeAttached();
+  await page.evaluate((expected) => {
+    const rec = {};
+    window.__import = rec;
+    const input = document.querySelector('[data-testid=import-json]');
+    // Capture phase on the window: before the page's own handler runs.
+    window.addEventListener('change', (ev) => ev.target === input && (rec.t0 = performance.now()), { capture: true });
+    const observer = new MutationObserver(() => {
+      if (rec.dom || document.querySelectorAll('[data-testid=message]').length < expected) return;
+      rec.dom = performance.now();
+      observer.disconnect();
+      requestAnimationFrame(() => requestAnimationFrame(() => (rec.drawn = performance.now())));
+    });
+    observer.observe(document.body, { childList: true, subtree: true });
+  }, expected);
+  await page.getByTestId('import-json').setInputFiles(file);
+  await page.waitForFunction(() => window.__import.drawn !== undefined, null, { timeout: 30_000 });
+  const rec = await page.evaluate(() => window.__import);
+  return { dom: rec.dom - rec.t0, drawn: rec.drawn - rec.t0 };
+}
+
+/** How many messages the page draws for `file` once it has settled. */
+async function drawnCount(page, file) {
+  await page.goto('/demo/pubsub');
+  await page.getByTestId('import-json').setInputFiles(file);
+  let last = -1;
+  for (;;) {
+    await page.waitForTimeout(500);
+    const n = await page.locator('[data-testid=message]').count();
+    if (n === last && n > 0) return n;
+    last = n;
+  }
+}
+
+/** The first part of a saved trace: the same share of each observer's messages. */
+function firstPart(saved, share) {
+  const cut = (list) => list.slice(0, Math.max(1, Math.ceil(list.length * share)));
+  return { ...saved, browser: cut(saved.browser), server: cut(saved.server) };
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const ms = (x) => `${x.toFixed(1)} ms`;
+const holds = (ok) => (ok ? 'holds' : '**does not hold**');
+
+/** Replaces (or appends) the marked "Page" section of bench/RESULTS.md. */
+function writeSection(body) {
+  const begin = '<!-- page:begin -->';
+  const end = '<!-- page:end -->';
+  const section = `${begin}\n${body.trim()}\n${end}`;
+  const text = fs.existsSync(RESULTS) ? fs.readFileSync(RESULTS, 'utf8') : '# Benchmark results\n';
+  const at = text.indexOf(begin);
+  const out =
+    at >= 0
+      ? text.slice(0, at) + section + text.slice(text.indexOf(end) + end.length)
+      : `${text.trimEnd()}\n\n${section}\n`;
+  fs.writeFileSync(RESULTS, out);
+}
+
+test('the page: bundle size, frame rate while streaming, 1,000-message import', async ({ page }, info) => {
+  const load = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
+  const loadBefore = load();
+
+  // 1. The bundle, as built by `trunk build --release --offline`.
+  const wasm = fs.readdirSync(path.join(ROOT, 'dist')).filter((f) => f.endsWith('.wasm'));
+  expect(wasm.length).toBe(1);
+  const sizeCommand = 'gzip -9 -c dist/*.wasm | wc -c';
+  const raw = fs.statSync(path.join(ROOT, 'dist', wasm[0])).size;
+  const gzipped = Number(execSync(sizeCommand, { cwd: ROOT, shell: '/bin/bash' }).toString().trim());
+  const js = fs.readdirSync(path.join(ROOT, 'dist')).filter((f) => f.endsWith('.js'));
+  const jsGzipped = Number(execSync('gzip -9 -c dist/*.js | wc -c', { cwd: ROOT, shell: '/bin/bash' }).toString().trim());
+
+  // 2. Frames while the ticker streams, against the same page idle just before.
+  await page.goto('/demo/pubsub');
+  await page.getByTestId('param-subscribers').fill(String(SUBSCRIBERS));
+  await page.getByTestId('param-rate').fill(String(RATE));
+  await page.getByTestId('param-seconds').fill(String(SECONDS));
+  await page.getByTestId('run').click();
+  await expect(page.getByTestId('subscriber')).toHaveCount(SUBSCRIBERS);
+  for (let k = 1; k <= SUBSCRIBERS; k++) {
+    await expect(page.locator(`[data-testid=subscriber][data-name=client-${k}]`)).toContainText(/subscribed|listening/);
+  }
+  await page.waitForTimeout(1000);
+  await startFrameCounter(page);
+  await page.waitForTimeout(3000);
+  const idle = frameStats((await stopFrameCounter(page)).frames);
+
+  await page.getByTestId('ticker-start').click();
+  await expect(page.getByTestId('status')).toContainText('The ticker publishes');
+  await startFrameCounter(page);
+  await page.waitForTimeout(SECONDS * 1000);
+  const streamed = await stopFrameCounter(page);
+  const streaming = frameStats(streamed.frames);
+  // The first ten seconds (about 500 messages drawn) and the whole stream (about 1,000).
+  const firstTen = frameStats(streamed.frames.filter((t) => t <= streamed.frames[0] + 10_000));
+  const drawnAt = (ms) => (streamed.counts.find((c) => c[0] >= streamed.frames[0] + ms) || streamed.counts[streamed.counts.length - 1])[1];
+  const [c0, c1] = [streamed.counts[0], streamed.counts[streamed.counts.length - 1]];
+  const perSecond = ((c1[1] - c0[1]) * 1000) / (c1[0] - c0[0]);
+  const perSecondFrames = [];
+  for (const t of streamed.frames) {
+    const second = Math.floor((t - streamed.frames[0]) / 1000);
+    perSecondFrames[second] = (perSecondFrames[second] || 0) + 1;
+  }
+  // Every published message reached every subscriber.
+  await expect
+    .poll(() => page.locator('[data-testid=subscriber]').evaluateAll((els) => els.map((e) => Number(e.dataset.received))))
+    .toEqual(Array(SUBSCRIBERS).fill(RATE * SECONDS));
+
+  // 3. Export that run: a real trace of a thousand-odd messages.
+  await page.waitForTimeout(1000);
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-json').click()]);
+  const bigFile = info.outputPath('stream.json');
+  await download.saveAs(bigFile);
+  await page.getByTestId('stop').click();
+  const saved = JSON.parse(fs.readFileSync(bigFile, 'utf8'));
+  const bigN = await drawnCount(page, bigFile);
+  expect(bigN).toBeGreaterThanOrEqual(1000);
+  const smallFile = info.outputPath('stream-first.json');
+  fs.writeFileSync(smallFile, JSON.stringify(firstPart(saved, 10 / bigN)));
+  const smallN = await drawnCount(page, smallFile);
+
+  const big = [];
+  const small = [];
+  for (let i = 0; i < IMPORTS; i++) {
+    small.push(await timeImport(page, smallFile, smallN));
+    big.push(await timeImport(page, bigFile, bigN));
+  }
+  const bigDrawn = median(big.map((r) => r.drawn));
+  const smallDrawn = median(small.map((r) => r.drawn));
+  const loadAfter = load();
+
+  const date = new Date().toISOString().slice(0, 16).replace('T', ' ');
+  const chromium = await page.context().browser().version();
+  const row = (name, rs, n) =>
+    `| ${name} | ${n} | ${ms(median(rs.map((r) => r.dom)))} | ${ms(median(rs.map((r) => r.drawn)))} | ${ms(Math.max(...rs.map((r) => r.drawn)))} |`;
+  writeSection(`
+## Page: bundle size, frame rate while streaming, trace import
+
+Command: \`${COMMAND}\` (builds the frontend with \`trunk build --release --offline\` and the release backend, then runs \`e2e/bench/page.bench.js\` in Chromium ${chromium}, headless, through Playwright)
+
+- Date: ${date} UTC; ${os.cpus().length} cores; load average (1/5/15 min): ${loadBefore} before, ${loadAfter} after
+
+### Bundle
+
+| file | raw bytes | gzip -9 bytes | command |
+| --- | --- | --- | --- |
+| ${wasm[0]} | ${raw} | ${gzipped} (${(gzipped / 1024).toFixed(1)} KiB) | \`${sizeCommand}\` |
+| ${js[0]} (wasm-bindgen's glue) | ${fs.statSync(path.join(ROOT, 'dist', js[0])).size} | ${jsGzipped} | \`gzip -9 -c dist/*.js \\| wc -c\` |
+
+### Frame rate while messages stream in
+
+The pub/sub demo with ${SUBSCRIBERS} subscribers (WebSocket and SSE alternately) and its server-side ticker at ${RATE} publishes a second for ${SECONDS} s: each publish is drawn as ticker → broker plus one delivery per subscriber. Frames are \`requestAnimationFrame\` callbacks counted in the page; the worst window is the fewest frames in any full second.
+
+| phase | drawn messages / s | seconds | mean fps | worst 1 s window | longest frame |
+| --- | --- | --- | --- | --- | --- |
+| baseline: the same page idle, subscribers connected | 0 | ${idle.seconds.toFixed(1)} | ${idle.mean.toFixed(1)} | ${idle.worst} | ${ms(idle.longest)} |
+| streaming, first 10 s (${drawnAt(0)} → ${drawnAt(10_000)} messages on the diagram) | ${perSecond.toFixed(1)} | ${firstTen.seconds.toFixed(1)} | ${firstTen.mean.toFixed(1)} | ${firstTen.worst} | ${ms(firstTen.longest)} |
+| streaming, all ${SECONDS} s (${drawnAt(0)} → ${c1[1]} messages) | ${perSecond.toFixed(1)} | ${streaming.seconds.toFixed(1)} | ${streaming.mean.toFixed(1)} | ${streaming.worst} | ${ms(streaming.longest)} |
+
+Frames in each second of the stream: ${perSecondFrames.join(' ')}. Streaming mean fps / idle mean fps: ${(firstTen.mean / idle.mean).toFixed(2)} (first 10 s), ${(streaming.mean / idle.mean).toFixed(2)} (all ${SECONDS} s).
+
+### Rendering an imported trace
+
+That run exported with Export JSON (${saved.browser.length} browser + ${saved.server.length} server records), and its first part (the same share of each observer's records) as the baseline, each imported ${IMPORTS} times into a fresh page with the toolbar's Import JSON. Timed from the file input's \`change\` event to the last message element in the DOM (MutationObserver), and to the second animation frame after it (the frame that shows it has been drawn).
+
+| trace | messages drawn | to DOM, median | to drawn, median | to drawn, worst |
+| --- | --- | --- | --- | --- |
+${row('baseline: first part of the run', small, smallN)}
+${row('the whole run', big, bigN)}
+
+Whole run / baseline (to drawn, medians): ${(bigDrawn / smallDrawn).toFixed(1)}×.
+
+### Floors (issue 7)
+
+- release WebAssembly ≤ 300 KiB gzipped: ${(gzipped / 1024).toFixed(1)} KiB: ${holds(gzipped <= MAX_GZIP_BYTES)}
+- a ${bigN}-message trace renders in ≤ ${MAX_RENDER_MS} ms: ${ms(bigDrawn)} (median): ${holds(bigDrawn <= MAX_RENDER_MS)}
+- ≥ ${MIN_FPS} fps while ${perSecond.toFixed(0)} messages a second stream in, over 10 s: mean ${firstTen.mean.toFixed(1)}, worst second ${firstTen.worst}: ${holds(firstTen.worst >= MIN_FPS)}; over all ${SECONDS} s (to ${c1[1]} messages): mean ${streaming.mean.toFixed(1)}, worst second ${streaming.worst}: ${holds(streaming.worst >= MIN_FPS)}
+`);
+  console.log(fs.readFileSync(RESULTS, 'utf8').split('<!-- page:begin -->')[1].split('<!-- page:end -->')[0]);
+});
