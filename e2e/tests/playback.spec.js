@@ -55,13 +55,13 @@ test('filter by kind and find by text', async ({ page }) => {
   await waitForRunToFinish(page);
   const all = await page.locator('[data-testid=message]').count();
   await page.getByTestId('filter-kind').selectOption('response');
+  // The diagram is laid out once per animation frame: wait for the filter to apply.
   const responses = page.locator('[data-testid=message]');
-  await expect(responses.first()).toHaveAttribute('data-kind', 'response');
-  expect(await responses.evaluateAll((els) => els.every((e) => e.dataset.kind === 'response'))).toBe(true);
+  await expect.poll(() => responses.evaluateAll((els) => els.length > 0 && els.every((e) => e.dataset.kind === 'response'))).toBe(true);
   await page.getByTestId('filter-kind').selectOption('');
   await page.getByTestId('filter-text').fill('worker');
   const hops = page.locator('[data-testid=message]');
-  expect(await hops.evaluateAll((els) => els.every((e) => e.dataset.from === 'worker' || e.dataset.to === 'worker'))).toBe(true);
+  await expect.poll(() => hops.evaluateAll((els) => els.every((e) => e.dataset.from === 'worker' || e.dataset.to === 'worker'))).toBe(true);
   expect(await hops.count()).toBeGreaterThanOrEqual(2);
   await page.getByTestId('filter-text').fill('');
   await expect(page.locator('[data-testid=message]')).toHaveCount(all);
