@@ -145,19 +145,10 @@ fn add_too_many(op: &mut Operation) {
         .responses
         .entry("429".into())
         .or_insert_with(|| {
-            ResponseBuilder::new()
-                .description(
-                    "Too many connections from this client, or (job creations, publishes) too \
-                     many requests per second; `Retry-After` says when to try again",
-                )
-                .content(
-                    "application/json",
-                    openapi::ContentBuilder::new()
-                        .schema(Some(openapi::Ref::from_schema_name("ApiError")))
-                        .build(),
-                )
-                .build()
-                .into()
+            json_error(
+                "Too many connections from this client, or (job creations, publishes) too \
+                 many requests per second; `Retry-After` says when to try again",
+            )
         });
 }
 
@@ -210,18 +201,21 @@ fn add_run_params(op: &mut Operation) {
     op.responses
         .responses
         .entry("400".into())
-        .or_insert_with(|| {
-            ResponseBuilder::new()
-                .description("A malformed `run` or `rid`")
-                .content(
-                    "application/json",
-                    openapi::ContentBuilder::new()
-                        .schema(Some(openapi::Ref::from_schema_name("ApiError")))
-                        .build(),
-                )
-                .build()
-                .into()
-        });
+        .or_insert_with(|| json_error("A malformed `run` or `rid`"));
+}
+
+/// A response with the JSON `{ "error": … }` body.
+fn json_error(description: &str) -> openapi::RefOr<openapi::Response> {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            openapi::ContentBuilder::new()
+                .schema(Some(openapi::Ref::from_schema_name("ApiError")))
+                .build(),
+        )
+        .build()
+        .into()
 }
 
 static SPEC_JSON: LazyLock<String> =

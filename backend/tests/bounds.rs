@@ -12,7 +12,7 @@ use backend::{Config, limits::Limits, rate_limit::Rate};
 use futures_util::{SinkExt, StreamExt};
 use protocol::{
     ApiError,
-    job::{JobCreated, JobSpec},
+    job::JobSpec,
     pubsub::{PublishRequest, Published},
     upload::{NewUpload, sha256_hex},
 };
@@ -90,19 +90,7 @@ async fn a_client_over_its_connection_cap_gets_a_429_and_closing_one_makes_room(
     // Four held connections of different kinds: two idle TCP, an SSE stream and a WebSocket.
     let idle_a = TcpStream::connect(server.addr).await.unwrap();
     let idle_b = TcpStream::connect(server.addr).await.unwrap();
-    let job: JobCreated = reqwest::Client::new()
-        .post(server.url("/api/jobs"))
-        .json(&JobSpec {
-            steps: 5,
-            step_ms: 2_000,
-            payload_bytes: 0,
-        })
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let job = common::create_job(server.url("/api/jobs"), 5, 2_000).await;
     let sse = reqwest::get(server.url(&format!("/api/jobs/{}/events", job.job.0)))
         .await
         .unwrap();

@@ -12,7 +12,6 @@ use std::{
 
 use futures_util::{SinkExt, StreamExt};
 use protocol::{
-    job::{JobCreated, JobSpec},
     push::{ClientFrame, ServerFrame},
     trace::{Kind, RunId},
 };
@@ -58,19 +57,7 @@ async fn next(socket: &mut Socket) -> ServerFrame {
 #[tokio::test]
 async fn a_followed_job_is_pushed_step_by_step_and_traced_as_frames() {
     let server = common::TestServer::start().await;
-    let created: JobCreated = reqwest::Client::new()
-        .post(server.url("/api/jobs"))
-        .json(&JobSpec {
-            steps: 3,
-            step_ms: 40,
-            payload_bytes: 0,
-        })
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = common::create_job(server.url("/api/jobs"), 3, 40).await;
     let mut socket = open(&server, "?run=ws-1&rid=4").await;
     send(
         &mut socket,

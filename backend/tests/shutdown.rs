@@ -3,6 +3,8 @@
 //! process exits successfully within 5 s, even with a client that never finishes its request.
 #![cfg(unix)]
 
+mod common;
+
 use std::{
     net::SocketAddr,
     process::{ExitStatus, Stdio},
@@ -11,7 +13,6 @@ use std::{
 
 use futures_util::{SinkExt, StreamExt};
 use protocol::{
-    job::{JobCreated, JobSpec},
     pubsub::SubscriberFrame,
     push::ClientFrame,
     trace::{RunId, TraceClientMsg, TraceServerMsg},
@@ -235,19 +236,7 @@ async fn sigterm_answers_polls_ends_streams_closes_sockets_then_exits() {
     let backend = Backend::start().await;
     let http = reqwest::Client::new();
     // A job that will not change while the test runs (a step every 5 s, 50 steps).
-    let job: JobCreated = http
-        .post(backend.url("/api/jobs"))
-        .json(&JobSpec {
-            steps: 50,
-            step_ms: 5_000,
-            payload_bytes: 0,
-        })
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let job = common::create_job(backend.url("/api/jobs"), 50, 5_000).await;
     let job = job.job;
 
     let mut trace = watch(&backend, "shutdown-1").await;

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 
 use backend::{AppState, Config, serve};
+use protocol::job::{JobCreated, JobSpec};
 use tokio::{sync::oneshot, task::JoinHandle};
 
 pub struct TestServer {
@@ -56,4 +57,21 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Creates a job at `jobs_url` (`…/api/jobs`) with no payload and returns what the server said.
+pub async fn create_job(jobs_url: String, steps: u32, step_ms: u32) -> JobCreated {
+    reqwest::Client::new()
+        .post(jobs_url)
+        .json(&JobSpec {
+            steps,
+            step_ms,
+            payload_bytes: 0,
+        })
+        .send()
+        .await
+        .expect("job created")
+        .json()
+        .await
+        .expect("a JobCreated body")
 }
