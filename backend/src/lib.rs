@@ -38,8 +38,11 @@
 //! - [`error`]: the one error type; every failure is a 4xx/5xx with a JSON `{ "error": … }`.
 //! - [`openapi`]: the OpenAPI description of every endpoint, `GET /api/openapi.json`.
 //! - [`static_files`]: the built frontend, with `index.html` for deep links.
+//! - [`baseline`]: `POST /api/bench/bare`, the untraced bare axum route the benchmarks compare
+//!   the echo with.
 #![forbid(unsafe_code)]
 
+pub mod baseline;
 pub mod connections;
 pub mod error;
 pub mod event_stream;
@@ -240,7 +243,9 @@ pub fn app(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(
             state.clone(),
             exchange::record,
-        ));
+        ))
+        // Merged after the trace layer, so never traced: the benchmarks' baseline.
+        .merge(baseline::router());
     let router = Router::new().nest("/api", api).with_state(state.clone());
     let router = match &state.config.dist {
         Some(dist) => router.fallback_service(static_files::service(dist)),
