@@ -33,6 +33,8 @@
 //!   connections at the listener, [`rate_limit`] its job creations and publishes.
 //! - [`held`]: the periodic sweep expiring every store, and `GET /api/debug/stats` reporting
 //!   connections, live tasks and each store's size.
+//! - [`http1_serve`]: the plain listener's serve loop (HTTP/1.1 only: smaller idle
+//!   connections), with `axum::serve`'s graceful shutdown.
 //! - [`ws_close`]: the close code for what a client did wrong on a WebSocket (1003, 1007, 1009).
 //! - [`when_woken`]: a future polled only when woken (shutdown, in busy loops).
 //! - [`error`]: the one error type; every failure is a 4xx/5xx with a JSON `{ "error": … }`.
@@ -48,6 +50,7 @@ pub mod error;
 pub mod event_stream;
 pub mod exchange;
 pub mod held;
+pub mod http1_serve;
 pub mod inner_listener;
 pub mod jobs;
 pub mod limits;
@@ -74,14 +77,9 @@ pub mod upload;
 pub mod when_woken;
 pub mod ws_close;
 
-use std::{
-    future::{Future, IntoFuture},
-    net::SocketAddr,
-    path::PathBuf,
-    sync::Arc,
-};
+use std::{future::Future, path::PathBuf, sync::Arc};
 
-use axum::{Json, Router, middleware, routing::get, serve::ListenerExt};
+use axum::{Json, Router, middleware, routing::get};
 use tokio::net::TcpListener;
 
 use crate::{
@@ -263,9 +261,10 @@ async fn health() -> Json<openapi::Health> {
     Json(openapi::Health { ok: true })
 }
 
-/// Serves `app(state)` on `listener` until `shutdown` completes, then stops accepting, tells
-/// every open connection to finish and waits for them, at most [`shutdown::DRAIN_DEADLINE`].
-/// Each client's connections are capped; the stores are swept while it serves.
+/// Serves `app(state)` on `listener` (HTTP/1.1, [`http1_serve`]) until `shutdown` completes,
+/// then stops accepting, tells every open connection to finish and waits for them, at most
+/// [`shutdown::DRAIN_DEADLINE`]. Each client's connections are capped; the stores are swept
+/// while it serves.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
@@ -274,18 +273,13 @@ pub async fn serve(
     let router = app(state.clone());
     // No Nagle (set by the listener): pushed events and frames are small writes that must
     // leave at once, not wait for the previous one's ACK (which cost up to 40 ms per event).
-    // `tap_io` gives handlers the peer address (`ConnectInfo<SocketAddr>`).
-    let listener = CappedListener::new(listener, state.connections.clone()).tap_io(|_| {});
+    let listener = CappedListener::new(listener, state.connections.clone());
     tokio::spawn(held::sweep_until_stopped(state.clone()));
     let signal = state.shutdown.clone();
-    let server = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    let server = http1_serve::serve(listener, router, async move {
         shutdown.await;
         tracing::info!("shutting down: closing open connections");
         signal.begin();
     });
-    state.shutdown.drain(server.into_future()).await
+    state.shutdown.drain(server).await
 }
