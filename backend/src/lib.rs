@@ -239,7 +239,7 @@ pub fn app(state: AppState) -> Router {
         .layer(middleware::map_response(error::json_errors))
         // Every request carrying `run` and `rid` is traced, whichever demo it belongs to.
         .layer(middleware::from_fn_with_state(
-            state.clone(),
+            state.trace.clone(),
             exchange::record,
         ))
         // Merged after the trace layer, so never traced: the benchmarks' baseline.
