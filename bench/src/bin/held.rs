@@ -445,10 +445,10 @@ fn report(
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let files = if m < n {
         format!(
-            "- Open files: the hard limit here is {} per process and cannot be raised in this \
-             container (no `CAP_SYS_RESOURCE`); the server and this client each hold one file \
-             per connection plus a few of their own, so {m} event streams were held beside the \
-             {n} WebSockets ({} at once)\n",
+            "- Open files: the hard limit here is {} per process and this process could not \
+             raise it (that takes `CAP_SYS_RESOURCE`); the server and this client each hold \
+             one file per connection plus a few of their own, so {m} event streams were held \
+             beside the {n} WebSockets ({} at once)\n",
             f.files,
             n + m
         )
