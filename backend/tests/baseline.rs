@@ -1,5 +1,5 @@
-//! The benchmarks' bare route `POST /api/bench/bare`: it answers the JSON it was sent, is never
-//! traced (even with `run`/`rid`), and refuses a malformed body with the API's JSON error.
+//! The benchmarks' bare route `POST /api/bench/bare`: it answers the JSON object it was sent, is
+//! never traced (even with `run`/`rid`), and refuses anything else with the API's JSON error.
 
 use axum::{
     body::{Body, to_bytes},
@@ -51,15 +51,22 @@ async fn answers_the_json_it_was_sent_untraced() {
 }
 
 #[tokio::test]
-async fn a_malformed_body_is_a_json_400() {
+async fn a_malformed_body_or_not_an_object_is_a_json_4xx() {
     let router = app(AppState::new(Config::default()));
-    let response = router
-        .oneshot(post_json("/api/bench/bare", "{\"items\": ["))
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
-    let body = to_bytes(response.into_body(), usize::MAX).await.unwrap();
-    let error: ApiError = serde_json::from_slice(&body).expect("a JSON error body");
-    assert!(!error.error.is_empty());
+    for (body, want) in [
+        ("{\"items\": [", StatusCode::BAD_REQUEST),
+        // What the spec promises back is an object: anything else is refused.
+        ("[null, null]", StatusCode::UNPROCESSABLE_ENTITY),
+    ] {
+        let response = router
+            .clone()
+            .oneshot(post_json("/api/bench/bare", body))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), want, "{body}");
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+        let body = to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        let error: ApiError = serde_json::from_slice(&body).expect("a JSON error body");
+        assert!(!error.error.is_empty());
+    }
 }
