@@ -37,10 +37,14 @@ e2e:
 	$(ENV) bash scripts/e2e.sh
 
 # Benchmarks on this machine (not part of `make test`): the release backend against a load client,
-# figures and the commands that produced them in bench/RESULTS.md. Fan-out: issue 5.
+# figures and the commands that produced them in bench/RESULTS.md. Fan-out: issue 5; request/
+# response (echo with tracing vs the bare route, under wrk) and connections held: issue 7.
 bench:
+	bash scripts/setup.sh bench
 	$(ENV) cargo build --release -p backend -p bench
 	./target/release/fanout --transport ws,sse --subscribers 1000,10000 --publishes 100
+	./target/release/reqresp
+	./target/release/held
 
 # Every bad input per endpoint against the release backend; the table goes into bench/RESULTS.md
 # under "Bad input" (the same table is asserted by `cargo test -p backend --test bad_input`).

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs whatever the build and the tests need and is missing. Idempotent: when everything is
 # there it takes a few seconds. `setup.sh build` for `make run`; `setup.sh test` adds the
-# test tooling: Debian's chromium and redis-server, npm packages for Playwright.
+# test tooling: Debian's chromium and redis-server, npm packages for Playwright. `setup.sh bench`
+# only adds Debian's wrk, the HTTP load generator of `make bench` (which builds no frontend).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-build}
@@ -10,6 +11,16 @@ mkdir -p "$TOOLS"
 
 say() { printf '==> %s\n' "$*"; }
 export PATH="$HOME/.cargo/bin:$PATH"
+
+if [ "$mode" = bench ]; then
+  if ! command -v wrk >/dev/null; then
+    say "installing Debian's wrk (the HTTP load generator of make bench)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+  fi
+  say "tools ready"
+  exit 0
+fi
 
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   say "adding the wasm32-unknown-unknown target"

@@ -21,7 +21,10 @@ pub const KEEP_ALIVE: Duration = Duration::from_secs(2);
 
 /// The producing end of one event stream.
 pub struct EventSink {
-    tx: mpsc::Sender<Event>,
+    // Boxed: the channel allocates its first block of 32 slots up front, whatever the bound;
+    // 32 pointers instead of 32 events is 1.2 KiB less per held stream (connections-held
+    // benchmark), for one small allocation per event sent.
+    tx: mpsc::Sender<Box<Event>>,
 }
 
 /// Why an event could not be queued: the stream is over, say so and stop producing.
@@ -40,14 +43,14 @@ pub const SHUTTING_DOWN: &str = "server shutting down";
 /// `stopped` is the server's shutdown ([`crate::AppState::stopped`]): then the stream says so
 /// in a last `dropped` event and ends, and the producer sees [`EventSink::closed`].
 pub fn open(stopped: impl Future<Output = ()> + Send + 'static) -> (EventSink, Response) {
-    let (tx, rx) = mpsc::channel::<Event>(STREAM_BUFFER);
+    let (tx, rx) = mpsc::channel::<Box<Event>>(STREAM_BUFFER);
     // `retry:` first, so even a stream dropped at once tells the browser when to come back.
-    let _ = tx.try_send(Event::default().retry(RETRY));
+    let _ = tx.try_send(Box::new(Event::default().retry(RETRY)));
     let stopped = Box::pin(stopped);
     let stream = futures_util::stream::unfold(Some((rx, stopped)), |open| async move {
         let (mut rx, mut stopped) = open?;
         tokio::select! {
-            event = rx.recv() => event.map(|e| (Ok::<_, Infallible>(e), Some((rx, stopped)))),
+            event = rx.recv() => event.map(|e| (Ok::<_, Infallible>(*e), Some((rx, stopped)))),
             _ = &mut stopped => Some((Ok(Event::default().event("dropped").data(SHUTTING_DOWN)), None)),
         }
     });
@@ -64,10 +67,10 @@ impl EventSink {
         if self.tx.capacity() == 1 {
             let _ = self
                 .tx
-                .try_send(Event::default().event("dropped").data(why));
+                .try_send(Box::new(Event::default().event("dropped").data(why)));
             return Err(Gone::TooSlow);
         }
-        self.tx.try_send(event).map_err(|e| match e {
+        self.tx.try_send(Box::new(event)).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => Gone::TooSlow,
             mpsc::error::TrySendError::Closed(_) => Gone::Closed,
         })
@@ -77,7 +80,7 @@ impl EventSink {
     pub fn drop_with(self, why: &str) {
         let _ = self
             .tx
-            .try_send(Event::default().event("dropped").data(why));
+            .try_send(Box::new(Event::default().event("dropped").data(why)));
     }
 
     /// Completes when the client has gone.

@@ -33,18 +33,24 @@
 //!   connections at the listener, [`rate_limit`] its job creations and publishes.
 //! - [`held`]: the periodic sweep expiring every store, and `GET /api/debug/stats` reporting
 //!   connections, live tasks and each store's size.
+//! - [`http1_serve`]: the plain listener's serve loop (HTTP/1.1 only: smaller idle
+//!   connections), with `axum::serve`'s graceful shutdown.
 //! - [`ws_close`]: the close code for what a client did wrong on a WebSocket (1003, 1007, 1009).
 //! - [`when_woken`]: a future polled only when woken (shutdown, in busy loops).
 //! - [`error`]: the one error type; every failure is a 4xx/5xx with a JSON `{ "error": … }`.
 //! - [`openapi`]: the OpenAPI description of every endpoint, `GET /api/openapi.json`.
 //! - [`static_files`]: the built frontend, with `index.html` for deep links.
+//! - [`baseline`]: `POST /api/bench/bare`, the untraced bare axum route the benchmarks compare
+//!   the echo with.
 #![forbid(unsafe_code)]
 
+pub mod baseline;
 pub mod connections;
 pub mod error;
 pub mod event_stream;
 pub mod exchange;
 pub mod held;
+pub mod http1_serve;
 pub mod inner_listener;
 pub mod jobs;
 pub mod limits;
@@ -71,14 +77,9 @@ pub mod upload;
 pub mod when_woken;
 pub mod ws_close;
 
-use std::{
-    future::{Future, IntoFuture},
-    net::SocketAddr,
-    path::PathBuf,
-    sync::Arc,
-};
+use std::{future::Future, path::PathBuf, sync::Arc};
 
-use axum::{Json, Router, middleware, routing::get, serve::ListenerExt};
+use axum::{Json, Router, middleware, routing::get};
 use tokio::net::TcpListener;
 
 use crate::{
@@ -238,9 +239,11 @@ pub fn app(state: AppState) -> Router {
         .layer(middleware::map_response(error::json_errors))
         // Every request carrying `run` and `rid` is traced, whichever demo it belongs to.
         .layer(middleware::from_fn_with_state(
-            state.clone(),
+            state.trace.clone(),
             exchange::record,
-        ));
+        ))
+        // Merged after the trace layer, so never traced: the benchmarks' baseline.
+        .merge(baseline::router());
     let router = Router::new().nest("/api", api).with_state(state.clone());
     let router = match &state.config.dist {
         Some(dist) => router.fallback_service(static_files::service(dist)),
@@ -258,9 +261,10 @@ async fn health() -> Json<openapi::Health> {
     Json(openapi::Health { ok: true })
 }
 
-/// Serves `app(state)` on `listener` until `shutdown` completes, then stops accepting, tells
-/// every open connection to finish and waits for them, at most [`shutdown::DRAIN_DEADLINE`].
-/// Each client's connections are capped; the stores are swept while it serves.
+/// Serves `app(state)` on `listener` (HTTP/1.1, [`http1_serve`]) until `shutdown` completes,
+/// then stops accepting, tells every open connection to finish and waits for them, at most
+/// [`shutdown::DRAIN_DEADLINE`]. Each client's connections are capped; the stores are swept
+/// while it serves.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
@@ -269,18 +273,13 @@ pub async fn serve(
     let router = app(state.clone());
     // No Nagle (set by the listener): pushed events and frames are small writes that must
     // leave at once, not wait for the previous one's ACK (which cost up to 40 ms per event).
-    // `tap_io` gives handlers the peer address (`ConnectInfo<SocketAddr>`).
-    let listener = CappedListener::new(listener, state.connections.clone()).tap_io(|_| {});
+    let listener = CappedListener::new(listener, state.connections.clone());
     tokio::spawn(held::sweep_until_stopped(state.clone()));
     let signal = state.shutdown.clone();
-    let server = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    let server = http1_serve::serve(listener, router, async move {
         shutdown.await;
         tracing::info!("shutting down: closing open connections");
         signal.begin();
     });
-    state.shutdown.drain(server.into_future()).await
+    state.shutdown.drain(server).await
 }

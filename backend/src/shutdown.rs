@@ -79,7 +79,7 @@ impl Shutdown {
         self.sockets.receiver_count()
     }
 
-    /// Runs `server` (an axum server with graceful shutdown on [`Shutdown::stopped`]) and then
+    /// Runs `server` (a serve loop with graceful shutdown on [`Shutdown::stopped`]) and then
     /// waits for the tracked sockets; once shutdown has begun, all of it gets at most
     /// [`DRAIN_DEADLINE`], after which whatever is left is abandoned with a warning.
     pub async fn drain(&self, server: impl Future<Output = io::Result<()>>) -> io::Result<()> {

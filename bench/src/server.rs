@@ -12,6 +12,8 @@ use tokio::{
 
 /// What the backend prints once it listens (`main.rs`).
 const SERVING: &str = "Patternscope is serving on http://";
+/// What the bare axum baseline (`bare-axum`) prints once it listens.
+pub const BARE_SERVING: &str = "bare axum is serving on http://";
 
 /// Flags lifting the server's per-client bounds: every benchmark connects from 127.0.0.1 (the
 /// fan-out holds 10,000 sockets from it) and publishes or creates jobs as fast as it can.
@@ -46,8 +48,27 @@ impl ServerUnderTest {
         binary: &Path,
         args: &[String],
     ) -> anyhow::Result<ServerUnderTest> {
+        let mut all: Vec<String> = ["--addr", "127.0.0.1:0", "--dist", "/nonexistent"]
+            .map(String::from)
+            .to_vec();
+        all.extend_from_slice(args);
+        Self::spawn(binary, &all, SERVING).await
+    }
+
+    /// Starts the bare axum baseline `binary` (`bare-axum`) on a free local port.
+    pub async fn start_bare(binary: &Path) -> anyhow::Result<ServerUnderTest> {
+        let args = ["--addr".to_owned(), "127.0.0.1:0".to_owned()];
+        Self::spawn(binary, &args, BARE_SERVING).await
+    }
+
+    /// Starts `binary` with `args` and waits for the line starting with `announce` (followed by
+    /// the address it serves on).
+    async fn spawn(
+        binary: &Path,
+        args: &[String],
+        announce: &str,
+    ) -> anyhow::Result<ServerUnderTest> {
         let mut child = Command::new(binary)
-            .args(["--addr", "127.0.0.1:0", "--dist", "/nonexistent"])
             .args(args)
             // Warnings only: an info line per event would cost the server time we measure.
             .env("RUST_LOG", "warn")
@@ -55,19 +76,19 @@ impl ServerUnderTest {
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
             .spawn()
-            .with_context(|| format!("cannot start the backend at {}", binary.display()))?;
+            .with_context(|| format!("cannot start the server at {}", binary.display()))?;
         let stdout = child.stdout.take().expect("stdout is piped");
         let mut lines = BufReader::new(stdout).lines();
         let base = tokio::time::timeout(Duration::from_secs(20), async {
             while let Some(line) = lines.next_line().await? {
-                if let Some(addr) = line.strip_prefix(SERVING) {
+                if let Some(addr) = line.strip_prefix(announce) {
                     return Ok(format!("http://{}", addr.trim()));
                 }
             }
-            bail!("the backend exited before serving")
+            bail!("{} exited before serving", binary.display())
         })
         .await
-        .context("the backend did not start within 20 s")??;
+        .with_context(|| format!("{} did not start within 20 s", binary.display()))??;
         // Keep draining its stdout so it never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         Ok(ServerUnderTest {
@@ -91,6 +112,11 @@ impl ServerUnderTest {
         let pid = self.child.as_ref()?.id()?;
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
         resident_bytes_in(&status)
+    }
+
+    /// `host:port` of the server.
+    pub fn addr(&self) -> &str {
+        self.base.trim_start_matches("http://")
     }
 
     /// The child's process id, when it is our child.
