@@ -146,10 +146,13 @@ impl TraceHub {
         if log.messages.len() == MAX_MESSAGES_PER_RUN {
             log.messages.pop_front();
         }
-        log.messages.push_back(message.clone());
         log.touched = Instant::now();
-        // No watcher is fine: the log keeps the message for a later watch or GET.
-        let _ = log.live.send(message);
+        // No watcher is fine: the log keeps the message for a later watch or GET (and with none,
+        // the copy for them is not made).
+        if log.live.receiver_count() > 0 {
+            let _ = log.live.send(message.clone());
+        }
+        log.messages.push_back(message);
     }
 
     /// Records a hop the server saw whole (sent and received at once), such as one between the
