@@ -84,12 +84,12 @@ function frameStats(frames) {
 }
 
 /** Imports `file` into a fresh page and times it: from the file input's change event to the
- * whole trace of `expected` messages being counted with the window's `window` messages in the
+ * whole trace of `expected` messages being counted with the window's `inWindow` messages in the
  * DOM, and to the next frame after that (drawn). */
-async function timeImport(page, file, expected, window) {
+async function timeImport(page, file, expected, inWindow) {
   await page.goto('/demo/pubsub');
   await expect(page.getByTestId('import-json')).toBeAttached();
-  await page.evaluate(([expected, window]) => {
+  await page.evaluate(([expected, inWindow]) => {
     const rec = {};
     window.__import = rec;
     const input = document.querySelector('[data-testid=import-json]');
@@ -98,13 +98,13 @@ async function timeImport(page, file, expected, window) {
     const observer = new MutationObserver(() => {
       const svg = document.querySelector('[data-testid=sequence-diagram]');
       if (rec.dom || Number(svg.dataset.totalMessages) !== expected) return;
-      if (document.querySelectorAll('[data-testid=message]').length < window) return;
+      if (document.querySelectorAll('[data-testid=message]').length < inWindow) return;
       rec.dom = performance.now();
       observer.disconnect();
       requestAnimationFrame(() => requestAnimationFrame(() => (rec.drawn = performance.now())));
     });
     observer.observe(document.body, { childList: true, subtree: true, attributes: true });
-  }, [expected, window]);
+  }, [expected, inWindow]);
   await page.getByTestId('import-json').setInputFiles(file);
   await page.waitForFunction(() => window.__import.drawn !== undefined, null, { timeout: 30_000 });
   const rec = await page.evaluate(() => window.__import);
