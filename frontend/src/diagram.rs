@@ -11,7 +11,8 @@
 //! message costs one linear pass, not every arrow re-running (and re-subscribing) against the
 //! whole trace, which made a thousand-message diagram freeze.
 //!
-//! A long diagram is windowed ([`crate::window`]): the SVG keeps its full height (and the
+//! A long diagram (more than [`crate::window::DRAWN_WHOLE_UP_TO`] messages) is windowed
+//! ([`crate::window`]): the SVG keeps its full height (and the
 //! lifelines their full length), but only the messages and activation bars near the visible
 //! part of its scroll box are in the DOM, plus the selected and the focused message wherever
 //! they are. An arrow drawn again after scrolling back takes up its first animation where it
@@ -265,7 +266,8 @@ pub fn SequenceDiagram(
 
     let bar_geo = Memo::new(move |_| {
         let span = span.get();
-        geometry.with(|g| windowing::visible_bars(&g.bars, span))
+        geometry
+            .with(|g| windowing::visible_bars(&g.bars, windowing::band_for(span, g.arrows.len())))
     });
     // Lifelines stay put while the diagram grows: only their length follows it.
     let lifeline_list = Memo::new(move |_| geometry.with(|g| g.lifelines.clone()));
@@ -448,7 +450,7 @@ pub fn SequenceDiagram(
         let span = span.get();
         let keep = [selected.get(), focused.get()];
         geometry.with(|g| {
-            windowing::visible_arrows(&g.arrows, span, &keep)
+            windowing::visible_arrows(&g.arrows, windowing::band_for(span, g.arrows.len()), &keep)
                 .into_iter()
                 .map(|i| (i, g.arrows[i].key.clone()))
                 .collect::<Vec<_>>()

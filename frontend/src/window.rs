@@ -57,6 +57,19 @@ impl Span {
     }
 }
 
+/// Traces up to this many messages are drawn whole: a few hundred SVG groups cost the browser
+/// little, and a run of a demo (which the reader scrolls through, or a test reads) is all there.
+pub const DRAWN_WHOLE_UP_TO: usize = 300;
+
+/// The band to draw for a trace of `messages` messages: `span`, or all of it when it is short.
+pub fn band_for(span: Span, messages: usize) -> Span {
+    if messages <= DRAWN_WHOLE_UP_TO {
+        Span::ALL
+    } else {
+        span
+    }
+}
+
 /// How far beyond its line an arrow's drawing reaches: the label above it, a self-message's loop
 /// and its text below.
 const ARROW_REACH: f64 = 24.0;
@@ -193,6 +206,14 @@ mod tests {
         // Seen: units 2000..3000; a screen is 1000 units.
         assert!(w.top <= 1_000.0 && w.top > 500.0, "{w:?}");
         assert!(w.bottom >= 4_000.0 && w.bottom < 4_500.0, "{w:?}");
+    }
+
+    #[test]
+    fn short_traces_are_drawn_whole() {
+        let w = window(&at(5_000.0));
+        assert_eq!(band_for(w, 0), Span::ALL);
+        assert_eq!(band_for(w, DRAWN_WHOLE_UP_TO), Span::ALL);
+        assert_eq!(band_for(w, DRAWN_WHOLE_UP_TO + 1), w);
     }
 
     #[test]
