@@ -10,16 +10,26 @@
 //! when that arrow really changed. So no signal has one subscriber per message: a streamed-in
 //! message costs one linear pass, not every arrow re-running (and re-subscribing) against the
 //! whole trace, which made a thousand-message diagram freeze.
+//!
+//! A long diagram (more than [`crate::window::DRAWN_WHOLE_UP_TO`] messages) is windowed
+//! ([`crate::window`]): the SVG keeps its full height (and the
+//! lifelines their full length), but only the messages and activation bars near the visible
+//! part of its scroll box are in the DOM, plus the selected and the focused message wherever
+//! they are. An arrow drawn again after scrolling back takes up its first animation where it
+//! would be by now (a negative delay), so the drawing looks the same as if it had stayed.
+//! Exports draw the whole diagram ([`SequenceDiagram`]'s `whole`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
-use leptos::prelude::*;
+use leptos::{html, prelude::*, svg};
 use protocol::trace::{Actor, Kind, Transport};
+use wasm_bindgen::{JsCast, closure::Closure};
 
 use crate::{
     layout::{self, ArrowGeo, BarStyle, Geometry, Options},
     merge::Drawn,
     metrics::{human_bytes, human_us},
+    window::{self as windowing, Span, Viewport},
 };
 
 /// The short text drawn on an arrow; the full label is in `data-label` and the tooltip.
@@ -79,16 +89,20 @@ pub fn SequenceDiagram(
     /// The run is live and the diagram keeps growing: its drawing area grows ahead of it.
     #[prop(optional, into)]
     growing: Signal<bool>,
+    /// Changes when the reader moves the playhead (step, scrub, replay): the diagram then
+    /// scrolls its latest moment into view.
+    #[prop(optional, into)]
+    reveal_latest: Signal<u64>,
+    /// Every message in the DOM, not only those near the view (an export's drawing).
+    #[prop(optional)]
+    whole: bool,
 ) -> impl IntoView {
     // The diagram is redrawn at most once per animation frame, however many messages and clock
     // ticks arrive in between: a stream brings both halves of each message separately, so
     // redrawing on each would lay the whole diagram out several times per frame.
     let frame = RwSignal::new(0u64);
     let pending = StoredValue::new(false);
-    Effect::new(move |_| {
-        trace.track();
-        now_us.track();
-        compact.track();
+    let request_frame = move || {
         if pending.get_value() {
             return;
         }
@@ -102,6 +116,12 @@ pub fn SequenceDiagram(
             pending.try_set_value(false);
             frame.try_update(|n| *n += 1);
         });
+    };
+    Effect::new(move |_| {
+        trace.track();
+        now_us.track();
+        compact.track();
+        request_frame();
     });
     let actors = Memo::new(move |_| {
         frame.track();
@@ -133,7 +153,122 @@ pub fn SequenceDiagram(
     });
     let tick_geo = Memo::new(move |_| geometry.with(|g| (g.ticks.clone(), g.width)));
     let fold_geo = Memo::new(move |_| geometry.with(|g| (g.folds.clone(), g.width)));
-    let bar_geo = Memo::new(move |_| geometry.with(|g| g.bars.clone()));
+
+    // The window: the band of the drawing near what the scroll box shows, measured at most once
+    // per animation frame after a scroll or a resize.
+    let scroller = NodeRef::<html::Div>::new();
+    let drawing = NodeRef::<svg::Svg>::new();
+    let span = RwSignal::new(if whole { Span::ALL } else { Span::FIRST });
+    let measure = move || -> Option<Viewport> {
+        let div = scroller.try_get_untracked().flatten()?;
+        let svg = drawing.try_get_untracked().flatten()?;
+        let (outer, inner) = (
+            div.get_bounding_client_rect(),
+            svg.get_bounding_client_rect(),
+        );
+        let scroll_top = f64::from(div.scroll_top());
+        Some(Viewport {
+            scroll_top,
+            client_height: f64::from(div.client_height()),
+            origin: inner.top() - outer.top() - f64::from(div.client_top()) + scroll_top,
+            scale: inner.width() / size.try_with_untracked(|s| s.0)?,
+        })
+    };
+    let update_window = move || {
+        if let Some(v) = measure() {
+            let now = windowing::window(&v);
+            if span.try_get_untracked().is_some_and(|was| was != now) {
+                span.set(now);
+            }
+        }
+    };
+    let window_pending = StoredValue::new(false);
+    let schedule_window = move || {
+        if whole || window_pending.get_value() {
+            return;
+        }
+        window_pending.set_value(true);
+        request_animation_frame(move || {
+            window_pending.try_set_value(false);
+            update_window();
+        });
+    };
+    // A resize of the box (the page's, a lane's) changes the drawing's scale and what fits.
+    let resizes = StoredValue::new_local(None::<(web_sys::ResizeObserver, Closure<dyn Fn()>)>);
+    Effect::new(move |_| {
+        let Some(div) = scroller.get() else { return };
+        if whole || resizes.with_value(Option::is_some) {
+            return;
+        }
+        let callback = Closure::<dyn Fn()>::new(schedule_window);
+        if let Ok(observer) = web_sys::ResizeObserver::new(callback.as_ref().unchecked_ref()) {
+            observer.observe(&div);
+            resizes.set_value(Some((observer, callback)));
+        }
+    });
+    on_cleanup(move || {
+        if let Some((observer, _)) = resizes.try_update_value(Option::take).flatten() {
+            observer.disconnect();
+        }
+    });
+    Effect::new(move |_| {
+        size.track();
+        schedule_window();
+    });
+    // Scrolls the box as little as needed to show the band `y1..y2` of the drawing, and draws
+    // the rows there before the next paint.
+    let scroll_to_show = move |y1: f64, y2: f64| {
+        let Some(v) = measure() else { return };
+        if let (Some(top), Some(div)) = (
+            windowing::reveal(&v, y1, y2),
+            scroller.try_get_untracked().flatten(),
+        ) {
+            div.set_scroll_top(top.round() as i32);
+            update_window();
+        }
+    };
+    // A message selected elsewhere (the waterfall, the keyboard) is scrolled to.
+    Effect::new(move |_| {
+        let Some(key) = selected.get() else { return };
+        if whole {
+            return;
+        }
+        let row = geometry
+            .with_untracked(|g| g.arrows.iter().find(|a| a.key == key).map(|a| (a.y1, a.y2)));
+        if let Some((y1, y2)) = row {
+            scroll_to_show(y1, y2);
+        }
+    });
+    // A moved playhead: once the diagram is drawn at the new moment (the frame after next, when
+    // its new height is in the DOM), its latest row is scrolled into view.
+    let reveal_pending = StoredValue::new(false);
+    Effect::new(move |was: Option<u64>| {
+        let now = reveal_latest.get();
+        if !whole && was.is_some_and(|was| was != now) {
+            reveal_pending.set_value(true);
+            request_frame();
+        }
+        now
+    });
+    Effect::new(move |_| {
+        frame.track();
+        if !reveal_pending.get_value() {
+            return;
+        }
+        reveal_pending.set_value(false);
+        request_animation_frame(move || {
+            let row = geometry.try_with_untracked(|g| windowing::latest_row(&g.arrows));
+            if let Some(Some((y1, y2))) = row {
+                scroll_to_show(y1, y2);
+            }
+        });
+    });
+
+    let bar_geo = Memo::new(move |_| {
+        let span = span.get();
+        geometry
+            .with(|g| windowing::visible_bars(&g.bars, windowing::band_for(span, g.arrows.len())))
+    });
     // Lifelines stay put while the diagram grows: only their length follows it.
     let lifeline_list = Memo::new(move |_| geometry.with(|g| g.lifelines.clone()));
     let lifelines = move || {
@@ -246,10 +381,27 @@ pub fn SequenceDiagram(
         })
     };
 
-    // Each arrow's view, behind its own signal; refreshed for all of them in one pass.
+    // Each drawn arrow's view, behind its own signal; refreshed for all of them in one pass.
     let views = StoredValue::new(HashMap::<String, ArcRwSignal<ArrowView>>::new());
+    // When each message first appeared (performance.now(), ms): an arrow drawn later, after a
+    // scroll, starts its animation that far in.
+    let born = StoredValue::new(HashMap::<String, f64>::new());
     Effect::new(move |_| {
         frame.track();
+        trace.with_untracked(|t| {
+            born.try_update_value(|born| {
+                let now = now_ms();
+                for d in t {
+                    if !born.contains_key(&d.key) {
+                        born.insert(d.key.clone(), now);
+                    }
+                }
+                if born.len() > t.len() {
+                    let keys: HashSet<&str> = t.iter().map(|d| d.key.as_str()).collect();
+                    born.retain(|k, _| keys.contains(k.as_str()));
+                }
+            })
+        });
         let changed = trace.with_untracked(|t| {
             geometry.with(|g| {
                 views.try_update_value(|views| {
@@ -292,32 +444,46 @@ pub fn SequenceDiagram(
         });
         signal
     };
-    let arrow_keys = move || {
-        frame.track();
-        trace.with_untracked(|t| {
-            t.iter()
-                .enumerate()
-                .map(|(i, d)| (i, d.key.clone()))
+    // The arrows drawn: those in the window, and the selected and focused ones.
+    let focused = RwSignal::new(None::<String>);
+    let arrow_keys = Memo::new(move |_| {
+        let span = span.get();
+        let keep = [selected.get(), focused.get()];
+        geometry.with(|g| {
+            windowing::visible_arrows(&g.arrows, windowing::band_for(span, g.arrows.len()), &keep)
+                .into_iter()
+                .map(|i| (i, g.arrows[i].key.clone()))
                 .collect::<Vec<_>>()
         })
-    };
+    });
     // Whether an arrow is the selected one, told to that arrow alone.
     let is_selected = Selector::new(move || selected.get());
     let arrow = move |(i, key): (usize, String)| {
         let d = trace.with_untracked(|t| at_key(t, i, &key, |d| &d.key).cloned());
         d.map(|d| {
             let view = view_of(&d, i);
-            view! { <MessageArrow d=d view=view selected=selected is_selected=is_selected.clone()/> }
+            let now = now_ms();
+            let age_ms = born
+                .try_update_value(|b| now - *b.entry(key.clone()).or_insert(now))
+                .unwrap_or(0.0);
+            // Its signal goes with it: an arrow out of the window costs nothing per frame.
+            on_cleanup(move || {
+                views.try_update_value(|v| v.remove(&key));
+            });
+            view! { <MessageArrow d=d view=view age_ms=age_ms selected=selected is_selected=is_selected.clone() focused=focused/> }
         })
     };
 
     view! {
-        <div class="diagram-scroll" tabindex="0" role="region" aria-label="Sequence diagram">
+        <div class="diagram-scroll" tabindex="0" role="region" aria-label="Sequence diagram"
+            node_ref=scroller on:scroll=move |_| schedule_window()>
             <svg
+                node_ref=drawing
                 data-testid="sequence-diagram"
                 class="sequence-diagram"
                 role="group"
                 aria-label="Sequence diagram of this run"
+                data-total-messages=move || geometry.with(|g| g.arrows.len())
                 width=move || size.with(|s| s.0)
                 height=move || size.with(|s| s.1)
                 viewBox=move || size.with(|(w, h)| format!("0 0 {w} {h}"))
@@ -334,7 +500,7 @@ pub fn SequenceDiagram(
                 {lifelines}
                 {folds}
                 {bars}
-                <For each=arrow_keys key=|(_, key)| key.clone() children=arrow/>
+                <For each=move || arrow_keys.get() key=|(_, key)| key.clone() children=arrow/>
                 <Show when=move || trace.with(Vec::is_empty)>
                     <text class="empty-hint" x=move || size.with(|s| s.0 / 2.0) y=120 text-anchor="middle">
                         "Press Run: each real exchange will be drawn here as it happens."
@@ -375,6 +541,11 @@ pub fn room_for(height: f64) -> f64 {
         room = (room * 1.25).round();
     }
     room
+}
+
+/// The page's clock (`performance.now()`), in ms.
+fn now_ms() -> f64 {
+    window().performance().map(|p| p.now()).unwrap_or(0.0)
 }
 
 /// The item at `i` in `items` if it has `key`, otherwise the one with `key` anywhere.
@@ -430,8 +601,12 @@ fn arrow_view(d: &Drawn, a: &ArrowGeo, width: f64) -> ArrowView {
 fn MessageArrow(
     d: Drawn,
     view: ArcRwSignal<ArrowView>,
+    /// How long ago the message first appeared, in ms: its animation starts that far in.
+    age_ms: f64,
     selected: RwSignal<Option<String>>,
     is_selected: Selector<Option<String>>,
+    /// The message that has the keyboard focus (kept drawn while it has).
+    focused: RwSignal<Option<String>>,
 ) -> impl IntoView {
     let key = d.key.clone();
     let grow = if view.with_untracked(|a| a.x2 >= a.x1) {
@@ -442,10 +617,12 @@ fn MessageArrow(
     // Set through the CSSOM (`style:`), which the Content-Security-Policy allows, not as a
     // `style` attribute, which it refuses.
     let duration = format!("{:.0}ms", draw_ms(&d));
+    let delay = format!("{:.0}ms", -age_ms.max(0.0));
     let kind = d.kind.as_str();
     let key_click = key.clone();
     let select = move || selected.set(Some(key_click.clone()));
     let select_key = select.clone();
+    let (key_focus, key_blur) = (key.clone(), key.clone());
     let self_message = d.from == d.to;
     // A handle owned by this arrow (the signal itself lives on in the diagram's store).
     let view = RwSignal::from(view);
@@ -511,6 +688,8 @@ fn MessageArrow(
             role="button"
             aria-label=aria
             on:click=move |_| select()
+            on:focus=move |_| focused.set(Some(key_focus.clone()))
+            on:blur=move |_| focused.update(|f| if f.as_deref() == Some(key_blur.as_str()) { *f = None })
             on:keydown=move |ev| {
                 if ev.key() == "Enter" || ev.key() == " " {
                     ev.prevent_default();
@@ -520,7 +699,7 @@ fn MessageArrow(
         >
             <title>{full}</title>
             <path class="hit" d=path></path>
-            <g class=format!("draw {grow}") style:animation-duration=duration>
+            <g class=format!("draw {grow}") style:animation-duration=duration style:animation-delay=delay>
                 <path class="line" d=path marker-end=if kind == "response" { "url(#head-open)" } else { "url(#head)" }></path>
                 <text class="label" x=text_x y=text_y text-anchor=anchor>{label}</text>
             </g>

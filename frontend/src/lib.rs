@@ -13,6 +13,7 @@
 //! - [`merge`]: pairs both observers' records and maps server time onto the browser's clock.
 //! - [`layout`]: trace → lifelines, arrows, activation bars, time axis (unit-tested natively).
 //! - [`diagram`]: the animated SVG sequence diagram.
+//! - [`window`]: which rows of a long diagram are near enough to the view to be drawn (pure).
 //! - [`inspector`]: the clicked exchange in HTTP anatomy.
 //! - [`export`]: a run as Mermaid text, standalone SVG or JSON, and JSON back (pure).
 //! - [`metrics`]: what a run cost (requests, bytes, latency, connections).
@@ -48,6 +49,7 @@ pub mod trace_socket;
 pub mod trace_view;
 pub mod waiting;
 pub mod waterfall;
+pub mod window;
 
 use leptos::prelude::*;
 use leptos_router::{

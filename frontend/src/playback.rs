@@ -57,6 +57,9 @@ pub struct Playback {
     pub view: RwSignal<Option<i64>>,
     pub speed: RwSignal<f64>,
     pub replaying: RwSignal<bool>,
+    /// Counts the reader's moves of the playhead (step, scrub, each replay tick), not pauses:
+    /// the diagram scrolls the moment moved to into view.
+    pub moved: RwSignal<u64>,
 }
 
 impl Playback {
@@ -66,6 +69,7 @@ impl Playback {
             view: RwSignal::new(None),
             speed: RwSignal::new(1.0),
             replaying: RwSignal::new(false),
+            moved: RwSignal::new(0),
         };
         let reduced = prefers_reduced_motion();
         let mut still = 0.0;
@@ -96,6 +100,7 @@ impl Playback {
                 playback.view.set(None);
             } else {
                 playback.view.set(Some(next));
+                playback.moved.update(|n| *n += 1);
             }
         });
         let timer = StoredValue::new_local(Some(timer));
@@ -107,6 +112,12 @@ impl Playback {
     pub fn pause(&self, now: i64) {
         self.replaying.set(false);
         self.view.set(Some(now));
+    }
+
+    /// Moves the playhead to `t` (the scrub bar), paused there.
+    pub fn seek(&self, t: i64) {
+        self.pause(t);
+        self.moved.update(|n| *n += 1);
     }
 
     /// Back to following the run.
@@ -127,11 +138,13 @@ impl Playback {
         };
         self.view
             .set(Some(to.unwrap_or(if forward { here } else { 0 })));
+        self.moved.update(|n| *n += 1);
     }
 
     pub fn replay(&self) {
         self.view.set(Some(0));
         self.replaying.set(true);
+        self.moved.update(|n| *n += 1);
     }
 }
 

@@ -2,7 +2,7 @@
 //! scale, filter and find), the playback bar, the sequence diagram, the inspector and the timing
 //! waterfall. The single-lane demo frame has one; the comparison page has one per lane.
 
-use leptos::{html, prelude::*, task::spawn_local};
+use leptos::{prelude::*, task::spawn_local};
 use protocol::trace::{Actor, Kind};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -95,18 +95,25 @@ pub fn TraceView(
         }
         now
     });
-    let diagram_box = NodeRef::<html::Div>::new();
+    // The page draws only the part of a long diagram near the view, so the file is drawn
+    // apart: the same diagram, every message in it, in an element that is never attached.
+    let export_actors = actors.clone();
     let export_svg = move |_| {
-        let Some(svg) = diagram_box
-            .get_untracked()
-            .and_then(|d| d.query_selector("svg.sequence-diagram").ok().flatten())
+        let Some(holder) = document()
+            .create_element("div")
+            .ok()
+            .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
         else {
             return;
         };
-        let Ok(serializer) = XmlSerializer::new() else {
-            return;
-        };
-        if let Ok(markup) = serializer.serialize_to_string(&svg) {
+        let preferred = export_actors.clone();
+        let drawn = leptos::mount::mount_to(holder.clone(), move || {
+            view! { <SequenceDiagram trace=trace preferred=preferred now_us=now_us selected=selected compact=compact whole=true/> }
+        });
+        let svg = holder.query_selector("svg.sequence-diagram").ok().flatten();
+        let markup = svg.and_then(|svg| XmlSerializer::new().ok()?.serialize_to_string(&svg).ok());
+        drop(drawn);
+        if let Some(markup) = markup {
             download(
                 &format!("patternscope-{slug}.svg"),
                 "image/svg+xml",
@@ -152,9 +159,10 @@ pub fn TraceView(
                 <span class="import-error" role="alert">{move || import_error.get()}</span>
             </div>
             <div class="stage">
-                <div class="diagram-column" node_ref=diagram_box>
+                <div class="diagram-column">
                     <PlaybackBar playback=playback recorded=recorded now_us=recorder.now_us()/>
-                    <SequenceDiagram trace=trace preferred=actors now_us=now_us selected=selected compact=compact growing=growing/>
+                    <SequenceDiagram trace=trace preferred=actors now_us=now_us selected=selected compact=compact growing=growing
+                        reveal_latest=Signal::derive(move || playback.moved.get())/>
                     <Waterfall trace=trace selected=selected open=!stacked/>
                 </div>
                 {if stacked {
@@ -247,7 +255,7 @@ fn PlaybackBar(
                 max=move || end_ms().to_string() prop:value=move || shown_ms().to_string()
                 on:input=move |ev| {
                     let ms: i64 = event_target_value(&ev).parse().unwrap_or(0);
-                    playback.pause(ms * 1000);
+                    playback.seek(ms * 1000);
                 }/>
             <span class="playback-time" data-testid="playback-time">{move || format!("{} ms", shown_ms())}</span>
             <button type="button" data-testid="replay" on:click=move |_| playback.replay()>"↺ Replay"</button>
