@@ -176,9 +176,7 @@ impl InternalHops {
 }
 
 /// Middleware: records the arrival and the departure of each traced exchange. Its state is the
-/// trace hub alone (one `Arc`), not the whole `AppState`: it is cloned for every API request,
-/// and cloning and dropping every handle of `AppState` per request showed in a profile of the
-/// request/response benchmark.
+/// trace hub, all it uses.
 pub async fn record(State(trace): State<TraceHub>, mut request: Request, next: Next) -> Response {
     let mut ids = match TraceIds::from_query(request.uri().query()) {
         Ok(Some(ids)) => ids,

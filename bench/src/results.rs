@@ -156,3 +156,27 @@ mod tests {
         assert_eq!(t, "| a | b |\n| --- | --- |\n| 1 | 2 |\n");
     }
 }
+
+/// Where a benchmark's figures go: every benchmark binary flattens this into its arguments.
+#[derive(Debug, clap::Args)]
+pub struct Output {
+    /// The results file whose section for this benchmark is replaced.
+    #[arg(long, default_value = "bench/RESULTS.md")]
+    pub results: std::path::PathBuf,
+    /// Print the figures only; leave the results file alone.
+    #[arg(long)]
+    pub no_results: bool,
+}
+
+impl Output {
+    /// Replaces the section `key` of the results file with `report`, unless `--no-results`.
+    pub fn write(&self, key: &str, report: &str) -> anyhow::Result<()> {
+        if self.no_results {
+            return Ok(());
+        }
+        write_section(&self.results, key, report)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", self.results.display()))?;
+        eprintln!("{key}: wrote {}", self.results.display());
+        Ok(())
+    }
+}

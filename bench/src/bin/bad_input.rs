@@ -22,12 +22,8 @@ struct Args {
     /// Use a server already running here instead of starting one.
     #[arg(long)]
     addr: Option<String>,
-    /// The results file whose "Bad input" section is replaced.
-    #[arg(long, default_value = "bench/RESULTS.md")]
-    results: PathBuf,
-    /// Print the table only; leave the results file alone.
-    #[arg(long)]
-    no_results: bool,
+    #[command(flatten)]
+    output: results::Output,
 }
 
 #[tokio::main]
@@ -62,9 +58,7 @@ async fn main() -> anyhow::Result<()> {
                127.0.0.1, twice the default cap.\n";
     eprintln!("bad-input: {}", Machine::here().describe());
     print!("{report}");
-    if !args.no_results {
-        results::write_section(&args.results, "bad-input", &report)?;
-    }
+    args.output.write("bad-input", &report)?;
     if mismatches > 0 || !healthy {
         bail!("{mismatches} case(s) mismatched; healthy afterwards: {healthy}");
     }

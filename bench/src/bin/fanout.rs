@@ -70,12 +70,8 @@ struct Args {
     /// Skip the one-subscriber baseline run of each transport.
     #[arg(long)]
     no_baseline: bool,
-    /// The results file whose fan-out section is replaced.
-    #[arg(long, default_value = "bench/RESULTS.md")]
-    results: PathBuf,
-    /// Print the table only; leave the results file alone.
-    #[arg(long)]
-    no_results: bool,
+    #[command(flatten)]
+    output: results::Output,
 }
 
 /// What one run (one transport, one N) measured.
@@ -143,11 +139,7 @@ async fn bench_fan_out(args: Args) -> anyhow::Result<()> {
         (&load_before, &load_after),
     );
     println!("{report}");
-    if !args.no_results {
-        results::write_section(&args.results, &format!("fanout-{engine}"), &report)
-            .with_context(|| format!("cannot write {}", args.results.display()))?;
-        eprintln!("fanout: wrote {}", args.results.display());
-    }
+    args.output.write(&format!("fanout-{engine}"), &report)?;
     Ok(())
 }
 

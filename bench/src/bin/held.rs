@@ -65,12 +65,8 @@ struct Args {
     /// Skip the WebSockets and event streams (long polls only).
     #[arg(long)]
     no_connections: bool,
-    /// The results file whose section is replaced.
-    #[arg(long, default_value = "bench/RESULTS.md")]
-    results: PathBuf,
-    /// Print the section only; leave the results file alone.
-    #[arg(long)]
-    no_results: bool,
+    #[command(flatten)]
+    output: results::Output,
 }
 
 /// Memory per connection of one kind, on one server.
@@ -147,11 +143,7 @@ async fn main() -> anyhow::Result<()> {
     let load_after = results::load_average();
     let report = report(&args, &machine, &found, (&load_before, &load_after));
     println!("{report}");
-    if !args.no_results {
-        results::write_section(&args.results, "held", &report)
-            .with_context(|| format!("cannot write {}", args.results.display()))?;
-        eprintln!("held: wrote {}", args.results.display());
-    }
+    args.output.write("held", &report)?;
     Ok(())
 }
 

@@ -45,12 +45,8 @@ struct Args {
     /// Items in the JSON order posted to both.
     #[arg(long, default_value_t = 3)]
     items: u32,
-    /// The results file whose request/response section is replaced.
-    #[arg(long, default_value = "bench/RESULTS.md")]
-    results: PathBuf,
-    /// Print the section only; leave the results file alone.
-    #[arg(long)]
-    no_results: bool,
+    #[command(flatten)]
+    output: results::Output,
 }
 
 /// One route's runs.
@@ -149,11 +145,7 @@ async fn main() -> anyhow::Result<()> {
         (&load_before, &load_after),
     );
     println!("{report}");
-    if !args.no_results {
-        results::write_section(&args.results, "reqresp", &report)
-            .with_context(|| format!("cannot write {}", args.results.display()))?;
-        eprintln!("reqresp: wrote {}", args.results.display());
-    }
+    args.output.write("reqresp", &report)?;
     Ok(())
 }
 

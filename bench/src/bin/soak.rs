@@ -5,7 +5,7 @@
 
 use std::{path::PathBuf, time::Duration};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use bench::{
     raise_open_file_limit,
     results::{self, Machine},
@@ -34,12 +34,8 @@ struct Args {
     /// The backend binary to start (a release build).
     #[arg(long, default_value = "target/release/backend")]
     server_bin: PathBuf,
-    /// The results file whose soak section is replaced.
-    #[arg(long, default_value = "bench/RESULTS.md")]
-    results: PathBuf,
-    /// Print the figures only; leave the results file alone.
-    #[arg(long)]
-    no_results: bool,
+    #[command(flatten)]
+    output: results::Output,
 }
 
 #[tokio::main]
@@ -66,11 +62,7 @@ async fn main() -> anyhow::Result<()> {
         .join(" ");
     let text = describe(&report, &machine, &command, &load_before, &load_after);
     println!("{text}");
-    if !args.no_results {
-        results::write_section(&args.results, "soak", &text)
-            .with_context(|| format!("cannot write {}", args.results.display()))?;
-        eprintln!("soak: wrote {}", args.results.display());
-    }
+    args.output.write("soak", &text)?;
     let problems = report.problems();
     if !problems.is_empty() {
         bail!("soak failed:\n- {}", problems.join("\n- "));
