@@ -325,9 +325,45 @@ async fn collect(
     Ok((good, spread))
 }
 
+/// Once `n` polls are parked on `server`: lets it settle, reads what they hold over `before`,
+/// checks that none was answered yet, has `release` answer them, and counts the answers that
+/// `correct` accepts. The backend and the bare baseline differ only in how polls are parked
+/// and released, and in what a correct answer is.
+async fn held_then_answered(
+    who: &str,
+    mut server: ServerUnderTest,
+    mut parked: Parked,
+    n: usize,
+    before: Option<u64>,
+    release: impl std::future::Future<Output = anyhow::Result<()>>,
+    correct: impl Fn(&Answer) -> bool,
+) -> anyhow::Result<Polls> {
+    tokio::time::sleep(SETTLE).await;
+    let parked_memory = server.resident_bytes();
+    if let Ok(early) = parked.answers.try_recv() {
+        bail!(
+            "{who}: long polls were answered before the event: {:?}",
+            early.map(|a| (a.status, a.body))
+        );
+    }
+    eprintln!(
+        "held: {who}: {n} long polls parked, {} per poll",
+        kib(per(parked_memory, before, n))
+    );
+    release.await?;
+    let (good, spread) = collect(&mut parked, n, correct).await?;
+    server.stop().await;
+    Ok(Polls {
+        memory: PerConnection {
+            bytes: per(parked_memory, before, n),
+            held: good,
+        },
+        spread,
+    })
+}
+
 async fn backend_long_polls(args: &Args) -> anyhow::Result<Polls> {
-    let n = args.connections;
-    let mut server = ServerUnderTest::start(&args.server_bin, &[]).await?;
+    let server = ServerUnderTest::start(&args.server_bin, &[]).await?;
     let addr = server.addr().to_owned();
     // Warm-up: polls answered by a short job.
     let warm = start_job(&server.base, 1, 200).await?;
@@ -343,88 +379,66 @@ async fn backend_long_polls(args: &Args) -> anyhow::Result<Polls> {
     let before = server.resident_bytes();
     let job = start_job(&server.base, JOB_STEPS, JOB_STEP_MS).await?;
     let started = Instant::now();
-    let mut parked = long_polls::park(
+    let parked = long_polls::park(
         &addr,
         &format!(
             "/api/jobs/{job}/wait?after={}&timeout_ms=30000",
             JOB_STEPS - 1
         ),
-        n,
+        args.connections,
         args.connect_at_once,
     )
     .await?;
-    eprintln!(
-        "held: backend: {n} long polls sent in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
-    tokio::time::sleep(SETTLE).await;
-    let parked_memory = server.resident_bytes();
-    if let Ok(early) = parked.answers.try_recv() {
-        bail!(
-            "long polls were answered before the event ({:.1} s after the job started): {:?}",
-            started.elapsed().as_secs_f64(),
-            early.map(|a| (a.status, a.body))
+    // The job's last step answers them: parking (and settling) must be over before it.
+    let release = async {
+        ensure!(
+            started.elapsed() < Duration::from_millis(u64::from(JOB_STEPS * JOB_STEP_MS)),
+            "parking took longer than the job's steps"
         );
-    }
-    ensure!(
-        started.elapsed() < Duration::from_millis(u64::from(JOB_STEPS * JOB_STEP_MS)),
-        "parking took longer than the job's steps"
-    );
-    eprintln!(
-        "held: backend: {n} long polls parked in {:.1} s, {} per poll",
-        started.elapsed().as_secs_f64(),
-        kib(per(parked_memory, before, n))
-    );
-    let (good, spread) = collect(&mut parked, n, |a| {
-        a.status == Some(200)
-            && serde_json::from_str::<LongPollAnswer>(&a.body)
-                .is_ok_and(|p| p.changed && p.update.version == JOB_STEPS && p.update.done)
-    })
-    .await?;
-    server.stop().await;
-    Ok(Polls {
-        memory: PerConnection {
-            bytes: per(parked_memory, before, n),
-            held: good,
+        Ok(())
+    };
+    held_then_answered(
+        "backend",
+        server,
+        parked,
+        args.connections,
+        before,
+        release,
+        |a| {
+            a.status == Some(200)
+                && serde_json::from_str::<LongPollAnswer>(&a.body)
+                    .is_ok_and(|p| p.changed && p.update.version == JOB_STEPS && p.update.done)
         },
-        spread,
-    })
+    )
+    .await
 }
 
 async fn bare_long_polls(args: &Args) -> anyhow::Result<Polls> {
-    let n = args.connections;
-    let mut server = ServerUnderTest::start_bare(&args.bare_bin).await?;
+    let server = ServerUnderTest::start_bare(&args.bare_bin).await?;
     let addr = server.addr().to_owned();
     let http = reqwest::Client::new();
-    let release = || http.post(format!("{}/release", server.base)).send();
+    let release_url = format!("{}/release", server.base);
+    let release = || async {
+        http.post(&release_url).send().await?.error_for_status()?;
+        Ok::<_, anyhow::Error>(())
+    };
     let mut parked = long_polls::park(&addr, "/wait", WARM_UP, args.connect_at_once).await?;
     tokio::time::sleep(SETTLE).await;
-    release().await?.error_for_status()?;
+    release().await?;
     collect(&mut parked, WARM_UP, |_| true).await?;
     tokio::time::sleep(SETTLE).await;
     let before = server.resident_bytes();
-    let mut parked = long_polls::park(&addr, "/wait", n, args.connect_at_once).await?;
-    tokio::time::sleep(SETTLE).await;
-    let parked_memory = server.resident_bytes();
-    if let Ok(early) = parked.answers.try_recv() {
-        bail!(
-            "bare long polls answered early: {:?}",
-            early.map(|a| (a.status, a.body))
-        );
-    }
-    release().await?.error_for_status()?;
-    let (good, spread) = collect(&mut parked, n, |a| {
-        a.status == Some(200) && a.body.contains("\"changed\":true")
-    })
-    .await?;
-    server.stop().await;
-    Ok(Polls {
-        memory: PerConnection {
-            bytes: per(parked_memory, before, n),
-            held: good,
-        },
-        spread,
-    })
+    let parked = long_polls::park(&addr, "/wait", args.connections, args.connect_at_once).await?;
+    held_then_answered(
+        "bare axum",
+        server,
+        parked,
+        args.connections,
+        before,
+        release(),
+        |a| a.status == Some(200) && a.body.contains("\"changed\":true"),
+    )
+    .await
 }
 
 fn report(
