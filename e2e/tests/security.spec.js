@@ -205,3 +205,77 @@ test('text fields that reach the server come back as text on the pages that have
     if (await stop.isEnabled()) await stop.click();
   }
 });
+
+test('a crafted trace file with markup in every text field imports, inspects and exports as text', async ({ page }) => {
+  // A trace file is input too: a learner may import one a stranger shared. Take a real run's
+  // export and put markup into every free-text field of every record (the same text for the
+  // same original, so requests still pair with their responses and lifelines stay lifelines).
+  const fs = require('fs');
+  const violations = await watchCsp(page);
+  await openDemo(page, 'request-response');
+  await page.getByTestId('run').click();
+  await waitForRunToFinish(page);
+  const drawn = await page.locator('[data-testid=message]').count();
+  expect(drawn).toBeGreaterThanOrEqual(2);
+  const [json] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-json').click()]);
+  const saved = JSON.parse(fs.readFileSync(await json.path(), 'utf8'));
+  const TEXT_KEYS = new Set(['run', 'request_id', 'from', 'to', 'label', 'start_line', 'body', 'name', 'value']);
+  const crafts = new Map();
+  let changed = 0;
+  const craft = (node) => {
+    if (Array.isArray(node)) return node.forEach(craft);
+    if (node === null || typeof node !== 'object') return;
+    for (const [key, value] of Object.entries(node)) {
+      if (typeof value === 'string' && TEXT_KEYS.has(key)) {
+        if (!crafts.has(value)) crafts.set(value, `${value} ${PAYLOADS[crafts.size % 2]}`);
+        node[key] = crafts.get(value);
+        changed++;
+      } else craft(value);
+    }
+  };
+  craft(saved.browser);
+  craft(saved.server);
+  expect(changed).toBeGreaterThan(40);
+  const crafted = test.info().outputPath('crafted.json');
+  fs.writeFileSync(crafted, JSON.stringify(saved));
+
+  await page.reload();
+  await expect(page.getByTestId('run')).toBeEnabled();
+  await page.getByTestId('import-json').setInputFiles(crafted);
+  const messages = page.locator('[data-testid=message]');
+  await expect(messages).toHaveCount(drawn);
+  // Shown, as text: on the lifelines, the labels and in the inspector's headers and body.
+  await expect(page.getByTestId('sequence-diagram').first()).toContainText(PROBE);
+  for (let i = 0; i < drawn; i++) {
+    await messages.nth(i).click({ force: true });
+    await expect(page.getByTestId('inspector')).toContainText(PROBE);
+    expect(await injected(page), `inspecting message ${i}`).toEqual({ xss: undefined, images: 0, scripts: 0 });
+  }
+
+  // The exports a reader opens elsewhere carry it as text too: the SVG parses to no element or
+  // handler we did not write, and the Mermaid text has no markup Mermaid would render as HTML.
+  const [svg] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-svg').click()]);
+  const svgText = fs.readFileSync(await svg.path(), 'utf8');
+  expect(svgText).toContain(PROBE);
+  expect(await violations(), 'after the SVG export').toEqual([]);
+  // Parsed in a blank page of its own: the app's policy (rightly) refuses the file's <style>.
+  const blank = await page.context().newPage();
+  const parsed = await blank.evaluate((text) => {
+    const doc = new DOMParser().parseFromString(text, 'image/svg+xml');
+    const all = [...doc.querySelectorAll('*')];
+    return {
+      error: doc.querySelector('parsererror') !== null,
+      foreign: all.filter((e) => ['img', 'script', 'foreignObject', 'iframe'].includes(e.localName)).length,
+      handlers: all.filter((e) => [...e.attributes].some((a) => a.name.startsWith('on'))).length,
+    };
+  }, svgText);
+  expect(parsed).toEqual({ error: false, foreign: 0, handlers: 0 });
+  await blank.close();
+  const [mermaid] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-mermaid').click()]);
+  const mermaidText = fs.readFileSync(await mermaid.path(), 'utf8');
+  expect(mermaidText).toContain(PROBE);
+  expect(mermaidText).not.toMatch(/<img|<script/i);
+
+  expect(await injected(page)).toEqual({ xss: undefined, images: 0, scripts: 0 });
+  expect(await violations()).toEqual([]);
+});
