@@ -5,10 +5,10 @@ use axum::{
     Router,
     body::Bytes,
     extract::{
-        DefaultBodyLimit, Query,
+        DefaultBodyLimit, FromRequestParts, Query,
         rejection::{BytesRejection, QueryRejection},
     },
-    http::{HeaderMap, header},
+    http::{HeaderMap, header, request::Parts},
     response::{IntoResponse, Response},
     routing::post,
 };
@@ -32,11 +32,10 @@ pub fn router() -> Router<AppState> {
         (status = 400, description = "Malformed body", body = ApiError), (status = 413, description = "Body over 1 MiB", body = ApiError),
         (status = 415, description = "Missing or unsupported Content-Type", body = ApiError), (status = 422, description = "process_ms out of range or not a number", body = ApiError)))]
 async fn echo(
+    BodyFormat(format): BodyFormat,
     query: Result<Query<EchoQuery>, QueryRejection>,
-    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AppError> {
-    let format = request_format(&headers)?;
     let Query(query) = query.map_err(|e| AppError::Unprocessable(e.body_text()))?;
     if query.process_ms > MAX_PROCESS_MS {
         return Err(AppError::Unprocessable(format!(
@@ -73,6 +72,18 @@ async fn echo(
     let encoded = phases.time("serialize", || encode(format, &reply))?;
     let response = ([(header::CONTENT_TYPE, format.content_type())], encoded).into_response();
     Ok(phases.attach(response))
+}
+
+/// The body format the request's `Content-Type` names; a missing or other type is a 415 before
+/// the body is read. Read in place: a `HeaderMap` argument copies the whole map per request.
+struct BodyFormat(Format);
+
+impl<S: Send + Sync> FromRequestParts<S> for BodyFormat {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<BodyFormat, AppError> {
+        request_format(&parts.headers).map(BodyFormat)
+    }
 }
 
 fn request_format(headers: &HeaderMap) -> Result<Format, AppError> {
