@@ -7,7 +7,7 @@ use std::{net::SocketAddr, sync::Arc};
 use axum::{
     body::HttpBody,
     extract::{ConnectInfo, OriginalUri, Request, State},
-    http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version},
+    http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version, header},
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -400,8 +400,9 @@ fn take_len(bytes: &[u8]) -> Option<(usize, &[u8])> {
 
 /// The `Last-Event-ID` a reconnecting EventSource sends, if it is a number.
 pub fn last_event_id(headers: &HeaderMap) -> Option<u32> {
+    const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
     headers
-        .get("last-event-id")?
+        .get(LAST_EVENT_ID)?
         .to_str()
         .ok()?
         .trim()
@@ -419,7 +420,7 @@ fn transport_of(version: Version) -> Transport {
 
 fn content_length(headers: &HeaderMap) -> Option<u64> {
     headers
-        .get("content-length")
+        .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
 }
