@@ -194,20 +194,29 @@ impl TraceHub {
 
     /// Appends `entry` to its run's log with the run's next `seq`, and sends it to the watchers.
     fn push(&self, mut entry: Entry) {
-        let mut runs = self.runs.lock().expect("trace hub lock poisoned");
-        let log = Self::log_for(&mut runs, entry.run(), self.ttl);
-        entry.set_seq(log.next_seq);
-        log.next_seq += 1;
-        if log.messages.len() == MAX_MESSAGES_PER_RUN {
-            log.messages.pop_front();
-        }
-        log.touched = Instant::now();
-        // No watcher is fine: the log keeps the message for a later watch or GET (and with none,
-        // the copy for them is not made).
-        if log.live.receiver_count() > 0 {
-            let _ = log.live.send(entry.message());
-        }
-        log.messages.push_back(entry);
+        let now = Instant::now();
+        let evicted = {
+            let mut runs = self.runs.lock().expect("trace hub lock poisoned");
+            let log = Self::log_for(&mut runs, entry.run(), self.ttl);
+            entry.set_seq(log.next_seq);
+            log.next_seq += 1;
+            let evicted = if log.messages.len() == MAX_MESSAGES_PER_RUN {
+                log.messages.pop_front()
+            } else {
+                None
+            };
+            log.touched = now;
+            // No watcher is fine: the log keeps the message for a later watch or GET (and with
+            // none, the copy for them is not made).
+            if log.live.receiver_count() > 0 {
+                let _ = log.live.send(entry.message());
+            }
+            log.messages.push_back(entry);
+            evicted
+        };
+        // Freed once the lock is released: the oldest entry's memory is cold, and every traced
+        // request waits for this lock.
+        drop(evicted);
     }
 
     /// Records a hop the server saw whole (sent and received at once), such as one between the
