@@ -2,12 +2,12 @@
 //! arrives (with the headers the server really received) and its response when it leaves (with
 //! the handler's timing phases). One middleware serves every demo.
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, sync::Arc};
 
 use axum::{
     body::HttpBody,
     extract::{ConnectInfo, OriginalUri, Request, State},
-    http::{HeaderMap, HeaderValue, Version},
+    http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version, header},
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -22,7 +22,7 @@ use crate::{
 };
 
 /// Timing phases a handler measured, on the server's clock. A handler puts them in the
-/// response's extensions and in a `Server-Timing` header; the middleware copies them into the
+/// response's extensions and in a `Server-Timing` header; the middleware moves them into the
 /// trace, where they split the server's activation bar.
 #[derive(Debug, Clone, Default)]
 pub struct Phases(pub Vec<Phase>);
@@ -54,33 +54,43 @@ impl Phases {
 
     /// The standard `Server-Timing` header value: `parse;dur=0.412, process;dur=200.100, …`.
     pub fn server_timing(&self) -> HeaderValue {
-        let mut value = String::new();
+        // Sized for durations under 10⁹ ms, so that the string grows once at most (growing it
+        // phase by phase cost more than the rest of the header).
+        let mut value = Vec::with_capacity(
+            self.0
+                .iter()
+                .map(|p| p.name.len() + ", ;dur=999999999.999".len())
+                .sum(),
+        );
         for (i, p) in self.0.iter().enumerate() {
             if i > 0 {
-                value.push_str(", ");
+                value.extend_from_slice(b", ");
             }
-            value.push_str(&p.name);
-            value.push_str(";dur=");
+            value.extend_from_slice(p.name.as_bytes());
+            value.extend_from_slice(b";dur=");
             push_millis(&mut value, p.dur_us);
         }
-        HeaderValue::from_str(&value).expect("phase names are tokens")
+        HeaderValue::from_bytes(&value).expect("phase names are tokens")
     }
 
     /// Adds the header and the extension to `response`.
     pub fn attach(self, mut response: Response) -> Response {
         response
             .headers_mut()
-            .insert("server-timing", self.server_timing());
+            .insert(SERVER_TIMING, self.server_timing());
         response.extensions_mut().insert(self);
         response
     }
 }
 
+/// The header's name, made once (a `&str` key is parsed on every insert).
+const SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
+
 /// Appends `us` microseconds as milliseconds with three decimals (`412` → `0.412`). By hand:
 /// `write!` with `{:.3}` of an `f64` cost about 5,000 instructions a request and `fmt` with
 /// integers about 1,000 a number (callgrind, the echo under load), most of what the
 /// `Server-Timing` header cost.
-fn push_millis(out: &mut String, us: i64) {
+fn push_millis(out: &mut Vec<u8>, us: i64) {
     let mut n = us.max(0).unsigned_abs();
     let mut digits = [b'0'; 20];
     let mut start = digits.len();
@@ -91,9 +101,9 @@ fn push_millis(out: &mut String, us: i64) {
         n /= 10;
     }
     let (whole, decimals) = digits[start..].split_at(digits.len() - start - 3);
-    out.push_str(std::str::from_utf8(whole).expect("ASCII digits"));
-    out.push('.');
-    out.push_str(std::str::from_utf8(decimals).expect("ASCII digits"));
+    out.extend_from_slice(whole);
+    out.push(b'.');
+    out.extend_from_slice(decimals);
 }
 
 /// The run and request a traced request belongs to, from its query string. The middleware puts
@@ -186,101 +196,213 @@ pub async fn record(State(trace): State<TraceHub>, mut request: Request, next: N
     if let Some(last) = last_event_id(request.headers()) {
         ids.connection = RequestId(job::reconnect_request_id(&ids.request.0, last));
     }
-    request.extensions_mut().insert(ids.clone());
     let arrived = server_now_us();
-    let version = request.version();
-    let transport = transport_of(version);
-    let connection = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(peer)| u64::from(peer.port()));
-    // The full path as the browser sent it (nesting strips the `/api` prefix from `uri()`).
-    let uri = request
-        .extensions()
-        .get::<OriginalUri>()
-        .map(|OriginalUri(uri)| uri.clone())
-        .unwrap_or_else(|| request.uri().clone());
-    let target = uri
-        .path_and_query()
-        .map(|pq| pq.as_str().to_owned())
-        .unwrap_or_else(|| uri.path().to_owned());
-    let start_line = format!("{} {} {:?}", request.method(), target, request.version());
-    let body_bytes = content_length(request.headers())
-        .or_else(|| request.body().size_hint().exact())
-        .unwrap_or(0);
-    let headers = headers_of(request.headers());
-    let head_bytes = head_size(&start_line, &headers);
-    let base = Message {
+    let exchange = Arc::new(Exchange {
         run: ids.run.clone(),
-        seq: 0,
-        observer: Observer::Server,
-        request_id: Some(ids.connection.clone()),
-        from: Actor::browser(),
-        to: Actor::server(),
-        kind: Kind::Request,
-        transport,
-        sent_us: None,
-        recv_us: Some(arrived),
-        connection,
-        stream: None,
-        label: format!("{} {}", request.method(), target),
-        bytes: Some(head_bytes + body_bytes),
+        request_id: ids.connection.clone(),
+        method: request.method().clone(),
+        target: target_of(&request),
+        version: request.version(),
+        connection: request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(peer)| u64::from(peer.port())),
+    });
+    trace.record_http(HttpHalf {
+        exchange: Arc::clone(&exchange),
+        at_us: arrived,
         status: None,
-        detail: Some(Detail {
-            start_line,
-            headers,
-            body_bytes,
-            ..Detail::default()
-        }),
-    };
-    trace.record(base.clone());
+        headers: HeaderBlock::of(request.headers()),
+        body_bytes: content_length(request.headers())
+            .or_else(|| request.body().size_hint().exact())
+            .unwrap_or(0),
+        phases: Vec::new(),
+    });
+    request.extensions_mut().insert(ids);
 
-    let response = next.run(request).await;
+    let mut response = next.run(request).await;
 
-    let status = response.status();
-    let start_line = format!(
-        "{:?} {} {}",
-        version,
-        status.as_u16(),
-        status.canonical_reason().unwrap_or("")
-    );
-    let headers = headers_of(response.headers());
-    let body_bytes = response.body().size_hint().exact().unwrap_or(0);
+    // Moved, not copied: nothing after this middleware reads them.
     let phases = response
-        .extensions()
-        .get::<Phases>()
-        .map(|p| p.0.clone())
+        .extensions_mut()
+        .remove::<Phases>()
+        .map(|p| p.0)
         .unwrap_or_default();
-    trace.record(Message {
-        from: Actor::server(),
-        to: Actor::browser(),
-        kind: Kind::Response,
-        sent_us: Some(server_now_us()),
-        recv_us: None,
-        label: format!(
-            "{} {} {}",
-            status.as_u16(),
-            status.canonical_reason().unwrap_or(""),
-            target
-        ),
-        bytes: Some(head_size(&start_line, &headers) + body_bytes),
-        status: Some(status.as_u16()),
-        detail: Some(Detail {
-            start_line,
-            headers,
-            body_bytes,
-            phases,
-            ..Detail::default()
-        }),
-        ..base
+    trace.record_http(HttpHalf {
+        exchange,
+        at_us: server_now_us(),
+        status: Some(response.status()),
+        headers: HeaderBlock::of(response.headers()),
+        body_bytes: response.body().size_hint().exact().unwrap_or(0),
+        phases,
     });
     response
 }
 
+/// The full path and query as the browser sent them (nesting strips the `/api` prefix from
+/// `uri()`).
+fn target_of(request: &Request) -> String {
+    let uri = request
+        .extensions()
+        .get::<OriginalUri>()
+        .map_or(request.uri(), |OriginalUri(uri)| uri);
+    uri.path_and_query()
+        .map_or_else(|| uri.path(), |pq| pq.as_str())
+        .to_owned()
+}
+
+/// What both halves of one traced exchange share.
+#[derive(Debug)]
+struct Exchange {
+    run: RunId,
+    /// The id the exchange is traced under ([`TraceIds::connection`]).
+    request_id: RequestId,
+    method: Method,
+    /// Path and query as the browser sent them.
+    target: String,
+    version: Version,
+    /// The client's port as the server saw it, where known.
+    connection: Option<u64>,
+}
+
+/// One half of a traced HTTP exchange as the trace middleware saw it. The trace hub keeps it
+/// so and makes the trace [`Message`] (start line, label, header strings, size) only when the
+/// trace is read: every traced request records two halves, and traces are read far less often.
+#[derive(Debug, Clone)]
+pub struct HttpHalf {
+    exchange: Arc<Exchange>,
+    /// When the request arrived or the response left, on the server's clock.
+    at_us: i64,
+    /// `None` for the request.
+    status: Option<StatusCode>,
+    headers: HeaderBlock,
+    body_bytes: u64,
+    /// The handler's timing phases (responses only).
+    phases: Vec<Phase>,
+}
+
+impl HttpHalf {
+    /// The run it belongs to.
+    pub fn run(&self) -> &RunId {
+        &self.exchange.run
+    }
+
+    /// The trace message of this half, as the page and `GET /api/trace/{run}` see it.
+    pub fn message(&self, seq: u64) -> Message {
+        let ex = &*self.exchange;
+        let (from, to, kind, sent_us, recv_us, start_line, label) = match self.status {
+            None => (
+                Actor::browser(),
+                Actor::server(),
+                Kind::Request,
+                None,
+                Some(self.at_us),
+                format!("{} {} {:?}", ex.method, ex.target, ex.version),
+                format!("{} {}", ex.method, ex.target),
+            ),
+            Some(status) => {
+                let reason = status.canonical_reason().unwrap_or("");
+                (
+                    Actor::server(),
+                    Actor::browser(),
+                    Kind::Response,
+                    Some(self.at_us),
+                    None,
+                    format!("{:?} {} {reason}", ex.version, status.as_u16()),
+                    format!("{} {reason} {}", status.as_u16(), ex.target),
+                )
+            }
+        };
+        let headers = self.headers.lines();
+        Message {
+            run: ex.run.clone(),
+            seq,
+            observer: Observer::Server,
+            request_id: Some(ex.request_id.clone()),
+            from,
+            to,
+            kind,
+            transport: transport_of(ex.version),
+            sent_us,
+            recv_us,
+            connection: ex.connection,
+            stream: None,
+            label,
+            bytes: Some(head_size(&start_line, &headers) + self.body_bytes),
+            status: self.status.map(|s| s.as_u16()),
+            detail: Some(Detail {
+                start_line,
+                headers,
+                body_bytes: self.body_bytes,
+                phases: self.phases.clone(),
+                ..Detail::default()
+            }),
+        }
+    }
+}
+
+/// A header map copied into one buffer: per header line, the name's and the value's lengths
+/// (`u32`, little-endian), then their bytes. One allocation where owned strings took two per
+/// line, and no reference into the connection's read buffer, which the parsed request's
+/// values point into (a cloned `HeaderMap` would keep that buffer alive as long as the trace).
+#[derive(Debug, Clone, Default)]
+struct HeaderBlock(Box<[u8]>);
+
+impl HeaderBlock {
+    fn of(headers: &HeaderMap) -> HeaderBlock {
+        let len = headers
+            .iter()
+            .map(|(name, value)| 8 + name.as_str().len() + value.len())
+            .sum();
+        let mut block = Vec::with_capacity(len);
+        for (name, value) in headers {
+            let (name, value) = (name.as_str().as_bytes(), value.as_bytes());
+            // Lengths over 4 GiB cannot happen (hyper refuses heads over 400 KiB); were one to,
+            // it would be cut rather than misread.
+            let (name, value) = (&name[..clamp(name.len())], &value[..clamp(value.len())]);
+            block.extend_from_slice(&(name.len() as u32).to_le_bytes());
+            block.extend_from_slice(&(value.len() as u32).to_le_bytes());
+            block.extend_from_slice(name);
+            block.extend_from_slice(value);
+        }
+        HeaderBlock(block.into_boxed_slice())
+    }
+
+    /// The header lines as the trace shows them (values not in UTF-8 made lossy).
+    fn lines(&self) -> Vec<Header> {
+        let mut lines = Vec::new();
+        let mut rest = &self.0[..];
+        while let Some((name_len, after)) = take_len(rest)
+            && let Some((value_len, after)) = take_len(after)
+            && let Some((name, after)) = after.split_at_checked(name_len)
+            && let Some((value, after)) = after.split_at_checked(value_len)
+        {
+            lines.push(Header {
+                name: String::from_utf8_lossy(name).into_owned(),
+                value: String::from_utf8_lossy(value).into_owned(),
+            });
+            rest = after;
+        }
+        lines
+    }
+}
+
+/// `len`, at most `u32::MAX`.
+fn clamp(len: usize) -> usize {
+    len.min(u32::MAX as usize)
+}
+
+/// A `u32` length from the front of `bytes`, and what follows it.
+fn take_len(bytes: &[u8]) -> Option<(usize, &[u8])> {
+    let (len, rest) = bytes.split_first_chunk::<4>()?;
+    Some((u32::from_le_bytes(*len) as usize, rest))
+}
+
 /// The `Last-Event-ID` a reconnecting EventSource sends, if it is a number.
 pub fn last_event_id(headers: &HeaderMap) -> Option<u32> {
+    const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
     headers
-        .get("last-event-id")?
+        .get(LAST_EVENT_ID)?
         .to_str()
         .ok()?
         .trim()
@@ -298,7 +420,7 @@ fn transport_of(version: Version) -> Transport {
 
 fn content_length(headers: &HeaderMap) -> Option<u64> {
     headers
-        .get("content-length")
+        .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
 }
@@ -342,6 +464,102 @@ mod tests {
     }
 
     #[test]
+    fn a_header_block_gives_back_every_line_in_order() {
+        let mut headers = HeaderMap::new();
+        headers.insert("content-type", HeaderValue::from_static("application/json"));
+        headers.append("x-many", HeaderValue::from_static("one"));
+        headers.append("x-many", HeaderValue::from_static(""));
+        headers.append("x-many", HeaderValue::from_bytes(b"caf\xe9").unwrap());
+        let lines = HeaderBlock::of(&headers).lines();
+        assert_eq!(lines, headers_of(&headers));
+        assert_eq!(lines.len(), 4);
+        assert_eq!(lines[3].value, "caf\u{fffd}", "not UTF-8: shown lossy");
+        assert!(HeaderBlock::of(&HeaderMap::new()).lines().is_empty());
+    }
+
+    #[test]
+    fn both_halves_read_as_the_messages_the_page_expects() {
+        let exchange = Arc::new(Exchange {
+            run: RunId("run-1".into()),
+            request_id: RequestId("7".into()),
+            method: Method::POST,
+            target: "/api/echo?run=run-1&rid=7".into(),
+            version: Version::HTTP_11,
+            connection: Some(50_000),
+        });
+        let mut headers = HeaderMap::new();
+        headers.insert("content-type", HeaderValue::from_static("application/json"));
+        let phase = Phase {
+            name: "parse".into(),
+            start_us: 5,
+            dur_us: 1,
+        };
+        let request = HttpHalf {
+            exchange: Arc::clone(&exchange),
+            at_us: 10,
+            status: None,
+            headers: HeaderBlock::of(&headers),
+            body_bytes: 3,
+            phases: Vec::new(),
+        }
+        .message(0);
+        let response = HttpHalf {
+            exchange,
+            at_us: 20,
+            status: Some(StatusCode::CREATED),
+            headers: HeaderBlock::of(&headers),
+            body_bytes: 4,
+            phases: vec![phase.clone()],
+        }
+        .message(1);
+
+        let start_line = "POST /api/echo?run=run-1&rid=7 HTTP/1.1";
+        let lines = headers_of(&headers);
+        assert_eq!(
+            request,
+            Message {
+                run: RunId("run-1".into()),
+                seq: 0,
+                observer: Observer::Server,
+                request_id: Some(RequestId("7".into())),
+                from: Actor::browser(),
+                to: Actor::server(),
+                kind: Kind::Request,
+                transport: Transport::Http1,
+                sent_us: None,
+                recv_us: Some(10),
+                connection: Some(50_000),
+                stream: None,
+                label: "POST /api/echo?run=run-1&rid=7".into(),
+                bytes: Some(head_size(start_line, &lines) + 3),
+                status: None,
+                detail: Some(Detail {
+                    start_line: start_line.into(),
+                    headers: lines.clone(),
+                    body_bytes: 3,
+                    ..Detail::default()
+                }),
+            }
+        );
+        assert_eq!((response.seq, response.kind), (1, Kind::Response));
+        assert_eq!(
+            (response.from, response.to),
+            (Actor::server(), Actor::browser())
+        );
+        assert_eq!((response.sent_us, response.recv_us), (Some(20), None));
+        assert_eq!(response.label, "201 Created /api/echo?run=run-1&rid=7");
+        assert_eq!(response.status, Some(201));
+        let detail = response.detail.unwrap();
+        assert_eq!(detail.start_line, "HTTP/1.1 201 Created");
+        assert_eq!(detail.headers, lines);
+        assert_eq!(detail.phases, [phase]);
+        assert_eq!(
+            response.bytes,
+            Some(head_size("HTTP/1.1 201 Created", &lines) + 4)
+        );
+    }
+
+    #[test]
     fn milliseconds_have_three_decimals() {
         for (us, ms) in [
             (0, "0.000"),
@@ -352,9 +570,9 @@ mod tests {
             (-5, "0.000"),
             (i64::MAX, "9223372036854775.807"),
         ] {
-            let mut out = String::new();
+            let mut out = Vec::new();
             push_millis(&mut out, us);
-            assert_eq!(out, ms, "{us} µs");
+            assert_eq!(out, ms.as_bytes(), "{us} µs");
         }
     }
 

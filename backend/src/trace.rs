@@ -25,7 +25,7 @@ use protocol::trace::{
 };
 use tokio::sync::broadcast;
 
-use crate::{AppState, error::AppError, origin, socket, ws_close};
+use crate::{AppState, error::AppError, exchange::HttpHalf, origin, socket, ws_close};
 
 /// Runs kept at once; creating one more evicts the least recently touched.
 pub const MAX_RUNS: usize = 512;
@@ -104,12 +104,56 @@ impl Default for TraceHub {
 
 struct RunLog {
     /// The newest messages, at most `MAX_MESSAGES_PER_RUN`, replayed to a page that starts watching.
-    messages: VecDeque<Message>,
+    messages: VecDeque<Entry>,
     next_seq: u64,
     /// Fan-out to watching pages; bounded, so a slow page lags and is dropped.
     live: broadcast::Sender<Message>,
     /// Last record or watch, for expiry and eviction.
     touched: Instant,
+}
+
+/// One message of a run's log: made, or one half of an HTTP exchange as the trace middleware
+/// saw it, made into a message only when the trace is read. Every traced request records two
+/// halves and the trace is read far less often, so the strings (start line, label, headers) are
+/// not built for most of them.
+#[derive(Clone)]
+enum Entry {
+    /// Boxed: a message is four times the size of a half, which most entries are.
+    Made(Box<Message>),
+    Http {
+        seq: u64,
+        half: HttpHalf,
+    },
+}
+
+impl Entry {
+    fn run(&self) -> &RunId {
+        match self {
+            Entry::Made(message) => &message.run,
+            Entry::Http { half, .. } => half.run(),
+        }
+    }
+
+    fn set_seq(&mut self, to: u64) {
+        match self {
+            Entry::Made(message) => message.seq = to,
+            Entry::Http { seq, .. } => *seq = to,
+        }
+    }
+
+    fn message(&self) -> Message {
+        match self {
+            Entry::Made(message) => Message::clone(message),
+            Entry::Http { seq, half } => half.message(*seq),
+        }
+    }
+
+    fn into_message(self) -> Message {
+        match self {
+            Entry::Made(message) => *message,
+            Entry::Http { seq, half } => half.message(seq),
+        }
+    }
 }
 
 impl RunLog {
@@ -138,21 +182,41 @@ impl TraceHub {
     }
 
     /// Records `message` (its `seq` is assigned here) and sends it to the run's watchers.
-    pub fn record(&self, mut message: Message) {
-        let mut runs = self.runs.lock().expect("trace hub lock poisoned");
-        let log = Self::log_for(&mut runs, &message.run, self.ttl);
-        message.seq = log.next_seq;
-        log.next_seq += 1;
-        if log.messages.len() == MAX_MESSAGES_PER_RUN {
-            log.messages.pop_front();
-        }
-        log.touched = Instant::now();
-        // No watcher is fine: the log keeps the message for a later watch or GET (and with none,
-        // the copy for them is not made).
-        if log.live.receiver_count() > 0 {
-            let _ = log.live.send(message.clone());
-        }
-        log.messages.push_back(message);
+    pub fn record(&self, message: Message) {
+        self.push(Entry::Made(Box::new(message)));
+    }
+
+    /// Records one half of a traced HTTP exchange, kept as it is until the trace is read (or
+    /// made into its message at once when a page is watching the run).
+    pub fn record_http(&self, half: HttpHalf) {
+        self.push(Entry::Http { seq: 0, half });
+    }
+
+    /// Appends `entry` to its run's log with the run's next `seq`, and sends it to the watchers.
+    fn push(&self, mut entry: Entry) {
+        let now = Instant::now();
+        let evicted = {
+            let mut runs = self.runs.lock().expect("trace hub lock poisoned");
+            let log = Self::log_for(&mut runs, entry.run(), self.ttl);
+            entry.set_seq(log.next_seq);
+            log.next_seq += 1;
+            let evicted = if log.messages.len() == MAX_MESSAGES_PER_RUN {
+                log.messages.pop_front()
+            } else {
+                None
+            };
+            log.touched = now;
+            // No watcher is fine: the log keeps the message for a later watch or GET (and with
+            // none, the copy for them is not made).
+            if log.live.receiver_count() > 0 {
+                let _ = log.live.send(entry.message());
+            }
+            log.messages.push_back(entry);
+            evicted
+        };
+        // Freed once the lock is released: the oldest entry's memory is cold, and every traced
+        // request waits for this lock.
+        drop(evicted);
     }
 
     /// Records a hop the server saw whole (sent and received at once), such as one between the
@@ -191,19 +255,24 @@ impl TraceHub {
     }
 
     /// The run's recorded messages and a receiver for the ones to come, taken under one lock
-    /// so nothing falls between them.
+    /// so nothing falls between them (the messages are made after it is released).
     pub fn watch(&self, run: &RunId) -> (Vec<Message>, broadcast::Receiver<Message>) {
-        let mut runs = self.runs.lock().expect("trace hub lock poisoned");
-        let log = Self::log_for(&mut runs, run, self.ttl);
-        log.touched = Instant::now();
-        (log.messages.iter().cloned().collect(), log.live.subscribe())
+        let (entries, live) = {
+            let mut runs = self.runs.lock().expect("trace hub lock poisoned");
+            let log = Self::log_for(&mut runs, run, self.ttl);
+            log.touched = Instant::now();
+            (log.messages.clone(), log.live.subscribe())
+        };
+        (entries.into_iter().map(Entry::into_message).collect(), live)
     }
 
     /// The run's recorded messages, or `None` for a run never seen (or expired).
     pub fn snapshot(&self, run: &RunId) -> Option<Vec<Message>> {
-        let runs = self.runs.lock().expect("trace hub lock poisoned");
-        runs.get(run)
-            .map(|log| log.messages.iter().cloned().collect())
+        let entries = {
+            let runs = self.runs.lock().expect("trace hub lock poisoned");
+            runs.get(run)?.messages.clone()
+        };
+        Some(entries.into_iter().map(Entry::into_message).collect())
     }
 
     /// How many runs are kept now.
@@ -227,8 +296,10 @@ impl TraceHub {
                     runs.remove(&oldest);
                 }
             }
+            runs.insert(run.clone(), RunLog::new());
         }
-        runs.entry(run.clone()).or_insert_with(RunLog::new)
+        // A second lookup, but no copy of the run id for each message of a run already kept.
+        runs.get_mut(run).expect("inserted above")
     }
 }
 
