@@ -38,7 +38,8 @@ pub fn DemoFrame(
     let running = recorder.running();
     let run_id = recorder.run_signal();
     let recorded = recorder.trace();
-    let metrics = Signal::derive(move || {
+    // A memo: the figures are drawn again only when one of them changed, not on every message.
+    let metrics = Memo::new(move |_| {
         recorded.with(|t| {
             let mut all = http_metrics(t);
             all.extend(metrics.map(|own| own(t)).unwrap_or_default());

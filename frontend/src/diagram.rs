@@ -29,6 +29,7 @@ use crate::{
     layout::{self, ArrowGeo, BarStyle, Geometry, Options},
     merge::Drawn,
     metrics::{human_bytes, human_us},
+    playback::Shown,
     window::{self as windowing, Span, Viewport},
 };
 
@@ -78,7 +79,7 @@ fn draw_ms(d: &Drawn) -> f64 {
 
 #[component]
 pub fn SequenceDiagram(
-    trace: Memo<Vec<Drawn>>,
+    trace: Shown,
     /// Lifelines drawn even before anything happens, left to right.
     preferred: Vec<Actor>,
     now_us: Signal<i64>,
@@ -501,7 +502,7 @@ pub fn SequenceDiagram(
                 {folds}
                 {bars}
                 <For each=move || arrow_keys.get() key=|(_, key)| key.clone() children=arrow/>
-                <Show when=move || trace.with(Vec::is_empty)>
+                <Show when=move || trace.with(|t| t.is_empty())>
                     <text class="empty-hint" x=move || size.with(|s| s.0 / 2.0) y=120 text-anchor="middle">
                         "Press Run: each real exchange will be drawn here as it happens."
                     </text>

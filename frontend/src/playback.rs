@@ -7,6 +7,38 @@ use leptos::prelude::*;
 
 use crate::merge::Drawn;
 
+/// The trace a view of the run draws: the recorded trace itself while the run is followed live
+/// and unfiltered (read in place, never copied: a long streamed trace costs nothing to show),
+/// otherwise the copy `altered` holds (the run as it was at a paused moment, or filtered).
+#[derive(Clone, Copy)]
+pub struct Shown {
+    pub recorded: Signal<Vec<Drawn>>,
+    pub altered: Memo<Option<Vec<Drawn>>>,
+}
+
+impl Shown {
+    /// Runs `f` on the trace shown, tracking it.
+    pub fn with<R>(&self, f: impl FnOnce(&[Drawn]) -> R) -> R {
+        self.altered.with(|altered| match altered {
+            Some(t) => f(t),
+            None => self.recorded.with(|t| f(t)),
+        })
+    }
+
+    /// Runs `f` on the trace shown, without tracking it.
+    pub fn with_untracked<R>(&self, f: impl FnOnce(&[Drawn]) -> R) -> R {
+        self.altered.with_untracked(|altered| match altered {
+            Some(t) => f(t),
+            None => self.recorded.with_untracked(|t| f(t)),
+        })
+    }
+
+    /// Tracks the trace shown.
+    pub fn track(&self) {
+        self.with(|_| ());
+    }
+}
+
 /// The trace as it stood at time `t`: what had been sent by then, with anything that had not
 /// yet arrived still in flight.
 pub fn at_time(trace: &[Drawn], t: i64) -> Vec<Drawn> {
@@ -64,7 +96,7 @@ pub struct Playback {
 
 impl Playback {
     /// A playback whose replay advances on its own timer (cleared with the component).
-    pub fn new(trace: Memo<Vec<Drawn>>) -> Playback {
+    pub fn new(trace: Signal<Vec<Drawn>>) -> Playback {
         let playback = Playback {
             view: RwSignal::new(None),
             speed: RwSignal::new(1.0),
