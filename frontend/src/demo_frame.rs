@@ -38,8 +38,7 @@ pub fn DemoFrame(
     let running = recorder.running();
     let run_id = recorder.run_signal();
     let recorded = recorder.trace();
-    // A memo: the figures are drawn again only when one of them changed, not on every message.
-    let metrics = Memo::new(move |_| {
+    let metrics = Signal::derive(move || {
         recorded.with(|t| {
             let mut all = http_metrics(t);
             all.extend(metrics.map(|own| own(t)).unwrap_or_default());

@@ -12,30 +12,46 @@ use crate::merge::Drawn;
 /// otherwise the copy `altered` holds (the run as it was at a paused moment, or filtered).
 #[derive(Clone, Copy)]
 pub struct Shown {
-    pub recorded: Signal<Vec<Drawn>>,
+    pub recorded: ReadSignal<Vec<Drawn>>,
     pub altered: Memo<Option<Vec<Drawn>>>,
 }
 
 impl Shown {
     /// Runs `f` on the trace shown, tracking it.
     pub fn with<R>(&self, f: impl FnOnce(&[Drawn]) -> R) -> R {
-        self.altered.with(|altered| match altered {
-            Some(t) => f(t),
-            None => self.recorded.with(|t| f(t)),
-        })
+        self.read(true, f)
     }
 
     /// Runs `f` on the trace shown, without tracking it.
     pub fn with_untracked<R>(&self, f: impl FnOnce(&[Drawn]) -> R) -> R {
-        self.altered.with_untracked(|altered| match altered {
-            Some(t) => f(t),
-            None => self.recorded.with_untracked(|t| f(t)),
-        })
+        self.read(false, f)
     }
 
     /// Tracks the trace shown.
     pub fn track(&self) {
         self.with(|_| ());
+    }
+
+    fn read<R>(&self, track: bool, f: impl FnOnce(&[Drawn]) -> R) -> R {
+        let mut f = Some(f);
+        let mut out = None;
+        self.visit(track, &mut |t| out = f.take().map(|f| f(t)));
+        out.expect("visit calls back once")
+    }
+
+    /// Calls `f` once with the trace shown. One copy of the signal reading for every caller
+    /// (a generic one per call site made the bundle grow).
+    fn visit(&self, track: bool, f: &mut dyn FnMut(&[Drawn])) {
+        let pick = |altered: &Option<Vec<Drawn>>| match altered {
+            Some(t) => f(t),
+            None if track => self.recorded.with(|t| f(t)),
+            None => self.recorded.with_untracked(|t| f(t)),
+        };
+        if track {
+            self.altered.with(pick)
+        } else {
+            self.altered.with_untracked(pick)
+        }
     }
 }
 
@@ -96,7 +112,7 @@ pub struct Playback {
 
 impl Playback {
     /// A playback whose replay advances on its own timer (cleared with the component).
-    pub fn new(trace: Signal<Vec<Drawn>>) -> Playback {
+    pub fn new(trace: ReadSignal<Vec<Drawn>>) -> Playback {
         let playback = Playback {
             view: RwSignal::new(None),
             speed: RwSignal::new(1.0),

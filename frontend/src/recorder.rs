@@ -218,8 +218,8 @@ impl Recorder {
         self.now_us.into()
     }
 
-    pub fn trace(&self) -> Signal<Vec<Drawn>> {
-        self.trace.into()
+    pub fn trace(&self) -> ReadSignal<Vec<Drawn>> {
+        self.trace.read_only()
     }
 
     pub fn clock_offset(&self) -> Signal<i64> {

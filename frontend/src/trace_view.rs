@@ -215,7 +215,7 @@ fn download(name: &str, mime: &str, text: &str) {
 #[component]
 fn PlaybackBar(
     playback: Playback,
-    recorded: Signal<Vec<Drawn>>,
+    recorded: ReadSignal<Vec<Drawn>>,
     now_us: Signal<i64>,
 ) -> impl IntoView {
     // The run's last instant, without sorting every instant of it on each message.
@@ -228,14 +228,8 @@ fn PlaybackBar(
                 .unwrap_or(0)
         })
     });
-    let end_ms = Memo::new(move |_| last_us.get().max(now_us.get()) / 1000);
-    let shown_ms = move || {
-        playback
-            .view
-            .get()
-            .map(|t| t / 1000)
-            .unwrap_or_else(|| end_ms.get())
-    };
+    let end_ms = move || last_us.get().max(now_us.get()) / 1000;
+    let shown_ms = move || playback.view.get().map(|t| t / 1000).unwrap_or_else(end_ms);
     let toggle = move || {
         if playback.view.get_untracked().is_some() {
             playback.live();
@@ -270,7 +264,7 @@ fn PlaybackBar(
             <button type="button" data-testid="step-back" aria-label="Step back" on:click=move |_| step(false)>"◀ Step"</button>
             <button type="button" data-testid="step-forward" aria-label="Step forward" on:click=move |_| step(true)>"Step ▶"</button>
             <input type="range" data-testid="scrub" aria-label="Time in the run (ms)" min="0"
-                max=move || end_ms.get().to_string() prop:value=move || shown_ms().to_string()
+                max=move || end_ms().to_string() prop:value=move || shown_ms().to_string()
                 on:input=move |ev| {
                     let ms: i64 = event_target_value(&ev).parse().unwrap_or(0);
                     playback.seek(ms * 1000);
