@@ -78,7 +78,7 @@ pub fn Waterfall(
     /// Unfolded at first.
     open: bool,
 ) -> impl IntoView {
-    let all = Memo::new(move |_| trace.with(|t| rows(t)));
+    let all = Memo::new(move |_| trace.with(rows));
     let drawing = move || {
         all.with(|rows| {
             let end = rows.iter().map(|r| r.end_us).max().unwrap_or(1).max(1);
