@@ -382,6 +382,18 @@ pub fn SequenceDiagram(
         })
     };
 
+    // The arrows drawn: those in the window, and the selected and focused ones.
+    let focused = RwSignal::new(None::<String>);
+    let arrow_keys = Memo::new(move |_| {
+        let span = span.get();
+        let keep = [selected.get(), focused.get()];
+        geometry.with(|g| {
+            windowing::visible_arrows(&g.arrows, windowing::band_for(span, g.arrows.len()), &keep)
+                .into_iter()
+                .map(|i| (i, g.arrows[i].key.clone()))
+                .collect::<Vec<_>>()
+        })
+    });
     // Each drawn arrow's view, behind its own signal; refreshed for all of them in one pass.
     let views = StoredValue::new(HashMap::<String, ArcRwSignal<ArrowView>>::new());
     // When each message first appeared (performance.now(), ms): an arrow drawn later, after a
@@ -403,25 +415,28 @@ pub fn SequenceDiagram(
                 }
             })
         });
+        // Only the arrows drawn have a view (an arrow's goes with it): the pass is as long as
+        // the window, not the trace.
         let changed = trace.with_untracked(|t| {
             geometry.with(|g| {
-                views.try_update_value(|views| {
-                    let mut kept = HashMap::with_capacity(t.len());
-                    let mut changed = Vec::new();
-                    for (i, d) in t.iter().enumerate() {
-                        let Some(signal) = views.remove(&d.key) else {
-                            continue;
-                        };
-                        if let Some(a) = at_key(&g.arrows, i, &d.key, |a| &a.key) {
-                            let now = arrow_view(d, a, g.width);
-                            if signal.with_untracked(|was| *was != now) {
-                                changed.push((signal.clone(), now));
+                arrow_keys.with_untracked(|drawn| {
+                    views.try_with_value(|views| {
+                        let mut changed = Vec::new();
+                        for (i, key) in drawn {
+                            let Some(signal) = views.get(key) else {
+                                continue;
+                            };
+                            let d = at_key(t, *i, key, |d| &d.key);
+                            let a = at_key(&g.arrows, *i, key, |a| &a.key);
+                            if let (Some(d), Some(a)) = (d, a) {
+                                let now = arrow_view(d, a, g.width);
+                                if signal.with_untracked(|was| *was != now) {
+                                    changed.push((signal.clone(), now));
+                                }
                             }
                         }
-                        kept.insert(d.key.clone(), signal);
-                    }
-                    *views = kept;
-                    changed
+                        changed
+                    })
                 })
             })
         });
@@ -445,18 +460,6 @@ pub fn SequenceDiagram(
         });
         signal
     };
-    // The arrows drawn: those in the window, and the selected and focused ones.
-    let focused = RwSignal::new(None::<String>);
-    let arrow_keys = Memo::new(move |_| {
-        let span = span.get();
-        let keep = [selected.get(), focused.get()];
-        geometry.with(|g| {
-            windowing::visible_arrows(&g.arrows, windowing::band_for(span, g.arrows.len()), &keep)
-                .into_iter()
-                .map(|i| (i, g.arrows[i].key.clone()))
-                .collect::<Vec<_>>()
-        })
-    });
     // Whether an arrow is the selected one, told to that arrow alone.
     let is_selected = Selector::new(move || selected.get());
     let arrow = move |(i, key): (usize, String)| {

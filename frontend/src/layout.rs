@@ -197,10 +197,19 @@ pub struct Tick {
 /// The lifelines to draw: `preferred` first, then any other actor in order of appearance.
 pub fn actors(trace: &[Drawn], preferred: &[Actor]) -> Vec<Actor> {
     let mut out: Vec<Actor> = preferred.to_vec();
+    // Neighbouring messages mostly share their ends: the last one found is tried first.
+    let mut last = 0;
     for d in trace {
         for a in [&d.from, &d.to] {
-            if !out.contains(a) {
-                out.push(a.clone());
+            if out.get(last) == Some(a) {
+                continue;
+            }
+            match out.iter().position(|known| known == a) {
+                Some(at) => last = at,
+                None => {
+                    last = out.len();
+                    out.push(a.clone());
+                }
             }
         }
     }
@@ -531,6 +540,26 @@ mod tests {
         let g = layout(&trace, &actors, 0, &Options::default());
         let xs: Vec<f64> = g.lifelines.iter().map(|l| l.x).collect();
         assert!((xs[1] - xs[0] - (xs[2] - xs[1])).abs() < 1e-9);
+    }
+
+    #[test]
+    fn actors_come_in_order_of_first_appearance_whatever_repeats() {
+        let (b, s) = exchange("1", 0, 1_000, 0);
+        let one = merge(&b, &s, None).remove(0);
+        let ends = [("a", "b"), ("a", "b"), ("c", "a"), ("b", "d"), ("d", "d"), ("e", "c")];
+        let trace: Vec<Drawn> = ends
+            .iter()
+            .map(|(from, to)| Drawn {
+                from: Actor::new(from),
+                to: Actor::new(to),
+                ..one.clone()
+            })
+            .collect();
+        let names: Vec<String> = actors(&trace, &[Actor::new("d")])
+            .into_iter()
+            .map(|a| a.0)
+            .collect();
+        assert_eq!(names, ["d", "a", "b", "c", "e"]);
     }
 
     #[test]
