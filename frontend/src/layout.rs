@@ -546,7 +546,14 @@ mod tests {
     fn actors_come_in_order_of_first_appearance_whatever_repeats() {
         let (b, s) = exchange("1", 0, 1_000, 0);
         let one = merge(&b, &s, None).remove(0);
-        let ends = [("a", "b"), ("a", "b"), ("c", "a"), ("b", "d"), ("d", "d"), ("e", "c")];
+        let ends = [
+            ("a", "b"),
+            ("a", "b"),
+            ("c", "a"),
+            ("b", "d"),
+            ("d", "d"),
+            ("e", "c"),
+        ];
         let trace: Vec<Drawn> = ends
             .iter()
             .map(|(from, to)| Drawn {
