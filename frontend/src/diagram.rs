@@ -128,24 +128,24 @@ pub fn SequenceDiagram(
         frame.track();
         trace.with_untracked(|t| layout::actors(t, &preferred))
     });
-    let geometry: Memo<Geometry> = Memo::new(move |_| {
-        frame.track();
-        trace.with_untracked(|t| {
-            layout::layout(
-                t,
-                &actors.get(),
-                now_us.get_untracked(),
-                &Options {
-                    compact: compact.get_untracked(),
-                    ..Options::default()
-                },
-            )
-        })
-    });
-
     // What is drawn: the layout on whole pixels, and each part of it separately, so a part is
     // redrawn only when it visibly changed.
-    let geometry = Memo::new(move |_| geometry.with(Geometry::whole_pixels));
+    let geometry: Memo<Geometry> = Memo::new(move |_| {
+        frame.track();
+        trace
+            .with_untracked(|t| {
+                layout::layout(
+                    t,
+                    &actors.get(),
+                    now_us.get_untracked(),
+                    &Options {
+                        compact: compact.get_untracked(),
+                        ..Options::default()
+                    },
+                )
+            })
+            .whole_pixels()
+    });
     // Resizing the SVG makes the browser lay out everything in it again (tens of ms with a
     // thousand messages), so while the run grows the area grows ahead of it, in steps.
     let size = Memo::new(move |_| {
