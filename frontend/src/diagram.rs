@@ -29,6 +29,7 @@ use crate::{
     layout::{self, ArrowGeo, BarStyle, Geometry, Options},
     merge::Drawn,
     metrics::{human_bytes, human_us},
+    playback::Shown,
     window::{self as windowing, Span, Viewport},
 };
 
@@ -78,7 +79,7 @@ fn draw_ms(d: &Drawn) -> f64 {
 
 #[component]
 pub fn SequenceDiagram(
-    trace: Memo<Vec<Drawn>>,
+    trace: Shown,
     /// Lifelines drawn even before anything happens, left to right.
     preferred: Vec<Actor>,
     now_us: Signal<i64>,
@@ -127,24 +128,24 @@ pub fn SequenceDiagram(
         frame.track();
         trace.with_untracked(|t| layout::actors(t, &preferred))
     });
-    let geometry: Memo<Geometry> = Memo::new(move |_| {
-        frame.track();
-        trace.with_untracked(|t| {
-            layout::layout(
-                t,
-                &actors.get(),
-                now_us.get_untracked(),
-                &Options {
-                    compact: compact.get_untracked(),
-                    ..Options::default()
-                },
-            )
-        })
-    });
-
     // What is drawn: the layout on whole pixels, and each part of it separately, so a part is
     // redrawn only when it visibly changed.
-    let geometry = Memo::new(move |_| geometry.with(Geometry::whole_pixels));
+    let geometry: Memo<Geometry> = Memo::new(move |_| {
+        frame.track();
+        trace
+            .with_untracked(|t| {
+                layout::layout(
+                    t,
+                    &actors.get(),
+                    now_us.get_untracked(),
+                    &Options {
+                        compact: compact.get_untracked(),
+                        ..Options::default()
+                    },
+                )
+            })
+            .whole_pixels()
+    });
     // Resizing the SVG makes the browser lay out everything in it again (tens of ms with a
     // thousand messages), so while the run grows the area grows ahead of it, in steps.
     let size = Memo::new(move |_| {
@@ -381,6 +382,18 @@ pub fn SequenceDiagram(
         })
     };
 
+    // The arrows drawn: those in the window, and the selected and focused ones.
+    let focused = RwSignal::new(None::<String>);
+    let arrow_keys = Memo::new(move |_| {
+        let span = span.get();
+        let keep = [selected.get(), focused.get()];
+        geometry.with(|g| {
+            windowing::visible_arrows(&g.arrows, windowing::band_for(span, g.arrows.len()), &keep)
+                .into_iter()
+                .map(|i| (i, g.arrows[i].key.clone()))
+                .collect::<Vec<_>>()
+        })
+    });
     // Each drawn arrow's view, behind its own signal; refreshed for all of them in one pass.
     let views = StoredValue::new(HashMap::<String, ArcRwSignal<ArrowView>>::new());
     // When each message first appeared (performance.now(), ms): an arrow drawn later, after a
@@ -402,25 +415,28 @@ pub fn SequenceDiagram(
                 }
             })
         });
+        // Only the arrows drawn have a view (an arrow's goes with it): the pass is as long as
+        // the window, not the trace.
         let changed = trace.with_untracked(|t| {
             geometry.with(|g| {
-                views.try_update_value(|views| {
-                    let mut kept = HashMap::with_capacity(t.len());
-                    let mut changed = Vec::new();
-                    for (i, d) in t.iter().enumerate() {
-                        let Some(signal) = views.remove(&d.key) else {
-                            continue;
-                        };
-                        if let Some(a) = at_key(&g.arrows, i, &d.key, |a| &a.key) {
-                            let now = arrow_view(d, a, g.width);
-                            if signal.with_untracked(|was| *was != now) {
-                                changed.push((signal.clone(), now));
+                arrow_keys.with_untracked(|drawn| {
+                    views.try_with_value(|views| {
+                        let mut changed = Vec::new();
+                        for (i, key) in drawn {
+                            let Some(signal) = views.get(key) else {
+                                continue;
+                            };
+                            let d = at_key(t, *i, key, |d| &d.key);
+                            let a = at_key(&g.arrows, *i, key, |a| &a.key);
+                            if let (Some(d), Some(a)) = (d, a) {
+                                let now = arrow_view(d, a, g.width);
+                                if signal.with_untracked(|was| *was != now) {
+                                    changed.push((signal.clone(), now));
+                                }
                             }
                         }
-                        kept.insert(d.key.clone(), signal);
-                    }
-                    *views = kept;
-                    changed
+                        changed
+                    })
                 })
             })
         });
@@ -444,18 +460,6 @@ pub fn SequenceDiagram(
         });
         signal
     };
-    // The arrows drawn: those in the window, and the selected and focused ones.
-    let focused = RwSignal::new(None::<String>);
-    let arrow_keys = Memo::new(move |_| {
-        let span = span.get();
-        let keep = [selected.get(), focused.get()];
-        geometry.with(|g| {
-            windowing::visible_arrows(&g.arrows, windowing::band_for(span, g.arrows.len()), &keep)
-                .into_iter()
-                .map(|i| (i, g.arrows[i].key.clone()))
-                .collect::<Vec<_>>()
-        })
-    });
     // Whether an arrow is the selected one, told to that arrow alone.
     let is_selected = Selector::new(move || selected.get());
     let arrow = move |(i, key): (usize, String)| {
@@ -501,7 +505,7 @@ pub fn SequenceDiagram(
                 {folds}
                 {bars}
                 <For each=move || arrow_keys.get() key=|(_, key)| key.clone() children=arrow/>
-                <Show when=move || trace.with(Vec::is_empty)>
+                <Show when=move || trace.with(|t| t.is_empty())>
                     <text class="empty-hint" x=move || size.with(|s| s.0 / 2.0) y=120 text-anchor="middle">
                         "Press Run: each real exchange will be drawn here as it happens."
                     </text>

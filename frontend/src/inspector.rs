@@ -7,6 +7,7 @@ use protocol::trace::{Detail, Kind, Phase};
 use crate::{
     merge::Drawn,
     metrics::{human_bytes, human_us},
+    playback::Shown,
 };
 
 /// A message as it looked on the wire: start line, headers, a blank line, the body.
@@ -160,7 +161,7 @@ fn part(d: &Drawn, clicked: bool) -> impl IntoView + use<> {
 }
 
 #[component]
-pub fn Inspector(trace: Memo<Vec<Drawn>>, selected: RwSignal<Option<String>>) -> impl IntoView {
+pub fn Inspector(trace: Shown, selected: RwSignal<Option<String>>) -> impl IntoView {
     let body = move || {
         let key = selected.get()?;
         trace.with(|t| {

@@ -64,69 +64,30 @@ pub struct Geometry {
 impl Geometry {
     /// The same geometry with every coordinate on a whole pixel. While a run grows, its scale
     /// moves everything by fractions of a pixel at each tick; drawing from this copy, the page
-    /// only touches what moved visibly.
-    pub fn whole_pixels(&self) -> Geometry {
+    /// only touches what moved visibly. Rounds in place: no copy of every arrow per frame.
+    pub fn whole_pixels(mut self) -> Geometry {
         let px = f64::round;
-        Geometry {
-            width: px(self.width),
-            height: px(self.height),
-            lifelines: self
-                .lifelines
-                .iter()
-                .map(|l| LifelineGeo {
-                    actor: l.actor.clone(),
-                    x: px(l.x),
-                })
-                .collect(),
-            arrows: self
-                .arrows
-                .iter()
-                .map(|a| ArrowGeo {
-                    key: a.key.clone(),
-                    x1: px(a.x1),
-                    y1: px(a.y1),
-                    x2: px(a.x2),
-                    y2: px(a.y2),
-                    in_flight: a.in_flight,
-                })
-                .collect(),
-            bars: self
-                .bars
-                .iter()
-                .map(|b| BarGeo {
-                    x: px(b.x),
-                    y1: px(b.y1),
-                    y2: px(b.y2),
-                    segments: b
-                        .segments
-                        .iter()
-                        .map(|s| SegmentGeo {
-                            y1: px(s.y1),
-                            y2: px(s.y2),
-                            ..s.clone()
-                        })
-                        .collect(),
-                    ..b.clone()
-                })
-                .collect(),
-            ticks: self
-                .ticks
-                .iter()
-                .map(|t| Tick {
-                    y: px(t.y),
-                    ..t.clone()
-                })
-                .collect(),
-            folds: self
-                .folds
-                .iter()
-                .map(|f| Fold {
-                    y1: px(f.y1),
-                    y2: px(f.y2),
-                    ..f.clone()
-                })
-                .collect(),
+        self.width = px(self.width);
+        self.height = px(self.height);
+        for l in &mut self.lifelines {
+            l.x = px(l.x);
         }
+        for a in &mut self.arrows {
+            (a.x1, a.y1, a.x2, a.y2) = (px(a.x1), px(a.y1), px(a.x2), px(a.y2));
+        }
+        for b in &mut self.bars {
+            (b.x, b.y1, b.y2) = (px(b.x), px(b.y1), px(b.y2));
+            for s in &mut b.segments {
+                (s.y1, s.y2) = (px(s.y1), px(s.y2));
+            }
+        }
+        for t in &mut self.ticks {
+            t.y = px(t.y);
+        }
+        for f in &mut self.folds {
+            (f.y1, f.y2) = (px(f.y1), px(f.y2));
+        }
+        self
     }
 }
 
@@ -197,10 +158,19 @@ pub struct Tick {
 /// The lifelines to draw: `preferred` first, then any other actor in order of appearance.
 pub fn actors(trace: &[Drawn], preferred: &[Actor]) -> Vec<Actor> {
     let mut out: Vec<Actor> = preferred.to_vec();
+    // Neighbouring messages mostly share their ends: the last one found is tried first.
+    let mut last = 0;
     for d in trace {
         for a in [&d.from, &d.to] {
-            if !out.contains(a) {
-                out.push(a.clone());
+            if out.get(last) == Some(a) {
+                continue;
+            }
+            match out.iter().position(|known| known == a) {
+                Some(at) => last = at,
+                None => {
+                    last = out.len();
+                    out.push(a.clone());
+                }
             }
         }
     }
@@ -505,7 +475,7 @@ mod tests {
         let (b, s) = exchange("1", 0, 1_000, 0);
         let trace = merge(&b, &s, None);
         let g = layout(&trace, &two(), 0, &Options::default());
-        let w = g.whole_pixels();
+        let w = g.clone().whole_pixels();
         assert_eq!(w.arrows.len(), g.arrows.len());
         for (a, r) in g.arrows.iter().zip(&w.arrows) {
             assert_eq!(r.key, a.key);
@@ -515,7 +485,7 @@ mod tests {
         assert_eq!(w.height, g.height.round());
         assert_eq!(w.lifelines.len(), 2);
         assert!(w.lifelines.iter().all(|l| l.x.fract() == 0.0));
-        assert_eq!(w.whole_pixels(), w, "already whole");
+        assert_eq!(w.clone().whole_pixels(), w, "already whole");
     }
 
     #[test]
@@ -531,6 +501,33 @@ mod tests {
         let g = layout(&trace, &actors, 0, &Options::default());
         let xs: Vec<f64> = g.lifelines.iter().map(|l| l.x).collect();
         assert!((xs[1] - xs[0] - (xs[2] - xs[1])).abs() < 1e-9);
+    }
+
+    #[test]
+    fn actors_come_in_order_of_first_appearance_whatever_repeats() {
+        let (b, s) = exchange("1", 0, 1_000, 0);
+        let one = merge(&b, &s, None).remove(0);
+        let ends = [
+            ("a", "b"),
+            ("a", "b"),
+            ("c", "a"),
+            ("b", "d"),
+            ("d", "d"),
+            ("e", "c"),
+        ];
+        let trace: Vec<Drawn> = ends
+            .iter()
+            .map(|(from, to)| Drawn {
+                from: Actor::new(from),
+                to: Actor::new(to),
+                ..one.clone()
+            })
+            .collect();
+        let names: Vec<String> = actors(&trace, &[Actor::new("d")])
+            .into_iter()
+            .map(|a| a.0)
+            .collect();
+        assert_eq!(names, ["d", "a", "b", "c", "e"]);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! offset (until one exists, the trace socket's `Clock` message gives a first guess). Mapped
 //! times are then clamped so causality holds on screen: nothing arrives before it was sent.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use protocol::trace::{Actor, Detail, Kind, Message, Phase, RequestId, Transport};
 
@@ -38,40 +38,41 @@ pub struct Drawn {
 /// Estimates `server_clock - browser_clock` in µs from request/response pairs, falling back to
 /// `hint` (from the trace socket's `Clock` message).
 pub fn clock_offset(browser: &[Message], server: &[Message], hint: Option<i64>) -> i64 {
-    let server_idx = index(server);
+    let (browser_idx, server_idx) = (index(&refs(browser)), index(&refs(server)));
     let mut best: Option<(i64, i64)> = None; // (round trip, offset)
-    for breq in browser.iter().filter(|m| m.kind == Kind::Request) {
-        let Some(rid) = &breq.request_id else {
-            continue;
-        };
-        let bresp = browser
-            .iter()
-            .find(|m| m.kind == Kind::Response && m.request_id.as_ref() == Some(rid));
-        let (Some(bresp), Some(sreq), Some(sresp)) = (
-            bresp,
-            server_idx.get(&(rid, Kind::Request)),
-            server_idx.get(&(rid, Kind::Response)),
-        ) else {
-            continue;
-        };
-        let (Some(t0), Some(t1), Some(t2), Some(t3)) =
-            (breq.sent_us, sreq.recv_us, sresp.sent_us, bresp.recv_us)
-        else {
-            continue;
-        };
-        let round_trip = (t3 - t0) - (t2 - t1);
-        let offset = ((t1 - t0) + (t2 - t3)) / 2;
-        if best.is_none_or(|(rt, _)| round_trip < rt) {
+    for breq in browser {
+        if let Some((round_trip, offset)) = sample(breq, &browser_idx, &server_idx)
+            && best.is_none_or(|(rt, _)| round_trip < rt)
+        {
             best = Some((round_trip, offset));
         }
     }
     best.map(|(_, offset)| offset).or(hint).unwrap_or(0)
 }
 
+/// First messages by (request id, kind), as [`index`] makes them.
+type Index<'a> = HashMap<(&'a RequestId, Kind), &'a Message>;
+
+/// The NTP-style clock sample `breq` gives, `(round trip, offset)`, if it is a browser request
+/// whose exchange both observers have seen whole (its first response on each side).
+fn sample(breq: &Message, browser_idx: &Index, server_idx: &Index) -> Option<(i64, i64)> {
+    if breq.kind != Kind::Request {
+        return None;
+    }
+    let rid = breq.request_id.as_ref()?;
+    let bresp = browser_idx.get(&(rid, Kind::Response))?;
+    let sreq = server_idx.get(&(rid, Kind::Request))?;
+    let sresp = server_idx.get(&(rid, Kind::Response))?;
+    let (t0, t1, t2, t3) = (breq.sent_us?, sreq.recv_us?, sresp.sent_us?, bresp.recv_us?);
+    let round_trip = (t3 - t0) - (t2 - t1);
+    let offset = ((t1 - t0) + (t2 - t3)) / 2;
+    Some((round_trip, offset))
+}
+
 /// The first message of each (request id, kind): one exchange's halves, or one pushed event.
-fn index(messages: &[Message]) -> HashMap<(&RequestId, Kind), &Message> {
+fn index<'a>(messages: &[&'a Message]) -> Index<'a> {
     let mut map = HashMap::new();
-    for m in messages {
+    for &m in messages {
         if let Some(rid) = &m.request_id {
             map.entry((rid, m.kind)).or_insert(m);
         }
@@ -93,6 +94,21 @@ fn mapped_phases(detail: Option<&Detail>, to_browser: impl Fn(i64) -> i64) -> Ve
 /// The merged trace, sorted by send time.
 pub fn merge(browser: &[Message], server: &[Message], hint: Option<i64>) -> Vec<Drawn> {
     let offset = clock_offset(browser, server, hint);
+    let mut out = merge_part(&refs(browser), &refs(server), offset);
+    out.sort_by(order);
+    out
+}
+
+/// The order of the merged trace: by send time, then by key (unique in a run).
+fn order(a: &Drawn, b: &Drawn) -> std::cmp::Ordering {
+    a.sent_us.cmp(&b.sent_us).then_with(|| a.key.cmp(&b.key))
+}
+
+/// The arrows of `browser` and `server` at clock `offset`, unsorted. What a message becomes
+/// depends only on the messages with its request id (and on none when it has none), so this
+/// gives, for any set of whole request-id groups, exactly their part of the whole trace's merge:
+/// [`Merger`] redoes only the groups a new record joins.
+fn merge_part(browser: &[&Message], server: &[&Message], offset: i64) -> Vec<Drawn> {
     let to_browser = |us: i64| us - offset;
     let server_idx = index(server);
     let browser_idx = index(browser);
@@ -102,7 +118,7 @@ pub fn merge(browser: &[Message], server: &[Message], hint: Option<i64>) -> Vec<
             .and_then(|r| r.recv_us)
             .map(to_browser)
     };
-    let mut out = Vec::with_capacity(browser.len() + server.len());
+    let mut out = Vec::new();
 
     for b in browser {
         let mut d = drawn(b, format!("b{}", b.seq));
@@ -217,8 +233,158 @@ pub fn merge(browser: &[Message], server: &[Message], hint: Option<i64>) -> Vec<
         }
     }
 
-    out.sort_by(|a, b| a.sent_us.cmp(&b.sent_us).then_with(|| a.key.cmp(&b.key)));
     out
+}
+
+/// The merged trace kept up to date as records arrive, redoing only what each new record changes.
+///
+/// During a run records are only appended. A new record changes the arrows of its own request
+/// id (see [`merge_part`]), or adds one arrow when it has none, unless it gives a better clock
+/// sample: that moves every arrow, so the whole trace is merged again (as it is the first time,
+/// after [`Merger::restart`], and when a new hint changes the offset). Either way `update` leaves
+/// exactly what [`merge`] gives for the same records (unit-tested), at a cost that depends on the
+/// new records, not on the length of the trace, for all but the whole merges.
+#[derive(Debug, Default)]
+pub struct Merger {
+    /// How many browser and server records are merged in.
+    merged: (usize, usize),
+    /// The clock offset the trace is drawn with; `None` until the first merge.
+    offset: Option<i64>,
+    /// The best clock sample so far: (round trip, index of its browser request, offset). Ties
+    /// go to the earlier request, as in [`clock_offset`].
+    best: Option<(i64, usize, i64)>,
+    /// Every request id's records and where its arrows are in the trace.
+    groups: HashMap<RequestId, Group>,
+}
+
+/// The records that carry one request id, and the arrows they make.
+#[derive(Debug, Default)]
+struct Group {
+    /// Indices into the browser's and the server's records.
+    browser: Vec<usize>,
+    server: Vec<usize>,
+    /// Each of its arrows by its place in the sorted trace: (send time, key).
+    drawn: Vec<(i64, String)>,
+}
+
+impl Merger {
+    /// Forgets what was merged: the next update merges the records from scratch (a new run, a
+    /// reset, an import).
+    pub fn restart(&mut self) {
+        *self = Merger::default();
+    }
+
+    /// The clock offset the trace is drawn with (see [`clock_offset`]).
+    pub fn offset(&self) -> i64 {
+        self.offset.unwrap_or(0)
+    }
+
+    /// Brings `trace` (what this merger left there last time) up to date with `browser` and
+    /// `server`, which may only have grown since (unless restarted). Returns whether `trace`
+    /// changed.
+    pub fn update(
+        &mut self,
+        trace: &mut Vec<Drawn>,
+        browser: &[Message],
+        server: &[Message],
+        hint: Option<i64>,
+    ) -> bool {
+        if browser.len() < self.merged.0 || server.len() < self.merged.1 {
+            self.restart();
+        }
+        let (from_browser, from_server) = self.merged;
+        self.merged = (browser.len(), server.len());
+        let mut touched: HashSet<RequestId> = HashSet::new();
+        let (mut loose_browser, mut loose_server) = (Vec::new(), Vec::new());
+        for (i, m) in browser.iter().enumerate().skip(from_browser) {
+            match &m.request_id {
+                Some(rid) => {
+                    self.groups.entry(rid.clone()).or_default().browser.push(i);
+                    touched.insert(rid.clone());
+                }
+                None => loose_browser.push(&browser[i]),
+            }
+        }
+        for (i, m) in server.iter().enumerate().skip(from_server) {
+            match &m.request_id {
+                Some(rid) => {
+                    self.groups.entry(rid.clone()).or_default().server.push(i);
+                    touched.insert(rid.clone());
+                }
+                None => loose_server.push(&server[i]),
+            }
+        }
+        // A sample needs both halves on both sides, all of one request id: only the touched
+        // groups can have new ones.
+        for rid in &touched {
+            let g = &self.groups[rid];
+            let browser_idx = index(&pick(browser, &g.browser));
+            let server_idx = index(&pick(server, &g.server));
+            for &i in &g.browser {
+                if let Some((round_trip, offset)) = sample(&browser[i], &browser_idx, &server_idx)
+                    && self
+                        .best
+                        .is_none_or(|(rt, at, _)| (round_trip, i) < (rt, at))
+                {
+                    self.best = Some((round_trip, i, offset));
+                }
+            }
+        }
+        let offset = self.best.map(|(_, _, offset)| offset).or(hint).unwrap_or(0);
+        if self.offset != Some(offset) {
+            self.offset = Some(offset);
+            *trace = merge_part(&refs(browser), &refs(server), offset);
+            trace.sort_by(order);
+            for g in self.groups.values_mut() {
+                g.drawn.clear();
+            }
+            for d in trace.iter() {
+                if let Some(g) = d.request_id.as_ref().and_then(|r| self.groups.get_mut(r)) {
+                    g.drawn.push((d.sent_us, d.key.clone()));
+                }
+            }
+            return true;
+        }
+        if touched.is_empty() && loose_browser.is_empty() && loose_server.is_empty() {
+            return false;
+        }
+        for rid in &touched {
+            let Some(g) = self.groups.get_mut(rid) else {
+                continue;
+            };
+            for (sent_us, key) in g.drawn.drain(..) {
+                if let Ok(at) = trace
+                    .binary_search_by(|d| (d.sent_us, d.key.as_str()).cmp(&(sent_us, key.as_str())))
+                {
+                    trace.remove(at);
+                }
+            }
+            let redrawn = merge_part(&pick(browser, &g.browser), &pick(server, &g.server), offset);
+            for d in redrawn {
+                g.drawn.push((d.sent_us, d.key.clone()));
+                insert_sorted(trace, d);
+            }
+        }
+        for d in merge_part(&loose_browser, &loose_server, offset) {
+            insert_sorted(trace, d);
+        }
+        true
+    }
+}
+
+fn refs(messages: &[Message]) -> Vec<&Message> {
+    messages.iter().collect()
+}
+
+/// The messages at `indices`.
+fn pick<'a>(messages: &'a [Message], indices: &[usize]) -> Vec<&'a Message> {
+    indices.iter().map(|&i| &messages[i]).collect()
+}
+
+/// Puts `d` at its place in the sorted `trace` (after any equal one, as a stable sort would).
+fn insert_sorted(trace: &mut Vec<Drawn>, d: Drawn) {
+    let at = trace.partition_point(|x| order(x, &d) != std::cmp::Ordering::Greater);
+    trace.insert(at, d);
 }
 
 fn drawn(m: &Message, key: String) -> Drawn {
@@ -417,5 +583,91 @@ pub(crate) mod tests {
         hop.to = Actor::server();
         let drawn = merge(&[], &[hop], Some(0));
         assert_eq!((drawn[0].sent_us, drawn[0].recv_us), (2_000, Some(2_000)));
+    }
+
+    /// A run's records in the order they could arrive: exchanges (some answered slowly, so a
+    /// later one has the best clock sample), pushed events seen first by the server, then the
+    /// browser, and notes without a request id, interleaved by a fixed pseudo-random sequence.
+    fn arrivals() -> Vec<Message> {
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move |n: u64| {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (seed >> 33) % n
+        };
+        let mut out = Vec::new();
+        let mut t = 0;
+        for i in 0..60 {
+            t += 7_000 + next(20_000) as i64;
+            match next(4) {
+                0 | 1 => {
+                    // Later exchanges answer faster: better samples keep arriving.
+                    let work = 90_000 - i * 1_000 + next(5_000) as i64;
+                    let (b, s) = exchange(&format!("x{i}"), t, work, 3_000_000);
+                    out.extend(b.into_iter().chain(s));
+                }
+                2 => {
+                    let rid = format!("x{}-e{i}", next(i as u64 + 1));
+                    let mut s = message(
+                        Observer::Server,
+                        Kind::Event,
+                        &rid,
+                        Some(t + 3_000_000),
+                        None,
+                    );
+                    s.from = Actor::server();
+                    s.to = Actor::browser();
+                    s.bytes = Some(10 + i as u64);
+                    let mut b =
+                        message(Observer::Browser, Kind::Event, &rid, None, Some(t + 2_000));
+                    b.from = Actor::server();
+                    b.to = Actor::browser();
+                    out.extend([s, b]);
+                }
+                _ => {
+                    let mut note = message(Observer::Browser, Kind::Note, "", Some(t), Some(t));
+                    note.request_id = None;
+                    out.push(note);
+                }
+            }
+        }
+        // Shuffle a little: neighbours swap, as two sockets' deliveries would.
+        for i in 1..out.len() {
+            if next(3) == 0 {
+                out.swap(i - 1, i);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_incremental_merge_gives_the_whole_merge_after_every_record() {
+        let (mut browser, mut server) = (Vec::new(), Vec::new());
+        let mut merger = Merger::default();
+        let mut trace = Vec::new();
+        for (step, mut m) in arrivals().into_iter().enumerate() {
+            match m.observer {
+                Observer::Browser => {
+                    m.seq = browser.len() as u64;
+                    browser.push(m);
+                }
+                Observer::Server => {
+                    m.seq = server.len() as u64 + 1_000;
+                    server.push(m);
+                }
+            }
+            // The trace socket's first guess arrives part way through.
+            let hint = (step > 5).then_some(2_990_000);
+            merger.update(&mut trace, &browser, &server, hint);
+            assert_eq!(trace, merge(&browser, &server, hint), "after record {step}");
+            assert_eq!(merger.offset(), clock_offset(&browser, &server, hint));
+        }
+        assert!(trace.len() > 60);
+        // Nothing new: nothing changes.
+        assert!(!merger.update(&mut trace, &browser, &server, Some(2_990_000)));
+        // A new run: the records are replaced.
+        merger.restart();
+        let (b, s) = exchange("1", 0, 1_000, 0);
+        assert!(merger.update(&mut trace, &b, &s, None));
+        assert_eq!(trace, merge(&b, &s, None));
     }
 }

@@ -7,6 +7,54 @@ use leptos::prelude::*;
 
 use crate::merge::Drawn;
 
+/// The trace a view of the run draws: the recorded trace itself while the run is followed live
+/// and unfiltered (read in place, never copied: a long streamed trace costs nothing to show),
+/// otherwise the copy `altered` holds (the run as it was at a paused moment, or filtered).
+#[derive(Clone, Copy)]
+pub struct Shown {
+    pub recorded: ReadSignal<Vec<Drawn>>,
+    pub altered: Memo<Option<Vec<Drawn>>>,
+}
+
+impl Shown {
+    /// Runs `f` on the trace shown, tracking it.
+    pub fn with<R>(&self, f: impl FnOnce(&[Drawn]) -> R) -> R {
+        self.read(true, f)
+    }
+
+    /// Runs `f` on the trace shown, without tracking it.
+    pub fn with_untracked<R>(&self, f: impl FnOnce(&[Drawn]) -> R) -> R {
+        self.read(false, f)
+    }
+
+    /// Tracks the trace shown.
+    pub fn track(&self) {
+        self.with(|_| ());
+    }
+
+    fn read<R>(&self, track: bool, f: impl FnOnce(&[Drawn]) -> R) -> R {
+        let mut f = Some(f);
+        let mut out = None;
+        self.visit(track, &mut |t| out = f.take().map(|f| f(t)));
+        out.expect("visit calls back once")
+    }
+
+    /// Calls `f` once with the trace shown. One copy of the signal reading for every caller
+    /// (a generic one per call site made the bundle grow).
+    fn visit(&self, track: bool, f: &mut dyn FnMut(&[Drawn])) {
+        let pick = |altered: &Option<Vec<Drawn>>| match altered {
+            Some(t) => f(t),
+            None if track => self.recorded.with(|t| f(t)),
+            None => self.recorded.with_untracked(|t| f(t)),
+        };
+        if track {
+            self.altered.with(pick)
+        } else {
+            self.altered.with_untracked(pick)
+        }
+    }
+}
+
 /// The trace as it stood at time `t`: what had been sent by then, with anything that had not
 /// yet arrived still in flight.
 pub fn at_time(trace: &[Drawn], t: i64) -> Vec<Drawn> {
@@ -64,7 +112,7 @@ pub struct Playback {
 
 impl Playback {
     /// A playback whose replay advances on its own timer (cleared with the component).
-    pub fn new(trace: Memo<Vec<Drawn>>) -> Playback {
+    pub fn new(trace: ReadSignal<Vec<Drawn>>) -> Playback {
         let playback = Playback {
             view: RwSignal::new(None),
             speed: RwSignal::new(1.0),

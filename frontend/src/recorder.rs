@@ -8,7 +8,7 @@ use protocol::trace::{
 
 use crate::{
     export::TraceFile,
-    merge::{Drawn, clock_offset, merge},
+    merge::{Drawn, Merger},
     trace_socket::TraceSocket,
 };
 
@@ -44,12 +44,16 @@ pub struct Recorder {
     /// Whether a run is in progress; while it is, `now_us` ticks so held exchanges grow.
     running: RwSignal<bool>,
     now_us: RwSignal<i64>,
-    trace: Memo<Vec<Drawn>>,
+    /// Both halves merged on the browser's clock: brought up to date in place, at once, by
+    /// [`Recorder::merge_new`] after every change to the records, redoing only what changed (so
+    /// a message streamed into a long trace costs what that message changes, not the trace).
+    trace: RwSignal<Vec<Drawn>>,
+    merger: StoredValue<Merger>,
     /// The clock-offset guess before any request/response pair gives a better one.
     hint: Memo<Option<i64>>,
     imported_hint: RwSignal<Option<i64>>,
     /// Server clock minus browser clock (µs), as the merge estimates it.
-    offset: Memo<i64>,
+    offset: RwSignal<i64>,
     socket: TraceSocket,
 }
 
@@ -72,16 +76,25 @@ pub fn use_recorder() -> Recorder {
                 })
             })
         });
-        let trace = Memo::new(move |_| browser.with(|b| server.with(|s| merge(b, s, hint.get()))));
-        let offset =
-            Memo::new(move |_| browser.with(|b| server.with(|s| clock_offset(b, s, hint.get()))));
+        let trace = RwSignal::new(Vec::new());
+        let merger = StoredValue::new(Merger::default());
+        let offset = RwSignal::new(0);
+        // Filled in below: the socket's handler needs the recorder, which needs the socket.
+        let this = StoredValue::new(None::<Recorder>);
+        let merge_new = move || {
+            if let Some(rec) = this.try_get_value().flatten() {
+                rec.merge_new();
+            }
+        };
         let on_server = move |msg: TraceServerMsg| match msg {
             TraceServerMsg::Clock { server_now_us } => {
-                clock.set(Some((server_now_us, perf_now_ms())))
+                clock.set(Some((server_now_us, perf_now_ms())));
+                merge_new();
             }
             TraceServerMsg::Message(m) => {
                 if run.with_untracked(|r| r.as_ref() == Some(&m.run)) {
-                    server.update(|s| s.push(*m));
+                    server.update_untracked(|s| s.push(*m));
+                    merge_new();
                 }
             }
             TraceServerMsg::Error { error } => leptos::logging::warn!("trace socket: {error}"),
@@ -98,11 +111,13 @@ pub fn use_recorder() -> Recorder {
             running,
             now_us,
             trace,
+            merger,
             hint,
             imported_hint,
             offset,
             socket,
         };
+        this.set_value(Some(rec));
         // Tick the clock while a run is live so in-flight arrows and held bars grow.
         let ticker = gloo_timers::callback::Interval::new(50, move || {
             if running.get_untracked() {
@@ -124,6 +139,7 @@ impl Recorder {
         self.server.set(Vec::new());
         self.next_request.set(0);
         self.origin_ms.set(perf_now_ms());
+        self.merge_anew();
         self.now_us.set(0);
         self.run.set(Some(run.clone()));
         self.running.set(true);
@@ -166,6 +182,7 @@ impl Recorder {
         self.imported_hint.set(file.clock_hint);
         self.browser.set(file.browser);
         self.server.set(file.server);
+        self.merge_anew();
         let end = self.trace.with_untracked(|t| {
             t.iter()
                 .flat_map(|d| [Some(d.sent_us), d.recv_us])
@@ -181,6 +198,7 @@ impl Recorder {
         self.run.set(None);
         self.browser.set(Vec::new());
         self.server.set(Vec::new());
+        self.merge_anew();
         self.now_us.set(0);
     }
 
@@ -200,12 +218,40 @@ impl Recorder {
         self.now_us.into()
     }
 
-    pub fn trace(&self) -> Memo<Vec<Drawn>> {
-        self.trace
+    pub fn trace(&self) -> ReadSignal<Vec<Drawn>> {
+        self.trace.read_only()
     }
 
-    pub fn clock_offset(&self) -> Memo<i64> {
-        self.offset
+    pub fn clock_offset(&self) -> Signal<i64> {
+        self.offset.into()
+    }
+
+    /// Merges the records that arrived since the last merge into the trace (or all of them
+    /// again, when the clock estimate moved).
+    fn merge_new(&self) {
+        let hint = self.hint.get_untracked();
+        let mut changed = false;
+        self.browser.with_untracked(|b| {
+            self.server.with_untracked(|s| {
+                self.trace.update_untracked(|t| {
+                    self.merger
+                        .update_value(|m| changed = m.update(t, b, s, hint))
+                })
+            })
+        });
+        if changed {
+            self.trace.notify();
+        }
+        let offset = self.merger.with_value(Merger::offset);
+        if self.offset.get_untracked() != offset {
+            self.offset.set(offset);
+        }
+    }
+
+    /// Merges the records from scratch: they were replaced (a new run, a reset, an import).
+    fn merge_anew(&self) {
+        self.merger.update_value(Merger::restart);
+        self.merge_new();
     }
 
     /// Microseconds since the run started.
@@ -274,9 +320,10 @@ impl Recorder {
         {
             return;
         }
-        self.browser.update(|b| {
+        self.browser.update_untracked(|b| {
             message.seq = b.len() as u64;
             b.push(message);
         });
+        self.merge_new();
     }
 }

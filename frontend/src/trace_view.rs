@@ -14,7 +14,7 @@ use crate::{
     inspector::Inspector,
     layout,
     merge::Drawn,
-    playback::{Playback, at_time, instants},
+    playback::{Playback, Shown, at_time},
     recorder::Recorder,
     waterfall::Waterfall,
 };
@@ -65,20 +65,27 @@ pub fn TraceView(
     // What the diagram shows: the run now, or as it was at the paused or replayed moment.
     let filter_text = RwSignal::new(String::new());
     let filter_kind = RwSignal::new(String::new());
-    let trace = Memo::new(move |_| {
-        let shown = match playback.view.get() {
-            Some(t) => recorded.with(|r| at_time(r, t)),
-            None => recorded.get(),
-        };
+    // Live and unfiltered, that is the recorded trace itself, not a copy of it.
+    let altered = Memo::new(move |_| {
+        let moment = playback.view.get();
         let (text, kind) = (filter_text.get().to_lowercase(), filter_kind.get());
-        if text.is_empty() && kind.is_empty() {
-            return shown;
+        let filtered = !(text.is_empty() && kind.is_empty());
+        let keep = |d: &Drawn| !filtered || matches(d, &text, &kind);
+        match moment {
+            Some(t) => Some(
+                recorded
+                    .with(|r| at_time(r, t))
+                    .into_iter()
+                    .filter(keep)
+                    .collect(),
+            ),
+            None if filtered => {
+                Some(recorded.with(|r| r.iter().filter(|d| keep(d)).cloned().collect()))
+            }
+            None => None,
         }
-        shown
-            .into_iter()
-            .filter(|d| matches(d, &text, &kind))
-            .collect()
     });
+    let trace = Shown { recorded, altered };
     let now_us = Signal::derive(move || {
         playback
             .view
@@ -208,15 +215,20 @@ fn download(name: &str, mime: &str, text: &str) {
 #[component]
 fn PlaybackBar(
     playback: Playback,
-    recorded: Memo<Vec<Drawn>>,
+    recorded: ReadSignal<Vec<Drawn>>,
     now_us: Signal<i64>,
 ) -> impl IntoView {
-    let end_ms = move || {
-        recorded
-            .with(|t| instants(t).last().copied().unwrap_or(0))
-            .max(now_us.get())
-            / 1000
-    };
+    // The run's last instant, without sorting every instant of it on each message.
+    let last_us = Memo::new(move |_| {
+        recorded.with(|t| {
+            t.iter()
+                .flat_map(|d| [Some(d.sent_us), d.recv_us])
+                .flatten()
+                .max()
+                .unwrap_or(0)
+        })
+    });
+    let end_ms = move || last_us.get().max(now_us.get()) / 1000;
     let shown_ms = move || playback.view.get().map(|t| t / 1000).unwrap_or_else(end_ms);
     let toggle = move || {
         if playback.view.get_untracked().is_some() {

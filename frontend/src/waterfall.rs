@@ -12,6 +12,7 @@ use crate::{
     diagram::{display_label, truncate},
     merge::Drawn,
     metrics::{human_us, is_client},
+    playback::Shown,
 };
 
 /// One HTTP exchange, start to finish, on the browser's clock.
@@ -72,12 +73,12 @@ const TOP: f64 = 20.0;
 /// The waterfall of the shown trace; clicking a row selects its request in the diagram.
 #[component]
 pub fn Waterfall(
-    trace: Memo<Vec<Drawn>>,
+    trace: Shown,
     selected: RwSignal<Option<String>>,
     /// Unfolded at first.
     open: bool,
 ) -> impl IntoView {
-    let all = Memo::new(move |_| trace.with(|t| rows(t)));
+    let all = Memo::new(move |_| trace.with(rows));
     let drawing = move || {
         all.with(|rows| {
             let end = rows.iter().map(|r| r.end_us).max().unwrap_or(1).max(1);

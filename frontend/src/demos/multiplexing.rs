@@ -220,7 +220,7 @@ fn request_rows(trace: &[Drawn]) -> Vec<Row> {
 }
 
 #[component]
-fn RequestTable(trace: Memo<Vec<Drawn>>) -> impl IntoView {
+fn RequestTable(trace: ReadSignal<Vec<Drawn>>) -> impl IntoView {
     let count = Memo::new(move |_| trace.with(|t| request_rows(t).len()));
     view! {
         <Show when=move || count.get() != 0>

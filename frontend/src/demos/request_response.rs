@@ -75,7 +75,7 @@ pub fn exchange_rows(trace: &[Drawn]) -> Vec<ExchangeRow> {
 
 /// Each exchange's sizes and the server's phases side by side, so formats can be compared.
 #[component]
-fn ResultsTable(trace: Memo<Vec<Drawn>>) -> impl IntoView {
+fn ResultsTable(trace: ReadSignal<Vec<Drawn>>) -> impl IntoView {
     let rows = Memo::new(move |_| trace.with(|t| exchange_rows(t)));
     let ms = |v: Option<f64>| {
         v.map(|v| format!("{v:.2} ms"))
