@@ -30,6 +30,7 @@ test('a deep link to a demo works after a reload, and an unbuilt demo offers not
   // Each pattern's route matches its badge: a built demo has something to run, an unbuilt one
   // says so and offers nothing.
   await page.goto('/');
+  await expect(page.locator('[data-testid=pattern-list] li')).toHaveCount(SLUGS.length);
   const unbuilt = await page.locator('[data-testid=pattern-list] li:has(.badge)').evaluateAll((els) =>
     els.map((e) => e.dataset.slug));
   for (const slug of SLUGS) {

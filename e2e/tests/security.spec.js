@@ -54,6 +54,8 @@ async function openDemo(page, slug) {
 
 test('the index lists exactly the pages checked here', async ({ page }) => {
   await page.goto('/');
+  // The list is drawn by the app after the WebAssembly loads: wait for it before reading it.
+  await expect(page.locator('[data-testid=pattern-list] li')).toHaveCount(SLUGS.length);
   const slugs = await page.locator('[data-testid=pattern-list] li').evaluateAll((els) => els.map((e) => e.dataset.slug));
   expect(slugs).toEqual(SLUGS);
 });
@@ -148,11 +150,11 @@ for (const slug of SLUGS) {
       await page.getByTestId('run').click();
       for (const id of SENDERS) {
         const button = page.getByTestId(id);
-        if (await button.isVisible() && await button.isEnabled()) await button.click().catch(() => {});
+        if (await button.isVisible() && await button.isEnabled()) await button.click({ timeout: 2000 }).catch(() => {});
       }
       await expect(page.getByTestId('run')).toBeEnabled({ timeout: 20_000 }).catch(async () => {
         const stop = page.getByTestId('stop');
-        if (await stop.isEnabled()) await stop.click();
+        if (await stop.isEnabled()) await stop.click({ timeout: 2000 }).catch(() => {});
       });
       const messages = page.locator('[data-testid=message]');
       const count = Math.min(await messages.count(), 12);
@@ -190,7 +192,7 @@ test('text fields that reach the server come back as text on the pages that have
     await page.getByTestId('run').click();
     for (const id of SENDERS) {
       const button = page.getByTestId(id);
-      if (await button.isVisible() && await button.isEnabled()) await button.click().catch(() => {});
+      if (await button.isVisible() && await button.isEnabled()) await button.click({ timeout: 2000 }).catch(() => {});
     }
     const messages = page.locator('[data-testid=message]');
     await expect(messages.first()).toBeVisible();
@@ -201,8 +203,9 @@ test('text fields that reach the server come back as text on the pages that have
         || [...document.querySelectorAll('[data-label]')].some((e) => e.dataset.label.includes(probe)), PROBE);
     }, { message: `${slug}: the typed text comes back`, timeout: 20_000 }).toBe(true);
     expect(await injected(page), slug).toEqual({ xss: undefined, images: 0, scripts: 0 });
+    // The run may end between the check and the click: then there is nothing to stop.
     const stop = page.getByTestId('stop');
-    if (await stop.isEnabled()) await stop.click();
+    if (await stop.isEnabled()) await stop.click({ timeout: 2000 }).catch(() => {});
   }
 });
 
