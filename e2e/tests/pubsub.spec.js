@@ -113,3 +113,27 @@ test('a named room joins two tabs: a publish in one reaches the other tab\'s sub
   await expect(b.locator('[data-testid=message][data-kind=deliver]')).toHaveCount(0);
   await context.close();
 });
+
+test('subscribers connecting at once: their crossing arrows keep their labels apart', async ({ page }) => {
+  // Three clients open their connections within a few milliseconds: their requests cross on
+  // the way to the server, and every label at its arrow's middle would cover another.
+  await page.emulateMedia({ reducedMotion: 'reduce' });
+  await page.goto('/demo/pubsub');
+  await page.getByTestId('run').click();
+  await expect(page.locator('[data-testid=subscriber][data-received]')).toHaveCount(3);
+  await expect(page.locator('[data-testid=message][data-kind=response]')).toHaveCount(3);
+  const boxes = await page.locator('[data-testid=message] text.label').evaluateAll((els) =>
+    els.map((e) => { const r = e.getBoundingClientRect(); return { text: e.textContent, left: r.left, right: r.right, top: r.top, bottom: r.bottom }; }));
+  expect(boxes.length).toBeGreaterThanOrEqual(6);
+  const covered = [];
+  for (let i = 0; i < boxes.length; i++) {
+    for (let j = i + 1; j < boxes.length; j++) {
+      const [a, b] = [boxes[i], boxes[j]];
+      // A pixel of touching is not covering.
+      if (a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1) covered.push([a.text, b.text]);
+    }
+  }
+  expect(covered).toEqual([]);
+  await page.getByTestId('stop').click();
+  await expect(page.getByTestId('status')).toHaveText(/^Stopped/);
+});

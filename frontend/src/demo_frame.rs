@@ -49,6 +49,27 @@ pub fn DemoFrame(
         on_stop.run(());
         recorder.reset();
     };
+    // Stop closes the run's connections: a line the demo wrote while it was live ("3 subscribers
+    // connected; publish…") would then be stale. It says "stopped" until the demo writes anew.
+    let stopped_at = RwSignal::new(None::<String>);
+    let stop = Callback::new(move |_| {
+        on_stop.run(());
+        stopped_at.set(Some(status.get_untracked()));
+    });
+    let run = Callback::new(move |_| {
+        stopped_at.set(None);
+        on_run.run(());
+    });
+    let shown_status = move || {
+        let now = status.get();
+        match stopped_at.get() {
+            Some(was) if was == now => {
+                "Stopped: the run's connections are closed; what it recorded stays below."
+                    .to_owned()
+            }
+            _ => now,
+        }
+    };
     let filter = move || match run_id.get() {
         Some(run) => format!("run={}", run.0),
         None => "run=".to_owned(),
@@ -64,13 +85,13 @@ pub fn DemoFrame(
             // `novalidate`: out-of-range values go to the server, whose 4xx is part of the lesson.
             <RunControls
                 running=running
-                on_run=on_run
-                on_stop=on_stop
+                on_run=run
+                on_stop=stop
                 on_reset=Callback::new(reset)
             >
                 {children()}
             </RunControls>
-            <p class="status" role="status" data-testid="status">{move || status.get()}</p>
+            <p class="status" role="status" data-testid="status">{shown_status}</p>
             <MetricsBar metrics=metrics/>
             <TraceView recorder=recorder slug=pattern.slug actors=actors/>
             {below.run()}

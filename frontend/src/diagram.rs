@@ -18,6 +18,9 @@
 //! they are. An arrow drawn again after scrolling back takes up its first animation where it
 //! would be by now (a negative delay), so the drawing looks the same as if it had stayed.
 //! Exports draw the whole diagram ([`SequenceDiagram`]'s `whole`).
+//!
+//! Labels of the drawn arrows are placed together ([`crate::labels`]): one that would cover
+//! another slides along its own arrow.
 
 use std::collections::{HashMap, HashSet};
 
@@ -26,6 +29,7 @@ use protocol::trace::{Actor, Kind, Transport};
 use wasm_bindgen::{JsCast, closure::Closure};
 
 use crate::{
+    labels::{self, Fixed, Labelled},
     layout::{self, ArrowGeo, BarStyle, Geometry, Options},
     merge::Drawn,
     metrics::{human_bytes, human_us},
@@ -394,6 +398,34 @@ pub fn SequenceDiagram(
                 .collect::<Vec<_>>()
         })
     });
+    // Where along its arrow each drawn label goes, worked out for all drawn arrows together.
+    let label_spots = Memo::new(move |_| {
+        trace.with_untracked(|t| {
+            geometry.with(|g| {
+                arrow_keys.with(|drawn| {
+                    let arrows: Vec<(String, Labelled)> = drawn
+                        .iter()
+                        .filter_map(|(i, key)| {
+                            let d = at_key(t, *i, key, |d| &d.key)?;
+                            let a = at_key(&g.arrows, *i, key, |a| &a.key)?;
+                            Some((key.clone(), labelled(d, a, g.width)))
+                        })
+                        .collect();
+                    let spots = labels::place(&arrows.iter().map(|(_, l)| *l).collect::<Vec<_>>());
+                    arrows
+                        .into_iter()
+                        .map(|(key, _)| key)
+                        .zip(spots)
+                        .collect::<HashMap<String, f64>>()
+                })
+            })
+        })
+    });
+    let spot = move |key: &str| {
+        label_spots
+            .with_untracked(|s| s.get(key).copied())
+            .unwrap_or(0.5)
+    };
     // Each drawn arrow's view, behind its own signal; refreshed for all of them in one pass.
     let views = StoredValue::new(HashMap::<String, ArcRwSignal<ArrowView>>::new());
     // When each message first appeared (performance.now(), ms): an arrow drawn later, after a
@@ -417,6 +449,7 @@ pub fn SequenceDiagram(
         });
         // Only the arrows drawn have a view (an arrow's goes with it): the pass is as long as
         // the window, not the trace.
+        label_spots.track();
         let changed = trace.with_untracked(|t| {
             geometry.with(|g| {
                 arrow_keys.with_untracked(|drawn| {
@@ -429,7 +462,7 @@ pub fn SequenceDiagram(
                             let d = at_key(t, *i, key, |d| &d.key);
                             let a = at_key(&g.arrows, *i, key, |a| &a.key);
                             if let (Some(d), Some(a)) = (d, a) {
-                                let now = arrow_view(d, a, g.width);
+                                let now = arrow_view(d, a, g.width, spot(key));
                                 if signal.with_untracked(|was| *was != now) {
                                     changed.push((signal.clone(), now));
                                 }
@@ -452,7 +485,8 @@ pub fn SequenceDiagram(
             return signal;
         }
         let now = geometry.with_untracked(|g| {
-            at_key(&g.arrows, i, &d.key, |a| &a.key).map(|a| arrow_view(d, a, g.width))
+            at_key(&g.arrows, i, &d.key, |a| &a.key)
+                .map(|a| arrow_view(d, a, g.width, spot(&d.key)))
         });
         let signal = ArcRwSignal::new(now.unwrap_or_default());
         views.update_value(|v| {
@@ -582,11 +616,47 @@ struct ArrowView {
     error: bool,
     /// A note on a lifeline near the right edge, written to its left so it is not cut off.
     near_right: bool,
+    /// Where its label is written: beside a loop, or along the arrow ([`labels::place`]).
+    label_x: f64,
+    label_y: f64,
+}
+
+/// A message to itself is drawn as a loop with its label beside it, to the loop's left near the
+/// right edge (so it is not cut off).
+fn loop_label(d: &Drawn, a: &ArrowGeo, width: f64) -> Option<Fixed> {
+    (d.from == d.to).then(|| {
+        let leftwards = a.x1 > width * 0.6;
+        Fixed {
+            x: if leftwards { a.x1 - 8.0 } else { a.x1 + 42.0 },
+            y: a.y1 + 4.0,
+            leftwards,
+        }
+    })
+}
+
+/// The arrow for `d` at `a` with its label, for [`labels::place`].
+fn labelled(d: &Drawn, a: &ArrowGeo, width: f64) -> Labelled {
+    Labelled {
+        x1: a.x1,
+        y1: a.y1,
+        x2: a.x2,
+        y2: a.y2,
+        chars: display_label(d).chars().count(),
+        fixed: loop_label(d, a, width),
+    }
 }
 
 /// The message `d` as merged now (transport, label and times may improve as the other half
 /// arrives) at its place in the layout `a` of a diagram `width` wide.
-fn arrow_view(d: &Drawn, a: &ArrowGeo, width: f64) -> ArrowView {
+fn arrow_view(d: &Drawn, a: &ArrowGeo, width: f64, label_at: f64) -> ArrowView {
+    let fixed = loop_label(d, a, width);
+    let (label_x, label_y) = match fixed {
+        Some(f) => (f.x, f.y),
+        None => (
+            a.x1 + label_at * (a.x2 - a.x1),
+            a.y1 + label_at * (a.y2 - a.y1) - labels::ABOVE,
+        ),
+    };
     ArrowView {
         x1: a.x1,
         y1: a.y1,
@@ -597,7 +667,9 @@ fn arrow_view(d: &Drawn, a: &ArrowGeo, width: f64) -> ArrowView {
         full: d.label.clone(),
         transport: d.transport.as_str(),
         error: d.status.is_some_and(|s| s >= 400) || d.kind == Kind::Note,
-        near_right: d.from == d.to && a.x1 > width * 0.6,
+        near_right: fixed.is_some_and(|f| f.leftwards),
+        label_x,
+        label_y,
     }
 }
 
@@ -647,22 +719,8 @@ fn MessageArrow(
             format!("M {} {} L {} {}", x1(), y1(), x2(), y2())
         }
     };
-    let text_x = move || {
-        if near_right() {
-            x1() - 8.0
-        } else if self_message {
-            x1() + 42.0
-        } else {
-            (x1() + x2()) / 2.0
-        }
-    };
-    let text_y = move || {
-        if self_message {
-            y1() + 4.0
-        } else {
-            (y1() + y2()) / 2.0 - 7.0
-        }
-    };
+    let text_x = move || view.with(|a| a.label_x);
+    let text_y = move || view.with(|a| a.label_y);
     let anchor = move || {
         if near_right() {
             "end"

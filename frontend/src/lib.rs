@@ -38,6 +38,7 @@ pub mod event_stream;
 pub mod export;
 pub mod inspector;
 pub mod job_controls;
+pub mod labels;
 pub mod layout;
 pub mod merge;
 pub mod metrics;
