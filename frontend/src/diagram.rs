@@ -30,7 +30,7 @@ use wasm_bindgen::{JsCast, closure::Closure};
 
 use crate::{
     labels::{self, Fixed, Labelled},
-    layout::{self, ArrowGeo, BarStyle, Geometry, Options},
+    layout::{self, ArrowGeo, BarGeo, BarStyle, Geometry, Options, SegmentGeo},
     merge::Drawn,
     metrics::{human_bytes, human_us},
     playback::Shown,
@@ -347,20 +347,17 @@ pub fn SequenceDiagram(
                         },
                         if b.open { " open" } else { "" }
                     );
-                    let (x, w) = match b.style {
-                        BarStyle::Busy => (b.x - 6.0, 12.0),
-                        BarStyle::Waiting => (b.x - 3.0, 6.0),
-                    };
+                    let (x, w) = bar_x(b);
                     let height = (b.y2 - b.y1).max(2.0);
                     let segments = b
                         .segments
                         .iter()
                         .map(|s| {
-                            let title = format!("{} {}", s.name, human_us(s.dur_us));
+                            let title = phase_title(s);
                             // Named beside the bar where there is room; always in the tooltip.
-                            let named = (b.lane == 0 && s.y2 - s.y1 >= 12.0).then(|| {
+                            let named = phase_label(b, s).map(|at| {
                                 view! {
-                                    <text class="phase-label" x=x + w + 4.0 y=(s.y1 + s.y2) / 2.0 + 4.0>{title.clone()}</text>
+                                    <text class="phase-label" x=at.x y=at.y>{title.clone()}</text>
                                 }
                             });
                             view! {
@@ -398,8 +395,18 @@ pub fn SequenceDiagram(
                 .collect::<Vec<_>>()
         })
     });
-    // Where along its arrow each drawn label goes, worked out for all drawn arrows together.
+    // Where along its arrow each drawn label goes, worked out for all drawn arrows together,
+    // around the phases named beside the drawn bars.
     let label_spots = Memo::new(move |_| {
+        let phases: Vec<(Fixed, usize)> = bar_geo.with(|bars| {
+            bars.iter()
+                .flat_map(|b| {
+                    b.segments.iter().filter_map(move |s| {
+                        phase_label(b, s).map(|at| (at, phase_title(s).chars().count()))
+                    })
+                })
+                .collect()
+        });
         trace.with_untracked(|t| {
             geometry.with(|g| {
                 arrow_keys.with(|drawn| {
@@ -411,7 +418,8 @@ pub fn SequenceDiagram(
                             Some((key.clone(), labelled(d, a, g.width)))
                         })
                         .collect();
-                    let spots = labels::place(&arrows.iter().map(|(_, l)| *l).collect::<Vec<_>>());
+                    let spots =
+                        labels::place(&phases, &arrows.iter().map(|(_, l)| *l).collect::<Vec<_>>());
                     arrows
                         .into_iter()
                         .map(|(key, _)| key)
@@ -597,6 +605,30 @@ fn at_key<'a, T>(
         .get(i)
         .filter(|x| key_of(x) == key)
         .or_else(|| items.iter().find(|x| key_of(x) == key))
+}
+
+/// An activation bar's left edge and width.
+fn bar_x(b: &BarGeo) -> (f64, f64) {
+    match b.style {
+        BarStyle::Busy => (b.x - 6.0, 12.0),
+        BarStyle::Waiting => (b.x - 3.0, 6.0),
+    }
+}
+
+/// A phase's name and duration, as written beside its bar and in its tooltip.
+fn phase_title(s: &SegmentGeo) -> String {
+    format!("{} {}", s.name, human_us(s.dur_us))
+}
+
+/// Where a phase's name is written beside its bar: only on the first lane, and only where the
+/// phase is tall enough to carry it.
+fn phase_label(b: &BarGeo, s: &SegmentGeo) -> Option<Fixed> {
+    let (x, w) = bar_x(b);
+    (b.lane == 0 && s.y2 - s.y1 >= 12.0).then(|| Fixed {
+        x: x + w + 4.0,
+        y: (s.y1 + s.y2) / 2.0 + 4.0,
+        leftwards: false,
+    })
 }
 
 /// What one arrow shows: where it is and what it says.

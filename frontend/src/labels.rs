@@ -1,13 +1,14 @@
 //! Where each arrow's label sits. A label is written at the middle of its arrow unless that
 //! would cover a label already placed (requests from several clients at once cross each other
 //! near the server); then it slides along its own arrow to the first free spot, so it still
-//! reads as that arrow's. Pure, so the placement is unit-tested.
+//! reads as that arrow's. Text written at a place of its own (a phase named beside its
+//! activation bar) is left where it is and avoided. Pure, so the placement is unit-tested.
 
 use std::collections::HashMap;
 
 /// Rough width of one character of an arrow label (11.5 px sans-serif) and the label's height.
 const CHAR_WIDTH: f64 = 6.3;
-const HEIGHT: f64 = 13.0;
+const HEIGHT: f64 = 15.0;
 /// Spots tried along an arrow, as a fraction of the way from its tail to its head.
 const SPOTS: [f64; 7] = [0.5, 0.35, 0.65, 0.22, 0.78, 0.12, 0.88];
 /// Height of the buckets placed labels are filed in (at least a label's height).
@@ -84,10 +85,17 @@ fn fixed_rect(f: &Fixed, chars: usize) -> Rect {
 }
 
 /// For each arrow, in order, the fraction of the way along it where its label goes: the first
-/// of [`SPOTS`] whose box covers no label placed before it, or the middle if none is free.
-/// Earlier arrows keep their spots when later ones arrive (a growing run does not reshuffle).
-pub fn place(arrows: &[Labelled]) -> Vec<f64> {
+/// of [`SPOTS`] whose box covers neither a label placed before it nor one of the `fixed` texts
+/// (each with its number of characters), or the middle if none is free. Earlier arrows keep
+/// their spots when later ones arrive (a growing run does not reshuffle).
+pub fn place(fixed: &[(Fixed, usize)], arrows: &[Labelled]) -> Vec<f64> {
     let mut placed: HashMap<i64, Vec<Rect>> = HashMap::new();
+    for (f, chars) in fixed {
+        let rect = fixed_rect(f, *chars);
+        for b in rect.buckets() {
+            placed.entry(b).or_default().push(rect);
+        }
+    }
     let free = |placed: &HashMap<i64, Vec<Rect>>, r: &Rect| {
         r.buckets().all(|b| {
             placed
@@ -140,7 +148,10 @@ mod tests {
 
     #[test]
     fn a_lone_label_sits_in_the_middle() {
-        assert_eq!(place(&[arrow(0.0, 100.0, 400.0, 120.0, 20)]), vec![0.5]);
+        assert_eq!(
+            place(&[], &[arrow(0.0, 100.0, 400.0, 120.0, 20)]),
+            vec![0.5]
+        );
     }
 
     #[test]
@@ -150,7 +161,7 @@ mod tests {
             arrow(400.0, 200.0, 0.0, 210.0, 20),
             arrow(0.0, 300.0, 400.0, 310.0, 20),
         ];
-        assert_eq!(place(&arrows), vec![0.5, 0.5, 0.5]);
+        assert_eq!(place(&[], &arrows), vec![0.5, 0.5, 0.5]);
     }
 
     /// Two clients' requests to the server at the same moment from either side cross: the
@@ -161,7 +172,7 @@ mod tests {
             arrow(600.0, 100.0, 200.0, 160.0, 30),
             arrow(800.0, 90.0, 200.0, 180.0, 30),
         ];
-        let spots = place(&arrows);
+        let spots = place(&[], &arrows);
         assert_eq!(spots[0], 0.5);
         assert_ne!(spots[1], 0.5);
         let rect = |a: &Labelled, t: f64| {
@@ -182,7 +193,7 @@ mod tests {
         ];
         let mut more = first.to_vec();
         more.push(arrow(700.0, 95.0, 200.0, 170.0, 30));
-        assert_eq!(place(&first)[..], place(&more)[..2]);
+        assert_eq!(place(&[], &first)[..], place(&[], &more)[..2]);
     }
 
     #[test]
@@ -197,14 +208,28 @@ mod tests {
         };
         // An arrow whose middle label would sit on the note's text.
         let across = arrow(100.0, 105.0, 500.0, 117.0, 20);
-        let spots = place(&[note, across]);
+        let spots = place(&[], &[note, across]);
         assert_eq!(spots[0], 0.5);
         assert_ne!(spots[1], 0.5);
     }
 
     #[test]
+    fn a_phase_named_beside_a_bar_is_avoided() {
+        let queued = Fixed {
+            x: 470.0,
+            y: 104.0,
+            leftwards: false,
+        };
+        // A short arrow from that bar whose middle label would sit on the phase's name.
+        let from_bar = arrow(460.0, 110.0, 700.0, 110.0, 20);
+        assert_eq!(place(&[], &[from_bar]), vec![0.5]);
+        let spot = place(&[(queued, 12)], &[from_bar])[0];
+        assert!(spot > 0.5, "slid away from the bar: {spot}");
+    }
+
+    #[test]
     fn with_no_free_spot_the_label_stays_in_the_middle() {
         let arrows = vec![arrow(0.0, 100.0, 100.0, 100.0, 40); 3];
-        assert_eq!(place(&arrows), vec![0.5, 0.5, 0.5]);
+        assert_eq!(place(&[], &arrows), vec![0.5, 0.5, 0.5]);
     }
 }
