@@ -97,3 +97,28 @@ test('with reduced motion, arrows do not animate and replay moves message by mes
   await expect(page.getByTestId('pause')).toHaveAttribute('aria-pressed', 'false', { timeout: 10_000 });
   await expect(page.locator('[data-testid=message]')).toHaveCount(4);
 });
+
+test('a live run longer than the diagram box is followed to its end, until the reader scrolls away', async ({ page }) => {
+  await page.goto('/demo/sse');
+  await page.getByTestId('param-steps').fill('24');
+  await page.getByTestId('param-step-ms').fill('250');
+  await page.getByTestId('run').click();
+  const box = page.locator('.diagram-scroll');
+  // Where the newest drawn message is, in the box's own visible coordinates.
+  const endInView = () => box.evaluate((div) => {
+    const seen = div.getBoundingClientRect();
+    const ends = [...div.querySelectorAll('[data-testid=message]')].map((m) => m.getBoundingClientRect().bottom);
+    const end = Math.max(...ends);
+    return { scrolled: div.scrollTop, tall: div.scrollHeight > div.clientHeight + 100, inView: end >= seen.top && end <= seen.bottom };
+  });
+  // The run grows past the box, and the box keeps its end in view.
+  await expect.poll(async () => { const e = await endInView(); return e.tall && e.scrolled > 0 && e.inView; },
+    { message: 'the box follows the live end', timeout: 15_000 }).toBe(true);
+  await expect(page.getByTestId('stop')).toBeEnabled();
+  // The reader scrolls back to the start: the box stays there while the run goes on.
+  await box.evaluate((div) => { div.scrollTop = 0; });
+  const before = await page.locator('[data-testid=message]').count();
+  await expect.poll(() => page.locator('[data-testid=message]').count()).toBeGreaterThan(before + 2);
+  expect((await endInView()).scrolled).toBe(0);
+  await waitForRunToFinish(page);
+});

@@ -269,6 +269,30 @@ pub fn SequenceDiagram(
         });
     });
 
+    // While the run is live the box follows its end, like a log being tailed: when the end drawn
+    // at the frame before was in view (or it is the run's first), the new end is scrolled into
+    // view. A reader who scrolled away from the end, to read an earlier exchange, stays there
+    // until they scroll back to it.
+    let followed_end = StoredValue::new(None::<f64>);
+    Effect::new(move |_| {
+        frame.track();
+        if whole || !growing.get_untracked() {
+            followed_end.set_value(None);
+            return;
+        }
+        let Some((y1, y2)) = geometry.with_untracked(|g| windowing::latest_row(&g.arrows)) else {
+            return;
+        };
+        let Some(v) = measure() else { return };
+        let following = followed_end
+            .get_value()
+            .is_none_or(|was| windowing::end_in_view(&v, was, FOLLOW_SLACK_PX));
+        if following {
+            scroll_to_show(y1, y2);
+        }
+        followed_end.set_value(Some(y2));
+    });
+
     let bar_geo = Memo::new(move |_| {
         let span = span.get();
         geometry
@@ -606,6 +630,10 @@ fn at_key<'a, T>(
         .filter(|x| key_of(x) == key)
         .or_else(|| items.iter().find(|x| key_of(x) == key))
 }
+
+/// How far below the view (CSS px) a live run's end may have moved since the frame before and
+/// still count as followed: a frame can add a few rows.
+const FOLLOW_SLACK_PX: f64 = 80.0;
 
 /// An activation bar's left edge and width.
 fn bar_x(b: &BarGeo) -> (f64, f64) {

@@ -123,6 +123,18 @@ pub fn latest_row(arrows: &[ArrowGeo]) -> Option<(f64, f64)> {
         .max_by(|a, b| a.1.total_cmp(&b.1))
 }
 
+/// Whether the drawing's row at `y` is in view or at most `slack` CSS px below it: the reader
+/// is looking at a live run's end, so the box follows it as it grows (a reader who scrolled
+/// away to read something earlier is left there). An unmeasured (hidden) box counts as
+/// following.
+pub fn end_in_view(v: &Viewport, y: f64, slack: f64) -> bool {
+    if !v.measured() {
+        return true;
+    }
+    let at = v.origin + y * v.scale;
+    at >= v.scroll_top && at <= v.scroll_top + v.client_height + slack
+}
+
 /// The `scrollTop` that brings the band `y1..y2` (drawing units) into view with a little room
 /// around it, moving as little as possible; `None` when it is in view already.
 pub fn reveal(v: &Viewport, y1: f64, y2: f64) -> Option<f64> {
@@ -287,6 +299,36 @@ mod tests {
         ];
         assert_eq!(latest_row(&arrows), Some((60.0, 900.0)));
         assert_eq!(latest_row(&[]), None);
+    }
+
+    #[test]
+    fn the_end_is_followed_only_while_it_is_in_view() {
+        // 400 px of box over a drawing at half scale, 100 px below the content's top.
+        let v = Viewport {
+            scroll_top: 0.0,
+            client_height: 400.0,
+            origin: 100.0,
+            scale: 0.5,
+        };
+        assert!(end_in_view(&v, 500.0, 40.0), "at 350 px: in view");
+        assert!(
+            end_in_view(&v, 660.0, 40.0),
+            "at 430 px: just below, within the slack"
+        );
+        assert!(
+            !end_in_view(&v, 700.0, 40.0),
+            "at 450 px: the reader is elsewhere"
+        );
+        let scrolled_past = Viewport {
+            scroll_top: 600.0,
+            ..v
+        };
+        assert!(!end_in_view(&scrolled_past, 500.0, 40.0), "above the view");
+        let hidden = Viewport {
+            client_height: 0.0,
+            ..v
+        };
+        assert!(end_in_view(&hidden, 10_000.0, 0.0));
     }
 
     #[test]
