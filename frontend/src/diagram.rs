@@ -631,9 +631,10 @@ fn at_key<'a, T>(
         .or_else(|| items.iter().find(|x| key_of(x) == key))
 }
 
-/// How far below the view (CSS px) a live run's end may have moved since the frame before and
-/// still count as followed: a frame can add a few rows.
-const FOLLOW_SLACK_PX: f64 = 80.0;
+/// How far below the view (CSS px) the end followed at the frame before may be and still count
+/// as followed: the box was scrolled to show it, so only rounding moves it; a reader's scroll
+/// (a wheel step is about 100 px) moves it further.
+const FOLLOW_SLACK_PX: f64 = 24.0;
 
 /// An activation bar's left edge and width.
 fn bar_x(b: &BarGeo) -> (f64, f64) {
