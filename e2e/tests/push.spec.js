@@ -97,3 +97,24 @@ test('over the TLS listener (HTTP/2) the push socket still opens and carries eve
   await expect(page.locator('[data-testid=message][data-kind=connect], [data-testid=message][data-label*="101"]').first()).toBeVisible();
   await context.close();
 });
+
+test('a room name the server refuses ends the run with its reason instead of waiting forever', async ({ page }) => {
+  const frames = [];
+  page.on('websocket', (ws) => {
+    const as = new URL(ws.url()).searchParams.get('as') || '';
+    if (as.startsWith('client-')) ws.on('framereceived', (f) => frames.push({ as, frame: JSON.parse(f.payload.toString()) }));
+  });
+  await page.goto('/demo/push');
+  await page.getByTestId('param-room').fill('room <b>');
+  await page.getByTestId('run').click();
+  await expect(page.getByTestId('status')).toContainText('The server refused client-');
+  await expect(page.getByTestId('status')).toContainText('1 to 40 letters, digits, spaces, - or _');
+  await expect(page.getByTestId('run')).toBeEnabled();
+  // The reason shown is the one the server sent on that client's socket (the first refused
+  // ends the run and closes the others, which may or may not have heard theirs by then).
+  const refused = frames.filter((f) => f.frame.type === 'error');
+  expect(refused.length).toBeGreaterThanOrEqual(1);
+  const shown = (await page.getByTestId('status').textContent()).match(/refused (client-\d+)/)[1];
+  expect(refused.map((f) => f.as)).toContain(shown);
+  for (const f of refused) expect(f.frame.error).toBe('room and name: 1 to 40 letters, digits, spaces, - or _');
+});

@@ -131,6 +131,16 @@ pub fn Push() -> impl IntoView {
                             }
                             chat.update(|c| c.push(format!("{joined_as} ← {from}: {text}")));
                         }
+                        // A refused join (say, a room name with characters the server does
+                        // not take) means the hellos can never all arrive: the run ends here.
+                        SocketEvent::Frame(ServerFrame::Error { error }) => {
+                            chat.update(|c| c.push(format!("{joined_as} ← error: {error}")));
+                            if recorder.running().get_untracked() {
+                                close_all();
+                                status.set(format!("The server refused {joined_as}: {error}"));
+                                recorder.finish_run();
+                            }
+                        }
                         SocketEvent::Frame(_) => {}
                         SocketEvent::Closed { .. } => {}
                     });
