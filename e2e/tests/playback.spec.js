@@ -116,10 +116,19 @@ test('a live run longer than the diagram box is followed to its end, until the r
   await expect.poll(async () => { const e = await endInView(); return e.tall && e.scrolled > 150 && e.inView; },
     { message: 'the box follows the live end', timeout: 15_000 }).toBe(true);
   await expect(page.getByTestId('stop')).toBeEnabled();
+  // Scrolled down, the lifelines' names stay pinned at the top of the box.
+  const pinned = page.locator('.lifeline-heads svg');
+  await expect(pinned).toBeVisible();
+  expect(await pinned.locator('text').allTextContents()).toEqual(
+    await page.locator('[data-testid=lifeline]').evaluateAll((ls) => ls.map((l) => l.dataset.actor)));
+  const [headTop, boxTop] = await Promise.all([pinned.evaluate((e) => e.getBoundingClientRect().top), box.evaluate((e) => e.getBoundingClientRect().top)]);
+  expect(Math.abs(headTop - boxTop)).toBeLessThan(3);
   // The reader scrolls back to the start: the box stays there while the run goes on.
   await box.evaluate((div) => { div.scrollTop = 0; });
   const before = await page.locator('[data-testid=message]').count();
   await expect.poll(() => page.locator('[data-testid=message]').count()).toBeGreaterThan(before + 2);
   expect((await endInView()).scrolled).toBe(0);
+  // At the top, the drawing's own heads are in sight: the pinned copy steps aside.
+  await expect(pinned).toBeHidden();
   await waitForRunToFinish(page);
 });

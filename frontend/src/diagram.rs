@@ -30,7 +30,7 @@ use wasm_bindgen::{JsCast, closure::Closure};
 
 use crate::{
     labels::{self, Fixed, Labelled},
-    layout::{self, ArrowGeo, BarGeo, BarStyle, Geometry, Options, SegmentGeo},
+    layout::{self, ArrowGeo, BarGeo, BarStyle, Geometry, LifelineGeo, Options, SegmentGeo},
     merge::Drawn,
     metrics::{human_bytes, human_us},
     playback::Shown,
@@ -304,8 +304,7 @@ pub fn SequenceDiagram(
         view! {
             <For each=move || lifeline_list.get() key=|l| (l.actor.clone(), l.x.to_bits()) let:l>
                 <g class="lifeline" data-testid="lifeline" data-actor=l.actor.0.clone()>
-                    <rect class="actor-box" x=l.x - 52.0 y=8 width=104 height=30 rx=6></rect>
-                    <text class="actor-name" x=l.x y=28 text-anchor="middle">{l.actor.0.clone()}</text>
+                    <ActorHead l=l.clone()/>
                     <line class="lifeline-line" x1=l.x y1=38 x2=l.x y2=move || size.with(|s| s.1) - 8.0></line>
                 </g>
             </For>
@@ -544,9 +543,36 @@ pub fn SequenceDiagram(
         })
     };
 
+    // Scrolled down a long diagram, the lifelines' names stay in sight: the same heads, drawn
+    // again in a band pinned to the top of the box (over the drawing, letting clicks through).
+    let scrolled = RwSignal::new(false);
+    let on_scroll = move || {
+        schedule_window();
+        if let Some(div) = scroller.try_get_untracked().flatten() {
+            let now = div.scroll_top() > HEADS_HEIGHT as i32;
+            if scrolled.get_untracked() != now {
+                scrolled.set(now);
+            }
+        }
+    };
+    let pinned_heads = (!whole).then(|| {
+        view! {
+            <div class="lifeline-heads" class:shown=scrolled aria-hidden="true">
+                <svg width=move || size.with(|s| s.0) height=HEADS_HEIGHT
+                    viewBox=move || size.with(|(w, _)| format!("0 0 {w} {HEADS_HEIGHT}"))>
+                    <rect class="heads-band" x=0 y=0 width=move || size.with(|s| s.0) height=HEADS_HEIGHT></rect>
+                    <For each=move || lifeline_list.get() key=|l| (l.actor.clone(), l.x.to_bits()) let:l>
+                        <ActorHead l=l/>
+                    </For>
+                </svg>
+            </div>
+        }
+    });
+
     view! {
         <div class="diagram-scroll" tabindex="0" role="region" aria-label="Sequence diagram"
-            node_ref=scroller on:scroll=move |_| schedule_window()>
+            node_ref=scroller on:scroll=move |_| on_scroll()>
+            {pinned_heads}
             <svg
                 node_ref=drawing
                 data-testid="sequence-diagram"
@@ -635,6 +661,18 @@ fn at_key<'a, T>(
 /// as followed: the box was scrolled to show it, so only rounding moves it; a reader's scroll
 /// (a wheel step is about 100 px) moves it further.
 const FOLLOW_SLACK_PX: f64 = 24.0;
+
+/// Height of the band the lifelines' heads are drawn in, at the top of the drawing.
+const HEADS_HEIGHT: f64 = 44.0;
+
+/// A lifeline's head: its actor's name in a box.
+#[component]
+fn ActorHead(l: LifelineGeo) -> impl IntoView {
+    view! {
+        <rect class="actor-box" x=l.x - 52.0 y=8 width=104 height=30 rx=6></rect>
+        <text class="actor-name" x=l.x y=28 text-anchor="middle">{l.actor.0.clone()}</text>
+    }
+}
 
 /// An activation bar's left edge and width.
 fn bar_x(b: &BarGeo) -> (f64, f64) {
