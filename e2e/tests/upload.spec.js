@@ -59,4 +59,14 @@ test('a whole upload is one request carrying every byte, checked by the server',
   expect((await response.json()).sha256_matches).toBe(true);
   const requests = (await drawnMessages(page)).filter((m) => m.kind === 'request' && m.from === 'browser');
   expect(requests.map((m) => m.label.split('?')[0])).toEqual(['POST /api/uploads/whole']);
+
+  // The page's own work (hashing the file) went on no wire: the inspector says so and shows the
+  // whole hash the arrow cuts short, the same one the server compared against.
+  const hashing = page.locator('[data-testid=message][data-kind=work][data-from=browser]').first();
+  await hashing.locator('text.label').click();
+  const inspector = page.getByTestId('inspector');
+  await expect(inspector).toContainText('browser → browser inside the process: nothing on the wire');
+  const sha = (await inspector.getByTestId('anatomy').first().textContent()).match(/[0-9a-f]{64}/)[0];
+  const expected = require('crypto').createHash('sha256').update(body).digest('hex');
+  expect(sha).toBe(expected);
 });

@@ -1,8 +1,9 @@
 //! The inspector: the clicked message's whole exchange in HTTP anatomy (start line, headers,
-//! blank line, body), with sizes and timings. Bodies are shown as text, never as HTML.
+//! blank line, body), with sizes and timings; a hand-off inside the process shows its whole
+//! label and says nothing went on a wire. Bodies are shown as text, never as HTML.
 
 use leptos::prelude::*;
-use protocol::trace::{Detail, Kind, Phase};
+use protocol::trace::{Detail, Kind, Phase, Transport};
 
 use crate::{
     merge::Drawn,
@@ -84,6 +85,39 @@ fn phase_rows(phases: &[Phase]) -> impl IntoView + use<> {
         .collect_view()
 }
 
+/// How the message travelled: its size on the wire and over what, or that it never left the
+/// process (a hand-off to a worker, a broker or a note: no bytes on any wire).
+fn carried(d: &Drawn) -> String {
+    if d.transport == Transport::Internal {
+        return format!(
+            "{} → {} inside the process: nothing on the wire",
+            d.from.0, d.to.0
+        );
+    }
+    format!(
+        "{} on the wire · body {} · {} → {} over {}{}",
+        d.bytes.map(human_bytes).unwrap_or_else(|| "?".into()),
+        human_bytes(d.detail.body_bytes),
+        d.from.0,
+        d.to.0,
+        d.transport.as_str(),
+        d.connection
+            .map(|c| format!(" · connection :{c}"))
+            .unwrap_or_default(),
+    )
+}
+
+/// What the inspector shows of a message: its anatomy on the wire, or, for one with none (an
+/// internal hand-off or a note), its whole label, which the arrow shows cut short.
+fn shown_text(d: &Drawn) -> String {
+    let x = &d.detail;
+    if x.start_line.is_empty() && x.headers.is_empty() && x.body.is_empty() {
+        d.label.clone()
+    } else {
+        anatomy(x)
+    }
+}
+
 fn part(d: &Drawn, clicked: bool) -> impl IntoView + use<> {
     let heading = match d.kind {
         Kind::Request => "Request".to_owned(),
@@ -99,17 +133,7 @@ fn part(d: &Drawn, clicked: bool) -> impl IntoView + use<> {
         ),
         None => format!("sent at {} · still travelling", human_us(d.sent_us)),
     };
-    let size = format!(
-        "{} on the wire · body {} · {} → {} over {}{}",
-        d.bytes.map(human_bytes).unwrap_or_else(|| "?".into()),
-        human_bytes(d.detail.body_bytes),
-        d.from.0,
-        d.to.0,
-        d.transport.as_str(),
-        d.connection
-            .map(|c| format!(" · connection :{c}"))
-            .unwrap_or_default(),
-    );
+    let size = carried(d);
     let server_phases = (!d.server_phases.is_empty()).then(|| {
         view! {
             <table class="phases">
@@ -152,7 +176,7 @@ fn part(d: &Drawn, clicked: bool) -> impl IntoView + use<> {
             <h3>{heading}</h3>
             <p class="meta">{timing}</p>
             <p class="meta">{size}</p>
-            <pre class="anatomy" data-testid="anatomy">{anatomy(&d.detail)}</pre>
+            <pre class="anatomy" data-testid="anatomy">{shown_text(d)}</pre>
             {curl}
             {server_phases}
             {browser_phases}
@@ -194,6 +218,24 @@ pub fn Inspector(trace: Shown, selected: RwSignal<Option<String>>) -> impl IntoV
 mod tests {
     use super::*;
     use protocol::trace::Header;
+
+    #[test]
+    fn a_hand_off_inside_the_process_shows_its_label_and_no_wire() {
+        let (b, s) = crate::merge::tests::exchange("1", 0, 1_000, 0);
+        let mut work = crate::merge::merge(&b, &s, None)[0].clone();
+        work.transport = Transport::Internal;
+        work.kind = Kind::Work;
+        work.detail = Detail::default();
+        work.label = "SHA-256 of photo.bmp: d82b4dc5142c13cb9f0e".into();
+        assert_eq!(shown_text(&work), work.label);
+        assert!(carried(&work).ends_with("inside the process: nothing on the wire"));
+
+        let mut request = crate::merge::merge(&b, &s, None)[0].clone();
+        request.transport = Transport::Http1;
+        request.detail.start_line = "GET / HTTP/1.1".into();
+        assert!(shown_text(&request).starts_with("GET / HTTP/1.1\n"));
+        assert!(carried(&request).contains("on the wire · body"));
+    }
 
     #[test]
     fn curl_repeats_the_request_with_shell_quoting() {

@@ -141,7 +141,7 @@ pub fn UploadDemo() -> impl IntoView {
         recorder.start_run();
         interrupted.set(false);
         let sha256 = sha256_hex(&bytes);
-        recorder.note(Kind::Work, format!("SHA-256 of {name}: {}…", &sha256[..16]));
+        recorder.note(Kind::Work, format!("SHA-256 of {name}: {sha256}"));
         progress.set((0, bytes.len() as u64));
         let whole = mode.get_untracked() == "whole";
         upload.set_value(Some(Upload {
