@@ -6,8 +6,10 @@
 //! - `default-src 'none'`: anything not listed below is refused.
 //! - `script-src 'self' 'wasm-unsafe-eval' 'sha256-…'`: the app's own scripts; compiling its
 //!   WebAssembly; and the one inline module script Trunk writes into `index.html` to start it,
-//!   by hash, read at start-up from the `index.html` actually served (so it stays right when
-//!   Trunk changes what it emits). No `'unsafe-inline'`: injected markup cannot run script.
+//!   by hash, read from the `index.html` actually served (so it stays right when Trunk changes
+//!   what it emits), and read again when that file changes under a running server (a
+//!   `trunk build` beside `make run`: the new page's script has a new hash, and a stale policy
+//!   would leave the page blank). No `'unsafe-inline'`: injected markup cannot run script.
 //! - `style-src 'self'` (plus the hash of any inline `<style>` in `index.html`): the page's
 //!   stylesheets. No `'unsafe-inline'` either: the page sets no `style` attribute (dynamic
 //!   values go through the CSSOM, `style:prop=` in Leptos, which the policy does not govern).
@@ -22,7 +24,11 @@
 //! `/api` here: the page's own policy is Trunk's, and these headers on API answers change
 //! nothing for it.
 
-use std::{path::Path, sync::Arc};
+use std::{
+    path::{Path, PathBuf},
+    sync::{Arc, RwLock},
+    time::SystemTime,
+};
 
 use axum::{
     extract::State,
@@ -32,10 +38,26 @@ use axum::{
 use base64::{Engine, engine::general_purpose::STANDARD};
 use sha2::{Digest, Sha256};
 
-/// The headers every response carries, made once at start-up.
+type Headers = Arc<[(HeaderName, HeaderValue)]>;
+
+/// The headers every response carries: made at start-up, and made again from the page's
+/// `index.html` when an HTML answer finds that file changed.
 #[derive(Clone)]
 pub struct SecurityHeaders {
-    headers: Arc<[(HeaderName, HeaderValue)]>,
+    current: Arc<RwLock<Headers>>,
+    page: Option<Arc<Page>>,
+}
+
+/// The page's `index.html` and what it was (modified time, length) when last read.
+struct Page {
+    path: PathBuf,
+    seen: RwLock<Option<(SystemTime, u64)>>,
+}
+
+/// When and how long `path` was last written, if it can be read.
+fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
 }
 
 impl SecurityHeaders {
@@ -58,32 +80,75 @@ impl SecurityHeaders {
             (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
         ];
         SecurityHeaders {
-            headers: Arc::new(headers),
+            current: Arc::new(RwLock::new(Arc::new(headers))),
+            page: None,
         }
     }
 
     /// Headers for the page in `dist` (reads its `index.html`); API-only ones without.
     pub fn for_dist(dist: Option<&Path>) -> SecurityHeaders {
-        let index = dist.map(|dist| {
-            let path = dist.join("index.html");
-            std::fs::read_to_string(&path).unwrap_or_else(|err| {
-                tracing::warn!(path = %path.display(), cause = %err, "cannot read index.html: its inline script will be refused");
-                String::new()
-            })
-        });
-        SecurityHeaders::new(index.as_deref())
+        let Some(dist) = dist else {
+            return SecurityHeaders::new(None);
+        };
+        let path = dist.join("index.html");
+        let seen = stamp(&path);
+        let mut headers = SecurityHeaders::new(Some(&read_page(&path)));
+        headers.page = Some(Arc::new(Page {
+            path,
+            seen: RwLock::new(seen),
+        }));
+        headers
+    }
+
+    /// The headers to send now; for an HTML answer (the page itself) first made again if
+    /// `index.html` changed since it was last read (one `stat` per page load, none per API call).
+    fn for_response(&self, html: bool) -> Headers {
+        if html && let Some(page) = &self.page {
+            let Page { path, seen } = &**page;
+            let now = stamp(path);
+            let changed = *seen
+                .read()
+                .expect("never poisoned: no code panics holding it")
+                != now;
+            if changed {
+                let fresh = SecurityHeaders::new(Some(&read_page(path)));
+                let fresh = fresh.current.read().expect("fresh").clone();
+                *self.current.write().expect("never poisoned") = fresh;
+                *seen.write().expect("never poisoned") = now;
+                tracing::info!(path = %path.display(), "index.html changed: policy made again for its inline script");
+            }
+        }
+        self.current.read().expect("never poisoned").clone()
     }
 
     /// The Content-Security-Policy sent.
-    pub fn policy(&self) -> &str {
-        self.headers[0].1.to_str().expect("the policy is ASCII")
+    pub fn policy(&self) -> String {
+        let headers = self.current.read().expect("never poisoned").clone();
+        headers[0]
+            .1
+            .to_str()
+            .expect("the policy is ASCII")
+            .to_owned()
     }
+}
+
+/// The page's HTML, or nothing (with a warning) when it cannot be read.
+fn read_page(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|err| {
+        tracing::warn!(path = %path.display(), cause = %err, "cannot read index.html: its inline script will be refused");
+        String::new()
+    })
 }
 
 /// Middleware: adds the headers to a response that does not set them itself.
 pub async fn add(State(security): State<SecurityHeaders>, mut response: Response) -> Response {
+    let html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|t| t.as_bytes().starts_with(b"text/html"));
+    let fresh = security.for_response(html);
     let headers = response.headers_mut();
-    for (name, value) in security.headers.iter() {
+    for (name, value) in fresh.iter() {
         if !headers.contains_key(name) {
             headers.insert(name.clone(), value.clone());
         }
@@ -149,6 +214,37 @@ fn has_attribute(attributes: &str, name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_page_rebuilt_under_a_running_server_gets_a_policy_for_its_new_script() {
+        let dist = std::env::temp_dir().join(format!("patternscope-csp-{}", std::process::id()));
+        std::fs::create_dir_all(&dist).unwrap();
+        let index = dist.join("index.html");
+        let page = |script: &str| {
+            format!("<html><head><script type=module>{script}</script></head></html>")
+        };
+        let hash = |script: &str| format!("sha256-{}", STANDARD.encode(Sha256::digest(script)));
+        std::fs::write(&index, page("start('a')")).unwrap();
+        let headers = SecurityHeaders::for_dist(Some(&dist));
+        assert!(headers.policy().contains(&hash("start('a')")));
+
+        // Trunk writes a new page (another length, so the change shows whatever the clock's grain).
+        std::fs::write(&index, page("start('b-longer')")).unwrap();
+        // An API answer does not look at the page.
+        let api = headers.for_response(false);
+        assert!(api[0].1.to_str().unwrap().contains(&hash("start('a')")));
+        // The page itself does, and from then on every answer carries the new policy.
+        let html = headers.for_response(true);
+        assert!(
+            html[0]
+                .1
+                .to_str()
+                .unwrap()
+                .contains(&hash("start('b-longer')"))
+        );
+        assert!(!headers.policy().contains(&hash("start('a')")));
+        std::fs::remove_dir_all(&dist).unwrap();
+    }
 
     #[test]
     fn hashes_a_known_inline_script() {
