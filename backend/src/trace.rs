@@ -501,9 +501,13 @@ mod tests {
 
     #[test]
     fn untouched_runs_expire_on_the_sweep() {
-        let hub = TraceHub::default().with_ttl(Duration::from_millis(50));
+        // A TTL that a loaded machine's preemption between the record and the prune below
+        // does not use up (with 50 ms, "new" could expire before the prune saw it).
+        const TTL: Duration = Duration::from_millis(300);
+        let past_the_ttl = || std::thread::sleep(TTL + Duration::from_millis(100));
+        let hub = TraceHub::default().with_ttl(TTL);
         hub.record(msg("old"));
-        std::thread::sleep(Duration::from_millis(80));
+        past_the_ttl();
         hub.record(msg("new"));
         hub.prune();
         assert_eq!(hub.run_count(), 1);
@@ -511,7 +515,7 @@ mod tests {
             hub.snapshot(&RunId("old".into())).is_none(),
             "expired run forgotten"
         );
-        std::thread::sleep(Duration::from_millis(80));
+        past_the_ttl();
         hub.prune();
         assert_eq!(hub.run_count(), 0, "nothing kept past the TTL");
     }

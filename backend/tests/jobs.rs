@@ -39,11 +39,15 @@ async fn submit(server: &common::TestServer, spec: &JobSpec, query: &str) -> Job
 #[tokio::test]
 async fn short_polling_sees_the_job_advance_to_done() {
     let server = common::TestServer::start().await;
-    let created = submit(&server, &spec(3, 30), "").await;
+    // Steps of 300 ms polled every 20 ms: several polls land within each step, even when a
+    // loaded machine makes a poll take tens of ms (with 30 ms steps, every poll could see a
+    // new version).
+    let created = submit(&server, &spec(3, 300), "").await;
     assert_eq!(created.status_url, format!("/api/jobs/{}", created.job.0));
     let client = reqwest::Client::new();
     let mut versions = Vec::new();
-    for _ in 0..100 {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while tokio::time::Instant::now() < deadline {
         let update: JobUpdate = client
             .get(server.url(&created.status_url))
             .send()
@@ -56,9 +60,13 @@ async fn short_polling_sees_the_job_advance_to_done() {
         if update.done {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(*versions.last().unwrap(), 3);
+    assert_eq!(
+        *versions.last().unwrap(),
+        3,
+        "done within 10 s: {versions:?}"
+    );
     assert!(
         versions.windows(2).all(|w| w[0] <= w[1]),
         "never goes back: {versions:?}"
@@ -216,11 +224,29 @@ async fn shutdown_answers_held_long_polls() {
     let mut server = common::TestServer::start().await;
     let created = submit(&server, &spec(2, 5_000), "").await;
     let url = server.url(&format!(
-        "/api/jobs/{}/wait?timeout_ms=30000",
+        "/api/jobs/{}/wait?timeout_ms=30000&run=lp-stop&rid=poll-1",
         created.job.0
     ));
     let poll = tokio::spawn(async move { reqwest::get(url).await.unwrap() });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Stop once the server has the poll (its arrival is traced), not after a guessed sleep: a
+    // stop before it arrives would refuse the connection instead of answering a held poll.
+    let arrived = || {
+        server
+            .state
+            .trace
+            .snapshot(&RunId("lp-stop".into()))
+            .is_some_and(|t| {
+                t.iter()
+                    .any(|m| m.request_id.as_ref().is_some_and(|r| r.0 == "poll-1"))
+            })
+    };
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !arrived() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the poll reaches the server within 10 s");
     server.stop();
     let answer = tokio::time::timeout(Duration::from_secs(3), poll)
         .await
@@ -265,7 +291,9 @@ async fn read_events(
 #[tokio::test]
 async fn an_event_stream_resumes_after_a_drop_without_loss_or_repeat() {
     let server = common::TestServer::start().await;
-    let created = submit(&server, &spec(6, 60), "?run=sse-1&rid=1").await;
+    // Steps of 500 ms: the drop below lands long before event 3 is due, even on a loaded
+    // machine (with 60 ms steps, event 3 could go out on the first stream before the drop).
+    let created = submit(&server, &spec(6, 500), "?run=sse-1&rid=1").await;
     let events_url = server.url(&format!(
         "/api/jobs/{}/events?run=sse-1&rid=2",
         created.job.0

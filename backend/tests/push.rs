@@ -57,7 +57,9 @@ async fn next(socket: &mut Socket) -> ServerFrame {
 #[tokio::test]
 async fn a_followed_job_is_pushed_step_by_step_and_traced_as_frames() {
     let server = common::TestServer::start().await;
-    let created = common::create_job(server.url("/api/jobs"), 3, 40).await;
+    // Steps long enough that opening the socket and following (slow on a loaded machine) land
+    // before the first step ends, so the first frame is version 0.
+    let created = common::create_job(server.url("/api/jobs"), 3, 500).await;
     let mut socket = open(&server, "?run=ws-1&rid=4").await;
     send(
         &mut socket,

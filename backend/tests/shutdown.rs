@@ -11,6 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use backend::shutdown::DRAIN_DEADLINE;
 use futures_util::{SinkExt, StreamExt};
 use protocol::{
     pubsub::SubscriberFrame,
@@ -101,31 +102,34 @@ impl Backend {
             .0
     }
 
-    /// Sends SIGTERM; returns when it was sent.
-    fn terminate(&self) -> Instant {
+    /// Sends SIGTERM; returns when it was sent, and an instant just before (nothing the
+    /// signal caused can have happened earlier).
+    fn terminate(&self) -> (Instant, Instant) {
         let pid = self.child.id().expect("still running");
+        let before = Instant::now();
         let status = std::process::Command::new("kill")
             .args(["-TERM", &pid.to_string()])
             .status()
             .expect("run kill");
         assert!(status.success(), "kill -TERM {pid}");
-        Instant::now()
+        (Instant::now(), before)
     }
 
-    /// Waits for the exit that must come within [`EXIT_WITHIN`] of `since`; its status, and
-    /// the log.
-    async fn exit(mut self, since: Instant) -> (ExitStatus, Vec<String>) {
+    /// Waits for the exit that must come within [`EXIT_WITHIN`] of `since`; its status, when
+    /// it was seen, and the log.
+    async fn exit(mut self, since: Instant) -> (ExitStatus, Instant, Vec<String>) {
         let left = EXIT_WITHIN.saturating_sub(since.elapsed());
         let status = tokio::time::timeout(left, self.child.wait())
             .await
             .unwrap_or_else(|_| panic!("still running {EXIT_WITHIN:?} after SIGTERM"))
             .expect("wait for the backend");
-        eprintln!("exited {:?} after SIGTERM", since.elapsed());
+        let exited = Instant::now();
+        eprintln!("exited {:?} after SIGTERM", exited - since);
         let log = tokio::time::timeout(STEP, self.log)
             .await
             .expect("its output ends")
             .unwrap();
-        (status, log)
+        (status, exited, log)
     }
 }
 
@@ -265,7 +269,7 @@ async fn sigterm_answers_polls_ends_streams_closes_sockets_then_exits() {
     );
     arrived(&mut trace, "poll-1").await;
 
-    let sigterm = backend.terminate();
+    let (sigterm, _) = backend.terminate();
 
     for (name, socket) in [
         ("push", &mut push),
@@ -299,7 +303,7 @@ async fn sigterm_answers_polls_ends_streams_closes_sockets_then_exits() {
     }
     refused(backend.addr).await;
 
-    let (status, log) = backend.exit(sigterm).await;
+    let (status, _, log) = backend.exit(sigterm).await;
     assert!(status.success(), "exit status {status}");
     // Everything above let go by itself: the drain did not need its deadline.
     assert!(
@@ -323,18 +327,21 @@ async fn a_request_that_never_finishes_does_not_hold_the_exit() {
         .unwrap();
     arrived(&mut trace, "stuck-1").await;
 
-    let sigterm = backend.terminate();
+    let (sigterm, before_sigterm) = backend.terminate();
     assert_eq!(close_code(&mut trace).await, CloseCode::Away);
-    // Refused while the stuck request still keeps the process draining.
+    // New connections are refused while the stuck request keeps the process draining.
     refused(backend.addr).await;
-    let mut backend = backend;
-    assert!(
-        backend.child.try_wait().unwrap().is_none(),
-        "the process should still be draining"
-    );
 
-    let (status, log) = backend.exit(sigterm).await;
+    let (status, exited, log) = backend.exit(sigterm).await;
     assert!(status.success(), "exit status {status}");
+    // The stuck request held the drain until its deadline, which began after the signal was
+    // sent (a causal bound: a process stopped early cannot pass it, a slow machine cannot
+    // fail it).
+    assert!(
+        exited - before_sigterm >= DRAIN_DEADLINE,
+        "exited {:?} after SIGTERM, before the {DRAIN_DEADLINE:?} drain deadline",
+        exited - before_sigterm
+    );
     assert!(
         log.iter().any(|l| l.contains("still open after")),
         "{log:#?}"
