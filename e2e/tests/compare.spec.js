@@ -1,6 +1,7 @@
 // The four notification patterns at once: each lane's diagram draws exactly its own traffic,
 // and the table's measured figures rank them the way the traffic says they should.
 const { test, expect } = require('@playwright/test');
+const { waitForTraceToSettle } = require('./helpers');
 
 const LANES = ['short-polling', 'long-polling', 'sse', 'websocket'];
 
@@ -10,13 +11,17 @@ test('four identical jobs, four patterns: the table measures what each lane real
   const sockets = [];
   page.on('websocket', (ws) => ws.url().includes('/api/push/ws') && sockets.push(ws.url()));
   await page.goto('/demo/compare');
-  await page.getByTestId('param-steps').fill('4');
-  await page.getByTestId('param-step-ms').fill('300');
+  // Eight steps 330 ms apart against a poll every 100 ms: the steps land at a different point
+  // of the poll cycle each time, so the polled lane's median wait is about half a cycle (with
+  // steps a whole number of cycles apart, four updates could all land just before a poll and
+  // tie with the pushed ones).
+  await page.getByTestId('param-steps').fill('8');
+  await page.getByTestId('param-step-ms').fill('330');
   await page.getByTestId('param-interval').fill('100');
   await page.getByTestId('run').click();
   await expect(page.getByTestId('run')).toBeEnabled({ timeout: 20_000 });
   for (const lane of LANES) {
-    await expect(page.locator(`[data-lane=${lane}] [data-testid=job-progress]`)).toHaveAttribute('value', '4');
+    await expect(page.locator(`[data-lane=${lane}] [data-testid=job-progress]`)).toHaveAttribute('value', '8');
   }
   const metric = async (lane, name) =>
     Number(await page.locator(`[data-testid=metric][data-name="${lane}:${name}"]`).getAttribute('data-value'));
@@ -33,7 +38,7 @@ test('four identical jobs, four patterns: the table measures what each lane real
   }
   // Polling pays in requests; streams and sockets need two (the submit and one connection).
   expect(await metric('short-polling', 'requests')).toBeGreaterThan(await metric('long-polling', 'requests'));
-  expect(await metric('long-polling', 'requests')).toBe(5); // submit + one wait per step
+  expect(await metric('long-polling', 'requests')).toBe(9); // submit + one wait per step
   expect(await metric('sse', 'requests')).toBe(2);
   expect(await metric('websocket', 'requests')).toBe(2);
   expect(await metric('short-polling', 'empty-polls')).toBeGreaterThan(0);
@@ -52,6 +57,8 @@ test('each lane has its own playback and export: pausing one leaves the others l
   await page.getByTestId('param-step-ms').fill('150');
   await page.getByTestId('run').click();
   await expect(page.getByTestId('run')).toBeEnabled({ timeout: 20_000 });
+  // The lanes' server-side records may still be arriving: count once they have stopped.
+  await waitForTraceToSettle(page);
   const lane = (name) => page.locator(`[data-lane=${name}]`);
   const drawn = (name) => lane(name).locator('[data-testid=message]');
   const sseAll = await drawn('sse').count();

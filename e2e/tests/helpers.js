@@ -40,10 +40,32 @@ async function metric(page, name) {
   return Number(await page.locator(`[data-testid=metric][data-name="${name}"]`).getAttribute('data-value'));
 }
 
-/** Waits until the run has finished and every arrow has landed. */
+/** Waits until the diagrams' message counts have stayed the same for `quietMs`: the server's
+ * half of a run comes over the trace WebSocket and can still be arriving after the run's last
+ * HTTP answer (a hop inside the server, the cluster stopped at the end), so a test that counts
+ * server-only messages right after the run could read too few. */
+async function waitForTraceToSettle(page, quietMs = 300) {
+  const diagrams = page.locator('[data-testid=sequence-diagram]');
+  let last;
+  let since = 0;
+  await expect.poll(async () => {
+    const now = (await diagrams.evaluateAll((els) => els.map((e) => e.getAttribute('data-total-messages')))).join(',');
+    if (now !== last) {
+      last = now;
+      since = Date.now();
+      return false;
+    }
+    return Date.now() - since >= quietMs;
+  }, { message: `the drawn trace stops growing for ${quietMs} ms`, intervals: [50] }).toBe(true);
+}
+
+/** Waits until the run has finished, every arrow has landed and the server's trace records have
+ * stopped arriving. */
 async function waitForRunToFinish(page) {
   await expect(page.getByTestId('run')).toBeEnabled();
   await expect(page.locator('[data-testid=message].in-flight')).toHaveCount(0);
+  await waitForTraceToSettle(page);
+  await expect(page.locator('[data-testid=message].in-flight')).toHaveCount(0);
 }
 
-module.exports = { drawnMessages, recordRequests, recordTraceSocket, metric, waitForRunToFinish };
+module.exports = { drawnMessages, recordRequests, recordTraceSocket, metric, waitForRunToFinish, waitForTraceToSettle };

@@ -9,7 +9,8 @@ async function lifelines(page) {
 }
 
 test('proxy over HTTP/2: every item is a stream of one connection lane', async ({ page }) => {
-  await page.goto('/demo/multiplexing?side=proxy&via=h2&n=8&item_ms=300');
+  const item = 1000;
+  await page.goto(`/demo/multiplexing?side=proxy&via=h2&n=8&item_ms=${item}`);
   await page.getByTestId('run').click();
   await waitForRunToFinish(page);
   await expect(page.getByTestId('status')).toContainText('8 items over 1 connection');
@@ -25,8 +26,10 @@ test('proxy over HTTP/2: every item is a stream of one connection lane', async (
   expect(drawn.filter((m) => m.kind === 'connect').length).toBe(1);
   expect(await metric(page, 'upstream-connections')).toBe(1);
   expect(await metric(page, 'upstream-concurrent')).toBe(8);
-  // All eight overlap: about one item's time, not eight.
-  expect(await metric(page, 'forward-ms')).toBeLessThan(600);
+  // All eight overlap: about one item's time, not eight. (One long item against a relative
+  // cut: eight one after another would take 8 s; 300 ms items under a 600 ms absolute cut left
+  // a loaded machine too little room for the connect and the scheduling.)
+  expect(await metric(page, 'forward-ms')).toBeLessThan(2 * item);
   await page.screenshot({ path: 'output/multiplexing-h2.png', fullPage: true });
 });
 
@@ -60,10 +63,8 @@ test('a bad pool size is the server\'s named 422, shown as such', async ({ page 
 });
 
 test('browser over HTTP/1.1: all sent at once, the server holds six at a time, the rest stall', async ({ page }) => {
-  const sent = [];
-  const finished = [];
-  page.on('request', (r) => r.url().includes('/api/mux/slow') && sent.push(Date.now()));
-  page.on('requestfinished', (r) => r.url().includes('/api/mux/slow') && finished.push(Date.now()));
+  const slow = [];
+  page.on('request', (r) => r.url().includes('/api/mux/slow') && slow.push(r));
   await page.goto('/demo/multiplexing?side=browser&n=10&slow_ms=800');
   await page.getByTestId('run').click();
   await waitForRunToFinish(page);
@@ -73,8 +74,12 @@ test('browser over HTTP/1.1: all sent at once, the server holds six at a time, t
   // cannot start before one of the first six has finished, and the server then holds it for
   // another 800 ms, so it finishes at least that long after the first one: a causal bound that
   // does not depend on how busy the machine is (an absolute 1400 ms cut did, and CI missed it
-  // by 19 ms).
-  expect(sent.length).toBe(10);
+  // by 19 ms). The times are the browser's own (its network timing), not when this test
+  // process got round to hearing of each request.
+  expect(slow.length).toBe(10);
+  for (const r of slow) await (await r.response()).finished();
+  const sent = slow.map((r) => r.timing().startTime);
+  const finished = slow.map((r) => r.timing().startTime + r.timing().responseEnd);
   expect(Math.max(...sent) - Math.min(...sent)).toBeLessThan(300);
   const after = finished.map((t) => t - Math.min(...sent)).sort((a, b) => a - b);
   expect(after[0]).toBeGreaterThan(700);
@@ -109,11 +114,18 @@ test('browser over HTTP/2 (TLS listener): all requests overlap on one connection
   await expect(page.getByTestId('status')).toContainText('held at most 10');
   expect(await metric(page, 'server-max-in-flight')).toBe(10);
   expect(await metric(page, 'h2-requests')).toBe(10);
-  expect(await metric(page, 'burst-ms')).toBeLessThan(1400);
   expect(await metric(page, 'connections')).toBe(1);
-  const protocols = await page.evaluate(() =>
-    performance.getEntriesByType('resource').filter((e) => e.name.includes('/api/mux/slow')).map((e) => e.nextHopProtocol));
-  expect(protocols).toEqual(Array(10).fill('h2'));
+  const entries = await page.evaluate(() =>
+    performance.getEntriesByType('resource').filter((e) => e.name.includes('/api/mux/slow'))
+      .map((e) => ({ protocol: e.nextHopProtocol, requestStart: e.requestStart, responseStart: e.responseStart })));
+  expect(entries.map((e) => e.protocol)).toEqual(Array(10).fill('h2'));
+  // No request waited for another's answer: the browser had sent every one before the first
+  // answer began to arrive (its own clock; over HTTP/1.1 the seventh goes only after an answer).
+  // An ordering, not an absolute cut on how long the burst took.
+  const lastSent = Math.max(...entries.map((e) => e.requestStart));
+  const firstAnswer = Math.min(...entries.map((e) => e.responseStart));
+  expect(lastSent).toBeGreaterThan(0);
+  expect(lastSent).toBeLessThan(firstAnswer);
   const drawn = await drawnMessages(page);
   expect(drawn.filter((m) => m.kind === 'response' && m.to === 'browser').every((m) => m.transport === 'h2')).toBe(true);
   await page.screenshot({ path: 'output/multiplexing-browser-h2.png', fullPage: true });

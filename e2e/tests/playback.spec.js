@@ -63,7 +63,7 @@ test('filter by kind and find by text', async ({ page }) => {
   await page.getByTestId('filter-kind').selectOption('');
   await page.getByTestId('filter-text').fill('worker');
   const hops = page.locator('[data-testid=message]');
-  await expect.poll(() => hops.evaluateAll((els) => els.every((e) => e.dataset.from === 'worker' || e.dataset.to === 'worker'))).toBe(true);
+  await expect.poll(() => hops.evaluateAll((els) => els.length >= 2 && els.every((e) => e.dataset.from === 'worker' || e.dataset.to === 'worker'))).toBe(true);
   expect(await hops.count()).toBeGreaterThanOrEqual(2);
   await page.getByTestId('filter-text').fill('');
   await expect(page.locator('[data-testid=message]')).toHaveCount(all);
@@ -80,27 +80,35 @@ test('with reduced motion, arrows do not animate and replay moves message by mes
     els.map((e) => getComputedStyle(e).animationName));
   expect(animations.every((a) => a === 'none')).toBe(true);
 
+  // The page itself notes when the shown moment changes (its own clock, however busy this
+  // test process is), from the replay's start to its return to live.
+  await page.getByTestId('playback-time').evaluate((el) => {
+    window.__moments = [];
+    const note = () => {
+      const text = el.textContent;
+      const last = window.__moments.at(-1);
+      if (!last || last.text !== text) window.__moments.push({ text, at: performance.now() });
+    };
+    new MutationObserver(note).observe(el, { childList: true, characterData: true, subtree: true });
+  });
   await page.getByTestId('replay').click();
-  const seen = [];
-  for (let i = 0; i < 30; i++) {
-    seen.push(await page.getByTestId('playback-time').innerText());
-    await page.waitForTimeout(50);
-  }
-  // Each moment is held (about 0.7 s), not swept through in 50 ms ticks.
-  let longestRun = 1;
-  for (let i = 1, run = 1; i < seen.length; i++) {
-    run = seen[i] === seen[i - 1] ? run + 1 : 1;
-    longestRun = Math.max(longestRun, run);
-  }
-  expect(longestRun).toBeGreaterThanOrEqual(8);
-  // And it still reaches the end and goes back to live.
-  await expect(page.getByTestId('pause')).toHaveAttribute('aria-pressed', 'false', { timeout: 10_000 });
+  await expect(page.getByTestId('pause')).toHaveAttribute('aria-pressed', 'true');
+  // It still reaches the end and goes back to live.
+  await expect(page.getByTestId('pause')).toHaveAttribute('aria-pressed', 'false', { timeout: 15_000 });
   await expect(page.locator('[data-testid=message]')).toHaveCount(4);
+  // Each moment is held (about 0.7 s), not swept through in 50 ms ticks: every gap between two
+  // changes is long (but the last, the jump back to live, whose timing is not the replay's).
+  const moments = await page.evaluate(() => window.__moments);
+  expect(moments[0].text).toBe('0 ms');
+  const gaps = moments.slice(1, -1).map((m, i) => Math.round(m.at - moments[i].at));
+  expect(gaps.length, JSON.stringify(moments)).toBeGreaterThanOrEqual(3);
+  for (const gap of gaps) expect(gap, JSON.stringify(moments)).toBeGreaterThanOrEqual(500);
 });
 
 test('a live run longer than the diagram box is followed to its end, until the reader scrolls away', async ({ page }) => {
   await page.goto('/demo/sse');
-  await page.getByTestId('param-steps').fill('24');
+  // Long enough (50 × 250 ms) to still be going when the checks are done; stopped at the end.
+  await page.getByTestId('param-steps').fill('50');
   await page.getByTestId('param-step-ms').fill('250');
   await page.getByTestId('run').click();
   const box = page.locator('.diagram-scroll');
@@ -130,5 +138,9 @@ test('a live run longer than the diagram box is followed to its end, until the r
   expect((await endInView()).scrolled).toBe(0);
   // At the top, the drawing's own heads are in sight: the pinned copy steps aside.
   await expect(pinned).toBeHidden();
-  await waitForRunToFinish(page);
+  // Done: stop the run rather than wait it out (it may just have ended by itself). A stopped
+  // stream may leave an event the server sent but the page never read drawn in flight, so this
+  // waits for the run to be over, not for every arrow to land.
+  await page.getByTestId('stop').click({ timeout: 2000 }).catch(() => {});
+  await expect(page.getByTestId('run')).toBeEnabled();
 });

@@ -38,13 +38,25 @@ test('short polling asks again and again; the diagram draws every poll and count
 });
 
 test('long polling makes fewer, held requests, each answered when the job changes', async ({ page }) => {
-  const sent = await runJob(page, 'long-polling', { 'param-steps': 3, 'param-step-ms': 400, 'param-timeout': 5000 });
+  const step = 400;
+  const sent = await runJob(page, 'long-polling', { 'param-steps': 3, 'param-step-ms': step, 'param-timeout': 5000 });
   const waits = pathsOf(sent, /^\/api\/jobs\/[^/]+\/wait$/);
   expect(waits.length).toBe(3); // one per change: no empty answers
-  for (const w of waits) {
-    expect((await w.req.response()).status()).toBe(200);
-    // Held by the server until the next step landed, about 400 ms.
-    expect(w.req.timing().responseStart).toBeGreaterThan(250);
+  // Held by the server until the next step landed. A causal bound on the browser's own clock:
+  // the job cannot start before the browser sent the POST, and step i + 1 lands (i + 1) steps
+  // after that, so the answer to wait i cannot come earlier, however late the wait was sent.
+  // (Its own wait, a cut on each wait's time, shrank when a loaded machine sent it late.)
+  const post = sent[0];
+  expect(post.method).toBe('POST');
+  await (await post.req.response()).finished();
+  const posted = post.req.timing().startTime;
+  for (const [i, w] of waits.entries()) {
+    const response = await w.req.response();
+    expect(response.status()).toBe(200);
+    await response.finished();
+    const answered = w.req.timing().startTime + w.req.timing().responseStart;
+    // (5 ms for the rounding of the browser's timestamps.)
+    expect(answered - posted, `wait ${i}`).toBeGreaterThanOrEqual((i + 1) * step - 5);
   }
   expect(waits.map((w) => new URL('http://x' + w.pathAndQuery).searchParams.get('after'))).toEqual(['0', '1', '2']);
   const drawn = await drawnMessages(page);
@@ -58,7 +70,9 @@ test('long polling makes fewer, held requests, each answered when the job change
 });
 
 test('a long poll that times out is answered unchanged, and the client asks again', async ({ page }) => {
-  const sent = await runJob(page, 'long-polling', { 'param-steps': 1, 'param-step-ms': 1200, 'param-timeout': 500 });
+  // One 2.5 s step against 500 ms waits: the first two waits time out (the third is sent long
+  // before the step lands, even on a loaded machine; 1.2 s left it 200 ms of slack).
+  const sent = await runJob(page, 'long-polling', { 'param-steps': 1, 'param-step-ms': 2500, 'param-timeout': 500 });
   const waits = pathsOf(sent, /\/wait$/);
   expect(waits.length).toBeGreaterThanOrEqual(3);
   const first = await (await waits[0].req.response()).json();

@@ -122,18 +122,22 @@ test('subscribers connecting at once: their crossing arrows keep their labels ap
   await page.getByTestId('run').click();
   await expect(page.locator('[data-testid=subscriber][data-received]')).toHaveCount(3);
   await expect(page.locator('[data-testid=message][data-kind=response]')).toHaveCount(3);
-  const boxes = await page.locator('[data-testid=message] text.label').evaluateAll((els) =>
-    els.map((e) => { const r = e.getBoundingClientRect(); return { text: e.textContent, left: r.left, right: r.right, top: r.top, bottom: r.bottom }; }));
-  expect(boxes.length).toBeGreaterThanOrEqual(6);
-  const covered = [];
-  for (let i = 0; i < boxes.length; i++) {
-    for (let j = i + 1; j < boxes.length; j++) {
-      const [a, b] = [boxes[i], boxes[j]];
-      // A pixel of touching is not covering.
-      if (a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1) covered.push([a.text, b.text]);
+  // Labels are placed once per animation frame after the messages are drawn: look until the
+  // layout has caught up (at least six labels, none covering another), not at one instant.
+  const labels = page.locator('[data-testid=message] text.label');
+  await expect.poll(async () => {
+    const boxes = await labels.evaluateAll((els) =>
+      els.map((e) => { const r = e.getBoundingClientRect(); return { text: e.textContent, left: r.left, right: r.right, top: r.top, bottom: r.bottom }; }));
+    const covered = [];
+    for (let i = 0; i < boxes.length; i++) {
+      for (let j = i + 1; j < boxes.length; j++) {
+        const [a, b] = [boxes[i], boxes[j]];
+        // A pixel of touching is not covering.
+        if (a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1) covered.push([a.text, b.text]);
+      }
     }
-  }
-  expect(covered).toEqual([]);
+    return { enough: boxes.length >= 6, covered };
+  }, { message: 'six or more labels, none covering another' }).toEqual({ enough: true, covered: [] });
   await page.getByTestId('stop').click();
   await expect(page.getByTestId('status')).toHaveText(/^Stopped/);
 });

@@ -58,8 +58,11 @@ test('another tab joining the same room hears the chat', async ({ page, context 
   await other.goto('/demo/push');
   await other.getByTestId('param-room').fill(room);
   await other.getByTestId('param-clients').fill('1');
-  await other.getByTestId('param-steps').fill('30');
-  await other.getByTestId('param-step-ms').fill('200');
+  // A long run (50 × 400 ms = 20 s): everything the second tab does must happen while this one
+  // is still going, and the stop at the end says it was (a 6 s run could end first on a loaded
+  // machine). Stopped explicitly, it costs only the time the test needs.
+  await other.getByTestId('param-steps').fill('50');
+  await other.getByTestId('param-step-ms').fill('400');
   await other.getByTestId('run').click();
   await expect(other.getByTestId('chat-log')).toContainText('client-1 ← client-1: hello from client-1');
 
@@ -75,6 +78,8 @@ test('another tab joining the same room hears the chat', async ({ page, context 
   await expect(other.getByTestId('chat-log')).toContainText('hello from client-1');
   const lines = await other.getByTestId('chat-log').locator('li').allInnerTexts();
   expect(lines.filter((l) => l.includes('hello from client-1')).length).toBeGreaterThanOrEqual(2);
+  // The first tab's run is still going (its client was there to hear all that): stop it.
+  await expect(other.getByTestId('stop')).toBeEnabled({ timeout: 1000 });
   await other.getByTestId('stop').click();
 });
 
