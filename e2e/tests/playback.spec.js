@@ -19,6 +19,10 @@ test('pause, step back and forth, scrub and replay show the run as it was', asyn
   await page.getByTestId('step-back').click();
   await expect(messages).toHaveCount(4);
   await expect(inFlight).toHaveCount(1);
+  // The inspector tells the answer is on its way at this moment (the run itself has ended).
+  await inFlight.locator('text.label').click();
+  await expect(page.getByTestId('inspector')).toContainText('still travelling');
+  await expect(page.getByTestId('inspector')).not.toContainText('never received');
   // One more: before the server answered the second request at all.
   await page.getByTestId('step-back').click();
   await expect(messages).toHaveCount(3);

@@ -85,6 +85,22 @@ fn phase_rows(phases: &[Phase]) -> impl IntoView + use<> {
         .collect_view()
 }
 
+/// When the message was sent and received; one not received is still travelling while the run
+/// is live, and was never received once it has ended (say, an event written just before Stop
+/// closed its stream).
+fn timing(d: &Drawn, live: bool) -> String {
+    let sent = human_us(d.sent_us);
+    match d.recv_us {
+        Some(r) => format!(
+            "sent at {sent} · received at {} · took {}",
+            human_us(r),
+            human_us(r - d.sent_us)
+        ),
+        None if live => format!("sent at {sent} · still travelling"),
+        None => format!("sent at {sent} · never received: the run ended first"),
+    }
+}
+
 /// How the message travelled: its size on the wire and over what, or that it never left the
 /// process (a hand-off to a worker, a broker or a note: no bytes on any wire).
 fn carried(d: &Drawn) -> String {
@@ -118,21 +134,13 @@ fn shown_text(d: &Drawn) -> String {
     }
 }
 
-fn part(d: &Drawn, clicked: bool) -> impl IntoView + use<> {
+fn part(d: &Drawn, clicked: bool, live: bool) -> impl IntoView + use<> {
     let heading = match d.kind {
         Kind::Request => "Request".to_owned(),
         Kind::Response => "Response".to_owned(),
         k => k.as_str().to_owned(),
     };
-    let timing = match d.recv_us {
-        Some(r) => format!(
-            "sent at {} · received at {} · took {}",
-            human_us(d.sent_us),
-            human_us(r),
-            human_us(r - d.sent_us)
-        ),
-        None => format!("sent at {} · still travelling", human_us(d.sent_us)),
-    };
+    let timing = timing(d, live);
     let size = carried(d);
     let server_phases = (!d.server_phases.is_empty()).then(|| {
         view! {
@@ -185,7 +193,15 @@ fn part(d: &Drawn, clicked: bool) -> impl IntoView + use<> {
 }
 
 #[component]
-pub fn Inspector(trace: Shown, selected: RwSignal<Option<String>>) -> impl IntoView {
+pub fn Inspector(
+    trace: Shown,
+    selected: RwSignal<Option<String>>,
+    /// Whether what is shown is a live run or an earlier moment of one (paused, replaying): a
+    /// message not received is still travelling then; at the end of a finished run it never
+    /// arrived (its connection closed first).
+    #[prop(into)]
+    running: Signal<bool>,
+) -> impl IntoView {
     let body = move || {
         let key = selected.get()?;
         trace.with(|t| {
@@ -193,7 +209,7 @@ pub fn Inspector(trace: Shown, selected: RwSignal<Option<String>>) -> impl IntoV
             (!parts.is_empty()).then(|| {
                 let parts = parts
                     .into_iter()
-                    .map(|d| part(d, d.key == key))
+                    .map(|d| part(d, d.key == key, running.get()))
                     .collect_view();
                 view! { <div data-testid="inspector">{parts}</div> }
             })
@@ -228,6 +244,10 @@ mod tests {
         work.detail = Detail::default();
         work.label = "SHA-256 of photo.bmp: d82b4dc5142c13cb9f0e".into();
         assert_eq!(shown_text(&work), work.label);
+        assert!(timing(&work, false).contains("received at"));
+        work.recv_us = None;
+        assert!(timing(&work, true).ends_with("still travelling"));
+        assert!(timing(&work, false).ends_with("never received: the run ended first"));
         assert!(carried(&work).ends_with("inside the process: nothing on the wire"));
 
         let mut request = crate::merge::merge(&b, &s, None)[0].clone();

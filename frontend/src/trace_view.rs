@@ -131,6 +131,9 @@ pub fn TraceView(
     let empty = move || recorded.with(Vec::is_empty);
     let running = recorder.running();
     let growing = Signal::derive(move || running.get() && playback.view.with(Option::is_none));
+    // A message not yet received is still on its way while the run is live or while the view is
+    // an earlier moment of it; shown at the end of a finished run, it never arrived.
+    let travelling = Signal::derive(move || running.get() || playback.view.with(Option::is_some));
     view! {
         <div class="trace-view" class:stacked=stacked>
             <div class="toolbar" role="group" aria-label="Save, load and filter this run">
@@ -175,12 +178,12 @@ pub fn TraceView(
                 {if stacked {
                     view! {
                         <Show when=move || selected.with(Option::is_some)>
-                            <Inspector trace=trace selected=selected/>
+                            <Inspector trace=trace selected=selected running=travelling/>
                         </Show>
                     }
                     .into_any()
                 } else {
-                    view! { <Inspector trace=trace selected=selected/> }.into_any()
+                    view! { <Inspector trace=trace selected=selected running=travelling/> }.into_any()
                 }}
             </div>
         </div>
