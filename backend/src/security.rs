@@ -63,24 +63,8 @@ fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
 impl SecurityHeaders {
     /// Headers for a server whose page is `index_html` (`None`: API only, no inline code).
     pub fn new(index_html: Option<&str>) -> SecurityHeaders {
-        let csp = content_security_policy(index_html.unwrap_or(""));
-        let headers = [
-            (
-                header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_str(&csp).expect("the policy is ASCII"),
-            ),
-            (
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            ),
-            (
-                header::REFERRER_POLICY,
-                HeaderValue::from_static("no-referrer"),
-            ),
-            (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
-        ];
         SecurityHeaders {
-            current: Arc::new(RwLock::new(Arc::new(headers))),
+            current: Arc::new(RwLock::new(headers_for(index_html.unwrap_or("")))),
             page: None,
         }
     }
@@ -111,9 +95,7 @@ impl SecurityHeaders {
                 .expect("never poisoned: no code panics holding it")
                 != now;
             if changed {
-                let fresh = SecurityHeaders::new(Some(&read_page(path)));
-                let fresh = fresh.current.read().expect("fresh").clone();
-                *self.current.write().expect("never poisoned") = fresh;
+                *self.current.write().expect("never poisoned") = headers_for(&read_page(path));
                 *seen.write().expect("never poisoned") = now;
                 tracing::info!(path = %path.display(), "index.html changed: policy made again for its inline script");
             }
@@ -130,6 +112,26 @@ impl SecurityHeaders {
             .expect("the policy is ASCII")
             .to_owned()
     }
+}
+
+/// The headers for a page whose HTML is `index_html` (empty: API only, no inline code).
+fn headers_for(index_html: &str) -> Headers {
+    let csp = content_security_policy(index_html);
+    Arc::new([
+        (
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_str(&csp).expect("the policy is ASCII"),
+        ),
+        (
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ),
+        (
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ),
+        (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+    ])
 }
 
 /// The page's HTML, or nothing (with a warning) when it cannot be read.

@@ -224,21 +224,11 @@ async fn publish(server: &common::TestServer, text: &str) -> reqwest::Response {
         .unwrap()
 }
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+use common::Socket;
 
 /// The next broker frame on a pub/sub socket (10 s at most).
 async fn broker_frame(socket: &mut Socket) -> BrokerFrame {
-    loop {
-        let next = tokio::time::timeout(Duration::from_secs(10), socket.next())
-            .await
-            .expect("a frame within 10 s");
-        match next.expect("open").expect("no error") {
-            WsMessage::Text(text) => return serde_json::from_str(&text).unwrap(),
-            WsMessage::Close(c) => panic!("closed: {c:?}"),
-            _ => {}
-        }
-    }
+    common::next_json(socket, Duration::from_secs(10)).await
 }
 
 #[tokio::test]

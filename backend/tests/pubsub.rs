@@ -221,8 +221,7 @@ broker_contract!(
 
 // ---- Over the wire: one server, real clients. ----
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+use common::Socket;
 
 async fn open(base: &str, query: &str) -> Socket {
     let url = format!("{}/api/pubsub/ws?{query}", base.replace("http://", "ws://"));
@@ -235,16 +234,7 @@ async fn send(socket: &mut Socket, frame: SubscriberFrame) {
 }
 
 async fn frame(socket: &mut Socket) -> BrokerFrame {
-    loop {
-        let next = tokio::time::timeout(Duration::from_secs(5), socket.next())
-            .await
-            .expect("a frame within 5 s");
-        match next.expect("open").expect("no error") {
-            WsMessage::Text(text) => return serde_json::from_str(&text).unwrap(),
-            WsMessage::Close(c) => panic!("closed: {c:?}"),
-            _ => {}
-        }
-    }
+    common::next_json(socket, Duration::from_secs(5)).await
 }
 
 async fn subscribe(socket: &mut Socket, topic: &str, prefetch: Option<u32>) {

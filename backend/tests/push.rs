@@ -22,8 +22,7 @@ use tokio_tungstenite::{
     },
 };
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+use common::Socket;
 
 async fn open(server: &common::TestServer, query: &str) -> Socket {
     connect_async(server.ws_url(&format!("/api/push/ws{query}")))
@@ -42,16 +41,7 @@ async fn send(socket: &mut Socket, frame: ClientFrame) {
 }
 
 async fn next(socket: &mut Socket) -> ServerFrame {
-    loop {
-        let frame = tokio::time::timeout(Duration::from_secs(5), socket.next())
-            .await
-            .expect("a frame within 5 s");
-        match frame.expect("open").expect("no error") {
-            WsMessage::Text(text) => return serde_json::from_str(&text).unwrap(),
-            WsMessage::Close(c) => panic!("closed: {c:?}"),
-            _ => {}
-        }
-    }
+    common::next_json(socket, Duration::from_secs(5)).await
 }
 
 #[tokio::test]

@@ -75,3 +75,27 @@ pub async fn create_job(jobs_url: String, steps: u32, step_ms: u32) -> JobCreate
         .await
         .expect("a JobCreated body")
 }
+
+/// A WebSocket client connection as `tokio_tungstenite::connect_async` opens it.
+pub type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The next text frame on `socket`, parsed as JSON (other frames skipped); panics if none comes
+/// `within`, the socket closes or the text is not a `T`.
+pub async fn next_json<T: serde::de::DeserializeOwned>(
+    socket: &mut Socket,
+    within: std::time::Duration,
+) -> T {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        let next = tokio::time::timeout(within, socket.next())
+            .await
+            .unwrap_or_else(|_| panic!("a frame within {within:?}"));
+        match next.expect("open").expect("no error") {
+            Message::Text(text) => return serde_json::from_str(&text).unwrap(),
+            Message::Close(c) => panic!("closed: {c:?}"),
+            _ => {}
+        }
+    }
+}
