@@ -29,7 +29,7 @@ use protocol::trace::{Actor, Kind, Transport};
 use wasm_bindgen::{JsCast, closure::Closure};
 
 use crate::{
-    labels::{self, Fixed, Labelled},
+    labels::{self, Fixed, Labelled, Spot},
     layout::{self, ArrowGeo, BarGeo, BarStyle, Geometry, LifelineGeo, Options, SegmentGeo},
     merge::Drawn,
     metrics::{human_bytes, human_us},
@@ -447,7 +447,7 @@ pub fn SequenceDiagram(
                         .into_iter()
                         .map(|(key, _)| key)
                         .zip(spots)
-                        .collect::<HashMap<String, f64>>()
+                        .collect::<HashMap<String, Spot>>()
                 })
             })
         })
@@ -455,7 +455,7 @@ pub fn SequenceDiagram(
     let spot = move |key: &str| {
         label_spots
             .with_untracked(|s| s.get(key).copied())
-            .unwrap_or(0.5)
+            .unwrap_or(Spot::MIDDLE)
     };
     // Each drawn arrow's view, behind its own signal; refreshed for all of them in one pass.
     let views = StoredValue::new(HashMap::<String, ArcRwSignal<ArrowView>>::new());
@@ -555,10 +555,22 @@ pub fn SequenceDiagram(
             }
         }
     };
+    // The drawing scales to its box, but a diagram drawn wider than usual (many lifelines) is
+    // not shrunk: its box scrolls sideways instead, so its text stays readable. Set through the
+    // CSSOM (`style:`), which the Content-Security-Policy allows; empty leaves the style sheet's.
+    let wide = move || {
+        size.with(|(w, _)| {
+            if *w > Options::default().width {
+                format!("{w}px")
+            } else {
+                String::new()
+            }
+        })
+    };
     let pinned_heads = (!whole).then(|| {
         view! {
             <div class="lifeline-heads" class:shown=scrolled aria-hidden="true">
-                <svg width=move || size.with(|s| s.0) height=HEADS_HEIGHT
+                <svg width=move || size.with(|s| s.0) height=HEADS_HEIGHT style:min-width=wide
                     viewBox=move || size.with(|(w, _)| format!("0 0 {w} {HEADS_HEIGHT}"))>
                     <rect class="heads-band" x=0 y=0 width=move || size.with(|s| s.0) height=HEADS_HEIGHT></rect>
                     <For each=move || lifeline_list.get() key=|l| (l.actor.clone(), l.x.to_bits()) let:l>
@@ -582,6 +594,7 @@ pub fn SequenceDiagram(
                 data-total-messages=move || geometry.with(|g| g.arrows.len())
                 width=move || size.with(|s| s.0)
                 height=move || size.with(|s| s.1)
+                style:min-width=wide
                 viewBox=move || size.with(|(w, h)| format!("0 0 {w} {h}"))
             >
                 <defs>
@@ -735,26 +748,26 @@ fn loop_label(d: &Drawn, a: &ArrowGeo, width: f64) -> Option<Fixed> {
 
 /// The arrow for `d` at `a` with its label, for [`labels::place`].
 fn labelled(d: &Drawn, a: &ArrowGeo, width: f64) -> Labelled {
+    let label = display_label(d);
     Labelled {
         x1: a.x1,
         y1: a.y1,
         x2: a.x2,
         y2: a.y2,
-        chars: display_label(d).chars().count(),
+        chars: label.chars().count(),
+        short_chars: labels::short_form(&label).chars().count(),
         fixed: loop_label(d, a, width),
     }
 }
 
 /// The message `d` as merged now (transport, label and times may improve as the other half
 /// arrives) at its place in the layout `a` of a diagram `width` wide.
-fn arrow_view(d: &Drawn, a: &ArrowGeo, width: f64, label_at: f64) -> ArrowView {
+fn arrow_view(d: &Drawn, a: &ArrowGeo, width: f64, label_at: Spot) -> ArrowView {
     let fixed = loop_label(d, a, width);
+    let label = display_label(d);
     let (label_x, label_y) = match fixed {
         Some(f) => (f.x, f.y),
-        None => (
-            a.x1 + label_at * (a.x2 - a.x1),
-            a.y1 + label_at * (a.y2 - a.y1) - labels::ABOVE,
-        ),
+        None => labels::anchor(a.x1, a.y1, a.x2, a.y2, label_at),
     };
     ArrowView {
         x1: a.x1,
@@ -762,7 +775,13 @@ fn arrow_view(d: &Drawn, a: &ArrowGeo, width: f64, label_at: f64) -> ArrowView {
         x2: a.x2,
         y2: a.y2,
         in_flight: a.in_flight,
-        label: display_label(d),
+        label: if label_at.left_off {
+            String::new()
+        } else if label_at.short {
+            labels::short_form(&label).to_owned()
+        } else {
+            label
+        },
         full: d.label.clone(),
         transport: d.transport.as_str(),
         error: d.status.is_some_and(|s| s >= 400) || d.kind == Kind::Note,

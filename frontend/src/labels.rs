@@ -1,16 +1,20 @@
 //! Where each arrow's label sits. A label is written at the middle of its arrow unless that
 //! would cover a label already placed (requests from several clients at once cross each other
 //! near the server); then it slides along its own arrow to the first free spot, so it still
-//! reads as that arrow's. Text written at a place of its own (a phase named beside its
-//! activation bar) is left where it is and avoided. Pure, so the placement is unit-tested.
+//! reads as that arrow's; failing that it goes under the arrow instead of over it (a short
+//! arrow has little room to slide), and failing that it is shortened to its first part; in a
+//! crowd with no room even for that, it is left off rather than written over another (the whole
+//! label is always in the arrow's tooltip and in the inspector). Text written at a place of its own (a phase named beside
+//! its activation bar) is left where it is and avoided. Pure, so the placement is unit-tested.
 
 use std::collections::HashMap;
 
 /// Rough width of one character of an arrow label (11.5 px sans-serif) and the label's height.
 const CHAR_WIDTH: f64 = 6.3;
 const HEIGHT: f64 = 15.0;
-/// Spots tried along an arrow, as a fraction of the way from its tail to its head.
-const SPOTS: [f64; 7] = [0.5, 0.35, 0.65, 0.22, 0.78, 0.12, 0.88];
+/// Spots tried along an arrow, as a fraction of the way from its tail to its head: the middle,
+/// then outwards in steps of `1 / SPOT_STEPS` on either side, up to `SPOT_STEPS * 2 / 5` steps.
+const SPOT_STEPS: usize = 25;
 /// Height of the buckets placed labels are filed in (at least a label's height).
 const BUCKET: f64 = 16.0;
 
@@ -21,8 +25,9 @@ pub struct Labelled {
     pub y1: f64,
     pub x2: f64,
     pub y2: f64,
-    /// Characters in the label.
+    /// Characters in the label, and in its short form.
     pub chars: usize,
+    pub short_chars: usize,
     /// A message to itself: its label has one place (beside the loop), taken as it is.
     pub fixed: Option<Fixed>,
 }
@@ -37,8 +42,49 @@ pub struct Fixed {
     pub leftwards: bool,
 }
 
-/// The text's baseline sits this far above the point on the arrow.
-pub const ABOVE: f64 = 7.0;
+/// The text's baseline sits this far above the point on the arrow, or this far below it.
+const ABOVE: f64 = 7.0;
+const BELOW: f64 = 14.0;
+
+/// Where a label goes on its arrow.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Spot {
+    /// The fraction of the way from the arrow's tail to its head.
+    pub along: f64,
+    /// Written under the arrow rather than over it.
+    pub below: bool,
+    /// Only the label's short form is written.
+    pub short: bool,
+    /// No room anywhere: nothing is written.
+    pub left_off: bool,
+}
+
+impl Spot {
+    /// The middle, over the arrow: where a label goes when nothing is in the way.
+    pub const MIDDLE: Spot = Spot {
+        along: 0.5,
+        below: false,
+        short: false,
+        left_off: false,
+    };
+}
+
+/// A label's short form: its first part, before the size and the time (`"GET /a · 5 B · 3 ms"` →
+/// `"GET /a"`).
+pub fn short_form(label: &str) -> &str {
+    label.split(" · ").next().unwrap_or(label)
+}
+
+/// The point a label at `spot` on the arrow from (x1, y1) to (x2, y2) is centred on: x, and the
+/// text's baseline.
+pub fn anchor(x1: f64, y1: f64, x2: f64, y2: f64, spot: Spot) -> (f64, f64) {
+    let t = spot.along;
+    let y = y1 + t * (y2 - y1);
+    (
+        x1 + t * (x2 - x1),
+        if spot.below { y + BELOW } else { y - ABOVE },
+    )
+}
 
 #[derive(Debug, Clone, Copy)]
 struct Rect {
@@ -49,8 +95,11 @@ struct Rect {
 }
 
 impl Rect {
-    fn hits(&self, o: &Rect) -> bool {
-        self.left < o.right && o.left < self.right && self.top < o.bottom && o.top < self.bottom
+    /// How much of `o` this box covers, in square pixels.
+    fn overlap(&self, o: &Rect) -> f64 {
+        let w = self.right.min(o.right) - self.left.max(o.left);
+        let h = self.bottom.min(o.bottom) - self.top.max(o.top);
+        w.max(0.0) * h.max(0.0)
     }
 
     fn buckets(&self) -> std::ops::RangeInclusive<i64> {
@@ -84,49 +133,99 @@ fn fixed_rect(f: &Fixed, chars: usize) -> Rect {
     }
 }
 
-/// For each arrow, in order, the fraction of the way along it where its label goes: the first
-/// of [`SPOTS`] whose box covers neither a label placed before it nor one of the `fixed` texts
-/// (each with its number of characters), or the middle if none is free. Earlier arrows keep
-/// their spots when later ones arrive (a growing run does not reshuffle).
-pub fn place(fixed: &[(Fixed, usize)], arrows: &[Labelled]) -> Vec<f64> {
-    let mut placed: HashMap<i64, Vec<Rect>> = HashMap::new();
-    for (f, chars) in fixed {
-        let rect = fixed_rect(f, *chars);
-        for b in rect.buckets() {
-            placed.entry(b).or_default().push(rect);
-        }
-    }
-    let free = |placed: &HashMap<i64, Vec<Rect>>, r: &Rect| {
-        r.buckets().all(|b| {
-            placed
-                .get(&b)
-                .is_none_or(|rs| rs.iter().all(|o| !o.hits(r)))
+/// The fractions tried along an arrow, nearest the middle first: 0.5, 0.46, 0.54, … 0.1, 0.9.
+fn along() -> impl Iterator<Item = f64> + Clone {
+    let step = 1.0 / SPOT_STEPS as f64;
+    std::iter::once(0.5).chain((1..=SPOT_STEPS * 2 / 5).flat_map(move |k| {
+        let d = k as f64 * step;
+        [0.5 - d, 0.5 + d]
+    }))
+}
+
+/// The spots tried, in order: every fraction [`along`] over the arrow, then under it; then the
+/// same with the short form.
+fn spots() -> impl Iterator<Item = Spot> {
+    [(false, false), (true, false), (false, true), (true, true)]
+        .into_iter()
+        .flat_map(|(below, short)| {
+            along().map(move |along| Spot {
+                along,
+                below,
+                short,
+                left_off: false,
+            })
         })
-    };
+}
+
+/// Labels placed so far, filed by the horizontal bands they cross.
+#[derive(Default)]
+struct Placed {
+    rects: Vec<Rect>,
+    by_bucket: HashMap<i64, Vec<usize>>,
+}
+
+impl Placed {
+    fn add(&mut self, r: Rect) {
+        for b in r.buckets() {
+            self.by_bucket.entry(b).or_default().push(self.rects.len());
+        }
+        self.rects.push(r);
+    }
+
+    /// The placed labels `r` would cover any part of, each once.
+    fn near(&self, r: &Rect) -> impl Iterator<Item = &Rect> {
+        let mut seen: Vec<usize> = r
+            .buckets()
+            .filter_map(|b| self.by_bucket.get(&b))
+            .flatten()
+            .copied()
+            .collect();
+        seen.sort_unstable();
+        seen.dedup();
+        seen.into_iter().map(|i| &self.rects[i])
+    }
+
+    /// `r` covers none of the placed labels.
+    fn free(&self, r: &Rect) -> bool {
+        self.near(r).all(|o| r.overlap(o) == 0.0)
+    }
+}
+
+/// For each arrow, in order, where its label goes: the first of [`spots`] (over the arrow, nearest
+/// its middle first; then under it; then both again with the short form) whose box covers
+/// neither a label placed before it nor one of the `fixed` texts (each with its number of
+/// characters); if every spot covers something, nowhere (`left_off`). Earlier arrows keep their
+/// spots when later ones arrive (a growing run does not reshuffle).
+pub fn place(fixed: &[(Fixed, usize)], arrows: &[Labelled]) -> Vec<Spot> {
+    let mut placed = Placed::default();
+    for (f, chars) in fixed {
+        placed.add(fixed_rect(f, *chars));
+    }
     arrows
         .iter()
         .map(|a| {
-            let (at, rect) = match &a.fixed {
-                Some(f) => (0.5, fixed_rect(f, a.chars)),
+            let found = match &a.fixed {
+                Some(f) => Some((Spot::MIDDLE, fixed_rect(f, a.chars))),
                 None => {
-                    let on = |t: f64| {
-                        centred(
-                            a.x1 + t * (a.x2 - a.x1),
-                            a.y1 + t * (a.y2 - a.y1) - ABOVE,
-                            a.chars,
-                        )
+                    let on = |spot: Spot| {
+                        let (x, y) = anchor(a.x1, a.y1, a.x2, a.y2, spot);
+                        centred(x, y, if spot.short { a.short_chars } else { a.chars })
                     };
-                    SPOTS
-                        .iter()
-                        .map(|&t| (t, on(t)))
-                        .find(|(_, r)| free(&placed, r))
-                        .unwrap_or_else(|| (0.5, on(0.5)))
+                    spots()
+                        .map(|spot| (spot, on(spot)))
+                        .find(|(_, r)| placed.free(r))
                 }
             };
-            for b in rect.buckets() {
-                placed.entry(b).or_default().push(rect);
+            match found {
+                Some((spot, rect)) => {
+                    placed.add(rect);
+                    spot
+                }
+                None => Spot {
+                    left_off: true,
+                    ..Spot::MIDDLE
+                },
             }
-            at
         })
         .collect()
 }
@@ -135,6 +234,7 @@ pub fn place(fixed: &[(Fixed, usize)], arrows: &[Labelled]) -> Vec<f64> {
 mod tests {
     use super::*;
 
+    /// An arrow whose label's short form is half as long as the label.
     fn arrow(x1: f64, y1: f64, x2: f64, y2: f64, chars: usize) -> Labelled {
         Labelled {
             x1,
@@ -142,15 +242,32 @@ mod tests {
             x2,
             y2,
             chars,
+            short_chars: chars / 2,
             fixed: None,
         }
+    }
+
+    fn rect_at(a: &Labelled, spot: Spot) -> Rect {
+        let (x, y) = anchor(a.x1, a.y1, a.x2, a.y2, spot);
+        centred(x, y, if spot.short { a.short_chars } else { a.chars })
+    }
+
+    fn over(along: f64) -> Spot {
+        Spot {
+            along,
+            ..Spot::MIDDLE
+        }
+    }
+
+    fn close(a: Spot, b: Spot) -> bool {
+        a.below == b.below && a.short == b.short && (a.along - b.along).abs() < 1e-9
     }
 
     #[test]
     fn a_lone_label_sits_in_the_middle() {
         assert_eq!(
             place(&[], &[arrow(0.0, 100.0, 400.0, 120.0, 20)]),
-            vec![0.5]
+            vec![Spot::MIDDLE]
         );
     }
 
@@ -161,7 +278,7 @@ mod tests {
             arrow(400.0, 200.0, 0.0, 210.0, 20),
             arrow(0.0, 300.0, 400.0, 310.0, 20),
         ];
-        assert_eq!(place(&[], &arrows), vec![0.5, 0.5, 0.5]);
+        assert_eq!(place(&[], &arrows), vec![Spot::MIDDLE; 3]);
     }
 
     /// Two clients' requests to the server at the same moment from either side cross: the
@@ -173,16 +290,12 @@ mod tests {
             arrow(800.0, 90.0, 200.0, 180.0, 30),
         ];
         let spots = place(&[], &arrows);
-        assert_eq!(spots[0], 0.5);
-        assert_ne!(spots[1], 0.5);
-        let rect = |a: &Labelled, t: f64| {
-            centred(
-                a.x1 + t * (a.x2 - a.x1),
-                a.y1 + t * (a.y2 - a.y1) - ABOVE,
-                a.chars,
-            )
-        };
-        assert!(!rect(&arrows[0], spots[0]).hits(&rect(&arrows[1], spots[1])));
+        assert_eq!(spots[0], Spot::MIDDLE);
+        assert!(!spots[1].below && spots[1].along != 0.5, "{:?}", spots[1]);
+        assert_eq!(
+            rect_at(&arrows[0], spots[0]).overlap(&rect_at(&arrows[1], spots[1])),
+            0.0
+        );
     }
 
     #[test]
@@ -209,8 +322,8 @@ mod tests {
         // An arrow whose middle label would sit on the note's text.
         let across = arrow(100.0, 105.0, 500.0, 117.0, 20);
         let spots = place(&[], &[note, across]);
-        assert_eq!(spots[0], 0.5);
-        assert_ne!(spots[1], 0.5);
+        assert_eq!(spots[0], Spot::MIDDLE);
+        assert_ne!(spots[1], Spot::MIDDLE);
     }
 
     #[test]
@@ -222,14 +335,121 @@ mod tests {
         };
         // A short arrow from that bar whose middle label would sit on the phase's name.
         let from_bar = arrow(460.0, 110.0, 700.0, 110.0, 20);
-        assert_eq!(place(&[], &[from_bar]), vec![0.5]);
+        assert_eq!(place(&[], &[from_bar]), vec![Spot::MIDDLE]);
         let spot = place(&[(queued, 12)], &[from_bar])[0];
-        assert!(spot > 0.5, "slid away from the bar: {spot}");
+        assert!(
+            !spot.below && spot.along > 0.5,
+            "slid away from the bar: {spot:?}"
+        );
     }
 
     #[test]
-    fn with_no_free_spot_the_label_stays_in_the_middle() {
+    fn spots_go_out_from_the_middle_to_a_tenth_of_either_end_then_under_then_short() {
+        let s: Vec<Spot> = spots().collect();
+        assert_eq!(s.len(), 84);
+        assert_eq!(s[0], Spot::MIDDLE);
+        assert!(close(s[1], over(0.46)) && close(s[2], over(0.54)));
+        assert!(close(s[19], over(0.1)) && close(s[20], over(0.9)));
+        assert!(s[21..42].iter().all(|s| s.below && !s.short));
+        assert!(s[42..63].iter().all(|s| !s.below && s.short));
+        assert!(s[63..].iter().all(|s| s.below && s.short));
+        assert_eq!(s[21].along, 0.5);
+    }
+
+    #[test]
+    fn the_short_form_is_the_first_part() {
+        assert_eq!(
+            short_form("GET /api/pubsub/ws · 544 B · 53 ms"),
+            "GET /api/pubsub/ws"
+        );
+        assert_eq!(short_form("subscribed news · 51 B"), "subscribed news");
+        assert_eq!(short_form("hello"), "hello");
+    }
+
+    /// A crowd the wide steps of the first placement (0.5, 0.35, 0.65, 0.22, …) found no room in,
+    /// as when three subscribers connect at once on a slow machine: the finer steps find the gap.
+    #[test]
+    fn a_gap_between_the_wide_steps_is_found() {
+        // Text everywhere on the arrow's line but between x = 115 and x = 200.
+        let before = Fixed {
+            x: 115.0,
+            y: 93.0,
+            leftwards: true,
+        };
+        let after = Fixed {
+            x: 200.0,
+            y: 93.0,
+            leftwards: false,
+        };
+        let crowd = [(before, 19), (after, 32)];
+        let a = arrow(0.0, 100.0, 400.0, 100.0, 10);
+        let spot = place(&crowd, &[a])[0];
+        assert!(!spot.below, "{spot:?}");
+        assert!(
+            crowd
+                .iter()
+                .all(|(f, n)| fixed_rect(f, *n).overlap(&rect_at(&a, spot)) == 0.0),
+            "found the gap: {spot:?}"
+        );
+        // The wide steps alone all cover something.
+        for t in [0.5, 0.35, 0.65, 0.22, 0.78, 0.12, 0.88] {
+            assert!(
+                crowd
+                    .iter()
+                    .any(|(f, n)| fixed_rect(f, *n).overlap(&rect_at(&a, over(t))) > 0.0),
+                "{t}"
+            );
+        }
+    }
+
+    /// Seen on a busy machine: a subscriber's "subscribe" crosses the broker's lifeline near
+    /// the broker's short "subscribed" answer, whose arrow is shorter than its label. There is no
+    /// room over it anywhere along it: the label goes under it.
+    #[test]
+    fn a_short_arrow_with_no_room_over_it_takes_its_label_under_it() {
+        let subscribe = arrow(464.0, 238.0, 244.0, 290.0, 21);
+        let subscribed = arrow(360.0, 264.0, 464.0, 264.0, 22);
+        let spots = place(&[], &[subscribe, subscribed]);
+        assert_eq!(spots[0], Spot::MIDDLE);
+        assert!(spots[1].below, "{:?}", spots[1]);
+        assert_eq!(
+            rect_at(&subscribe, spots[0]).overlap(&rect_at(&subscribed, spots[1])),
+            0.0
+        );
+    }
+
+    #[test]
+    fn with_no_free_spot_the_label_is_left_off() {
         let arrows = vec![arrow(0.0, 100.0, 100.0, 100.0, 40); 3];
-        assert_eq!(place(&[], &arrows), vec![0.5, 0.5, 0.5]);
+        let spots = place(&[], &arrows);
+        assert_eq!(spots[0], Spot::MIDDLE);
+        assert_eq!(
+            spots[1],
+            Spot {
+                below: true,
+                ..Spot::MIDDLE
+            }
+        );
+        // Over and under are taken from end to end, even for the short form (20 characters,
+        // 126 px): the third is left off, and takes no room from a fourth.
+        assert!(spots[2].left_off, "{:?}", spots[2]);
+        let mut with_room = arrows.clone();
+        with_room.push(arrow(0.0, 300.0, 400.0, 300.0, 10));
+        assert_eq!(place(&[], &with_room)[3], Spot::MIDDLE);
+    }
+
+    #[test]
+    fn a_label_with_no_room_whole_is_shortened() {
+        // Over and under the middle of an 800 px arrow taken by two labels 378 px long: a third
+        // as long fits nowhere along it, its short form (50 px) does.
+        let first = arrow(0.0, 100.0, 800.0, 100.0, 60);
+        let mut third = first;
+        third.short_chars = 8;
+        let arrows = [first, first, third];
+        let spots = place(&[], &arrows);
+        assert!(spots[1].below && !spots[1].short, "{:?}", spots[1]);
+        assert!(spots[2].short, "{:?}", spots[2]);
+        let [a, b, c] = [0, 1, 2].map(|i| rect_at(&arrows[i], spots[i]));
+        assert_eq!(c.overlap(&a) + c.overlap(&b), 0.0);
     }
 }

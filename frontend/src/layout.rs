@@ -31,6 +31,10 @@ pub struct Options {
     pub fold_over_us: i64,
 }
 
+/// The narrowest column a lifeline gets: its head (104 px) and a gap. With more lifelines than
+/// fit [`Options::width`] this way, the diagram is drawn wider instead (and scrolls sideways).
+pub const MIN_COLUMN: f64 = 116.0;
+
 /// Height of a folded quiet stretch.
 pub const FOLD_HEIGHT: f64 = 40.0;
 
@@ -258,7 +262,9 @@ impl TimeAxis {
 
 /// Lays out `trace` at time `now_us` (used for whatever is still in flight or held).
 pub fn layout(trace: &[Drawn], lifelines: &[Actor], now_us: i64, opts: &Options) -> Geometry {
-    let column = (opts.width - opts.left) / lifelines.len().max(1) as f64;
+    let columns = lifelines.len().max(1) as f64;
+    let column = ((opts.width - opts.left) / columns).max(MIN_COLUMN);
+    let width = opts.width.max(opts.left + column * columns);
     let x_of: HashMap<&Actor, f64> = lifelines
         .iter()
         .enumerate()
@@ -389,7 +395,7 @@ pub fn layout(trace: &[Drawn], lifelines: &[Actor], now_us: i64, opts: &Options)
     let height = axis.last_y().max(axis.y(end_us)) + 48.0;
     let folds = axis.folds.clone();
     Geometry {
-        width: opts.width,
+        width,
         height,
         lifelines: lifelines
             .iter()
@@ -501,6 +507,26 @@ mod tests {
         let g = layout(&trace, &actors, 0, &Options::default());
         let xs: Vec<f64> = g.lifelines.iter().map(|l| l.x).collect();
         assert!((xs[1] - xs[0] - (xs[2] - xs[1])).abs() < 1e-9);
+    }
+
+    /// Nine lifelines (pub/sub with six subscribers) would leave each under 80 px, and their
+    /// 104 px heads would cover each other: the diagram is drawn wider instead.
+    #[test]
+    fn many_lifelines_widen_the_diagram_rather_than_crowd_it() {
+        let (b, s) = exchange("1", 0, 1_000, 0);
+        let trace = merge(&b, &s, None);
+        let few = layout(&trace, &two(), 0, &Options::default());
+        assert_eq!(few.width, Options::default().width);
+        let many: Vec<Actor> = (0..9).map(|i| Actor::new(&format!("a{i}"))).collect();
+        let g = layout(&trace, &many, 0, &Options::default());
+        let xs: Vec<f64> = g.lifelines.iter().map(|l| l.x).collect();
+        assert!(
+            xs.windows(2)
+                .all(|w| (w[1] - w[0] - MIN_COLUMN).abs() < 1e-9),
+            "{xs:?}"
+        );
+        assert_eq!(g.width, Options::default().left + 9.0 * MIN_COLUMN);
+        assert!(xs[8] + 52.0 <= g.width, "the last head fits");
     }
 
     #[test]
