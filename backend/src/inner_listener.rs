@@ -14,8 +14,8 @@ use std::{
 use crate::{
     error::AppError,
     exchange::{InternalHops, TraceIds},
-    relay::{Hops, Relay},
-    trace::TraceHub,
+    relay::{self, Hops, Relay},
+    trace::{TraceHub, server_now_us},
 };
 use axum::{
     Json, Router,
@@ -103,13 +103,15 @@ impl Drop for InnerListener {
     }
 }
 
-/// Refuses a request with a JSON 503 when the listener already serves `MAX_IN_FLIGHT`.
+/// Refuses a request with a JSON 503 when the listener already serves `MAX_IN_FLIGHT`; stamps
+/// every answer with when its request arrived and when it was answered, for the relay's trace.
 async fn bounded(
     State((name, limit)): State<(&'static str, Arc<Semaphore>)>,
     request: Request,
     next: Next,
 ) -> Response {
-    match limit.try_acquire_owned() {
+    let arrived = server_now_us();
+    let mut response = match limit.try_acquire_owned() {
         Ok(_permit) => next.run(request).await,
         Err(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -118,7 +120,9 @@ async fn bounded(
             }),
         )
             .into_response(),
-    }
+    };
+    relay::stamp(&mut response, arrived);
+    response
 }
 
 /// What a run owns in one demo (its listeners and their state), bounded and expiring. Removing

@@ -24,6 +24,23 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub const HOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// Idle connections kept per inner listener.
 pub const IDLE_PER_HOST: usize = 4;
+/// Response headers in which an inner listener says when a request arrived and when it was
+/// answered (server clock, µs; [`stamp`]). The relay takes them off the answer to draw each half
+/// of a hop at its real times, so they are neither shown nor passed on.
+const ARRIVED_US: HeaderName = HeaderName::from_static("x-hop-arrived-us");
+const ANSWERED_US: HeaderName = HeaderName::from_static("x-hop-answered-us");
+
+/// Marks `response` with when its request `arrived` and when it is answered (now), for the relay.
+pub fn stamp(response: &mut Response, arrived: i64) {
+    let headers = response.headers_mut();
+    headers.insert(ARRIVED_US, arrived.into());
+    headers.insert(ANSWERED_US, server_now_us().into());
+}
+
+/// Takes the stamp named `name` off `headers`.
+fn take_stamp(headers: &mut HeaderMap, name: &HeaderName) -> Option<i64> {
+    headers.remove(name)?.to_str().ok()?.parse().ok()
+}
 
 /// Reports the hops of one traced exchange to the trace; does nothing for an untraced one.
 #[derive(Clone)]
@@ -114,6 +131,9 @@ pub struct Answer {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// When the request arrived and when it was answered, if the listener said ([`stamp`]).
+    pub arrived_us: Option<i64>,
+    pub answered_us: Option<i64>,
 }
 
 impl IntoResponse for Answer {
@@ -190,9 +210,11 @@ impl Default for Relay {
 }
 
 impl Relay {
-    /// Sends `hop`, recording the request when it leaves and the response when it is back. An
-    /// actor that does not answer (stopped, restarting) is a 502 with a JSON error, recorded as
-    /// a note on the sender's lifeline.
+    /// Sends `hop` and records both halves once the answer is back: the request from when it left
+    /// to when it arrived, the response from when it was answered to now (the listener's
+    /// [`stamp`]; both ends share the server's clock). An actor that does not answer (stopped,
+    /// restarting) is a 502 with a JSON error: the request is drawn as it left, with a note on
+    /// the sender's lifeline.
     pub async fn send(&self, hops: &Hops, hop: Hop<'_>) -> Result<Answer, AppError> {
         let Hop {
             from,
@@ -209,36 +231,44 @@ impl Relay {
         let start_line = format!("{method} {target} HTTP/1.1");
         let sent_headers = headers_of(&headers);
         let body_bytes = body.len() as u64;
-        hops.record(
-            Kind::Request,
-            (from, to),
-            suffix,
-            if why.is_empty() {
-                format!("{method} {label}")
-            } else {
-                format!("{method} {label} ({why})")
-            },
-            |m| {
-                m.bytes = Some(head_size(&start_line, &sent_headers) + body_bytes);
-                m.detail = Some(Detail {
-                    start_line,
-                    headers: sent_headers,
-                    body: String::from_utf8_lossy(&body[..body.len().min(Detail::BODY_LIMIT)])
-                        .into_owned(),
-                    body_bytes,
-                    ..Detail::default()
-                });
-            },
-        );
-        let answer = self.exchange(method, &url, headers, body).await;
-        let answer = match answer {
+        let request_label = if why.is_empty() {
+            format!("{method} {label}")
+        } else {
+            format!("{method} {label} ({why})")
+        };
+        let request_detail = Detail {
+            start_line,
+            headers: sent_headers,
+            body: String::from_utf8_lossy(&body[..body.len().min(Detail::BODY_LIMIT)]).into_owned(),
+            body_bytes,
+            ..Detail::default()
+        };
+        let request_bytes =
+            head_size(&request_detail.start_line, &request_detail.headers) + body_bytes;
+        let left = server_now_us();
+        let record_request = |arrived: i64| {
+            hops.record(Kind::Request, (from, to), suffix, request_label, |m| {
+                m.sent_us = Some(left);
+                m.recv_us = Some(arrived);
+                m.bytes = Some(request_bytes);
+                m.detail = Some(request_detail);
+            })
+        };
+        let answer = match self.exchange(method, &url, headers, body).await {
             Ok(answer) => answer,
             Err(cause) => {
+                record_request(left);
                 let error = format!("{to} did not answer: {cause}");
                 hops.note(from, &format!("{suffix}-down"), error.clone());
                 return Err(AppError::BadGateway(error));
             }
         };
+        let back = server_now_us();
+        // Causality on one clock: it arrived after it left, was answered after it arrived, and
+        // the answer is back after that.
+        let arrived = answer.arrived_us.unwrap_or(left).clamp(left, back);
+        let answered = answer.answered_us.unwrap_or(back).clamp(arrived, back);
+        record_request(arrived);
         let status = answer.status;
         let reason = status.canonical_reason().unwrap_or("");
         let start_line = format!("HTTP/1.1 {} {reason}", status.as_u16());
@@ -250,6 +280,8 @@ impl Relay {
             suffix,
             format!("{} {reason} {label}", status.as_u16()),
             |m| {
+                m.sent_us = Some(answered);
+                m.recv_us = Some(back);
                 m.status = Some(status.as_u16());
                 m.bytes = Some(head_size(&start_line, &got_headers) + answer.body.len() as u64);
                 m.detail = Some(Detail {
@@ -310,7 +342,9 @@ impl Relay {
             .await
             .map_err(|e| without_url(&e))?;
         let status = response.status();
-        let headers = response.headers().clone();
+        let mut headers = response.headers().clone();
+        let arrived_us = take_stamp(&mut headers, &ARRIVED_US);
+        let answered_us = take_stamp(&mut headers, &ANSWERED_US);
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(|e| without_url(&e))? {
             if body.len() + chunk.len() > MAX_BODY_BYTES {
@@ -322,6 +356,8 @@ impl Relay {
             status,
             headers,
             body: body.into(),
+            arrived_us,
+            answered_us,
         })
     }
 }

@@ -157,6 +157,57 @@ async fn in_memory_sessions_fail_on_the_other_instance_and_the_refusal_is_traced
     assert_eq!(refused, 2);
 }
 
+/// Each hop inside the process is drawn at its real times: the request from when it left to when
+/// the next actor got it, the answer from when that actor answered to when it was back; the
+/// listener's time stamps are taken off on the way (never shown, never passed on).
+#[tokio::test]
+async fn hops_between_actors_are_timed_at_both_ends() {
+    let server = common::TestServer::start().await;
+    let mut browser = Browser::new(&server, "timed");
+    browser.cluster("token", false).await;
+    browser.login("ada").await;
+    let url = browser.url("/api/lb/profile");
+    let response = browser.send(browser.client.get(url)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response
+            .headers()
+            .keys()
+            .all(|k| !k.as_str().starts_with("x-hop-")),
+        "{:?}",
+        response.headers()
+    );
+
+    let trace = server.state.trace.snapshot(&RunId("timed".into())).unwrap();
+    let hops: Vec<_> = trace
+        .iter()
+        .filter(|m| matches!(m.kind, Kind::Request | Kind::Response))
+        .filter(|m| m.from.0 != "browser" && m.to.0 != "browser")
+        .collect();
+    let requests: Vec<_> = hops.iter().filter(|m| m.kind == Kind::Request).collect();
+    // Login and profile each go server → lb → an instance.
+    assert!(requests.len() >= 4, "{requests:#?}");
+    for request in requests {
+        let (left, arrived) = (request.sent_us.unwrap(), request.recv_us.unwrap());
+        assert!(
+            left < arrived,
+            "{} took no time: {request:#?}",
+            request.label
+        );
+        let answer = hops
+            .iter()
+            .find(|m| m.kind == Kind::Response && m.request_id == request.request_id)
+            .unwrap_or_else(|| panic!("an answer to {}", request.label));
+        let (answered, back) = (answer.sent_us.unwrap(), answer.recv_us.unwrap());
+        assert!(arrived <= answered && answered < back, "{answer:#?}");
+        let headers = &answer.detail.as_ref().unwrap().headers;
+        assert!(
+            headers.iter().all(|h| !h.name.starts_with("x-hop-")),
+            "{headers:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn sticky_sessions_hold_until_the_instance_restarts() {
     let server = common::TestServer::start().await;
