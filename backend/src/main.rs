@@ -87,9 +87,7 @@ async fn main() -> anyhow::Result<()> {
         tracing::warn!(dist = %args.dist.display(), "no index.html there: serving the API only");
         None
     };
-    let listener = tokio::net::TcpListener::bind(args.addr)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.addr))?;
+    let listener = listen(args.addr).with_context(|| format!("cannot listen on {}", args.addr))?;
     let addr = listener.local_addr()?;
     let state = AppState::new(Config {
         dist,
@@ -138,14 +136,31 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Connections the kernel completes and queues for us before we accept them. The usual 128
+/// overflows when clients open connections faster than the server accepts them for a moment
+/// (10,000 long polls parked at 64 at a time did, here): an overflowing queue drops the
+/// client's handshake, and the client waits a whole second (then three) before trying again.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// A listening socket on `addr` with a backlog of [`LISTEN_BACKLOG`] (the kernel caps it at
+/// `net.core.somaxconn`).
+fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Starts the TLS listener (it stops when the plain one begins shutting down).
 async fn start_tls(
     addr: SocketAddr,
     state: &AppState,
 ) -> anyhow::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr} for TLS"))?;
+    let listener = listen(addr).with_context(|| format!("cannot listen on {addr} for TLS"))?;
     let addr = listener.local_addr()?;
     let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
     if !names.contains(&addr.ip().to_string()) {
