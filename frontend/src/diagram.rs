@@ -682,7 +682,7 @@ const HEADS_HEIGHT: f64 = 44.0;
 #[component]
 fn ActorHead(l: LifelineGeo) -> impl IntoView {
     view! {
-        <rect class="actor-box" x=l.x - 52.0 y=8 width=104 height=30 rx=6></rect>
+        <rect class="actor-box" x=l.x - layout::HEAD_WIDTH / 2.0 y=8 width=layout::HEAD_WIDTH height=30 rx=6></rect>
         <text class="actor-name" x=l.x y=28 text-anchor="middle">{l.actor.0.clone()}</text>
     }
 }

@@ -4,8 +4,9 @@
 //! reads as that arrow's; failing that it goes under the arrow instead of over it (a short
 //! arrow has little room to slide), and failing that it is shortened to its first part; in a
 //! crowd with no room even for that, it is left off rather than written over another (the whole
-//! label is always in the arrow's tooltip and in the inspector). Text written at a place of its own (a phase named beside
-//! its activation bar) is left where it is and avoided. Pure, so the placement is unit-tested.
+//! label is always in the arrow's tooltip and in the inspector). Text written at a place of its
+//! own (a phase named beside its activation bar) is left where it is and avoided. Pure, so the
+//! placement is unit-tested.
 
 use std::collections::HashMap;
 
@@ -95,11 +96,8 @@ struct Rect {
 }
 
 impl Rect {
-    /// How much of `o` this box covers, in square pixels.
-    fn overlap(&self, o: &Rect) -> f64 {
-        let w = self.right.min(o.right) - self.left.max(o.left);
-        let h = self.bottom.min(o.bottom) - self.top.max(o.top);
-        w.max(0.0) * h.max(0.0)
+    fn hits(&self, o: &Rect) -> bool {
+        self.left < o.right && o.left < self.right && self.top < o.bottom && o.top < self.bottom
     }
 
     fn buckets(&self) -> std::ops::RangeInclusive<i64> {
@@ -159,35 +157,22 @@ fn spots() -> impl Iterator<Item = Spot> {
 
 /// Labels placed so far, filed by the horizontal bands they cross.
 #[derive(Default)]
-struct Placed {
-    rects: Vec<Rect>,
-    by_bucket: HashMap<i64, Vec<usize>>,
-}
+struct Placed(HashMap<i64, Vec<Rect>>);
 
 impl Placed {
     fn add(&mut self, r: Rect) {
         for b in r.buckets() {
-            self.by_bucket.entry(b).or_default().push(self.rects.len());
+            self.0.entry(b).or_default().push(r);
         }
-        self.rects.push(r);
-    }
-
-    /// The placed labels `r` would cover any part of, each once.
-    fn near(&self, r: &Rect) -> impl Iterator<Item = &Rect> {
-        let mut seen: Vec<usize> = r
-            .buckets()
-            .filter_map(|b| self.by_bucket.get(&b))
-            .flatten()
-            .copied()
-            .collect();
-        seen.sort_unstable();
-        seen.dedup();
-        seen.into_iter().map(|i| &self.rects[i])
     }
 
     /// `r` covers none of the placed labels.
     fn free(&self, r: &Rect) -> bool {
-        self.near(r).all(|o| r.overlap(o) == 0.0)
+        r.buckets().all(|b| {
+            self.0
+                .get(&b)
+                .is_none_or(|rs| rs.iter().all(|o| !o.hits(r)))
+        })
     }
 }
 
@@ -292,10 +277,7 @@ mod tests {
         let spots = place(&[], &arrows);
         assert_eq!(spots[0], Spot::MIDDLE);
         assert!(!spots[1].below && spots[1].along != 0.5, "{:?}", spots[1]);
-        assert_eq!(
-            rect_at(&arrows[0], spots[0]).overlap(&rect_at(&arrows[1], spots[1])),
-            0.0
-        );
+        assert!(!rect_at(&arrows[0], spots[0]).hits(&rect_at(&arrows[1], spots[1])));
     }
 
     #[test]
@@ -388,7 +370,7 @@ mod tests {
         assert!(
             crowd
                 .iter()
-                .all(|(f, n)| fixed_rect(f, *n).overlap(&rect_at(&a, spot)) == 0.0),
+                .all(|(f, n)| !fixed_rect(f, *n).hits(&rect_at(&a, spot))),
             "found the gap: {spot:?}"
         );
         // The wide steps alone all cover something.
@@ -396,7 +378,7 @@ mod tests {
             assert!(
                 crowd
                     .iter()
-                    .any(|(f, n)| fixed_rect(f, *n).overlap(&rect_at(&a, over(t))) > 0.0),
+                    .any(|(f, n)| fixed_rect(f, *n).hits(&rect_at(&a, over(t)))),
                 "{t}"
             );
         }
@@ -412,10 +394,7 @@ mod tests {
         let spots = place(&[], &[subscribe, subscribed]);
         assert_eq!(spots[0], Spot::MIDDLE);
         assert!(spots[1].below, "{:?}", spots[1]);
-        assert_eq!(
-            rect_at(&subscribe, spots[0]).overlap(&rect_at(&subscribed, spots[1])),
-            0.0
-        );
+        assert!(!rect_at(&subscribe, spots[0]).hits(&rect_at(&subscribed, spots[1])));
     }
 
     #[test]
@@ -450,6 +429,6 @@ mod tests {
         assert!(spots[1].below && !spots[1].short, "{:?}", spots[1]);
         assert!(spots[2].short, "{:?}", spots[2]);
         let [a, b, c] = [0, 1, 2].map(|i| rect_at(&arrows[i], spots[i]));
-        assert_eq!(c.overlap(&a) + c.overlap(&b), 0.0);
+        assert!(!c.hits(&a) && !c.hits(&b));
     }
 }

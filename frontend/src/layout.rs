@@ -31,9 +31,11 @@ pub struct Options {
     pub fold_over_us: i64,
 }
 
-/// The narrowest column a lifeline gets: its head (104 px) and a gap. With more lifelines than
-/// fit [`Options::width`] this way, the diagram is drawn wider instead (and scrolls sideways).
-pub const MIN_COLUMN: f64 = 116.0;
+/// Width of the box at the head of a lifeline, with its name.
+pub const HEAD_WIDTH: f64 = 104.0;
+/// The narrowest column a lifeline gets: its head and a gap. With more lifelines than fit
+/// [`Options::width`] this way, the diagram is drawn wider instead (and scrolls sideways).
+pub const MIN_COLUMN: f64 = HEAD_WIDTH + 12.0;
 
 /// Height of a folded quiet stretch.
 pub const FOLD_HEIGHT: f64 = 40.0;
@@ -526,7 +528,7 @@ mod tests {
             "{xs:?}"
         );
         assert_eq!(g.width, Options::default().left + 9.0 * MIN_COLUMN);
-        assert!(xs[8] + 52.0 <= g.width, "the last head fits");
+        assert!(xs[8] + HEAD_WIDTH / 2.0 <= g.width, "the last head fits");
     }
 
     #[test]
