@@ -4,6 +4,22 @@
 const { test, expect } = require('@playwright/test');
 const { drawnMessages } = require('./helpers');
 
+/** Every arrow label's text and box; those written (not empty); and the pairs of written labels
+ * that cover each other (a pixel of touching is not covering). */
+async function labelBoxes(page) {
+  const all = await page.locator('[data-testid=message] text.label').evaluateAll((els) =>
+    els.map((e) => { const r = e.getBoundingClientRect(); return { text: e.textContent, left: r.left, right: r.right, top: r.top, bottom: r.bottom }; }));
+  const boxes = all.filter((b) => b.text !== '');
+  const covered = [];
+  for (let i = 0; i < boxes.length; i++) {
+    for (let j = i + 1; j < boxes.length; j++) {
+      const [a, b] = [boxes[i], boxes[j]];
+      if (a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1) covered.push([a.text, b.text]);
+    }
+  }
+  return { all, boxes, covered };
+}
+
 test('one publish is delivered by the broker to three subscribers, each on its own connection', async ({ page }) => {
   const sockets = [];
   page.on('websocket', (ws) => {
@@ -124,25 +140,47 @@ test('subscribers connecting at once: their crossing arrows keep their labels ap
   await expect(page.locator('[data-testid=message][data-kind=response]')).toHaveCount(3);
   // Labels are placed once per animation frame after the messages are drawn: look until the
   // layout has caught up (at least six labels, none covering another), not at one instant. A
-  // label with no room anywhere, even shortened, is left off (its tooltip keeps it): at most one
-  // may be, in a crowd the real timings happened to make.
-  const labels = page.locator('[data-testid=message] text.label');
+  // label with no room anywhere, even shortened, is written as a mark ('…') or, with no room for
+  // that, left off (its tooltip keeps it): at most one may be, in a crowd the real timings
+  // happened to make. Marks must not cover anything either.
   await expect.poll(async () => {
-    const all = await labels.evaluateAll((els) =>
-      els.map((e) => { const r = e.getBoundingClientRect(); return { text: e.textContent, left: r.left, right: r.right, top: r.top, bottom: r.bottom }; }));
-    const boxes = all.filter((b) => b.text !== '');
-    const covered = [];
-    for (let i = 0; i < boxes.length; i++) {
-      for (let j = i + 1; j < boxes.length; j++) {
-        const [a, b] = [boxes[i], boxes[j]];
-        // A pixel of touching is not covering.
-        if (a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1) covered.push([a.text, b.text]);
-      }
-    }
-    return { enough: boxes.length >= 6, leftOff: all.length - boxes.length <= 1, covered };
-  }, { message: 'six or more labels, at most one left off, none covering another' }).toEqual({ enough: true, leftOff: true, covered: [] });
+    const { all, boxes, covered } = await labelBoxes(page);
+    const readable = boxes.filter((b) => b.text !== '…');
+    return { enough: readable.length >= 6, leftOff: all.length - readable.length <= 1, covered };
+  }, { message: 'six or more labels, at most one marked or left off, none covering another' }).toEqual({ enough: true, leftOff: true, covered: [] });
   await page.getByTestId('stop').click();
   await expect(page.getByTestId('status')).toHaveText(/^Stopped/);
+});
+
+test('a crowd with no room: labels are shortened or marked, never written over another, and whole in the tooltip and inspector', async ({ page }, testInfo) => {
+  // Eight deliveries leaving the broker at the same instant, each with a long label: their
+  // arrows lie on top of each other near the broker, so not every label fits, even shortened.
+  // An imported trace, so the crowd is the same on every run.
+  const label = (k) => `news: the broker hands message ${k} to its subscriber`;
+  const server = Array.from({ length: 8 }, (_, i) => ({
+    run: 'crowd', seq: i + 1, observer: 'server', request_id: `d${i + 1}`, from: 'broker', to: `client-${i + 1}`,
+    kind: 'push', transport: 'websocket', sent_us: 2_000, recv_us: 2_400, label: label(i + 1), bytes: 60,
+  }));
+  const file = testInfo.outputPath('crowd.json');
+  require('fs').writeFileSync(file, JSON.stringify({ version: 1, demo: 'pubsub', browser: [], server, clock_hint: 0 }));
+  await page.emulateMedia({ reducedMotion: 'reduce' });
+  await page.goto('/demo/pubsub');
+  await page.getByTestId('import-json').setInputFiles(file);
+  const messages = page.locator('[data-testid=message]');
+  await expect(messages).toHaveCount(8);
+  // Every arrow keeps its whole label in its tooltip, however little of it is written.
+  for (let k = 1; k <= 8; k++) {
+    await expect(page.locator(`[data-testid=message][data-label="${label(k)}"] > title`)).toHaveText(label(k));
+  }
+  await expect.poll(async () => {
+    const { all, boxes, covered } = await labelBoxes(page);
+    return { labels: all.length, marks: boxes.filter((b) => b.text === '…').length > 0, covered };
+  }, { message: 'eight labels, some only marked, none covering another' }).toEqual({ labels: 8, marks: true, covered: [] });
+  // A marked arrow opens in the inspector with its whole label.
+  const marked = messages.filter({ has: page.locator('text.label.mark') }).first();
+  const full = await marked.getAttribute('data-label');
+  await marked.dispatchEvent('click');
+  await expect(page.getByTestId('inspector')).toContainText(full);
 });
 
 test('six subscribers: the lifelines keep their width and the diagram scrolls sideways', async ({ page }) => {

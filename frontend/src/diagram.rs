@@ -775,13 +775,7 @@ fn arrow_view(d: &Drawn, a: &ArrowGeo, width: f64, label_at: Spot) -> ArrowView 
         x2: a.x2,
         y2: a.y2,
         in_flight: a.in_flight,
-        label: if label_at.left_off {
-            String::new()
-        } else if label_at.short {
-            labels::short_form(&label).to_owned()
-        } else {
-            label
-        },
+        label: label_at.text(&label).to_owned(),
         full: d.label.clone(),
         transport: d.transport.as_str(),
         error: d.status.is_some_and(|s| s >= 400) || d.kind == Kind::Note,
@@ -839,6 +833,8 @@ fn MessageArrow(
     };
     let text_x = move || view.with(|a| a.label_x);
     let text_y = move || view.with(|a| a.label_y);
+    // No room even for the short form: a mark says there is a label (tooltip, inspector).
+    let is_mark = move || view.with(|a| a.label == labels::MARK);
     let anchor = move || {
         if near_right() {
             "end"
@@ -881,7 +877,7 @@ fn MessageArrow(
             <path class="hit" d=path></path>
             <g class=format!("draw {grow}") style:animation-duration=duration style:animation-delay=delay>
                 <path class="line" d=path marker-end=if kind == "response" { "url(#head-open)" } else { "url(#head)" }></path>
-                <text class="label" x=text_x y=text_y text-anchor=anchor>{label}</text>
+                <text class="label" class:mark=is_mark x=text_x y=text_y text-anchor=anchor>{label}</text>
             </g>
         </g>
     }

@@ -3,8 +3,9 @@
 //! near the server); then it slides along its own arrow to the first free spot, so it still
 //! reads as that arrow's; failing that it goes under the arrow instead of over it (a short
 //! arrow has little room to slide), and failing that it is shortened to its first part; in a
-//! crowd with no room even for that, it is left off rather than written over another (the whole
-//! label is always in the arrow's tooltip and in the inspector). Text written at a place of its
+//! crowd with no room even for that, only a mark (`…`) says that the arrow has a label, and with
+//! no room for the mark nothing is written: never over another label (the whole label is always
+//! in the arrow's tooltip and in the inspector). Text written at a place of its
 //! own (a phase named beside its activation bar) is left where it is and avoided. Pure, so the
 //! placement is unit-tested.
 
@@ -47,6 +48,24 @@ pub struct Fixed {
 const ABOVE: f64 = 7.0;
 const BELOW: f64 = 14.0;
 
+/// How much of a label is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    /// The whole label.
+    Whole,
+    /// Its first part ([`short_form`]).
+    Short,
+    /// Only [`MARK`]: the arrow has a label, to be read in its tooltip or the inspector.
+    Mark,
+    /// Nothing: no room even for the mark.
+    Off,
+}
+
+/// What is written for a label with no room even for its short form.
+pub const MARK: &str = "…";
+/// The mark's width, in characters of [`CHAR_WIDTH`], with a little room on either side.
+const MARK_CHARS: usize = 2;
+
 /// Where a label goes on its arrow.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Spot {
@@ -54,10 +73,7 @@ pub struct Spot {
     pub along: f64,
     /// Written under the arrow rather than over it.
     pub below: bool,
-    /// Only the label's short form is written.
-    pub short: bool,
-    /// No room anywhere: nothing is written.
-    pub left_off: bool,
+    pub form: Form,
 }
 
 impl Spot {
@@ -65,9 +81,18 @@ impl Spot {
     pub const MIDDLE: Spot = Spot {
         along: 0.5,
         below: false,
-        short: false,
-        left_off: false,
+        form: Form::Whole,
     };
+
+    /// The text written at this spot for `label`.
+    pub fn text(self, label: &str) -> &str {
+        match self.form {
+            Form::Whole => label,
+            Form::Short => short_form(label),
+            Form::Mark => MARK,
+            Form::Off => "",
+        }
+    }
 }
 
 /// A label's short form: its first part, before the size and the time (`"GET /a · 5 B · 3 ms"` →
@@ -141,18 +166,24 @@ fn along() -> impl Iterator<Item = f64> + Clone {
 }
 
 /// The spots tried, in order: every fraction [`along`] over the arrow, then under it; then the
-/// same with the short form.
+/// same with the short form, then with the mark.
 fn spots() -> impl Iterator<Item = Spot> {
-    [(false, false), (true, false), (false, true), (true, true)]
+    [Form::Whole, Form::Short, Form::Mark]
         .into_iter()
-        .flat_map(|(below, short)| {
-            along().map(move |along| Spot {
-                along,
-                below,
-                short,
-                left_off: false,
-            })
-        })
+        .flat_map(|form| [(false, form), (true, form)])
+        .flat_map(|(below, form)| along().map(move |along| Spot { along, below, form }))
+}
+
+impl Labelled {
+    /// Characters written in `form`.
+    fn chars_in(&self, form: Form) -> usize {
+        match form {
+            Form::Whole => self.chars,
+            Form::Short => self.short_chars,
+            Form::Mark => MARK_CHARS,
+            Form::Off => 0,
+        }
+    }
 }
 
 /// Labels placed so far, filed by the horizontal bands they cross.
@@ -177,9 +208,9 @@ impl Placed {
 }
 
 /// For each arrow, in order, where its label goes: the first of [`spots`] (over the arrow, nearest
-/// its middle first; then under it; then both again with the short form) whose box covers
-/// neither a label placed before it nor one of the `fixed` texts (each with its number of
-/// characters); if every spot covers something, nowhere (`left_off`). Earlier arrows keep their
+/// its middle first; then under it; then both again with the short form, then with the mark)
+/// whose box covers neither a label placed before it nor one of the `fixed` texts (each with its
+/// number of characters); if every spot covers something, nowhere ([`Form::Off`]). Earlier arrows keep their
 /// spots when later ones arrive (a growing run does not reshuffle).
 pub fn place(fixed: &[(Fixed, usize)], arrows: &[Labelled]) -> Vec<Spot> {
     let mut placed = Placed::default();
@@ -194,7 +225,7 @@ pub fn place(fixed: &[(Fixed, usize)], arrows: &[Labelled]) -> Vec<Spot> {
                 None => {
                     let on = |spot: Spot| {
                         let (x, y) = anchor(a.x1, a.y1, a.x2, a.y2, spot);
-                        centred(x, y, if spot.short { a.short_chars } else { a.chars })
+                        centred(x, y, a.chars_in(spot.form))
                     };
                     spots()
                         .map(|spot| (spot, on(spot)))
@@ -207,7 +238,7 @@ pub fn place(fixed: &[(Fixed, usize)], arrows: &[Labelled]) -> Vec<Spot> {
                     spot
                 }
                 None => Spot {
-                    left_off: true,
+                    form: Form::Off,
                     ..Spot::MIDDLE
                 },
             }
@@ -234,7 +265,7 @@ mod tests {
 
     fn rect_at(a: &Labelled, spot: Spot) -> Rect {
         let (x, y) = anchor(a.x1, a.y1, a.x2, a.y2, spot);
-        centred(x, y, if spot.short { a.short_chars } else { a.chars })
+        centred(x, y, a.chars_in(spot.form))
     }
 
     fn over(along: f64) -> Spot {
@@ -245,7 +276,7 @@ mod tests {
     }
 
     fn close(a: Spot, b: Spot) -> bool {
-        a.below == b.below && a.short == b.short && (a.along - b.along).abs() < 1e-9
+        a.below == b.below && a.form == b.form && (a.along - b.along).abs() < 1e-9
     }
 
     #[test]
@@ -326,16 +357,35 @@ mod tests {
     }
 
     #[test]
-    fn spots_go_out_from_the_middle_to_a_tenth_of_either_end_then_under_then_short() {
+    fn spots_go_out_from_the_middle_to_a_tenth_of_either_end_then_under_then_short_then_a_mark() {
         let s: Vec<Spot> = spots().collect();
-        assert_eq!(s.len(), 84);
+        assert_eq!(s.len(), 126);
         assert_eq!(s[0], Spot::MIDDLE);
         assert!(close(s[1], over(0.46)) && close(s[2], over(0.54)));
         assert!(close(s[19], over(0.1)) && close(s[20], over(0.9)));
-        assert!(s[21..42].iter().all(|s| s.below && !s.short));
-        assert!(s[42..63].iter().all(|s| !s.below && s.short));
-        assert!(s[63..].iter().all(|s| s.below && s.short));
+        let tier = |i: usize| &s[i * 21..(i + 1) * 21];
+        assert!(tier(1).iter().all(|s| s.below && s.form == Form::Whole));
+        assert!(tier(2).iter().all(|s| !s.below && s.form == Form::Short));
+        assert!(tier(3).iter().all(|s| s.below && s.form == Form::Short));
+        assert!(tier(4).iter().all(|s| !s.below && s.form == Form::Mark));
+        assert!(tier(5).iter().all(|s| s.below && s.form == Form::Mark));
         assert_eq!(s[21].along, 0.5);
+    }
+
+    #[test]
+    fn each_form_writes_its_text() {
+        let label = "GET /a · 5 B · 3 ms";
+        let at = |form| {
+            Spot {
+                form,
+                ..Spot::MIDDLE
+            }
+            .text(label)
+        };
+        assert_eq!(at(Form::Whole), label);
+        assert_eq!(at(Form::Short), "GET /a");
+        assert_eq!(at(Form::Mark), MARK);
+        assert_eq!(at(Form::Off), "");
     }
 
     #[test]
@@ -410,11 +460,31 @@ mod tests {
             }
         );
         // Over and under are taken from end to end, even for the short form (20 characters,
-        // 126 px): the third is left off, and takes no room from a fourth.
-        assert!(spots[2].left_off, "{:?}", spots[2]);
+        // 126 px) and the mark: the third is left off, and takes no room from a fourth.
+        assert_eq!(spots[2].form, Form::Off, "{:?}", spots[2]);
         let mut with_room = arrows.clone();
         with_room.push(arrow(0.0, 300.0, 400.0, 300.0, 10));
         assert_eq!(place(&[], &with_room)[3], Spot::MIDDLE);
+    }
+
+    #[test]
+    fn a_label_with_no_room_even_shortened_gets_a_mark() {
+        // Two 63 px labels over and under the middle of a 100 px arrow leave only its ends free:
+        // too little for a third label's short form (126 px), enough for the mark.
+        let arrows = [
+            arrow(0.0, 100.0, 100.0, 100.0, 10),
+            arrow(0.0, 100.0, 100.0, 100.0, 10),
+            arrow(0.0, 100.0, 100.0, 100.0, 40),
+        ];
+        let spots = place(&[], &arrows);
+        assert!(
+            spots[1].below && spots[1].form == Form::Whole,
+            "{:?}",
+            spots[1]
+        );
+        assert_eq!(spots[2].form, Form::Mark, "{:?}", spots[2]);
+        let [a, b, c] = [0, 1, 2].map(|i| rect_at(&arrows[i], spots[i]));
+        assert!(!c.hits(&a) && !c.hits(&b));
     }
 
     #[test]
@@ -426,8 +496,12 @@ mod tests {
         third.short_chars = 8;
         let arrows = [first, first, third];
         let spots = place(&[], &arrows);
-        assert!(spots[1].below && !spots[1].short, "{:?}", spots[1]);
-        assert!(spots[2].short, "{:?}", spots[2]);
+        assert!(
+            spots[1].below && spots[1].form == Form::Whole,
+            "{:?}",
+            spots[1]
+        );
+        assert_eq!(spots[2].form, Form::Short, "{:?}", spots[2]);
         let [a, b, c] = [0, 1, 2].map(|i| rect_at(&arrows[i], spots[i]));
         assert!(!c.hits(&a) && !c.hits(&b));
     }
