@@ -4,7 +4,7 @@ SHELL := /bin/bash
 ADDR ?= 127.0.0.1:8080
 ENV := source scripts/env.sh &&
 
-.PHONY: run test bench bench-page soak tools tools-test frontend lint unit e2e clean bad-input fuzz-api fuzz
+.PHONY: run test bench bench-page wasm-bound soak tools tools-test frontend lint unit e2e clean bad-input fuzz-api fuzz
 
 run: tools frontend
 	$(ENV) cargo build --release -p backend
@@ -74,6 +74,12 @@ fuzz:
 bench-page: tools-test frontend
 	$(ENV) cargo build --release -p backend
 	$(ENV) BACKEND_BIN=target/release/backend bash scripts/e2e.sh --config bench.config.js
+
+# How small per-demo splitting could at best make the page (issue 7's wasm floor): the release
+# page built once with no demo route and once with each demo's route alone, in a throwaway
+# worktree; prints the gzipped sizes. About 12 minutes. Not part of `make test`.
+wasm-bound: tools
+	bash scripts/wasm-split-bound.sh
 
 clean:
 	cargo clean
