@@ -384,7 +384,7 @@ pub fn layout(trace: &[Drawn], lifelines: &[Actor], now_us: i64, opts: &Options)
         });
     }
 
-    stack_overlapping(&mut bars);
+    stack_overlapping(&mut bars, column * LANES_SPREAD);
 
     let end_us = trace
         .iter()
@@ -415,18 +415,22 @@ pub fn layout(trace: &[Drawn], lifelines: &[Actor], now_us: i64, opts: &Options)
 
 /// Width of one lane of overlapping bars.
 pub const LANE_STEP: f64 = 8.0;
+/// The share of a column that one lifeline's lanes may spread over, right of the lifeline: many
+/// at once (64 streams on one connection) are drawn closer together rather than across the next
+/// lifeline.
+const LANES_SPREAD: f64 = 0.4;
 
-/// Moves bars that overlap in time on one lifeline into lanes side by side.
-fn stack_overlapping(bars: &mut [BarGeo]) {
+/// Moves bars that overlap in time on one lifeline into lanes side by side, [`LANE_STEP`] apart,
+/// or closer when that would spread them over more than `max_spread`.
+fn stack_overlapping(bars: &mut [BarGeo], max_spread: f64) {
     let mut order: Vec<usize> = (0..bars.len()).collect();
     order.sort_by(|&a, &b| bars[a].y1.total_cmp(&bars[b].y1));
+    let key = |bar: &BarGeo| (bar.x.round() as i64, bar.style == BarStyle::Busy);
     // Per (lifeline x, style): where each lane is busy until.
     let mut lanes: HashMap<(i64, bool), Vec<f64>> = HashMap::new();
     for i in order {
         let bar = &mut bars[i];
-        let ends = lanes
-            .entry((bar.x.round() as i64, bar.style == BarStyle::Busy))
-            .or_default();
+        let ends = lanes.entry(key(bar)).or_default();
         let lane = ends
             .iter()
             .position(|&end| end <= bar.y1 + 0.5)
@@ -437,7 +441,15 @@ fn stack_overlapping(bars: &mut [BarGeo]) {
             ends[lane] = bar.y2;
         }
         bar.lane = lane;
-        bar.x += lane as f64 * LANE_STEP;
+    }
+    for bar in bars {
+        let count = lanes.get(&key(bar)).map_or(1, Vec::len);
+        let step = if count > 1 {
+            LANE_STEP.min(max_spread / (count - 1) as f64)
+        } else {
+            LANE_STEP
+        };
+        bar.x += bar.lane as f64 * step;
     }
 }
 
@@ -664,6 +676,39 @@ mod tests {
             "the third starts after both ended"
         );
         assert!((busy[1].x - busy[0].x - LANE_STEP).abs() < 1e-9);
+    }
+
+    #[test]
+    fn many_at_once_stay_within_their_lifelines_column() {
+        let (mut b, mut s) = (Vec::new(), Vec::new());
+        for i in 0..64 {
+            let (bi, si) = exchange(&i.to_string(), i * 1_000, 300_000, 0);
+            b.extend(bi);
+            s.extend(si);
+        }
+        let opts = Options::default();
+        let g = layout(&merge(&b, &s, None), &two(), 0, &opts);
+        let column = ((opts.width - opts.left) / 2.0).max(MIN_COLUMN);
+        for style in [BarStyle::Busy, BarStyle::Waiting] {
+            let xs: Vec<f64> = g
+                .bars
+                .iter()
+                .filter(|b| b.style == style)
+                .map(|b| b.x)
+                .collect();
+            assert_eq!(xs.len(), 64);
+            let lifeline = xs.iter().copied().fold(f64::INFINITY, f64::min);
+            let widest = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            assert!(
+                widest - lifeline <= column * LANES_SPREAD + 1e-9,
+                "{style:?}: {}",
+                widest - lifeline
+            );
+            assert!(
+                widest - lifeline > column * LANES_SPREAD / 2.0,
+                "still side by side"
+            );
+        }
     }
 
     #[test]
