@@ -6,7 +6,8 @@
 //! crowd with no room even for that, only a mark (`…`) says that the arrow has a label, and with
 //! no room for the mark nothing is written: never over another label (the whole label is always
 //! in the arrow's tooltip and in the inspector). Text written at a place of its
-//! own (a phase named beside its activation bar) is left where it is and avoided. Pure, so the
+//! own (a phase named beside its activation bar, a note beside its loop) is left where it is and
+//! avoided, even by labels placed before it arrived. Pure, so the
 //! placement is unit-tested.
 
 use std::collections::HashMap;
@@ -210,29 +211,33 @@ impl Placed {
 /// For each arrow, in order, where its label goes: the first of [`spots`] (over the arrow, nearest
 /// its middle first; then under it; then both again with the short form, then with the mark)
 /// whose box covers neither a label placed before it nor one of the `fixed` texts (each with its
-/// number of characters); if every spot covers something, nowhere ([`Form::Off`]). Earlier arrows keep their
-/// spots when later ones arrive (a growing run does not reshuffle).
+/// number of characters) nor a loop's note ([`Labelled::fixed`], taken first, each as it is);
+/// if every spot covers something, nowhere ([`Form::Off`]). Earlier arrows keep their spots when
+/// later ones arrive (a growing run does not reshuffle), unless a later loop's note takes one.
 pub fn place(fixed: &[(Fixed, usize)], arrows: &[Labelled]) -> Vec<Spot> {
     let mut placed = Placed::default();
     for (f, chars) in fixed {
         placed.add(fixed_rect(f, *chars));
     }
+    for a in arrows {
+        if let Some(f) = &a.fixed {
+            placed.add(fixed_rect(f, a.chars));
+        }
+    }
     arrows
         .iter()
         .map(|a| {
-            let found = match &a.fixed {
-                Some(f) => Some((Spot::MIDDLE, fixed_rect(f, a.chars))),
-                None => {
-                    let on = |spot: Spot| {
-                        let (x, y) = anchor(a.x1, a.y1, a.x2, a.y2, spot);
-                        centred(x, y, a.chars_in(spot.form))
-                    };
-                    spots()
-                        .map(|spot| (spot, on(spot)))
-                        .find(|(_, r)| placed.free(r))
-                }
+            if a.fixed.is_some() {
+                return Spot::MIDDLE;
+            }
+            let on = |spot: Spot| {
+                let (x, y) = anchor(a.x1, a.y1, a.x2, a.y2, spot);
+                centred(x, y, a.chars_in(spot.form))
             };
-            match found {
+            match spots()
+                .map(|spot| (spot, on(spot)))
+                .find(|(_, r)| placed.free(r))
+            {
                 Some((spot, rect)) => {
                     placed.add(rect);
                     spot
@@ -337,6 +342,11 @@ mod tests {
         let spots = place(&[], &[note, across]);
         assert_eq!(spots[0], Spot::MIDDLE);
         assert_ne!(spots[1], Spot::MIDDLE);
+        // The same when the note comes after the arrow (the page noted something while a
+        // request was on its way): the arrow's label moves off the note.
+        let spots = place(&[], &[across, note]);
+        assert_eq!(spots[1], Spot::MIDDLE);
+        assert!(!rect_at(&across, spots[0]).hits(&fixed_rect(&note.fixed.unwrap(), note.chars)));
     }
 
     #[test]
