@@ -4,8 +4,10 @@
 //! `Server-Timing` header, mapped onto the browser's clock and drawn inside the wait they explain.
 //! `rows` is pure and unit-tested; `Waterfall` draws them.
 
+use std::collections::HashMap;
+
 use leptos::prelude::*;
-use protocol::trace::{Kind, Phase, Transport};
+use protocol::trace::{Actor, Kind, Phase, RequestId, Transport};
 
 use crate::{
     api::BROWSER_PHASES,
@@ -32,15 +34,18 @@ pub struct Row {
 
 /// The run's finished HTTP exchanges in the order they started.
 pub fn rows(trace: &[Drawn]) -> Vec<Row> {
+    // Each answer by its request id and the client it went to: one pass, not one per request.
+    let answers: HashMap<(&RequestId, &Actor), &Drawn> = trace
+        .iter()
+        .filter(|d| d.kind == Kind::Response)
+        .filter_map(|d| Some(((d.request_id.as_ref()?, &d.to), d)))
+        .collect();
     let mut out: Vec<Row> = trace
         .iter()
         .filter(|d| d.kind == Kind::Request && is_client(&d.from))
         .filter(|d| matches!(d.transport, Transport::Http1 | Transport::H2))
         .filter_map(|req| {
-            let rid = req.request_id.as_ref()?;
-            let resp = trace.iter().find(|d| {
-                d.kind == Kind::Response && d.request_id.as_ref() == Some(rid) && d.to == req.from
-            })?;
+            let resp = answers.get(&(req.request_id.as_ref()?, &req.from))?;
             let end_us = resp.recv_us?;
             let browser = resp
                 .detail
@@ -69,6 +74,8 @@ const WIDTH: f64 = 760.0;
 const LABEL_W: f64 = 230.0;
 const ROW_H: f64 = 22.0;
 const TOP: f64 = 20.0;
+/// Width of the time part of a row, right of the labels and left of the totals.
+const TIME_W: f64 = WIDTH - LABEL_W - 70.0;
 
 /// The waterfall of the shown trace; clicking a row selects its request in the diagram.
 #[component]
@@ -79,70 +86,28 @@ pub fn Waterfall(
     open: bool,
 ) -> impl IntoView {
     let all = Memo::new(move |_| trace.with(rows));
+    let end = Memo::new(move |_| {
+        all.with(|rows| rows.iter().map(|r| r.end_us).max().unwrap_or(1).max(1))
+    });
+    // Times are drawn in µs inside each row's time group, which the style sheet scales by this
+    // one property: a run that grows rescales every row with one style change, and only a new
+    // or changed row is built (each row was rebuilt on every message: the page fell behind its
+    // own uploads).
+    let scale = move || format!("{}", TIME_W / end.get() as f64);
+    let height = move || TOP + ROW_H * all.with(Vec::len) as f64 + 6.0;
+    let indexed = move || all.get().into_iter().enumerate().collect::<Vec<_>>();
     let drawing = move || {
-        all.with(|rows| {
-            let end = rows.iter().map(|r| r.end_us).max().unwrap_or(1).max(1);
-            let scale = (WIDTH - LABEL_W - 70.0) / end as f64;
-            let x = move |t: i64| LABEL_W + t.max(0) as f64 * scale;
-            let height = TOP + ROW_H * rows.len() as f64 + 6.0;
-            let drawn = rows
-                .iter()
-                .enumerate()
-                .map(|(i, r)| {
-                    let y = TOP + ROW_H * i as f64;
-                    let total = r.end_us - r.start_us;
-                    let browser = r
-                        .browser
-                        .iter()
-                        .map(|p| {
-                            let class = format!("wf-{}", p.name.replace(' ', "-"));
-                            view! {
-                                <rect class=class data-phase=p.name.clone() x=x(p.start_us) y=y + 5.0
-                                    width=(p.dur_us as f64 * scale).max(1.0) height=12>
-                                    <title>{format!("{} {}", p.name, human_us(p.dur_us))}</title>
-                                </rect>
-                            }
-                        })
-                        .collect_view();
-                    let server = r
-                        .server
-                        .iter()
-                        .map(|p| {
-                            view! {
-                                <rect class=format!("wf-server phase phase-{}", p.name) data-phase=format!("server {}", p.name)
-                                    x=x(p.start_us) y=y + 8.0 width=(p.dur_us as f64 * scale).max(1.0) height=6>
-                                    <title>{format!("server: {} {}", p.name, human_us(p.dur_us))}</title>
-                                </rect>
-                            }
-                        })
-                        .collect_view();
-                    let key = r.key.clone();
-                    let key_sel = r.key.clone();
-                    view! {
-                        <g class="wf-row" data-testid="waterfall-row" data-label=r.url.clone()
-                            data-total-us=total.to_string()
-                            class:selected=move || selected.with(|s| s.as_deref() == Some(key_sel.as_str()))
-                            on:click=move |_| selected.set(Some(key.clone()))>
-                            <title>{format!("{} ({}) {}", r.url, r.transport.as_str(), human_us(total))}</title>
-                            <rect class="wf-band" x=0 y=y width=WIDTH height=ROW_H></rect>
-                            <text class="wf-label" x=4 y=y + 15.0>{truncate(&r.label, 34)}</text>
-                            <line class="wf-span" x1=x(r.start_us) y1=y + 11.0 x2=x(r.end_us) y2=y + 11.0></line>
-                            {browser}
-                            {server}
-                            <text class="wf-total" x=x(r.end_us) + 4.0 y=y + 15.0>{human_us(total)}</text>
-                        </g>
-                    }
-                })
-                .collect_view();
-            view! {
-                <svg class="waterfall-svg" width=WIDTH height=height viewBox=format!("0 0 {WIDTH} {height}")
-                    role="img" aria-label=format!("Timing waterfall of {} requests", rows.len())>
-                    <text class="wf-axis" x=LABEL_W y=12>"0"</text>
-                    <text class="wf-axis" x=x(end) y=12 text-anchor="end">{human_us(end)}</text>
-                    {drawn}
-                </svg>
-            }
-        })
+        view! {
+            <svg class="waterfall-svg" width=WIDTH height=height viewBox=move || format!("0 0 {WIDTH} {}", height())
+                style:--wf-scale=scale role="img"
+                aria-label=move || format!("Timing waterfall of {} requests", all.with(Vec::len))>
+                <text class="wf-axis" x=LABEL_W y=12>"0"</text>
+                <text class="wf-axis" x=LABEL_W + TIME_W y=12 text-anchor="end">{move || human_us(end.get())}</text>
+                <For each=indexed key=row_key let:((i, r))>
+                    <WaterfallRow row=r y=TOP + ROW_H * i as f64 selected=selected/>
+                </For>
+            </svg>
+        }
     };
     view! {
         <Show when=move || all.with(|r| !r.is_empty())>
@@ -161,6 +126,63 @@ pub fn Waterfall(
                 </div>
             </details>
         </Show>
+    }
+}
+
+/// What makes a row's drawing: its place, and what it shows (the server's phases may arrive after
+/// the row first appears).
+fn row_key((i, r): &(usize, Row)) -> (usize, String, usize, usize, i64) {
+    (*i, r.key.clone(), r.browser.len(), r.server.len(), r.end_us)
+}
+
+/// One exchange: its label, its phases on the run's time scale, its total; a click selects it.
+#[component]
+fn WaterfallRow(row: Row, y: f64, selected: RwSignal<Option<String>>) -> impl IntoView {
+    let r = row;
+    let total = r.end_us - r.start_us;
+    let browser = r
+        .browser
+        .iter()
+        .map(|p| {
+            let class = format!("wf-{}", p.name.replace(' ', "-"));
+            view! {
+                <rect class=class data-phase=p.name.clone() x=p.start_us y=5 width=p.dur_us height=12>
+                    <title>{format!("{} {}", p.name, human_us(p.dur_us))}</title>
+                </rect>
+            }
+        })
+        .collect_view();
+    let server = r
+        .server
+        .iter()
+        .map(|p| {
+            view! {
+                <rect class=format!("wf-server phase phase-{}", p.name) data-phase=format!("server {}", p.name)
+                    x=p.start_us y=8 width=p.dur_us height=6>
+                    <title>{format!("server: {} {}", p.name, human_us(p.dur_us))}</title>
+                </rect>
+            }
+        })
+        .collect_view();
+    let key = r.key.clone();
+    let key_sel = r.key.clone();
+    view! {
+        <g class="wf-row" data-testid="waterfall-row" data-label=r.url.clone()
+            data-total-us=total.to_string()
+            class:selected=move || selected.with(|s| s.as_deref() == Some(key_sel.as_str()))
+            on:click=move |_| selected.set(Some(key.clone()))>
+            <title>{format!("{} ({}) {}", r.url, r.transport.as_str(), human_us(total))}</title>
+            <rect class="wf-band" x=0 y=y width=WIDTH height=ROW_H></rect>
+            <text class="wf-label" x=4 y=y + 15.0>{truncate(&r.label, 34)}</text>
+            <g transform=format!("translate({LABEL_W} {y})")>
+                <g class="wf-time">
+                    <line class="wf-span" x1=r.start_us y1=11 x2=r.end_us y2=11></line>
+                    {browser}
+                    {server}
+                </g>
+            </g>
+            <text class="wf-total" x=WIDTH - 4.0 y=y + 15.0 text-anchor="end">{human_us(total)}</text>
+        </g>
     }
 }
 
