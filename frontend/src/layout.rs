@@ -124,15 +124,16 @@ pub struct ArrowGeo {
 }
 
 /// Why an actor is active.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum BarStyle {
     /// Working on a request (the receiver, between request arrival and response).
+    #[default]
     Busy,
     /// Waiting for an answer (the sender, between sending and receiving the response).
     Waiting,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct BarGeo {
     pub key: String,
     pub x: f64,
