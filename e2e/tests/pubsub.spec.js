@@ -155,19 +155,27 @@ test('subscribers connecting at once: their crossing arrows keep their labels ap
 test('a crowd with no room: labels are shortened or marked, never written over another, and whole in the tooltip and inspector', async ({ page }, testInfo) => {
   // Eight deliveries leaving the broker at the same instant, each with a long label: their
   // arrows lie on top of each other near the broker, so not every label fits, even shortened.
-  // An imported trace, so the crowd is the same on every run.
+  // An imported trace, so the crowd is the same on every run. It has server records only, on
+  // the server's clock, and no clock hint: the file's first record is drawn at the run's start,
+  // not shifted by the importing page's own clock.
   const label = (k) => `news: the broker hands message ${k} to its subscriber`;
   const server = Array.from({ length: 8 }, (_, i) => ({
     run: 'crowd', seq: i + 1, observer: 'server', request_id: `d${i + 1}`, from: 'broker', to: `client-${i + 1}`,
-    kind: 'push', transport: 'websocket', sent_us: 2_000, recv_us: 2_400, label: label(i + 1), bytes: 60,
+    kind: 'push', transport: 'websocket', sent_us: 86_400_000_000, recv_us: 86_400_000_400, label: label(i + 1), bytes: 60,
   }));
   const file = testInfo.outputPath('crowd.json');
-  require('fs').writeFileSync(file, JSON.stringify({ version: 1, demo: 'pubsub', browser: [], server, clock_hint: 0 }));
+  require('fs').writeFileSync(file, JSON.stringify({ version: 1, demo: 'pubsub', browser: [], server }));
   await page.emulateMedia({ reducedMotion: 'reduce' });
   await page.goto('/demo/pubsub');
   await page.getByTestId('import-json').setInputFiles(file);
   const messages = page.locator('[data-testid=message]');
   await expect(messages).toHaveCount(8);
+  // Drawn at the top of the time axis, under the lifelines' heads, with nothing folded before.
+  const headsBottom = await page.locator('[data-testid=sequence-diagram] .actor-box').first()
+    .evaluate((e) => e.getBoundingClientRect().bottom);
+  const tops = await messages.evaluateAll((els) => els.map((e) => e.querySelector('path.line').getBoundingClientRect().top));
+  expect(Math.min(...tops)).toBeGreaterThan(headsBottom);
+  await expect(page.getByTestId('fold')).toHaveCount(0);
   // Every arrow keeps its whole label in its tooltip, however little of it is written.
   for (let k = 1; k <= 8; k++) {
     await expect(page.locator(`[data-testid=message][data-label="${label(k)}"] > title`)).toHaveText(label(k));

@@ -41,6 +41,22 @@ impl TraceFile {
         }
         Ok(file)
     }
+
+    /// The clock offset to draw this file with until a request/response pair gives a better one:
+    /// the one it was saved with; for a file saved without one, the guess that the server's first
+    /// record came at the browser's first (never the offset of the session importing it, which
+    /// says nothing of the file's clocks). `None` when the file has no server records.
+    pub fn clock_guess(&self) -> Option<i64> {
+        let first = |records: &[Message]| {
+            records
+                .iter()
+                .flat_map(|m| [m.sent_us, m.recv_us])
+                .flatten()
+                .min()
+        };
+        self.clock_hint
+            .or_else(|| Some(first(&self.server)? - first(&self.browser).unwrap_or(0)))
+    }
 }
 
 /// Text Mermaid would misread, as its numeric entity codes: `#` starts an entity, `;` ends a
@@ -216,6 +232,27 @@ mod tests {
         // Already namespaced (as XMLSerializer writes it): left alone.
         let again = standalone_svg(r#"<svg xmlns="http://www.w3.org/2000/svg"></svg>"#, "t");
         assert_eq!(again.matches("xmlns=").count(), 1);
+    }
+
+    #[test]
+    fn a_file_without_a_clock_hint_starts_the_server_with_the_browser() {
+        let (b, s) = exchange("1", 5_000, 50_000, 123_000);
+        let mut file = TraceFile {
+            version: TraceFile::VERSION,
+            demo: "pubsub".into(),
+            browser: b,
+            server: s,
+            clock_hint: Some(7),
+        };
+        assert_eq!(file.clock_guess(), Some(7), "the saved hint first");
+        file.clock_hint = None;
+        // The server's first record: the request arriving, at 5 ms + 1 ms + the skew.
+        let first_server = 6_000 + 123_000;
+        assert_eq!(file.clock_guess(), Some(first_server - 5_000));
+        file.browser.clear();
+        assert_eq!(file.clock_guess(), Some(first_server), "at the run's start");
+        file.server.clear();
+        assert_eq!(file.clock_guess(), None);
     }
 
     #[test]

@@ -179,7 +179,7 @@ impl Recorder {
             .map(|m| m.run.clone())
             .next();
         self.run.set(run);
-        self.imported_hint.set(file.clock_hint);
+        self.imported_hint.set(file.clock_guess());
         self.browser.set(file.browser);
         self.server.set(file.server);
         self.merge_anew();
