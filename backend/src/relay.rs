@@ -139,6 +139,9 @@ pub struct Answer {
 impl IntoResponse for Answer {
     fn into_response(self) -> Response {
         let mut response = (self.status, self.body).into_response();
+        // The body's type is the inner actor's, not the `application/octet-stream` that a bare
+        // body gets: appended beside it, a JSON refusal was read as octets and wrapped again.
+        response.headers_mut().remove(header::CONTENT_TYPE);
         for (name, value) in &self.headers {
             if !is_hop_by_hop(name) {
                 response.headers_mut().append(name, value.clone());

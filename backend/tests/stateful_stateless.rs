@@ -280,6 +280,13 @@ async fn wrong_input_gets_a_json_4xx_and_the_cluster_keeps_working() {
         .send(browser.client.post(url).json(&json!({ "user": "a b" })))
         .await;
     assert_eq!(response.status(), 422);
+    // The instance's refusal reaches the browser as the instance wrote it: one JSON content
+    // type and the instance's own reason, not wrapped again on the way out.
+    let types: Vec<_> = response.headers().get_all("content-type").iter().collect();
+    assert_eq!(types, ["application/json"]);
+    let body: serde_json::Value = response.json().await.unwrap();
+    let reason = body["error"].as_str().unwrap();
+    assert!(reason.starts_with("user must be"), "{body}");
     let url = browser.url("/api/lb/cluster");
     let response = browser
         .send(browser.client.post(url).json(&json!({ "mode": "disk" })))
