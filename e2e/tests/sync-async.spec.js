@@ -60,3 +60,15 @@ test('synchronous client: each call waits for the answer to the one before', asy
   const drawn = await drawnMessages(page);
   expect(drawn.filter((m) => m.kind === 'work').length).toBe(0);
 });
+
+test('more calls than the demo makes: the field and the link say how many ran', async ({ page }) => {
+  await page.goto('/demo/sync-async?calls=20&work_ms=50&handler=async');
+  const sent = [];
+  page.on('request', (r) => r.url().includes('/api/work/') && sent.push(r.url()));
+  await page.getByTestId('run').click();
+  await waitForRunToFinish(page);
+  await expect(page.getByTestId('status')).toContainText('Done');
+  expect(sent).toHaveLength(12);
+  await expect(page.getByTestId('param-requests')).toHaveValue('12');
+  expect(new URL(page.url()).searchParams.get('calls')).toBe('12');
+});

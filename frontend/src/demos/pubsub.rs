@@ -18,7 +18,7 @@ use crate::{
     event_stream::{EventStream, StreamEnds},
     job_controls::NumberInput,
     recorder::{Recorder, use_recorder},
-    share::url_param,
+    share::{count_param, url_param},
     socket_stream::{SocketEvent, TracedSocket},
 };
 
@@ -242,7 +242,7 @@ pub fn PubSub() -> impl IntoView {
         subs.set(Vec::new());
         published.set(0);
         recorder.start_run();
-        let n: usize = initial.get_untracked().trim().parse().unwrap_or(3).min(8);
+        let n = count_param(initial, 3, 0..=8);
         for k in 0..n {
             // Alternate the transports so both are on the diagram.
             add(k % 2 == 0, false);

@@ -14,7 +14,7 @@ use crate::{
     demo_frame::DemoFrame,
     job_controls::{JobInputs, JobParams, JobProgress, NumberInput},
     recorder::use_recorder,
-    share::url_param,
+    share::{count_param, url_param},
     socket_stream::{SocketEvent, TracedSocket},
     waiting,
 };
@@ -60,12 +60,7 @@ pub fn Push() -> impl IntoView {
         lines_heard.set(0);
         joined.set(0);
         chatters.set_value(Vec::new());
-        let n: usize = clients
-            .get_untracked()
-            .trim()
-            .parse()
-            .unwrap_or(2)
-            .clamp(0, 6);
+        let n = count_param(clients, 2, 0..=6);
         lines_expected.set(n * n);
         let room_name = room.get_untracked();
         let spec = params.spec();

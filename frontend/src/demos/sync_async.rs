@@ -11,7 +11,7 @@ use crate::{
     demo_frame::DemoFrame,
     job_controls::{NumberInput, pause_while},
     recorder::use_recorder,
-    share::url_param,
+    share::{count_param, url_param},
 };
 
 #[component]
@@ -27,12 +27,7 @@ pub fn SyncAsync() -> impl IntoView {
     let on_stop = Callback::new(move |_| recorder.finish_run());
     let on_run = Callback::new(move |_| {
         recorder.start_run();
-        let n: usize = requests
-            .get_untracked()
-            .trim()
-            .parse()
-            .unwrap_or(4)
-            .clamp(1, 12);
+        let n = count_param(requests, 4, 1..=12);
         let ms = work_ms.get_untracked();
         let handler = handler.get_untracked();
         let concurrent = client.get_untracked() == "concurrent";
