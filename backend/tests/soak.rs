@@ -27,6 +27,9 @@ async fn a_short_soak_leaves_nothing_behind() {
             duration: Duration::from_secs(12),
             workers: 12,
             store_ttl: ttl,
+            // Twelve seconds of load leave the allocator anywhere within about 20 MiB: memory is
+            // held to the 10 % only by `make soak`; here a leak shows as tasks or stores left.
+            rss_slack: 16 * 1024 * 1024,
         },
     )
     .await

@@ -51,6 +51,11 @@ pub struct Settings {
     pub workers: usize,
     /// The server's `--store-ttl`: how long after the load everything it kept may linger.
     pub store_ttl: Duration,
+    /// Resident memory the end may hold beyond the [`RSS_TOLERANCE`] over the baseline: none for
+    /// the ten-minute soak. A run of seconds cannot see past the allocator's noise (the same
+    /// code settled anywhere from 45 to 68 MiB after its warm-up), so its memory check is a
+    /// coarse one; its exact checks are the tasks and the stores.
+    pub rss_slack: u64,
 }
 
 /// Every kind of connection the soak makes, one cycle each.
@@ -163,13 +168,20 @@ impl Report {
     /// Why the soak fails, if it does: memory not back, tasks left, stores not empty, failures.
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
-        if self.rss_ratio() > 1.0 + RSS_TOLERANCE {
+        let allowed =
+            self.baseline.rss as f64 * (1.0 + RSS_TOLERANCE) + self.settings.rss_slack as f64;
+        if self.end.rss as f64 > allowed {
             problems.push(format!(
-                "resident memory {:.1} MiB is {:+.1} % of the {:.1} MiB after warm-up (at most +{:.0} %)",
+                "resident memory {:.1} MiB is {:+.1} % of the {:.1} MiB after warm-up (at most +{:.0} %{})",
                 mib(self.end.rss),
                 (self.rss_ratio() - 1.0) * 100.0,
                 mib(self.baseline.rss),
-                RSS_TOLERANCE * 100.0
+                RSS_TOLERANCE * 100.0,
+                if self.settings.rss_slack > 0 {
+                    format!(" and {:.0} MiB", mib(self.settings.rss_slack))
+                } else {
+                    String::new()
+                }
             ));
         }
         if self.end.alive_tasks > self.baseline.alive_tasks {

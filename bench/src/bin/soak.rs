@@ -53,6 +53,7 @@ async fn main() -> anyhow::Result<()> {
         warmup: Duration::from_secs(args.warmup),
         workers: args.workers,
         store_ttl: Duration::from_secs(args.store_ttl),
+        rss_slack: 0,
     };
     let report = soak::run(&server, settings).await?;
     let load_after = results::load_average();
