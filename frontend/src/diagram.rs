@@ -358,42 +358,19 @@ pub fn SequenceDiagram(
     // Each drawn bar behind its own signal, set only when that bar changed: a frame redraws the
     // bars still open, not every bar in the window (the list was rebuilt in place each frame:
     // a fifth of the main thread while an upload streamed in).
-    let bar_views = StoredValue::new(HashMap::<String, ArcRwSignal<BarGeo>>::new());
+    let bar_views = Views::<BarGeo>::new();
     let bar_keys = Memo::new(move |_| {
         bar_geo.with(|bars| bars.iter().map(|b| b.key.clone()).collect::<Vec<_>>())
     });
     Effect::new(move |_| {
-        let changed = bar_geo.with(|bars| {
-            bar_views.try_with_value(|views| {
-                bars.iter()
-                    .filter_map(|b| {
-                        let signal = views.get(&b.key)?;
-                        signal
-                            .with_untracked(|was| was != b)
-                            .then(|| (signal.clone(), b.clone()))
-                    })
-                    .collect::<Vec<_>>()
-            })
-        });
-        // Set outside the store's lock.
-        for (signal, now) in changed.into_iter().flatten() {
-            signal.set(now);
-        }
+        let changed = bar_geo.with(|bars| bar_views.changed(bars, |b| &b.key, |b| Some(b.clone())));
+        set_all(changed);
     });
     let bar = move |key: String| {
-        let signal = bar_views
-            .with_value(|v| v.get(&key).cloned())
-            .unwrap_or_else(|| {
-                let now =
-                    bar_geo.with_untracked(|bars| bars.iter().find(|b| b.key == key).cloned());
-                let signal = ArcRwSignal::new(now.unwrap_or_default());
-                bar_views.update_value(|v| {
-                    v.insert(key.clone(), signal.clone());
-                });
-                signal
-            });
-        on_cleanup(move || {
-            bar_views.try_update_value(|v| v.remove(&key));
+        let signal = bar_views.signal(&key, || {
+            bar_geo
+                .with_untracked(|bars| bars.iter().find(|b| b.key == key).cloned())
+                .unwrap_or_default()
         });
         view! { <ActivationBar view=signal/> }
     };
@@ -450,7 +427,7 @@ pub fn SequenceDiagram(
             .unwrap_or(Spot::MIDDLE)
     };
     // Each drawn arrow's view, behind its own signal; refreshed for all of them in one pass.
-    let views = StoredValue::new(HashMap::<String, ArcRwSignal<ArrowView>>::new());
+    let views = Views::<ArrowView>::new();
     // When each message first appeared (performance.now(), ms): an arrow drawn later, after a
     // scroll, starts its animation that far in.
     let born = StoredValue::new(HashMap::<String, f64>::new());
@@ -476,61 +453,41 @@ pub fn SequenceDiagram(
         let changed = trace.with_untracked(|t| {
             geometry.with(|g| {
                 arrow_keys.with_untracked(|drawn| {
-                    views.try_with_value(|views| {
-                        let mut changed = Vec::new();
-                        for (i, key) in drawn {
-                            let Some(signal) = views.get(key) else {
-                                continue;
-                            };
-                            let d = at_key(t, *i, key, |d| &d.key);
-                            let a = at_key(&g.arrows, *i, key, |a| &a.key);
-                            if let (Some(d), Some(a)) = (d, a) {
-                                let now = arrow_view(d, a, g.width, spot(key));
-                                if signal.with_untracked(|was| *was != now) {
-                                    changed.push((signal.clone(), now));
-                                }
-                            }
-                        }
-                        changed
-                    })
+                    views.changed(
+                        drawn,
+                        |(_, key)| key,
+                        |(i, key)| {
+                            let d = at_key(t, *i, key, |d| &d.key)?;
+                            let a = at_key(&g.arrows, *i, key, |a| &a.key)?;
+                            Some(arrow_view(d, a, g.width, spot(key)))
+                        },
+                    )
                 })
             })
         });
-        // Set outside the store's lock.
-        for (signal, now) in changed.into_iter().flatten() {
-            signal.set(now);
-        }
+        set_all(changed);
     });
     // The arrow for `d` (at `i` in the trace): its view signal, made now if the pass above has
     // not run since `d` arrived.
-    let view_of = move |d: &Drawn, i: usize| {
-        if let Some(signal) = views.with_value(|v| v.get(&d.key).cloned()) {
-            return signal;
-        }
-        let now = geometry.with_untracked(|g| {
-            at_key(&g.arrows, i, &d.key, |a| &a.key)
-                .map(|a| arrow_view(d, a, g.width, spot(&d.key)))
-        });
-        let signal = ArcRwSignal::new(now.unwrap_or_default());
-        views.update_value(|v| {
-            v.insert(d.key.clone(), signal.clone());
-        });
-        signal
-    };
     // Whether an arrow is the selected one, told to that arrow alone.
     let is_selected = Selector::new(move || selected.get());
     let arrow = move |(i, key): (usize, String)| {
         let d = trace.with_untracked(|t| at_key(t, i, &key, |d| &d.key).cloned());
         d.map(|d| {
-            let view = view_of(&d, i);
+            // Made now if the pass above has not run since `d` arrived; it goes with the arrow,
+            // so an arrow out of the window costs nothing per frame.
+            let view = views.signal(&key, || {
+                geometry
+                    .with_untracked(|g| {
+                        at_key(&g.arrows, i, &key, |a| &a.key)
+                            .map(|a| arrow_view(&d, a, g.width, spot(&key)))
+                    })
+                    .unwrap_or_default()
+            });
             let now = now_ms();
             let age_ms = born
                 .try_update_value(|b| now - *b.entry(key.clone()).or_insert(now))
                 .unwrap_or(0.0);
-            // Its signal goes with it: an arrow out of the window costs nothing per frame.
-            on_cleanup(move || {
-                views.try_update_value(|v| v.remove(&key));
-            });
             view! { <MessageArrow d=d view=view age_ms=age_ms selected=selected is_selected=is_selected.clone() focused=focused/> }
         })
     };
@@ -701,6 +658,76 @@ fn phase_label(b: &BarGeo, s: &SegmentGeo) -> Option<Fixed> {
         y: (s.y1 + s.y2) / 2.0 + 4.0,
         leftwards: false,
     })
+}
+
+/// The drawn parts of one kind (arrows, bars), each behind a signal of its own by key: a frame
+/// sets only the signals whose view changed, and a part's signal goes when the part is no longer
+/// drawn.
+struct Views<T: Send + Sync + 'static>(StoredValue<HashMap<String, ArcRwSignal<T>>>);
+
+impl<T: Send + Sync + 'static> Clone for Views<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T: Send + Sync + 'static> Copy for Views<T> {}
+
+impl<T: Clone + PartialEq + Send + Sync + 'static> Views<T> {
+    fn new() -> Self {
+        Views(StoredValue::new(HashMap::new()))
+    }
+
+    /// The signal of the part `key` drawn by the calling view, made from `now` if it has none
+    /// yet; it is dropped with that view.
+    fn signal(self, key: &str, now: impl FnOnce() -> T) -> ArcRwSignal<T> {
+        let signal = self
+            .0
+            .with_value(|v| v.get(key).cloned())
+            .unwrap_or_else(|| {
+                let signal = ArcRwSignal::new(now());
+                self.0.update_value(|v| {
+                    v.insert(key.to_owned(), signal.clone());
+                });
+                signal
+            });
+        let key = key.to_owned();
+        on_cleanup(move || {
+            self.0.try_update_value(|v| v.remove(&key));
+        });
+        signal
+    }
+
+    /// Of `items`, those whose part has a signal showing other than its view now (`now`), with
+    /// that view: for [`set_all`], outside the store's lock.
+    fn changed<'a, I: 'a>(
+        self,
+        items: impl IntoIterator<Item = &'a I>,
+        key: impl Fn(&'a I) -> &'a str,
+        now: impl Fn(&'a I) -> Option<T>,
+    ) -> Vec<(ArcRwSignal<T>, T)> {
+        self.0
+            .try_with_value(|views| {
+                items
+                    .into_iter()
+                    .filter_map(|item| {
+                        let signal = views.get(key(item))?;
+                        let now = now(item)?;
+                        signal
+                            .with_untracked(|was| *was != now)
+                            .then(|| (signal.clone(), now))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// Sets each signal to its new view.
+fn set_all<T: Send + Sync + 'static>(changed: Vec<(ArcRwSignal<T>, T)>) {
+    for (signal, now) in changed {
+        signal.set(now);
+    }
 }
 
 /// One activation bar (working on a request, or waiting for its answer) with its phases, each

@@ -5,10 +5,9 @@
 //! arrow has little room to slide), and failing that it is shortened to its first part; in a
 //! crowd with no room even for that, only a mark (`…`) says that the arrow has a label, and with
 //! no room for the mark nothing is written: never over another label (the whole label is always
-//! in the arrow's tooltip and in the inspector). Text written at a place of its
-//! own (a phase named beside its activation bar, a note beside its loop) is left where it is and
-//! avoided, even by labels placed before it arrived. Pure, so the
-//! placement is unit-tested.
+//! in the arrow's tooltip and in the inspector). Text written at a place of its own (a phase
+//! named beside its activation bar, a note beside its loop) is left where it is and avoided, even
+//! by labels placed before it arrived. Pure, so the placement is unit-tested.
 
 use std::collections::HashMap;
 

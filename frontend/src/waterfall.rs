@@ -138,9 +138,8 @@ fn row_key((i, r): &(usize, Row)) -> (usize, String, usize, usize, i64) {
 /// One exchange: its label, its phases on the run's time scale, its total; a click selects it.
 #[component]
 fn WaterfallRow(row: Row, y: f64, selected: RwSignal<Option<String>>) -> impl IntoView {
-    let r = row;
-    let total = r.end_us - r.start_us;
-    let browser = r
+    let total = row.end_us - row.start_us;
+    let browser = row
         .browser
         .iter()
         .map(|p| {
@@ -152,7 +151,7 @@ fn WaterfallRow(row: Row, y: f64, selected: RwSignal<Option<String>>) -> impl In
             }
         })
         .collect_view();
-    let server = r
+    let server = row
         .server
         .iter()
         .map(|p| {
@@ -164,19 +163,19 @@ fn WaterfallRow(row: Row, y: f64, selected: RwSignal<Option<String>>) -> impl In
             }
         })
         .collect_view();
-    let key = r.key.clone();
-    let key_sel = r.key.clone();
+    let key = row.key.clone();
+    let key_sel = row.key.clone();
     view! {
-        <g class="wf-row" data-testid="waterfall-row" data-label=r.url.clone()
+        <g class="wf-row" data-testid="waterfall-row" data-label=row.url.clone()
             data-total-us=total.to_string()
             class:selected=move || selected.with(|s| s.as_deref() == Some(key_sel.as_str()))
             on:click=move |_| selected.set(Some(key.clone()))>
-            <title>{format!("{} ({}) {}", r.url, r.transport.as_str(), human_us(total))}</title>
+            <title>{format!("{} ({}) {}", row.url, row.transport.as_str(), human_us(total))}</title>
             <rect class="wf-band" x=0 y=y width=WIDTH height=ROW_H></rect>
-            <text class="wf-label" x=4 y=y + 15.0>{truncate(&r.label, 34)}</text>
+            <text class="wf-label" x=4 y=y + 15.0>{truncate(&row.label, 34)}</text>
             <g transform=format!("translate({LABEL_W} {y})")>
                 <g class="wf-time">
-                    <line class="wf-span" x1=r.start_us y1=11 x2=r.end_us y2=11></line>
+                    <line class="wf-span" x1=row.start_us y1=11 x2=row.end_us y2=11></line>
                     {browser}
                     {server}
                 </g>
