@@ -7,9 +7,8 @@ use anyhow::Context;
 use backend::{
     AppState, Config,
     limits::{self, Limits},
-    multiplexing::tls,
     rate_limit::Rate,
-    serve,
+    serve, tls,
 };
 use clap::Parser;
 

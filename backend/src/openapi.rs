@@ -7,66 +7,13 @@ use std::sync::LazyLock;
 
 use axum::{http::header, response::IntoResponse};
 use protocol::ApiError;
-use serde::Serialize;
 use utoipa::{
-    OpenApi, ToSchema,
+    OpenApi,
     openapi::{
         self, Required, path::Operation, path::ParameterBuilder, path::ParameterIn,
         response::ResponseBuilder,
     },
 };
-
-/// `GET /api/health`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Health {
-    pub ok: bool,
-}
-
-/// `POST /api/jobs/{id}/drop`: how many open event streams were closed.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Dropped {
-    pub dropped: usize,
-}
-
-/// `POST /api/pubsub/ticker`: always `"started"`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TickerStarted {
-    pub ticker: String,
-}
-
-/// Stopping something: whether there was something to stop.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Stopped {
-    pub stopped: bool,
-}
-
-/// `GET /api/pubsub/info`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct BrokerInfo {
-    /// `memory` or `redis`.
-    pub engine: String,
-    /// This instance's name.
-    pub instance: String,
-}
-
-/// `GET /api/work/blocking` and `GET /api/work/async`: which handler ran, on what.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct WorkDone {
-    pub handler: String,
-    pub thread: String,
-}
-
-/// The query parameters every demo request carries (see `protocol::RUN_PARAM`): the run it
-/// belongs to and its request id. Optional on most endpoints (then it is not traced); the
-/// per-run demos need them. A malformed one is a 400 on every endpoint.
-#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct RunParams {
-    /// Run id: 1 to 64 characters of A-Z a-z 0-9 - _.
-    pub run: Option<String>,
-    /// Request id, unique within the run.
-    pub rid: Option<String>,
-}
 
 #[derive(OpenApi)]
 #[openapi(
@@ -78,40 +25,40 @@ pub struct RunParams {
     ),
     paths(
         crate::health,
-        crate::held::stats,
+        crate::stores::stats,
         serve,
-        crate::trace::run_trace,
-        crate::trace::trace_socket,
-        crate::request_response::echo,
-        crate::baseline::bare,
-        crate::jobs::submit,
-        crate::short_polling::status,
-        crate::long_polling::wait,
-        crate::sse::events,
-        crate::sse::drop_streams,
-        crate::push::upgrade,
-        crate::pubsub::publish,
-        crate::pubsub::start_ticker,
-        crate::pubsub::stop_ticker,
-        crate::pubsub::subscribe_socket,
-        crate::pubsub::subscribe_stream,
-        crate::pubsub::info,
-        crate::sync_async::blocking,
-        crate::sync_async::nonblocking,
-        crate::upload::whole,
-        crate::upload::announce,
-        crate::upload::status,
-        crate::upload::chunk,
-        crate::upload::forget,
-        crate::stateful_stateless::start,
-        crate::stateful_stateless::stop,
-        crate::stateful_stateless::restart,
-        crate::stateful_stateless::forward,
-        crate::sidecar::setup,
-        crate::sidecar::teardown,
-        crate::sidecar::forward,
-        crate::multiplexing::proxy::forward,
-        crate::multiplexing::in_flight::slow,
+        crate::trace::socket::run_trace,
+        crate::trace::socket::trace_socket,
+        crate::patterns::request_response::echo,
+        crate::server::baseline::bare,
+        crate::patterns::jobs::submit,
+        crate::patterns::short_polling::status,
+        crate::patterns::long_polling::wait,
+        crate::patterns::sse::events,
+        crate::patterns::sse::drop_streams,
+        crate::patterns::push::upgrade,
+        crate::patterns::pubsub::publish,
+        crate::patterns::pubsub::start_ticker,
+        crate::patterns::pubsub::stop_ticker,
+        crate::patterns::pubsub::subscribe_socket,
+        crate::patterns::pubsub::subscribe_stream,
+        crate::patterns::pubsub::info,
+        crate::patterns::sync_async::blocking,
+        crate::patterns::sync_async::nonblocking,
+        crate::patterns::upload::whole,
+        crate::patterns::upload::announce,
+        crate::patterns::upload::status,
+        crate::patterns::upload::chunk,
+        crate::patterns::upload::forget,
+        crate::patterns::stateful_stateless::start,
+        crate::patterns::stateful_stateless::stop,
+        crate::patterns::stateful_stateless::restart,
+        crate::patterns::stateful_stateless::forward,
+        crate::patterns::sidecar::setup,
+        crate::patterns::sidecar::teardown,
+        crate::patterns::sidecar::forward,
+        crate::patterns::multiplexing::proxy::forward,
+        crate::patterns::multiplexing::in_flight::slow,
     ),
     components(schemas(
         ApiError,

@@ -6,7 +6,7 @@ mod common;
 
 use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
-use backend::multiplexing::{MAX_PROXY_RUNS, tls};
+use backend::{MAX_PROXY_RUNS, tls};
 use bytes::Bytes;
 use protocol::{
     ApiError,

@@ -80,19 +80,28 @@ fn routes_in(source: &str) -> Vec<Route> {
     routes
 }
 
-/// Every route `app()` serves under `/api`: `lib.rs`'s own and those of each merged module.
+/// Every route `app()` serves under `/api`: `lib.rs`'s own and those of each merged module
+/// (a module's router may merge others, as `patterns::router()` merges each demo's).
 fn routes_in_code() -> BTreeSet<Route> {
     let lib = std::fs::read_to_string(src().join("lib.rs")).unwrap();
     let app_fn = &lib[lib.find("pub fn app(").expect("app() in lib.rs")..];
     let app_fn = &app_fn[..app_fn.find("\n}\n").expect("end of app()")];
     let mut routes: BTreeSet<Route> = routes_in(app_fn).into_iter().collect();
+    let merged = merged_routes(app_fn, "", &mut routes);
+    assert!(merged >= 10, "only {merged} merged routers found in app()");
+    routes
+}
+
+/// Adds the routes of every `.merge(module::router())` in `source` (modules relative to
+/// `base`, a folder under `src`), recursively; returns how many module routers were merged.
+fn merged_routes(source: &str, base: &str, routes: &mut BTreeSet<Route>) -> usize {
     let mut merged = 0;
-    for (at, _) in app_fn.match_indices(".merge(") {
-        let call = balanced(app_fn, at + ".merge".len());
+    for (at, _) in source.match_indices(".merge(") {
+        let call = balanced(source, at + ".merge".len());
         let module = call
             .strip_suffix("::router()")
             .unwrap_or_else(|| panic!("merge of something other than a module router: {call}"));
-        let path = module.replace("::", "/");
+        let path = format!("{base}{}", module.replace("::", "/"));
         let file = [
             src().join(format!("{path}.rs")),
             src().join(format!("{path}/mod.rs")),
@@ -102,16 +111,24 @@ fn routes_in_code() -> BTreeSet<Route> {
         .unwrap_or_else(|| panic!("no source file for module {module}"));
         let source = std::fs::read_to_string(&file).unwrap();
         let found = routes_in(&source);
-        assert!(!found.is_empty(), "{} declares no route", file.display());
+        let inner = if file.ends_with("mod.rs") {
+            merged_routes(&source, &format!("{path}/"), routes)
+        } else {
+            0
+        };
+        assert!(
+            !found.is_empty() || inner > 0,
+            "{} declares no route",
+            file.display()
+        );
         routes.extend(found);
-        merged += 1;
+        merged += 1 + inner;
     }
-    assert!(merged >= 10, "only {merged} merged routers found in app()");
-    routes
+    merged
 }
 
 fn routes_in_spec() -> BTreeSet<Route> {
-    let doc = backend::openapi::spec();
+    let doc = backend::openapi_spec();
     let mut routes = BTreeSet::new();
     for (path, item) in doc.paths.paths.clone().iter_mut() {
         let methods = [

@@ -16,9 +16,8 @@ use std::{
 };
 
 use backend::{
-    AppState, Config,
+    AppState, Config, TraceHub,
     pubsub::{Broker, Publish, Subscriber, Topics, memory::MemoryBroker, redis::RedisBroker},
-    trace::TraceHub,
 };
 use futures_util::{SinkExt, StreamExt};
 use protocol::{

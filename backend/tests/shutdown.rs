@@ -11,7 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use backend::shutdown::DRAIN_DEADLINE;
+use backend::DRAIN_DEADLINE;
 use futures_util::{SinkExt, StreamExt};
 use protocol::{
     pubsub::SubscriberFrame,

@@ -329,7 +329,7 @@ async fn wrong_input_gets_a_json_4xx_and_the_cluster_keeps_working() {
 /// id is no session. Redis only where the suite runs with one (`make test` starts it).
 #[tokio::test]
 async fn both_session_store_engines_keep_the_same_contract() {
-    use backend::stateful_stateless::session_store::{MemorySessions, RedisSessions, SessionStore};
+    use backend::session_store::{MemorySessions, RedisSessions, SessionStore};
     let mut engines: Vec<(&str, Box<dyn SessionStore>)> =
         vec![("memory", Box::new(MemorySessions::default()))];
     match std::env::var("PATTERNSCOPE_TEST_REDIS") {

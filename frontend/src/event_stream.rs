@@ -5,8 +5,7 @@ use std::{cell::RefCell, rc::Rc};
 
 use leptos::prelude::*;
 use protocol::{
-    REQUEST_PARAM, RUN_PARAM,
-    job::{event_request_id, reconnect_request_id},
+    REQUEST_PARAM, RUN_PARAM, pairing,
     trace::{Actor, Detail, Header, Kind, Message, Transport},
 };
 use wasm_bindgen::{JsCast, closure::Closure};
@@ -190,7 +189,7 @@ impl EventStream {
                         recv_us: Some(t.rec.elapsed_us()),
                         bytes: Some(wire),
                         detail: Some(Detail::of_body(data.clone())),
-                        ..t.message(t.ends.kind, event_request_id(&t.rid, id), label)
+                        ..t.message(t.ends.kind, pairing::event(&t.rid, id), label)
                     });
                 }
                 on_event(StreamEvent {
@@ -220,11 +219,11 @@ impl EventStream {
                     recv_us: Some(now),
                     ..t.message(
                         Kind::Note,
-                        format!("{}-lost{last}", t.rid),
+                        pairing::lost(&t.rid, last),
                         format!("stream lost after id {last}: reconnecting"),
                     )
                 });
-                t.connection = reconnect_request_id(&t.rid, last);
+                t.connection = pairing::reconnect(&t.rid, last);
                 t.record_request(now + RETRY_US, Some(last));
             } else {
                 t.rec.record(Message {
@@ -234,7 +233,7 @@ impl EventStream {
                     recv_us: Some(now),
                     ..t.message(
                         Kind::Note,
-                        format!("{}-closed", t.rid),
+                        pairing::closed(&t.rid),
                         "stream closed by the server".into(),
                     )
                 });

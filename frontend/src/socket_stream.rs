@@ -5,8 +5,7 @@ use std::{cell::RefCell, rc::Rc};
 
 use leptos::prelude::*;
 use protocol::{
-    REQUEST_PARAM, RUN_PARAM,
-    job::event_request_id,
+    REQUEST_PARAM, RUN_PARAM, pairing,
     push::{Frame, frame_bytes},
     trace::{Actor, Detail, Header, Kind, Message, Transport},
 };
@@ -199,7 +198,7 @@ impl TracedSocket {
                     detail: Some(Detail::of_body(text.clone())),
                     ..t.message(
                         kind,
-                        event_request_id(&t.rid, t.received),
+                        pairing::event(&t.rid, t.received),
                         Actor::new(from),
                         t.peer.clone(),
                         label,
@@ -222,7 +221,7 @@ impl TracedSocket {
                         sent_us: Some(now),
                         ..t.message(
                             Kind::Close,
-                            format!("{}-close", t.rid),
+                            pairing::close(&t.rid),
                             Actor::server(),
                             t.peer.clone(),
                             format!("close {} {}", ev.code(), ev.reason()),
@@ -258,7 +257,7 @@ impl TracedSocket {
             if let Some(t) = t {
                 let mut t = t.borrow_mut();
                 t.sent += 1;
-                let rid = format!("{}-c{}", t.rid, t.sent);
+                let rid = pairing::client_frame(&t.rid, t.sent);
                 t.rec.record(Message {
                     sent_us: Some(t.rec.elapsed_us()),
                     bytes: Some(frame_bytes(text.len(), false)),
@@ -292,7 +291,7 @@ impl TracedSocket {
                         sent_us: Some(now),
                         ..t.message(
                             Kind::Close,
-                            format!("{}-close", t.rid),
+                            pairing::close(&t.rid),
                             t.peer.clone(),
                             Actor::server(),
                             "close 1000 done".into(),

@@ -96,15 +96,11 @@ fn default_wait_ms() -> u32 {
     10_000
 }
 
-/// Request id of one server-sent event or pushed frame of exchange `rid`, shared by both
-/// observers so their records pair up: `{rid}-e{id}`.
-pub fn event_request_id(rid: &str, id: u32) -> String {
-    format!("{rid}-e{id}")
-}
-
-/// Request id of an EventSource reconnection carrying `Last-Event-ID: last`: `{rid}-r{last}`.
-pub fn reconnect_request_id(rid: &str, last: u32) -> String {
-    format!("{rid}-r{last}")
+/// `POST /api/jobs/{id}/drop`: how many open event streams of the job were closed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Dropped {
+    pub dropped: usize,
 }
 
 #[cfg(test)]

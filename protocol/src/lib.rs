@@ -14,18 +14,22 @@
 //! - [`upload`]: whole and chunked uploads, resumable, checked by SHA-256.
 //! - [`stateful_stateless`]: the balancer demo's cluster, login and session answers.
 //! - [`sidecar`]: the sidecar demo's setup and the app's answer.
-//! - [`push`]: the push demo's WebSocket frames, one enum per direction.
+//! - [`sync_async`]: what the blocking and the awaiting handler answer.
+//! - [`pairing`]: the request ids both observers give a frame, an event or a hop, so they pair.
 //! - [`multiplexing`]: the multiplexing demo's proxy report and slow-request answer.
-//! - [`ApiError`]: the JSON body of every 4xx the server returns.
+//! - [`ApiError`]: the JSON body of every 4xx the server returns; [`Health`], [`Stopped`]: two
+//!   answers several endpoints share.
 #![forbid(unsafe_code)]
 
 pub mod echo;
 pub mod job;
 pub mod multiplexing;
+pub mod pairing;
 pub mod pubsub;
 pub mod push;
 pub mod sidecar;
 pub mod stateful_stateless;
+pub mod sync_async;
 pub mod trace;
 pub mod upload;
 
@@ -48,3 +52,17 @@ pub const RUN_PARAM: &str = "run";
 pub const REQUEST_PARAM: &str = "rid";
 /// Path of the trace WebSocket (one per page).
 pub const TRACE_SOCKET_PATH: &str = "/api/trace/ws";
+
+/// `GET /api/health`: the server is up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Health {
+    pub ok: bool,
+}
+
+/// Stopping something (a ticker, a run's cluster or sidecar): whether there was something to stop.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Stopped {
+    pub stopped: bool,
+}

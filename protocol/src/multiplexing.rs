@@ -89,3 +89,11 @@ pub struct SlowAnswer {
     pub version: String,
     pub held_ms: u32,
 }
+
+/// The upstream's answer to one forwarded item: which item, on which connection and stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpstreamAnswer {
+    pub item: u32,
+    pub connection: u64,
+    pub stream: Option<u64>,
+}

@@ -254,3 +254,20 @@ mod tests {
         assert_eq!(filler_text("#123", 2), "#1");
     }
 }
+
+/// `POST /api/pubsub/ticker`: the ticker runs (`ticker` is always `"started"`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TickerStarted {
+    pub ticker: String,
+}
+
+/// `GET /api/pubsub/info`: the broker engine and the instance that answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BrokerInfo {
+    /// `memory` or `redis`.
+    pub engine: String,
+    /// This instance's name.
+    pub instance: String,
+}

@@ -1,0 +1,324 @@
+//! Real HTTP listeners inside the backend process (127.0.0.1, a port the OS picks) for the
+//! server-internal actors of the balancer and sidecar demos, and the bounded per-run registry
+//! that owns them: each run gets its own actors, and they stop when the run ends, expires or
+//! is evicted.
+
+use std::{
+    collections::HashMap,
+    future::Future,
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use crate::{
+    actors::relay::{self, Hops, Relay},
+    error::AppError,
+    trace::{InternalHops, TraceIds},
+    trace::{TraceHub, server_now_us},
+};
+use axum::{
+    Json, Router,
+    extract::{Request, State},
+    http::StatusCode,
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+};
+use protocol::{
+    ApiError,
+    trace::{Kind, RunId},
+};
+use tokio::{
+    net::TcpListener,
+    sync::{Semaphore, oneshot},
+};
+
+/// Requests one inner listener serves at once; beyond that it answers 503 at once.
+pub const MAX_IN_FLIGHT: usize = 32;
+
+/// One real listener with its own axum router. Dropping it stops it: open connections finish
+/// their current request and close.
+pub struct InnerListener {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl InnerListener {
+    /// Binds 127.0.0.1 on a fresh port and serves `router` until dropped or until `stopped`
+    /// (the whole server's shutdown) completes.
+    pub async fn start(
+        name: &'static str,
+        router: Router,
+        stopped: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<InnerListener> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (stop, on_stop) = oneshot::channel::<()>();
+        let limit = (name, Arc::new(Semaphore::new(MAX_IN_FLIGHT)));
+        let router = router.layer(middleware::from_fn_with_state(limit, bounded));
+        tokio::spawn(async move {
+            let shutdown = async move {
+                tokio::select! {
+                    _ = on_stop => {}
+                    _ = stopped => {}
+                }
+            };
+            if let Err(err) = axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
+                tracing::warn!(actor = name, cause = %err, "inner listener failed");
+            }
+            tracing::debug!(actor = name, %addr, "inner listener stopped");
+        });
+        tracing::debug!(actor = name, %addr, "inner listener started");
+        Ok(InnerListener {
+            addr,
+            stop: Some(stop),
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:port{path_and_query}`.
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!("http://{}{path_and_query}", self.addr)
+    }
+}
+
+impl Drop for InnerListener {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Refuses a request with a JSON 503 when the listener already serves `MAX_IN_FLIGHT`; stamps
+/// every answer with when its request arrived and when it was answered, for the relay's trace.
+async fn bounded(
+    State((name, limit)): State<(&'static str, Arc<Semaphore>)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let arrived = server_now_us();
+    let mut response = match limit.try_acquire_owned() {
+        Ok(_permit) => next.run(request).await,
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(ApiError {
+                error: format!("{name} is busy: {MAX_IN_FLIGHT} requests in flight already"),
+            }),
+        )
+            .into_response(),
+    };
+    relay::stamp(&mut response, arrived);
+    response
+}
+
+/// What a run owns in one demo (its listeners and their state), bounded and expiring. Removing
+/// an entry drops it, which stops its listeners. Cheap to clone.
+/// Each run's value and when it was last used.
+type Entries<T> = HashMap<RunId, (Arc<T>, Instant)>;
+
+pub struct PerRun<T> {
+    // std Mutex: short map operations only, never held across an await.
+    entries: Arc<Mutex<Entries<T>>>,
+    max: usize,
+    ttl: Duration,
+}
+
+impl<T> Clone for PerRun<T> {
+    fn clone(&self) -> Self {
+        PerRun {
+            entries: self.entries.clone(),
+            max: self.max,
+            ttl: self.ttl,
+        }
+    }
+}
+
+impl<T> PerRun<T> {
+    /// At most `max` runs at once (a new one evicts the least recently used), each forgotten
+    /// `ttl` after it was last used.
+    pub fn new(max: usize, ttl: Duration) -> PerRun<T> {
+        PerRun {
+            entries: Arc::default(),
+            max,
+            ttl,
+        }
+    }
+
+    /// Puts `value` in for `run`, returning what it replaces.
+    pub fn insert(&self, run: RunId, value: Arc<T>) -> Option<Arc<T>> {
+        let mut entries = self.entries.lock().expect("per-run lock poisoned");
+        let ttl = self.ttl;
+        entries.retain(|_, (_, used)| used.elapsed() < ttl);
+        if !entries.contains_key(&run) && entries.len() >= self.max {
+            let oldest = entries
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(id, _)| id.clone());
+            if let Some(oldest) = oldest {
+                tracing::info!(run = %oldest.0, "evicting the least recently used run's actors");
+                entries.remove(&oldest);
+            }
+        }
+        entries
+            .insert(run, (value, Instant::now()))
+            .map(|(old, _)| old)
+    }
+
+    /// The run's entry, if it has one that has not expired; marks it used.
+    pub fn get(&self, run: &RunId) -> Option<Arc<T>> {
+        let mut entries = self.entries.lock().expect("per-run lock poisoned");
+        let (value, used) = entries.get_mut(run)?;
+        if used.elapsed() >= self.ttl {
+            entries.remove(run);
+            return None;
+        }
+        *used = Instant::now();
+        Some(value.clone())
+    }
+
+    pub fn remove(&self, run: &RunId) -> Option<Arc<T>> {
+        let mut entries = self.entries.lock().expect("per-run lock poisoned");
+        entries.remove(run).map(|(value, _)| value)
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.lock().expect("per-run lock poisoned").len()
+    }
+
+    /// The same runs, each forgotten `ttl` after it was last used.
+    pub fn with_ttl(mut self, ttl: Duration) -> PerRun<T> {
+        self.ttl = ttl;
+        self
+    }
+
+    /// Drops the runs unused for longer than the TTL, which stops their listeners (the
+    /// periodic sweep calls it).
+    pub fn prune(&self) {
+        let ttl = self.ttl;
+        let mut entries = self.entries.lock().expect("per-run lock poisoned");
+        entries.retain(|_, (_, used)| used.elapsed() < ttl);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The run and request ids every request of a per-run demo must carry.
+pub fn traced(ids: Option<axum::Extension<TraceIds>>) -> Result<TraceIds, AppError> {
+    ids.map(|axum::Extension(ids)| ids).ok_or_else(|| {
+        AppError::BadRequest("this demo's requests need `run` and `rid` query parameters".into())
+    })
+}
+
+/// Draws the server stopping each of a run's `actors`, and answers the stop request.
+pub fn stopped(trace: &TraceHub, ids: TraceIds, actors: &[&str]) -> Json<protocol::Stopped> {
+    let hops = InternalHops::new(trace, Some(ids));
+    for actor in actors {
+        hops.record(
+            Kind::Close,
+            "server",
+            actor,
+            &format!("stop-{actor}"),
+            format!("stop {actor}"),
+        );
+    }
+    Json(protocol::Stopped { stopped: true })
+}
+
+/// A browser request for `/{path}?{query}` passed on, unchanged and traced, to a run's first
+/// actor (`entry`, drawn as `actor`): the balancer or the sidecar.
+pub struct PassOn<'a> {
+    pub trace: &'a TraceHub,
+    pub relay: &'a Relay,
+    pub ids: TraceIds,
+    pub actor: &'static str,
+    pub entry: &'a InnerListener,
+}
+
+impl PassOn<'_> {
+    pub async fn send(
+        self,
+        path: &str,
+        uri: &axum::http::Uri,
+        method: axum::http::Method,
+        headers: &axum::http::HeaderMap,
+        body: axum::body::Body,
+    ) -> Result<Response, AppError> {
+        let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+        let url = self.entry.url(&format!("/{path}{query}"));
+        let hops = Hops::new(self.trace, Some(self.ids));
+        self.relay
+            .pass_on(&hops, self.actor, url, method, headers, body)
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::routing::get;
+
+    #[test]
+    fn unused_runs_are_dropped_by_the_sweep() {
+        let runs: PerRun<u32> = PerRun::new(8, Duration::from_secs(60)).with_ttl(SHORT);
+        runs.insert(RunId("old".into()), Arc::new(1));
+        past_the_ttl();
+        runs.insert(RunId("new".into()), Arc::new(2));
+        runs.prune();
+        assert_eq!(runs.len(), 1);
+        past_the_ttl();
+        runs.prune();
+        assert!(runs.is_empty());
+    }
+
+    /// Long enough that a loaded machine's preemption between an insert and the prune after it
+    /// does not use it up (with 40 ms, the entry just inserted could expire before the prune).
+    const SHORT: Duration = Duration::from_millis(300);
+
+    fn past_the_ttl() {
+        std::thread::sleep(SHORT + Duration::from_millis(100));
+    }
+
+    #[test]
+    fn runs_are_bounded_and_the_least_recently_used_goes_first() {
+        let runs: PerRun<u32> = PerRun::new(2, Duration::from_secs(60));
+        let id = |s: &str| RunId(s.into());
+        runs.insert(id("a"), Arc::new(1));
+        runs.insert(id("b"), Arc::new(2));
+        assert!(runs.get(&id("a")).is_some(), "a is now the most recent");
+        runs.insert(id("c"), Arc::new(3));
+        assert_eq!(runs.len(), 2);
+        assert!(runs.get(&id("b")).is_none(), "b was evicted");
+        assert_eq!(runs.remove(&id("c")).as_deref(), Some(&3));
+        assert_eq!(runs.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_listener_serves_until_dropped() {
+        let router = Router::new().route("/", get(|| async { "hi" }));
+        let inner = InnerListener::start("test", router, std::future::pending())
+            .await
+            .unwrap();
+        let url = inner.url("/");
+        assert_eq!(
+            reqwest::get(&url).await.unwrap().text().await.unwrap(),
+            "hi"
+        );
+        drop(inner);
+        let refused = tokio::time::timeout(Duration::from_secs(5), async {
+            while reqwest::get(&url).await.is_ok() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        assert!(refused.is_ok(), "the port is closed within 5 s of the drop");
+    }
+}

@@ -1,0 +1,294 @@
+//! The job workload the waiting-for-results demos share: `POST /api/jobs` starts a worker that
+//! reports progress in steps; polling, long polling and SSE are different ways to learn of it.
+//! The worker is its own lifeline: the server hands it the job, it reports each step back.
+
+use protocol::ApiError;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use axum::{
+    Extension, Json, Router,
+    extract::{State, rejection::JsonRejection},
+    http::StatusCode,
+    routing::post,
+};
+use protocol::{
+    job::{JobCreated, JobId, JobSpec, JobUpdate, MAX_STEPS},
+    trace::Kind,
+};
+use tokio::sync::{broadcast, watch};
+
+use crate::{
+    AppState,
+    error::AppError,
+    server::rate_limit::Client,
+    trace::server_now_us,
+    trace::{InternalHops, TraceIds},
+};
+
+/// Jobs kept at once; beyond this, new submissions get a 429 until old ones expire.
+pub const MAX_JOBS: usize = 1_000;
+/// A job is forgotten this long after it was submitted (the longest job takes 250 s).
+pub const JOB_TTL: Duration = Duration::from_secs(10 * 60);
+
+/// One submitted job: its latest state for waiters, its history for resumers.
+pub struct Job {
+    pub id: JobId,
+    /// The latest update; long polls and event streams wait on it.
+    latest: watch::Sender<JobUpdate>,
+    /// Every update so far (at most `MAX_STEPS + 1`), so an event stream can resume after any id.
+    history: Mutex<Vec<JobUpdate>>,
+    /// Ends this job's open event streams early: the SSE demo's "drop the connection" control.
+    drop_streams: broadcast::Sender<()>,
+    created: Instant,
+}
+
+impl Job {
+    pub fn latest(&self) -> JobUpdate {
+        self.latest.borrow().clone()
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<JobUpdate> {
+        self.latest.subscribe()
+    }
+
+    /// Updates with a version above `after`, oldest first.
+    pub fn since(&self, after: u32) -> Vec<JobUpdate> {
+        let history = self.history.lock().expect("job history lock poisoned");
+        history
+            .iter()
+            .filter(|u| u.version > after)
+            .cloned()
+            .collect()
+    }
+
+    pub fn on_drop_streams(&self) -> broadcast::Receiver<()> {
+        self.drop_streams.subscribe()
+    }
+
+    /// Closes every open event stream of this job; returns how many there were.
+    pub fn drop_streams(&self) -> usize {
+        self.drop_streams.send(()).unwrap_or(0)
+    }
+}
+
+/// Every job, bounded and expiring. Cheap to clone.
+#[derive(Clone)]
+pub struct JobStore {
+    // std Mutex: short map operations only, never held across an await.
+    jobs: Arc<Mutex<HashMap<JobId, Arc<Job>>>>,
+    /// How long a job is kept after it was created ([`JOB_TTL`] unless `--store-ttl` says).
+    ttl: Duration,
+}
+
+impl Default for JobStore {
+    fn default() -> Self {
+        JobStore {
+            jobs: Arc::default(),
+            ttl: JOB_TTL,
+        }
+    }
+}
+
+impl JobStore {
+    /// The same store, forgetting jobs `ttl` after they were created.
+    pub fn with_ttl(mut self, ttl: Duration) -> JobStore {
+        self.ttl = ttl;
+        self
+    }
+
+    /// Forgets expired jobs (the periodic sweep calls it).
+    pub fn prune(&self) {
+        let ttl = self.ttl;
+        let mut jobs = self.jobs.lock().expect("job store lock poisoned");
+        jobs.retain(|_, j| j.created.elapsed() < ttl);
+    }
+
+    pub fn get(&self, id: &str) -> Result<Arc<Job>, AppError> {
+        let jobs = self.jobs.lock().expect("job store lock poisoned");
+        jobs.get(&JobId(id.to_owned()))
+            .filter(|j| j.created.elapsed() < self.ttl)
+            .cloned()
+            .ok_or_else(|| AppError::NotFound(format!("no job {id:?}: unknown or expired")))
+    }
+
+    fn insert(&self, job: Arc<Job>) -> Result<(), AppError> {
+        let mut jobs = self.jobs.lock().expect("job store lock poisoned");
+        let ttl = self.ttl;
+        jobs.retain(|_, j| j.created.elapsed() < ttl);
+        if jobs.len() >= MAX_JOBS {
+            return Err(AppError::TooManyRequests(format!(
+                "{MAX_JOBS} jobs are kept already; try again in a few minutes"
+            )));
+        }
+        jobs.insert(job.id.clone(), job);
+        Ok(())
+    }
+
+    pub fn len(&self) -> usize {
+        self.jobs.lock().expect("job store lock poisoned").len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn new_job_id() -> JobId {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    // A counter mixed with the clock: unique in this process, not guessable at a glance.
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    JobId(format!("j{n}-{:x}", server_now_us() & 0xffff))
+}
+
+/// Starts a job; its worker runs on its own task and stops early on shutdown.
+pub fn start(
+    state: &AppState,
+    spec: JobSpec,
+    trace: Option<TraceIds>,
+) -> Result<Arc<Job>, AppError> {
+    spec.validate().map_err(AppError::Unprocessable)?;
+    let id = new_job_id();
+    let first = JobUpdate {
+        job: id.clone(),
+        version: 0,
+        steps: spec.steps,
+        done: false,
+        emitted_us: server_now_us(),
+        payload: String::new(),
+    };
+    let job = Arc::new(Job {
+        id: id.clone(),
+        latest: watch::channel(first.clone()).0,
+        history: Mutex::new(Vec::with_capacity(MAX_STEPS as usize + 1)),
+        drop_streams: broadcast::channel(1).0,
+        created: Instant::now(),
+    });
+    job.history
+        .lock()
+        .expect("job history lock poisoned")
+        .push(first);
+    state.jobs.insert(job.clone())?;
+
+    let worker_job = job.clone();
+    let stopped = state.stopped();
+    let hops = InternalHops::new(&state.trace, trace);
+    hops.record(
+        Kind::Request,
+        "server",
+        "worker",
+        "job",
+        format!("start job {} ({} steps)", id.0, spec.steps),
+    );
+    tokio::spawn(async move {
+        tokio::pin!(stopped);
+        for version in 1..=spec.steps {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(spec.step_ms.into())) => {}
+                _ = &mut stopped => return,
+            }
+            let update = JobUpdate {
+                job: worker_job.id.clone(),
+                version,
+                steps: spec.steps,
+                done: version == spec.steps,
+                emitted_us: server_now_us(),
+                payload: "x".repeat(spec.payload_bytes as usize),
+            };
+            worker_job
+                .history
+                .lock()
+                .expect("job history lock poisoned")
+                .push(update.clone());
+            worker_job.latest.send_replace(update);
+            if version < spec.steps {
+                hops.record(
+                    Kind::Event,
+                    "worker",
+                    "server",
+                    &format!("s{version}"),
+                    format!("progress {version}/{}", spec.steps),
+                );
+            }
+        }
+        hops.record(
+            Kind::Response,
+            "worker",
+            "server",
+            "job",
+            format!("done {}/{}", spec.steps, spec.steps),
+        );
+    });
+    Ok(job)
+}
+
+/// `POST /api/jobs`.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/jobs", post(submit))
+}
+
+#[utoipa::path(post, path = "/api/jobs", tag = "jobs", request_body = JobSpec,
+    responses((status = 202, description = "Job started", body = JobCreated),
+        (status = 400, description = "Malformed JSON", body = ApiError), (status = 413, description = "Body too large", body = ApiError), (status = 415, description = "Content-Type is not application/json", body = ApiError),
+        (status = 422, description = "Wrong field types or values out of range", body = ApiError), (status = 429, description = "Too many jobs kept", body = ApiError)))]
+async fn submit(
+    State(state): State<AppState>,
+    Client(client): Client,
+    trace: Option<Extension<TraceIds>>,
+    spec: Result<Json<JobSpec>, JsonRejection>,
+) -> Result<(StatusCode, Json<JobCreated>), AppError> {
+    state.job_rate.check(client)?;
+    let Json(spec) = spec.map_err(|e| AppError::from_rejection(e.status(), e.body_text()))?;
+    let job = start(&state, spec, trace.map(|Extension(t)| t))?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(JobCreated {
+            status_url: format!("/api/jobs/{}", job.id.0),
+            job: job.id.clone(),
+        }),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(n: u32, created: Instant) -> Arc<Job> {
+        let first = JobUpdate {
+            job: JobId(format!("j{n}")),
+            version: 0,
+            steps: 1,
+            done: false,
+            emitted_us: 0,
+            payload: String::new(),
+        };
+        Arc::new(Job {
+            id: first.job.clone(),
+            latest: watch::channel(first).0,
+            history: Mutex::default(),
+            drop_streams: broadcast::channel(1).0,
+            created,
+        })
+    }
+
+    #[test]
+    fn jobs_are_capped_and_expire() {
+        let store = JobStore::default().with_ttl(Duration::from_millis(500));
+        for n in 0..MAX_JOBS as u32 {
+            store.insert(job(n, Instant::now())).unwrap();
+        }
+        let refused = store.insert(job(99_999, Instant::now())).unwrap_err();
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+        std::thread::sleep(Duration::from_millis(600));
+        assert!(store.get("j1").is_err(), "an expired job is not served");
+        store.insert(job(99_999, Instant::now())).unwrap();
+        assert_eq!(store.len(), 1, "expired jobs made room");
+        std::thread::sleep(Duration::from_millis(600));
+        store.prune();
+        assert!(store.is_empty(), "the sweep forgets the rest");
+    }
+}

@@ -1,0 +1,39 @@
+//! One module per demo, each with its own `router()`; [`router`] mounts them all.
+//!
+//! May import every layer below: `crate::actors`, `crate::transport`, `crate::trace`,
+//! `crate::server`, `crate::error`, `crate::AppState`. No pattern imports another, except the
+//! waiting-for-results demos, which share [`jobs`].
+
+pub(crate) mod jobs;
+pub(crate) mod long_polling;
+pub(crate) mod multiplexing;
+pub mod pubsub;
+pub(crate) mod push;
+pub(crate) mod request_response;
+pub(crate) mod short_polling;
+pub(crate) mod sidecar;
+pub(crate) mod sse;
+pub mod stateful_stateless;
+pub(crate) mod sync_async;
+pub(crate) mod upload;
+
+use axum::Router;
+
+use crate::AppState;
+
+/// Every demo's endpoints.
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .merge(request_response::router())
+        .merge(jobs::router())
+        .merge(short_polling::router())
+        .merge(long_polling::router())
+        .merge(sse::router())
+        .merge(push::router())
+        .merge(pubsub::router())
+        .merge(sync_async::router())
+        .merge(upload::router())
+        .merge(stateful_stateless::router())
+        .merge(sidecar::router())
+        .merge(multiplexing::router())
+}

@@ -1,0 +1,243 @@
+//! The browser side: `GET /api/mux/slow?ms=T` holds each request T ms and counts how many of
+//! the same run's requests the server is holding at once. Fired N at a time from a page over
+//! HTTP/1.1, the count stops at the browser's per-origin connection limit (six in Chromium);
+//! over HTTP/2 all N arrive together.
+
+use protocol::ApiError;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use axum::{
+    Extension, Json,
+    extract::{Query, State, rejection::QueryRejection},
+    http::{HeaderValue, Version},
+    response::{IntoResponse, Response},
+};
+use protocol::{
+    multiplexing::{MAX_SLOW_MS, SlowAnswer},
+    trace::RunId,
+};
+use serde::Deserialize;
+
+use super::in_range;
+use crate::{
+    AppState,
+    error::AppError,
+    trace::{Phases, TraceIds},
+};
+
+/// Runs counted at once; an idle one is forgotten to make room, a busy one never is.
+pub const MAX_RUNS: usize = 512;
+/// An idle run's count is forgotten after this long.
+pub const RUN_TTL: Duration = Duration::from_secs(10 * 60);
+
+/// Per-run counts of held requests. Cheap to clone.
+#[derive(Clone)]
+pub struct InFlight {
+    // std Mutex: short map updates only, never held across an await.
+    runs: Arc<Mutex<HashMap<RunId, Count>>>,
+    /// How long an idle run's count is kept ([`RUN_TTL`] unless `--store-ttl` says).
+    ttl: Duration,
+}
+
+impl Default for InFlight {
+    fn default() -> Self {
+        InFlight {
+            runs: Arc::default(),
+            ttl: RUN_TTL,
+        }
+    }
+}
+
+struct Count {
+    now: u32,
+    max: u32,
+    touched: Instant,
+}
+
+/// One held request; leaving (however the handler ends) counts it out.
+pub struct Held {
+    runs: Arc<Mutex<HashMap<RunId, Count>>>,
+    run: RunId,
+    /// The run's requests held when this one arrived, itself included.
+    pub at_arrival: u32,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let mut runs = self.runs.lock().expect("in-flight lock poisoned");
+        if let Some(count) = runs.get_mut(&self.run) {
+            count.now = count.now.saturating_sub(1);
+            count.touched = Instant::now();
+        }
+    }
+}
+
+impl InFlight {
+    /// The same counts, forgetting idle runs after `ttl`.
+    pub fn with_ttl(mut self, ttl: Duration) -> InFlight {
+        self.ttl = ttl;
+        self
+    }
+
+    /// Forgets the counts of runs idle for longer than the TTL (the periodic sweep calls it).
+    pub fn prune(&self) {
+        let ttl = self.ttl;
+        let mut runs = self.runs.lock().expect("in-flight lock poisoned");
+        runs.retain(|_, c| c.now > 0 || c.touched.elapsed() < ttl);
+    }
+
+    /// Counts a request of `run` in; a 429 when every slot is taken by a busy run.
+    pub fn enter(&self, run: &RunId) -> Result<Held, AppError> {
+        let mut runs = self.runs.lock().expect("in-flight lock poisoned");
+        if !runs.contains_key(run) {
+            let ttl = self.ttl;
+            runs.retain(|_, c| c.now > 0 || c.touched.elapsed() < ttl);
+            if runs.len() >= MAX_RUNS {
+                let idle = runs
+                    .iter()
+                    .filter(|(_, c)| c.now == 0)
+                    .min_by_key(|(_, c)| c.touched)
+                    .map(|(id, _)| id.clone());
+                match idle {
+                    Some(id) => {
+                        runs.remove(&id);
+                    }
+                    None => {
+                        return Err(AppError::TooManyRequests(format!(
+                            "{MAX_RUNS} runs are holding requests already"
+                        )));
+                    }
+                }
+            }
+        }
+        let count = runs.entry(run.clone()).or_insert(Count {
+            now: 0,
+            max: 0,
+            touched: Instant::now(),
+        });
+        count.now += 1;
+        count.max = count.max.max(count.now);
+        count.touched = Instant::now();
+        Ok(Held {
+            runs: self.runs.clone(),
+            run: run.clone(),
+            at_arrival: count.now,
+        })
+    }
+
+    /// The most of `run`'s requests held at once so far.
+    pub fn max(&self, run: &RunId) -> u32 {
+        let runs = self.runs.lock().expect("in-flight lock poisoned");
+        runs.get(run).map_or(0, |c| c.max)
+    }
+
+    /// Runs counted now.
+    pub fn len(&self) -> usize {
+        self.runs.lock().expect("in-flight lock poisoned").len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SlowQuery {
+    ms: u32,
+}
+
+/// `GET /api/mux/slow?ms=T&run=…&rid=…`.
+#[utoipa::path(get, path = "/api/mux/slow", tag = "multiplexing",
+    params(SlowQuery),
+    responses((status = 200, description = "Answered after ms", body = SlowAnswer),
+        (status = 400, description = "No run/rid", body = ApiError), (status = 422, description = "ms missing, not a number or out of range", body = ApiError),
+        (status = 429, description = "Too many requests in flight for this run", body = ApiError)))]
+pub async fn slow(
+    State(state): State<AppState>,
+    trace: Option<Extension<TraceIds>>,
+    version: Version,
+    query: Result<Query<SlowQuery>, QueryRejection>,
+) -> Result<Response, AppError> {
+    let Query(q) = query.map_err(|e| AppError::Unprocessable(e.body_text()))?;
+    let ms = in_range("ms", q.ms, 0, MAX_SLOW_MS)?;
+    let Some(Extension(ids)) = trace else {
+        return Err(AppError::BadRequest(
+            "the slow endpoint counts requests per run: add run=…&rid=… to the query".into(),
+        ));
+    };
+    let held = state.mux.in_flight.enter(&ids.run)?;
+    let mut phases = Phases::default();
+    let stopped = state.stopped();
+    phases
+        .time_async("held", async {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(ms.into())) => {}
+                _ = stopped => {}
+            }
+        })
+        .await;
+    let answer = SlowAnswer {
+        in_flight_at_arrival: held.at_arrival,
+        max_in_flight: state.mux.in_flight.max(&ids.run),
+        version: format!("{version:?}"),
+        held_ms: ms,
+    };
+    drop(held);
+    let mut response = Json(answer.clone()).into_response();
+    response.headers_mut().insert(
+        "x-in-flight",
+        HeaderValue::from(answer.in_flight_at_arrival),
+    );
+    Ok(phases.attach(response))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_in_and_out_and_keeps_the_most() {
+        let counts = InFlight::default();
+        let run = RunId("r".into());
+        let a = counts.enter(&run).unwrap();
+        let b = counts.enter(&run).unwrap();
+        assert_eq!((a.at_arrival, b.at_arrival), (1, 2));
+        drop(a);
+        let c = counts.enter(&run).unwrap();
+        assert_eq!(c.at_arrival, 2);
+        assert_eq!(counts.max(&run), 2);
+        drop((b, c));
+        assert_eq!(counts.enter(&run).unwrap().at_arrival, 1);
+    }
+
+    #[test]
+    fn idle_counts_expire_on_the_sweep_and_busy_ones_stay() {
+        let counts = InFlight::default().with_ttl(Duration::from_millis(40));
+        let busy = counts.enter(&RunId("busy".into())).unwrap();
+        drop(counts.enter(&RunId("idle".into())).unwrap());
+        std::thread::sleep(Duration::from_millis(60));
+        counts.prune();
+        assert_eq!(counts.len(), 1, "the busy run is kept");
+        drop(busy);
+        std::thread::sleep(Duration::from_millis(60));
+        counts.prune();
+        assert!(counts.is_empty());
+    }
+
+    #[test]
+    fn runs_are_bounded_and_busy_ones_are_kept() {
+        let counts = InFlight::default();
+        let busy: Vec<Held> = (0..MAX_RUNS)
+            .map(|i| counts.enter(&RunId(format!("r{i}"))).unwrap())
+            .collect();
+        assert!(counts.enter(&RunId("one-more".into())).is_err());
+        drop(busy);
+        assert!(counts.enter(&RunId("one-more".into())).is_ok());
+        assert_eq!(counts.len(), MAX_RUNS);
+    }
+}

@@ -1,0 +1,613 @@
+//! Publish/subscribe through a real broker. Publishers (the page over HTTP, or a ticker inside
+//! the server) hand messages to the broker; it delivers each to every subscriber of the topic,
+//! each over its own connection: a WebSocket (`GET /api/pubsub/ws`, the shared [`socket`] loop)
+//! or an event stream (`GET /api/pubsub/events`, the shared [`event_stream`]).
+//!
+//! - `POST /api/pubsub/publish`: one message (`413` past `MAX_MESSAGE_BYTES`).
+//! - `POST /api/pubsub/ticker`, `DELETE /api/pubsub/ticker`: a server-side publisher.
+//! - `GET /api/pubsub/info`: the engine and this instance's name.
+//!
+//! Topics belong to the run unless a named room is given (`?room=`), which other tabs (and,
+//! with Redis, other instances) share. Everything kept is bounded; a subscriber that falls
+//! `SUBSCRIBER_QUEUE` deliveries behind is dropped with a reason while the others go on.
+//!
+//! [`socket`]: crate::transport::websocket
+//! [`event_stream`]: crate::transport::event_stream
+
+pub mod broker;
+pub mod memory;
+pub mod redis;
+pub mod topics;
+
+use protocol::ApiError;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{
+    Extension, Json, Router,
+    extract::{Query, State, WebSocketUpgrade, rejection::JsonRejection},
+    http::{HeaderMap, StatusCode, Uri},
+    response::{Response, sse::Event},
+    routing::{get, on, post},
+};
+use protocol::{
+    Stopped, pairing,
+    pubsub::{
+        BrokerFrame, BrokerInfo, Delivery, EVENT_MESSAGE, MAX_HISTORY, MAX_MESSAGE_BYTES,
+        PublishRequest, Published, SUBSCRIBER_QUEUE, SubscriberFrame, TickerSpec, TickerStarted,
+        filler_text,
+    },
+    push::{Frame, is_valid_name},
+    trace::{Kind, Transport},
+};
+use serde::Deserialize;
+use tokio::task::AbortHandle;
+
+use crate::{
+    AppState,
+    error::AppError,
+    server::origin,
+    server::rate_limit::Client,
+    trace::TraceIds,
+    trace::{Hop, HopTime, TraceHub},
+    transport::event_stream::{self, wire_bytes},
+    transport::websocket::{self, Conversation, FrameTracer, Next, Outgoing},
+};
+
+pub use broker::{Broker, BrokerError, Publish};
+pub use topics::{Shared, Subscriber, Topics, room_key};
+
+/// Tickers running at once (one per room or run).
+pub const MAX_TICKERS: usize = 256;
+
+/// The broker and the tickers. Cheap to clone.
+#[derive(Clone)]
+pub struct PubSub {
+    pub broker: Arc<dyn Broker>,
+    // std Mutex: short map operations only.
+    tickers: Arc<Mutex<HashMap<String, AbortHandle>>>,
+}
+
+impl PubSub {
+    pub fn new(broker: Arc<dyn Broker>) -> PubSub {
+        PubSub {
+            broker,
+            tickers: Arc::default(),
+        }
+    }
+
+    /// Forgets finished tickers and the broker's expired topics (the periodic sweep calls it).
+    pub fn prune(&self) {
+        let mut tickers = self.tickers.lock().expect("tickers lock poisoned");
+        tickers.retain(|_, t| !t.is_finished());
+        drop(tickers);
+        self.broker.topics().prune();
+    }
+
+    /// Tickers kept now (running, or finished and not yet swept).
+    pub fn ticker_count(&self) -> usize {
+        self.tickers.lock().expect("tickers lock poisoned").len()
+    }
+
+    /// The embedded engine, serving `topics`.
+    pub fn memory(topics: Topics) -> PubSub {
+        PubSub::new(Arc::new(memory::MemoryBroker::new(topics)))
+    }
+}
+
+impl From<BrokerError> for AppError {
+    fn from(e: BrokerError) -> AppError {
+        match e {
+            BrokerError::Refused(why) => AppError::TooManyRequests(why),
+            e @ BrokerError::Unavailable(_) => AppError::Unavailable(e.to_string()),
+        }
+    }
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/pubsub/publish", post(publish))
+        .route("/pubsub/ticker", post(start_ticker).delete(stop_ticker))
+        .route(
+            "/pubsub/ws",
+            on(origin::websocket_methods(), subscribe_socket),
+        )
+        .route("/pubsub/events", get(subscribe_stream))
+        .route("/pubsub/info", get(info))
+}
+
+#[utoipa::path(get, path = "/api/pubsub/info", tag = "pubsub",
+    responses((status = 200, description = "The broker engine and this instance", body = BrokerInfo)))]
+async fn info(State(state): State<AppState>) -> Json<BrokerInfo> {
+    let broker = &state.pubsub.broker;
+    Json(BrokerInfo {
+        engine: broker.engine().to_owned(),
+        instance: broker.topics().instance().to_owned(),
+    })
+}
+
+fn check_name(what: &str, name: &str) -> Result<(), AppError> {
+    if is_valid_name(name) {
+        Ok(())
+    } else {
+        Err(AppError::BadRequest(format!(
+            "invalid {what} {name:?}: 1 to 40 letters, digits, spaces, - or _"
+        )))
+    }
+}
+
+/// The room a request belongs to: its named room, or its run's own.
+fn room_of(room: Option<&str>, trace: Option<&TraceIds>) -> Result<String, AppError> {
+    let room = room.filter(|r| !r.is_empty());
+    if let Some(name) = room {
+        check_name("room", name)?;
+    }
+    Ok(room_key(room, trace.map(|t| t.run.0.as_str())))
+}
+
+#[utoipa::path(post, path = "/api/pubsub/publish", tag = "pubsub", request_body = PublishRequest,
+    responses((status = 202, description = "Handed to the broker", body = Published),
+        (status = 400, description = "Malformed JSON or an invalid topic, publisher or room name", body = ApiError), (status = 413, description = "Text over the message limit", body = ApiError),
+        (status = 415, description = "Content-Type is not application/json", body = ApiError), (status = 422, description = "Wrong field types", body = ApiError),
+        (status = 429, description = "The broker refused (too many topics)", body = ApiError), (status = 503, description = "The broker (Redis) cannot be reached", body = ApiError)))]
+async fn publish(
+    State(state): State<AppState>,
+    Client(client): Client,
+    trace: Option<Extension<TraceIds>>,
+    body: Result<Json<PublishRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<Published>), AppError> {
+    state.publish_rate.check(client)?;
+    let Json(request) = body.map_err(|e| AppError::from_rejection(e.status(), e.body_text()))?;
+    let trace = trace.map(|Extension(t)| t);
+    check_name("topic", &request.topic)?;
+    let publisher = request.publisher.as_deref().unwrap_or("browser");
+    check_name("publisher", publisher)?;
+    if request.text.len() > MAX_MESSAGE_BYTES {
+        return Err(AppError::PayloadTooLarge(format!(
+            "a message is at most {MAX_MESSAGE_BYTES} bytes, this one is {}",
+            request.text.len()
+        )));
+    }
+    let room = room_of(request.room.as_deref(), trace.as_ref())?;
+    let broker = &state.pubsub.broker;
+    let bytes = request.text.len() as u64;
+    let seq = broker
+        .publish(Publish {
+            room: &room,
+            topic: &request.topic,
+            text: request.text,
+            publisher,
+        })
+        .await?;
+    if let Some(ids) = &trace {
+        record_publish(
+            &state.trace,
+            ids,
+            "server",
+            &request.topic,
+            seq,
+            bytes,
+            broker.engine(),
+        );
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Published {
+            topic: request.topic,
+            seq,
+            engine: broker.engine().into(),
+            instance: broker.topics().instance().into(),
+        }),
+    ))
+}
+
+fn record_publish(
+    hub: &TraceHub,
+    ids: &TraceIds,
+    from: &str,
+    topic: &str,
+    seq: u64,
+    bytes: u64,
+    engine: &str,
+) {
+    hub.hop(Hop {
+        run: &ids.run,
+        request_id: pairing::published(&ids.request.0, seq),
+        from,
+        to: "broker",
+        kind: Kind::Publish,
+        transport: Transport::Internal,
+        at: HopTime::Whole,
+        label: format!("publish {topic} #{seq}"),
+        bytes: Some(bytes),
+        body: Some(format!("engine: {engine}, {bytes} bytes of text")),
+    });
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct TickerQuery {
+    room: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/pubsub/ticker", tag = "pubsub", request_body = TickerSpec,
+    responses((status = 202, description = "Ticker started", body = protocol::pubsub::TickerStarted),
+        (status = 400, description = "Malformed JSON or an invalid topic or room name", body = ApiError), (status = 413, description = "Body too large", body = ApiError),
+        (status = 415, description = "Content-Type is not application/json", body = ApiError), (status = 422, description = "Wrong field types or values out of range", body = ApiError),
+        (status = 429, description = "Too many tickers running", body = ApiError)))]
+async fn start_ticker(
+    State(state): State<AppState>,
+    Client(client): Client,
+    trace: Option<Extension<TraceIds>>,
+    body: Result<Json<TickerSpec>, JsonRejection>,
+) -> Result<(StatusCode, Json<TickerStarted>), AppError> {
+    // Starting a ticker counts as one publish; its own publishes (bounded by the spec) do not.
+    state.publish_rate.check(client)?;
+    let Json(spec) = body.map_err(|e| AppError::from_rejection(e.status(), e.body_text()))?;
+    spec.validate().map_err(AppError::Unprocessable)?;
+    check_name("topic", &spec.topic)?;
+    let trace = trace.map(|Extension(t)| t);
+    let room = room_of(spec.room.as_deref(), trace.as_ref())?;
+    let mut tickers = state.pubsub.tickers.lock().expect("tickers lock poisoned");
+    tickers.retain(|_, t| !t.is_finished());
+    if let Some(old) = tickers.remove(&room) {
+        old.abort();
+    } else if tickers.len() >= MAX_TICKERS {
+        return Err(AppError::TooManyRequests(format!(
+            "{MAX_TICKERS} tickers are running already"
+        )));
+    }
+    let broker = state.pubsub.broker.clone();
+    let hub = state.trace.clone();
+    let stopped = state.stopped();
+    let key = room.clone();
+    let task = tokio::spawn(async move {
+        tokio::pin!(stopped);
+        let every = Duration::from_secs(1) / spec.per_second;
+        let mut tick = tokio::time::interval(every);
+        for n in 1..=u64::from(spec.per_second * spec.seconds) {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = &mut stopped => return,
+            }
+            let text = filler_text(&format!("tick {n}"), spec.bytes as usize);
+            let published = broker
+                .publish(Publish {
+                    room: &key,
+                    topic: &spec.topic,
+                    text,
+                    publisher: "ticker",
+                })
+                .await;
+            match published {
+                Ok(seq) => {
+                    if let Some(ids) = &trace {
+                        let engine = broker.engine();
+                        record_publish(
+                            &hub,
+                            ids,
+                            "ticker",
+                            &spec.topic,
+                            seq,
+                            spec.bytes.into(),
+                            engine,
+                        );
+                    }
+                }
+                Err(e) => tracing::warn!(cause = %e, "ticker could not publish"),
+            }
+        }
+    });
+    tickers.insert(room, task.abort_handle());
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(TickerStarted {
+            ticker: "started".to_owned(),
+        }),
+    ))
+}
+
+#[utoipa::path(delete, path = "/api/pubsub/ticker", tag = "pubsub", params(TickerQuery),
+    responses((status = 200, description = "Whether a ticker was running", body = Stopped),
+        (status = 400, description = "An invalid room name", body = ApiError)))]
+async fn stop_ticker(
+    State(state): State<AppState>,
+    trace: Option<Extension<TraceIds>>,
+    Query(query): Query<TickerQuery>,
+) -> Result<Json<Stopped>, AppError> {
+    let room = room_of(query.room.as_deref(), trace.as_ref().map(|Extension(t)| t))?;
+    let stopped = state
+        .pubsub
+        .tickers
+        .lock()
+        .expect("tickers lock poisoned")
+        .remove(&room)
+        .map(|t| t.abort())
+        .is_some();
+    Ok(Json(Stopped { stopped }))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct SubscriberQuery {
+    /// The subscriber's lifeline (`client-1`, …).
+    #[serde(rename = "as", default = "client")]
+    peer: String,
+    room: Option<String>,
+    /// Event streams only: the topics, comma-separated (an event stream cannot say more later).
+    #[serde(default)]
+    topics: String,
+    /// Event streams only: how many kept messages of each topic to replay first.
+    #[serde(default)]
+    replay: u32,
+}
+
+fn client() -> String {
+    "client".into()
+}
+
+/// A subscriber on a WebSocket: subscribes and unsubscribes by frame, may ask for a prefetch
+/// window (then deliveries beyond it wait in its bounded queue until it acknowledges).
+struct SubscriberConversation {
+    subscriber: Subscriber,
+    /// At most this many deliveries unacknowledged; `None` means every delivery counts as
+    /// acknowledged once sent (auto-ack).
+    prefetch: Option<u32>,
+    /// Deliveries sent on this socket, and acknowledged.
+    delivered: u64,
+    acked: u64,
+    /// Whether a run traces this socket (only then are labels worth making).
+    traced: bool,
+}
+
+impl SubscriberConversation {
+    /// A replayed delivery: this subscriber's own.
+    fn deliver(&mut self, delivery: Delivery) -> Outgoing {
+        self.delivered += 1;
+        Outgoing::frame(&BrokerFrame::Message { delivery })
+    }
+
+    /// A live delivery: its frame text is made once for every socket it goes to.
+    fn deliver_shared(&mut self, shared: &Shared) -> Outgoing {
+        self.delivered += 1;
+        let text = shared.socket_frame(|delivery| {
+            let frame = BrokerFrame::Message {
+                delivery: delivery.clone(),
+            };
+            serde_json::to_string(&frame).expect("frames serialize")
+        });
+        let label = if self.traced {
+            shared.summary()
+        } else {
+            String::new()
+        };
+        Outgoing::prepared(text.clone(), Kind::Deliver, "broker", label)
+    }
+
+    fn handle(&mut self, frame: SubscriberFrame) -> Result<Vec<Outgoing>, String> {
+        match frame {
+            SubscriberFrame::Subscribe {
+                topic,
+                replay,
+                prefetch,
+            } => {
+                check_name("topic", &topic).map_err(|e| e.to_string())?;
+                if replay > MAX_HISTORY {
+                    return Err(format!("replay is at most {MAX_HISTORY}, got {replay}"));
+                }
+                if let Some(p) = prefetch {
+                    if !(1..=SUBSCRIBER_QUEUE as u32).contains(&p) {
+                        return Err(format!(
+                            "prefetch must be between 1 and {SUBSCRIBER_QUEUE}, got {p}"
+                        ));
+                    }
+                    self.prefetch = Some(self.prefetch.map_or(p, |q| q.min(p)));
+                }
+                let replayed = self
+                    .subscriber
+                    .subscribe(&topic, replay)
+                    .map_err(|e| e.to_string())?;
+                let mut frames = vec![Outgoing::frame(&BrokerFrame::Subscribed {
+                    topic,
+                    replayed: replayed.len() as u32,
+                })];
+                for delivery in replayed {
+                    frames.push(self.deliver(delivery));
+                }
+                Ok(frames)
+            }
+            SubscriberFrame::Unsubscribe { topic } => {
+                self.subscriber.unsubscribe(&topic);
+                Ok(vec![Outgoing::frame(&BrokerFrame::Unsubscribed { topic })])
+            }
+            SubscriberFrame::Ack { upto } => {
+                self.acked = self.acked.max(upto.min(self.delivered));
+                Ok(Vec::new())
+            }
+        }
+    }
+}
+
+impl Conversation for SubscriberConversation {
+    /// Deliveries keep a busy subscriber's connection alive, and every ping costs both ends a
+    /// frame (3,300 ping/pong exchanges a second over 10,000 sockets pinged every 3 s, about
+    /// 10 ms of a fan-out to all of them): pub/sub sockets are pinged rarely, still well within
+    /// the idle timeouts of common proxies (60 s).
+    const PING_EVERY: Duration = Duration::from_secs(25);
+
+    fn on_text(&mut self, text: &str) -> (String, Vec<Outgoing>) {
+        match serde_json::from_str::<SubscriberFrame>(text) {
+            Ok(frame) => {
+                let label = frame.summary();
+                let answer = self
+                    .handle(frame)
+                    .unwrap_or_else(|error| vec![Outgoing::frame(&BrokerFrame::Error { error })]);
+                (label, answer)
+            }
+            Err(e) => (
+                "unreadable frame".into(),
+                vec![Outgoing::frame(&BrokerFrame::Error {
+                    error: format!("unreadable frame: {e}"),
+                })],
+            ),
+        }
+    }
+
+    async fn next(&mut self) -> Next {
+        let credit = self
+            .prefetch
+            .is_none_or(|p| self.delivered - self.acked < u64::from(p));
+        tokio::select! {
+            biased;
+            changed = self.subscriber.dropped.changed() => match changed {
+                Ok(()) => match self.subscriber.dropped.borrow().clone() {
+                    Some(reason) => Next::TooSlow(reason),
+                    None => Next::Nothing,
+                },
+                Err(_) => std::future::pending().await,
+            },
+            delivery = self.subscriber.queue.recv(), if credit => match delivery {
+                Some(delivery) => Next::Send(vec![self.deliver_shared(&delivery)]),
+                None => Next::TooSlow("dropped by the broker".into()),
+            },
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/api/pubsub/ws", tag = "pubsub",
+    description = "A subscriber WebSocket: upgrade, then send `SubscriberFrame`s and receive `BrokerFrame`s. Invalid UTF-8 closes with 1007, oversize messages with 1009, a subscriber too far behind with 1008.",
+    params(SubscriberQuery),
+    responses((status = 101, description = "Switched to WebSocket"),
+        (status = 400, description = "Not a WebSocket upgrade request, or an invalid name", body = ApiError),
+        (status = 403, description = "Cross-origin upgrade refused", body = ApiError), (status = 422, description = "A query parameter of the wrong type", body = ApiError),
+        (status = 426, description = "The connection cannot be upgraded", body = ApiError), (status = 429, description = "Too many subscribers", body = ApiError)))]
+async fn subscribe_socket(
+    ws: WebSocketUpgrade,
+    headers: HeaderMap,
+    uri: Uri,
+    Query(query): Query<SubscriberQuery>,
+    State(state): State<AppState>,
+    trace: Option<Extension<TraceIds>>,
+) -> Result<Response, AppError> {
+    origin::check_upgrade(&headers, &uri, &state.config.allowed_origins)?;
+    check_name("`as` name", &query.peer)?;
+    let trace = trace.map(|Extension(t)| t);
+    let room = room_of(query.room.as_deref(), trace.as_ref())?;
+    let subscriber = state
+        .pubsub
+        .broker
+        .topics()
+        .subscriber(&room, &query.peer, trace.clone());
+    let conversation = SubscriberConversation {
+        subscriber,
+        prefetch: None,
+        delivered: 0,
+        acked: 0,
+        traced: trace.is_some(),
+    };
+    let tracer = FrameTracer::new(state.trace.clone(), trace, query.peer);
+    Ok(websocket::accept(ws, state, tracer, conversation))
+}
+
+#[utoipa::path(get, path = "/api/pubsub/events", tag = "pubsub",
+    description = "A subscriber event stream: `message` events (data: a Delivery) for the topics named in `topics`.",
+    params(SubscriberQuery),
+    responses((status = 200, description = "An event stream", content_type = "text/event-stream", body = String),
+        (status = 400, description = "Invalid topics, room or name", body = ApiError), (status = 422, description = "A query parameter of the wrong type", body = ApiError),
+        (status = 429, description = "Too many subscribers", body = ApiError), (status = 503, description = "The broker (Redis) cannot be reached", body = ApiError)))]
+async fn subscribe_stream(
+    Query(query): Query<SubscriberQuery>,
+    State(state): State<AppState>,
+    trace: Option<Extension<TraceIds>>,
+) -> Result<Response, AppError> {
+    check_name("`as` name", &query.peer)?;
+    if query.replay > MAX_HISTORY {
+        return Err(AppError::Unprocessable(format!(
+            "replay is at most {MAX_HISTORY}, got {}",
+            query.replay
+        )));
+    }
+    if query.topics.split(',').all(str::is_empty) {
+        // An event stream cannot subscribe later: without a topic it would only be held open.
+        return Err(AppError::Unprocessable(
+            "name at least one topic: topics=a,b".into(),
+        ));
+    }
+    let trace = trace.map(|Extension(t)| t);
+    let room = room_of(query.room.as_deref(), trace.as_ref())?;
+    let mut subscriber = state
+        .pubsub
+        .broker
+        .topics()
+        .subscriber(&room, &query.peer, trace.clone());
+    let mut replayed = Vec::new();
+    for topic in query.topics.split(',').filter(|t| !t.is_empty()) {
+        check_name("topic", topic)?;
+        replayed.extend(
+            subscriber
+                .subscribe(topic, query.replay)
+                .map_err(BrokerError::from)?,
+        );
+    }
+    let (sink, response) = event_stream::open(state.stopped());
+    let hub = state.trace.clone();
+    let peer = query.peer;
+    tokio::spawn(async move {
+        let mut sent = 0u32;
+        // A live delivery's JSON is made once for every stream it goes to; a replayed one is
+        // this subscriber's own.
+        let mut offer = |delivery: &Delivery, data: &str| {
+            sent += 1;
+            let event = Event::default()
+                .event(EVENT_MESSAGE)
+                .id(sent.to_string())
+                .data(data);
+            let queued = sink.offer(event, "too slow: events were piling up");
+            if queued.is_ok()
+                && let Some(ids) = &trace
+            {
+                let bytes = wire_bytes(EVENT_MESSAGE, sent.into(), data);
+                hub.hop(Hop {
+                    run: &ids.run,
+                    request_id: pairing::event(&ids.request.0, sent),
+                    from: "broker",
+                    to: &peer,
+                    kind: Kind::Deliver,
+                    transport: Transport::Sse,
+                    at: HopTime::Sent,
+                    label: delivery.summary(),
+                    bytes: Some(bytes),
+                    body: Some(data.to_owned()),
+                });
+            }
+            queued.is_ok()
+        };
+        for delivery in replayed {
+            let data = serde_json::to_string(&delivery).expect("deliveries serialize");
+            if !offer(&delivery, &data) {
+                return;
+            }
+        }
+        loop {
+            tokio::select! {
+                biased;
+                changed = subscriber.dropped.changed() => {
+                    if changed.is_ok() && let Some(reason) = subscriber.dropped.borrow().clone() {
+                        sink.drop_with(&reason);
+                        return;
+                    }
+                }
+                delivery = subscriber.queue.recv() => match delivery {
+                    Some(shared) => if !offer(&shared, shared.event_data()) { return },
+                    None => return,
+                },
+                // Also on shutdown: the stream ends itself then.
+                _ = sink.closed() => return,
+            }
+        }
+    });
+    Ok(response)
+}

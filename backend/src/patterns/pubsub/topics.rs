@@ -1,0 +1,476 @@
+//! The subscribers this instance serves, by room and topic: each with a bounded queue, each
+//! topic with a bounded history. Both broker engines hand every message to [`Topics::fan_out`];
+//! a subscriber whose queue is full is dropped there, with a reason, and everyone else goes on.
+//! One message is one [`Shared`] delivery for all its subscribers (not a copy each), and each
+//! topic holds its subscribers' queues itself, so a fan-out to thousands costs a reference count
+//! and a queue push per subscriber under the lock, with nothing gathered or looked up.
+
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap, VecDeque},
+    sync::{Arc, Mutex, OnceLock},
+    time::{Duration, Instant},
+};
+
+use axum::extract::ws::Utf8Bytes;
+use protocol::{
+    pairing,
+    pubsub::{
+        Delivery, MAX_HISTORY, MAX_SUBSCRIBERS_PER_TOPIC, MAX_TOPICS_PER_ROOM, SUBSCRIBER_QUEUE,
+    },
+    trace::{Kind, Transport},
+};
+use tokio::sync::{mpsc, watch};
+
+use crate::{
+    trace::TraceIds,
+    trace::{Hop, HopTime, TraceHub},
+};
+
+/// Rooms (named, or one per run) kept at once.
+pub const MAX_ROOMS: usize = 1_000;
+/// A topic nobody subscribes to is forgotten (history included) this long after its last message.
+pub const TOPIC_TTL: Duration = Duration::from_secs(10 * 60);
+
+/// A message on its way from a publisher to the topic's subscribers.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Envelope {
+    /// The room's key: `room:<name>` or `run:<run id>`.
+    pub room: String,
+    pub topic: String,
+    pub seq: u64,
+    pub text: String,
+    pub publisher: String,
+    pub published_by: String,
+}
+
+/// The key of a room: a named one other tabs can join, or this run's own.
+pub fn room_key(room: Option<&str>, run: Option<&str>) -> String {
+    match (room, run) {
+        (Some(name), _) if !name.is_empty() => format!("room:{name}"),
+        (_, Some(run)) => format!("run:{run}"),
+        _ => "run:untraced".into(),
+    }
+}
+
+/// What a subscribe or publish was refused for.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum Refused {
+    #[error("{0}")]
+    Full(String),
+}
+
+/// A live delivery as every subscriber's queue holds it: one per message, shared. Its wire
+/// texts are made once, by the first subscriber that sends each, for all the others.
+#[derive(Debug)]
+pub struct Shared {
+    pub delivery: Delivery,
+    /// The text of the WebSocket frame carrying it (each socket takes a reference, not a copy).
+    socket_frame: OnceLock<Utf8Bytes>,
+    /// Its JSON, as an event stream's `data:`.
+    event_data: OnceLock<String>,
+}
+
+impl Shared {
+    pub fn new(delivery: Delivery) -> Shared {
+        Shared {
+            delivery,
+            socket_frame: OnceLock::new(),
+            event_data: OnceLock::new(),
+        }
+    }
+
+    /// Its WebSocket frame's text, made by `make` the first time anyone asks.
+    pub fn socket_frame(&self, make: impl FnOnce(&Delivery) -> String) -> &Utf8Bytes {
+        self.socket_frame
+            .get_or_init(|| make(&self.delivery).into())
+    }
+
+    /// Its JSON for an event stream, serialized the first time anyone asks.
+    pub fn event_data(&self) -> &str {
+        self.event_data
+            .get_or_init(|| serde_json::to_string(&self.delivery).expect("deliveries serialize"))
+    }
+}
+
+impl std::ops::Deref for Shared {
+    type Target = Delivery;
+
+    fn deref(&self) -> &Delivery {
+        &self.delivery
+    }
+}
+
+struct Slot {
+    /// The subscriber's bounded queue; full means it is too slow.
+    queue: mpsc::Sender<Arc<Shared>>,
+    /// Set once, when the broker gives up on it.
+    dropped: watch::Sender<Option<String>>,
+    /// Its lifeline, for the drop note.
+    name: String,
+    trace: Option<TraceIds>,
+    room: String,
+    topics: BTreeSet<String>,
+}
+
+#[derive(Default)]
+struct Topic {
+    /// Each subscriber's queue (the same one its slot holds), by subscriber id.
+    subscribers: BTreeMap<u64, mpsc::Sender<Arc<Shared>>>,
+    /// The last `MAX_HISTORY` messages, for subscribers that ask for a replay.
+    history: VecDeque<Arc<Shared>>,
+    /// The last sequence number seen; the memory engine numbers messages from it.
+    last_seq: u64,
+    touched: Option<Instant>,
+}
+
+impl Topic {
+    fn expired(&self, ttl: Duration) -> bool {
+        self.subscribers.is_empty() && self.touched.is_none_or(|t| t.elapsed() > ttl)
+    }
+}
+
+struct Inner {
+    rooms: HashMap<String, HashMap<String, Topic>>,
+    slots: HashMap<u64, Slot>,
+    next_id: u64,
+    /// How long a topic without subscribers keeps its history ([`TOPIC_TTL`] unless
+    /// `--store-ttl` says).
+    ttl: Duration,
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        Inner {
+            rooms: HashMap::new(),
+            slots: HashMap::new(),
+            next_id: 0,
+            ttl: TOPIC_TTL,
+        }
+    }
+}
+
+impl Inner {
+    /// Forgets expired topics and the rooms left empty.
+    fn prune(&mut self) {
+        let ttl = self.ttl;
+        self.rooms.retain(|_, topics| {
+            topics.retain(|_, t| !t.expired(ttl));
+            !topics.is_empty()
+        });
+    }
+
+    /// The topic, made if need be within the bounds (expired topics and empty rooms go first).
+    fn topic(&mut self, room: &str, topic: &str) -> Result<&mut Topic, Refused> {
+        let ttl = self.ttl;
+        if !self.rooms.contains_key(room) {
+            self.prune();
+            if self.rooms.len() >= MAX_ROOMS {
+                return Err(Refused::Full(format!("{MAX_ROOMS} rooms are open already")));
+            }
+        }
+        let topics = self.rooms.entry(room.to_owned()).or_default();
+        if !topics.contains_key(topic) {
+            topics.retain(|_, t| !t.expired(ttl));
+            if topics.len() >= MAX_TOPICS_PER_ROOM {
+                return Err(Refused::Full(format!(
+                    "a room has at most {MAX_TOPICS_PER_ROOM} topics"
+                )));
+            }
+        }
+        Ok(topics.entry(topic.to_owned()).or_default())
+    }
+
+    fn remove(&mut self, id: u64) -> Option<Slot> {
+        let slot = self.slots.remove(&id)?;
+        if let Some(topics) = self.rooms.get_mut(&slot.room) {
+            for name in &slot.topics {
+                if let Some(t) = topics.get_mut(name) {
+                    t.subscribers.remove(&id);
+                }
+            }
+        }
+        Some(slot)
+    }
+}
+
+/// This instance's subscribers and topic histories. Cheap to clone.
+#[derive(Clone)]
+pub struct Topics {
+    // std Mutex: short map operations only, never held across an await.
+    inner: Arc<Mutex<Inner>>,
+    hub: TraceHub,
+    /// This instance's name, written into every delivery it makes.
+    instance: Arc<str>,
+    /// Subscribers one topic may have (`MAX_SUBSCRIBERS_PER_TOPIC` unless raised for a load test).
+    subscriber_limit: usize,
+}
+
+/// One subscriber's end: its queue of deliveries and the word if it is dropped. Dropping it
+/// unsubscribes it from everything.
+pub struct Subscriber {
+    id: u64,
+    pub queue: mpsc::Receiver<Arc<Shared>>,
+    pub dropped: watch::Receiver<Option<String>>,
+    topics: Topics,
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        self.topics.lock().remove(self.id);
+    }
+}
+
+impl Subscriber {
+    /// Subscribes to `topic` of its room; returns the last `replay` messages it kept (they are
+    /// not queued: the caller sends them first, then what the queue brings).
+    pub fn subscribe(&self, topic: &str, replay: u32) -> Result<Vec<Delivery>, Refused> {
+        self.topics.subscribe(self.id, topic, replay)
+    }
+
+    pub fn unsubscribe(&self, topic: &str) {
+        self.topics.unsubscribe(self.id, topic)
+    }
+}
+
+impl Topics {
+    pub fn new(hub: TraceHub, instance: &str) -> Topics {
+        Topics {
+            inner: Arc::default(),
+            hub,
+            instance: instance.into(),
+            subscriber_limit: MAX_SUBSCRIBERS_PER_TOPIC,
+        }
+    }
+
+    /// The same topics with another bound on subscribers per topic: the fan-out benchmark
+    /// holds thousands on one topic, a classroom server keeps the default.
+    pub fn with_subscriber_limit(mut self, limit: usize) -> Topics {
+        self.subscriber_limit = limit;
+        self
+    }
+
+    /// Subscribers one topic may have.
+    /// The same topics, a topic without subscribers forgotten `ttl` after its last message.
+    pub fn with_ttl(self, ttl: Duration) -> Topics {
+        self.lock().ttl = ttl;
+        self
+    }
+
+    /// How long a topic without subscribers is kept.
+    pub fn ttl(&self) -> Duration {
+        self.lock().ttl
+    }
+
+    /// Forgets expired topics and empty rooms (the periodic sweep calls it).
+    pub fn prune(&self) {
+        self.lock().prune();
+    }
+
+    /// Rooms and topics kept now.
+    pub fn rooms_and_topics(&self) -> (usize, usize) {
+        let inner = self.lock();
+        let topics = inner.rooms.values().map(HashMap::len).sum();
+        (inner.rooms.len(), topics)
+    }
+
+    pub fn subscriber_limit(&self) -> usize {
+        self.subscriber_limit
+    }
+
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().expect("topics lock poisoned")
+    }
+
+    /// A new subscriber in `room` (a key from [`room_key`]), subscribed to nothing yet.
+    pub fn subscriber(&self, room: &str, name: &str, trace: Option<TraceIds>) -> Subscriber {
+        let (queue_tx, queue) = mpsc::channel(SUBSCRIBER_QUEUE);
+        let (dropped_tx, dropped) = watch::channel(None);
+        let mut inner = self.lock();
+        inner.next_id += 1;
+        let id = inner.next_id;
+        inner.slots.insert(
+            id,
+            Slot {
+                queue: queue_tx,
+                dropped: dropped_tx,
+                name: name.to_owned(),
+                trace,
+                room: room.to_owned(),
+                topics: BTreeSet::new(),
+            },
+        );
+        Subscriber {
+            id,
+            queue,
+            dropped,
+            topics: self.clone(),
+        }
+    }
+
+    fn subscribe(&self, id: u64, topic: &str, replay: u32) -> Result<Vec<Delivery>, Refused> {
+        let mut inner = self.lock();
+        let Some((room, queue)) = inner
+            .slots
+            .get(&id)
+            .map(|s| (s.room.clone(), s.queue.clone()))
+        else {
+            return Err(Refused::Full("this subscriber was dropped".into()));
+        };
+        let instance = self.instance.to_string();
+        let t = inner.topic(&room, topic)?;
+        if !t.subscribers.contains_key(&id) && t.subscribers.len() >= self.subscriber_limit {
+            return Err(Refused::Full(format!(
+                "a topic has at most {} subscribers",
+                self.subscriber_limit
+            )));
+        }
+        t.subscribers.insert(id, queue);
+        let keep = replay.min(MAX_HISTORY) as usize;
+        let replayed = t
+            .history
+            .iter()
+            .skip(t.history.len().saturating_sub(keep))
+            .map(|d| Delivery {
+                replayed: true,
+                delivered_by: instance.clone(),
+                ..d.delivery.clone()
+            })
+            .collect();
+        if let Some(slot) = inner.slots.get_mut(&id) {
+            slot.topics.insert(topic.to_owned());
+        }
+        Ok(replayed)
+    }
+
+    fn unsubscribe(&self, id: u64, topic: &str) {
+        let mut inner = self.lock();
+        let Some(slot) = inner.slots.get_mut(&id) else {
+            return;
+        };
+        slot.topics.remove(topic);
+        let room = slot.room.clone();
+        if let Some(t) = inner.rooms.get_mut(&room).and_then(|r| r.get_mut(topic)) {
+            t.subscribers.remove(&id);
+        }
+    }
+
+    /// The next sequence number of a topic (the memory engine's numbering); refuses a topic
+    /// that cannot be made within the bounds.
+    pub fn next_seq(&self, room: &str, topic: &str) -> Result<u64, Refused> {
+        let mut inner = self.lock();
+        let t = inner.topic(room, topic)?;
+        t.last_seq += 1;
+        Ok(t.last_seq)
+    }
+
+    /// Checks that a publish to `topic` fits the bounds, without numbering it.
+    pub fn check(&self, room: &str, topic: &str) -> Result<(), Refused> {
+        self.lock().topic(room, topic).map(|_| ())
+    }
+
+    /// Hands `envelope` to every local subscriber of its topic and keeps it in the history.
+    /// Returns how many subscribers it was queued for. A subscriber whose queue is full is
+    /// dropped with a reason (and a note on its run's diagram); the others are not held up.
+    pub fn fan_out(&self, envelope: &Envelope) -> usize {
+        let delivery = Arc::new(Shared::new(Delivery {
+            topic: envelope.topic.clone(),
+            seq: envelope.seq,
+            text: envelope.text.clone(),
+            publisher: envelope.publisher.clone(),
+            published_by: envelope.published_by.clone(),
+            delivered_by: self.instance.to_string(),
+            replayed: false,
+        }));
+        let mut inner = self.lock();
+        let Ok(t) = inner.topic(&envelope.room, &envelope.topic) else {
+            return 0;
+        };
+        t.last_seq = t.last_seq.max(envelope.seq);
+        t.touched = Some(Instant::now());
+        if t.history.len() == MAX_HISTORY as usize {
+            t.history.pop_front();
+        }
+        t.history.push_back(delivery.clone());
+        let mut queued = 0;
+        let mut too_slow = Vec::new();
+        for (&id, queue) in &t.subscribers {
+            match queue.try_send(delivery.clone()) {
+                Ok(()) => queued += 1,
+                Err(mpsc::error::TrySendError::Full(_)) => too_slow.push(id),
+                Err(mpsc::error::TrySendError::Closed(_)) => {}
+            }
+        }
+        for id in too_slow {
+            if let Some(slot) = inner.remove(id) {
+                let reason =
+                    format!("too slow: {SUBSCRIBER_QUEUE} deliveries were waiting in its queue");
+                tracing::info!(subscriber = %slot.name, topic = %envelope.topic, "dropping a slow subscriber");
+                self.note(&slot, format!("drops {}: {reason}", slot.name));
+                slot.dropped.send_replace(Some(reason));
+            }
+        }
+        queued
+    }
+
+    /// Puts a note on the broker's lifeline of every run with a subscriber here (Redis lost, back).
+    pub fn note_all(&self, text: &str) {
+        let inner = self.lock();
+        let mut runs = BTreeSet::new();
+        for slot in inner.slots.values() {
+            if let Some(ids) = &slot.trace
+                && runs.insert(ids.run.clone())
+            {
+                self.note(slot, text.to_owned());
+            }
+        }
+    }
+
+    fn note(&self, slot: &Slot, label: String) {
+        if let Some(ids) = &slot.trace {
+            self.hub.hop(Hop {
+                run: &ids.run,
+                request_id: pairing::note(&ids.request.0, crate::trace::server_now_us()),
+                from: "broker",
+                to: "broker",
+                kind: Kind::Note,
+                transport: Transport::Internal,
+                at: HopTime::Whole,
+                label,
+                bytes: None,
+                body: None,
+            });
+        }
+    }
+
+    /// Subscribers served here now.
+    pub fn subscriber_count(&self) -> usize {
+        self.lock().slots.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_topic_nobody_follows_expires_with_its_history() {
+        let topics = Topics::new(TraceHub::default(), "main").with_ttl(Duration::from_millis(40));
+        let subscriber = topics.subscriber("room", "client-1", None);
+        subscriber.subscribe("news", 0).unwrap();
+        assert_eq!(topics.rooms_and_topics(), (1, 1));
+        topics.prune();
+        assert_eq!(topics.rooms_and_topics(), (1, 1), "followed: kept");
+        drop(subscriber);
+        std::thread::sleep(Duration::from_millis(60));
+        topics.prune();
+        assert_eq!(
+            topics.rooms_and_topics(),
+            (0, 0),
+            "nobody follows it: forgotten"
+        );
+    }
+}

@@ -1,0 +1,301 @@
+//! Push over WebSocket: `GET /api/push/ws` upgrades (same-origin only), then the server sends
+//! frames whenever it has something: a followed job's progress, notices such as someone joining,
+//! chat lines of the client's room. Ping/pong keeps the connection alive.
+//!
+//! The socket loop itself (bounds, pings, slow readers, shutdown) is [`crate::transport::websocket`]'s, shared
+//! with the pub/sub demo; this module is only what a push socket says.
+
+use protocol::ApiError;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
+use axum::{
+    Extension, Router,
+    extract::{Query, State, WebSocketUpgrade},
+    http::{HeaderMap, Uri},
+    response::Response,
+    routing::on,
+};
+use protocol::{
+    job::JobUpdate,
+    push::{ClientFrame, Frame, MAX_TEXT, ServerFrame, is_valid_name},
+};
+use serde::Deserialize;
+use tokio::sync::{broadcast, watch};
+
+use crate::{
+    AppState,
+    error::AppError,
+    server::origin,
+    trace::TraceIds,
+    transport::websocket::{self, Conversation, FrameTracer, Next, Outgoing},
+};
+
+/// Room lines a member may fall behind before it is closed as too slow.
+pub const ROOM_BUFFER: usize = 64;
+/// Rooms kept at once (empty rooms are removed when a new one is made).
+pub const MAX_ROOMS: usize = 1_000;
+
+/// Something said in a room, fanned out to every member.
+#[derive(Debug, Clone)]
+enum RoomEvent {
+    Joined { name: String },
+    Said { from: String, text: String },
+}
+
+/// Chat rooms by name: the one thing shared across runs on purpose (other tabs join by name).
+#[derive(Clone, Default)]
+pub struct Rooms {
+    // std Mutex: short map operations only.
+    rooms: Arc<Mutex<HashMap<String, broadcast::Sender<RoomEvent>>>>,
+}
+
+impl Rooms {
+    fn join(
+        &self,
+        room: &str,
+    ) -> Result<(broadcast::Sender<RoomEvent>, broadcast::Receiver<RoomEvent>), AppError> {
+        let mut rooms = self.rooms.lock().expect("rooms lock poisoned");
+        if !rooms.contains_key(room) {
+            rooms.retain(|_, tx| tx.receiver_count() > 0);
+            if rooms.len() >= MAX_ROOMS {
+                return Err(AppError::TooManyRequests(format!(
+                    "{MAX_ROOMS} rooms are open already"
+                )));
+            }
+        }
+        let tx = rooms
+            .entry(room.to_owned())
+            .or_insert_with(|| broadcast::channel(ROOM_BUFFER).0);
+        Ok((tx.clone(), tx.subscribe()))
+    }
+
+    /// Rooms with at least one member.
+    /// Forgets the rooms nobody is in (the periodic sweep calls it).
+    pub fn prune(&self) {
+        let mut rooms = self.rooms.lock().expect("rooms lock poisoned");
+        rooms.retain(|_, tx| tx.receiver_count() > 0);
+    }
+
+    /// Rooms kept now, occupied or not.
+    pub fn len(&self) -> usize {
+        self.rooms.lock().expect("rooms lock poisoned").len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn occupied(&self) -> usize {
+        self.rooms
+            .lock()
+            .expect("rooms lock poisoned")
+            .values()
+            .filter(|tx| tx.receiver_count() > 0)
+            .count()
+    }
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/push/ws", on(origin::websocket_methods(), upgrade))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct PushQuery {
+    /// The lifeline this socket is drawn as (`browser`, `client-2`, …).
+    #[serde(rename = "as", default = "browser")]
+    peer: String,
+}
+
+fn browser() -> String {
+    "browser".into()
+}
+
+#[utoipa::path(get, path = "/api/push/ws", tag = "push",
+    description = "The push WebSocket: upgrade, then send `ClientFrame`s and receive `ServerFrame`s. Unreadable text frames are answered with an error frame; invalid UTF-8 closes with 1007, oversize messages with 1009, a too-slow reader with 1008.",
+    params(PushQuery),
+    responses((status = 101, description = "Switched to WebSocket"),
+        (status = 400, description = "Not a WebSocket upgrade request, or an invalid `as` name", body = ApiError),
+        (status = 403, description = "Cross-origin upgrade refused", body = ApiError), (status = 426, description = "The connection cannot be upgraded", body = ApiError)))]
+async fn upgrade(
+    ws: WebSocketUpgrade,
+    headers: HeaderMap,
+    uri: Uri,
+    Query(query): Query<PushQuery>,
+    State(state): State<AppState>,
+    trace: Option<Extension<TraceIds>>,
+) -> Result<Response, AppError> {
+    origin::check_upgrade(&headers, &uri, &state.config.allowed_origins)?;
+    if !is_valid_name(&query.peer) {
+        return Err(AppError::BadRequest(format!(
+            "invalid `as` name {:?}",
+            query.peer
+        )));
+    }
+    let tracer = FrameTracer::new(state.trace.clone(), trace.map(|Extension(t)| t), query.peer);
+    let conversation = PushConversation {
+        state: state.clone(),
+        follow: None,
+        room: None,
+    };
+    Ok(websocket::accept(ws, state, tracer, conversation))
+}
+
+async fn next_update(follow: &mut Option<watch::Receiver<JobUpdate>>) -> Option<JobUpdate> {
+    match follow {
+        Some(rx) => match rx.changed().await {
+            Ok(()) => Some(rx.borrow_and_update().clone()),
+            Err(_) => None,
+        },
+        None => std::future::pending().await,
+    }
+}
+
+async fn next_room_event(
+    room: &mut Option<Membership>,
+) -> Result<RoomEvent, broadcast::error::RecvError> {
+    match room {
+        Some(m) => m.rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+struct Membership {
+    room: String,
+    name: String,
+    tx: broadcast::Sender<RoomEvent>,
+    rx: broadcast::Receiver<RoomEvent>,
+}
+
+/// One push socket's state: the job it follows and the room it is in.
+struct PushConversation {
+    state: AppState,
+    follow: Option<watch::Receiver<JobUpdate>>,
+    room: Option<Membership>,
+}
+
+impl Conversation for PushConversation {
+    fn on_text(&mut self, text: &str) -> (String, Vec<Outgoing>) {
+        let parsed = serde_json::from_str::<ClientFrame>(text);
+        let label = parsed
+            .as_ref()
+            .map(ClientFrame::summary)
+            .unwrap_or_else(|_| "unreadable frame".into());
+        let answer = match handle(parsed, &self.state, &mut self.follow, &mut self.room) {
+            Ok(Some(frame)) => vec![Outgoing::frame(&frame)],
+            Ok(None) => Vec::new(),
+            Err(error) => vec![Outgoing::frame(&ServerFrame::Error { error })],
+        };
+        (label, answer)
+    }
+
+    async fn next(&mut self) -> Next {
+        tokio::select! {
+            update = next_update(&mut self.follow) => match update {
+                Some(update) => {
+                    if update.done {
+                        self.follow = None;
+                    }
+                    Next::Send(vec![Outgoing::frame(&ServerFrame::Progress { update })])
+                }
+                None => {
+                    self.follow = None;
+                    Next::Nothing
+                }
+            },
+            event = next_room_event(&mut self.room) => {
+                let here = self.room.as_ref().map(|m| m.room.clone()).unwrap_or_default();
+                match event {
+                    Ok(RoomEvent::Joined { name }) => Next::Send(vec![Outgoing::frame(
+                        &ServerFrame::Notice { text: format!("{name} joined {here}") },
+                    )]),
+                    Ok(RoomEvent::Said { from, text }) => Next::Send(vec![Outgoing::frame(
+                        &ServerFrame::Chat { room: here, from, text },
+                    )]),
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        Next::TooSlow("too slow: room lines were piling up".into())
+                    }
+                    Err(broadcast::error::RecvError::Closed) => {
+                        self.room = None;
+                        Next::Nothing
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Applies one client frame; may answer with a frame of its own.
+fn handle(
+    frame: Result<ClientFrame, serde_json::Error>,
+    state: &AppState,
+    follow: &mut Option<watch::Receiver<JobUpdate>>,
+    room: &mut Option<Membership>,
+) -> Result<Option<ServerFrame>, String> {
+    match frame.map_err(|e| format!("unreadable frame: {e}"))? {
+        ClientFrame::Follow { job } => {
+            let job = state.jobs.get(&job.0).map_err(|e| e.to_string())?;
+            let mut rx = job.subscribe();
+            let now = rx.borrow_and_update().clone();
+            *follow = (!now.done).then_some(rx);
+            Ok(Some(ServerFrame::Progress { update: now }))
+        }
+        ClientFrame::Join {
+            room: name_of_room,
+            name,
+        } => {
+            if !is_valid_name(&name_of_room) || !is_valid_name(&name) {
+                return Err("room and name: 1 to 40 letters, digits, spaces, - or _".into());
+            }
+            let (tx, rx) = state.rooms.join(&name_of_room).map_err(|e| e.to_string())?;
+            let _ = tx.send(RoomEvent::Joined { name: name.clone() });
+            *room = Some(Membership {
+                room: name_of_room,
+                name,
+                tx,
+                rx,
+            });
+            Ok(None)
+        }
+        ClientFrame::Say { text } => {
+            let Some(m) = room else {
+                return Err("join a room first".into());
+            };
+            if text.is_empty() || text.len() > MAX_TEXT {
+                return Err(format!("text must be 1 to {MAX_TEXT} bytes"));
+            }
+            let _ = m.tx.send(RoomEvent::Said {
+                from: m.name.clone(),
+                text,
+            });
+            Ok(None)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rooms_nobody_is_in_are_forgotten_and_rooms_are_capped() {
+        let rooms = Rooms::default();
+        let (_tx, rx) = rooms.join("a").unwrap();
+        let kept = rooms.join("b").unwrap();
+        drop(rx);
+        rooms.prune();
+        assert_eq!(rooms.len(), 1, "a is empty; b is not");
+        drop(kept);
+        rooms.prune();
+        assert!(rooms.is_empty());
+        let held: Vec<_> = (0..MAX_ROOMS)
+            .map(|n| rooms.join(&n.to_string()).unwrap())
+            .collect();
+        assert!(rooms.join("one more").is_err());
+        drop(held);
+        assert!(rooms.join("one more").is_ok(), "empty rooms make room");
+    }
+}

@@ -1,0 +1,199 @@
+//! Synchronous vs asynchronous handlers: `GET /api/work/blocking?ms=N` blocks one thread of a
+//! small dedicated pool for N ms (so concurrent requests queue for a free thread), while
+//! `GET /api/work/async?ms=N` awaits a timer (so they overlap). Both report `queued` and `work`
+//! phases in `Server-Timing` and the trace, and the pool is a lifeline of its own.
+
+use protocol::ApiError;
+use std::{
+    sync::{Arc, Mutex, mpsc},
+    thread,
+    time::Duration,
+};
+
+use axum::{
+    Extension, Json, Router,
+    extract::{Query, State, rejection::QueryRejection},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use protocol::trace::Kind;
+use serde::Deserialize;
+use tokio::sync::oneshot;
+
+use crate::{
+    AppState,
+    error::AppError,
+    server::rate_limit::Client,
+    trace::server_now_us,
+    trace::{InternalHops, Phases, TraceIds},
+};
+
+/// Threads in the blocking pool: few on purpose, so queueing shows with a handful of requests.
+pub const POOL_THREADS: usize = 2;
+/// Jobs that may wait for a pool thread; beyond that, 429.
+pub const POOL_QUEUE: usize = 64;
+/// Longest work a request may ask for.
+pub const MAX_WORK_MS: u64 = 5_000;
+
+type Task = Box<dyn FnOnce(usize) + Send>;
+
+/// A fixed pool of OS threads for blocking work, kept apart from the async runtime's threads.
+#[derive(Clone)]
+pub struct BlockingPool {
+    queue: mpsc::SyncSender<Task>,
+}
+
+impl BlockingPool {
+    pub fn new(threads: usize) -> BlockingPool {
+        let (queue, jobs) = mpsc::sync_channel::<Task>(POOL_QUEUE);
+        let jobs = Arc::new(Mutex::new(jobs));
+        for n in 1..=threads {
+            let jobs = jobs.clone();
+            thread::Builder::new()
+                .name(format!("blocking-pool-{n}"))
+                .spawn(move || {
+                    loop {
+                        // Held only while taking the next job, never while running it.
+                        let next = jobs.lock().expect("pool queue lock poisoned").recv();
+                        match next {
+                            Ok(task) => task(n),
+                            Err(_) => return,
+                        }
+                    }
+                })
+                .expect("spawn a pool thread");
+        }
+        BlockingPool { queue }
+    }
+
+    /// Runs `f` on a pool thread (its number is passed in) and waits for it without blocking
+    /// the runtime. A full queue is a 429.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(usize) -> T + Send + 'static,
+    ) -> Result<T, AppError> {
+        let (done, result) = oneshot::channel();
+        let task: Task = Box::new(move |n| {
+            let _ = done.send(f(n));
+        });
+        self.queue.try_send(task).map_err(|_| {
+            AppError::TooManyRequests(format!(
+                "the blocking pool has {POOL_QUEUE} requests waiting already"
+            ))
+        })?;
+        result
+            .await
+            .map_err(|_| AppError::Internal("a pool thread died".into()))
+    }
+}
+
+impl Default for BlockingPool {
+    fn default() -> Self {
+        BlockingPool::new(POOL_THREADS)
+    }
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/work/blocking", get(blocking))
+        .route("/work/async", get(nonblocking))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct WorkQuery {
+    ms: u64,
+}
+
+fn work_ms(query: Result<Query<WorkQuery>, QueryRejection>) -> Result<u64, AppError> {
+    let Query(q) = query.map_err(|e| AppError::Unprocessable(e.body_text()))?;
+    if q.ms > MAX_WORK_MS {
+        return Err(AppError::Unprocessable(format!(
+            "ms must be between 0 and {MAX_WORK_MS}, got {}",
+            q.ms
+        )));
+    }
+    Ok(q.ms)
+}
+
+/// What a handler says it did.
+fn answer(phases: Phases, handler: &str, thread: String) -> Response {
+    let body = Json(protocol::sync_async::WorkDone {
+        handler: handler.to_owned(),
+        thread,
+    });
+    phases.attach(body.into_response())
+}
+
+#[utoipa::path(get, path = "/api/work/blocking", tag = "sync-async", params(WorkQuery),
+    responses((status = 200, description = "Done, on a pool thread", body = protocol::sync_async::WorkDone),
+        (status = 422, description = "ms not a number or out of range", body = ApiError), (status = 429, description = "The pool's queue is full", body = ApiError)))]
+async fn blocking(
+    State(state): State<AppState>,
+    Client(client): Client,
+    trace: Option<Extension<TraceIds>>,
+    query: Result<Query<WorkQuery>, QueryRejection>,
+) -> Result<Response, AppError> {
+    state.job_rate.check(client)?;
+    let ms = work_ms(query)?;
+    let queued_at = server_now_us();
+    let hops = InternalHops::new(&state.trace, trace.map(|Extension(t)| t));
+    let (started, thread) = state
+        .pool
+        .run(move |n| {
+            let started = server_now_us();
+            hops.record(
+                Kind::Request,
+                "server",
+                "pool",
+                "pool",
+                format!("run on pool thread {n}"),
+            );
+            // The point of the demo: this thread can do nothing else meanwhile.
+            thread::sleep(Duration::from_millis(ms));
+            hops.record(
+                Kind::Response,
+                "pool",
+                "server",
+                "pool",
+                format!("thread {n} free again"),
+            );
+            (started, format!("blocking-pool-{n}"))
+        })
+        .await?;
+    let phases = Phases(vec![
+        protocol::trace::Phase {
+            name: "queued".into(),
+            start_us: queued_at,
+            dur_us: started - queued_at,
+        },
+        protocol::trace::Phase {
+            name: "work".into(),
+            start_us: started,
+            dur_us: server_now_us() - started,
+        },
+    ]);
+    Ok(answer(phases, "blocking", thread))
+}
+
+#[utoipa::path(get, path = "/api/work/async", tag = "sync-async", params(WorkQuery),
+    responses((status = 200, description = "Done, awaiting", body = protocol::sync_async::WorkDone),
+        (status = 422, description = "ms not a number or out of range", body = ApiError)))]
+async fn nonblocking(
+    State(state): State<AppState>,
+    Client(client): Client,
+    query: Result<Query<WorkQuery>, QueryRejection>,
+) -> Result<Response, AppError> {
+    state.job_rate.check(client)?;
+    let ms = work_ms(query)?;
+    let mut phases = Phases::default();
+    phases.time("queued", || ());
+    phases
+        .time_async("work", tokio::time::sleep(Duration::from_millis(ms)))
+        .await;
+    Ok(answer(
+        phases,
+        "async",
+        "runtime (awaiting, thread free)".into(),
+    ))
+}

@@ -1,0 +1,325 @@
+//! Whole vs chunked upload.
+//!
+//! - `POST /api/uploads/whole?name=&sha256=`: the whole file in one body; answered once every
+//!   byte is in, with the server's SHA-256 of it.
+//! - `POST /api/uploads` announces a chunked upload (name, size, SHA-256) → 201 with its id.
+//!   `PUT /api/uploads/{id}?offset=N` appends one chunk, only at the offset the server has
+//!   acknowledged so far (409 otherwise, naming the expected offset), so a chunk sent twice or
+//!   out of order never corrupts the file. `GET /api/uploads/{id}` tells an interrupted client
+//!   where to resume. After the last byte the server hashes what it assembled and says whether
+//!   it matches. `DELETE /api/uploads/{id}` forgets it.
+//!
+//! Uploads live in memory: bounded in number and in total bytes, and forgotten after a while.
+
+use protocol::ApiError;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use axum::{
+    Json, Router,
+    body::Bytes,
+    extract::{
+        DefaultBodyLimit, Path, Query, State,
+        rejection::{BytesRejection, JsonRejection, QueryRejection},
+    },
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use protocol::upload::{
+    ChunkQuery, MAX_CHUNK_BYTES, MAX_FILE_BYTES, NewUpload, UploadId, UploadState, WholeQuery,
+    sha256_hex, validate_name, validate_sha256,
+};
+
+use crate::{AppState, error::AppError, trace::Phases, trace::server_now_us};
+
+/// Chunked uploads kept at once.
+pub const MAX_UPLOADS: usize = 64;
+/// Bytes all kept uploads may announce together.
+pub const MAX_TOTAL_BYTES: u64 = 128 * 1024 * 1024;
+/// An upload is forgotten this long after its last chunk.
+pub const UPLOAD_TTL: Duration = Duration::from_secs(10 * 60);
+
+struct Upload {
+    name: String,
+    size: u64,
+    expected_sha256: String,
+    bytes: Vec<u8>,
+    /// Set once complete.
+    sha256: Option<String>,
+    touched: Instant,
+}
+
+impl Upload {
+    fn state(&self, id: &UploadId) -> UploadState {
+        UploadState {
+            id: Some(id.clone()),
+            name: self.name.clone(),
+            size: self.size,
+            received: self.bytes.len() as u64,
+            sha256_matches: self.sha256.as_ref().map(|s| *s == self.expected_sha256),
+            sha256: self.sha256.clone(),
+        }
+    }
+}
+
+/// Every chunked upload in progress, bounded and expiring. Cheap to clone.
+#[derive(Clone)]
+pub struct UploadStore {
+    // std Mutex: map operations and memcpy of one chunk only, never held across an await.
+    uploads: Arc<Mutex<HashMap<UploadId, Upload>>>,
+    /// How long an untouched upload is kept ([`UPLOAD_TTL`] unless `--store-ttl` says).
+    ttl: Duration,
+}
+
+impl Default for UploadStore {
+    fn default() -> Self {
+        UploadStore {
+            uploads: Arc::default(),
+            ttl: UPLOAD_TTL,
+        }
+    }
+}
+
+impl UploadStore {
+    /// The same store, forgetting uploads untouched for `ttl`.
+    pub fn with_ttl(mut self, ttl: Duration) -> UploadStore {
+        self.ttl = ttl;
+        self
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<UploadId, Upload>> {
+        let ttl = self.ttl;
+        let mut uploads = self.uploads.lock().expect("upload store lock poisoned");
+        uploads.retain(|_, u| u.touched.elapsed() < ttl);
+        uploads
+    }
+
+    /// Forgets expired uploads (the periodic sweep calls it).
+    pub fn prune(&self) {
+        drop(self.lock());
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/uploads", post(announce))
+        .route(
+            "/uploads/whole",
+            post(whole).layer(DefaultBodyLimit::max(MAX_FILE_BYTES as usize)),
+        )
+        .route(
+            "/uploads/{id}",
+            get(status)
+                .put(chunk)
+                .delete(forget)
+                .layer(DefaultBodyLimit::max(MAX_CHUNK_BYTES as usize)),
+        )
+}
+
+fn new_upload_id() -> UploadId {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    UploadId(format!("u{n}-{:x}", server_now_us() & 0xffff))
+}
+
+fn body_or_413(
+    body: Result<Bytes, BytesRejection>,
+    limit: u64,
+    what: &str,
+) -> Result<Bytes, AppError> {
+    body.map_err(|e| match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            AppError::PayloadTooLarge(format!("{what} is over the {limit}-byte limit"))
+        }
+        status => AppError::from_rejection(status, e.body_text()),
+    })
+}
+
+#[utoipa::path(post, path = "/api/uploads/whole", tag = "upload", params(WholeQuery),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 200, description = "Received and hashed", body = UploadState),
+        (status = 413, description = "File over 16 MiB", body = ApiError), (status = 422, description = "Bad name or sha256, or an empty file", body = ApiError)))]
+async fn whole(
+    query: Result<Query<WholeQuery>, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, AppError> {
+    let Query(query) = query.map_err(|e| AppError::Unprocessable(e.body_text()))?;
+    validate_name(&query.name).map_err(AppError::Unprocessable)?;
+    validate_sha256(&query.sha256).map_err(AppError::Unprocessable)?;
+    let body = body_or_413(body, MAX_FILE_BYTES, "the file")?;
+    if body.is_empty() {
+        return Err(AppError::Unprocessable("the file is empty".into()));
+    }
+    let mut phases = Phases::default();
+    let sha256 = phases.time("hash", || sha256_hex(&body));
+    let state = UploadState {
+        id: None,
+        name: query.name,
+        size: body.len() as u64,
+        received: body.len() as u64,
+        sha256_matches: Some(sha256 == query.sha256),
+        sha256: Some(sha256),
+    };
+    Ok(phases.attach(Json(state).into_response()))
+}
+
+#[utoipa::path(post, path = "/api/uploads", tag = "upload", request_body = NewUpload,
+    responses((status = 201, description = "Announced", body = UploadState),
+        (status = 400, description = "Malformed JSON", body = ApiError), (status = 413, description = "Body too large", body = ApiError), (status = 415, description = "Content-Type is not application/json", body = ApiError),
+        (status = 422, description = "Wrong field types, a bad name, size or sha256", body = ApiError),
+        (status = 429, description = "Too many uploads or bytes held", body = ApiError)))]
+async fn announce(
+    State(state): State<AppState>,
+    body: Result<Json<NewUpload>, JsonRejection>,
+) -> Result<Response, AppError> {
+    let Json(new) = body.map_err(|e| AppError::from_rejection(e.status(), e.body_text()))?;
+    new.validate().map_err(AppError::Unprocessable)?;
+    let mut uploads = state.uploads.lock();
+    if uploads.len() >= MAX_UPLOADS {
+        return Err(AppError::TooManyRequests(format!(
+            "{MAX_UPLOADS} uploads are in progress already; try again in a few minutes"
+        )));
+    }
+    let announced: u64 = uploads.values().map(|u| u.size).sum();
+    if announced + new.size > MAX_TOTAL_BYTES {
+        return Err(AppError::TooManyRequests(
+            "the server is holding as many upload bytes as it will; try again in a few minutes"
+                .into(),
+        ));
+    }
+    let id = new_upload_id();
+    let upload = Upload {
+        name: new.name,
+        size: new.size,
+        expected_sha256: new.sha256,
+        bytes: Vec::new(),
+        sha256: None,
+        touched: Instant::now(),
+    };
+    let answer = upload.state(&id);
+    uploads.insert(id, upload);
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
+}
+
+fn unknown(id: &str) -> AppError {
+    AppError::NotFound(format!("no upload {id:?}: unknown or expired"))
+}
+
+#[utoipa::path(get, path = "/api/uploads/{id}", tag = "upload",
+    params(("id" = String, Path, description = "Upload id")),
+    responses((status = 200, description = "What the server holds", body = UploadState),
+        (status = 404, description = "Unknown or expired upload", body = ApiError)))]
+async fn status(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<UploadState>, AppError> {
+    let id = UploadId(id);
+    let uploads = state.uploads.lock();
+    let upload = uploads.get(&id).ok_or_else(|| unknown(&id.0))?;
+    Ok(Json(upload.state(&id)))
+}
+
+#[utoipa::path(delete, path = "/api/uploads/{id}", tag = "upload",
+    params(("id" = String, Path, description = "Upload id")),
+    responses((status = 204, description = "Forgotten"), (status = 404, description = "Unknown or expired upload", body = ApiError)))]
+async fn forget(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    match state.uploads.lock().remove(&UploadId(id.clone())) {
+        Some(_) => Ok(StatusCode::NO_CONTENT),
+        None => Err(unknown(&id)),
+    }
+}
+
+#[utoipa::path(put, path = "/api/uploads/{id}", tag = "upload",
+    params(("id" = String, Path, description = "Upload id"), ChunkQuery),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 200, description = "Chunk appended", body = UploadState),
+        (status = 404, description = "Unknown or expired upload", body = ApiError), (status = 409, description = "Wrong offset, or complete already", body = ApiError),
+        (status = 413, description = "Chunk over 1 MiB or past the announced size", body = ApiError), (status = 422, description = "offset not a number, or an empty chunk", body = ApiError)))]
+async fn chunk(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    query: Result<Query<ChunkQuery>, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, AppError> {
+    let id = UploadId(id);
+    let Query(ChunkQuery { offset }) = query.map_err(|e| AppError::Unprocessable(e.body_text()))?;
+    // The whole chunk has arrived (or the request failed) before anything is kept: an
+    // interrupted chunk leaves the upload as it was.
+    let body = body_or_413(body, MAX_CHUNK_BYTES, "a chunk")?;
+    let mut phases = Phases::default();
+    let answer = {
+        let mut uploads = state.uploads.lock();
+        let upload = uploads.get_mut(&id).ok_or_else(|| unknown(&id.0))?;
+        let received = upload.bytes.len() as u64;
+        if upload.sha256.is_some() {
+            return Err(AppError::Conflict(format!(
+                "upload {} is complete already",
+                id.0
+            )));
+        }
+        if offset != received {
+            return Err(AppError::Conflict(format!(
+                "chunk at offset {offset}, but the server has {received} bytes: send offset {received}"
+            )));
+        }
+        if body.is_empty() {
+            return Err(AppError::Unprocessable("an empty chunk".into()));
+        }
+        if received + body.len() as u64 > upload.size {
+            return Err(AppError::PayloadTooLarge(format!(
+                "this chunk ends at byte {}, past the announced size {}",
+                received + body.len() as u64,
+                upload.size
+            )));
+        }
+        phases.time("append", || upload.bytes.extend_from_slice(&body));
+        upload.touched = Instant::now();
+        if upload.bytes.len() as u64 == upload.size {
+            let sha = phases.time("hash", || sha256_hex(&upload.bytes));
+            upload.sha256 = Some(sha);
+        }
+        upload.state(&id)
+    };
+    Ok(phases.attach(Json(answer).into_response()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn untouched_uploads_expire_on_the_sweep() {
+        let store = UploadStore::default().with_ttl(Duration::from_millis(40));
+        store.lock().insert(
+            UploadId("u1".into()),
+            Upload {
+                name: "a".into(),
+                size: 1,
+                expected_sha256: String::new(),
+                bytes: Vec::new(),
+                sha256: None,
+                touched: Instant::now(),
+            },
+        );
+        assert_eq!(store.len(), 1);
+        std::thread::sleep(Duration::from_millis(60));
+        store.prune();
+        assert!(store.uploads.lock().unwrap().is_empty());
+    }
+}

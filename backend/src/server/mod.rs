@@ -1,0 +1,20 @@
+//! The serving machinery, knowing no pattern: the listeners (the HTTP/1.1 serve loop, the
+//! optional TLS listener), each client's connections and rates, the bounds the command line
+//! sets, security headers and the `Origin` check, WebSocket bounds and close codes, the built
+//! frontend, the benchmarks' bare route, and graceful shutdown.
+//!
+//! May import: `crate::error`, `crate::AppState` (for handlers' state). Nothing from the trace,
+//! the transports, the actors or the patterns.
+
+pub(crate) mod baseline;
+pub(crate) mod connections;
+pub(crate) mod http1;
+pub mod limits;
+pub(crate) mod origin;
+pub mod rate_limit;
+pub(crate) mod security;
+pub mod shutdown;
+pub(crate) mod static_files;
+pub mod tls;
+pub(crate) mod when_woken;
+pub(crate) mod ws_limits;

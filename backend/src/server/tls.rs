@@ -1,0 +1,145 @@
+//! The optional TLS listener (`--tls ADDR`): the same app over HTTPS, offering HTTP/2 and
+//! HTTP/1.1 by ALPN, so a browser speaks HTTP/2 to it (browsers use HTTP/2 only over TLS). The
+//! certificate is self-signed and generated at start-up; its SHA-256 fingerprint is printed so
+//! a person can check the one their browser warns about.
+
+use std::{
+    future::{Future, IntoFuture},
+    io,
+    net::SocketAddr,
+    sync::Arc,
+    time::Duration,
+};
+
+use axum::serve::{Listener, ListenerExt};
+use sha2::{Digest, Sha256};
+use tokio::{
+    net::{TcpListener, TcpStream},
+    task::JoinSet,
+};
+use tokio_rustls::{
+    TlsAcceptor,
+    rustls::{
+        ServerConfig,
+        crypto::ring,
+        pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer},
+    },
+    server::TlsStream,
+};
+
+use crate::{
+    AppState, app,
+    server::connections::{CappedListener, Counted},
+};
+
+/// TLS handshakes in progress at once; further connections wait to be accepted.
+pub const MAX_HANDSHAKES: usize = 64;
+/// How long a client may take to finish its handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A generated certificate and the server configuration that presents it.
+pub struct TlsIdentity {
+    pub config: Arc<ServerConfig>,
+    /// The certificate's DER, for clients (tests) that want to trust exactly it.
+    pub certificate: CertificateDer<'static>,
+    /// SHA-256 of the certificate, as `AB:CD:…`.
+    pub fingerprint: String,
+}
+
+/// A self-signed certificate for `names` (host names or IP addresses), offering h2 and
+/// http/1.1 by ALPN.
+pub fn self_signed(names: Vec<String>) -> io::Result<TlsIdentity> {
+    let generated = rcgen::generate_simple_self_signed(names).map_err(io::Error::other)?;
+    let certificate = generated.cert.der().clone();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(generated.key_pair.serialize_der()));
+    let mut config = ServerConfig::builder_with_provider(Arc::new(ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(io::Error::other)?
+        .with_no_client_auth()
+        .with_single_cert(vec![certificate.clone()], key)
+        .map_err(io::Error::other)?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsIdentity {
+        config: Arc::new(config),
+        fingerprint: fingerprint(&certificate),
+        certificate,
+    })
+}
+
+/// SHA-256 of `der`, as colon-separated upper-case hex.
+pub fn fingerprint(der: &[u8]) -> String {
+    Sha256::digest(der)
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// Serves `app(state)` over TLS on `listener` until `shutdown` completes, then drains like the
+/// plain listener (at most [`crate::server::shutdown::DRAIN_DEADLINE`]).
+pub async fn serve_tls(
+    listener: TcpListener,
+    config: Arc<ServerConfig>,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let listener = TlsListener {
+        // Capped per client like the plain listener (a refusal there is a plain-text 429,
+        // which a TLS client sees as a failed handshake).
+        tcp: CappedListener::new(listener, state.connections.clone()),
+        acceptor: TlsAcceptor::from(config),
+        handshakes: JoinSet::new(),
+    }
+    // `tap_io` also gives handlers the peer address (`ConnectInfo<SocketAddr>`).
+    .tap_io(|_| {});
+    let server = axum::serve(
+        listener,
+        app(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown);
+    state.shutdown.drain(server.into_future()).await
+}
+
+/// Accepts TCP connections and hands out those whose TLS handshake succeeded. Handshakes run
+/// concurrently (at most [`MAX_HANDSHAKES`], each with a timeout), so one slow client cannot
+/// hold up the others.
+struct TlsListener {
+    tcp: CappedListener,
+    acceptor: TlsAcceptor,
+    handshakes: JoinSet<Option<(TlsStream<Counted<TcpStream>>, SocketAddr)>>,
+}
+
+impl Listener for TlsListener {
+    type Io = TlsStream<Counted<TcpStream>>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            tokio::select! {
+                (tcp, guard, peer) = self.tcp.accept_counted(), if self.handshakes.len() < MAX_HANDSHAKES => {
+                    let acceptor = self.acceptor.clone();
+                    let tcp = Counted::new(tcp, guard);
+                    self.handshakes.spawn(async move {
+                        match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                            Ok(Ok(tls)) => Some((tls, peer)),
+                            Ok(Err(err)) => {
+                                tracing::debug!(%peer, cause = %err, "TLS handshake failed");
+                                None
+                            }
+                            Err(_) => None,
+                        }
+                    });
+                }
+                Some(done) = self.handshakes.join_next() => {
+                    if let Ok(Some(ready)) = done {
+                        return ready;
+                    }
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
+}

@@ -1,0 +1,286 @@
+//! One half of a traced HTTP exchange as the recording middleware saw it, kept compact until
+//! the trace is read; and the header helpers every traced HTTP hop shares.
+
+use std::sync::Arc;
+
+use axum::http::{HeaderMap, Method, StatusCode, Version};
+use protocol::trace::{
+    Actor, Detail, Header, Kind, Message, Observer, Phase, RequestId, RunId, Transport,
+};
+
+/// What both halves of one traced exchange share.
+#[derive(Debug)]
+pub(super) struct Exchange {
+    pub(super) run: RunId,
+    /// The id the exchange is traced under ([`super::TraceIds::connection`]).
+    pub(super) request_id: RequestId,
+    pub(super) method: Method,
+    /// Path and query as the browser sent them.
+    pub(super) target: String,
+    pub(super) version: Version,
+    /// The client's port as the server saw it, where known.
+    pub(super) connection: Option<u64>,
+}
+
+/// One half of a traced HTTP exchange as the trace middleware saw it. The trace hub keeps it
+/// so and makes the trace [`Message`] (start line, label, header strings, size) only when the
+/// trace is read: every traced request records two halves, and traces are read far less often.
+#[derive(Debug, Clone)]
+pub struct HttpHalf {
+    pub(super) exchange: Arc<Exchange>,
+    /// When the request arrived or the response left, on the server's clock.
+    pub(super) at_us: i64,
+    /// `None` for the request.
+    pub(super) status: Option<StatusCode>,
+    pub(super) headers: HeaderBlock,
+    pub(super) body_bytes: u64,
+    /// The handler's timing phases (responses only).
+    pub(super) phases: Vec<Phase>,
+}
+
+impl HttpHalf {
+    /// The run it belongs to.
+    pub fn run(&self) -> &RunId {
+        &self.exchange.run
+    }
+
+    /// The trace message of this half, as the page and `GET /api/trace/{run}` see it.
+    pub fn message(&self, seq: u64) -> Message {
+        let ex = &*self.exchange;
+        let (from, to, kind, sent_us, recv_us, start_line, label) = match self.status {
+            None => (
+                Actor::browser(),
+                Actor::server(),
+                Kind::Request,
+                None,
+                Some(self.at_us),
+                format!("{} {} {:?}", ex.method, ex.target, ex.version),
+                format!("{} {}", ex.method, ex.target),
+            ),
+            Some(status) => {
+                let reason = status.canonical_reason().unwrap_or("");
+                (
+                    Actor::server(),
+                    Actor::browser(),
+                    Kind::Response,
+                    Some(self.at_us),
+                    None,
+                    format!("{:?} {} {reason}", ex.version, status.as_u16()),
+                    format!("{} {reason} {}", status.as_u16(), ex.target),
+                )
+            }
+        };
+        let headers = self.headers.lines();
+        Message {
+            run: ex.run.clone(),
+            seq,
+            observer: Observer::Server,
+            request_id: Some(ex.request_id.clone()),
+            from,
+            to,
+            kind,
+            transport: transport_of(ex.version),
+            sent_us,
+            recv_us,
+            connection: ex.connection,
+            stream: None,
+            label,
+            bytes: Some(head_size(&start_line, &headers) + self.body_bytes),
+            status: self.status.map(|s| s.as_u16()),
+            detail: Some(Detail {
+                start_line,
+                headers,
+                body_bytes: self.body_bytes,
+                phases: self.phases.clone(),
+                ..Detail::default()
+            }),
+        }
+    }
+}
+
+/// A header map copied into one buffer: per header line, the name's and the value's lengths
+/// (`u32`, little-endian), then their bytes. One allocation where owned strings took two per
+/// line, and no reference into the connection's read buffer, which the parsed request's
+/// values point into (a cloned `HeaderMap` would keep that buffer alive as long as the trace).
+#[derive(Debug, Clone, Default)]
+pub(super) struct HeaderBlock(Box<[u8]>);
+
+impl HeaderBlock {
+    pub(super) fn of(headers: &HeaderMap) -> HeaderBlock {
+        let len = headers
+            .iter()
+            .map(|(name, value)| 8 + name.as_str().len() + value.len())
+            .sum();
+        let mut block = Vec::with_capacity(len);
+        for (name, value) in headers {
+            let (name, value) = (name.as_str().as_bytes(), value.as_bytes());
+            // Lengths over 4 GiB cannot happen (hyper refuses heads over 400 KiB); were one to,
+            // it would be cut rather than misread.
+            let (name, value) = (&name[..clamp(name.len())], &value[..clamp(value.len())]);
+            block.extend_from_slice(&(name.len() as u32).to_le_bytes());
+            block.extend_from_slice(&(value.len() as u32).to_le_bytes());
+            block.extend_from_slice(name);
+            block.extend_from_slice(value);
+        }
+        HeaderBlock(block.into_boxed_slice())
+    }
+
+    /// The header lines as the trace shows them (values not in UTF-8 made lossy).
+    fn lines(&self) -> Vec<Header> {
+        let mut lines = Vec::new();
+        let mut rest = &self.0[..];
+        while let Some((name_len, after)) = take_len(rest)
+            && let Some((value_len, after)) = take_len(after)
+            && let Some((name, after)) = after.split_at_checked(name_len)
+            && let Some((value, after)) = after.split_at_checked(value_len)
+        {
+            lines.push(Header {
+                name: String::from_utf8_lossy(name).into_owned(),
+                value: String::from_utf8_lossy(value).into_owned(),
+            });
+            rest = after;
+        }
+        lines
+    }
+}
+
+/// `len`, at most `u32::MAX`.
+fn clamp(len: usize) -> usize {
+    len.min(u32::MAX as usize)
+}
+
+/// A `u32` length from the front of `bytes`, and what follows it.
+fn take_len(bytes: &[u8]) -> Option<(usize, &[u8])> {
+    let (len, rest) = bytes.split_first_chunk::<4>()?;
+    Some((u32::from_le_bytes(*len) as usize, rest))
+}
+
+fn transport_of(version: Version) -> Transport {
+    if version == Version::HTTP_2 {
+        Transport::H2
+    } else {
+        Transport::Http1
+    }
+}
+
+/// Header lines as they were on the wire.
+pub fn headers_of(headers: &HeaderMap) -> Vec<Header> {
+    headers
+        .iter()
+        .map(|(name, value)| Header {
+            name: name.as_str().to_owned(),
+            value: String::from_utf8_lossy(value.as_bytes()).into_owned(),
+        })
+        .collect()
+}
+
+/// Bytes of the start line and header block as HTTP/1.1 puts them on the wire.
+pub fn head_size(start_line: &str, headers: &[Header]) -> u64 {
+    let lines: usize = headers
+        .iter()
+        .map(|h| h.name.len() + 2 + h.value.len() + 2)
+        .sum();
+    (start_line.len() + 2 + lines + 2) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn a_header_block_gives_back_every_line_in_order() {
+        let mut headers = HeaderMap::new();
+        headers.insert("content-type", HeaderValue::from_static("application/json"));
+        headers.append("x-many", HeaderValue::from_static("one"));
+        headers.append("x-many", HeaderValue::from_static(""));
+        headers.append("x-many", HeaderValue::from_bytes(b"caf\xe9").unwrap());
+        let lines = HeaderBlock::of(&headers).lines();
+        assert_eq!(lines, headers_of(&headers));
+        assert_eq!(lines.len(), 4);
+        assert_eq!(lines[3].value, "caf\u{fffd}", "not UTF-8: shown lossy");
+        assert!(HeaderBlock::of(&HeaderMap::new()).lines().is_empty());
+    }
+
+    #[test]
+    fn both_halves_read_as_the_messages_the_page_expects() {
+        let exchange = Arc::new(Exchange {
+            run: RunId("run-1".into()),
+            request_id: RequestId("7".into()),
+            method: Method::POST,
+            target: "/api/echo?run=run-1&rid=7".into(),
+            version: Version::HTTP_11,
+            connection: Some(50_000),
+        });
+        let mut headers = HeaderMap::new();
+        headers.insert("content-type", HeaderValue::from_static("application/json"));
+        let phase = Phase {
+            name: "parse".into(),
+            start_us: 5,
+            dur_us: 1,
+        };
+        let request = HttpHalf {
+            exchange: Arc::clone(&exchange),
+            at_us: 10,
+            status: None,
+            headers: HeaderBlock::of(&headers),
+            body_bytes: 3,
+            phases: Vec::new(),
+        }
+        .message(0);
+        let response = HttpHalf {
+            exchange,
+            at_us: 20,
+            status: Some(StatusCode::CREATED),
+            headers: HeaderBlock::of(&headers),
+            body_bytes: 4,
+            phases: vec![phase.clone()],
+        }
+        .message(1);
+
+        let start_line = "POST /api/echo?run=run-1&rid=7 HTTP/1.1";
+        let lines = headers_of(&headers);
+        assert_eq!(
+            request,
+            Message {
+                run: RunId("run-1".into()),
+                seq: 0,
+                observer: Observer::Server,
+                request_id: Some(RequestId("7".into())),
+                from: Actor::browser(),
+                to: Actor::server(),
+                kind: Kind::Request,
+                transport: Transport::Http1,
+                sent_us: None,
+                recv_us: Some(10),
+                connection: Some(50_000),
+                stream: None,
+                label: "POST /api/echo?run=run-1&rid=7".into(),
+                bytes: Some(head_size(start_line, &lines) + 3),
+                status: None,
+                detail: Some(Detail {
+                    start_line: start_line.into(),
+                    headers: lines.clone(),
+                    body_bytes: 3,
+                    ..Detail::default()
+                }),
+            }
+        );
+        assert_eq!((response.seq, response.kind), (1, Kind::Response));
+        assert_eq!(
+            (response.from, response.to),
+            (Actor::server(), Actor::browser())
+        );
+        assert_eq!((response.sent_us, response.recv_us), (Some(20), None));
+        assert_eq!(response.label, "201 Created /api/echo?run=run-1&rid=7");
+        assert_eq!(response.status, Some(201));
+        let detail = response.detail.unwrap();
+        assert_eq!(detail.start_line, "HTTP/1.1 201 Created");
+        assert_eq!(detail.headers, lines);
+        assert_eq!(detail.phases, [phase]);
+        assert_eq!(
+            response.bytes,
+            Some(head_size("HTTP/1.1 201 Created", &lines) + 4)
+        );
+    }
+}

@@ -1,0 +1,354 @@
+//! The trace hub: a bounded log per run of what the server saw, fanned out to the pages
+//! watching that run.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use protocol::trace::{Actor, Detail, Kind, Message, Observer, RequestId, RunId, Transport};
+use tokio::sync::broadcast;
+
+use super::{clock::server_now_us, http_half::HttpHalf};
+
+/// Runs kept at once; creating one more evicts the least recently touched.
+pub const MAX_RUNS: usize = 512;
+/// Messages kept per run; older ones are dropped first.
+pub const MAX_MESSAGES_PER_RUN: usize = 2_000;
+/// A run untouched for this long is forgotten.
+pub const RUN_TTL: Duration = Duration::from_secs(15 * 60);
+/// Messages a watching page may fall behind before it is told it is too slow and dropped.
+pub const WATCH_BUFFER: usize = 512;
+
+/// One server-observed hop, for [`TraceHub::hop`].
+pub struct Hop<'a> {
+    pub run: &'a RunId,
+    pub request_id: String,
+    pub from: &'a str,
+    pub to: &'a str,
+    pub kind: Kind,
+    pub transport: Transport,
+    /// Which ends of the hop the server saw.
+    pub at: HopTime,
+    pub label: String,
+    pub bytes: Option<u64>,
+    pub body: Option<String>,
+}
+
+/// What [`TraceHub::hop_on`] adds to a [`Hop`]: the connection and stream it travelled on, and
+/// its full detail (start line, headers) where the plain body is not enough.
+#[derive(Debug, Default)]
+pub struct HopWire {
+    pub connection: Option<u64>,
+    pub stream: Option<u64>,
+    pub detail: Option<Detail>,
+}
+
+/// Which ends of a hop the server saw, and when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HopTime {
+    /// Both, now: a hop inside the server.
+    Whole,
+    /// It left now; the other end will say when it arrived (a pushed event or frame).
+    Sent,
+    /// It arrived now (a frame from a client).
+    Received,
+    /// Both, at these server times (a ping and its pong).
+    Span(i64, i64),
+}
+
+/// Per-run logs of server-side messages. Cheap to clone.
+#[derive(Clone)]
+pub struct TraceHub {
+    // std Mutex: never held across an await; every operation is a short map update.
+    runs: Arc<Mutex<HashMap<RunId, RunLog>>>,
+    /// How long an untouched run is kept ([`RUN_TTL`] unless `--store-ttl` says otherwise).
+    ttl: Duration,
+}
+
+impl Default for TraceHub {
+    fn default() -> Self {
+        TraceHub {
+            runs: Arc::default(),
+            ttl: RUN_TTL,
+        }
+    }
+}
+
+struct RunLog {
+    /// The newest messages, at most `MAX_MESSAGES_PER_RUN`, replayed to a page that starts watching.
+    messages: VecDeque<Entry>,
+    next_seq: u64,
+    /// Fan-out to watching pages; bounded, so a slow page lags and is dropped.
+    live: broadcast::Sender<Message>,
+    /// Last record or watch, for expiry and eviction.
+    touched: Instant,
+}
+
+/// One message of a run's log: made, or one half of an HTTP exchange as the trace middleware
+/// saw it, made into a message only when the trace is read. Every traced request records two
+/// halves and the trace is read far less often, so the strings (start line, label, headers) are
+/// not built for most of them.
+#[derive(Clone)]
+enum Entry {
+    /// Boxed: a message is four times the size of a half, which most entries are.
+    Made(Box<Message>),
+    Http {
+        seq: u64,
+        half: HttpHalf,
+    },
+}
+
+impl Entry {
+    fn run(&self) -> &RunId {
+        match self {
+            Entry::Made(message) => &message.run,
+            Entry::Http { half, .. } => half.run(),
+        }
+    }
+
+    fn set_seq(&mut self, to: u64) {
+        match self {
+            Entry::Made(message) => message.seq = to,
+            Entry::Http { seq, .. } => *seq = to,
+        }
+    }
+
+    fn message(&self) -> Message {
+        match self {
+            Entry::Made(message) => Message::clone(message),
+            Entry::Http { seq, half } => half.message(*seq),
+        }
+    }
+
+    fn into_message(self) -> Message {
+        match self {
+            Entry::Made(message) => *message,
+            Entry::Http { seq, half } => half.message(seq),
+        }
+    }
+}
+
+impl RunLog {
+    fn new() -> Self {
+        RunLog {
+            messages: VecDeque::new(),
+            next_seq: 0,
+            live: broadcast::channel(WATCH_BUFFER).0,
+            touched: Instant::now(),
+        }
+    }
+}
+
+impl TraceHub {
+    /// The same hub, forgetting runs untouched for `ttl`.
+    pub fn with_ttl(mut self, ttl: Duration) -> TraceHub {
+        self.ttl = ttl;
+        self
+    }
+
+    /// Forgets the runs untouched for longer than the TTL (the periodic sweep calls it).
+    pub fn prune(&self) {
+        let ttl = self.ttl;
+        let mut runs = self.runs.lock().expect("trace hub lock poisoned");
+        runs.retain(|_, log| log.touched.elapsed() < ttl);
+    }
+
+    /// Records `message` (its `seq` is assigned here) and sends it to the run's watchers.
+    pub fn record(&self, message: Message) {
+        self.push(Entry::Made(Box::new(message)));
+    }
+
+    /// Records one half of a traced HTTP exchange, kept as it is until the trace is read (or
+    /// made into its message at once when a page is watching the run).
+    pub fn record_http(&self, half: HttpHalf) {
+        self.push(Entry::Http { seq: 0, half });
+    }
+
+    /// Appends `entry` to its run's log with the run's next `seq`, and sends it to the watchers.
+    fn push(&self, mut entry: Entry) {
+        let now = Instant::now();
+        let evicted = {
+            let mut runs = self.runs.lock().expect("trace hub lock poisoned");
+            let log = Self::log_for(&mut runs, entry.run(), self.ttl);
+            entry.set_seq(log.next_seq);
+            log.next_seq += 1;
+            let evicted = if log.messages.len() == MAX_MESSAGES_PER_RUN {
+                log.messages.pop_front()
+            } else {
+                None
+            };
+            log.touched = now;
+            // No watcher is fine: the log keeps the message for a later watch or GET (and with
+            // none, the copy for them is not made).
+            if log.live.receiver_count() > 0 {
+                let _ = log.live.send(entry.message());
+            }
+            log.messages.push_back(entry);
+            evicted
+        };
+        // Freed once the lock is released: the oldest entry's memory is cold, and every traced
+        // request waits for this lock.
+        drop(evicted);
+    }
+
+    /// Records a hop the server saw whole (sent and received at once), such as one between the
+    /// server and its worker, or an event it pushed.
+    pub fn hop(&self, hop: Hop<'_>) {
+        self.hop_on(hop, HopWire::default());
+    }
+
+    /// [`TraceHub::hop`] for a hop whose connection and stream are known, with its detail.
+    pub fn hop_on(&self, hop: Hop<'_>, wire: HopWire) {
+        let now = server_now_us();
+        let (sent_us, recv_us) = match hop.at {
+            HopTime::Whole => (Some(now), Some(now)),
+            HopTime::Sent => (Some(now), None),
+            HopTime::Received => (None, Some(now)),
+            HopTime::Span(sent, recv) => (Some(sent), Some(recv)),
+        };
+        self.record(Message {
+            run: hop.run.clone(),
+            seq: 0,
+            observer: Observer::Server,
+            request_id: Some(RequestId(hop.request_id)),
+            from: Actor::new(hop.from),
+            to: Actor::new(hop.to),
+            kind: hop.kind,
+            transport: hop.transport,
+            sent_us,
+            recv_us,
+            connection: wire.connection,
+            stream: wire.stream,
+            label: hop.label,
+            bytes: hop.bytes,
+            status: None,
+            detail: wire.detail.or_else(|| hop.body.map(Detail::of_body)),
+        });
+    }
+
+    /// The run's recorded messages and a receiver for the ones to come, taken under one lock
+    /// so nothing falls between them (the messages are made after it is released).
+    pub fn watch(&self, run: &RunId) -> (Vec<Message>, broadcast::Receiver<Message>) {
+        let (entries, live) = {
+            let mut runs = self.runs.lock().expect("trace hub lock poisoned");
+            let log = Self::log_for(&mut runs, run, self.ttl);
+            log.touched = Instant::now();
+            (log.messages.clone(), log.live.subscribe())
+        };
+        (entries.into_iter().map(Entry::into_message).collect(), live)
+    }
+
+    /// The run's recorded messages, or `None` for a run never seen (or expired).
+    pub fn snapshot(&self, run: &RunId) -> Option<Vec<Message>> {
+        let entries = {
+            let runs = self.runs.lock().expect("trace hub lock poisoned");
+            runs.get(run)?.messages.clone()
+        };
+        Some(entries.into_iter().map(Entry::into_message).collect())
+    }
+
+    /// How many runs are kept now.
+    pub fn run_count(&self) -> usize {
+        self.runs.lock().expect("trace hub lock poisoned").len()
+    }
+
+    fn log_for<'a>(
+        runs: &'a mut HashMap<RunId, RunLog>,
+        run: &RunId,
+        ttl: Duration,
+    ) -> &'a mut RunLog {
+        if !runs.contains_key(run) {
+            runs.retain(|_, log| log.touched.elapsed() < ttl);
+            if runs.len() >= MAX_RUNS {
+                let oldest = runs
+                    .iter()
+                    .min_by_key(|(_, log)| log.touched)
+                    .map(|(id, _)| id.clone());
+                if let Some(oldest) = oldest {
+                    runs.remove(&oldest);
+                }
+            }
+            runs.insert(run.clone(), RunLog::new());
+        }
+        // A second lookup, but no copy of the run id for each message of a run already kept.
+        runs.get_mut(run).expect("inserted above")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(run: &str) -> Message {
+        Message {
+            run: RunId(run.into()),
+            seq: 0,
+            observer: Observer::Server,
+            request_id: None,
+            from: Actor::browser(),
+            to: Actor::server(),
+            kind: Kind::Request,
+            transport: Transport::Http1,
+            sent_us: None,
+            recv_us: Some(server_now_us()),
+            connection: None,
+            stream: None,
+            label: "GET /".into(),
+            bytes: None,
+            status: None,
+            detail: None,
+        }
+    }
+
+    #[test]
+    fn runs_and_messages_are_bounded() {
+        let hub = TraceHub::default();
+        for i in 0..MAX_RUNS + 10 {
+            hub.record(msg(&format!("r{i}")));
+        }
+        assert_eq!(hub.run_count(), MAX_RUNS);
+        assert!(
+            hub.snapshot(&RunId("r0".into())).is_none(),
+            "oldest run evicted"
+        );
+        for _ in 0..MAX_MESSAGES_PER_RUN + 5 {
+            hub.record(msg("busy"));
+        }
+        let kept = hub.snapshot(&RunId("busy".into())).unwrap();
+        assert_eq!(kept.len(), MAX_MESSAGES_PER_RUN);
+        assert_eq!(kept[0].seq, 5, "oldest messages dropped first");
+    }
+
+    #[test]
+    fn untouched_runs_expire_on_the_sweep() {
+        // A TTL that a loaded machine's preemption between the record and the prune below
+        // does not use up (with 50 ms, "new" could expire before the prune saw it).
+        const TTL: Duration = Duration::from_millis(300);
+        let past_the_ttl = || std::thread::sleep(TTL + Duration::from_millis(100));
+        let hub = TraceHub::default().with_ttl(TTL);
+        hub.record(msg("old"));
+        past_the_ttl();
+        hub.record(msg("new"));
+        hub.prune();
+        assert_eq!(hub.run_count(), 1);
+        assert!(
+            hub.snapshot(&RunId("old".into())).is_none(),
+            "expired run forgotten"
+        );
+        past_the_ttl();
+        hub.prune();
+        assert_eq!(hub.run_count(), 0, "nothing kept past the TTL");
+    }
+
+    #[tokio::test]
+    async fn watch_sees_backlog_then_live() {
+        let hub = TraceHub::default();
+        hub.record(msg("w"));
+        let (backlog, mut live) = hub.watch(&RunId("w".into()));
+        assert_eq!(backlog.len(), 1);
+        hub.record(msg("w"));
+        assert_eq!(live.recv().await.unwrap().seq, 1);
+    }
+}

@@ -1,0 +1,83 @@
+//! Which run and request a traced request belongs to: its `run` and `rid` query parameters,
+//! checked, and their description for the OpenAPI document.
+
+use protocol::{
+    REQUEST_PARAM, RUN_PARAM,
+    trace::{RequestId, RunId},
+};
+
+use crate::error::AppError;
+
+/// Parses a run id from a path or query, refusing bad ones with a 400.
+pub fn parse_run_id(s: &str) -> Result<RunId, AppError> {
+    if RunId::is_valid(s) {
+        Ok(RunId(s.to_owned()))
+    } else {
+        Err(AppError::BadRequest(format!(
+            "invalid run id {s:?}: use 1 to {} characters of A-Z a-z 0-9 - _",
+            RunId::MAX_LEN
+        )))
+    }
+}
+
+/// The run and request a traced request belongs to, from its query string. The middleware puts
+/// it in the request's extensions, so handlers can trace their own hops (`Option<Extension<_>>`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TraceIds {
+    pub run: RunId,
+    /// The id the page gave the exchange (`rid`): the same for every reconnection of one
+    /// EventSource, so pushed events are named after it.
+    pub request: RequestId,
+    /// The id this HTTP request is traced under: `request`, or for an EventSource
+    /// reconnecting with `Last-Event-ID: N`, `{rid}-rN` (both observers derive the same).
+    pub connection: RequestId,
+}
+
+impl TraceIds {
+    /// `Ok(None)` when the request carries no `run` (an untraced call, e.g. from curl).
+    pub fn from_query(query: Option<&str>) -> Result<Option<TraceIds>, AppError> {
+        let mut run = None;
+        let mut rid = None;
+        for pair in query.unwrap_or("").split('&') {
+            match pair.split_once('=') {
+                Some((k, v)) if k == RUN_PARAM => run = Some(v),
+                Some((k, v)) if k == REQUEST_PARAM => rid = Some(v),
+                _ => {}
+            }
+        }
+        let Some(run) = run else { return Ok(None) };
+        let run = parse_run_id(run)?;
+        let rid = rid.ok_or_else(|| {
+            AppError::BadRequest(format!(
+                "a traced request needs `{REQUEST_PARAM}` beside `{RUN_PARAM}`"
+            ))
+        })?;
+        if !RunId::is_valid(rid) {
+            return Err(AppError::BadRequest(format!("invalid request id {rid:?}")));
+        }
+        Ok(Some(TraceIds {
+            run,
+            request: RequestId(rid.to_owned()),
+            connection: RequestId(rid.to_owned()),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trace_ids_come_from_the_query() {
+        assert_eq!(TraceIds::from_query(None).unwrap(), None);
+        assert_eq!(TraceIds::from_query(Some("a=1")).unwrap(), None);
+        let ids = TraceIds::from_query(Some("x=1&run=abc&rid=7"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(ids.run, RunId("abc".into()));
+        assert_eq!(ids.request, RequestId("7".into()));
+        assert!(TraceIds::from_query(Some("run=abc")).is_err());
+        assert!(TraceIds::from_query(Some("run=a%20b&rid=1")).is_err());
+        assert!(TraceIds::from_query(Some("run=ok&rid=<script>")).is_err());
+    }
+}

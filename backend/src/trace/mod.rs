@@ -1,0 +1,25 @@
+//! The trace: what the server saw of each run, and how it reaches the page. The hub keeps a
+//! bounded log per run and fans it out to the trace socket; the recording middleware logs
+//! every traced HTTP exchange; handlers record the hops only they see (to a worker, a store,
+//! an instance) through the tracer.
+//!
+//! May import: `crate::server`, `crate::error`, `crate::AppState`. Nothing from the transports,
+//! the actors or the patterns.
+
+mod clock;
+mod http_half;
+mod hub;
+mod ids;
+mod phases;
+mod record;
+pub(crate) mod socket;
+mod tracer;
+
+pub(crate) use clock::server_now_us;
+pub(crate) use http_half::{head_size, headers_of};
+pub use hub::TraceHub;
+pub(crate) use hub::{Hop, HopTime, HopWire};
+pub(crate) use ids::TraceIds;
+pub(crate) use phases::Phases;
+pub(crate) use record::{last_event_id, record};
+pub(crate) use tracer::InternalHops;

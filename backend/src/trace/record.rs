@@ -1,0 +1,107 @@
+//! The recording middleware: a request that carries `run` and `rid` is logged when it arrives
+//! (with the headers the server really received) and its response when it leaves (with the
+//! handler's timing phases). One middleware serves every demo.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use axum::{
+    body::HttpBody,
+    extract::{ConnectInfo, OriginalUri, Request, State},
+    http::{HeaderMap, HeaderName, header},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use protocol::{pairing, trace::RequestId};
+
+use super::{
+    clock::server_now_us,
+    http_half::{Exchange, HeaderBlock, HttpHalf},
+    hub::TraceHub,
+    ids::TraceIds,
+    phases::Phases,
+};
+
+/// Middleware: records the arrival and the departure of each traced exchange. Its state is the
+/// trace hub, all it uses.
+pub async fn record(State(trace): State<TraceHub>, mut request: Request, next: Next) -> Response {
+    let mut ids = match TraceIds::from_query(request.uri().query()) {
+        Ok(Some(ids)) => ids,
+        Ok(None) => return next.run(request).await,
+        Err(e) => return e.into_response(),
+    };
+    if let Some(last) = last_event_id(request.headers()) {
+        ids.connection = RequestId(pairing::reconnect(&ids.request.0, last));
+    }
+    let arrived = server_now_us();
+    let exchange = Arc::new(Exchange {
+        run: ids.run.clone(),
+        request_id: ids.connection.clone(),
+        method: request.method().clone(),
+        target: target_of(&request),
+        version: request.version(),
+        connection: request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(peer)| u64::from(peer.port())),
+    });
+    trace.record_http(HttpHalf {
+        exchange: Arc::clone(&exchange),
+        at_us: arrived,
+        status: None,
+        headers: HeaderBlock::of(request.headers()),
+        body_bytes: content_length(request.headers())
+            .or_else(|| request.body().size_hint().exact())
+            .unwrap_or(0),
+        phases: Vec::new(),
+    });
+    request.extensions_mut().insert(ids);
+
+    let mut response = next.run(request).await;
+
+    // Moved, not copied: nothing after this middleware reads them.
+    let phases = response
+        .extensions_mut()
+        .remove::<Phases>()
+        .map(|p| p.0)
+        .unwrap_or_default();
+    trace.record_http(HttpHalf {
+        exchange,
+        at_us: server_now_us(),
+        status: Some(response.status()),
+        headers: HeaderBlock::of(response.headers()),
+        body_bytes: response.body().size_hint().exact().unwrap_or(0),
+        phases,
+    });
+    response
+}
+
+/// The full path and query as the browser sent them (nesting strips the `/api` prefix from
+/// `uri()`).
+fn target_of(request: &Request) -> String {
+    let uri = request
+        .extensions()
+        .get::<OriginalUri>()
+        .map_or(request.uri(), |OriginalUri(uri)| uri);
+    uri.path_and_query()
+        .map_or_else(|| uri.path(), |pq| pq.as_str())
+        .to_owned()
+}
+
+/// The `Last-Event-ID` a reconnecting EventSource sends, if it is a number.
+pub fn last_event_id(headers: &HeaderMap) -> Option<u32> {
+    const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
+    headers
+        .get(LAST_EVENT_ID)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}

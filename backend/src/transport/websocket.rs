@@ -1,0 +1,373 @@
+//! The pushing WebSocket every socket demo shares (push, pub/sub): the upgrade with small
+//! buffers, and one `select!` loop that reads the client, waits for what the demo has to push,
+//! pings, and honours shutdown, writing each frame under a timeout. Every frame is traced.
+//!
+//! A demo supplies a [`Conversation`]: what to do with a client frame, and what to push next.
+//! A client whose outbox fills or whose socket stops taking writes (it is not reading) is closed
+//! with 1008 "too slow"; nothing is buffered without bound. (One task rather than split halves:
+//! a separate writer task on a split axum socket stalled under load here, and one loop makes
+//! the bound easy to see.)
+
+use std::{collections::VecDeque, future::Future, time::Duration};
+
+use axum::{
+    extract::{
+        WebSocketUpgrade,
+        ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket},
+    },
+    response::Response,
+};
+use protocol::{
+    pairing,
+    push::{Frame, frame_bytes},
+    trace::{Kind, Transport},
+};
+
+use crate::{
+    AppState,
+    server::ws_limits,
+    trace::TraceIds,
+    trace::{Hop, HopTime, TraceHub, server_now_us},
+};
+
+/// Frames a socket may have waiting to be written before it is closed as too slow.
+pub const OUTBOX: usize = 32;
+/// How often the server pings each socket, unless its demo says otherwise
+/// ([`Conversation::PING_EVERY`]).
+pub const PING_EVERY: Duration = Duration::from_secs(3);
+/// A socket that answers no ping for this long (or for two ping intervals, if longer) is closed.
+pub const PONG_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one write may take before the client is given up on.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the closing frame may take.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// One frame ready to go: its text, and how the trace draws it.
+pub struct Outgoing {
+    /// Shared, not copied: a fan-out hands every socket the same bytes (a reference count each).
+    text: Utf8Bytes,
+    kind: Kind,
+    from: &'static str,
+    label: String,
+}
+
+impl Outgoing {
+    pub fn frame(frame: &impl Frame) -> Outgoing {
+        let (kind, from) = frame.drawn_as();
+        Outgoing {
+            text: serde_json::to_string(frame)
+                .expect("frames serialize")
+                .into(),
+            kind,
+            from,
+            label: frame.summary(),
+        }
+    }
+
+    /// A frame whose text is already made (one text shared by every socket a message goes
+    /// to). `label` is how the trace draws it: left empty when nobody traces this socket.
+    pub fn prepared(text: Utf8Bytes, kind: Kind, from: &'static str, label: String) -> Outgoing {
+        Outgoing {
+            text,
+            kind,
+            from,
+            label,
+        }
+    }
+}
+
+/// What a demo has to push next.
+pub enum Next {
+    /// These frames, in order.
+    Send(Vec<Outgoing>),
+    /// Nothing (a source ended); wait again.
+    Nothing,
+    /// Give up on this client: it fell too far behind. The reason goes in the close frame.
+    TooSlow(String),
+}
+
+/// One demo's side of a socket.
+pub trait Conversation: Send + 'static {
+    /// How often the server pings this kind of socket.
+    const PING_EVERY: Duration = PING_EVERY;
+
+    /// Handles one text frame from the client: the label the trace draws it with, and the
+    /// frames to answer with (errors included: the socket stays open).
+    fn on_text(&mut self, text: &str) -> (String, Vec<Outgoing>);
+    /// Waits for something to push.
+    fn next(&mut self) -> impl Future<Output = Next> + Send;
+}
+
+/// Accepts the upgrade within [`ws_limits::bounded`] and runs `conversation` on it; shutdown waits for
+/// the loop (it closes the socket with 1001).
+pub fn accept(
+    ws: WebSocketUpgrade,
+    state: AppState,
+    tracer: FrameTracer,
+    conversation: impl Conversation,
+) -> Response {
+    ws_limits::bounded(ws, &state.config.limits).on_upgrade(move |socket| {
+        let shutdown = state.shutdown.clone();
+        shutdown.track(run(socket, state, tracer, conversation))
+    })
+}
+
+/// Names this socket's frames in the trace the way the page does, so both halves pair up:
+/// the n-th text frame the server sends is `{rid}-e{n}`, the n-th the client sends `{rid}-c{n}`.
+pub struct FrameTracer {
+    hub: TraceHub,
+    ids: Option<TraceIds>,
+    /// The client's lifeline.
+    peer: String,
+    sent: u32,
+    received: u32,
+}
+
+impl FrameTracer {
+    pub fn new(hub: TraceHub, ids: Option<TraceIds>, peer: String) -> FrameTracer {
+        FrameTracer {
+            hub,
+            ids,
+            peer,
+            sent: 0,
+            received: 0,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &self,
+        request_id: String,
+        kind: Kind,
+        from: &str,
+        to: &str,
+        at: HopTime,
+        label: String,
+        body: Option<&str>,
+    ) {
+        if let Some(ids) = &self.ids {
+            self.hub.hop(Hop {
+                run: &ids.run,
+                request_id,
+                from,
+                to,
+                kind,
+                transport: Transport::WebSocket,
+                at,
+                label,
+                bytes: Some(frame_bytes(body.map_or(0, str::len), from != self.peer)),
+                body: body.map(str::to_owned),
+            });
+        }
+    }
+
+    fn sent(&mut self, frame: &Outgoing) {
+        self.sent += 1;
+        let Some(ids) = &self.ids else { return };
+        let rid = pairing::event(&ids.request.0, self.sent);
+        self.record(
+            rid,
+            frame.kind,
+            frame.from,
+            &self.peer,
+            HopTime::Sent,
+            frame.label.clone(),
+            Some(frame.text.as_str()),
+        );
+    }
+
+    fn received(&mut self, label: String, text: &str) {
+        self.received += 1;
+        let Some(ids) = &self.ids else { return };
+        let rid = pairing::client_frame(&ids.request.0, self.received);
+        self.record(
+            rid,
+            Kind::Push,
+            &self.peer,
+            "server",
+            HopTime::Received,
+            label,
+            Some(text),
+        );
+    }
+
+    fn ping_pong(&self, n: u32, ping_us: i64, pong_us: i64) {
+        let Some(ids) = &self.ids else { return };
+        let mid = (ping_us + pong_us) / 2;
+        let peer = self.peer.as_str();
+        self.record(
+            pairing::ping(&ids.request.0, n),
+            Kind::Push,
+            "server",
+            peer,
+            HopTime::Span(ping_us, mid),
+            "ping".into(),
+            None,
+        );
+        self.record(
+            pairing::pong(&ids.request.0, n),
+            Kind::Push,
+            peer,
+            "server",
+            HopTime::Span(mid, pong_us),
+            "pong".into(),
+            None,
+        );
+    }
+
+    fn closed(&self, by_client: bool) {
+        let Some(ids) = &self.ids else { return };
+        let peer = self.peer.as_str();
+        let (from, to, at, label) = if by_client {
+            (peer, "server", HopTime::Received, "close")
+        } else {
+            ("server", peer, HopTime::Sent, "close (server)")
+        };
+        self.hub.hop(Hop {
+            run: &ids.run,
+            request_id: pairing::close(&ids.request.0),
+            from,
+            to,
+            kind: Kind::Close,
+            transport: Transport::WebSocket,
+            at,
+            label: label.into(),
+            bytes: None,
+            body: None,
+        });
+    }
+}
+
+/// Why the server closed a socket.
+fn close(code: u16, reason: &str) -> WsMessage {
+    WsMessage::Close(Some(CloseFrame {
+        code,
+        reason: Utf8Bytes::from(reason),
+    }))
+}
+
+/// Why the loop ended, and so the close frame the client gets.
+enum Ending {
+    ClientLeft,
+    /// The client sent what this socket refuses (too big, not UTF-8, binary): closed with the
+    /// code saying which.
+    Refused(CloseFrame),
+    TooSlow(String),
+    NoPong,
+    Shutdown,
+}
+
+async fn run<C: Conversation>(
+    mut socket: WebSocket,
+    state: AppState,
+    mut tracer: FrameTracer,
+    mut conversation: C,
+) {
+    // Frames produced but not yet written. The loop writes them itself after each event, each
+    // write bounded by a timeout, so a client that stops reading is noticed either way: its
+    // outbox fills, or a write to its full socket times out. Bounded by its length, not
+    // allocated up front: an idle socket's outbox is empty, and 32 frames' room (1.25 KiB)
+    // per held socket showed in the connections-held benchmark.
+    let mut outbox: VecDeque<WsMessage> = VecDeque::new();
+    let stopped = state.stopped();
+    tokio::pin!(stopped);
+    let ping_every = C::PING_EVERY;
+    let pong_timeout = PONG_TIMEOUT.max(2 * ping_every);
+    let mut ping = tokio::time::interval(ping_every);
+    ping.tick().await;
+    let mut pings = 0u32;
+    let mut ping_sent: Option<i64> = None;
+    let mut last_pong = tokio::time::Instant::now();
+    const OUTBOX_FULL: &str = "too slow: frames were piling up";
+
+    // Queues frames; `false` when the outbox is full, i.e. the client is not reading.
+    fn queue(
+        outbox: &mut VecDeque<WsMessage>,
+        tracer: &mut FrameTracer,
+        frames: Vec<Outgoing>,
+    ) -> bool {
+        for frame in frames {
+            if outbox.len() >= OUTBOX {
+                return false;
+            }
+            tracer.sent(&frame);
+            outbox.push_back(WsMessage::Text(frame.text));
+        }
+        true
+    }
+
+    let ending = loop {
+        let queued = tokio::select! {
+            _ = &mut stopped => break Ending::Shutdown,
+            incoming = socket.recv() => match incoming {
+                Some(Ok(WsMessage::Text(text))) => {
+                    let (label, answers) = conversation.on_text(&text);
+                    tracer.received(label, &text);
+                    queue(&mut outbox, &mut tracer, answers)
+                }
+                Some(Ok(WsMessage::Pong(_))) => {
+                    last_pong = tokio::time::Instant::now();
+                    if let Some(sent) = ping_sent.take() {
+                        tracer.ping_pong(pings, sent, server_now_us());
+                    }
+                    true
+                }
+                Some(Ok(WsMessage::Close(_))) | None => break Ending::ClientLeft,
+                Some(Err(e)) => match ws_limits::for_error(&e) {
+                    Some(frame) => break Ending::Refused(frame),
+                    None => break Ending::ClientLeft,
+                },
+                Some(Ok(m)) if ws_limits::is_refused(&m) => break Ending::Refused(ws_limits::binary_refused()),
+                Some(Ok(_)) => true,
+            },
+            next = conversation.next() => match next {
+                Next::Send(frames) => queue(&mut outbox, &mut tracer, frames),
+                Next::Nothing => true,
+                Next::TooSlow(reason) => break Ending::TooSlow(reason),
+            },
+            _ = ping.tick() => {
+                if last_pong.elapsed() > pong_timeout {
+                    break Ending::NoPong;
+                }
+                pings += 1;
+                ping_sent = Some(server_now_us());
+                outbox.len() < OUTBOX && { outbox.push_back(WsMessage::Ping(Default::default())); true }
+            }
+        };
+        if !queued {
+            break Ending::TooSlow(OUTBOX_FULL.into());
+        }
+        while let Some(frame) = outbox.pop_front() {
+            match tokio::time::timeout(WRITE_TIMEOUT, socket.send(frame)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => break,
+                Err(_) => {
+                    outbox.clear();
+                    break;
+                }
+            }
+        }
+    };
+    tracer.closed(matches!(ending, Ending::ClientLeft));
+    let frame = match &ending {
+        Ending::ClientLeft => close(1000, "bye"),
+        Ending::TooSlow(reason) => {
+            tracing::info!(peer = %tracer.peer, %reason, "socket too slow: closing it");
+            // A close reason is at most 123 bytes.
+            let mut reason = reason.clone();
+            while reason.len() > 120 {
+                reason.pop();
+            }
+            close(1008, &reason)
+        }
+        Ending::NoPong => close(1011, "no pong"),
+        Ending::Refused(frame) => {
+            tracing::debug!(peer = %tracer.peer, code = frame.code, reason = %frame.reason, "socket refused input");
+            WsMessage::Close(Some(frame.clone()))
+        }
+        Ending::Shutdown => close(1001, "server shutting down"),
+    };
+    drop(conversation);
+    // Told why where it can still be told: a client whose buffers are full only sees the end.
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.send(frame)).await;
+}
