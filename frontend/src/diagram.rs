@@ -25,53 +25,17 @@
 use std::collections::{HashMap, HashSet};
 
 use leptos::{html, prelude::*, svg};
-use protocol::trace::{Actor, Kind, Transport};
+use protocol::trace::{Actor, Kind};
 use wasm_bindgen::{JsCast, closure::Closure};
 
 use crate::{
+    format::{display_label, human_us},
     labels::{self, Fixed, Labelled, Spot},
     layout::{self, ArrowGeo, BarGeo, BarStyle, Geometry, LifelineGeo, Options, SegmentGeo},
     merge::Drawn,
-    metrics::{human_bytes, human_us},
     playback::Shown,
     window::{self as windowing, Span, Viewport},
 };
-
-/// The short text drawn on an arrow; the full label is in `data-label` and the tooltip.
-pub fn display_label(d: &Drawn) -> String {
-    let mut parts = Vec::new();
-    match d.kind {
-        Kind::Request => {
-            // "POST /api/echo?process_ms=200&run=…" → "POST /api/echo"
-            let head = d.label.split('?').next().unwrap_or(&d.label);
-            parts.push(head.to_owned());
-        }
-        Kind::Response => {
-            let status: Vec<&str> = d.label.splitn(3, ' ').take(2).collect();
-            parts.push(status.join(" "));
-        }
-        _ => parts.push(truncate(&d.label, 40)),
-    }
-    if let Some(b) = d.bytes {
-        parts.push(human_bytes(b));
-    }
-    let timed =
-        matches!(d.kind, Kind::Request | Kind::Response) && d.transport != Transport::Internal;
-    if let (Some(recv), true) = (d.recv_us, timed) {
-        parts.push(human_us(recv - d.sent_us));
-    }
-    parts.join(" · ")
-}
-
-/// `s` cut to `max` characters, with an ellipsis when cut.
-pub fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_owned()
-    } else {
-        let cut: String = s.chars().take(max - 1).collect();
-        format!("{cut}…")
-    }
-}
 
 /// How long the first drawing of an arrow takes, in ms: its real duration, at least 250 ms.
 fn draw_ms(d: &Drawn) -> f64 {
@@ -962,7 +926,6 @@ fn MessageArrow(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::merge::{merge, tests::exchange};
 
     #[test]
     fn a_growing_diagram_is_resized_in_few_steps() {
@@ -975,16 +938,5 @@ mod tests {
             .collect();
         assert!(steps.len() < 20, "{steps:?}");
         assert!((1..30_000).all(|h| room_for(h as f64) >= h as f64));
-    }
-
-    #[test]
-    fn labels_are_short_and_carry_size_and_time() {
-        let (mut b, s) = exchange("1", 0, 50_000, 0);
-        b[0].label = "POST /api/echo?process_ms=50&run=x&rid=1".into();
-        b[1].label = "200 OK /api/echo?process_ms=50&run=x&rid=1".into();
-        b[1].bytes = Some(2_300);
-        let drawn = merge(&b, &s, None);
-        assert_eq!(display_label(&drawn[0]), "POST /api/echo · 1 ms");
-        assert_eq!(display_label(&drawn[1]), "200 OK · 2.3 kB · 1 ms");
     }
 }

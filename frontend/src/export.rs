@@ -5,7 +5,7 @@
 use protocol::trace::{Actor, Kind, Message};
 use serde::{Deserialize, Serialize};
 
-use crate::{diagram::display_label, merge::Drawn};
+use crate::{format::display_label, merge::Drawn};
 
 /// A saved run: everything the merge needs to draw it again.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -6,8 +6,8 @@ use leptos::prelude::*;
 use protocol::trace::{Detail, Kind, Phase, Transport};
 
 use crate::{
+    format::{human_bytes, human_us},
     merge::Drawn,
-    metrics::{human_bytes, human_us},
     playback::Shown,
 };
 

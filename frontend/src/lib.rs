@@ -17,6 +17,8 @@
 //! - [`inspector`]: the clicked exchange in HTTP anatomy.
 //! - [`export`]: a run as Mermaid text, standalone SVG or JSON, and JSON back (pure).
 //! - [`metrics`]: what a run cost (requests, bytes, latency, connections).
+//! - [`format`]: sizes, durations and an arrow's short text as the page writes them (pure).
+//! - [`phases`]: the names of the phases recorded for each fetch.
 //! - [`playback`]: pause, step, scrub and replay a trace.
 //! - [`share`]: parameters kept in the URL, and a copy-link control.
 //! - [`demo_frame`]: the frame every demo page shares.
@@ -36,12 +38,14 @@ pub mod demos;
 pub mod diagram;
 pub mod event_stream;
 pub mod export;
+pub mod format;
 pub mod inspector;
 pub mod job_controls;
 pub mod labels;
 pub mod layout;
 pub mod merge;
 pub mod metrics;
+pub mod phases;
 pub mod playback;
 pub mod recorder;
 pub mod share;

@@ -10,10 +10,10 @@ use leptos::prelude::*;
 use protocol::trace::{Actor, Kind, Phase, RequestId, Transport};
 
 use crate::{
-    api::BROWSER_PHASES,
-    diagram::{display_label, truncate},
+    format::{display_label, human_us, truncate},
     merge::Drawn,
-    metrics::{human_us, is_client},
+    metrics::is_client,
+    phases::BROWSER_PHASES,
     playback::Shown,
 };
 
@@ -189,8 +189,8 @@ fn WaterfallRow(row: Row, y: f64, selected: RwSignal<Option<String>>) -> impl In
 mod tests {
     use super::*;
     use crate::{
-        api::{DOWNLOAD, QUEUED, WAITING},
         merge::{merge, tests::exchange},
+        phases::{DOWNLOAD, HANDED_TO_PAGE, QUEUED, WAITING},
     };
     use protocol::trace::Detail;
 
@@ -212,7 +212,7 @@ mod tests {
                 phase("connecting", 200, 0),
                 phase(WAITING, 200, 101_000),
                 phase(DOWNLOAD, 101_200, 800),
-                phase(crate::api::HANDED_TO_PAGE, 102_500, 0),
+                phase(HANDED_TO_PAGE, 102_500, 0),
             ],
             ..Default::default()
         });

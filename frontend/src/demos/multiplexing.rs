@@ -9,12 +9,13 @@ use protocol::trace::{Actor, Kind, Transport};
 use web_sys::AbortController;
 
 use crate::{
-    api::{self, CONNECTING, QUEUED, STALLED},
-    catalog,
+    api, catalog,
     demo_frame::DemoFrame,
+    format::human_us,
     job_controls::NumberInput,
     merge::Drawn,
-    metrics::{Metric, human_us, is_client},
+    metrics::{Metric, is_client},
+    phases::{CONNECTING, QUEUED, STALLED},
     recorder::use_recorder,
     share::url_param,
 };

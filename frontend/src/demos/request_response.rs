@@ -11,8 +11,8 @@ use web_sys::AbortController;
 use crate::{
     api, catalog,
     demo_frame::DemoFrame,
+    format::{human_bytes, human_us},
     merge::Drawn,
-    metrics::{human_bytes, human_us},
     recorder::use_recorder,
     share::url_param,
 };

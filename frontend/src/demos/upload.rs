@@ -16,8 +16,8 @@ use web_sys::{AbortController, HtmlInputElement};
 use crate::{
     api, catalog,
     demo_frame::DemoFrame,
+    format::human_bytes,
     job_controls::{NumberInput, pause_while},
-    metrics::human_bytes,
     recorder::{Recorder, use_recorder},
     share::url_param,
 };
