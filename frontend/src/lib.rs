@@ -24,10 +24,11 @@
 //! - [`demo_frame`]: the frame every demo page shares.
 //! - [`trace_view`]: toolbar, playback, diagram, inspector and waterfall for one run.
 //! - [`waterfall`]: per-request timing from Resource Timing and Server-Timing.
-//! - [`job_controls`]: the job parameters and progress the waiting-for-results demos share.
+//! - [`job_controls`]: the job parameters and progress bar the waiting-for-results demos share.
 //! - [`event_stream`]: a recorded EventSource (events, drops, reconnections).
 //! - [`socket_stream`]: a recorded WebSocket (upgrade, frames each way, close).
-//! - [`waiting`]: the four client loops that learn of a job's progress (poll, long poll, SSE, WebSocket).
+//! - [`waiting`]: the four client loops that learn of a job's progress (poll, long poll, SSE,
+//!   WebSocket), and their stoppable sleep.
 //! - [`demos`]: one module per demo.
 #![forbid(unsafe_code)]
 

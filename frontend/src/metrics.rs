@@ -2,7 +2,6 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use leptos::prelude::*;
 use protocol::trace::{Actor, Kind, Transport};
 
 use crate::{
@@ -280,29 +279,6 @@ pub fn notification_metrics(trace: &[Drawn], offset: i64) -> Vec<Metric> {
             shown: human_us(held_us),
         },
     ]
-}
-
-/// A row of metric cards with the `data-testid="metric"` hook.
-#[component]
-pub fn MetricsBar(#[prop(into)] metrics: Signal<Vec<Metric>>) -> impl IntoView {
-    view! {
-        <dl class="metrics" aria-label="Measured cost of this run">
-            {move || {
-                metrics
-                    .get()
-                    .into_iter()
-                    .map(|m| {
-                        view! {
-                            <div class="metric" data-testid="metric" data-name=m.name data-value=m.value.to_string()>
-                                <dt>{m.label}</dt>
-                                <dd>{m.shown}</dd>
-                            </div>
-                        }
-                    })
-                    .collect_view()
-            }}
-        </dl>
-    }
 }
 
 #[cfg(test)]

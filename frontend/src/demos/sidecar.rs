@@ -11,11 +11,12 @@ use protocol::{
 use crate::{
     api, catalog,
     demo_frame::DemoFrame,
-    job_controls::{NumberInput, pause_while},
+    job_controls::NumberInput,
     merge::Drawn,
     metrics::{Metric, is_client},
     recorder::use_recorder,
     share::url_param,
+    waiting::pause_while,
 };
 
 /// What the sidecar did in this run: retries, app failures it absorbed, requests it refused.

@@ -9,9 +9,10 @@ use protocol::trace::{Actor, Kind};
 use crate::{
     api, catalog,
     demo_frame::DemoFrame,
-    job_controls::{NumberInput, pause_while},
+    job_controls::NumberInput,
     recorder::use_recorder,
     share::{count_param, url_param},
+    waiting::pause_while,
 };
 
 #[component]

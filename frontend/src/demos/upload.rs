@@ -17,9 +17,10 @@ use crate::{
     api, catalog,
     demo_frame::DemoFrame,
     format::human_bytes,
-    job_controls::{NumberInput, pause_while},
+    job_controls::NumberInput,
     recorder::{Recorder, use_recorder},
     share::url_param,
+    waiting::pause_while,
 };
 
 /// A 24-bit BMP of about `bytes` bytes (256 pixels wide, a colour gradient), and its name.
