@@ -1,4 +1,6 @@
-//! One module per demo; each is a component built on [`crate::demo_frame::DemoFrame`].
+//! One module per demo; each is a component built on [`crate::views::demo_frame::DemoFrame`].
+//!
+//! May import everything below: [`crate::model`], [`crate::recording`], [`crate::views`].
 
 pub mod compare;
 pub mod long_polling;

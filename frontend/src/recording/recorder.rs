@@ -6,10 +6,10 @@ use protocol::trace::{
     Actor, Kind, Message, Observer, RequestId, RunId, TraceServerMsg, Transport,
 };
 
-use crate::{
+use super::trace_socket::TraceSocket;
+use crate::model::{
     export::TraceFile,
     merge::{Drawn, Merger},
-    trace_socket::TraceSocket,
 };
 
 /// Milliseconds since the page loaded (`performance.now()`).

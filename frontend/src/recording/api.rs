@@ -16,10 +16,8 @@ use protocol::{
 use wasm_bindgen::JsCast;
 use web_sys::{AbortSignal, PerformanceResourceTiming};
 
-use crate::{
-    phases::{CONNECTING, DOWNLOAD, HANDED_TO_PAGE, QUEUED, STALLED, WAITING},
-    recorder::Recorder,
-};
+use super::recorder::Recorder;
+use crate::model::phases::{CONNECTING, DOWNLOAD, HANDED_TO_PAGE, QUEUED, STALLED, WAITING};
 
 /// An HTTP request a demo wants to make, before the run and request ids are added.
 pub struct Outgoing<'a> {

@@ -12,7 +12,7 @@ use protocol::{
 use wasm_bindgen::{JsCast, closure::Closure};
 use web_sys::{EventSource, MessageEvent};
 
-use crate::recorder::Recorder;
+use super::recorder::Recorder;
 
 /// How long the browser waits before reconnecting; the server's `retry:` says the same.
 const RETRY_US: i64 = 1_000_000;

@@ -9,12 +9,12 @@ use std::collections::HashMap;
 use leptos::prelude::*;
 use protocol::trace::{Actor, Kind, Phase, RequestId, Transport};
 
-use crate::{
+use super::playback::Shown;
+use crate::model::{
     format::{display_label, human_us, truncate},
     merge::Drawn,
     metrics::is_client,
     phases::BROWSER_PHASES,
-    playback::Shown,
 };
 
 /// One HTTP exchange, start to finish, on the browser's clock.
@@ -188,7 +188,7 @@ fn WaterfallRow(row: Row, y: f64, selected: RwSignal<Option<String>>) -> impl In
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{
+    use crate::model::{
         merge::{merge, tests::exchange},
         phases::{DOWNLOAD, HANDED_TO_PAGE, QUEUED, WAITING},
     };

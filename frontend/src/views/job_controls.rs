@@ -1,9 +1,9 @@
 //! What the waiting-for-results demos share on the page: the job's parameters and its progress
-//! bar (the loops' stoppable sleep, [`crate::waiting::pause_while`], is with the loops).
+//! bar (the loops' stoppable sleep, [`crate::recording::waiting::pause_while`], is with the loops).
 
 use leptos::prelude::*;
 
-use crate::share::url_param;
+use super::share::url_param;
 use protocol::job::{JobSpec, JobUpdate};
 
 /// The job's parameters as typed (the server judges them: out-of-range values get its 422).

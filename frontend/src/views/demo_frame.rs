@@ -5,12 +5,13 @@
 use leptos::prelude::*;
 use protocol::trace::Actor;
 
+use super::{share::CopyLink, trace_view::TraceView};
 use crate::{
-    catalog::Pattern,
-    metrics::{Metric, TraceMetrics, http_metrics},
-    recorder::Recorder,
-    share::CopyLink,
-    trace_view::TraceView,
+    model::{
+        catalog::Pattern,
+        metrics::{Metric, TraceMetrics, http_metrics},
+    },
+    recording::recorder::Recorder,
 };
 
 #[component]

@@ -11,15 +11,15 @@
 //! message costs one linear pass, not every arrow re-running (and re-subscribing) against the
 //! whole trace, which made a thousand-message diagram freeze.
 //!
-//! A long diagram (more than [`crate::window::DRAWN_WHOLE_UP_TO`] messages) is windowed
-//! ([`crate::window`]): the SVG keeps its full height (and the
+//! A long diagram (more than [`crate::model::window::DRAWN_WHOLE_UP_TO`] messages) is windowed
+//! ([`crate::model::window`]): the SVG keeps its full height (and the
 //! lifelines their full length), but only the messages and activation bars near the visible
 //! part of its scroll box are in the DOM, plus the selected and the focused message wherever
 //! they are. An arrow drawn again after scrolling back takes up its first animation where it
 //! would be by now (a negative delay), so the drawing looks the same as if it had stayed.
 //! Exports draw the whole diagram ([`SequenceDiagram`]'s `whole`).
 //!
-//! Labels of the drawn arrows are placed together ([`crate::labels`]): one that would cover
+//! Labels of the drawn arrows are placed together ([`crate::model::labels`]): one that would cover
 //! another slides along its own arrow.
 
 use std::collections::{HashMap, HashSet};
@@ -28,12 +28,12 @@ use leptos::{html, prelude::*, svg};
 use protocol::trace::{Actor, Kind};
 use wasm_bindgen::{JsCast, closure::Closure};
 
-use crate::{
+use super::playback::Shown;
+use crate::model::{
     format::{display_label, human_us},
     labels::{self, Fixed, Labelled, Spot},
     layout::{self, ArrowGeo, BarGeo, BarStyle, Geometry, LifelineGeo, Options, SegmentGeo},
     merge::Drawn,
-    playback::Shown,
     window::{self as windowing, Span, Viewport},
 };
 

@@ -3,7 +3,7 @@
 
 use protocol::trace::{Kind, Transport};
 
-use crate::merge::Drawn;
+use super::merge::Drawn;
 
 /// A byte count as a person reads it: `512 B`, `2.3 kB`, `1.25 MB`.
 pub fn human_bytes(b: u64) -> String {
@@ -64,7 +64,7 @@ pub fn truncate(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::merge::{merge, tests::exchange};
+    use crate::model::merge::{merge, tests::exchange};
 
     #[test]
     fn labels_are_short_and_carry_size_and_time() {

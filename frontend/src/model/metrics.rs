@@ -4,7 +4,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use protocol::trace::{Actor, Kind, Transport};
 
-use crate::{
+use super::{
     format::{human_bytes, human_us},
     merge::Drawn,
     phases::HANDED_TO_PAGE,
@@ -284,7 +284,7 @@ pub fn notification_metrics(trace: &[Drawn], offset: i64) -> Vec<Metric> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::merge::{merge, tests::exchange};
+    use crate::model::merge::{merge, tests::exchange};
 
     #[test]
     fn counts_requests_bytes_and_latency() {

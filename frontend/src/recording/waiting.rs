@@ -9,7 +9,7 @@ use protocol::{
 };
 use web_sys::AbortSignal;
 
-use crate::{
+use super::{
     api,
     event_stream::EventStream,
     recorder::Recorder,
