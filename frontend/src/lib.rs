@@ -43,10 +43,10 @@
 //! This file keeps the app and its router; `main.rs` only mounts it.
 #![forbid(unsafe_code)]
 
-pub mod demos;
-pub mod model;
-pub mod recording;
-pub mod views;
+mod demos;
+mod model;
+mod recording;
+mod views;
 
 use leptos::prelude::*;
 use leptos_router::{

@@ -6,12 +6,12 @@
 //! Imports nothing from the rest of the crate (not [`crate::recording`], not [`crate::views`]);
 //! everything else may import it.
 
-pub mod catalog;
-pub mod export;
-pub mod format;
-pub mod labels;
-pub mod layout;
-pub mod merge;
-pub mod metrics;
-pub mod phases;
-pub mod window;
+pub(crate) mod catalog;
+pub(crate) mod export;
+pub(crate) mod format;
+pub(crate) mod labels;
+pub(crate) mod layout;
+pub(crate) mod merge;
+pub(crate) mod metrics;
+pub(crate) mod phases;
+pub(crate) mod window;

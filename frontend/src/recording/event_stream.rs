@@ -44,7 +44,6 @@ impl Default for StreamEnds {
 /// One event as the demo sees it.
 pub struct StreamEvent {
     pub name: String,
-    pub id: u32,
     pub data: String,
 }
 
@@ -195,7 +194,6 @@ impl EventStream {
                 }
                 on_event(StreamEvent {
                     name: event_name.clone(),
-                    id,
                     data,
                 });
             });

@@ -5,9 +5,9 @@
 //!
 //! May import [`crate::model`]; never [`crate::views`] or [`crate::demos`].
 
-pub mod api;
-pub mod event_stream;
-pub mod recorder;
-pub mod socket_stream;
-pub mod trace_socket;
-pub mod waiting;
+pub(crate) mod api;
+pub(crate) mod event_stream;
+pub(crate) mod recorder;
+pub(crate) mod socket_stream;
+mod trace_socket;
+pub(crate) mod waiting;

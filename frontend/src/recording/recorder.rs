@@ -260,7 +260,7 @@ impl Recorder {
     }
 
     /// A `performance.now()`-style timestamp (ms) on the run's clock (µs).
-    pub fn to_run_us(&self, perf_ms: f64) -> i64 {
+    pub fn to_run_us(self, perf_ms: f64) -> i64 {
         ((perf_ms - self.origin_ms.get_untracked()) * 1000.0).round() as i64
     }
 

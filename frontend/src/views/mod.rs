@@ -4,11 +4,11 @@
 //!
 //! May import [`crate::model`] and [`crate::recording`]; never [`crate::demos`].
 
-pub mod demo_frame;
-pub mod diagram;
-pub mod inspector;
-pub mod job_controls;
-pub mod playback;
-pub mod share;
-pub mod trace_view;
-pub mod waterfall;
+pub(crate) mod demo_frame;
+mod diagram;
+mod inspector;
+pub(crate) mod job_controls;
+mod playback;
+pub(crate) mod share;
+pub(crate) mod trace_view;
+mod waterfall;
