@@ -31,7 +31,8 @@
 //! - [`views`]: what the reader sees and works.
 //!   - [`views::demo_frame`]: the frame every demo page shares, with its metric cards.
 //!   - [`views::trace_view`]: toolbar, playback, diagram, inspector and waterfall for one run.
-//!   - [`views::diagram`]: the animated SVG sequence diagram.
+//!   - [`views::diagram`]: the animated SVG sequence diagram, one file per concern (frames,
+//!     scroll box, follow, keyboard, the parts drawn).
 //!   - [`views::playback`]: pause, step, scrub and replay a trace.
 //!   - [`views::inspector`]: the clicked exchange in HTTP anatomy.
 //!   - [`views::waterfall`]: per-request timing from Resource Timing and Server-Timing.
