@@ -1,56 +1,53 @@
 //! The Patternscope page: pick a pattern, press Run, watch real traffic drawn as a sequence
 //! diagram.
 //!
-//! Every demo records what the browser sends and receives ([`recorder`], through [`api`]),
-//! receives what the server saw over one trace WebSocket ([`trace_socket`]), merges both onto the
-//! browser's clock ([`merge`]), lays the trace out ([`layout`], pure) and draws it ([`diagram`]).
+//! Every demo records what the browser sends and receives ([`recording::recorder`], through
+//! [`recording::api`]), receives what the server saw over one trace WebSocket
+//! ([`recording::trace_socket`]), merges both onto the browser's clock ([`model::merge`]), lays
+//! the trace out ([`model::layout`], pure) and draws it ([`views::diagram`]).
 //!
 //! # Layout
-//! - [`catalog`]: every pattern, its summary and explanation; which are built.
-//! - [`api`]: every network call a demo makes, each one recorded.
-//! - [`recorder`]: the run, the browser's records and the merged trace.
-//! - [`trace_socket`]: the page's trace WebSocket.
-//! - [`merge`]: pairs both observers' records and maps server time onto the browser's clock.
-//! - [`layout`]: trace → lifelines, arrows, activation bars, time axis (unit-tested natively).
-//! - [`diagram`]: the animated SVG sequence diagram.
-//! - [`window`]: which rows of a long diagram are near enough to the view to be drawn (pure).
-//! - [`inspector`]: the clicked exchange in HTTP anatomy.
-//! - [`export`]: a run as Mermaid text, standalone SVG or JSON, and JSON back (pure).
-//! - [`metrics`]: what a run cost (requests, bytes, latency, connections).
-//! - [`playback`]: pause, step, scrub and replay a trace.
-//! - [`share`]: parameters kept in the URL, and a copy-link control.
-//! - [`demo_frame`]: the frame every demo page shares.
-//! - [`trace_view`]: toolbar, playback, diagram, inspector and waterfall for one run.
-//! - [`waterfall`]: per-request timing from Resource Timing and Server-Timing.
-//! - [`job_controls`]: the job parameters and progress the waiting-for-results demos share.
-//! - [`event_stream`]: a recorded EventSource (events, drops, reconnections).
-//! - [`socket_stream`]: a recorded WebSocket (upgrade, frames each way, close).
-//! - [`waiting`]: the four client loops that learn of a job's progress (poll, long poll, SSE, WebSocket).
+//! Four layers, each a folder; imports go down only: a demo may use the views, the recording and
+//! the model; a view the recording and the model; the recording the model; the model nothing.
+//! - [`model`]: what the page knows and works out; pure, unit-tested natively.
+//!   - [`model::catalog`]: every pattern, its summary and explanation; which are built.
+//!   - [`model::merge`]: pairs both observers' records and maps server time onto the browser's
+//!     clock.
+//!   - [`model::layout`]: trace → lifelines, arrows, activation bars, time axis.
+//!   - [`model::window`]: which rows of a long diagram are near enough to the view to be drawn.
+//!   - [`model::labels`]: where each arrow's label sits without covering another.
+//!   - [`model::export`]: a run as Mermaid text, standalone SVG or JSON, and JSON back.
+//!   - [`model::metrics`]: what a run cost (requests, bytes, latency, connections).
+//!   - [`model::format`]: sizes, durations and an arrow's short text as the page writes them.
+//!   - [`model::phases`]: the names of the phases recorded for each fetch.
+//! - [`recording`]: the page's traffic, each exchange recorded.
+//!   - [`recording::api`]: every network call a demo makes, each one recorded.
+//!   - [`recording::recorder`]: the run, the browser's records and the merged trace.
+//!   - [`recording::trace_socket`]: the page's trace WebSocket.
+//!   - [`recording::event_stream`]: a recorded EventSource (events, drops, reconnections).
+//!   - [`recording::socket_stream`]: a recorded WebSocket (upgrade, frames each way, close).
+//!   - [`recording::waiting`]: the four client loops that learn of a job's progress (poll, long
+//!     poll, SSE, WebSocket), and their stoppable sleep.
+//! - [`views`]: what the reader sees and works.
+//!   - [`views::demo_frame`]: the frame every demo page shares, with its metric cards.
+//!   - [`views::trace_view`]: toolbar, playback, diagram, inspector and waterfall for one run.
+//!   - [`views::diagram`]: the animated SVG sequence diagram, one file per concern (frames,
+//!     scroll box, follow, keyboard, the parts drawn).
+//!   - [`views::playback`]: pause, step, scrub and replay a trace.
+//!   - [`views::inspector`]: the clicked exchange in HTTP anatomy.
+//!   - [`views::waterfall`]: per-request timing from Resource Timing and Server-Timing.
+//!   - [`views::job_controls`]: the job parameters and progress bar the waiting-for-results demos
+//!     share.
+//!   - [`views::share`]: parameters kept in the URL, and a copy-link control.
 //! - [`demos`]: one module per demo.
+//!
+//! This file keeps the app and its router; `main.rs` only mounts it.
 #![forbid(unsafe_code)]
 
-pub mod api;
-pub mod catalog;
-pub mod demo_frame;
-pub mod demos;
-pub mod diagram;
-pub mod event_stream;
-pub mod export;
-pub mod inspector;
-pub mod job_controls;
-pub mod labels;
-pub mod layout;
-pub mod merge;
-pub mod metrics;
-pub mod playback;
-pub mod recorder;
-pub mod share;
-pub mod socket_stream;
-pub mod trace_socket;
-pub mod trace_view;
-pub mod waiting;
-pub mod waterfall;
-pub mod window;
+mod demos;
+mod model;
+mod recording;
+mod views;
 
 use leptos::prelude::*;
 use leptos_router::{
@@ -59,7 +56,7 @@ use leptos_router::{
     path,
 };
 
-use crate::catalog::PATTERNS;
+use crate::model::catalog::{self, PATTERNS};
 
 #[component]
 pub fn App() -> impl IntoView {

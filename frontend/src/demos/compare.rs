@@ -1,5 +1,5 @@
 //! All four notification patterns side by side: four identical jobs started at the same moment,
-//! each followed by a different client loop from [`crate::waiting`], four diagrams, and one table
+//! each followed by a different client loop from [`crate::recording::waiting`], four diagrams, and one table
 //! of what each cost, measured from its own trace.
 
 use leptos::{prelude::*, task::spawn_local};
@@ -7,16 +7,23 @@ use protocol::{job::JobUpdate, trace::Actor};
 use web_sys::AbortController;
 
 use crate::{
-    api, catalog,
-    demo_frame::RunControls,
-    event_stream::EventStream,
-    job_controls::{JobInputs, JobParams, JobProgress, NumberInput},
-    metrics::{Metric, http_metrics, notification_metrics, poll_metrics},
-    recorder::{Recorder, use_recorder},
-    share::{CopyLink, url_param},
-    socket_stream::TracedSocket,
-    trace_view::TraceView,
-    waiting,
+    model::{
+        catalog,
+        metrics::{Metric, http_metrics, notification_metrics, poll_metrics},
+    },
+    recording::{
+        api,
+        event_stream::EventStream,
+        recorder::{Recorder, use_recorder},
+        socket_stream::TracedSocket,
+        waiting,
+    },
+    views::{
+        demo_frame::RunControls,
+        job_controls::{JobInputs, JobParams, JobProgress, NumberInput},
+        share::{CopyLink, url_param},
+        trace_view::TraceView,
+    },
 };
 
 /// The figures the table compares, in row order.

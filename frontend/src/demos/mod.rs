@@ -1,14 +1,16 @@
-//! One module per demo; each is a component built on [`crate::demo_frame::DemoFrame`].
+//! One module per demo; each is a component built on [`crate::views::demo_frame::DemoFrame`].
+//!
+//! May import everything below: [`crate::model`], [`crate::recording`], [`crate::views`].
 
-pub mod compare;
-pub mod long_polling;
-pub mod multiplexing;
-pub mod pubsub;
-pub mod push;
-pub mod request_response;
-pub mod short_polling;
-pub mod sidecar;
-pub mod sse;
-pub mod stateful_stateless;
-pub mod sync_async;
-pub mod upload;
+pub(crate) mod compare;
+pub(crate) mod long_polling;
+pub(crate) mod multiplexing;
+pub(crate) mod pubsub;
+pub(crate) mod push;
+pub(crate) mod request_response;
+pub(crate) mod short_polling;
+pub(crate) mod sidecar;
+pub(crate) mod sse;
+pub(crate) mod stateful_stateless;
+pub(crate) mod sync_async;
+pub(crate) mod upload;

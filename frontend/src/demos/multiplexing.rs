@@ -9,14 +9,15 @@ use protocol::trace::{Actor, Kind, Transport};
 use web_sys::AbortController;
 
 use crate::{
-    api::{self, CONNECTING, QUEUED, STALLED},
-    catalog,
-    demo_frame::DemoFrame,
-    job_controls::NumberInput,
-    merge::Drawn,
-    metrics::{Metric, human_us, is_client},
-    recorder::use_recorder,
-    share::url_param,
+    model::{
+        catalog,
+        format::human_us,
+        merge::Drawn,
+        metrics::{Metric, is_client},
+        phases::{CONNECTING, QUEUED, STALLED},
+    },
+    recording::{api, recorder::use_recorder},
+    views::{demo_frame::DemoFrame, job_controls::NumberInput, share::url_param},
 };
 
 /// Whether `d` is the proxy's request to the upstream over one of its connection lanes.

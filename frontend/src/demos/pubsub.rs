@@ -13,13 +13,18 @@ use protocol::{
 };
 
 use crate::{
-    api, catalog,
-    demo_frame::DemoFrame,
-    event_stream::{EventStream, StreamEnds},
-    job_controls::NumberInput,
-    recorder::{Recorder, use_recorder},
-    share::{count_param, url_param},
-    socket_stream::{SocketEvent, TracedSocket},
+    model::catalog,
+    recording::{
+        api,
+        event_stream::{EventStream, StreamEnds},
+        recorder::{Recorder, use_recorder},
+        socket_stream::{SocketEvent, TracedSocket},
+    },
+    views::{
+        demo_frame::DemoFrame,
+        job_controls::NumberInput,
+        share::{count_param, url_param},
+    },
 };
 
 /// A subscriber's connection.

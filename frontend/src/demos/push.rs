@@ -10,13 +10,18 @@ use protocol::{
 };
 
 use crate::{
-    api, catalog,
-    demo_frame::DemoFrame,
-    job_controls::{JobInputs, JobParams, JobProgress, NumberInput},
-    recorder::use_recorder,
-    share::{count_param, url_param},
-    socket_stream::{SocketEvent, TracedSocket},
-    waiting,
+    model::catalog,
+    recording::{
+        api,
+        recorder::use_recorder,
+        socket_stream::{SocketEvent, TracedSocket},
+        waiting,
+    },
+    views::{
+        demo_frame::DemoFrame,
+        job_controls::{JobInputs, JobParams, JobProgress, NumberInput},
+        share::{count_param, url_param},
+    },
 };
 
 #[component]

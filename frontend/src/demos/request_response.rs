@@ -9,12 +9,13 @@ use protocol::{
 use web_sys::AbortController;
 
 use crate::{
-    api, catalog,
-    demo_frame::DemoFrame,
-    merge::Drawn,
-    metrics::{human_bytes, human_us},
-    recorder::use_recorder,
-    share::url_param,
+    model::{
+        catalog,
+        format::{human_bytes, human_us},
+        merge::Drawn,
+    },
+    recording::{api, recorder::use_recorder},
+    views::{demo_frame::DemoFrame, share::url_param},
 };
 
 /// "json", "xml", "msgpack", or "compare" (all three in turn).
@@ -297,7 +298,7 @@ pub fn RequestResponse() -> impl IntoView {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::merge::{merge, tests::exchange};
+    use crate::model::merge::{merge, tests::exchange};
     use protocol::trace::{Detail, Header, Phase};
 
     #[test]

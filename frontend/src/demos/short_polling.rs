@@ -4,13 +4,13 @@ use leptos::{prelude::*, task::spawn_local};
 use protocol::trace::Actor;
 
 use crate::{
-    catalog,
-    demo_frame::DemoFrame,
-    job_controls::{JobInputs, JobParams, JobProgress, NumberInput},
-    metrics,
-    recorder::use_recorder,
-    share::url_param,
-    waiting,
+    model::{catalog, metrics},
+    recording::{recorder::use_recorder, waiting},
+    views::{
+        demo_frame::DemoFrame,
+        job_controls::{JobInputs, JobParams, JobProgress, NumberInput},
+        share::url_param,
+    },
 };
 
 #[component]

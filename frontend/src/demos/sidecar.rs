@@ -9,13 +9,13 @@ use protocol::{
 };
 
 use crate::{
-    api, catalog,
-    demo_frame::DemoFrame,
-    job_controls::{NumberInput, pause_while},
-    merge::Drawn,
-    metrics::{Metric, is_client},
-    recorder::use_recorder,
-    share::url_param,
+    model::{
+        catalog,
+        merge::Drawn,
+        metrics::{Metric, is_client},
+    },
+    recording::{api, recorder::use_recorder, waiting::pause_while},
+    views::{demo_frame::DemoFrame, job_controls::NumberInput, share::url_param},
 };
 
 /// What the sidecar did in this run: retries, app failures it absorbed, requests it refused.

@@ -6,12 +6,12 @@ use protocol::job::{JobId, JobUpdate};
 use protocol::trace::Actor;
 
 use crate::{
-    api, catalog,
-    demo_frame::DemoFrame,
-    event_stream::EventStream,
-    job_controls::{JobInputs, JobParams, JobProgress},
-    recorder::use_recorder,
-    waiting,
+    model::catalog,
+    recording::{api, event_stream::EventStream, recorder::use_recorder, waiting},
+    views::{
+        demo_frame::DemoFrame,
+        job_controls::{JobInputs, JobParams, JobProgress},
+    },
 };
 
 #[component]

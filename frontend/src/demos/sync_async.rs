@@ -7,11 +7,13 @@ use leptos::{prelude::*, task::spawn_local};
 use protocol::trace::{Actor, Kind};
 
 use crate::{
-    api, catalog,
-    demo_frame::DemoFrame,
-    job_controls::{NumberInput, pause_while},
-    recorder::use_recorder,
-    share::{count_param, url_param},
+    model::catalog,
+    recording::{api, recorder::use_recorder, waiting::pause_while},
+    views::{
+        demo_frame::DemoFrame,
+        job_controls::NumberInput,
+        share::{count_param, url_param},
+    },
 };
 
 #[component]

@@ -14,12 +14,13 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, HtmlInputElement};
 
 use crate::{
-    api, catalog,
-    demo_frame::DemoFrame,
-    job_controls::{NumberInput, pause_while},
-    metrics::human_bytes,
-    recorder::{Recorder, use_recorder},
-    share::url_param,
+    model::{catalog, format::human_bytes},
+    recording::{
+        api,
+        recorder::{Recorder, use_recorder},
+        waiting::pause_while,
+    },
+    views::{demo_frame::DemoFrame, job_controls::NumberInput, share::url_param},
 };
 
 /// A 24-bit BMP of about `bytes` bytes (256 pixels wide, a colour gradient), and its name.

@@ -6,10 +6,10 @@ use protocol::trace::{
     Actor, Kind, Message, Observer, RequestId, RunId, TraceServerMsg, Transport,
 };
 
-use crate::{
+use super::trace_socket::TraceSocket;
+use crate::model::{
     export::TraceFile,
     merge::{Drawn, Merger},
-    trace_socket::TraceSocket,
 };
 
 /// Milliseconds since the page loaded (`performance.now()`).
@@ -260,7 +260,7 @@ impl Recorder {
     }
 
     /// A `performance.now()`-style timestamp (ms) on the run's clock (µs).
-    pub fn to_run_us(&self, perf_ms: f64) -> i64 {
+    pub fn to_run_us(self, perf_ms: f64) -> i64 {
         ((perf_ms - self.origin_ms.get_untracked()) * 1000.0).round() as i64
     }
 

@@ -12,7 +12,7 @@ use protocol::{
 use wasm_bindgen::{JsCast, closure::Closure};
 use web_sys::{CloseEvent, MessageEvent, WebSocket};
 
-use crate::recorder::Recorder;
+use super::recorder::Recorder;
 
 /// What happened on a socket, for the demo to react to. `S` is what the server sends (the
 /// push demo's `ServerFrame`, a pub/sub subscriber's `BrokerFrame`).

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use protocol::trace::{Actor, Kind};
 
-use crate::merge::Drawn;
+use super::merge::Drawn;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Options {
@@ -485,7 +485,7 @@ fn ticks(axis: &TimeAxis, end_us: i64) -> Vec<Tick> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::merge::{merge, tests::exchange};
+    use crate::model::merge::{merge, tests::exchange};
 
     fn two() -> Vec<Actor> {
         vec![Actor::browser(), Actor::server()]
@@ -715,7 +715,7 @@ mod tests {
     #[test]
     fn a_stream_is_held_until_its_last_event() {
         let (mut b, s) = exchange("2", 0, 1_000, 0);
-        let mut event = crate::merge::tests::message(
+        let mut event = crate::model::merge::tests::message(
             protocol::trace::Observer::Browser,
             Kind::Event,
             "2-e1",

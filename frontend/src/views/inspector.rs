@@ -5,10 +5,10 @@
 use leptos::prelude::*;
 use protocol::trace::{Detail, Kind, Phase, Transport};
 
-use crate::{
+use super::playback::Shown;
+use crate::model::{
+    format::{human_bytes, human_us},
     merge::Drawn,
-    metrics::{human_bytes, human_us},
-    playback::Shown,
 };
 
 /// A message as it looked on the wire: start line, headers, a blank line, the body.
@@ -237,8 +237,8 @@ mod tests {
 
     #[test]
     fn a_hand_off_inside_the_process_shows_its_label_and_no_wire() {
-        let (b, s) = crate::merge::tests::exchange("1", 0, 1_000, 0);
-        let mut work = crate::merge::merge(&b, &s, None)[0].clone();
+        let (b, s) = crate::model::merge::tests::exchange("1", 0, 1_000, 0);
+        let mut work = crate::model::merge::merge(&b, &s, None)[0].clone();
         work.transport = Transport::Internal;
         work.kind = Kind::Work;
         work.detail = Detail::default();
@@ -250,7 +250,7 @@ mod tests {
         assert!(timing(&work, false).ends_with("never received: the run ended first"));
         assert!(carried(&work).ends_with("inside the process: nothing on the wire"));
 
-        let mut request = crate::merge::merge(&b, &s, None)[0].clone();
+        let mut request = crate::model::merge::merge(&b, &s, None)[0].clone();
         request.transport = Transport::Http1;
         request.detail.start_line = "GET / HTTP/1.1".into();
         assert!(shown_text(&request).starts_with("GET / HTTP/1.1\n"));

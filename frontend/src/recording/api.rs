@@ -16,17 +16,8 @@ use protocol::{
 use wasm_bindgen::JsCast;
 use web_sys::{AbortSignal, PerformanceResourceTiming};
 
-use crate::recorder::Recorder;
-
-/// Name of the zero-length phase marking when the page's code had a response.
-pub const HANDED_TO_PAGE: &str = "handed to the page";
-/// The browser's phases of a fetch, from Resource Timing, in order.
-pub const QUEUED: &str = "queued";
-pub const CONNECTING: &str = "connecting";
-pub const STALLED: &str = "stalled";
-pub const WAITING: &str = "waiting for first byte";
-pub const DOWNLOAD: &str = "download";
-pub const BROWSER_PHASES: [&str; 5] = [QUEUED, CONNECTING, STALLED, WAITING, DOWNLOAD];
+use super::recorder::Recorder;
+use crate::model::phases::{CONNECTING, DOWNLOAD, HANDED_TO_PAGE, QUEUED, STALLED, WAITING};
 
 /// An HTTP request a demo wants to make, before the run and request ids are added.
 pub struct Outgoing<'a> {

@@ -9,12 +9,12 @@ use std::collections::HashMap;
 use leptos::prelude::*;
 use protocol::trace::{Actor, Kind, Phase, RequestId, Transport};
 
-use crate::{
-    api::BROWSER_PHASES,
-    diagram::{display_label, truncate},
+use super::playback::Shown;
+use crate::model::{
+    format::{display_label, human_us, truncate},
     merge::Drawn,
-    metrics::{human_us, is_client},
-    playback::Shown,
+    metrics::is_client,
+    phases::BROWSER_PHASES,
 };
 
 /// One HTTP exchange, start to finish, on the browser's clock.
@@ -188,9 +188,9 @@ fn WaterfallRow(row: Row, y: f64, selected: RwSignal<Option<String>>) -> impl In
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{
-        api::{DOWNLOAD, QUEUED, WAITING},
+    use crate::model::{
         merge::{merge, tests::exchange},
+        phases::{DOWNLOAD, HANDED_TO_PAGE, QUEUED, WAITING},
     };
     use protocol::trace::Detail;
 
@@ -212,7 +212,7 @@ mod tests {
                 phase("connecting", 200, 0),
                 phase(WAITING, 200, 101_000),
                 phase(DOWNLOAD, 101_200, 800),
-                phase(crate::api::HANDED_TO_PAGE, 102_500, 0),
+                phase(HANDED_TO_PAGE, 102_500, 0),
             ],
             ..Default::default()
         });

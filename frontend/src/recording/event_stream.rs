@@ -11,7 +11,7 @@ use protocol::{
 use wasm_bindgen::{JsCast, closure::Closure};
 use web_sys::{EventSource, MessageEvent};
 
-use crate::recorder::Recorder;
+use super::recorder::Recorder;
 
 /// How long the browser waits before reconnecting; the server's `retry:` says the same.
 const RETRY_US: i64 = 1_000_000;
@@ -43,7 +43,6 @@ impl Default for StreamEnds {
 /// One event as the demo sees it.
 pub struct StreamEvent {
     pub name: String,
-    pub id: u32,
     pub data: String,
 }
 
@@ -194,7 +193,6 @@ impl EventStream {
                 }
                 on_event(StreamEvent {
                     name: event_name.clone(),
-                    id,
                     data,
                 });
             });

@@ -5,7 +5,7 @@
 
 use leptos::prelude::*;
 
-use crate::merge::Drawn;
+use crate::model::merge::Drawn;
 
 /// The trace a view of the run draws: the recorded trace itself while the run is followed live
 /// and unfiltered (read in place, never copied: a long streamed trace costs nothing to show),
@@ -199,7 +199,7 @@ impl Playback {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::merge::{merge, tests::exchange};
+    use crate::model::merge::{merge, tests::exchange};
 
     #[test]
     fn the_past_shows_only_what_had_happened() {

@@ -1,9 +1,9 @@
-//! What the waiting-for-results demos share on the page: the job's parameters, its progress bar,
-//! and the loop helpers (a stoppable sleep).
+//! What the waiting-for-results demos share on the page: the job's parameters and its progress
+//! bar (the loops' stoppable sleep, [`crate::recording::waiting::pause_while`], is with the loops).
 
 use leptos::prelude::*;
 
-use crate::share::url_param;
+use super::share::url_param;
 use protocol::job::{JobSpec, JobUpdate};
 
 /// The job's parameters as typed (the server judges them: out-of-range values get its 422).
@@ -81,18 +81,4 @@ pub fn JobProgress(update: RwSignal<Option<JobUpdate>>) -> impl IntoView {
             </span>
         </div>
     }
-}
-
-/// Sleeps `ms`, waking early (and returning false) once `running` turns false.
-pub async fn pause_while(running: Signal<bool>, ms: u32) -> bool {
-    let mut left = ms;
-    while left > 0 {
-        if !running.get_untracked() {
-            return false;
-        }
-        let step = left.min(50);
-        gloo_timers::future::TimeoutFuture::new(step).await;
-        left -= step;
-    }
-    running.get_untracked()
 }

@@ -5,7 +5,7 @@
 use protocol::trace::{Actor, Kind, Message};
 use serde::{Deserialize, Serialize};
 
-use crate::{diagram::display_label, merge::Drawn};
+use super::{format::display_label, merge::Drawn};
 
 /// A saved run: everything the merge needs to draw it again.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -119,7 +119,7 @@ pub fn to_mermaid(trace: &[Drawn], lifelines: &[Actor]) -> String {
 }
 
 /// The diagram's stylesheet, embedded in exported SVG files so they look like the page.
-const DIAGRAM_CSS: &str = include_str!("../diagram.css");
+const DIAGRAM_CSS: &str = include_str!("../../diagram.css");
 
 /// A serialized diagram `<svg>` made into a file that stands alone: an XML declaration, the
 /// diagram's stylesheet inside (animations off, a background), and a title.
@@ -145,7 +145,7 @@ pub fn standalone_svg(svg: &str, title: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::merge::{merge, tests::exchange};
+    use crate::model::merge::{merge, tests::exchange};
     use protocol::trace::Transport;
 
     #[test]

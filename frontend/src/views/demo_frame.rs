@@ -5,12 +5,13 @@
 use leptos::prelude::*;
 use protocol::trace::Actor;
 
+use super::{share::CopyLink, trace_view::TraceView};
 use crate::{
-    catalog::Pattern,
-    metrics::{MetricsBar, TraceMetrics, http_metrics},
-    recorder::Recorder,
-    share::CopyLink,
-    trace_view::TraceView,
+    model::{
+        catalog::Pattern,
+        metrics::{Metric, TraceMetrics, http_metrics},
+    },
+    recording::recorder::Recorder,
 };
 
 #[component]
@@ -142,5 +143,28 @@ pub fn RunControls(
                 <button type="button" data-testid="reset" on:click=move |_| on_reset.run(())>"Reset"</button>
             </div>
         </form>
+    }
+}
+
+/// A row of metric cards with the `data-testid="metric"` hook.
+#[component]
+pub fn MetricsBar(#[prop(into)] metrics: Signal<Vec<Metric>>) -> impl IntoView {
+    view! {
+        <dl class="metrics" aria-label="Measured cost of this run">
+            {move || {
+                metrics
+                    .get()
+                    .into_iter()
+                    .map(|m| {
+                        view! {
+                            <div class="metric" data-testid="metric" data-name=m.name data-value=m.value.to_string()>
+                                <dt>{m.label}</dt>
+                                <dd>{m.shown}</dd>
+                            </div>
+                        }
+                    })
+                    .collect_view()
+            }}
+        </dl>
     }
 }

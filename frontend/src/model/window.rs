@@ -1,10 +1,10 @@
 //! Windowing of the sequence diagram: which of its rows are near enough to the visible part of
 //! its scroll box to be in the DOM, and where to scroll to bring a row into view. A thousand SVG
 //! groups cost the browser a few hundred milliseconds of style, layout and paint on every
-//! change, so the diagram (`diagram.rs`) keeps its full height but draws only the messages and
+//! change, so the diagram (`views/diagram`) keeps its full height but draws only the messages and
 //! bars these functions pick. Pure, unit-tested natively.
 
-use crate::layout::{ArrowGeo, BarGeo};
+use super::layout::{ArrowGeo, BarGeo};
 
 /// Where the diagram's scroll box is, as measured on the page.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -157,7 +157,7 @@ pub fn reveal(v: &Viewport, y1: f64, y2: f64) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layout::BarStyle;
+    use crate::model::layout::BarStyle;
 
     fn arrow(key: &str, y1: f64, y2: f64) -> ArrowGeo {
         ArrowGeo {

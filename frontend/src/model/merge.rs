@@ -36,7 +36,9 @@ pub struct Drawn {
 }
 
 /// Estimates `server_clock - browser_clock` in µs from request/response pairs, falling back to
-/// `hint` (from the trace socket's `Clock` message).
+/// `hint` (from the trace socket's `Clock` message). The page keeps its estimate in [`Merger`];
+/// this whole-record version is what the tests hold it to.
+#[cfg(test)]
 pub fn clock_offset(browser: &[Message], server: &[Message], hint: Option<i64>) -> i64 {
     let (browser_idx, server_idx) = (index(&refs(browser)), index(&refs(server)));
     let mut best: Option<(i64, i64)> = None; // (round trip, offset)
@@ -91,7 +93,9 @@ fn mapped_phases(detail: Option<&Detail>, to_browser: impl Fn(i64) -> i64) -> Ve
         .collect()
 }
 
-/// The merged trace, sorted by send time.
+/// The merged trace, sorted by send time. The page merges through [`Merger`], a record at a
+/// time; this whole-record merge is what the tests hold it to, and how they build a trace.
+#[cfg(test)]
 pub fn merge(browser: &[Message], server: &[Message], hint: Option<i64>) -> Vec<Drawn> {
     let offset = clock_offset(browser, server, hint);
     let mut out = merge_part(&refs(browser), &refs(server), offset);

@@ -2,10 +2,13 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use leptos::prelude::*;
 use protocol::trace::{Actor, Kind, Transport};
 
-use crate::{api::HANDED_TO_PAGE, merge::Drawn};
+use super::{
+    format::{human_bytes, human_us},
+    merge::Drawn,
+    phases::HANDED_TO_PAGE,
+};
 
 /// One measured figure.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,24 +36,6 @@ impl Metric {
 
 /// A demo's own figures, measured from the merged trace.
 pub type TraceMetrics = fn(&[Drawn]) -> Vec<Metric>;
-
-pub fn human_bytes(b: u64) -> String {
-    match b {
-        0..1_000 => format!("{b} B"),
-        1_000..1_000_000 => format!("{:.1} kB", b as f64 / 1e3),
-        _ => format!("{:.2} MB", b as f64 / 1e6),
-    }
-}
-
-pub fn human_us(us: i64) -> String {
-    if us.abs() < 1_000 {
-        format!("{:.2} ms", us as f64 / 1000.0)
-    } else if us.abs() < 10_000_000 {
-        format!("{:.0} ms", us as f64 / 1000.0)
-    } else {
-        format!("{:.1} s", us as f64 / 1e6)
-    }
-}
 
 /// The median of `values` (which it sorts), or `None` if empty.
 fn median(values: &mut [i64]) -> Option<i64> {
@@ -296,33 +281,10 @@ pub fn notification_metrics(trace: &[Drawn], offset: i64) -> Vec<Metric> {
     ]
 }
 
-/// A row of metric cards with the `data-testid="metric"` hook.
-#[component]
-pub fn MetricsBar(#[prop(into)] metrics: Signal<Vec<Metric>>) -> impl IntoView {
-    view! {
-        <dl class="metrics" aria-label="Measured cost of this run">
-            {move || {
-                metrics
-                    .get()
-                    .into_iter()
-                    .map(|m| {
-                        view! {
-                            <div class="metric" data-testid="metric" data-name=m.name data-value=m.value.to_string()>
-                                <dt>{m.label}</dt>
-                                <dd>{m.shown}</dd>
-                            </div>
-                        }
-                    })
-                    .collect_view()
-            }}
-        </dl>
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::merge::{merge, tests::exchange};
+    use crate::model::merge::{merge, tests::exchange};
 
     #[test]
     fn counts_requests_bytes_and_latency() {

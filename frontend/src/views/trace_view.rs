@@ -8,15 +8,19 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Blob, BlobPropertyBag, HtmlAnchorElement, HtmlInputElement, Url, XmlSerializer};
 
-use crate::{
+use super::{
     diagram::SequenceDiagram,
-    export::{TraceFile, standalone_svg, to_mermaid},
     inspector::Inspector,
-    layout,
-    merge::Drawn,
     playback::{Playback, Shown, at_time},
-    recorder::Recorder,
     waterfall::Waterfall,
+};
+use crate::{
+    model::{
+        export::{TraceFile, standalone_svg, to_mermaid},
+        layout,
+        merge::Drawn,
+    },
+    recording::recorder::Recorder,
 };
 
 #[component]

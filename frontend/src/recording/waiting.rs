@@ -1,5 +1,6 @@
 //! The four ways a client can learn of a job's progress, as reusable client loops: the single
-//! demos and the side-by-side comparison run exactly the same code.
+//! demos and the side-by-side comparison run exactly the same code. Also the loops' stoppable
+//! sleep ([`pause_while`]), which the demos that pace their own requests use too.
 
 use leptos::prelude::*;
 use protocol::{
@@ -8,10 +9,9 @@ use protocol::{
 };
 use web_sys::AbortSignal;
 
-use crate::{
+use super::{
     api,
     event_stream::EventStream,
-    job_controls::pause_while,
     recorder::Recorder,
     socket_stream::{SocketEvent, TracedSocket},
 };
@@ -139,4 +139,18 @@ pub fn follow_over_socket(
     })?;
     me.set_value(Some(socket));
     Ok(socket)
+}
+
+/// Sleeps `ms`, waking early (and returning false) once `running` turns false.
+pub async fn pause_while(running: Signal<bool>, ms: u32) -> bool {
+    let mut left = ms;
+    while left > 0 {
+        if !running.get_untracked() {
+            return false;
+        }
+        let step = left.min(50);
+        gloo_timers::future::TimeoutFuture::new(step).await;
+        left -= step;
+    }
+    running.get_untracked()
 }

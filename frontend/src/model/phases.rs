@@ -1,0 +1,13 @@
+//! The names of the phases the page records for each fetch: the browser's, from Resource Timing,
+//! and the moment the page's code had the response. Written by the recorder, read by the
+//! metrics and the waterfall.
+
+/// Name of the zero-length phase marking when the page's code had a response.
+pub const HANDED_TO_PAGE: &str = "handed to the page";
+/// The browser's phases of a fetch, from Resource Timing, in order.
+pub const QUEUED: &str = "queued";
+pub const CONNECTING: &str = "connecting";
+pub const STALLED: &str = "stalled";
+pub const WAITING: &str = "waiting for first byte";
+pub const DOWNLOAD: &str = "download";
+pub const BROWSER_PHASES: [&str; 5] = [QUEUED, CONNECTING, STALLED, WAITING, DOWNLOAD];

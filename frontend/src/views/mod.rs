@@ -1,0 +1,14 @@
+//! The views: what the reader sees and works. The frame every demo shares, the trace view (its
+//! toolbar, playback, sequence diagram, inspector and waterfall), the job controls and the
+//! settings kept in the URL.
+//!
+//! May import [`crate::model`] and [`crate::recording`]; never [`crate::demos`].
+
+pub(crate) mod demo_frame;
+mod diagram;
+mod inspector;
+pub(crate) mod job_controls;
+mod playback;
+pub(crate) mod share;
+pub(crate) mod trace_view;
+mod waterfall;
