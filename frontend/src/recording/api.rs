@@ -369,13 +369,20 @@ pub async fn wait_for_job(
 }
 
 /// `POST /api/jobs/{id}/drop`: asks the server to cut the job's event streams.
-pub async fn drop_job_streams(rec: Recorder, job: &JobId) -> Result<serde_json::Value, String> {
+pub async fn drop_job_streams(
+    rec: Recorder,
+    job: &JobId,
+) -> Result<protocol::job::Dropped, String> {
     let path = format!("/api/jobs/{}/drop", job.0);
     traced_json(rec, Outgoing::bodiless(Method::POST, &path), None).await
 }
 
 /// `GET /api/work/{handler}?ms=N`: the sync/async demo's call (`handler` is `blocking` or `async`).
-pub async fn work(rec: Recorder, handler: &str, ms: &str) -> Result<serde_json::Value, String> {
+pub async fn work(
+    rec: Recorder,
+    handler: &str,
+    ms: &str,
+) -> Result<protocol::sync_async::WorkDone, String> {
     let path = format!(
         "/api/work/{handler}?ms={}",
         js_sys::encode_uri_component(ms)
@@ -402,7 +409,7 @@ pub async fn publish(
 pub async fn start_ticker(
     rec: Recorder,
     spec: &protocol::pubsub::TickerSpec,
-) -> Result<serde_json::Value, String> {
+) -> Result<protocol::pubsub::TickerStarted, String> {
     let body = serde_json::to_vec(spec).map_err(|e| e.to_string())?;
     let out = Outgoing {
         method: Method::POST,
@@ -414,7 +421,7 @@ pub async fn start_ticker(
 }
 
 /// `DELETE /api/pubsub/ticker?room=`: stops it.
-pub async fn stop_ticker(rec: Recorder, room: &str) -> Result<serde_json::Value, String> {
+pub async fn stop_ticker(rec: Recorder, room: &str) -> Result<protocol::Stopped, String> {
     let path = format!(
         "/api/pubsub/ticker?room={}",
         js_sys::encode_uri_component(room)
@@ -531,7 +538,7 @@ pub async fn lb_restart(rec: Recorder, instance: &str) -> Result<ClusterInfo, St
 }
 
 /// `DELETE /api/lb/cluster`: stops this run's cluster.
-pub async fn lb_stop(rec: Recorder) -> Result<serde_json::Value, String> {
+pub async fn lb_stop(rec: Recorder) -> Result<protocol::Stopped, String> {
     traced_json(
         rec,
         Outgoing::bodiless(Method::DELETE, "/api/lb/cluster"),
@@ -557,7 +564,7 @@ pub async fn sidecar_order(rec: Recorder, n: u32) -> Result<Incoming, String> {
 }
 
 /// `DELETE /api/sidecar/setup`: stops this run's app and sidecar.
-pub async fn sidecar_stop(rec: Recorder) -> Result<serde_json::Value, String> {
+pub async fn sidecar_stop(rec: Recorder) -> Result<protocol::Stopped, String> {
     traced_json(
         rec,
         Outgoing::bodiless(Method::DELETE, "/api/sidecar/setup"),
