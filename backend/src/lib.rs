@@ -34,15 +34,16 @@ mod trace;
 mod transport;
 
 // What the binary and the integration tests use.
-pub use openapi::spec as openapi_spec;
 pub use patterns::{multiplexing::MAX_PROXY_RUNS, pubsub, stateful_stateless::session_store};
 pub use server::{limits, rate_limit, shutdown::DRAIN_DEADLINE, tls};
 pub use trace::TraceHub;
 
 use std::{future::Future, path::PathBuf, sync::Arc};
 
-use axum::{Json, Router, middleware, routing::get};
+use axum::{Json, Router, middleware};
 use tokio::net::TcpListener;
+use utoipa::OpenApi;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     error::AppError,
@@ -188,14 +189,32 @@ impl AppState {
     }
 }
 
-/// The whole application: the API under `/api`, the built frontend everywhere else.
-pub fn app(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/health", get(health))
-        .route("/openapi.json", get(openapi::serve))
+/// The traced API, each route registered with its description (`routes!`), so the router and
+/// `/api/openapi.json` cannot drift apart: the health check and the description itself, the
+/// trace, every demo, the stats.
+fn traced_api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(health))
+        .routes(routes!(openapi::serve))
         .merge(trace::socket::router())
         .merge(patterns::router())
         .merge(stores::router())
+}
+
+/// The OpenAPI description of everything [`app`] serves under `/api`, as
+/// `GET /api/openapi.json` serves it.
+pub fn openapi_spec() -> utoipa::openapi::OpenApi {
+    let doc = OpenApiRouter::<AppState>::with_openapi(openapi::ApiDoc::openapi())
+        .nest("/api", traced_api().merge(server::baseline::router()))
+        .into_openapi();
+    openapi::finish(doc)
+}
+
+/// The whole application: the API under `/api`, the built frontend everywhere else.
+pub fn app(state: AppState) -> Router {
+    let (traced, _) = traced_api().split_for_parts();
+    let (baseline, _) = server::baseline::router().split_for_parts();
+    let api = traced
         .fallback(|| async { AppError::NotFound("no such API endpoint".into()) })
         // axum's own rejections (405, a bad path or query) answer in the same JSON shape.
         .layer(middleware::map_response(error::json_errors))
@@ -205,7 +224,7 @@ pub fn app(state: AppState) -> Router {
             trace::record,
         ))
         // Merged after the trace layer, so never traced: the benchmarks' baseline.
-        .merge(server::baseline::router());
+        .merge(baseline);
     let router = Router::new().nest("/api", api).with_state(state.clone());
     let router = match &state.config.dist {
         Some(dist) => router.fallback_service(server::static_files::service(dist)),
@@ -220,7 +239,7 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// `GET /api/health`: the server is up and answering.
-#[utoipa::path(get, path = "/api/health", tag = "server",
+#[utoipa::path(get, path = "/health", tag = "server",
     responses((status = 200, description = "The server is up", body = protocol::Health)))]
 async fn health() -> Json<protocol::Health> {
     Json(protocol::Health { ok: true })

@@ -4,9 +4,11 @@
 
 use std::time::Duration;
 
-use axum::{Json, Router, extract::State, routing::get};
+use axum::{Json, extract::State};
 use serde::Serialize;
 use utoipa::ToSchema;
+
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::AppState;
 
@@ -106,12 +108,12 @@ pub async fn sweep_until_stopped(state: AppState) {
 }
 
 /// `GET /api/debug/stats`.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/debug/stats", get(stats))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(stats))
 }
 
 /// `GET /api/debug/stats`: connections, live tasks and each store's size, now.
-#[utoipa::path(get, path = "/api/debug/stats", tag = "server",
+#[utoipa::path(get, path = "/debug/stats", tag = "server",
     responses((status = 200, description = "What the server holds now", body = Held)))]
 pub async fn stats(State(state): State<AppState>) -> Json<Held> {
     Json(state.held())

@@ -10,16 +10,17 @@ use std::{
 };
 
 use axum::{
-    Extension, Json, Router,
+    Extension, Json,
     extract::{State, rejection::JsonRejection},
     http::StatusCode,
-    routing::post,
 };
 use protocol::{
     job::{JobCreated, JobId, JobSpec, JobUpdate, MAX_STEPS},
     trace::Kind,
 };
 use tokio::sync::{broadcast, watch};
+
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     AppState,
@@ -227,11 +228,11 @@ pub fn start(
 }
 
 /// `POST /api/jobs`.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/jobs", post(submit))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(submit))
 }
 
-#[utoipa::path(post, path = "/api/jobs", tag = "jobs", request_body = JobSpec,
+#[utoipa::path(post, path = "/jobs", tag = "jobs", request_body = JobSpec,
     responses((status = 202, description = "Job started", body = JobCreated),
         (status = 400, description = "Malformed JSON", body = ApiError), (status = 413, description = "Body too large", body = ApiError), (status = 415, description = "Content-Type is not application/json", body = ApiError),
         (status = 422, description = "Wrong field types or values out of range", body = ApiError), (status = 429, description = "Too many jobs kept", body = ApiError)))]

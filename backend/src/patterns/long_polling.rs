@@ -8,21 +8,22 @@ use protocol::ApiError;
 use std::time::Duration;
 
 use axum::{
-    Json, Router,
+    Json,
     extract::{Path, Query, State, rejection::QueryRejection},
     http::header::RETRY_AFTER,
     response::{IntoResponse, Response},
-    routing::get,
 };
 use protocol::job::{LongPollAnswer, MAX_WAIT_MS, MIN_WAIT_MS, WaitQuery};
 
+use utoipa_axum::{router::OpenApiRouter, routes};
+
 use crate::{AppState, error::AppError};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/jobs/{id}/wait", get(wait))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(wait))
 }
 
-#[utoipa::path(get, path = "/api/jobs/{id}/wait", tag = "jobs",
+#[utoipa::path(get, path = "/jobs/{id}/wait", tag = "jobs",
     description = "Long poll: held until the job's version passes `after`, `timeout_ms` passes (at most 30 s), or the server shuts down.",
     params(("id" = String, Path, description = "Job id"), WaitQuery),
     responses((status = 200, description = "The state, and whether it changed", body = LongPollAnswer),

@@ -17,13 +17,13 @@ pub mod stateful_stateless;
 pub(crate) mod sync_async;
 pub(crate) mod upload;
 
-use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::AppState;
 
-/// Every demo's endpoints.
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
+/// Every demo's endpoints, each registered with its OpenAPI description.
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .merge(request_response::router())
         .merge(jobs::router())
         .merge(short_polling::router())

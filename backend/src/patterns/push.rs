@@ -12,7 +12,7 @@ use std::{
 };
 
 use axum::{
-    Extension, Router,
+    Extension,
     extract::{Query, State, WebSocketUpgrade},
     http::{HeaderMap, Uri},
     response::Response,
@@ -25,9 +25,12 @@ use protocol::{
 use serde::Deserialize;
 use tokio::sync::{broadcast, watch};
 
+use utoipa_axum::{router::OpenApiRouter, routes};
+
 use crate::{
     AppState,
     error::AppError,
+    openapi,
     server::origin,
     trace::TraceIds,
     transport::websocket::{self, Conversation, FrameTracer, Next, Outgoing},
@@ -98,8 +101,12 @@ impl Rooms {
     }
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/push/ws", on(origin::websocket_methods(), upgrade))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().merge(openapi::served_as(
+        routes!(upgrade),
+        "/push/ws",
+        on(origin::websocket_methods(), upgrade),
+    ))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -114,7 +121,7 @@ fn browser() -> String {
     "browser".into()
 }
 
-#[utoipa::path(get, path = "/api/push/ws", tag = "push",
+#[utoipa::path(get, path = "/push/ws", tag = "push",
     description = "The push WebSocket: upgrade, then send `ClientFrame`s and receive `ServerFrame`s. Unreadable text frames are answered with an error frame; invalid UTF-8 closes with 1007, oversize messages with 1009, a too-slow reader with 1008.",
     params(PushQuery),
     responses((status = 101, description = "Switched to WebSocket"),

@@ -2,24 +2,24 @@
 //! "processes" it for the asked time, and answers in the same format, timing each phase.
 
 use axum::{
-    Router,
     body::{Body, Bytes},
     extract::{FromRequestParts, Query},
     http::{HeaderMap, Uri, header, request::Parts},
     response::{IntoResponse, Response},
-    routing::post,
 };
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use protocol::ApiError;
 use protocol::echo::{self, EchoQuery, EchoReply, Format, MAX_BODY_BYTES, MAX_PROCESS_MS, Order};
 
+use utoipa_axum::{router::OpenApiRouter, routes};
+
 use crate::{AppState, error::AppError, trace::Phases};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/echo", post(echo))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(echo))
 }
 
-#[utoipa::path(post, path = "/api/echo", tag = "request-response",
+#[utoipa::path(post, path = "/echo", tag = "request-response",
     params(EchoQuery),
     request_body(content(
         (Order = "application/json"), (Order = "application/xml"), (Order = "application/msgpack"))),

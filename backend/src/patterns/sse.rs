@@ -4,6 +4,8 @@
 //! after that id. `POST /api/jobs/{id}/drop` closes open streams from the server's side.
 //! The bounded stream itself is [`crate::transport::event_stream`]'s, shared with the pub/sub demo.
 
+use utoipa_axum::{router::OpenApiRouter, routes};
+
 use crate::{
     AppState,
     error::AppError,
@@ -12,11 +14,10 @@ use crate::{
     transport::event_stream::{self, wire_bytes},
 };
 use axum::{
-    Extension, Json, Router,
+    Extension, Json,
     extract::{Path, Query, State},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response, sse::Event},
-    routing::{get, post},
 };
 use protocol::ApiError;
 use protocol::{
@@ -26,10 +27,10 @@ use protocol::{
 };
 use serde::Deserialize;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/jobs/{id}/events", get(events))
-        .route("/jobs/{id}/drop", post(drop_streams))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(events))
+        .routes(routes!(drop_streams))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -54,7 +55,7 @@ pub fn progress_event(update: &JobUpdate) -> (Event, String, usize) {
     )
 }
 
-#[utoipa::path(get, path = "/api/jobs/{id}/events", tag = "jobs",
+#[utoipa::path(get, path = "/jobs/{id}/events", tag = "jobs",
     description = "Server-Sent Events: `progress` and `done` events (data: a JobUpdate, id: its version) until the job is done. Resumes after `Last-Event-ID` (header) or `lastEventId` (query).",
     params(("id" = String, Path, description = "Job id"), EventsQuery,
         ("Last-Event-ID" = Option<u32>, Header, description = "Resume after this version")),
@@ -135,7 +136,7 @@ async fn events(
     Ok(response)
 }
 
-#[utoipa::path(post, path = "/api/jobs/{id}/drop", tag = "jobs",
+#[utoipa::path(post, path = "/jobs/{id}/drop", tag = "jobs",
     params(("id" = String, Path, description = "Job id")),
     responses((status = 200, description = "How many open streams were closed", body = protocol::job::Dropped),
         (status = 404, description = "Unknown or expired job", body = ApiError)))]

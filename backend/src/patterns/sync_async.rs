@@ -11,14 +11,15 @@ use std::{
 };
 
 use axum::{
-    Extension, Json, Router,
+    Extension, Json,
     extract::{Query, State, rejection::QueryRejection},
     response::{IntoResponse, Response},
-    routing::get,
 };
 use protocol::trace::Kind;
 use serde::Deserialize;
 use tokio::sync::oneshot;
+
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     AppState,
@@ -93,10 +94,10 @@ impl Default for BlockingPool {
     }
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/work/blocking", get(blocking))
-        .route("/work/async", get(nonblocking))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(blocking))
+        .routes(routes!(nonblocking))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -125,7 +126,7 @@ fn answer(phases: Phases, handler: &str, thread: String) -> Response {
     phases.attach(body.into_response())
 }
 
-#[utoipa::path(get, path = "/api/work/blocking", tag = "sync-async", params(WorkQuery),
+#[utoipa::path(get, path = "/work/blocking", tag = "sync-async", params(WorkQuery),
     responses((status = 200, description = "Done, on a pool thread", body = protocol::sync_async::WorkDone),
         (status = 422, description = "ms not a number or out of range", body = ApiError), (status = 429, description = "The pool's queue is full", body = ApiError)))]
 async fn blocking(
@@ -176,7 +177,7 @@ async fn blocking(
     Ok(answer(phases, "blocking", thread))
 }
 
-#[utoipa::path(get, path = "/api/work/async", tag = "sync-async", params(WorkQuery),
+#[utoipa::path(get, path = "/work/async", tag = "sync-async", params(WorkQuery),
     responses((status = 200, description = "Done, awaiting", body = protocol::sync_async::WorkDone),
         (status = 422, description = "ms not a number or out of range", body = ApiError)))]
 async fn nonblocking(

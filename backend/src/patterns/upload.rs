@@ -19,7 +19,7 @@ use std::{
 };
 
 use axum::{
-    Json, Router,
+    Json,
     body::Bytes,
     extract::{
         DefaultBodyLimit, Path, Query, State,
@@ -27,11 +27,15 @@ use axum::{
     },
     http::StatusCode,
     response::{IntoResponse, Response},
-    routing::{get, post},
 };
 use protocol::upload::{
     ChunkQuery, MAX_CHUNK_BYTES, MAX_FILE_BYTES, NewUpload, UploadId, UploadState, WholeQuery,
     sha256_hex, validate_name, validate_sha256,
+};
+
+use utoipa_axum::{
+    router::{OpenApiRouter, UtoipaMethodRouterExt},
+    routes,
 };
 
 use crate::{AppState, error::AppError, trace::Phases, trace::server_now_us};
@@ -112,19 +116,12 @@ impl UploadStore {
     }
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/uploads", post(announce))
-        .route(
-            "/uploads/whole",
-            post(whole).layer(DefaultBodyLimit::max(MAX_FILE_BYTES as usize)),
-        )
-        .route(
-            "/uploads/{id}",
-            get(status)
-                .put(chunk)
-                .delete(forget)
-                .layer(DefaultBodyLimit::max(MAX_CHUNK_BYTES as usize)),
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(announce))
+        .routes(routes!(whole).layer(DefaultBodyLimit::max(MAX_FILE_BYTES as usize)))
+        .routes(
+            routes!(status, chunk, forget).layer(DefaultBodyLimit::max(MAX_CHUNK_BYTES as usize)),
         )
 }
 
@@ -148,7 +145,7 @@ fn body_or_413(
     })
 }
 
-#[utoipa::path(post, path = "/api/uploads/whole", tag = "upload", params(WholeQuery),
+#[utoipa::path(post, path = "/uploads/whole", tag = "upload", params(WholeQuery),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 200, description = "Received and hashed", body = UploadState),
         (status = 413, description = "File over 16 MiB", body = ApiError), (status = 422, description = "Bad name or sha256, or an empty file", body = ApiError)))]
@@ -176,7 +173,7 @@ async fn whole(
     Ok(phases.attach(Json(state).into_response()))
 }
 
-#[utoipa::path(post, path = "/api/uploads", tag = "upload", request_body = NewUpload,
+#[utoipa::path(post, path = "/uploads", tag = "upload", request_body = NewUpload,
     responses((status = 201, description = "Announced", body = UploadState),
         (status = 400, description = "Malformed JSON", body = ApiError), (status = 413, description = "Body too large", body = ApiError), (status = 415, description = "Content-Type is not application/json", body = ApiError),
         (status = 422, description = "Wrong field types, a bad name, size or sha256", body = ApiError),
@@ -218,7 +215,7 @@ fn unknown(id: &str) -> AppError {
     AppError::NotFound(format!("no upload {id:?}: unknown or expired"))
 }
 
-#[utoipa::path(get, path = "/api/uploads/{id}", tag = "upload",
+#[utoipa::path(get, path = "/uploads/{id}", tag = "upload",
     params(("id" = String, Path, description = "Upload id")),
     responses((status = 200, description = "What the server holds", body = UploadState),
         (status = 404, description = "Unknown or expired upload", body = ApiError)))]
@@ -232,7 +229,7 @@ async fn status(
     Ok(Json(upload.state(&id)))
 }
 
-#[utoipa::path(delete, path = "/api/uploads/{id}", tag = "upload",
+#[utoipa::path(delete, path = "/uploads/{id}", tag = "upload",
     params(("id" = String, Path, description = "Upload id")),
     responses((status = 204, description = "Forgotten"), (status = 404, description = "Unknown or expired upload", body = ApiError)))]
 async fn forget(
@@ -245,7 +242,7 @@ async fn forget(
     }
 }
 
-#[utoipa::path(put, path = "/api/uploads/{id}", tag = "upload",
+#[utoipa::path(put, path = "/uploads/{id}", tag = "upload",
     params(("id" = String, Path, description = "Upload id"), ChunkQuery),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 200, description = "Chunk appended", body = UploadState),

@@ -4,15 +4,17 @@
 //! (`bench/src/bin/reqresp.rs`) compares the echo endpoint with tracing on against it, both
 //! through the same listener, serve loop and security headers (issue 7).
 
-use axum::{Json, Router, middleware, routing::post};
+use axum::{Json, middleware};
 use serde_json::{Map, Value};
+
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::error;
 
-/// The route, under `/api`; merged after the trace middleware's layer (see `app()`).
-pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    Router::new()
-        .route("/bench/bare", post(bare))
+/// The route; merged after the trace middleware's layer (see `app()`).
+pub fn router<S: Clone + Send + Sync + 'static>() -> OpenApiRouter<S> {
+    OpenApiRouter::new()
+        .routes(routes!(bare))
         // A malformed body's rejection in the API's JSON error shape, as everywhere else.
         .layer(middleware::map_response(error::json_errors))
 }
@@ -21,7 +23,7 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
 ///
 /// A benchmark baseline, not a demo: a bare axum handler, never traced (`run` and `rid` are not
 /// read). `make bench` compares the echo endpoint with tracing on against it.
-#[utoipa::path(post, path = "/api/bench/bare", tag = "benchmark baseline",
+#[utoipa::path(post, path = "/bench/bare", tag = "benchmark baseline",
     request_body(content = Object, content_type = "application/json"),
     responses((status = 200, description = "The JSON object it was sent", content_type = "application/json", body = Object),
         (status = 400, description = "Malformed JSON", body = protocol::ApiError),

@@ -4,14 +4,14 @@
 use std::time::Duration;
 
 use axum::{
-    Json, Router,
+    Json,
     extract::{
         Path, State, WebSocketUpgrade,
         ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket},
     },
     http::{HeaderMap, Uri},
     response::Response,
-    routing::{get, on},
+    routing::on,
 };
 use futures_util::{SinkExt, StreamExt};
 use protocol::{
@@ -21,9 +21,12 @@ use protocol::{
 use tokio::sync::broadcast;
 
 use super::{clock::server_now_us, ids::parse_run_id};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
 use crate::{
     AppState,
     error::AppError,
+    openapi,
     server::{origin, ws_limits},
 };
 
@@ -33,15 +36,17 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// `GET /api/trace/{run}` and the trace WebSocket.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        // GET for WebSocket over HTTP/1.1, CONNECT for WebSocket over HTTP/2 (a page served by
-        // the TLS listener), which axum supports and browsers then use.
-        .route("/trace/ws", on(origin::websocket_methods(), trace_socket))
-        .route("/trace/{run}", get(run_trace))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .merge(openapi::served_as(
+            routes!(trace_socket),
+            "/trace/ws",
+            on(origin::websocket_methods(), trace_socket),
+        ))
+        .routes(routes!(run_trace))
 }
 
-#[utoipa::path(get, path = "/api/trace/{run}", tag = "trace",
+#[utoipa::path(get, path = "/trace/{run}", tag = "trace",
     params(("run" = String, Path, description = "Run id: 1 to 64 characters of A-Z a-z 0-9 - _")),
     responses((status = 200, description = "What the server recorded for the run", body = Vec<Message>),
         (status = 400, description = "Invalid run id", body = ApiError), (status = 404, description = "No trace for this run (never seen, or expired)", body = ApiError)))]
@@ -57,7 +62,7 @@ async fn run_trace(
         .ok_or_else(|| AppError::NotFound(format!("no trace for run {}", run.0)))
 }
 
-#[utoipa::path(get, path = "/api/trace/ws", tag = "trace",
+#[utoipa::path(get, path = "/trace/ws", tag = "trace",
     description = "The trace WebSocket (one per page): upgrade, then send `TraceClientMsg` frames and receive `TraceServerMsg` frames (4 KiB message limit: larger closes with 1009). Over HTTP/2 the same upgrade arrives as an extended CONNECT.",
     responses((status = 101, description = "Switched to WebSocket"),
         (status = 400, description = "Not a WebSocket upgrade request, or a bad run/rid", body = ApiError),

@@ -152,7 +152,7 @@ pub struct SlowQuery {
 }
 
 /// `GET /api/mux/slow?ms=T&run=…&rid=…`.
-#[utoipa::path(get, path = "/api/mux/slow", tag = "multiplexing",
+#[utoipa::path(get, path = "/mux/slow", tag = "multiplexing",
     params(SlowQuery),
     responses((status = 200, description = "Answered after ms", body = SlowAnswer),
         (status = 400, description = "No run/rid", body = ApiError), (status = 422, description = "ms missing, not a number or out of range", body = ApiError),

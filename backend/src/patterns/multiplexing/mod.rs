@@ -19,9 +19,10 @@ pub mod upstream;
 
 use std::sync::Arc;
 
-use axum::{Router, routing::get};
 use protocol::trace::{Detail, Kind, RunId, Transport};
 use tokio::sync::{OnceCell, Semaphore};
+
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     AppState,
@@ -72,10 +73,10 @@ impl Multiplexing {
 }
 
 /// `GET /api/mux/proxy` and `GET /api/mux/slow`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/mux/proxy", get(proxy::forward))
-        .route("/mux/slow", get(in_flight::slow))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(proxy::forward))
+        .routes(routes!(in_flight::slow))
 }
 
 /// One hop between the proxy (`server`) and a connection lane, with the connection and stream

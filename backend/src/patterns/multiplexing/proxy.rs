@@ -50,7 +50,7 @@ pub struct ProxyQuery {
 }
 
 /// `GET /api/mux/proxy`: forwards the items and reports how.
-#[utoipa::path(get, path = "/api/mux/proxy", tag = "multiplexing", params(ProxyQuery),
+#[utoipa::path(get, path = "/mux/proxy", tag = "multiplexing", params(ProxyQuery),
     responses((status = 200, description = "How each item travelled", body = ProxyReport),
         (status = 422, description = "Parameters missing, of the wrong type or out of range", body = ApiError), (status = 429, description = "Too many proxy runs at once", body = ApiError)))]
 pub async fn forward(

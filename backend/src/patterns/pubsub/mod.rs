@@ -27,11 +27,11 @@ use std::{
 };
 
 use axum::{
-    Extension, Json, Router,
+    Extension, Json,
     extract::{Query, State, WebSocketUpgrade, rejection::JsonRejection},
     http::{HeaderMap, StatusCode, Uri},
     response::{Response, sse::Event},
-    routing::{get, on, post},
+    routing::on,
 };
 use protocol::{
     Stopped, pairing,
@@ -46,9 +46,12 @@ use protocol::{
 use serde::Deserialize;
 use tokio::task::AbortHandle;
 
+use utoipa_axum::{router::OpenApiRouter, routes};
+
 use crate::{
     AppState,
     error::AppError,
+    openapi,
     server::origin,
     server::rate_limit::Client,
     trace::TraceIds,
@@ -107,19 +110,20 @@ impl From<BrokerError> for AppError {
     }
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/pubsub/publish", post(publish))
-        .route("/pubsub/ticker", post(start_ticker).delete(stop_ticker))
-        .route(
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(publish))
+        .routes(routes!(start_ticker, stop_ticker))
+        .merge(openapi::served_as(
+            routes!(subscribe_socket),
             "/pubsub/ws",
             on(origin::websocket_methods(), subscribe_socket),
-        )
-        .route("/pubsub/events", get(subscribe_stream))
-        .route("/pubsub/info", get(info))
+        ))
+        .routes(routes!(subscribe_stream))
+        .routes(routes!(info))
 }
 
-#[utoipa::path(get, path = "/api/pubsub/info", tag = "pubsub",
+#[utoipa::path(get, path = "/pubsub/info", tag = "pubsub",
     responses((status = 200, description = "The broker engine and this instance", body = BrokerInfo)))]
 async fn info(State(state): State<AppState>) -> Json<BrokerInfo> {
     let broker = &state.pubsub.broker;
@@ -148,7 +152,7 @@ fn room_of(room: Option<&str>, trace: Option<&TraceIds>) -> Result<String, AppEr
     Ok(room_key(room, trace.map(|t| t.run.0.as_str())))
 }
 
-#[utoipa::path(post, path = "/api/pubsub/publish", tag = "pubsub", request_body = PublishRequest,
+#[utoipa::path(post, path = "/pubsub/publish", tag = "pubsub", request_body = PublishRequest,
     responses((status = 202, description = "Handed to the broker", body = Published),
         (status = 400, description = "Malformed JSON or an invalid topic, publisher or room name", body = ApiError), (status = 413, description = "Text over the message limit", body = ApiError),
         (status = 415, description = "Content-Type is not application/json", body = ApiError), (status = 422, description = "Wrong field types", body = ApiError),
@@ -233,7 +237,7 @@ struct TickerQuery {
     room: Option<String>,
 }
 
-#[utoipa::path(post, path = "/api/pubsub/ticker", tag = "pubsub", request_body = TickerSpec,
+#[utoipa::path(post, path = "/pubsub/ticker", tag = "pubsub", request_body = TickerSpec,
     responses((status = 202, description = "Ticker started", body = protocol::pubsub::TickerStarted),
         (status = 400, description = "Malformed JSON or an invalid topic or room name", body = ApiError), (status = 413, description = "Body too large", body = ApiError),
         (status = 415, description = "Content-Type is not application/json", body = ApiError), (status = 422, description = "Wrong field types or values out of range", body = ApiError),
@@ -310,7 +314,7 @@ async fn start_ticker(
     ))
 }
 
-#[utoipa::path(delete, path = "/api/pubsub/ticker", tag = "pubsub", params(TickerQuery),
+#[utoipa::path(delete, path = "/pubsub/ticker", tag = "pubsub", params(TickerQuery),
     responses((status = 200, description = "Whether a ticker was running", body = Stopped),
         (status = 400, description = "An invalid room name", body = ApiError)))]
 async fn stop_ticker(
@@ -477,7 +481,7 @@ impl Conversation for SubscriberConversation {
     }
 }
 
-#[utoipa::path(get, path = "/api/pubsub/ws", tag = "pubsub",
+#[utoipa::path(get, path = "/pubsub/ws", tag = "pubsub",
     description = "A subscriber WebSocket: upgrade, then send `SubscriberFrame`s and receive `BrokerFrame`s. Invalid UTF-8 closes with 1007, oversize messages with 1009, a subscriber too far behind with 1008.",
     params(SubscriberQuery),
     responses((status = 101, description = "Switched to WebSocket"),
@@ -512,7 +516,7 @@ async fn subscribe_socket(
     Ok(websocket::accept(ws, state, tracer, conversation))
 }
 
-#[utoipa::path(get, path = "/api/pubsub/events", tag = "pubsub",
+#[utoipa::path(get, path = "/pubsub/events", tag = "pubsub",
     description = "A subscriber event stream: `message` events (data: a Delivery) for the topics named in `topics`.",
     params(SubscriberQuery),
     responses((status = 200, description = "An event stream", content_type = "text/event-stream", body = String),

@@ -15,12 +15,12 @@ use protocol::{ApiError, sidecar::OrderView};
 use std::{sync::Arc, time::Duration};
 
 use axum::{
-    Extension, Json, Router,
+    Extension, Json,
     body::Body,
     extract::{Path, State, rejection::JsonRejection},
     http::{HeaderMap, Method, StatusCode, Uri},
     response::Response,
-    routing::{any, post},
+    routing::any,
 };
 use protocol::{
     sidecar::{SidecarInfo, SidecarSpec},
@@ -28,12 +28,15 @@ use protocol::{
 };
 
 use self::{app::App, proxy::Sidecar};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
 use crate::server::rate_limit::TokenBucket;
 use crate::{
     AppState,
     actors::inner_listener::{InnerListener, PassOn, PerRun, stopped, traced},
     actors::relay::Relay,
     error::AppError,
+    openapi,
     trace::{InternalHops, TraceIds},
 };
 
@@ -85,10 +88,14 @@ impl Sidecars {
     }
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/sidecar/setup", post(setup).delete(teardown))
-        .route("/sidecar/{*path}", any(forward))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(setup, teardown))
+        .merge(openapi::served_as(
+            routes!(forward),
+            "/sidecar/{*path}",
+            any(forward),
+        ))
 }
 
 fn pair_of(state: &AppState, ids: &TraceIds) -> Result<Arc<Pair>, AppError> {
@@ -100,7 +107,7 @@ fn pair_of(state: &AppState, ids: &TraceIds) -> Result<Arc<Pair>, AppError> {
     })
 }
 
-#[utoipa::path(post, path = "/api/sidecar/setup", tag = "sidecar", request_body = SidecarSpec,
+#[utoipa::path(post, path = "/sidecar/setup", tag = "sidecar", request_body = SidecarSpec,
     responses((status = 201, description = "App and sidecar started", body = SidecarInfo),
         (status = 400, description = "Malformed JSON, or no run/rid", body = ApiError), (status = 413, description = "Body too large", body = ApiError), (status = 415, description = "Content-Type is not application/json", body = ApiError),
         (status = 422, description = "Wrong field types or values out of range", body = ApiError), (status = 429, description = "Too many sidecars", body = ApiError)))]
@@ -165,7 +172,7 @@ async fn setup(
     Ok((StatusCode::CREATED, Json(info)))
 }
 
-#[utoipa::path(delete, path = "/api/sidecar/setup", tag = "sidecar",
+#[utoipa::path(delete, path = "/sidecar/setup", tag = "sidecar",
     responses((status = 200, description = "Stopped", body = protocol::Stopped),
         (status = 400, description = "No run/rid", body = ApiError), (status = 404, description = "No sidecar for this run", body = ApiError)))]
 async fn teardown(
@@ -178,7 +185,7 @@ async fn teardown(
     Ok(stopped(&state.trace, ids, &["sidecar", "app"]))
 }
 
-#[utoipa::path(method(get, post), path = "/api/sidecar/{path}", tag = "sidecar",
+#[utoipa::path(method(get, post), path = "/sidecar/{path}", tag = "sidecar",
     description = "Passed on, any method, to the run's sidecar, which forwards to the app (GET /orders/{id}) with retries and a rate limit.",
     params(("path" = String, Path, description = "Path at the sidecar")),
     responses((status = 200, description = "The app's answer", body = OrderView),

@@ -23,12 +23,12 @@ use std::{
 };
 
 use axum::{
-    Extension, Json, Router,
+    Extension, Json,
     body::Body,
     extract::{Path, Query, State, rejection::JsonRejection},
     http::{HeaderMap, Method, StatusCode, Uri},
     response::Response,
-    routing::{any, post},
+    routing::any,
 };
 use protocol::{
     stateful_stateless::{ClusterInfo, ClusterSpec, InstanceInfo},
@@ -41,11 +41,14 @@ use self::{
     instance::Instance,
     session_store::{MemorySessions, SessionStore},
 };
+use utoipa_axum::{router::OpenApiRouter, routes};
+
 use crate::{
     AppState,
     actors::inner_listener::{InnerListener, PassOn, PerRun, stopped, traced},
     actors::relay::Relay,
     error::AppError,
+    openapi,
     trace::{InternalHops, TraceIds},
 };
 
@@ -141,11 +144,15 @@ impl Clusters {
     }
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/lb/cluster", post(start).delete(stop))
-        .route("/lb/cluster/restart", post(restart))
-        .route("/lb/{*path}", any(forward))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(start, stop))
+        .routes(routes!(restart))
+        .merge(openapi::served_as(
+            routes!(forward),
+            "/lb/{*path}",
+            any(forward),
+        ))
 }
 
 async fn start_instance(
@@ -168,7 +175,7 @@ async fn start_instance(
     Ok(Running { listener, instance })
 }
 
-#[utoipa::path(post, path = "/api/lb/cluster", tag = "stateful-stateless", request_body = ClusterSpec,
+#[utoipa::path(post, path = "/lb/cluster", tag = "stateful-stateless", request_body = ClusterSpec,
     responses((status = 201, description = "Balancer and instances started", body = ClusterInfo),
         (status = 400, description = "Malformed JSON, or no run/rid", body = ApiError), (status = 413, description = "Body too large", body = ApiError), (status = 415, description = "Content-Type is not application/json", body = ApiError),
         (status = 422, description = "Wrong field types", body = ApiError), (status = 429, description = "Too many clusters", body = ApiError)))]
@@ -236,7 +243,7 @@ fn cluster_of(state: &AppState, ids: &TraceIds) -> Result<Arc<Cluster>, AppError
     })
 }
 
-#[utoipa::path(delete, path = "/api/lb/cluster", tag = "stateful-stateless",
+#[utoipa::path(delete, path = "/lb/cluster", tag = "stateful-stateless",
     responses((status = 200, description = "Stopped", body = protocol::Stopped),
         (status = 400, description = "No run/rid", body = ApiError), (status = 404, description = "No cluster for this run", body = ApiError)))]
 async fn stop(
@@ -259,7 +266,7 @@ struct RestartQuery {
     instance: String,
 }
 
-#[utoipa::path(post, path = "/api/lb/cluster/restart", tag = "stateful-stateless",
+#[utoipa::path(post, path = "/lb/cluster/restart", tag = "stateful-stateless",
     params(RestartQuery),
     responses((status = 200, description = "The instance restarted, its memory empty", body = ClusterInfo),
         (status = 400, description = "No run/rid", body = ApiError), (status = 404, description = "No cluster for this run", body = ApiError), (status = 422, description = "instance is not a or b", body = ApiError)))]
@@ -314,7 +321,7 @@ async fn restart(
     Ok(Json(cluster.info()))
 }
 
-#[utoipa::path(method(get, post), path = "/api/lb/{path}", tag = "stateful-stateless",
+#[utoipa::path(method(get, post), path = "/lb/{path}", tag = "stateful-stateless",
     description = "Passed on, any method, to the run's load balancer (instances serve POST /login and GET /profile).",
     params(("path" = String, Path, description = "Path at the balancer")),
     responses((status = 200, description = "The instance's answer", body = SessionView),
