@@ -1,8 +1,8 @@
 //! The Patternscope server: real endpoints for every demo, and the trace hub that tells the page
 //! what happened inside the server while they ran.
 //!
-//! Every demo request carries `run` and `rid` query parameters. The [`exchange`] middleware
-//! records each such request when it arrives and each response when it leaves, on the server's
+//! Every demo request carries `run` and `rid` query parameters. The recording middleware
+//! (`trace::record`) records each such request when it arrives and each response when it leaves, on the server's
 //! clock, into the [`trace::TraceHub`]; the page watches its run over one trace WebSocket and
 //! draws both its own observations and the server's on one sequence diagram.
 //!
@@ -19,13 +19,15 @@
 //! - [`server`]: listening (HTTP/1.1, TLS), per-client connections and rates, limits,
 //!   security headers, `Origin` checks, WebSocket bounds, static files, shutdown.
 //!
-//! Beside them: [`error`] (the one error type), [`stores`] (the sweep and `GET
+//! Beside them: [`error`] (the one error type), [`extract`] (JSON and query extractors that
+//! reject with it), [`stores`] (the sweep and `GET
 //! /api/debug/stats` over every store), [`openapi`] (`GET /api/openapi.json`), and here the
 //! configuration, the shared state, [`app`] and [`serve`].
 #![forbid(unsafe_code)]
 
 mod actors;
 mod error;
+mod extract;
 mod openapi;
 mod patterns;
 mod server;

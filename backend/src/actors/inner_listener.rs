@@ -211,13 +211,6 @@ impl<T> PerRun<T> {
     }
 }
 
-/// The run and request ids every request of a per-run demo must carry.
-pub fn traced(ids: Option<axum::Extension<TraceIds>>) -> Result<TraceIds, AppError> {
-    ids.map(|axum::Extension(ids)| ids).ok_or_else(|| {
-        AppError::BadRequest("this demo's requests need `run` and `rid` query parameters".into())
-    })
-}
-
 /// Draws the server stopping each of a run's `actors`, and answers the stop request.
 pub fn stopped(trace: &TraceHub, ids: TraceIds, actors: &[&str]) -> Json<protocol::Stopped> {
     let hops = InternalHops::new(trace, Some(ids));

@@ -9,11 +9,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use axum::{
-    Extension, Json,
-    extract::{State, rejection::JsonRejection},
-    http::StatusCode,
-};
+use axum::{Json, extract::State, http::StatusCode};
 use protocol::{
     job::{JobCreated, JobId, JobSpec, JobUpdate, MAX_STEPS},
     trace::Kind,
@@ -25,6 +21,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::{
     AppState,
     error::AppError,
+    extract::AppJson,
     server::rate_limit::Client,
     trace::server_now_us,
     trace::{InternalHops, TraceIds},
@@ -239,12 +236,12 @@ pub fn router() -> OpenApiRouter<AppState> {
 async fn submit(
     State(state): State<AppState>,
     Client(client): Client,
-    trace: Option<Extension<TraceIds>>,
-    spec: Result<Json<JobSpec>, JsonRejection>,
+    trace: Option<TraceIds>,
+    spec: Result<AppJson<JobSpec>, AppError>,
 ) -> Result<(StatusCode, Json<JobCreated>), AppError> {
     state.job_rate.check(client)?;
-    let Json(spec) = spec.map_err(|e| AppError::from_rejection(e.status(), e.body_text()))?;
-    let job = start(&state, spec, trace.map(|Extension(t)| t))?;
+    let AppJson(spec) = spec?;
+    let job = start(&state, spec, trace)?;
     Ok((
         StatusCode::ACCEPTED,
         Json(JobCreated {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use axum::{
     Json,
-    extract::{Path, Query, State, rejection::QueryRejection},
+    extract::{Path, State},
     http::header::RETRY_AFTER,
     response::{IntoResponse, Response},
 };
@@ -17,7 +17,7 @@ use protocol::job::{LongPollAnswer, MAX_WAIT_MS, MIN_WAIT_MS, WaitQuery};
 
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::{AppState, error::AppError};
+use crate::{AppState, error::AppError, extract::AppQuery};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(wait))
@@ -31,9 +31,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 async fn wait(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    query: Result<Query<WaitQuery>, QueryRejection>,
+    query: Result<AppQuery<WaitQuery>, AppError>,
 ) -> Result<Response, AppError> {
-    let Query(q) = query.map_err(|e| AppError::Unprocessable(e.body_text()))?;
+    let AppQuery(q) = query?;
     if !(MIN_WAIT_MS..=MAX_WAIT_MS).contains(&q.timeout_ms) {
         return Err(AppError::Unprocessable(format!(
             "timeout_ms must be between {MIN_WAIT_MS} and {MAX_WAIT_MS}, got {}",

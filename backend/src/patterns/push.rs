@@ -12,7 +12,6 @@ use std::{
 };
 
 use axum::{
-    Extension,
     extract::{Query, State, WebSocketUpgrade},
     http::{HeaderMap, Uri},
     response::Response,
@@ -133,7 +132,7 @@ async fn upgrade(
     uri: Uri,
     Query(query): Query<PushQuery>,
     State(state): State<AppState>,
-    trace: Option<Extension<TraceIds>>,
+    trace: Option<TraceIds>,
 ) -> Result<Response, AppError> {
     origin::check_upgrade(&headers, &uri, &state.config.allowed_origins)?;
     if !is_valid_name(&query.peer) {
@@ -142,7 +141,7 @@ async fn upgrade(
             query.peer
         )));
     }
-    let tracer = FrameTracer::new(state.trace.clone(), trace.map(|Extension(t)| t), query.peer);
+    let tracer = FrameTracer::new(state.trace.clone(), trace, query.peer);
     let conversation = PushConversation {
         state: state.clone(),
         follow: None,

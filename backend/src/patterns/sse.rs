@@ -14,7 +14,7 @@ use crate::{
     transport::event_stream::{self, wire_bytes},
 };
 use axum::{
-    Extension, Json,
+    Json,
     extract::{Path, Query, State},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response, sse::Event},
@@ -67,7 +67,7 @@ async fn events(
     Path(id): Path<String>,
     headers: HeaderMap,
     Query(query): Query<EventsQuery>,
-    trace: Option<Extension<TraceIds>>,
+    trace: Option<TraceIds>,
 ) -> Result<Response, AppError> {
     let last = match (last_event_id(&headers), query.last_event_id) {
         (Some(n), _) => n,
@@ -102,7 +102,7 @@ async fn events(
                     tracing::info!(job = %update.job.0, "event stream closed: client not reading");
                     return;
                 }
-                if let Some(Extension(ids)) = &trace {
+                if let Some(ids) = &trace {
                     hub.hop(Hop {
                         run: &ids.run,
                         request_id: pairing::event(&ids.request.0, update.version),

@@ -11,8 +11,8 @@ use std::{
 };
 
 use axum::{
-    Extension, Json,
-    extract::{Query, State, rejection::QueryRejection},
+    Json,
+    extract::State,
     response::{IntoResponse, Response},
 };
 use protocol::trace::Kind;
@@ -24,6 +24,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::{
     AppState,
     error::AppError,
+    extract::AppQuery,
     server::rate_limit::Client,
     trace::server_now_us,
     trace::{InternalHops, Phases, TraceIds},
@@ -106,8 +107,8 @@ struct WorkQuery {
     ms: u64,
 }
 
-fn work_ms(query: Result<Query<WorkQuery>, QueryRejection>) -> Result<u64, AppError> {
-    let Query(q) = query.map_err(|e| AppError::Unprocessable(e.body_text()))?;
+fn work_ms(query: Result<AppQuery<WorkQuery>, AppError>) -> Result<u64, AppError> {
+    let AppQuery(q) = query?;
     if q.ms > MAX_WORK_MS {
         return Err(AppError::Unprocessable(format!(
             "ms must be between 0 and {MAX_WORK_MS}, got {}",
@@ -132,13 +133,13 @@ fn answer(phases: Phases, handler: &str, thread: String) -> Response {
 async fn blocking(
     State(state): State<AppState>,
     Client(client): Client,
-    trace: Option<Extension<TraceIds>>,
-    query: Result<Query<WorkQuery>, QueryRejection>,
+    trace: Option<TraceIds>,
+    query: Result<AppQuery<WorkQuery>, AppError>,
 ) -> Result<Response, AppError> {
     state.job_rate.check(client)?;
     let ms = work_ms(query)?;
     let queued_at = server_now_us();
-    let hops = InternalHops::new(&state.trace, trace.map(|Extension(t)| t));
+    let hops = InternalHops::new(&state.trace, trace);
     let (started, thread) = state
         .pool
         .run(move |n| {
@@ -183,7 +184,7 @@ async fn blocking(
 async fn nonblocking(
     State(state): State<AppState>,
     Client(client): Client,
-    query: Result<Query<WorkQuery>, QueryRejection>,
+    query: Result<AppQuery<WorkQuery>, AppError>,
 ) -> Result<Response, AppError> {
     state.job_rate.check(client)?;
     let ms = work_ms(query)?;

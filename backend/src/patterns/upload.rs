@@ -21,10 +21,7 @@ use std::{
 use axum::{
     Json,
     body::Bytes,
-    extract::{
-        DefaultBodyLimit, Path, Query, State,
-        rejection::{BytesRejection, JsonRejection, QueryRejection},
-    },
+    extract::{DefaultBodyLimit, Path, State, rejection::BytesRejection},
     http::StatusCode,
     response::{IntoResponse, Response},
 };
@@ -38,7 +35,13 @@ use utoipa_axum::{
     routes,
 };
 
-use crate::{AppState, error::AppError, trace::Phases, trace::server_now_us};
+use crate::{
+    AppState,
+    error::AppError,
+    extract::{AppJson, AppQuery},
+    trace::Phases,
+    trace::server_now_us,
+};
 
 /// Chunked uploads kept at once.
 pub const MAX_UPLOADS: usize = 64;
@@ -150,10 +153,10 @@ fn body_or_413(
     responses((status = 200, description = "Received and hashed", body = UploadState),
         (status = 413, description = "File over 16 MiB", body = ApiError), (status = 422, description = "Bad name or sha256, or an empty file", body = ApiError)))]
 async fn whole(
-    query: Result<Query<WholeQuery>, QueryRejection>,
+    query: Result<AppQuery<WholeQuery>, AppError>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AppError> {
-    let Query(query) = query.map_err(|e| AppError::Unprocessable(e.body_text()))?;
+    let AppQuery(query) = query?;
     validate_name(&query.name).map_err(AppError::Unprocessable)?;
     validate_sha256(&query.sha256).map_err(AppError::Unprocessable)?;
     let body = body_or_413(body, MAX_FILE_BYTES, "the file")?;
@@ -180,9 +183,8 @@ async fn whole(
         (status = 429, description = "Too many uploads or bytes held", body = ApiError)))]
 async fn announce(
     State(state): State<AppState>,
-    body: Result<Json<NewUpload>, JsonRejection>,
+    AppJson(new): AppJson<NewUpload>,
 ) -> Result<Response, AppError> {
-    let Json(new) = body.map_err(|e| AppError::from_rejection(e.status(), e.body_text()))?;
     new.validate().map_err(AppError::Unprocessable)?;
     let mut uploads = state.uploads.lock();
     if uploads.len() >= MAX_UPLOADS {
@@ -251,11 +253,11 @@ async fn forget(
 async fn chunk(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    query: Result<Query<ChunkQuery>, QueryRejection>,
+    query: Result<AppQuery<ChunkQuery>, AppError>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AppError> {
     let id = UploadId(id);
-    let Query(ChunkQuery { offset }) = query.map_err(|e| AppError::Unprocessable(e.body_text()))?;
+    let AppQuery(ChunkQuery { offset }) = query?;
     // The whole chunk has arrived (or the request failed) before anything is kept: an
     // interrupted chunk leaves the upload as it was.
     let body = body_or_413(body, MAX_CHUNK_BYTES, "a chunk")?;

@@ -6,6 +6,9 @@ use protocol::{
     trace::{RequestId, RunId},
 };
 
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+use axum::http::request::Parts;
+
 use crate::error::AppError;
 
 /// Parses a run id from a path or query, refusing bad ones with a 400.
@@ -60,6 +63,36 @@ impl TraceIds {
             request: RequestId(rid.to_owned()),
             connection: RequestId(rid.to_owned()),
         }))
+    }
+}
+
+/// A handler's `TraceIds`: the ids the recording middleware found in the query. Required (a
+/// per-run demo's requests) it refuses a request without them with a 400; as
+/// `Option<TraceIds>` an untraced request gets `None`.
+impl<S: Send + Sync> FromRequestParts<S> for TraceIds {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        <TraceIds as OptionalFromRequestParts<S>>::from_request_parts(parts, state)
+            .await
+            .ok()
+            .flatten()
+            .ok_or_else(|| {
+                AppError::BadRequest(
+                    "this demo's requests need `run` and `rid` query parameters".into(),
+                )
+            })
+    }
+}
+
+impl<S: Send + Sync> OptionalFromRequestParts<S> for TraceIds {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(parts.extensions.get::<TraceIds>().cloned())
     }
 }
 

@@ -11,8 +11,8 @@ use std::{
 };
 
 use axum::{
-    Extension, Json,
-    extract::{Query, State, rejection::QueryRejection},
+    Json,
+    extract::State,
     http::{HeaderValue, Version},
     response::{IntoResponse, Response},
 };
@@ -26,6 +26,7 @@ use super::in_range;
 use crate::{
     AppState,
     error::AppError,
+    extract::AppQuery,
     trace::{Phases, TraceIds},
 };
 
@@ -159,13 +160,13 @@ pub struct SlowQuery {
         (status = 429, description = "Too many requests in flight for this run", body = ApiError)))]
 pub async fn slow(
     State(state): State<AppState>,
-    trace: Option<Extension<TraceIds>>,
+    trace: Option<TraceIds>,
     version: Version,
-    query: Result<Query<SlowQuery>, QueryRejection>,
+    query: Result<AppQuery<SlowQuery>, AppError>,
 ) -> Result<Response, AppError> {
-    let Query(q) = query.map_err(|e| AppError::Unprocessable(e.body_text()))?;
+    let AppQuery(q) = query?;
     let ms = in_range("ms", q.ms, 0, MAX_SLOW_MS)?;
-    let Some(Extension(ids)) = trace else {
+    let Some(ids) = trace else {
         return Err(AppError::BadRequest(
             "the slow endpoint counts requests per run: add run=…&rid=… to the query".into(),
         ));

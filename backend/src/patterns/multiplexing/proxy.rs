@@ -16,8 +16,8 @@ use std::{
 };
 
 use axum::{
-    Extension, Json,
-    extract::{Query, State, rejection::QueryRejection},
+    Json,
+    extract::State,
     http::{HeaderMap, Request, StatusCode},
     response::{IntoResponse, Response},
 };
@@ -36,6 +36,7 @@ use super::{LaneHop, in_range, upstream};
 use crate::{
     AppState,
     error::AppError,
+    extract::AppQuery,
     trace::{Phases, TraceIds},
     trace::{TraceHub, server_now_us},
 };
@@ -55,10 +56,10 @@ pub struct ProxyQuery {
         (status = 422, description = "Parameters missing, of the wrong type or out of range", body = ApiError), (status = 429, description = "Too many proxy runs at once", body = ApiError)))]
 pub async fn forward(
     State(state): State<AppState>,
-    trace: Option<Extension<TraceIds>>,
-    query: Result<Query<ProxyQuery>, QueryRejection>,
+    trace: Option<TraceIds>,
+    query: Result<AppQuery<ProxyQuery>, AppError>,
 ) -> Result<Response, AppError> {
-    let Query(q) = query.map_err(|e| AppError::Unprocessable(e.body_text()))?;
+    let AppQuery(q) = query?;
     let n = in_range("n", q.n, 1, MAX_ITEMS)?;
     let via = Via::parse(&q.via)
         .ok_or_else(|| AppError::Unprocessable(format!("via must be h2 or h1, got {:?}", q.via)))?;
@@ -82,7 +83,7 @@ pub async fn forward(
     let upstream = state.mux.upstream(&state).await?;
     let run = Arc::new(Forwarding {
         hub: state.trace.clone(),
-        ids: trace.map(|Extension(t)| t),
+        ids: trace,
         upstream: upstream.addr(),
         item_ms,
         in_flight: AtomicU32::new(0),

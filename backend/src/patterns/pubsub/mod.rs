@@ -27,8 +27,8 @@ use std::{
 };
 
 use axum::{
-    Extension, Json,
-    extract::{Query, State, WebSocketUpgrade, rejection::JsonRejection},
+    Json,
+    extract::{Query, State, WebSocketUpgrade},
     http::{HeaderMap, StatusCode, Uri},
     response::{Response, sse::Event},
     routing::on,
@@ -51,6 +51,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::{
     AppState,
     error::AppError,
+    extract::AppJson,
     openapi,
     server::origin,
     server::rate_limit::Client,
@@ -160,12 +161,11 @@ fn room_of(room: Option<&str>, trace: Option<&TraceIds>) -> Result<String, AppEr
 async fn publish(
     State(state): State<AppState>,
     Client(client): Client,
-    trace: Option<Extension<TraceIds>>,
-    body: Result<Json<PublishRequest>, JsonRejection>,
+    trace: Option<TraceIds>,
+    body: Result<AppJson<PublishRequest>, AppError>,
 ) -> Result<(StatusCode, Json<Published>), AppError> {
     state.publish_rate.check(client)?;
-    let Json(request) = body.map_err(|e| AppError::from_rejection(e.status(), e.body_text()))?;
-    let trace = trace.map(|Extension(t)| t);
+    let AppJson(request) = body?;
     check_name("topic", &request.topic)?;
     let publisher = request.publisher.as_deref().unwrap_or("browser");
     check_name("publisher", publisher)?;
@@ -245,15 +245,14 @@ struct TickerQuery {
 async fn start_ticker(
     State(state): State<AppState>,
     Client(client): Client,
-    trace: Option<Extension<TraceIds>>,
-    body: Result<Json<TickerSpec>, JsonRejection>,
+    trace: Option<TraceIds>,
+    body: Result<AppJson<TickerSpec>, AppError>,
 ) -> Result<(StatusCode, Json<TickerStarted>), AppError> {
     // Starting a ticker counts as one publish; its own publishes (bounded by the spec) do not.
     state.publish_rate.check(client)?;
-    let Json(spec) = body.map_err(|e| AppError::from_rejection(e.status(), e.body_text()))?;
+    let AppJson(spec) = body?;
     spec.validate().map_err(AppError::Unprocessable)?;
     check_name("topic", &spec.topic)?;
-    let trace = trace.map(|Extension(t)| t);
     let room = room_of(spec.room.as_deref(), trace.as_ref())?;
     let mut tickers = state.pubsub.tickers.lock().expect("tickers lock poisoned");
     tickers.retain(|_, t| !t.is_finished());
@@ -319,10 +318,10 @@ async fn start_ticker(
         (status = 400, description = "An invalid room name", body = ApiError)))]
 async fn stop_ticker(
     State(state): State<AppState>,
-    trace: Option<Extension<TraceIds>>,
+    trace: Option<TraceIds>,
     Query(query): Query<TickerQuery>,
 ) -> Result<Json<Stopped>, AppError> {
-    let room = room_of(query.room.as_deref(), trace.as_ref().map(|Extension(t)| t))?;
+    let room = room_of(query.room.as_deref(), trace.as_ref())?;
     let stopped = state
         .pubsub
         .tickers
@@ -494,11 +493,10 @@ async fn subscribe_socket(
     uri: Uri,
     Query(query): Query<SubscriberQuery>,
     State(state): State<AppState>,
-    trace: Option<Extension<TraceIds>>,
+    trace: Option<TraceIds>,
 ) -> Result<Response, AppError> {
     origin::check_upgrade(&headers, &uri, &state.config.allowed_origins)?;
     check_name("`as` name", &query.peer)?;
-    let trace = trace.map(|Extension(t)| t);
     let room = room_of(query.room.as_deref(), trace.as_ref())?;
     let subscriber = state
         .pubsub
@@ -525,7 +523,7 @@ async fn subscribe_socket(
 async fn subscribe_stream(
     Query(query): Query<SubscriberQuery>,
     State(state): State<AppState>,
-    trace: Option<Extension<TraceIds>>,
+    trace: Option<TraceIds>,
 ) -> Result<Response, AppError> {
     check_name("`as` name", &query.peer)?;
     if query.replay > MAX_HISTORY {
@@ -540,7 +538,6 @@ async fn subscribe_stream(
             "name at least one topic: topics=a,b".into(),
         ));
     }
-    let trace = trace.map(|Extension(t)| t);
     let room = room_of(query.room.as_deref(), trace.as_ref())?;
     let mut subscriber = state
         .pubsub

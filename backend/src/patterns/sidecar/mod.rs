@@ -15,9 +15,9 @@ use protocol::{ApiError, sidecar::OrderView};
 use std::{sync::Arc, time::Duration};
 
 use axum::{
-    Extension, Json,
+    Json,
     body::Body,
-    extract::{Path, State, rejection::JsonRejection},
+    extract::{Path, State},
     http::{HeaderMap, Method, StatusCode, Uri},
     response::Response,
     routing::any,
@@ -33,9 +33,10 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::server::rate_limit::TokenBucket;
 use crate::{
     AppState,
-    actors::inner_listener::{InnerListener, PassOn, PerRun, stopped, traced},
+    actors::inner_listener::{InnerListener, PassOn, PerRun, stopped},
     actors::relay::Relay,
     error::AppError,
+    extract::AppJson,
     openapi,
     trace::{InternalHops, TraceIds},
 };
@@ -113,11 +114,9 @@ fn pair_of(state: &AppState, ids: &TraceIds) -> Result<Arc<Pair>, AppError> {
         (status = 422, description = "Wrong field types or values out of range", body = ApiError), (status = 429, description = "Too many sidecars", body = ApiError)))]
 async fn setup(
     State(state): State<AppState>,
-    ids: Option<Extension<TraceIds>>,
-    spec: Result<Json<SidecarSpec>, JsonRejection>,
+    ids: TraceIds,
+    AppJson(spec): AppJson<SidecarSpec>,
 ) -> Result<(StatusCode, Json<SidecarInfo>), AppError> {
-    let ids = traced(ids)?;
-    let Json(spec) = spec.map_err(|e| AppError::from_rejection(e.status(), e.body_text()))?;
     spec.validate().map_err(AppError::Unprocessable)?;
     let cannot =
         |what: &str, e: std::io::Error| AppError::Internal(format!("cannot start the {what}: {e}"));
@@ -177,9 +176,8 @@ async fn setup(
         (status = 400, description = "No run/rid", body = ApiError), (status = 404, description = "No sidecar for this run", body = ApiError)))]
 async fn teardown(
     State(state): State<AppState>,
-    ids: Option<Extension<TraceIds>>,
+    ids: TraceIds,
 ) -> Result<Json<protocol::Stopped>, AppError> {
-    let ids = traced(ids)?;
     pair_of(&state, &ids)?;
     state.sidecars.runs.remove(&ids.run);
     Ok(stopped(&state.trace, ids, &["sidecar", "app"]))
@@ -195,14 +193,13 @@ async fn teardown(
         (status = 502, description = "The sidecar or app did not answer", body = ApiError)))]
 async fn forward(
     State(state): State<AppState>,
-    ids: Option<Extension<TraceIds>>,
+    ids: TraceIds,
     Path(path): Path<String>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, AppError> {
-    let ids = traced(ids)?;
     let pair = pair_of(&state, &ids)?;
     let pass = PassOn {
         trace: &state.trace,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::{
     Json, Router,
-    extract::{State, rejection::JsonRejection},
+    extract::State,
     http::{HeaderMap, Uri, header},
     response::{IntoResponse, Response},
     routing::{get, post},
@@ -20,7 +20,7 @@ use super::{
     session_store::{MemorySessions, Session, SessionStore},
     token,
 };
-use crate::{actors::relay::Hops, error::AppError, trace::TraceHub};
+use crate::{actors::relay::Hops, error::AppError, extract::AppJson, trace::TraceHub};
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "session";
@@ -117,10 +117,8 @@ impl Instance {
 async fn login(
     State(me): State<Arc<Instance>>,
     uri: Uri,
-    body: Result<Json<Login>, JsonRejection>,
+    AppJson(Login { user }): AppJson<Login>,
 ) -> Result<Response, AppError> {
-    let Json(Login { user }) =
-        body.map_err(|e| AppError::from_rejection(e.status(), e.body_text()))?;
     valid_user(&user)?;
     let hops = Hops::from_uri(&me.hub, &uri);
     let credential = match me.mode {

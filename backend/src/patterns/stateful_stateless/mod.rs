@@ -23,9 +23,9 @@ use std::{
 };
 
 use axum::{
-    Extension, Json,
+    Json,
     body::Body,
-    extract::{Path, Query, State, rejection::JsonRejection},
+    extract::{Path, State},
     http::{HeaderMap, Method, StatusCode, Uri},
     response::Response,
     routing::any,
@@ -45,9 +45,10 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     AppState,
-    actors::inner_listener::{InnerListener, PassOn, PerRun, stopped, traced},
+    actors::inner_listener::{InnerListener, PassOn, PerRun, stopped},
     actors::relay::Relay,
     error::AppError,
+    extract::{AppJson, AppQuery},
     openapi,
     trace::{InternalHops, TraceIds},
 };
@@ -181,11 +182,9 @@ async fn start_instance(
         (status = 422, description = "Wrong field types", body = ApiError), (status = 429, description = "Too many clusters", body = ApiError)))]
 async fn start(
     State(state): State<AppState>,
-    ids: Option<Extension<TraceIds>>,
-    spec: Result<Json<ClusterSpec>, JsonRejection>,
+    ids: TraceIds,
+    AppJson(spec): AppJson<ClusterSpec>,
 ) -> Result<(StatusCode, Json<ClusterInfo>), AppError> {
-    let ids = traced(ids)?;
-    let Json(spec) = spec.map_err(|e| AppError::from_rejection(e.status(), e.body_text()))?;
     let a = start_instance(&state, INSTANCES[0], spec, 1).await?;
     let b = start_instance(&state, INSTANCES[1], spec, 1).await?;
     let targets = Arc::new(Mutex::new([a.listener.addr(), b.listener.addr()]));
@@ -248,9 +247,8 @@ fn cluster_of(state: &AppState, ids: &TraceIds) -> Result<Arc<Cluster>, AppError
         (status = 400, description = "No run/rid", body = ApiError), (status = 404, description = "No cluster for this run", body = ApiError)))]
 async fn stop(
     State(state): State<AppState>,
-    ids: Option<Extension<TraceIds>>,
+    ids: TraceIds,
 ) -> Result<Json<protocol::Stopped>, AppError> {
-    let ids = traced(ids)?;
     cluster_of(&state, &ids)?;
     state.clusters.runs.remove(&ids.run);
     Ok(stopped(
@@ -272,11 +270,10 @@ struct RestartQuery {
         (status = 400, description = "No run/rid", body = ApiError), (status = 404, description = "No cluster for this run", body = ApiError), (status = 422, description = "instance is not a or b", body = ApiError)))]
 async fn restart(
     State(state): State<AppState>,
-    ids: Option<Extension<TraceIds>>,
-    query: Result<Query<RestartQuery>, axum::extract::rejection::QueryRejection>,
+    ids: TraceIds,
+    query: Result<AppQuery<RestartQuery>, AppError>,
 ) -> Result<Json<ClusterInfo>, AppError> {
-    let ids = traced(ids)?;
-    let Query(query) = query.map_err(|e| AppError::Unprocessable(e.body_text()))?;
+    let AppQuery(query) = query?;
     let i = match query.instance.as_str() {
         "a" => 0,
         "b" => 1,
@@ -330,14 +327,13 @@ async fn restart(
         (status = 503, description = "The session store (Redis) cannot be reached", body = ApiError)))]
 async fn forward(
     State(state): State<AppState>,
-    ids: Option<Extension<TraceIds>>,
+    ids: TraceIds,
     Path(path): Path<String>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, AppError> {
-    let ids = traced(ids)?;
     let cluster = cluster_of(&state, &ids)?;
     let pass = PassOn {
         trace: &state.trace,
