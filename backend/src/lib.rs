@@ -2,9 +2,10 @@
 //! what happened inside the server while they ran.
 //!
 //! Every demo request carries `run` and `rid` query parameters. The recording middleware
-//! (`trace::record`) records each such request when it arrives and each response when it leaves, on the server's
-//! clock, into the [`trace::TraceHub`]; the page watches its run over one trace WebSocket and
-//! draws both its own observations and the server's on one sequence diagram.
+//! (`trace::record`) records each such request when it arrives and each response when it
+//! leaves, on the server's clock, into the [`trace::TraceHub`]; handlers record the hops only
+//! they see through one tracer. The page watches its run over one trace WebSocket and draws
+//! both its own observations and the server's on one sequence diagram.
 //!
 //! # Layout
 //! Layers as folders; imports go one way, down this list (`../shared/tools/module-cycles

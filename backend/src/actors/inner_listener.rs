@@ -12,9 +12,9 @@ use std::{
 };
 
 use crate::{
-    actors::relay::{self, Hops, Relay},
+    actors::relay::{self, Relay},
     error::AppError,
-    trace::{InternalHops, TraceIds},
+    trace::{Hop, TraceIds, Tracer},
     trace::{TraceHub, server_now_us},
 };
 use axum::{
@@ -25,7 +25,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use protocol::{
-    ApiError,
+    ApiError, pairing,
     trace::{Kind, RunId},
 };
 use tokio::{
@@ -213,15 +213,17 @@ impl<T> PerRun<T> {
 
 /// Draws the server stopping each of a run's `actors`, and answers the stop request.
 pub fn stopped(trace: &TraceHub, ids: TraceIds, actors: &[&str]) -> Json<protocol::Stopped> {
-    let hops = InternalHops::new(trace, Some(ids));
+    let tracer = Tracer::new(trace, Some(ids));
     for actor in actors {
-        hops.record(
-            Kind::Close,
-            "server",
-            actor,
-            &format!("stop-{actor}"),
-            format!("stop {actor}"),
-        );
+        tracer.record(|rid| {
+            Hop::new(
+                Kind::Close,
+                "server",
+                actor,
+                pairing::hop(rid, &format!("stop-{actor}")),
+            )
+            .label(format!("stop {actor}"))
+        });
     }
     Json(protocol::Stopped { stopped: true })
 }
@@ -247,9 +249,9 @@ impl PassOn<'_> {
     ) -> Result<Response, AppError> {
         let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
         let url = self.entry.url(&format!("/{path}{query}"));
-        let hops = Hops::new(self.trace, Some(self.ids));
+        let tracer = Tracer::new(self.trace, Some(self.ids));
         self.relay
-            .pass_on(&hops, self.actor, url, method, headers, body)
+            .pass_on(&tracer, self.actor, url, method, headers, body)
             .await
     }
 }

@@ -7,18 +7,17 @@ use std::time::Duration;
 
 use axum::{
     body::{Body, Bytes},
-    http::{HeaderMap, HeaderName, Method, StatusCode, Uri, header},
+    http::{HeaderMap, HeaderName, Method, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use protocol::{
     pairing,
-    trace::{Actor, Detail, Kind, Message, Observer, RequestId, Transport},
+    trace::{Detail, Kind, Transport},
 };
 
 use crate::{
     error::AppError,
-    trace::{TraceHub, server_now_us},
-    trace::{TraceIds, head_size, headers_of},
+    trace::{self, HopTime, Tracer, head_size, headers_of, server_now_us},
 };
 
 /// Largest body a hop carries; a bigger answer is refused with a 502.
@@ -43,69 +42,6 @@ pub fn stamp(response: &mut Response, arrived: i64) {
 /// Takes the stamp named `name` off `headers`.
 fn take_stamp(headers: &mut HeaderMap, name: &HeaderName) -> Option<i64> {
     headers.remove(name)?.to_str().ok()?.parse().ok()
-}
-
-/// Reports the hops of one traced exchange to the trace; does nothing for an untraced one.
-#[derive(Clone)]
-pub struct Hops {
-    hub: TraceHub,
-    ids: Option<TraceIds>,
-}
-
-impl Hops {
-    pub fn new(hub: &TraceHub, ids: Option<TraceIds>) -> Hops {
-        Hops {
-            hub: hub.clone(),
-            ids,
-        }
-    }
-
-    /// For an inner listener: the ids ride along in the forwarded query (already checked by the
-    /// front door, so a bad one just goes untraced).
-    pub fn from_uri(hub: &TraceHub, uri: &Uri) -> Hops {
-        Hops::new(hub, TraceIds::from_query(uri.query()).ok().flatten())
-    }
-
-    /// Records a message `from` → `to` named `{rid}-{suffix}` (a request and the response with
-    /// the same suffix pair up), seen whole now; `fill` adds status, detail, bytes.
-    pub fn record(
-        &self,
-        kind: Kind,
-        (from, to): (&str, &str),
-        suffix: &str,
-        label: String,
-        fill: impl FnOnce(&mut Message),
-    ) {
-        let Some(ids) = &self.ids else { return };
-        let now = server_now_us();
-        let mut message = Message {
-            run: ids.run.clone(),
-            seq: 0,
-            observer: Observer::Server,
-            request_id: Some(RequestId(pairing::hop(&ids.request.0, suffix))),
-            from: Actor::new(from),
-            to: Actor::new(to),
-            kind,
-            transport: Transport::Http1,
-            sent_us: Some(now),
-            recv_us: Some(now),
-            connection: None,
-            stream: None,
-            label,
-            bytes: None,
-            status: None,
-            detail: None,
-        };
-        fill(&mut message);
-        self.hub.record(message);
-    }
-
-    /// A remark on one lifeline: why something was refused, retried or routed.
-    pub fn note(&self, actor: &str, suffix: &str, label: String) {
-        self.record(Kind::Note, (actor, actor), suffix, label, |m| {
-            m.transport = Transport::Internal;
-        });
-    }
 }
 
 /// A request one actor sends another.
@@ -216,7 +152,7 @@ impl Relay {
     /// [`stamp`]; both ends share the server's clock). An actor that does not answer (stopped,
     /// restarting) is a 502 with a JSON error: the request is drawn as it left, with a note on
     /// the sender's lifeline.
-    pub async fn send(&self, hops: &Hops, hop: Hop<'_>) -> Result<Answer, AppError> {
+    pub async fn send(&self, tracer: &Tracer, hop: Hop<'_>) -> Result<Answer, AppError> {
         let Hop {
             from,
             to,
@@ -248,11 +184,13 @@ impl Relay {
             head_size(&request_detail.start_line, &request_detail.headers) + body_bytes;
         let left = server_now_us();
         let record_request = |arrived: i64| {
-            hops.record(Kind::Request, (from, to), suffix, request_label, |m| {
-                m.sent_us = Some(left);
-                m.recv_us = Some(arrived);
-                m.bytes = Some(request_bytes);
-                m.detail = Some(request_detail);
+            tracer.record(|rid| {
+                trace::Hop::new(Kind::Request, from, to, pairing::hop(rid, suffix))
+                    .transport(Transport::Http1)
+                    .at(HopTime::Span(left, arrived))
+                    .label(request_label)
+                    .bytes(request_bytes)
+                    .detail(request_detail)
             })
         };
         let answer = match self.exchange(method, &url, headers, body).await {
@@ -260,7 +198,10 @@ impl Relay {
             Err(cause) => {
                 record_request(left);
                 let error = format!("{to} did not answer: {cause}");
-                hops.note(from, &format!("{suffix}-down"), error.clone());
+                tracer.record(|rid| {
+                    trace::Hop::note(from, pairing::hop(rid, &format!("{suffix}-down")))
+                        .label(error.clone())
+                });
                 return Err(AppError::BadGateway(error));
             }
         };
@@ -275,26 +216,22 @@ impl Relay {
         let start_line = format!("HTTP/1.1 {} {reason}", status.as_u16());
         let got_headers = headers_of(&answer.headers);
         let preview = &answer.body[..answer.body.len().min(Detail::BODY_LIMIT)];
-        hops.record(
-            Kind::Response,
-            (to, from),
-            suffix,
-            format!("{} {reason} {label}", status.as_u16()),
-            |m| {
-                m.sent_us = Some(answered);
-                m.recv_us = Some(back);
-                m.status = Some(status.as_u16());
-                m.bytes = Some(head_size(&start_line, &got_headers) + answer.body.len() as u64);
-                m.detail = Some(Detail {
+        tracer.record(|rid| {
+            trace::Hop::new(Kind::Response, to, from, pairing::hop(rid, suffix))
+                .transport(Transport::Http1)
+                .at(HopTime::Span(answered, back))
+                .status(status.as_u16())
+                .label(format!("{} {reason} {label}", status.as_u16()))
+                .bytes(head_size(&start_line, &got_headers) + answer.body.len() as u64)
+                .detail(Detail {
                     start_line,
                     headers: got_headers,
                     body: String::from_utf8_lossy(preview).into_owned(),
                     body_bytes: answer.body.len() as u64,
                     body_truncated: answer.body.len() > Detail::BODY_LIMIT,
                     ..Detail::default()
-                });
-            },
-        );
+                })
+        });
         Ok(answer)
     }
 
@@ -302,7 +239,7 @@ impl Relay {
     /// for its connection headers, to the inner actor `to` at `url` (`/path?query` appended).
     pub async fn pass_on(
         &self,
-        hops: &Hops,
+        tracer: &Tracer,
         to: &str,
         url: String,
         method: Method,
@@ -324,7 +261,7 @@ impl Relay {
             headers: forwardable(headers),
             body,
         };
-        Ok(self.send(hops, hop).await?.into_response())
+        Ok(self.send(tracer, hop).await?.into_response())
     }
 
     async fn exchange(

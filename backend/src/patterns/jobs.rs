@@ -12,6 +12,7 @@ use std::{
 use axum::{Json, extract::State, http::StatusCode};
 use protocol::{
     job::{JobCreated, JobId, JobSpec, JobUpdate, MAX_STEPS},
+    pairing,
     trace::Kind,
 };
 use tokio::sync::{broadcast, watch};
@@ -24,7 +25,7 @@ use crate::{
     extract::AppJson,
     server::rate_limit::Client,
     trace::server_now_us,
-    trace::{InternalHops, TraceIds},
+    trace::{Hop, TraceIds, Tracer},
 };
 
 /// Jobs kept at once; beyond this, new submissions get a 429 until old ones expire.
@@ -174,14 +175,11 @@ pub fn start(
 
     let worker_job = job.clone();
     let stopped = state.stopped();
-    let hops = InternalHops::new(&state.trace, trace);
-    hops.record(
-        Kind::Request,
-        "server",
-        "worker",
-        "job",
-        format!("start job {} ({} steps)", id.0, spec.steps),
-    );
+    let tracer = Tracer::new(&state.trace, trace);
+    tracer.record(|rid| {
+        Hop::new(Kind::Request, "server", "worker", pairing::hop(rid, "job"))
+            .label(format!("start job {} ({} steps)", id.0, spec.steps))
+    });
     tokio::spawn(async move {
         tokio::pin!(stopped);
         for version in 1..=spec.steps {
@@ -204,22 +202,21 @@ pub fn start(
                 .push(update.clone());
             worker_job.latest.send_replace(update);
             if version < spec.steps {
-                hops.record(
-                    Kind::Event,
-                    "worker",
-                    "server",
-                    &format!("s{version}"),
-                    format!("progress {version}/{}", spec.steps),
-                );
+                tracer.record(|rid| {
+                    Hop::new(
+                        Kind::Event,
+                        "worker",
+                        "server",
+                        pairing::hop(rid, &format!("s{version}")),
+                    )
+                    .label(format!("progress {version}/{}", spec.steps))
+                });
             }
         }
-        hops.record(
-            Kind::Response,
-            "worker",
-            "server",
-            "job",
-            format!("done {}/{}", spec.steps, spec.steps),
-        );
+        tracer.record(|rid| {
+            Hop::new(Kind::Response, "worker", "server", pairing::hop(rid, "job"))
+                .label(format!("done {}/{}", spec.steps, spec.steps))
+        });
     });
     Ok(job)
 }

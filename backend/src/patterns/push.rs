@@ -31,8 +31,8 @@ use crate::{
     error::AppError,
     openapi,
     server::origin,
-    trace::TraceIds,
-    transport::websocket::{self, Conversation, FrameTracer, Next, Outgoing},
+    trace::{TraceIds, Tracer},
+    transport::websocket::{self, Conversation, Next, Outgoing},
 };
 
 /// Room lines a member may fall behind before it is closed as too slow.
@@ -141,13 +141,19 @@ async fn upgrade(
             query.peer
         )));
     }
-    let tracer = FrameTracer::new(state.trace.clone(), trace, query.peer);
+    let tracer = Tracer::new(&state.trace, trace);
     let conversation = PushConversation {
         state: state.clone(),
         follow: None,
         room: None,
     };
-    Ok(websocket::accept(ws, state, tracer, conversation))
+    Ok(websocket::accept(
+        ws,
+        state,
+        tracer,
+        query.peer,
+        conversation,
+    ))
 }
 
 async fn next_update(follow: &mut Option<watch::Receiver<JobUpdate>>) -> Option<JobUpdate> {

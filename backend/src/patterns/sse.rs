@@ -9,7 +9,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::{
     AppState,
     error::AppError,
-    trace::{Hop, HopTime},
+    trace::{Hop, HopTime, Tracer},
     trace::{TraceIds, last_event_id},
     transport::event_stream::{self, wire_bytes},
 };
@@ -83,7 +83,7 @@ async fn events(
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
     let (sink, response) = event_stream::open(state.stopped());
-    let hub = state.trace.clone();
+    let tracer = Tracer::new(&state.trace, trace);
     tokio::spawn(async move {
         let mut updates = job.subscribe();
         let mut dropped = job.on_drop_streams();
@@ -102,24 +102,23 @@ async fn events(
                     tracing::info!(job = %update.job.0, "event stream closed: client not reading");
                     return;
                 }
-                if let Some(ids) = &trace {
-                    hub.hop(Hop {
-                        run: &ids.run,
-                        request_id: pairing::event(&ids.request.0, update.version),
-                        from: "server",
-                        to: "browser",
-                        kind: Kind::Event,
-                        transport: Transport::Sse,
-                        at: HopTime::Sent,
-                        label: format!(
-                            "event: {} id: {}",
-                            if update.done { "done" } else { "progress" },
-                            update.version
-                        ),
-                        bytes: Some(bytes as u64),
-                        body: Some(data),
-                    });
-                }
+                tracer.record(|rid| {
+                    Hop::new(
+                        Kind::Event,
+                        "server",
+                        "browser",
+                        pairing::event(rid, update.version),
+                    )
+                    .transport(Transport::Sse)
+                    .at(HopTime::Sent)
+                    .label(format!(
+                        "event: {} id: {}",
+                        if update.done { "done" } else { "progress" },
+                        update.version
+                    ))
+                    .bytes(bytes as u64)
+                    .body(data)
+                });
                 sent = update.version;
                 if update.done {
                     return;

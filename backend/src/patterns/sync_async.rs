@@ -15,7 +15,7 @@ use axum::{
     extract::State,
     response::{IntoResponse, Response},
 };
-use protocol::trace::Kind;
+use protocol::{pairing, trace::Kind};
 use serde::Deserialize;
 use tokio::sync::oneshot;
 
@@ -27,7 +27,7 @@ use crate::{
     extract::AppQuery,
     server::rate_limit::Client,
     trace::server_now_us,
-    trace::{InternalHops, Phases, TraceIds},
+    trace::{Hop, Phases, TraceIds, Tracer},
 };
 
 /// Threads in the blocking pool: few on purpose, so queueing shows with a handful of requests.
@@ -139,27 +139,21 @@ async fn blocking(
     state.job_rate.check(client)?;
     let ms = work_ms(query)?;
     let queued_at = server_now_us();
-    let hops = InternalHops::new(&state.trace, trace);
+    let tracer = Tracer::new(&state.trace, trace);
     let (started, thread) = state
         .pool
         .run(move |n| {
             let started = server_now_us();
-            hops.record(
-                Kind::Request,
-                "server",
-                "pool",
-                "pool",
-                format!("run on pool thread {n}"),
-            );
+            tracer.record(|rid| {
+                Hop::new(Kind::Request, "server", "pool", pairing::hop(rid, "pool"))
+                    .label(format!("run on pool thread {n}"))
+            });
             // The point of the demo: this thread can do nothing else meanwhile.
             thread::sleep(Duration::from_millis(ms));
-            hops.record(
-                Kind::Response,
-                "pool",
-                "server",
-                "pool",
-                format!("thread {n} free again"),
-            );
+            tracer.record(|rid| {
+                Hop::new(Kind::Response, "pool", "server", pairing::hop(rid, "pool"))
+                    .label(format!("thread {n} free again"))
+            });
             (started, format!("blocking-pool-{n}"))
         })
         .await?;

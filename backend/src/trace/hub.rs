@@ -7,10 +7,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use protocol::trace::{Actor, Detail, Kind, Message, Observer, RequestId, RunId, Transport};
+use protocol::trace::{Message, RunId};
 use tokio::sync::broadcast;
 
-use super::{clock::server_now_us, http_half::HttpHalf};
+use super::http_half::HttpHalf;
 
 /// Runs kept at once; creating one more evicts the least recently touched.
 pub const MAX_RUNS: usize = 512;
@@ -20,43 +20,6 @@ pub const MAX_MESSAGES_PER_RUN: usize = 2_000;
 pub const RUN_TTL: Duration = Duration::from_secs(15 * 60);
 /// Messages a watching page may fall behind before it is told it is too slow and dropped.
 pub const WATCH_BUFFER: usize = 512;
-
-/// One server-observed hop, for [`TraceHub::hop`].
-pub struct Hop<'a> {
-    pub run: &'a RunId,
-    pub request_id: String,
-    pub from: &'a str,
-    pub to: &'a str,
-    pub kind: Kind,
-    pub transport: Transport,
-    /// Which ends of the hop the server saw.
-    pub at: HopTime,
-    pub label: String,
-    pub bytes: Option<u64>,
-    pub body: Option<String>,
-}
-
-/// What [`TraceHub::hop_on`] adds to a [`Hop`]: the connection and stream it travelled on, and
-/// its full detail (start line, headers) where the plain body is not enough.
-#[derive(Debug, Default)]
-pub struct HopWire {
-    pub connection: Option<u64>,
-    pub stream: Option<u64>,
-    pub detail: Option<Detail>,
-}
-
-/// Which ends of a hop the server saw, and when.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HopTime {
-    /// Both, now: a hop inside the server.
-    Whole,
-    /// It left now; the other end will say when it arrived (a pushed event or frame).
-    Sent,
-    /// It arrived now (a frame from a client).
-    Received,
-    /// Both, at these server times (a ping and its pong).
-    Span(i64, i64),
-}
 
 /// Per-run logs of server-side messages. Cheap to clone.
 #[derive(Clone)]
@@ -193,41 +156,6 @@ impl TraceHub {
         drop(evicted);
     }
 
-    /// Records a hop the server saw whole (sent and received at once), such as one between the
-    /// server and its worker, or an event it pushed.
-    pub fn hop(&self, hop: Hop<'_>) {
-        self.hop_on(hop, HopWire::default());
-    }
-
-    /// [`TraceHub::hop`] for a hop whose connection and stream are known, with its detail.
-    pub fn hop_on(&self, hop: Hop<'_>, wire: HopWire) {
-        let now = server_now_us();
-        let (sent_us, recv_us) = match hop.at {
-            HopTime::Whole => (Some(now), Some(now)),
-            HopTime::Sent => (Some(now), None),
-            HopTime::Received => (None, Some(now)),
-            HopTime::Span(sent, recv) => (Some(sent), Some(recv)),
-        };
-        self.record(Message {
-            run: hop.run.clone(),
-            seq: 0,
-            observer: Observer::Server,
-            request_id: Some(RequestId(hop.request_id)),
-            from: Actor::new(hop.from),
-            to: Actor::new(hop.to),
-            kind: hop.kind,
-            transport: hop.transport,
-            sent_us,
-            recv_us,
-            connection: wire.connection,
-            stream: wire.stream,
-            label: hop.label,
-            bytes: hop.bytes,
-            status: None,
-            detail: wire.detail.or_else(|| hop.body.map(Detail::of_body)),
-        });
-    }
-
     /// The run's recorded messages and a receiver for the ones to come, taken under one lock
     /// so nothing falls between them (the messages are made after it is released).
     pub fn watch(&self, run: &RunId) -> (Vec<Message>, broadcast::Receiver<Message>) {
@@ -279,7 +207,9 @@ impl TraceHub {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use protocol::trace::{Actor, Kind, Observer, Transport};
+
+    use super::{super::clock::server_now_us, *};
 
     fn msg(run: &str) -> Message {
         Message {

@@ -26,8 +26,7 @@ use protocol::{
 use crate::{
     AppState,
     server::ws_limits,
-    trace::TraceIds,
-    trace::{Hop, HopTime, TraceHub, server_now_us},
+    trace::{Hop, HopTime, Tracer, server_now_us},
 };
 
 /// Frames a socket may have waiting to be written before it is closed as too slow.
@@ -98,142 +97,97 @@ pub trait Conversation: Send + 'static {
     fn next(&mut self) -> impl Future<Output = Next> + Send;
 }
 
-/// Accepts the upgrade within [`ws_limits::bounded`] and runs `conversation` on it; shutdown waits for
-/// the loop (it closes the socket with 1001).
+/// Accepts the upgrade within [`ws_limits::bounded`] and runs `conversation` on it, tracing its
+/// frames with `tracer` (the client's lifeline is `peer`); shutdown waits for the loop (it
+/// closes the socket with 1001).
 pub fn accept(
     ws: WebSocketUpgrade,
     state: AppState,
-    tracer: FrameTracer,
+    tracer: Tracer,
+    peer: String,
     conversation: impl Conversation,
 ) -> Response {
+    let frame_trace = FrameTrace {
+        tracer,
+        peer,
+        sent: 0,
+        received: 0,
+    };
     ws_limits::bounded(ws, &state.config.limits).on_upgrade(move |socket| {
         let shutdown = state.shutdown.clone();
-        shutdown.track(run(socket, state, tracer, conversation))
+        shutdown.track(run(socket, state, frame_trace, conversation))
     })
 }
 
 /// Names this socket's frames in the trace the way the page does, so both halves pair up:
 /// the n-th text frame the server sends is `{rid}-e{n}`, the n-th the client sends `{rid}-c{n}`.
-pub struct FrameTracer {
-    hub: TraceHub,
-    ids: Option<TraceIds>,
+struct FrameTrace {
+    tracer: Tracer,
     /// The client's lifeline.
     peer: String,
     sent: u32,
     received: u32,
 }
 
-impl FrameTracer {
-    pub fn new(hub: TraceHub, ids: Option<TraceIds>, peer: String) -> FrameTracer {
-        FrameTracer {
-            hub,
-            ids,
-            peer,
-            sent: 0,
-            received: 0,
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn record(
-        &self,
-        request_id: String,
-        kind: Kind,
-        from: &str,
-        to: &str,
-        at: HopTime,
-        label: String,
-        body: Option<&str>,
-    ) {
-        if let Some(ids) = &self.ids {
-            self.hub.hop(Hop {
-                run: &ids.run,
-                request_id,
-                from,
-                to,
-                kind,
-                transport: Transport::WebSocket,
-                at,
-                label,
-                bytes: Some(frame_bytes(body.map_or(0, str::len), from != self.peer)),
-                body: body.map(str::to_owned),
-            });
-        }
-    }
-
+impl FrameTrace {
     fn sent(&mut self, frame: &Outgoing) {
         self.sent += 1;
-        let Some(ids) = &self.ids else { return };
-        let rid = pairing::event(&ids.request.0, self.sent);
-        self.record(
-            rid,
-            frame.kind,
-            frame.from,
-            &self.peer,
-            HopTime::Sent,
-            frame.label.clone(),
-            Some(frame.text.as_str()),
-        );
+        let (n, peer) = (self.sent, self.peer.as_str());
+        self.tracer.record(|rid| {
+            let text = frame.text.as_str();
+            Hop::new(frame.kind, frame.from, peer, pairing::event(rid, n))
+                .transport(Transport::WebSocket)
+                .at(HopTime::Sent)
+                .label(frame.label.clone())
+                .bytes(frame_bytes(text.len(), frame.from != peer))
+                .body(text.to_owned())
+        });
     }
 
     fn received(&mut self, label: String, text: &str) {
         self.received += 1;
-        let Some(ids) = &self.ids else { return };
-        let rid = pairing::client_frame(&ids.request.0, self.received);
-        self.record(
-            rid,
-            Kind::Push,
-            &self.peer,
-            "server",
-            HopTime::Received,
-            label,
-            Some(text),
-        );
+        let (n, peer) = (self.received, self.peer.as_str());
+        self.tracer.record(|rid| {
+            Hop::new(Kind::Push, peer, "server", pairing::client_frame(rid, n))
+                .transport(Transport::WebSocket)
+                .at(HopTime::Received)
+                .label(label)
+                .bytes(frame_bytes(text.len(), false))
+                .body(text.to_owned())
+        });
     }
 
     fn ping_pong(&self, n: u32, ping_us: i64, pong_us: i64) {
-        let Some(ids) = &self.ids else { return };
         let mid = (ping_us + pong_us) / 2;
         let peer = self.peer.as_str();
-        self.record(
-            pairing::ping(&ids.request.0, n),
-            Kind::Push,
-            "server",
-            peer,
-            HopTime::Span(ping_us, mid),
-            "ping".into(),
-            None,
-        );
-        self.record(
-            pairing::pong(&ids.request.0, n),
-            Kind::Push,
-            peer,
-            "server",
-            HopTime::Span(mid, pong_us),
-            "pong".into(),
-            None,
-        );
+        self.tracer.record(|rid| {
+            Hop::new(Kind::Push, "server", peer, pairing::ping(rid, n))
+                .transport(Transport::WebSocket)
+                .at(HopTime::Span(ping_us, mid))
+                .label("ping".into())
+                .bytes(frame_bytes(0, peer != "server"))
+        });
+        self.tracer.record(|rid| {
+            Hop::new(Kind::Push, peer, "server", pairing::pong(rid, n))
+                .transport(Transport::WebSocket)
+                .at(HopTime::Span(mid, pong_us))
+                .label("pong".into())
+                .bytes(frame_bytes(0, false))
+        });
     }
 
     fn closed(&self, by_client: bool) {
-        let Some(ids) = &self.ids else { return };
         let peer = self.peer.as_str();
         let (from, to, at, label) = if by_client {
             (peer, "server", HopTime::Received, "close")
         } else {
             ("server", peer, HopTime::Sent, "close (server)")
         };
-        self.hub.hop(Hop {
-            run: &ids.run,
-            request_id: pairing::close(&ids.request.0),
-            from,
-            to,
-            kind: Kind::Close,
-            transport: Transport::WebSocket,
-            at,
-            label: label.into(),
-            bytes: None,
-            body: None,
+        self.tracer.record(|rid| {
+            Hop::new(Kind::Close, from, to, pairing::close(rid))
+                .transport(Transport::WebSocket)
+                .at(at)
+                .label(label.into())
         });
     }
 }
@@ -260,10 +214,10 @@ enum Ending {
 async fn run<C: Conversation>(
     mut socket: WebSocket,
     state: AppState,
-    mut tracer: FrameTracer,
+    mut frame_trace: FrameTrace,
     mut conversation: C,
 ) {
-    // Frames produced but not yet written. The loop writes them itself after each event, each
+    // FrameTrace produced but not yet written. The loop writes them itself after each event, each
     // write bounded by a timeout, so a client that stops reading is noticed either way: its
     // outbox fills, or a write to its full socket times out. Bounded by its length, not
     // allocated up front: an idle socket's outbox is empty, and 32 frames' room (1.25 KiB)
@@ -283,14 +237,14 @@ async fn run<C: Conversation>(
     // Queues frames; `false` when the outbox is full, i.e. the client is not reading.
     fn queue(
         outbox: &mut VecDeque<WsMessage>,
-        tracer: &mut FrameTracer,
+        frame_trace: &mut FrameTrace,
         frames: Vec<Outgoing>,
     ) -> bool {
         for frame in frames {
             if outbox.len() >= OUTBOX {
                 return false;
             }
-            tracer.sent(&frame);
+            frame_trace.sent(&frame);
             outbox.push_back(WsMessage::Text(frame.text));
         }
         true
@@ -302,13 +256,13 @@ async fn run<C: Conversation>(
             incoming = socket.recv() => match incoming {
                 Some(Ok(WsMessage::Text(text))) => {
                     let (label, answers) = conversation.on_text(&text);
-                    tracer.received(label, &text);
-                    queue(&mut outbox, &mut tracer, answers)
+                    frame_trace.received(label, &text);
+                    queue(&mut outbox, &mut frame_trace, answers)
                 }
                 Some(Ok(WsMessage::Pong(_))) => {
                     last_pong = tokio::time::Instant::now();
                     if let Some(sent) = ping_sent.take() {
-                        tracer.ping_pong(pings, sent, server_now_us());
+                        frame_trace.ping_pong(pings, sent, server_now_us());
                     }
                     true
                 }
@@ -321,7 +275,7 @@ async fn run<C: Conversation>(
                 Some(Ok(_)) => true,
             },
             next = conversation.next() => match next {
-                Next::Send(frames) => queue(&mut outbox, &mut tracer, frames),
+                Next::Send(frames) => queue(&mut outbox, &mut frame_trace, frames),
                 Next::Nothing => true,
                 Next::TooSlow(reason) => break Ending::TooSlow(reason),
             },
@@ -348,11 +302,11 @@ async fn run<C: Conversation>(
             }
         }
     };
-    tracer.closed(matches!(ending, Ending::ClientLeft));
+    frame_trace.closed(matches!(ending, Ending::ClientLeft));
     let frame = match &ending {
         Ending::ClientLeft => close(1000, "bye"),
         Ending::TooSlow(reason) => {
-            tracing::info!(peer = %tracer.peer, %reason, "socket too slow: closing it");
+            tracing::info!(peer = %frame_trace.peer, %reason, "socket too slow: closing it");
             // A close reason is at most 123 bytes.
             let mut reason = reason.clone();
             while reason.len() > 120 {
@@ -362,7 +316,7 @@ async fn run<C: Conversation>(
         }
         Ending::NoPong => close(1011, "no pong"),
         Ending::Refused(frame) => {
-            tracing::debug!(peer = %tracer.peer, code = frame.code, reason = %frame.reason, "socket refused input");
+            tracing::debug!(peer = %frame_trace.peer, code = frame.code, reason = %frame.reason, "socket refused input");
             WsMessage::Close(Some(frame.clone()))
         }
         Ending::Shutdown => close(1001, "server shutting down"),

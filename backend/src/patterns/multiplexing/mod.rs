@@ -19,16 +19,10 @@ pub mod upstream;
 
 use std::sync::Arc;
 
-use protocol::trace::{Detail, Kind, RunId, Transport};
 use tokio::sync::{OnceCell, Semaphore};
-
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::{
-    AppState,
-    error::AppError,
-    trace::{Hop, HopTime, HopWire, TraceHub},
-};
+use crate::{AppState, error::AppError};
 
 /// Proxy runs forwarding at once, server-wide; one more gets a 429.
 pub const MAX_PROXY_RUNS: usize = 8;
@@ -77,46 +71,6 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(proxy::forward))
         .routes(routes!(in_flight::slow))
-}
-
-/// One hop between the proxy (`server`) and a connection lane, with the connection and stream
-/// it travelled on: what [`crate::trace::Hop`] says, plus those two ids.
-pub struct LaneHop<'a> {
-    pub run: &'a RunId,
-    pub request_id: String,
-    pub from: &'a str,
-    pub to: &'a str,
-    pub kind: Kind,
-    pub transport: Transport,
-    pub sent_us: i64,
-    pub recv_us: i64,
-    pub connection: Option<u64>,
-    pub stream: Option<u64>,
-    pub label: String,
-    pub detail: Option<Detail>,
-}
-
-impl LaneHop<'_> {
-    pub fn record(self, hub: &TraceHub) {
-        let hop = Hop {
-            run: self.run,
-            request_id: self.request_id,
-            from: self.from,
-            to: self.to,
-            kind: self.kind,
-            transport: self.transport,
-            at: HopTime::Span(self.sent_us, self.recv_us.max(self.sent_us)),
-            label: self.label,
-            bytes: None,
-            body: None,
-        };
-        let wire = HopWire {
-            connection: self.connection,
-            stream: self.stream,
-            detail: self.detail,
-        };
-        hub.hop_on(hop, wire);
-    }
 }
 
 /// Checks `value` is in `lo..=hi`, naming the parameter in the 422 otherwise.

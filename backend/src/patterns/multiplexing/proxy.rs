@@ -18,7 +18,7 @@ use std::{
 use axum::{
     Json,
     extract::State,
-    http::{HeaderMap, Request, StatusCode},
+    http::{Request, response::Parts},
     response::{IntoResponse, Response},
 };
 use bytes::Bytes;
@@ -32,13 +32,12 @@ use protocol::{
 use serde::Deserialize;
 use tokio::{net::TcpStream, sync::mpsc, task::JoinSet};
 
-use super::{LaneHop, in_range, upstream};
+use super::{in_range, upstream};
 use crate::{
     AppState,
     error::AppError,
     extract::AppQuery,
-    trace::{Phases, TraceIds},
-    trace::{TraceHub, server_now_us},
+    trace::{Hop, HopTime, Phases, TraceIds, Tracer, server_now_us},
 };
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -82,8 +81,7 @@ pub async fn forward(
     })?;
     let upstream = state.mux.upstream(&state).await?;
     let run = Arc::new(Forwarding {
-        hub: state.trace.clone(),
-        ids: trace,
+        tracer: Tracer::new(&state.trace, trace),
         upstream: upstream.addr(),
         item_ms,
         in_flight: AtomicU32::new(0),
@@ -128,10 +126,17 @@ struct Lane {
     sender: hyper::client::conn::http1::SendRequest<Empty<Bytes>>,
 }
 
+/// Where an item travelled: its lane, the connection, and on HTTP/2 its stream.
+struct Route<'a> {
+    lane: &'a str,
+    connection: u64,
+    /// `None` over HTTP/1.1.
+    stream: Option<u64>,
+}
+
 /// One proxy run: where to forward, and what to trace it under.
 struct Forwarding {
-    hub: TraceHub,
-    ids: Option<TraceIds>,
+    tracer: Tracer,
     upstream: SocketAddr,
     item_ms: u32,
     in_flight: AtomicU32,
@@ -139,37 +144,6 @@ struct Forwarding {
 }
 
 impl Forwarding {
-    /// A hop of this run (nothing for an untraced run).
-    #[allow(clippy::too_many_arguments)]
-    fn hop(
-        &self,
-        kind: Kind,
-        (from, to): (&str, &str),
-        suffix: String,
-        transport: Transport,
-        (sent_us, recv_us): (i64, i64),
-        (connection, stream): (Option<u64>, Option<u64>),
-        label: String,
-    ) {
-        if let Some(ids) = &self.ids {
-            LaneHop {
-                run: &ids.run,
-                request_id: pairing::hop(&ids.request.0, &suffix),
-                from,
-                to,
-                kind,
-                transport,
-                sent_us,
-                recv_us,
-                connection,
-                stream,
-                label,
-                detail: None,
-            }
-            .record(&self.hub);
-        }
-    }
-
     /// Opens a TCP connection to the upstream for `lane`; traced as a connect hop.
     async fn connect(
         &self,
@@ -186,29 +160,34 @@ impl Forwarding {
             Transport::H2 => "HTTP/2 without TLS (h2c, prior knowledge)",
             _ => "HTTP/1.1",
         };
-        self.hop(
-            Kind::Connect,
-            ("server", lane),
-            format!("connect-{lane}"),
-            transport,
-            (start, server_now_us()),
-            (Some(connection), None),
-            format!("TCP connect :{connection} → upstream, {how}"),
-        );
+        let connected = server_now_us();
+        self.tracer.record(|rid| {
+            Hop::new(
+                Kind::Connect,
+                "server",
+                lane,
+                pairing::hop(rid, &format!("connect-{lane}")),
+            )
+            .transport(transport)
+            .at(HopTime::Span(start, connected.max(start)))
+            .on(Some(connection), None)
+            .label(format!("TCP connect :{connection} → upstream, {how}"))
+        });
         Ok((tcp, connection))
     }
 
     fn closed(&self, lane: &str, connection: u64, transport: Transport) {
-        let now = server_now_us();
-        self.hop(
-            Kind::Close,
-            ("server", lane),
-            format!("close-{lane}"),
-            transport,
-            (now, now),
-            (Some(connection), None),
-            format!("close :{connection}"),
-        );
+        self.tracer.record(|rid| {
+            Hop::new(
+                Kind::Close,
+                "server",
+                lane,
+                pairing::hop(rid, &format!("close-{lane}")),
+            )
+            .transport(transport)
+            .on(Some(connection), None)
+            .label(format!("close :{connection}"))
+        });
     }
 
     /// The item request, with the trace context as headers.
@@ -221,7 +200,7 @@ impl Forwarding {
         waited_us: i64,
     ) -> Request<()> {
         let mut request = Request::get(uri).body(()).expect("a valid item request");
-        if let Some(ids) = &self.ids {
+        if let Some(ids) = self.tracer.ids() {
             let headers = request.headers_mut();
             let mut set = |name: &'static str, value: String| {
                 if let Ok(v) = value.parse() {
@@ -250,17 +229,25 @@ impl Forwarding {
     }
 
     /// Records the answer's hop back from the lane and sums the item up.
-    #[allow(clippy::too_many_arguments)]
     fn answered(
         &self,
         item: u32,
-        lane: &str,
-        status: StatusCode,
-        headers: &HeaderMap,
-        (connection, stream): (u64, Option<u64>),
+        route: Route<'_>,
+        Parts {
+            status, headers, ..
+        }: &Parts,
         (queued_us, sent_us): (i64, i64),
-        transport: Transport,
     ) -> Result<ForwardedItem, AppError> {
+        let Route {
+            lane,
+            connection,
+            stream,
+        } = route;
+        let transport = if stream.is_some() {
+            Transport::H2
+        } else {
+            Transport::Http1
+        };
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
         let received = server_now_us();
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
@@ -272,15 +259,18 @@ impl Forwarding {
             .and_then(|v| v.parse().ok())
             .unwrap_or(connection);
         let on_stream = stream.map(|s| format!(" · stream {s}")).unwrap_or_default();
-        self.hop(
-            Kind::Response,
-            (lane, "server"),
-            format!("i{item}"),
-            transport,
-            (answered, received),
-            (Some(connection), stream),
-            format!("{} item {item}{on_stream}", status.as_u16()),
-        );
+        self.tracer.record(|rid| {
+            Hop::new(
+                Kind::Response,
+                lane,
+                "server",
+                pairing::hop(rid, &format!("i{item}")),
+            )
+            .transport(transport)
+            .at(HopTime::Span(answered, received.max(answered)))
+            .on(Some(connection), stream)
+            .label(format!("{} item {item}{on_stream}", status.as_u16()))
+        });
         if !status.is_success() {
             return Err(AppError::Internal(format!(
                 "the upstream answered item {item} with {status}"
@@ -359,15 +349,12 @@ impl Forwarding {
             let chunk = chunk.map_err(|e| fail(&e))?;
             let _ = body.flow_control().release_capacity(chunk.len());
         }
-        self.answered(
-            item,
+        let route = Route {
             lane,
-            parts.status,
-            &parts.headers,
-            (connection, Some(stream)),
-            (queued, sent),
-            Transport::H2,
-        )
+            connection,
+            stream: Some(stream),
+        };
+        self.answered(item, route, &parts, (queued, sent))
     }
 
     /// The items over a pool of at most `size` HTTP/1.1 connections, in order: each takes an
@@ -411,18 +398,11 @@ impl Forwarding {
                 Err(_) => {
                     if !noted_wait {
                         noted_wait = true;
-                        let now = server_now_us();
-                        self.hop(
-                            Kind::Note,
-                            ("server", "server"),
-                            "pool-full".into(),
-                            Transport::Internal,
-                            (now, now),
-                            (None, None),
-                            format!(
+                        self.tracer.record(|rid| {
+                            Hop::note("server", pairing::hop(rid, "pool-full")).label(format!(
                                 "all {size} connections busy: items {item}–{n} wait for a free one"
-                            ),
-                        );
+                            ))
+                        });
                     }
                     // Wait for a connection to come back, noticing a failed item meanwhile.
                     loop {
@@ -481,15 +461,12 @@ impl Forwarding {
             .map_err(|e| fail(&e))?;
         let (parts, body) = response.into_parts();
         body.collect().await.map_err(|e| fail(&e))?;
-        let done = self.answered(
-            item,
-            &lane.name,
-            parts.status,
-            &parts.headers,
-            (lane.connection, None),
-            (queued, sent),
-            Transport::Http1,
-        );
+        let route = Route {
+            lane: &lane.name,
+            connection: lane.connection,
+            stream: None,
+        };
+        let done = self.answered(item, route, &parts, (queued, sent));
         // Back to the pool for the next waiting item.
         let _ = idle.try_send(lane);
         done

@@ -21,7 +21,7 @@ use hyper::{body::Incoming, service::service_fn};
 use hyper_util::rt::TokioIo;
 use protocol::{
     multiplexing::{MAX_ITEM_MS, UpstreamAnswer},
-    trace::{Detail, Header, Kind, RunId, Transport},
+    trace::{Detail, Header, Kind, RequestId, RunId, Transport},
 };
 use tokio::{
     net::{TcpListener, TcpStream},
@@ -29,8 +29,7 @@ use tokio::{
     task::JoinSet,
 };
 
-use super::LaneHop;
-use crate::trace::{TraceHub, server_now_us};
+use crate::trace::{Hop, HopTime, TraceHub, TraceIds, Tracer, server_now_us};
 
 /// Connections the upstream serves at once; more wait in the listen backlog.
 pub const MAX_CONNECTIONS: usize = 256;
@@ -284,31 +283,32 @@ impl ItemCall {
                 t.waited_us / 1_000
             ));
         }
-        LaneHop {
-            run: &t.run,
-            request_id: t.request_id.clone(),
-            from: "server",
-            to: &t.lane,
-            kind: Kind::Request,
-            transport,
-            sent_us: t.sent_us,
-            recv_us: server_now_us(),
-            connection: Some(connection),
-            stream,
-            label,
-            detail: Some(Detail {
-                start_line,
-                headers: headers
-                    .iter()
-                    .map(|(name, value)| Header {
-                        name: name.as_str().to_owned(),
-                        value: String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                    })
-                    .collect(),
-                ..Detail::default()
-            }),
-        }
-        .record(hub);
+        // The item is this listener's own exchange: its id names the hop.
+        let request = RequestId(t.request_id.clone());
+        let ids = TraceIds {
+            run: t.run.clone(),
+            request: request.clone(),
+            connection: request,
+        };
+        let received = server_now_us();
+        Tracer::new(hub, Some(ids)).record(|rid| {
+            Hop::new(Kind::Request, "server", &t.lane, rid.to_owned())
+                .transport(transport)
+                .at(HopTime::Span(t.sent_us, received.max(t.sent_us)))
+                .on(Some(connection), stream)
+                .label(label)
+                .detail(Detail {
+                    start_line,
+                    headers: headers
+                        .iter()
+                        .map(|(name, value)| Header {
+                            name: name.as_str().to_owned(),
+                            value: String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                        })
+                        .collect(),
+                    ..Detail::default()
+                })
+        });
     }
 
     /// Waits the item's time (the work an upstream would do).

@@ -56,9 +56,9 @@ use crate::{
     server::origin,
     server::rate_limit::Client,
     trace::TraceIds,
-    trace::{Hop, HopTime, TraceHub},
+    trace::{Hop, HopTime, Tracer},
     transport::event_stream::{self, wire_bytes},
-    transport::websocket::{self, Conversation, FrameTracer, Next, Outgoing},
+    transport::websocket::{self, Conversation, Next, Outgoing},
 };
 
 pub use broker::{Broker, BrokerError, Publish};
@@ -186,17 +186,14 @@ async fn publish(
             publisher,
         })
         .await?;
-    if let Some(ids) = &trace {
-        record_publish(
-            &state.trace,
-            ids,
-            "server",
-            &request.topic,
-            seq,
-            bytes,
-            broker.engine(),
-        );
-    }
+    record_publish(
+        &Tracer::new(&state.trace, trace),
+        "server",
+        &request.topic,
+        seq,
+        bytes,
+        broker.engine(),
+    );
     Ok((
         StatusCode::ACCEPTED,
         Json(Published {
@@ -208,26 +205,12 @@ async fn publish(
     ))
 }
 
-fn record_publish(
-    hub: &TraceHub,
-    ids: &TraceIds,
-    from: &str,
-    topic: &str,
-    seq: u64,
-    bytes: u64,
-    engine: &str,
-) {
-    hub.hop(Hop {
-        run: &ids.run,
-        request_id: pairing::published(&ids.request.0, seq),
-        from,
-        to: "broker",
-        kind: Kind::Publish,
-        transport: Transport::Internal,
-        at: HopTime::Whole,
-        label: format!("publish {topic} #{seq}"),
-        bytes: Some(bytes),
-        body: Some(format!("engine: {engine}, {bytes} bytes of text")),
+fn record_publish(tracer: &Tracer, from: &str, topic: &str, seq: u64, bytes: u64, engine: &str) {
+    tracer.record(|rid| {
+        Hop::new(Kind::Publish, from, "broker", pairing::published(rid, seq))
+            .label(format!("publish {topic} #{seq}"))
+            .bytes(bytes)
+            .body(format!("engine: {engine}, {bytes} bytes of text"))
     });
 }
 
@@ -264,7 +247,7 @@ async fn start_ticker(
         )));
     }
     let broker = state.pubsub.broker.clone();
-    let hub = state.trace.clone();
+    let tracer = Tracer::new(&state.trace, trace);
     let stopped = state.stopped();
     let key = room.clone();
     let task = tokio::spawn(async move {
@@ -286,20 +269,14 @@ async fn start_ticker(
                 })
                 .await;
             match published {
-                Ok(seq) => {
-                    if let Some(ids) = &trace {
-                        let engine = broker.engine();
-                        record_publish(
-                            &hub,
-                            ids,
-                            "ticker",
-                            &spec.topic,
-                            seq,
-                            spec.bytes.into(),
-                            engine,
-                        );
-                    }
-                }
+                Ok(seq) => record_publish(
+                    &tracer,
+                    "ticker",
+                    &spec.topic,
+                    seq,
+                    spec.bytes.into(),
+                    broker.engine(),
+                ),
                 Err(e) => tracing::warn!(cause = %e, "ticker could not publish"),
             }
         }
@@ -510,8 +487,14 @@ async fn subscribe_socket(
         acked: 0,
         traced: trace.is_some(),
     };
-    let tracer = FrameTracer::new(state.trace.clone(), trace, query.peer);
-    Ok(websocket::accept(ws, state, tracer, conversation))
+    let tracer = Tracer::new(&state.trace, trace);
+    Ok(websocket::accept(
+        ws,
+        state,
+        tracer,
+        query.peer,
+        conversation,
+    ))
 }
 
 #[utoipa::path(get, path = "/pubsub/events", tag = "pubsub",
@@ -554,7 +537,7 @@ async fn subscribe_stream(
         );
     }
     let (sink, response) = event_stream::open(state.stopped());
-    let hub = state.trace.clone();
+    let tracer = Tracer::new(&state.trace, trace);
     let peer = query.peer;
     tokio::spawn(async move {
         let mut sent = 0u32;
@@ -567,21 +550,14 @@ async fn subscribe_stream(
                 .id(sent.to_string())
                 .data(data);
             let queued = sink.offer(event, "too slow: events were piling up");
-            if queued.is_ok()
-                && let Some(ids) = &trace
-            {
-                let bytes = wire_bytes(EVENT_MESSAGE, sent.into(), data);
-                hub.hop(Hop {
-                    run: &ids.run,
-                    request_id: pairing::event(&ids.request.0, sent),
-                    from: "broker",
-                    to: &peer,
-                    kind: Kind::Deliver,
-                    transport: Transport::Sse,
-                    at: HopTime::Sent,
-                    label: delivery.summary(),
-                    bytes: Some(bytes),
-                    body: Some(data.to_owned()),
+            if queued.is_ok() {
+                tracer.record(|rid| {
+                    Hop::new(Kind::Deliver, "broker", &peer, pairing::event(rid, sent))
+                        .transport(Transport::Sse)
+                        .at(HopTime::Sent)
+                        .label(delivery.summary())
+                        .bytes(wire_bytes(EVENT_MESSAGE, sent.into(), data))
+                        .body(data.to_owned())
                 });
             }
             queued.is_ok()

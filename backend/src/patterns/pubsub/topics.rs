@@ -17,13 +17,12 @@ use protocol::{
     pubsub::{
         Delivery, MAX_HISTORY, MAX_SUBSCRIBERS_PER_TOPIC, MAX_TOPICS_PER_ROOM, SUBSCRIBER_QUEUE,
     },
-    trace::{Kind, Transport},
 };
 use tokio::sync::{mpsc, watch};
 
 use crate::{
     trace::TraceIds,
-    trace::{Hop, HopTime, TraceHub},
+    trace::{Hop, TraceHub, Tracer},
 };
 
 /// Rooms (named, or one per run) kept at once.
@@ -430,20 +429,9 @@ impl Topics {
     }
 
     fn note(&self, slot: &Slot, label: String) {
-        if let Some(ids) = &slot.trace {
-            self.hub.hop(Hop {
-                run: &ids.run,
-                request_id: pairing::note(&ids.request.0, crate::trace::server_now_us()),
-                from: "broker",
-                to: "broker",
-                kind: Kind::Note,
-                transport: Transport::Internal,
-                at: HopTime::Whole,
-                label,
-                bytes: None,
-                body: None,
-            });
-        }
+        Tracer::new(&self.hub, slot.trace.clone()).record(|rid| {
+            Hop::note("broker", pairing::note(rid, crate::trace::server_now_us())).label(label)
+        });
     }
 
     /// Subscribers served here now.

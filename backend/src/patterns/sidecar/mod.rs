@@ -23,6 +23,7 @@ use axum::{
     routing::any,
 };
 use protocol::{
+    pairing,
     sidecar::{SidecarInfo, SidecarSpec},
     trace::Kind,
 };
@@ -38,7 +39,7 @@ use crate::{
     error::AppError,
     extract::AppJson,
     openapi,
-    trace::{InternalHops, TraceIds},
+    trace::{Hop, TraceIds, Tracer},
 };
 
 /// Runs with an app and sidecar at once; a new one evicts the least recently used.
@@ -142,28 +143,35 @@ async fn setup(
         sidecar_port: sidecar.addr().port(),
         app_port: app.addr().port(),
     };
-    let hops = InternalHops::new(&state.trace, Some(ids.clone()));
+    let tracer = Tracer::new(&state.trace, Some(ids.clone()));
     let limit = match spec.rate_per_s {
         0 => "no rate limit".to_owned(),
         r => format!("limit {r}/s"),
     };
-    hops.record(
-        Kind::Connect,
-        "server",
-        "sidecar",
-        "start-sidecar",
-        format!("start sidecar on :{} → app ({limit})", info.sidecar_port),
-    );
-    hops.record(
-        Kind::Connect,
-        "server",
-        "app",
-        "start-app",
-        format!(
+    tracer.record(|rid| {
+        Hop::new(
+            Kind::Connect,
+            "server",
+            "sidecar",
+            pairing::hop(rid, "start-sidecar"),
+        )
+        .label(format!(
+            "start sidecar on :{} → app ({limit})",
+            info.sidecar_port
+        ))
+    });
+    tracer.record(|rid| {
+        Hop::new(
+            Kind::Connect,
+            "server",
+            "app",
+            pairing::hop(rid, "start-app"),
+        )
+        .label(format!(
             "start app on :{} (fails {}% of requests)",
             info.app_port, spec.fail_percent
-        ),
-    );
+        ))
+    });
     state
         .sidecars
         .runs

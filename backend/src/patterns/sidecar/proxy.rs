@@ -12,15 +12,18 @@ use axum::{
     http::{HeaderMap, HeaderValue, Method, Uri},
     response::{IntoResponse, Response},
 };
-use protocol::sidecar::{
-    ATTEMPTS_HEADER, BACKOFF_BASE_MS, MAX_ATTEMPTS, REQUEST_ID_HEADER, TRACEPARENT_HEADER,
+use protocol::{
+    pairing,
+    sidecar::{
+        ATTEMPTS_HEADER, BACKOFF_BASE_MS, MAX_ATTEMPTS, REQUEST_ID_HEADER, TRACEPARENT_HEADER,
+    },
 };
 
 use crate::server::rate_limit::TokenBucket;
 use crate::{
-    actors::relay::{Hop, Hops, Relay, forwardable},
+    actors::relay::{Hop, Relay, forwardable},
     error::AppError,
-    trace::TraceHub,
+    trace::{self, TraceHub, Tracer},
 };
 
 /// What the sidecar knows: where its app listens, and its limit.
@@ -61,14 +64,13 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let hops = Hops::from_uri(&sc.hub, &uri);
+    let tracer = Tracer::from_uri(&sc.hub, &uri);
     if let Err(wait) = sc.bucket.take() {
         let limit = sc.rate_per_s;
-        hops.note(
-            "sidecar",
-            "limit",
-            format!("429: over {limit}/s, the app is not called"),
-        );
+        tracer.record(|rid| {
+            trace::Hop::note("sidecar", pairing::hop(rid, "limit"))
+                .label(format!("429: over {limit}/s, the app is not called"))
+        });
         tracing::info!(limit, "sidecar: rate limited");
         let retry_after = wait.as_secs_f64().ceil().max(1.0);
         return Err(AppError::RateLimited {
@@ -118,7 +120,7 @@ async fn handle(
             headers: forwarded,
             body: body.clone(),
         };
-        let result = sc.relay.send(&hops, hop).await;
+        let result = sc.relay.send(&tracer, hop).await;
         let failure = match &result {
             Ok(answer) if answer.status.is_server_error() => Some(answer.status.to_string()),
             Ok(_) => None,
@@ -128,21 +130,20 @@ async fn handle(
             Some(failure) if attempt < attempts => {
                 attempt += 1;
                 let wait = backoff(attempt);
-                hops.note(
-                    "sidecar",
-                    &format!("b{attempt}"),
-                    format!("app failed ({failure}): retry in {} ms", wait.as_millis()),
-                );
+                tracer.record(|rid| {
+                    trace::Hop::note("sidecar", pairing::hop(rid, &format!("b{attempt}"))).label(
+                        format!("app failed ({failure}): retry in {} ms", wait.as_millis()),
+                    )
+                });
                 tracing::warn!(%request_id, attempt, failure, "sidecar: retrying after backoff");
                 tokio::time::sleep(wait).await;
             }
             Some(failure) => {
                 if attempts > 1 {
-                    hops.note(
-                        "sidecar",
-                        "gave-up",
-                        format!("gave up after {attempt} attempts ({failure})"),
-                    );
+                    tracer.record(|rid| {
+                        trace::Hop::note("sidecar", pairing::hop(rid, "gave-up"))
+                            .label(format!("gave up after {attempt} attempts ({failure})"))
+                    });
                 }
                 tracing::warn!(%request_id, attempt, failure, "sidecar: giving up");
                 break result;

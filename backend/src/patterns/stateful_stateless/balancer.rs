@@ -20,9 +20,9 @@ use axum::{
 
 use super::instance::cookie;
 use crate::{
-    actors::relay::{Hop, Hops, Relay, forwardable},
+    actors::relay::{Hop, Relay, forwardable},
     error::AppError,
-    trace::TraceHub,
+    trace::{TraceHub, Tracer},
 };
 
 /// The lifelines of the two instances, in balancer order.
@@ -67,7 +67,7 @@ async fn forward(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let hops = Hops::from_uri(&lb.hub, &uri);
+    let tracer = Tracer::from_uri(&lb.hub, &uri);
     let (i, why, pin) = lb.pick(&headers);
     let name = INSTANCES[i];
     let addr = lb.targets.lock().expect("targets lock poisoned")[i];
@@ -76,7 +76,7 @@ async fn forward(
     let answer = lb
         .relay
         .send(
-            &hops,
+            &tracer,
             Hop {
                 from: "lb",
                 to: name,

@@ -12,15 +12,20 @@ use axum::{
     routing::{get, post},
 };
 use protocol::{
+    pairing,
     stateful_stateless::{Login, MAX_USER_LEN, SessionMode, SessionView},
-    trace::{Kind, Transport},
+    trace::Kind,
 };
 
 use super::{
     session_store::{MemorySessions, Session, SessionStore},
     token,
 };
-use crate::{actors::relay::Hops, error::AppError, extract::AppJson, trace::TraceHub};
+use crate::{
+    error::AppError,
+    extract::AppJson,
+    trace::{Hop, TraceHub, Tracer},
+};
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "session";
@@ -78,23 +83,34 @@ impl Instance {
     /// Calls the shared store, drawn as a hop to the `store` lifeline.
     async fn via_store<T>(
         &self,
-        hops: &Hops,
+        tracer: &Tracer,
         label: String,
         call: impl Future<Output = Result<T, AppError>>,
         answer: impl FnOnce(&T) -> String,
     ) -> Result<T, AppError> {
-        let hop = |kind, ends, label| {
-            hops.record(kind, ends, "store", label, |m| {
-                m.transport = Transport::Internal;
-            })
-        };
-        hop(Kind::Request, (self.name, "store"), label);
+        tracer.record(|rid| {
+            Hop::new(
+                Kind::Request,
+                self.name,
+                "store",
+                pairing::hop(rid, "store"),
+            )
+            .label(label)
+        });
         let result = call.await;
         let said = match &result {
             Ok(t) => answer(t),
             Err(e) => format!("error: {e}"),
         };
-        hop(Kind::Response, ("store", self.name), said);
+        tracer.record(|rid| {
+            Hop::new(
+                Kind::Response,
+                "store",
+                self.name,
+                pairing::hop(rid, "store"),
+            )
+            .label(said)
+        });
         result
     }
 
@@ -108,8 +124,10 @@ impl Instance {
     }
 
     /// A 401, with the reason drawn as a note on this instance's lifeline.
-    fn refuse(&self, hops: &Hops, why: String) -> AppError {
-        hops.note(self.name, "why", format!("401: {why}"));
+    fn refuse(&self, tracer: &Tracer, why: String) -> AppError {
+        tracer.record(|rid| {
+            Hop::note(self.name, pairing::hop(rid, "why")).label(format!("401: {why}"))
+        });
         AppError::Unauthorized(format!("{}: {why}", self.name))
     }
 }
@@ -120,13 +138,13 @@ async fn login(
     AppJson(Login { user }): AppJson<Login>,
 ) -> Result<Response, AppError> {
     valid_user(&user)?;
-    let hops = Hops::from_uri(&me.hub, &uri);
+    let tracer = Tracer::from_uri(&me.hub, &uri);
     let credential = match me.mode {
         SessionMode::Memory => me.memory.create(&user).await?,
         SessionMode::Token => token::sign(&user),
         SessionMode::Store => {
             me.via_store(
-                &hops,
+                &tracer,
                 format!("create session for {user}"),
                 me.store.create(&user),
                 |id| format!("stored {id}"),
@@ -145,9 +163,9 @@ async fn profile(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Json<SessionView>, AppError> {
-    let hops = Hops::from_uri(&me.hub, &uri);
+    let tracer = Tracer::from_uri(&me.hub, &uri);
     let Some(credential) = cookie(&headers, SESSION_COOKIE) else {
-        return Err(me.refuse(&hops, "no session cookie: log in first".into()));
+        return Err(me.refuse(&tracer, "no session cookie: log in first".into()));
     };
     let session = match me.mode {
         SessionMode::Memory => me.memory.touch(credential).await?.ok_or_else(|| {
@@ -157,7 +175,7 @@ async fn profile(
                 ""
             };
             me.refuse(
-                &hops,
+                &tracer,
                 format!(
                     "no session {credential} in {}'s memory: a session lives only in the \
                      instance that created it{restarted}",
@@ -167,12 +185,12 @@ async fn profile(
         })?,
         SessionMode::Token => {
             let user = token::verify(credential)
-                .map_err(|why| me.refuse(&hops, format!("token refused: {why}")))?;
+                .map_err(|why| me.refuse(&tracer, format!("token refused: {why}")))?;
             Session { user, requests: 0 }
         }
         SessionMode::Store => me
             .via_store(
-                &hops,
+                &tracer,
                 format!("get session {credential}"),
                 me.store.touch(credential),
                 |found| match found {
@@ -183,7 +201,7 @@ async fn profile(
             .await?
             .ok_or_else(|| {
                 me.refuse(
-                    &hops,
+                    &tracer,
                     format!("the store has no session {credential} (unknown or expired)"),
                 )
             })?,

@@ -31,6 +31,7 @@ use axum::{
     routing::any,
 };
 use protocol::{
+    pairing,
     stateful_stateless::{ClusterInfo, ClusterSpec, InstanceInfo},
     trace::Kind,
 };
@@ -50,7 +51,7 @@ use crate::{
     error::AppError,
     extract::{AppJson, AppQuery},
     openapi,
-    trace::{InternalHops, TraceIds},
+    trace::{Hop, TraceIds, Tracer},
 };
 
 /// Clusters running at once (three listeners each); a new one evicts the least recently used.
@@ -198,28 +199,29 @@ async fn start(
     let balancer = InnerListener::start("lb", balancer::router(lb), state.stopped())
         .await
         .map_err(|e| AppError::Internal(format!("cannot start the balancer: {e}")))?;
-    let hops = InternalHops::new(&state.trace, Some(ids.clone()));
+    let tracer = Tracer::new(&state.trace, Some(ids.clone()));
     let sticky = if spec.sticky { ", sticky" } else { "" };
-    hops.record(
-        Kind::Connect,
-        "server",
-        "lb",
-        "start-lb",
-        format!("start balancer on :{}{sticky}", balancer.addr().port()),
-    );
+    tracer.record(|rid| {
+        Hop::new(Kind::Connect, "server", "lb", pairing::hop(rid, "start-lb")).label(format!(
+            "start balancer on :{}{sticky}",
+            balancer.addr().port()
+        ))
+    });
     for r in [&a, &b] {
-        hops.record(
-            Kind::Connect,
-            "server",
-            r.instance.name,
-            &format!("start-{}", r.instance.name),
-            format!(
+        tracer.record(|rid| {
+            Hop::new(
+                Kind::Connect,
+                "server",
+                r.instance.name,
+                pairing::hop(rid, &format!("start-{}", r.instance.name)),
+            )
+            .label(format!(
                 "start {} on :{} (sessions: {})",
                 r.instance.name,
                 r.listener.addr().port(),
                 spec.mode.as_str()
-            ),
-        );
+            ))
+        });
     }
     let cluster = Arc::new(Cluster {
         spec,
@@ -299,21 +301,16 @@ async fn restart(
     let forgotten = old.instance.memory.len();
     // Dropping the old listener stops it; its memory goes with it.
     drop(old);
-    let hops = InternalHops::new(&state.trace, Some(ids));
-    hops.record(
-        Kind::Close,
-        "server",
-        name,
-        "stop",
-        format!("restart {name}: process stops, {forgotten} session(s) in its memory lost"),
-    );
-    hops.record(
-        Kind::Connect,
-        "server",
-        name,
-        "start",
-        format!("{name} starts again on :{port}, memory empty"),
-    );
+    let tracer = Tracer::new(&state.trace, Some(ids));
+    tracer.record(|rid| {
+        Hop::new(Kind::Close, "server", name, pairing::hop(rid, "stop")).label(format!(
+            "restart {name}: process stops, {forgotten} session(s) in its memory lost"
+        ))
+    });
+    tracer.record(|rid| {
+        Hop::new(Kind::Connect, "server", name, pairing::hop(rid, "start"))
+            .label(format!("{name} starts again on :{port}, memory empty"))
+    });
     tracing::info!(instance = name, port, forgotten, "instance restarted");
     Ok(Json(cluster.info()))
 }
