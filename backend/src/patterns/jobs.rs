@@ -136,12 +136,10 @@ impl JobStore {
     }
 }
 
+/// 128 random bits: the id grants access to the job (its status, events and drop), so it
+/// must not be guessable.
 fn new_job_id() -> JobId {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    // A counter mixed with the clock: unique in this process, not guessable at a glance.
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    JobId(format!("j{n}-{:x}", server_now_us() & 0xffff))
+    JobId(format!("j{:032x}", rand::random::<u128>()))
 }
 
 /// Starts a job; its worker runs on its own task and stops early on shutdown.

@@ -40,7 +40,6 @@ use crate::{
     error::AppError,
     extract::{AppJson, AppQuery},
     trace::Phases,
-    trace::server_now_us,
 };
 
 /// Chunked uploads kept at once.
@@ -128,11 +127,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         )
 }
 
+/// 128 random bits: the id grants access to the upload, so it must not be guessable.
 fn new_upload_id() -> UploadId {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    UploadId(format!("u{n}-{:x}", server_now_us() & 0xffff))
+    UploadId(format!("u{:032x}", rand::random::<u128>()))
 }
 
 fn body_or_413(

@@ -20,16 +20,14 @@ pub fn perf_now_ms() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// A fresh run id: 12 random characters of `[a-z0-9]`.
+/// A fresh run id: 128 bits from the browser's CSPRNG, in 32 hex digits. The id is what
+/// keeps one learner's run apart from another's, so it must not be guessable.
 pub fn new_run_id() -> RunId {
-    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    let id = (0..12)
-        .map(|_| {
-            ALPHABET[(js_sys::Math::random() * ALPHABET.len() as f64) as usize % ALPHABET.len()]
-                as char
-        })
-        .collect();
-    RunId(id)
+    let mut bytes = [0u8; 16];
+    let crypto = web_sys::window().and_then(|w| w.crypto().ok());
+    let filled = crypto.is_some_and(|c| c.get_random_values_with_u8_array(&mut bytes).is_ok());
+    assert!(filled, "the page needs crypto.getRandomValues");
+    RunId(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// One page's recorder. `Copy`: every field is a reactive handle.
