@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use axum::{Json, extract::State};
-use serde::Serialize;
+use serde::{Serialize, ser::SerializeMap};
 use utoipa::ToSchema;
 
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -26,66 +26,147 @@ pub struct Held {
     pub stores: Stores,
 }
 
-/// Entries in each store now.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Stores {
-    pub trace_runs: usize,
-    pub jobs: usize,
-    pub push_rooms: usize,
-    pub pubsub_rooms: usize,
-    pub pubsub_topics: usize,
-    pub pubsub_subscribers: usize,
-    pub pubsub_tickers: usize,
-    pub uploads: usize,
-    pub clusters: usize,
-    /// `None` when sessions live in Redis (which expires them itself).
-    pub sessions: Option<usize>,
-    pub sidecars: usize,
-    pub mux_runs: usize,
-    pub job_rate_clients: usize,
-    pub publish_rate_clients: usize,
+/// One number under `stores` in `GET /api/debug/stats`, and how the sweep keeps it down.
+struct Store {
+    /// Its key in the stats.
+    name: &'static str,
+    /// Entries kept now; `None` where they are not kept here.
+    size: fn(&AppState) -> Option<usize>,
+    /// Forgets what has expired (a no-op where another row's prune covers it).
+    prune: fn(&AppState),
 }
+
+/// Everything the server keeps, in the order the stats list it: the one list the sweep and
+/// `GET /api/debug/stats` read (and through the stats, the soak and the bounds test).
+const STORES: [Store; 14] = [
+    Store {
+        name: "trace_runs",
+        size: |s| Some(s.trace.run_count()),
+        prune: |s| s.trace.prune(),
+    },
+    Store {
+        name: "jobs",
+        size: |s| Some(s.jobs.len()),
+        prune: |s| s.jobs.prune(),
+    },
+    Store {
+        name: "push_rooms",
+        size: |s| Some(s.rooms.len()),
+        prune: |s| s.rooms.prune(),
+    },
+    // The broker's rooms, topics and subscribers, and the tickers: one prune for the four.
+    Store {
+        name: "pubsub_rooms",
+        size: |s| Some(s.pubsub.broker.topics().rooms_and_topics().0),
+        prune: |s| s.pubsub.prune(),
+    },
+    Store {
+        name: "pubsub_topics",
+        size: |s| Some(s.pubsub.broker.topics().rooms_and_topics().1),
+        prune: |_| {},
+    },
+    Store {
+        name: "pubsub_subscribers",
+        size: |s| Some(s.pubsub.broker.topics().subscriber_count()),
+        prune: |_| {},
+    },
+    Store {
+        name: "pubsub_tickers",
+        size: |s| Some(s.pubsub.ticker_count()),
+        prune: |_| {},
+    },
+    Store {
+        name: "uploads",
+        size: |s| Some(s.uploads.len()),
+        prune: |s| s.uploads.prune(),
+    },
+    // The clusters' prune forgets expired sessions too.
+    Store {
+        name: "clusters",
+        size: |s| Some(s.clusters.len()),
+        prune: |s| s.clusters.prune(),
+    },
+    // `None` when sessions live in Redis (which expires them itself).
+    Store {
+        name: "sessions",
+        size: |s| s.clusters.sessions(),
+        prune: |_| {},
+    },
+    Store {
+        name: "sidecars",
+        size: |s| Some(s.sidecars.len()),
+        prune: |s| s.sidecars.prune(),
+    },
+    Store {
+        name: "mux_runs",
+        size: |s| Some(s.mux.in_flight.len()),
+        prune: |s| s.mux.in_flight.prune(),
+    },
+    Store {
+        name: "job_rate_clients",
+        size: |s| Some(s.job_rate.len()),
+        prune: |s| s.job_rate.prune(),
+    },
+    Store {
+        name: "publish_rate_clients",
+        size: |s| Some(s.publish_rate.len()),
+        prune: |s| s.publish_rate.prune(),
+    },
+];
+
+/// Entries in each store now, by its name in [`STORES`] (a JSON object in that order; `null`
+/// for sessions kept in Redis).
+#[derive(Debug)]
+pub struct Stores(Vec<(&'static str, Option<usize>)>);
+
+impl Serialize for Stores {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (name, size) in &self.0 {
+            map.serialize_entry(name, size)?;
+        }
+        map.end()
+    }
+}
+
+impl utoipa::PartialSchema for Stores {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let object = utoipa::openapi::schema::Object::builder().description(Some(
+            "Entries in each store now; `sessions` is null when sessions live in Redis.",
+        ));
+        STORES
+            .iter()
+            .fold(object, |object, store| match store.name {
+                "sessions" => object.property(store.name, Option::<usize>::schema()),
+                name => object.property(name, usize::schema()).required(name),
+            })
+            .into()
+    }
+}
+
+impl ToSchema for Stores {}
 
 impl AppState {
     /// Drops whatever has expired in every store.
     pub fn sweep(&self) {
-        self.trace.prune();
-        self.jobs.prune();
-        self.rooms.prune();
-        self.pubsub.prune();
-        self.uploads.prune();
-        self.clusters.prune();
-        self.sidecars.prune();
-        self.mux.in_flight.prune();
-        self.job_rate.prune();
-        self.publish_rate.prune();
+        for store in &STORES {
+            (store.prune)(self);
+        }
     }
 
     /// What the server holds now.
     pub fn held(&self) -> Held {
-        let topics = self.pubsub.broker.topics();
-        let (pubsub_rooms, pubsub_topics) = topics.rooms_and_topics();
         Held {
             connections: self.connections.total(),
             clients: self.connections.clients(),
             alive_tasks: tokio::runtime::Handle::try_current()
                 .map_or(0, |rt| rt.metrics().num_alive_tasks()),
-            stores: Stores {
-                trace_runs: self.trace.run_count(),
-                jobs: self.jobs.len(),
-                push_rooms: self.rooms.len(),
-                pubsub_rooms,
-                pubsub_topics,
-                pubsub_subscribers: topics.subscriber_count(),
-                pubsub_tickers: self.pubsub.ticker_count(),
-                uploads: self.uploads.len(),
-                clusters: self.clusters.len(),
-                sessions: self.clusters.sessions(),
-                sidecars: self.sidecars.len(),
-                mux_runs: self.mux.in_flight.len(),
-                job_rate_clients: self.job_rate.len(),
-                publish_rate_clients: self.publish_rate.len(),
-            },
+            stores: Stores(
+                STORES
+                    .iter()
+                    .map(|store| (store.name, (store.size)(self)))
+                    .collect(),
+            ),
         }
     }
 }

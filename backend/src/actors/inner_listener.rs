@@ -3,17 +3,12 @@
 //! that owns them: each run gets its own actors, and they stop when the run ends, expires or
 //! is evicted.
 
-use std::{
-    collections::HashMap,
-    future::Future,
-    net::SocketAddr,
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
-};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use crate::{
     actors::relay::{self, Relay},
     error::AppError,
+    server::expiring::{Expiring, WhenFull},
     trace::{Hop, TraceIds, Tracer},
     trace::{TraceHub, server_now_us},
 };
@@ -120,22 +115,16 @@ async fn bounded(
 
 /// What a run owns in one demo (its listeners and their state), bounded and expiring. Removing
 /// an entry drops it, which stops its listeners. Cheap to clone.
-/// Each run's value and when it was last used.
-type Entries<T> = HashMap<RunId, (Arc<T>, Instant)>;
-
 pub struct PerRun<T> {
-    // std Mutex: short map operations only, never held across an await.
-    entries: Arc<Mutex<Entries<T>>>,
-    max: usize,
-    ttl: Duration,
+    /// Each run's value, forgotten after `ttl` unused; a new run beyond `max` evicts the least
+    /// recently used.
+    entries: Expiring<RunId, Arc<T>>,
 }
 
 impl<T> Clone for PerRun<T> {
     fn clone(&self) -> Self {
         PerRun {
             entries: self.entries.clone(),
-            max: self.max,
-            ttl: self.ttl,
         }
     }
 }
@@ -145,65 +134,42 @@ impl<T> PerRun<T> {
     /// `ttl` after it was last used.
     pub fn new(max: usize, ttl: Duration) -> PerRun<T> {
         PerRun {
-            entries: Arc::default(),
-            max,
-            ttl,
+            entries: Expiring::new(ttl)
+                .bounded(max, WhenFull::EvictLeastRecent)
+                .logging_evictions("run's actors"),
         }
     }
 
     /// Puts `value` in for `run`, returning what it replaces.
     pub fn insert(&self, run: RunId, value: Arc<T>) -> Option<Arc<T>> {
-        let mut entries = self.entries.lock().expect("per-run lock poisoned");
-        let ttl = self.ttl;
-        entries.retain(|_, (_, used)| used.elapsed() < ttl);
-        if !entries.contains_key(&run) && entries.len() >= self.max {
-            let oldest = entries
-                .iter()
-                .min_by_key(|(_, (_, used))| *used)
-                .map(|(id, _)| id.clone());
-            if let Some(oldest) = oldest {
-                tracing::info!(run = %oldest.0, "evicting the least recently used run's actors");
-                entries.remove(&oldest);
-            }
-        }
-        entries
-            .insert(run, (value, Instant::now()))
-            .map(|(old, _)| old)
+        self.entries
+            .insert(run, value)
+            .expect("a store that evicts and holds nothing in use always makes room")
     }
 
     /// The run's entry, if it has one that has not expired; marks it used.
     pub fn get(&self, run: &RunId) -> Option<Arc<T>> {
-        let mut entries = self.entries.lock().expect("per-run lock poisoned");
-        let (value, used) = entries.get_mut(run)?;
-        if used.elapsed() >= self.ttl {
-            entries.remove(run);
-            return None;
-        }
-        *used = Instant::now();
-        Some(value.clone())
+        self.entries.touch(run)
     }
 
     pub fn remove(&self, run: &RunId) -> Option<Arc<T>> {
-        let mut entries = self.entries.lock().expect("per-run lock poisoned");
-        entries.remove(run).map(|(value, _)| value)
+        self.entries.remove(run)
     }
 
     pub fn len(&self) -> usize {
-        self.entries.lock().expect("per-run lock poisoned").len()
+        self.entries.len()
     }
 
     /// The same runs, each forgotten `ttl` after it was last used.
     pub fn with_ttl(mut self, ttl: Duration) -> PerRun<T> {
-        self.ttl = ttl;
+        self.entries = self.entries.with_ttl(ttl);
         self
     }
 
     /// Drops the runs unused for longer than the TTL, which stops their listeners (the
     /// periodic sweep calls it).
     pub fn prune(&self) {
-        let ttl = self.ttl;
-        let mut entries = self.entries.lock().expect("per-run lock poisoned");
-        entries.retain(|_, (_, used)| used.elapsed() < ttl);
+        self.entries.prune();
     }
 
     pub fn is_empty(&self) -> bool {

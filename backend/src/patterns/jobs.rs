@@ -4,9 +4,8 @@
 
 use protocol::ApiError;
 use std::{
-    collections::HashMap,
     sync::{Arc, Mutex},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use axum::{Json, extract::State, http::StatusCode};
@@ -23,6 +22,7 @@ use crate::{
     AppState,
     error::AppError,
     extract::AppJson,
+    server::expiring::{Expiring, WhenFull},
     server::rate_limit::Client,
     trace::server_now_us,
     trace::{Hop, TraceIds, Tracer},
@@ -42,7 +42,6 @@ pub struct Job {
     history: Mutex<Vec<JobUpdate>>,
     /// Ends this job's open event streams early: the SSE demo's "drop the connection" control.
     drop_streams: broadcast::Sender<()>,
-    created: Instant,
 }
 
 impl Job {
@@ -77,17 +76,15 @@ impl Job {
 /// Every job, bounded and expiring. Cheap to clone.
 #[derive(Clone)]
 pub struct JobStore {
-    // std Mutex: short map operations only, never held across an await.
-    jobs: Arc<Mutex<HashMap<JobId, Arc<Job>>>>,
-    /// How long a job is kept after it was created ([`JOB_TTL`] unless `--store-ttl` says).
-    ttl: Duration,
+    /// Every job, never touched after it is put in: forgotten [`JOB_TTL`] after it was created
+    /// (unless `--store-ttl` says otherwise); beyond [`MAX_JOBS`], new ones are refused.
+    jobs: Expiring<JobId, Arc<Job>>,
 }
 
 impl Default for JobStore {
     fn default() -> Self {
         JobStore {
-            jobs: Arc::default(),
-            ttl: JOB_TTL,
+            jobs: Expiring::new(JOB_TTL).bounded(MAX_JOBS, WhenFull::Refuse),
         }
     }
 }
@@ -95,40 +92,32 @@ impl Default for JobStore {
 impl JobStore {
     /// The same store, forgetting jobs `ttl` after they were created.
     pub fn with_ttl(mut self, ttl: Duration) -> JobStore {
-        self.ttl = ttl;
+        self.jobs = self.jobs.with_ttl(ttl);
         self
     }
 
     /// Forgets expired jobs (the periodic sweep calls it).
     pub fn prune(&self) {
-        let ttl = self.ttl;
-        let mut jobs = self.jobs.lock().expect("job store lock poisoned");
-        jobs.retain(|_, j| j.created.elapsed() < ttl);
+        self.jobs.prune();
     }
 
     pub fn get(&self, id: &str) -> Result<Arc<Job>, AppError> {
-        let jobs = self.jobs.lock().expect("job store lock poisoned");
-        jobs.get(&JobId(id.to_owned()))
-            .filter(|j| j.created.elapsed() < self.ttl)
-            .cloned()
+        self.jobs
+            .get(&JobId(id.to_owned()))
             .ok_or_else(|| AppError::NotFound(format!("no job {id:?}: unknown or expired")))
     }
 
     fn insert(&self, job: Arc<Job>) -> Result<(), AppError> {
-        let mut jobs = self.jobs.lock().expect("job store lock poisoned");
-        let ttl = self.ttl;
-        jobs.retain(|_, j| j.created.elapsed() < ttl);
-        if jobs.len() >= MAX_JOBS {
-            return Err(AppError::TooManyRequests(format!(
+        self.jobs.insert(job.id.clone(), job).map_err(|_| {
+            AppError::TooManyRequests(format!(
                 "{MAX_JOBS} jobs are kept already; try again in a few minutes"
-            )));
-        }
-        jobs.insert(job.id.clone(), job);
+            ))
+        })?;
         Ok(())
     }
 
     pub fn len(&self) -> usize {
-        self.jobs.lock().expect("job store lock poisoned").len()
+        self.jobs.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -163,7 +152,6 @@ pub fn start(
         latest: watch::channel(first.clone()).0,
         history: Mutex::new(Vec::with_capacity(MAX_STEPS as usize + 1)),
         drop_streams: broadcast::channel(1).0,
-        created: Instant::now(),
     });
     job.history
         .lock()
@@ -250,7 +238,7 @@ async fn submit(
 mod tests {
     use super::*;
 
-    fn job(n: u32, created: Instant) -> Arc<Job> {
+    fn job(n: u32) -> Arc<Job> {
         let first = JobUpdate {
             job: JobId(format!("j{n}")),
             version: 0,
@@ -264,7 +252,6 @@ mod tests {
             latest: watch::channel(first).0,
             history: Mutex::default(),
             drop_streams: broadcast::channel(1).0,
-            created,
         })
     }
 
@@ -272,13 +259,13 @@ mod tests {
     fn jobs_are_capped_and_expire() {
         let store = JobStore::default().with_ttl(Duration::from_millis(500));
         for n in 0..MAX_JOBS as u32 {
-            store.insert(job(n, Instant::now())).unwrap();
+            store.insert(job(n)).unwrap();
         }
-        let refused = store.insert(job(99_999, Instant::now())).unwrap_err();
+        let refused = store.insert(job(99_999)).unwrap_err();
         assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
         std::thread::sleep(Duration::from_millis(600));
         assert!(store.get("j1").is_err(), "an expired job is not served");
-        store.insert(job(99_999, Instant::now())).unwrap();
+        store.insert(job(99_999)).unwrap();
         assert_eq!(store.len(), 1, "expired jobs made room");
         std::thread::sleep(Duration::from_millis(600));
         store.prune();

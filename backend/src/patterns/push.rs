@@ -6,10 +6,7 @@
 //! with the pub/sub demo; this module is only what a push socket says.
 
 use protocol::ApiError;
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-};
+use std::time::Duration;
 
 use axum::{
     extract::{Query, State, WebSocketUpgrade},
@@ -30,6 +27,7 @@ use crate::{
     AppState,
     error::AppError,
     openapi,
+    server::expiring::{Expiring, WhenFull},
     server::origin,
     trace::{TraceIds, Tracer},
     transport::websocket::{self, Conversation, Next, Outgoing},
@@ -48,10 +46,21 @@ enum RoomEvent {
 }
 
 /// Chat rooms by name: the one thing shared across runs on purpose (other tabs join by name).
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Rooms {
-    // std Mutex: short map operations only.
-    rooms: Arc<Mutex<HashMap<String, broadcast::Sender<RoomEvent>>>>,
+    /// Each room's fan-out, kept while anyone is in it and forgotten the moment nobody is (a
+    /// TTL of zero); beyond [`MAX_ROOMS`] occupied rooms, new ones are refused.
+    rooms: Expiring<String, broadcast::Sender<RoomEvent>>,
+}
+
+impl Default for Rooms {
+    fn default() -> Self {
+        Rooms {
+            rooms: Expiring::new(Duration::ZERO)
+                .bounded(MAX_ROOMS, WhenFull::Refuse)
+                .kept_while(|tx| tx.receiver_count() > 0),
+        }
+    }
 }
 
 impl Rooms {
@@ -59,44 +68,32 @@ impl Rooms {
         &self,
         room: &str,
     ) -> Result<(broadcast::Sender<RoomEvent>, broadcast::Receiver<RoomEvent>), AppError> {
-        let mut rooms = self.rooms.lock().expect("rooms lock poisoned");
-        if !rooms.contains_key(room) {
-            rooms.retain(|_, tx| tx.receiver_count() > 0);
-            if rooms.len() >= MAX_ROOMS {
-                return Err(AppError::TooManyRequests(format!(
-                    "{MAX_ROOMS} rooms are open already"
-                )));
-            }
-        }
+        let mut rooms = self.rooms.lock();
         let tx = rooms
-            .entry(room.to_owned())
-            .or_insert_with(|| broadcast::channel(ROOM_BUFFER).0);
+            .get_or_insert_with(&room.to_owned(), || broadcast::channel(ROOM_BUFFER).0)
+            .map_err(|_| {
+                AppError::TooManyRequests(format!("{MAX_ROOMS} rooms are open already"))
+            })?;
         Ok((tx.clone(), tx.subscribe()))
     }
 
-    /// Rooms with at least one member.
     /// Forgets the rooms nobody is in (the periodic sweep calls it).
     pub fn prune(&self) {
-        let mut rooms = self.rooms.lock().expect("rooms lock poisoned");
-        rooms.retain(|_, tx| tx.receiver_count() > 0);
+        self.rooms.prune();
     }
 
     /// Rooms kept now, occupied or not.
     pub fn len(&self) -> usize {
-        self.rooms.lock().expect("rooms lock poisoned").len()
+        self.rooms.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
+    /// Rooms with at least one member.
     pub fn occupied(&self) -> usize {
-        self.rooms
-            .lock()
-            .expect("rooms lock poisoned")
-            .values()
-            .filter(|tx| tx.receiver_count() > 0)
-            .count()
+        self.rooms.lock().values().count()
     }
 }
 

@@ -12,11 +12,7 @@
 //! Uploads live in memory: bounded in number and in total bytes, and forgotten after a while.
 
 use protocol::ApiError;
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
-};
+use std::time::Duration;
 
 use axum::{
     Json,
@@ -39,6 +35,7 @@ use crate::{
     AppState,
     error::AppError,
     extract::{AppJson, AppQuery},
+    server::expiring::{Expiring, Locked, WhenFull},
     trace::Phases,
 };
 
@@ -56,7 +53,6 @@ struct Upload {
     bytes: Vec<u8>,
     /// Set once complete.
     sha256: Option<String>,
-    touched: Instant,
 }
 
 impl Upload {
@@ -75,17 +71,16 @@ impl Upload {
 /// Every chunked upload in progress, bounded and expiring. Cheap to clone.
 #[derive(Clone)]
 pub struct UploadStore {
-    // std Mutex: map operations and memcpy of one chunk only, never held across an await.
-    uploads: Arc<Mutex<HashMap<UploadId, Upload>>>,
-    /// How long an untouched upload is kept ([`UPLOAD_TTL`] unless `--store-ttl` says).
-    ttl: Duration,
+    /// Every upload, touched by each chunk appended: forgotten [`UPLOAD_TTL`] after its last
+    /// (unless `--store-ttl` says otherwise); beyond [`MAX_UPLOADS`], new ones are refused. Its
+    /// lock is held for a chunk's memcpy (and the final hash), never across an await.
+    uploads: Expiring<UploadId, Upload>,
 }
 
 impl Default for UploadStore {
     fn default() -> Self {
         UploadStore {
-            uploads: Arc::default(),
-            ttl: UPLOAD_TTL,
+            uploads: Expiring::new(UPLOAD_TTL).bounded(MAX_UPLOADS, WhenFull::Refuse),
         }
     }
 }
@@ -93,14 +88,14 @@ impl Default for UploadStore {
 impl UploadStore {
     /// The same store, forgetting uploads untouched for `ttl`.
     pub fn with_ttl(mut self, ttl: Duration) -> UploadStore {
-        self.ttl = ttl;
+        self.uploads = self.uploads.with_ttl(ttl);
         self
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<UploadId, Upload>> {
-        let ttl = self.ttl;
-        let mut uploads = self.uploads.lock().expect("upload store lock poisoned");
-        uploads.retain(|_, u| u.touched.elapsed() < ttl);
+    /// The uploads, the expired ones forgotten first (so they count toward no bound).
+    fn lock(&self) -> Locked<'_, UploadId, Upload> {
+        let mut uploads = self.uploads.lock();
+        uploads.prune();
         uploads
     }
 
@@ -184,10 +179,13 @@ async fn announce(
 ) -> Result<Response, AppError> {
     new.validate().map_err(AppError::Unprocessable)?;
     let mut uploads = state.uploads.lock();
-    if uploads.len() >= MAX_UPLOADS {
-        return Err(AppError::TooManyRequests(format!(
+    let too_many = || {
+        AppError::TooManyRequests(format!(
             "{MAX_UPLOADS} uploads are in progress already; try again in a few minutes"
-        )));
+        ))
+    };
+    if uploads.is_full() {
+        return Err(too_many());
     }
     let announced: u64 = uploads.values().map(|u| u.size).sum();
     if announced + new.size > MAX_TOTAL_BYTES {
@@ -203,10 +201,9 @@ async fn announce(
         expected_sha256: new.sha256,
         bytes: Vec::new(),
         sha256: None,
-        touched: Instant::now(),
     };
     let answer = upload.state(&id);
-    uploads.insert(id, upload);
+    uploads.insert(id, upload).map_err(|_| too_many())?;
     Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
 
@@ -285,12 +282,13 @@ async fn chunk(
             )));
         }
         phases.time("append", || upload.bytes.extend_from_slice(&body));
-        upload.touched = Instant::now();
         if upload.bytes.len() as u64 == upload.size {
             let sha = phases.time("hash", || sha256_hex(&upload.bytes));
             upload.sha256 = Some(sha);
         }
-        upload.state(&id)
+        let answer = upload.state(&id);
+        uploads.touch(&id);
+        answer
     };
     Ok(phases.attach(Json(answer).into_response()))
 }
@@ -302,20 +300,22 @@ mod tests {
     #[test]
     fn untouched_uploads_expire_on_the_sweep() {
         let store = UploadStore::default().with_ttl(Duration::from_millis(40));
-        store.lock().insert(
-            UploadId("u1".into()),
-            Upload {
-                name: "a".into(),
-                size: 1,
-                expected_sha256: String::new(),
-                bytes: Vec::new(),
-                sha256: None,
-                touched: Instant::now(),
-            },
-        );
+        store
+            .lock()
+            .insert(
+                UploadId("u1".into()),
+                Upload {
+                    name: "a".into(),
+                    size: 1,
+                    expected_sha256: String::new(),
+                    bytes: Vec::new(),
+                    sha256: None,
+                },
+            )
+            .unwrap();
         assert_eq!(store.len(), 1);
         std::thread::sleep(Duration::from_millis(60));
         store.prune();
-        assert!(store.uploads.lock().unwrap().is_empty());
+        assert_eq!(store.uploads.len(), 0);
     }
 }

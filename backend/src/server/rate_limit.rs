@@ -2,12 +2,7 @@
 //! rate limits (job creation, publishing). A bucket holds `burst` tokens and refills at `rate`
 //! per second; a request that finds it empty is refused (429 with `Retry-After`).
 
-use std::{
-    collections::HashMap,
-    net::IpAddr,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{net::IpAddr, sync::Mutex, time::Duration};
 
 use axum::{
     extract::{ConnectInfo, FromRequestParts},
@@ -15,6 +10,7 @@ use axum::{
 };
 use tokio::time::Instant;
 
+use super::expiring::{Expiring, WhenFull};
 use crate::error::AppError;
 
 /// The client's IP address, from the connection the request came on (`None` for a router
@@ -103,8 +99,9 @@ pub struct PerClient {
     /// What is limited, for the error message ("job creations", "publishes").
     what: &'static str,
     rate: Rate,
-    // std Mutex: short map operations only, never held across an await.
-    buckets: Arc<Mutex<HashMap<IpAddr, TokenBucket>>>,
+    /// Each client's bucket, kept while it refills and forgotten once full (a TTL of zero: a
+    /// full bucket behaves like a new one); beyond [`MAX_CLIENTS`], new clients are refused.
+    buckets: Expiring<IpAddr, TokenBucket>,
 }
 
 impl PerClient {
@@ -112,7 +109,9 @@ impl PerClient {
         PerClient {
             what,
             rate,
-            buckets: Arc::default(),
+            buckets: Expiring::new(Duration::ZERO)
+                .bounded(MAX_CLIENTS, WhenFull::Refuse)
+                .kept_while(|bucket| !bucket.is_full()),
         }
     }
 
@@ -123,16 +122,12 @@ impl PerClient {
         if self.rate.per_second == 0 {
             return Ok(());
         }
-        let mut buckets = self.buckets.lock().expect("rate limit lock poisoned");
-        if !buckets.contains_key(&client) && buckets.len() >= MAX_CLIENTS {
-            buckets.retain(|_, b| !b.is_full());
-            if buckets.len() >= MAX_CLIENTS {
-                return Err(self.refusal(Duration::from_secs(1)));
-            }
-        }
+        let mut buckets = self.buckets.lock();
         let bucket = buckets
-            .entry(client)
-            .or_insert_with(|| TokenBucket::with_burst(self.rate.per_second, self.rate.burst));
+            .get_or_insert_with(&client, || {
+                TokenBucket::with_burst(self.rate.per_second, self.rate.burst)
+            })
+            .map_err(|_| self.refusal(Duration::from_secs(1)))?;
         bucket.take().map_err(|wait| self.refusal(wait))
     }
 
@@ -149,13 +144,12 @@ impl PerClient {
 
     /// Forgets the buckets that have refilled (they behave like new ones).
     pub fn prune(&self) {
-        let mut buckets = self.buckets.lock().expect("rate limit lock poisoned");
-        buckets.retain(|_, b| !b.is_full());
+        self.buckets.prune();
     }
 
     /// Clients with a bucket kept now.
     pub fn len(&self) -> usize {
-        self.buckets.lock().expect("rate limit lock poisoned").len()
+        self.buckets.len()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -1,16 +1,13 @@
 //! The trace hub: a bounded log per run of what the server saw, fanned out to the pages
 //! watching that run.
 
-use std::{
-    collections::{HashMap, VecDeque},
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
-};
+use std::{collections::VecDeque, time::Duration};
 
 use protocol::trace::{Message, RunId};
 use tokio::sync::broadcast;
 
 use super::http_half::HttpHalf;
+use crate::server::expiring::{Expiring, Locked, WhenFull};
 
 /// Runs kept at once; creating one more evicts the least recently touched.
 pub const MAX_RUNS: usize = 512;
@@ -24,17 +21,16 @@ pub const WATCH_BUFFER: usize = 512;
 /// Per-run logs of server-side messages. Cheap to clone.
 #[derive(Clone)]
 pub struct TraceHub {
-    // std Mutex: never held across an await; every operation is a short map update.
-    runs: Arc<Mutex<HashMap<RunId, RunLog>>>,
-    /// How long an untouched run is kept ([`RUN_TTL`] unless `--store-ttl` says otherwise).
-    ttl: Duration,
+    /// Each run's log, touched by every record and watch; forgotten after [`RUN_TTL`] untouched
+    /// (unless `--store-ttl` says otherwise), the least recently touched evicted beyond
+    /// [`MAX_RUNS`].
+    runs: Expiring<RunId, RunLog>,
 }
 
 impl Default for TraceHub {
     fn default() -> Self {
         TraceHub {
-            runs: Arc::default(),
-            ttl: RUN_TTL,
+            runs: Expiring::new(RUN_TTL).bounded(MAX_RUNS, WhenFull::EvictLeastRecent),
         }
     }
 }
@@ -45,8 +41,6 @@ struct RunLog {
     next_seq: u64,
     /// Fan-out to watching pages; bounded, so a slow page lags and is dropped.
     live: broadcast::Sender<Message>,
-    /// Last record or watch, for expiry and eviction.
-    touched: Instant,
 }
 
 /// One message of a run's log: made, or one half of an HTTP exchange as the trace middleware
@@ -99,7 +93,6 @@ impl RunLog {
             messages: VecDeque::new(),
             next_seq: 0,
             live: broadcast::channel(WATCH_BUFFER).0,
-            touched: Instant::now(),
         }
     }
 }
@@ -107,15 +100,13 @@ impl RunLog {
 impl TraceHub {
     /// The same hub, forgetting runs untouched for `ttl`.
     pub fn with_ttl(mut self, ttl: Duration) -> TraceHub {
-        self.ttl = ttl;
+        self.runs = self.runs.with_ttl(ttl);
         self
     }
 
     /// Forgets the runs untouched for longer than the TTL (the periodic sweep calls it).
     pub fn prune(&self) {
-        let ttl = self.ttl;
-        let mut runs = self.runs.lock().expect("trace hub lock poisoned");
-        runs.retain(|_, log| log.touched.elapsed() < ttl);
+        self.runs.prune();
     }
 
     /// Records `message` (its `seq` is assigned here) and sends it to the run's watchers.
@@ -131,10 +122,9 @@ impl TraceHub {
 
     /// Appends `entry` to its run's log with the run's next `seq`, and sends it to the watchers.
     fn push(&self, mut entry: Entry) {
-        let now = Instant::now();
         let evicted = {
-            let mut runs = self.runs.lock().expect("trace hub lock poisoned");
-            let log = Self::log_for(&mut runs, entry.run(), self.ttl);
+            let mut runs = self.runs.lock();
+            let log = Self::log_for(&mut runs, entry.run());
             entry.set_seq(log.next_seq);
             log.next_seq += 1;
             let evicted = if log.messages.len() == MAX_MESSAGES_PER_RUN {
@@ -142,7 +132,6 @@ impl TraceHub {
             } else {
                 None
             };
-            log.touched = now;
             // No watcher is fine: the log keeps the message for a later watch or GET (and with
             // none, the copy for them is not made).
             if log.live.receiver_count() > 0 {
@@ -160,9 +149,8 @@ impl TraceHub {
     /// so nothing falls between them (the messages are made after it is released).
     pub fn watch(&self, run: &RunId) -> (Vec<Message>, broadcast::Receiver<Message>) {
         let (entries, live) = {
-            let mut runs = self.runs.lock().expect("trace hub lock poisoned");
-            let log = Self::log_for(&mut runs, run, self.ttl);
-            log.touched = Instant::now();
+            let mut runs = self.runs.lock();
+            let log = Self::log_for(&mut runs, run);
             (log.messages.clone(), log.live.subscribe())
         };
         (entries.into_iter().map(Entry::into_message).collect(), live)
@@ -171,7 +159,7 @@ impl TraceHub {
     /// The run's recorded messages, or `None` for a run never seen (or expired).
     pub fn snapshot(&self, run: &RunId) -> Option<Vec<Message>> {
         let entries = {
-            let runs = self.runs.lock().expect("trace hub lock poisoned");
+            let runs = self.runs.lock();
             runs.get(run)?.messages.clone()
         };
         Some(entries.into_iter().map(Entry::into_message).collect())
@@ -179,29 +167,14 @@ impl TraceHub {
 
     /// How many runs are kept now.
     pub fn run_count(&self) -> usize {
-        self.runs.lock().expect("trace hub lock poisoned").len()
+        self.runs.len()
     }
 
-    fn log_for<'a>(
-        runs: &'a mut HashMap<RunId, RunLog>,
-        run: &RunId,
-        ttl: Duration,
-    ) -> &'a mut RunLog {
-        if !runs.contains_key(run) {
-            runs.retain(|_, log| log.touched.elapsed() < ttl);
-            if runs.len() >= MAX_RUNS {
-                let oldest = runs
-                    .iter()
-                    .min_by_key(|(_, log)| log.touched)
-                    .map(|(id, _)| id.clone());
-                if let Some(oldest) = oldest {
-                    runs.remove(&oldest);
-                }
-            }
-            runs.insert(run.clone(), RunLog::new());
-        }
-        // A second lookup, but no copy of the run id for each message of a run already kept.
-        runs.get_mut(run).expect("inserted above")
+    /// The run's log, touched now; made (evicting the least recently touched run when
+    /// [`MAX_RUNS`] are kept) if there is none.
+    fn log_for<'a>(runs: &'a mut Locked<'_, RunId, RunLog>, run: &RunId) -> &'a mut RunLog {
+        runs.get_or_insert_with(run, RunLog::new)
+            .expect("the hub evicts, and no run is kept in use")
     }
 }
 

@@ -4,11 +4,7 @@
 //! over HTTP/2 all N arrive together.
 
 use protocol::ApiError;
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
-};
+use std::time::Duration;
 
 use axum::{
     Json,
@@ -27,6 +23,7 @@ use crate::{
     AppState,
     error::AppError,
     extract::AppQuery,
+    server::expiring::{Expiring, WhenFull},
     trace::{Phases, TraceIds},
 };
 
@@ -38,30 +35,31 @@ pub const RUN_TTL: Duration = Duration::from_secs(10 * 60);
 /// Per-run counts of held requests. Cheap to clone.
 #[derive(Clone)]
 pub struct InFlight {
-    // std Mutex: short map updates only, never held across an await.
-    runs: Arc<Mutex<HashMap<RunId, Count>>>,
-    /// How long an idle run's count is kept ([`RUN_TTL`] unless `--store-ttl` says).
-    ttl: Duration,
+    /// Each run's count, touched as requests arrive and leave: kept while it holds any, then
+    /// forgotten after [`RUN_TTL`] (unless `--store-ttl` says otherwise); beyond [`MAX_RUNS`], the
+    /// least recently touched idle run makes room, and with none idle the request is refused.
+    runs: Expiring<RunId, Count>,
 }
 
 impl Default for InFlight {
     fn default() -> Self {
         InFlight {
-            runs: Arc::default(),
-            ttl: RUN_TTL,
+            runs: Expiring::new(RUN_TTL)
+                .bounded(MAX_RUNS, WhenFull::EvictLeastRecent)
+                .kept_while(|count| count.now > 0),
         }
     }
 }
 
+#[derive(Default)]
 struct Count {
     now: u32,
     max: u32,
-    touched: Instant,
 }
 
 /// One held request; leaving (however the handler ends) counts it out.
 pub struct Held {
-    runs: Arc<Mutex<HashMap<RunId, Count>>>,
+    runs: Expiring<RunId, Count>,
     run: RunId,
     /// The run's requests held when this one arrived, itself included.
     pub at_arrival: u32,
@@ -69,10 +67,8 @@ pub struct Held {
 
 impl Drop for Held {
     fn drop(&mut self) {
-        let mut runs = self.runs.lock().expect("in-flight lock poisoned");
-        if let Some(count) = runs.get_mut(&self.run) {
+        if let Some(count) = self.runs.lock().touch(&self.run) {
             count.now = count.now.saturating_sub(1);
-            count.touched = Instant::now();
         }
     }
 }
@@ -80,49 +76,23 @@ impl Drop for Held {
 impl InFlight {
     /// The same counts, forgetting idle runs after `ttl`.
     pub fn with_ttl(mut self, ttl: Duration) -> InFlight {
-        self.ttl = ttl;
+        self.runs = self.runs.with_ttl(ttl);
         self
     }
 
     /// Forgets the counts of runs idle for longer than the TTL (the periodic sweep calls it).
     pub fn prune(&self) {
-        let ttl = self.ttl;
-        let mut runs = self.runs.lock().expect("in-flight lock poisoned");
-        runs.retain(|_, c| c.now > 0 || c.touched.elapsed() < ttl);
+        self.runs.prune();
     }
 
     /// Counts a request of `run` in; a 429 when every slot is taken by a busy run.
     pub fn enter(&self, run: &RunId) -> Result<Held, AppError> {
-        let mut runs = self.runs.lock().expect("in-flight lock poisoned");
-        if !runs.contains_key(run) {
-            let ttl = self.ttl;
-            runs.retain(|_, c| c.now > 0 || c.touched.elapsed() < ttl);
-            if runs.len() >= MAX_RUNS {
-                let idle = runs
-                    .iter()
-                    .filter(|(_, c)| c.now == 0)
-                    .min_by_key(|(_, c)| c.touched)
-                    .map(|(id, _)| id.clone());
-                match idle {
-                    Some(id) => {
-                        runs.remove(&id);
-                    }
-                    None => {
-                        return Err(AppError::TooManyRequests(format!(
-                            "{MAX_RUNS} runs are holding requests already"
-                        )));
-                    }
-                }
-            }
-        }
-        let count = runs.entry(run.clone()).or_insert(Count {
-            now: 0,
-            max: 0,
-            touched: Instant::now(),
-        });
+        let mut runs = self.runs.lock();
+        let count = runs.get_or_insert_with(run, Count::default).map_err(|_| {
+            AppError::TooManyRequests(format!("{MAX_RUNS} runs are holding requests already"))
+        })?;
         count.now += 1;
         count.max = count.max.max(count.now);
-        count.touched = Instant::now();
         Ok(Held {
             runs: self.runs.clone(),
             run: run.clone(),
@@ -132,13 +102,12 @@ impl InFlight {
 
     /// The most of `run`'s requests held at once so far.
     pub fn max(&self, run: &RunId) -> u32 {
-        let runs = self.runs.lock().expect("in-flight lock poisoned");
-        runs.get(run).map_or(0, |c| c.max)
+        self.runs.lock().get(run).map_or(0, |c| c.max)
     }
 
     /// Runs counted now.
     pub fn len(&self) -> usize {
-        self.runs.lock().expect("in-flight lock poisoned").len()
+        self.runs.len()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -2,16 +2,14 @@
 //! (bounded, expiring) serves both as one instance's private memory and as the store every
 //! instance shares. A Redis engine (for `--redis-url`) implements the same trait.
 
-use std::{
-    collections::HashMap,
-    future::Future,
-    sync::Mutex,
-    time::{Duration, Instant},
-};
+use std::{future::Future, time::Duration};
 
 use futures_util::future::BoxFuture;
 
-use crate::error::AppError;
+use crate::{
+    error::AppError,
+    server::expiring::{Expiring, WhenFull},
+};
 
 /// Sessions one keeper holds at once; a login beyond that is a 429 until some expire.
 pub const MAX_SESSIONS: usize = 1_000;
@@ -43,10 +41,9 @@ pub trait SessionStore: Send + Sync {
 
 /// Sessions in this process's memory.
 pub struct MemorySessions {
-    // std Mutex: short map operations only, never held across an await.
-    sessions: Mutex<HashMap<String, (Session, Instant)>>,
-    /// How long an unused session is kept ([`SESSION_TTL`] unless `--store-ttl` says).
-    ttl: Duration,
+    /// Every session, touched by each request made with it: forgotten [`SESSION_TTL`] unused
+    /// (unless `--store-ttl` says otherwise); beyond [`MAX_SESSIONS`], logins are refused.
+    sessions: Expiring<String, Session>,
 }
 
 impl Default for MemorySessions {
@@ -59,13 +56,12 @@ impl MemorySessions {
     /// An empty store forgetting sessions unused for `ttl`.
     pub fn with_ttl(ttl: Duration) -> MemorySessions {
         MemorySessions {
-            sessions: Mutex::default(),
-            ttl,
+            sessions: Expiring::new(ttl).bounded(MAX_SESSIONS, WhenFull::Refuse),
         }
     }
 
     pub fn len(&self) -> usize {
-        self.sessions.lock().expect("session lock poisoned").len()
+        self.sessions.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -73,31 +69,22 @@ impl MemorySessions {
     }
 
     fn create_now(&self, user: &str) -> Result<String, AppError> {
-        let mut sessions = self.sessions.lock().expect("session lock poisoned");
-        let ttl = self.ttl;
-        sessions.retain(|_, (_, used)| used.elapsed() < ttl);
-        if sessions.len() >= MAX_SESSIONS {
-            return Err(AppError::TooManyRequests(format!(
-                "{MAX_SESSIONS} sessions are kept already; try again later"
-            )));
-        }
         let id = format!("s-{:016x}", rand::random::<u64>());
         let session = Session {
             user: user.to_owned(),
             requests: 0,
         };
-        sessions.insert(id.clone(), (session, Instant::now()));
+        self.sessions.insert(id.clone(), session).map_err(|_| {
+            AppError::TooManyRequests(format!(
+                "{MAX_SESSIONS} sessions are kept already; try again later"
+            ))
+        })?;
         Ok(id)
     }
 
     fn touch_now(&self, id: &str) -> Option<Session> {
-        let mut sessions = self.sessions.lock().expect("session lock poisoned");
-        let (session, used) = sessions.get_mut(id)?;
-        if used.elapsed() >= self.ttl {
-            sessions.remove(id);
-            return None;
-        }
-        *used = Instant::now();
+        let mut sessions = self.sessions.lock();
+        let session = sessions.touch(&id.to_owned())?;
         session.requests += 1;
         Some(session.clone())
     }
@@ -113,9 +100,7 @@ impl SessionStore for MemorySessions {
     }
 
     fn prune(&self) {
-        let ttl = self.ttl;
-        let mut sessions = self.sessions.lock().expect("session lock poisoned");
-        sessions.retain(|_, (_, used)| used.elapsed() < ttl);
+        self.sessions.prune();
     }
 
     fn held(&self) -> Option<usize> {
