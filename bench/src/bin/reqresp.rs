@@ -229,7 +229,7 @@ fn report(
            trace middleware records both halves of every exchange in run `{run}` (after the \
            load its trace held {traced} echo responses, the newest kept). The bare route is a \
            plain axum `Json` handler merged outside the trace middleware: it parses the \
-           JSON and answers it back (backend/src/baseline.rs)\n\
+           JSON and answers it back (backend/src/server/baseline.rs)\n\
          - Server CPU: user + system time of the server process over all rounds of the route, \
            divided by the requests\n\n",
         date = machine.date,
