@@ -20,8 +20,11 @@ tools:
 tools-test:
 	bash scripts/setup.sh test
 
+# The page into dist/, then a brotli and a gzip copy beside each asset for the backend to send
+# to browsers that accept them (seconds when already done).
 frontend:
 	$(ENV) trunk build --release --offline
+	bash scripts/compress-dist.sh dist
 
 lint:
 	$(ENV) cargo fmt --all --check

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs whatever the build and the tests need and is missing. Idempotent: when everything is
-# there it takes a few seconds. `setup.sh build` for `make run`; `setup.sh test` adds the
-# test tooling: Debian's chromium and redis-server, npm packages for Playwright. `setup.sh bench`
-# only adds Debian's wrk, the HTTP load generator of `make bench` (which builds no frontend).
+# there it takes a few seconds. `setup.sh build` for `make run` (the wasm target, trunk,
+# wasm-bindgen, wasm-opt, Debian's brotli); `setup.sh test` adds the test tooling: Debian's
+# chromium and redis-server, npm packages for Playwright. `setup.sh bench` only adds Debian's
+# wrk, the HTTP load generator of `make bench` (which builds no frontend).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-build}
@@ -44,6 +45,13 @@ fi
 if [ ! -x "$TOOLS/npm/node_modules/.bin/wasm-opt" ]; then
   say "installing wasm-opt (npm binaryen@123)"
   npm install --silent --no-audit --no-fund --prefix "$TOOLS/npm" binaryen@123.0.0
+fi
+
+# `make frontend` writes a brotli copy of each asset beside it (scripts/compress-dist.sh).
+if ! command -v brotli >/dev/null; then
+  say "installing Debian's brotli (precompresses the page's assets)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq brotli >/dev/null
 fi
 
 if [ "$mode" = test ]; then
