@@ -23,8 +23,8 @@ use futures_util::{SinkExt, StreamExt};
 use protocol::{
     ApiError,
     pubsub::{
-        BrokerFrame, Delivery, MAX_MESSAGE_BYTES, PublishRequest, Published, SUBSCRIBER_QUEUE,
-        SubscriberFrame,
+        BrokerFrame, Delivery, MAX_HISTORY, MAX_MESSAGE_BYTES, PublishRequest, Published,
+        SUBSCRIBER_QUEUE, SubscriberFrame,
     },
     trace::{Kind, RunId},
 };
@@ -345,7 +345,8 @@ async fn an_event_stream_subscriber_gets_a_replay_then_live_messages() {
         !text.contains("old-1"),
         "only the last one replayed: {text}"
     );
-    assert!(text.contains("event: message\nid: 1\n"), "{text}");
+    // The id is the topic's seq (old-2 is news #2), so a reconnect can resume after it.
+    assert!(text.contains("event: message\nid: 2\n"), "{text}");
     assert!(text.contains("\"replayed\":true"), "{text}");
     assert!(text.contains("old-2") && text.contains("live"), "{text}");
 }
@@ -673,4 +674,185 @@ async fn losing_redis_is_reported_and_the_server_reconnects_without_a_restart() 
         }
     }
     assert!(delivered, "delivered again after Redis came back");
+}
+
+/// One event of an event stream: its name, id and data.
+#[derive(Debug)]
+struct SseEvent {
+    name: String,
+    id: String,
+    data: String,
+}
+
+/// An event stream's body, read event by event.
+struct Events {
+    body: std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
+    buffer: String,
+}
+
+impl Events {
+    async fn open(url: String, last_event_id: Option<&str>) -> Events {
+        let mut request = reqwest::Client::new().get(url);
+        if let Some(id) = last_event_id {
+            request = request.header("Last-Event-ID", id);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        Events {
+            body: Box::pin(response.bytes_stream()),
+            buffer: String::new(),
+        }
+    }
+
+    /// The next event with a name (comments and `retry:` skipped); `None` if none comes `within`.
+    async fn next(&mut self, within: Duration) -> Option<SseEvent> {
+        loop {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let field = |name: &str| {
+                    block
+                        .lines()
+                        .find_map(|l| l.strip_prefix(name))
+                        .map(|v| v.trim_start().to_owned())
+                };
+                if let Some(name) = field("event:") {
+                    return Some(SseEvent {
+                        name,
+                        id: field("id:").unwrap_or_default(),
+                        data: field("data:").unwrap_or_default(),
+                    });
+                }
+            }
+            let chunk = tokio::time::timeout(within, self.body.next())
+                .await
+                .ok()??;
+            self.buffer
+                .push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+        }
+    }
+
+    /// The next `n` deliveries, with their event ids; panics on anything else.
+    async fn deliveries(&mut self, n: usize) -> Vec<(String, Delivery)> {
+        let mut got = Vec::new();
+        while got.len() < n {
+            let event = self
+                .next(Duration::from_secs(5))
+                .await
+                .unwrap_or_else(|| panic!("{n} deliveries within 5 s, got {got:?}"));
+            assert_eq!(event.name, "message", "{event:?}");
+            got.push((event.id, serde_json::from_str(&event.data).unwrap()));
+        }
+        got
+    }
+}
+
+#[tokio::test]
+async fn an_event_stream_reconnecting_with_last_event_id_gets_exactly_what_it_missed() {
+    let server = common::TestServer::start().await;
+    let base = server.url("");
+    let room = format!("resume-{}", std::process::id());
+    let url = format!("{base}/api/pubsub/events?as=client-2&room={room}&topics=news");
+    let mut first = Events::open(url.clone(), None).await;
+    for text in ["m1", "m2"] {
+        post_publish(&base, "", &message(Some(&room), "news", text)).await;
+    }
+    let got = first.deliveries(2).await;
+    assert_eq!(got.last().unwrap().0, "2", "the id is the topic's seq");
+    drop(first);
+    // Two more while the subscriber is away.
+    for text in ["m3", "m4"] {
+        post_publish(&base, "", &message(Some(&room), "news", text)).await;
+    }
+    let mut again = Events::open(url, Some("2")).await;
+    let got: Vec<(String, u64, String, bool)> = again
+        .deliveries(2)
+        .await
+        .into_iter()
+        .map(|(id, d)| (id, d.seq, d.text, d.replayed))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("3".to_owned(), 3, "m3".to_owned(), true),
+            ("4".to_owned(), 4, "m4".to_owned(), true)
+        ]
+    );
+    // Nothing repeated; then live again.
+    post_publish(&base, "", &message(Some(&room), "news", "m5")).await;
+    let (id, live) = again.deliveries(1).await.remove(0);
+    assert_eq!(
+        (id.as_str(), live.text.as_str(), live.replayed),
+        ("5", "m5", false)
+    );
+}
+
+#[tokio::test]
+async fn a_stream_of_several_topics_resumes_each_topic_after_its_own_seq() {
+    let server = common::TestServer::start().await;
+    let base = server.url("");
+    let room = format!("resume-2-{}", std::process::id());
+    let url = format!("{base}/api/pubsub/events?as=client-2&room={room}&topics=news,sport");
+    let mut first = Events::open(url.clone(), None).await;
+    post_publish(&base, "", &message(Some(&room), "news", "n1")).await;
+    post_publish(&base, "", &message(Some(&room), "sport", "s1")).await;
+    let got = first.deliveries(2).await;
+    assert_eq!(got[0].0, "news:1,sport:0");
+    assert_eq!(got[1].0, "news:1,sport:1");
+    drop(first);
+    post_publish(&base, "", &message(Some(&room), "sport", "s2")).await;
+    post_publish(&base, "", &message(Some(&room), "news", "n2")).await;
+    let mut again = Events::open(url.clone(), Some("news:1,sport:1")).await;
+    let mut texts: Vec<String> = again
+        .deliveries(2)
+        .await
+        .into_iter()
+        .map(|(_, d)| d.text)
+        .collect();
+    texts.sort();
+    assert_eq!(texts, ["n2", "s2"]);
+    // A position that is not this stream's is refused plainly, not guessed at.
+    let refused = reqwest::Client::new()
+        .get(url)
+        .header("Last-Event-ID", "7")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+}
+
+#[tokio::test]
+async fn a_replay_of_the_whole_history_keeps_the_stream_open() {
+    let server = common::TestServer::start().await;
+    let base = server.url("");
+    let room = format!("full-replay-{}", std::process::id());
+    // More than the stream's own queue holds (16): the replay must not count against it.
+    for n in 1..=MAX_HISTORY {
+        post_publish(&base, "", &message(Some(&room), "news", &format!("m{n}"))).await;
+    }
+    let url = format!(
+        "{base}/api/pubsub/events?as=client-2&room={room}&topics=news&replay={MAX_HISTORY}"
+    );
+    for last_event_id in [None, Some("0")] {
+        let mut events = Events::open(url.clone(), last_event_id).await;
+        let seqs: Vec<u64> = events
+            .deliveries(MAX_HISTORY as usize)
+            .await
+            .into_iter()
+            .map(|(_, d)| d.seq)
+            .collect();
+        // The whole history: the last MAX_HISTORY published (the first pass's live one is
+        // among them on the second).
+        let newest = seqs.last().copied().unwrap();
+        let whole: Vec<u64> = (newest + 1 - u64::from(MAX_HISTORY)..=newest).collect();
+        assert_eq!(seqs, whole);
+        assert_eq!(
+            newest,
+            u64::from(MAX_HISTORY) + u64::from(last_event_id.is_some())
+        );
+        // Still open, still delivering.
+        let text = format!("live {last_event_id:?}");
+        post_publish(&base, "", &message(Some(&room), "news", &text)).await;
+        let (_, live) = events.deliveries(1).await.remove(0);
+        assert_eq!(live.text, text);
+    }
 }

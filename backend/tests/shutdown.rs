@@ -177,6 +177,7 @@ async fn watch(backend: &Backend, run: &str) -> Socket {
         &mut socket,
         &TraceClientMsg::Watch {
             run: RunId(run.into()),
+            after: None,
         },
     )
     .await;

@@ -1,4 +1,5 @@
-//! The trace WebSocket against a real server: clock, backlog, live messages, refusals, shutdown.
+//! The trace WebSocket against a real server: clock, backlog, live messages, resuming after a
+//! reconnect, pings, refusals, shutdown.
 
 mod common;
 
@@ -33,8 +34,13 @@ async fn next(socket: &mut Socket) -> TraceServerMsg {
 }
 
 async fn watch(socket: &mut Socket, run: &str) {
+    watch_after(socket, run, None).await
+}
+
+async fn watch_after(socket: &mut Socket, run: &str, after: Option<u64>) {
     let cmd = serde_json::to_string(&TraceClientMsg::Watch {
         run: RunId(run.into()),
+        after,
     })
     .unwrap();
     socket.send(WsMessage::Text(cmd.into())).await.unwrap();
@@ -165,4 +171,75 @@ async fn shutdown_closes_open_trace_sockets_with_going_away() {
         .expect("server ended")
         .unwrap()
         .unwrap();
+}
+
+#[tokio::test]
+async fn a_watch_after_a_seq_resumes_with_only_the_newer_messages() {
+    let server = common::TestServer::start().await;
+    // Two exchanges: seq 0 and 1 (the first), 2 and 3 (the second).
+    for rid in [1, 2] {
+        assert_eq!(traced_echo(&server, "resume-1", rid).await.status(), 200);
+    }
+    // A page that held seq 0 and 1 when its socket dropped comes back.
+    let (mut socket, _) = connect_async(server.ws_url("/api/trace/ws")).await.unwrap();
+    next(&mut socket).await;
+    watch_after(&mut socket, "resume-1", Some(1)).await;
+    assert!(matches!(
+        next(&mut socket).await,
+        TraceServerMsg::Clock { .. }
+    ));
+    let mut seqs = Vec::new();
+    for _ in 0..2 {
+        match next(&mut socket).await {
+            TraceServerMsg::Message(m) => {
+                assert_eq!(m.request_id.unwrap().0, "2");
+                seqs.push(m.seq);
+            }
+            other => panic!("expected a message, got {other:?}"),
+        }
+    }
+    assert_eq!(seqs, [2, 3]);
+    // Nothing else from the backlog; the next thing is live.
+    assert_eq!(traced_echo(&server, "resume-1", 3).await.status(), 200);
+    match next(&mut socket).await {
+        TraceServerMsg::Message(m) => {
+            assert_eq!(m.seq, 4);
+            assert_eq!(m.request_id.unwrap().0, "3");
+        }
+        other => panic!("expected a message, got {other:?}"),
+    }
+}
+
+/// Virtual time (`start_paused`): the runtime skips ahead to the next timer whenever every task
+/// waits, so the test takes milliseconds while the server's 20 s interval is really kept.
+#[tokio::test(start_paused = true)]
+async fn an_idle_trace_socket_is_pinged_before_a_proxy_would_close_it() {
+    // nginx closes a proxied connection idle for its `proxy_read_timeout`: 60 s by default.
+    const PROXY_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+    let server = common::TestServer::start().await;
+    let (mut socket, _) = connect_async(server.ws_url("/api/trace/ws")).await.unwrap();
+    next(&mut socket).await;
+    watch(&mut socket, "idle-1").await;
+    next(&mut socket).await;
+    let since = tokio::time::Instant::now();
+    for _ in 0..3 {
+        let pinged = loop {
+            match tokio::time::timeout(PROXY_IDLE_TIMEOUT, socket.next()).await {
+                Ok(Some(Ok(WsMessage::Ping(_)))) => break tokio::time::Instant::now(),
+                Ok(Some(Ok(WsMessage::Text(t)))) => panic!("unexpected {t}"),
+                Ok(Some(Ok(_))) => {}
+                other => panic!("no ping within {PROXY_IDLE_TIMEOUT:?}: {other:?}"),
+            }
+        };
+        assert!(
+            pinged.duration_since(since) <= Duration::from_secs(25) * 3,
+            "pinged every 20 s or so"
+        );
+    }
+    // Reading the pings answered them (tungstenite queues the pong): the socket is still open.
+    watch(&mut socket, "idle-1").await;
+    assert!(matches!(
+        next(&mut socket).await,
+        TraceServerMsg::Clock { .. }
+    ));
 }

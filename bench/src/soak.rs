@@ -640,6 +640,7 @@ impl Cycle<'_> {
             .context("trace upgrade")?;
         let watch = TraceClientMsg::Watch {
             run: RunId(self.run.clone()),
+            after: None,
         };
         socket
             .send(WsMessage::Text(serde_json::to_string(&watch)?.into()))

@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     if let Ok(msg) = serde_json::from_str::<TraceClientMsg>(text) {
-        let TraceClientMsg::Watch { run } = &msg;
+        let TraceClientMsg::Watch { run, .. } = &msg;
         let _ = protocol::trace::RunId::is_valid(&run.0);
         serde_json::to_string(&msg).expect("a parsed command re-encodes");
     }

@@ -3,8 +3,9 @@
 //! with the same function here, so their records meet without either formatting one by hand.
 
 /// One server-sent event or server-pushed frame of exchange `rid`: `{rid}-e{n}` (`n` is the
-/// event id, or the count of frames the server sent).
-pub fn event(rid: &str, n: u32) -> String {
+/// event id, or the count of frames the server sent). An event id need not be a number (a
+/// pub/sub stream of several topics names each topic's position).
+pub fn event(rid: &str, n: impl std::fmt::Display) -> String {
     format!("{rid}-e{n}")
 }
 
@@ -29,12 +30,12 @@ pub fn pong(rid: &str, n: u32) -> String {
 }
 
 /// An EventSource reconnection carrying `Last-Event-ID: last`: `{rid}-r{last}`.
-pub fn reconnect(rid: &str, last: u32) -> String {
+pub fn reconnect(rid: &str, last: impl std::fmt::Display) -> String {
     format!("{rid}-r{last}")
 }
 
 /// The events an EventSource lost after `Last-Event-ID: last` (drawn by the page): `{rid}-lost{last}`.
-pub fn lost(rid: &str, last: u32) -> String {
+pub fn lost(rid: &str, last: impl std::fmt::Display) -> String {
     format!("{rid}-lost{last}")
 }
 

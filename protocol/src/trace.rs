@@ -256,8 +256,14 @@ pub struct Message {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum TraceClientMsg {
     /// Stream this run's server-side messages to me, starting with those already recorded.
-    /// A later `Watch` replaces the earlier one.
-    Watch { run: RunId },
+    /// A later `Watch` replaces the earlier one. With `after` (a page whose socket reconnected,
+    /// saying the highest `seq` it holds), the backlog starts after that message; pages that
+    /// omit it get the whole backlog.
+    Watch {
+        run: RunId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<u64>,
+    },
 }
 
 /// What the server sends on the trace WebSocket.
@@ -272,4 +278,31 @@ pub enum TraceServerMsg {
     Message(Box<Message>),
     /// The watch was refused (for example an invalid run id).
     Error { error: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_watch_without_after_still_parses_and_after_round_trips() {
+        let old: TraceClientMsg = serde_json::from_str(r#"{"type":"watch","run":"r1"}"#).unwrap();
+        assert_eq!(
+            old,
+            TraceClientMsg::Watch {
+                run: RunId("r1".into()),
+                after: None
+            }
+        );
+        let resume = TraceClientMsg::Watch {
+            run: RunId("r1".into()),
+            after: Some(41),
+        };
+        let text = serde_json::to_string(&resume).unwrap();
+        assert_eq!(text, r#"{"type":"watch","run":"r1","after":41}"#);
+        assert_eq!(
+            serde_json::from_str::<TraceClientMsg>(&text).unwrap(),
+            resume
+        );
+    }
 }

@@ -44,7 +44,7 @@ struct EventsQuery {
 pub fn progress_event(update: &JobUpdate) -> (Event, String, usize) {
     let data = serde_json::to_string(update).expect("updates serialize");
     let name = if update.done { "done" } else { "progress" };
-    let bytes = wire_bytes(name, update.version.into(), &data) as usize;
+    let bytes = wire_bytes(name, update.version, &data) as usize;
     (
         Event::default()
             .event(name)

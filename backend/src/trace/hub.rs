@@ -65,6 +65,13 @@ impl Entry {
         }
     }
 
+    fn seq(&self) -> u64 {
+        match self {
+            Entry::Made(message) => message.seq,
+            Entry::Http { seq, .. } => *seq,
+        }
+    }
+
     fn set_seq(&mut self, to: u64) {
         match self {
             Entry::Made(message) => message.seq = to,
@@ -145,13 +152,23 @@ impl TraceHub {
         drop(evicted);
     }
 
-    /// The run's recorded messages and a receiver for the ones to come, taken under one lock
+    /// The run's recorded messages (only those with `seq` above `after`, when given: a page
+    /// resuming after a reconnect) and a receiver for the ones to come, taken under one lock
     /// so nothing falls between them (the messages are made after it is released).
-    pub fn watch(&self, run: &RunId) -> (Vec<Message>, broadcast::Receiver<Message>) {
+    pub fn watch(
+        &self,
+        run: &RunId,
+        after: Option<u64>,
+    ) -> (Vec<Message>, broadcast::Receiver<Message>) {
         let (entries, live) = {
             let mut runs = self.runs.lock();
             let log = Self::log_for(&mut runs, run);
-            (log.messages.clone(), log.live.subscribe())
+            // The log is in `seq` order: skip what the page has without copying it.
+            let skip = after.map_or(0, |after| {
+                log.messages.partition_point(|entry| entry.seq() <= after)
+            });
+            let entries: Vec<Entry> = log.messages.range(skip..).cloned().collect();
+            (entries, log.live.subscribe())
         };
         (entries.into_iter().map(Entry::into_message).collect(), live)
     }
@@ -249,9 +266,25 @@ mod tests {
     async fn watch_sees_backlog_then_live() {
         let hub = TraceHub::default();
         hub.record(msg("w"));
-        let (backlog, mut live) = hub.watch(&RunId("w".into()));
+        let (backlog, mut live) = hub.watch(&RunId("w".into()), None);
         assert_eq!(backlog.len(), 1);
         hub.record(msg("w"));
         assert_eq!(live.recv().await.unwrap().seq, 1);
+    }
+
+    #[test]
+    fn a_resumed_watch_gets_only_what_came_after() {
+        let hub = TraceHub::default();
+        for _ in 0..5 {
+            hub.record(msg("r"));
+        }
+        let seqs = |after| {
+            let (backlog, _) = hub.watch(&RunId("r".into()), after);
+            backlog.iter().map(|m| m.seq).collect::<Vec<_>>()
+        };
+        assert_eq!(seqs(None), [0, 1, 2, 3, 4]);
+        assert_eq!(seqs(Some(2)), [3, 4]);
+        assert_eq!(seqs(Some(4)), [] as [u64; 0]);
+        assert_eq!(seqs(Some(99)), [] as [u64; 0]);
     }
 }

@@ -29,7 +29,7 @@ pub async fn record(State(trace): State<TraceHub>, mut request: Request, next: N
         Ok(None) => return next.run(request).await,
         Err(e) => return e.into_response(),
     };
-    if let Some(last) = last_event_id(request.headers()) {
+    if let Some(last) = last_event_id_text(request.headers()) {
         ids.connection = RequestId(pairing::reconnect(&ids.request.0, last));
     }
     let arrived = server_now_us();
@@ -89,14 +89,19 @@ fn target_of(request: &Request) -> String {
 
 /// The `Last-Event-ID` a reconnecting EventSource sends, if it is a number.
 pub fn last_event_id(headers: &HeaderMap) -> Option<u32> {
+    last_event_id_text(headers)?.parse().ok()
+}
+
+/// The `Last-Event-ID` a reconnecting EventSource sends, as text: a number, or a pub/sub
+/// stream's position in each of its topics (`news:3,sport:7`). `None` when absent, or longer
+/// or stranger than any id this server sends.
+pub fn last_event_id_text(headers: &HeaderMap) -> Option<&str> {
     const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
-    headers
-        .get(LAST_EVENT_ID)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+    /// Room for a cursor over every topic a room may have.
+    const MAX_LEN: usize = 2_048;
+    let id = headers.get(LAST_EVENT_ID)?.to_str().ok()?.trim();
+    let plain = |b: u8| b.is_ascii_alphanumeric() || b" -_:,".contains(&b);
+    (!id.is_empty() && id.len() <= MAX_LEN && id.bytes().all(plain)).then_some(id)
 }
 
 fn content_length(headers: &HeaderMap) -> Option<u64> {

@@ -1,5 +1,11 @@
 //! `GET /api/trace/{run}` and the trace WebSocket: one per page, replaying a run's backlog and
 //! then its live messages, with the server's clock.
+//!
+//! The socket may sit idle for minutes (a finished run, a page left open), and a reverse proxy
+//! closes an idle connection (nginx after `proxy_read_timeout`, 60 s by default): the server
+//! pings every [`PING_EVERY`] (browsers answer by themselves), and closes a socket it has not
+//! heard from for [`SILENCE_LIMIT`]. A page that reconnects watches again with `after` = the
+//! highest `seq` it holds, and gets only the messages after it.
 
 use std::time::Duration;
 
@@ -34,6 +40,11 @@ use crate::{
 const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the closing frame may take (shutdown waits for it).
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+/// How often the server pings a page: well under the idle timeouts of common proxies (nginx's
+/// `proxy_read_timeout` is 60 s).
+pub const PING_EVERY: Duration = Duration::from_secs(20);
+/// A page that has sent nothing (not even a pong) for this long is gone: closed with 1011.
+pub const SILENCE_LIMIT: Duration = PING_EVERY.saturating_mul(3);
 
 /// `GET /api/trace/{run}` and the trace WebSocket.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -122,17 +133,26 @@ async fn watch_loop(socket: WebSocket, state: AppState) {
     if tx.send(clock()).await.is_err() {
         return;
     }
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
+    let mut last_heard = tokio::time::Instant::now();
     loop {
         let outgoing: Vec<WsMessage> = tokio::select! {
             _ = &mut stopped => {
                 let _ = tokio::time::timeout(CLOSE_TIMEOUT, tx.send(close(1001, "server shutting down"))).await;
                 break;
             }
-            incoming = rx.next() => match incoming {
+            _ = ping.tick() => {
+                if last_heard.elapsed() > SILENCE_LIMIT {
+                    let _ = tokio::time::timeout(CLOSE_TIMEOUT, tx.send(close(1011, "no pong"))).await;
+                    break;
+                }
+                vec![WsMessage::Ping(Default::default())]
+            }
+            incoming = rx.next() => { last_heard = tokio::time::Instant::now(); match incoming {
                 Some(Ok(WsMessage::Text(text))) => match serde_json::from_str::<TraceClientMsg>(&text) {
-                    Ok(TraceClientMsg::Watch { run }) => match parse_run_id(&run.0) {
+                    Ok(TraceClientMsg::Watch { run, after }) => match parse_run_id(&run.0) {
                         Ok(run) => {
-                            let (backlog, live) = state.trace.watch(&run);
+                            let (backlog, live) = state.trace.watch(&run, after);
                             watch = Some(live);
                             std::iter::once(clock())
                                 .chain(backlog.iter().map(|m| encode(&TraceServerMsg::Message(Box::new(m.clone())))))
@@ -153,8 +173,9 @@ async fn watch_loop(socket: WebSocket, state: AppState) {
                     let _ = tx.send(WsMessage::Close(Some(ws_limits::binary_refused()))).await;
                     break;
                 }
+                // A pong, or a ping (answered by the socket itself).
                 Some(Ok(_)) => Vec::new(),
-            },
+            }},
             live = next_live(&mut watch) => match live {
                 Ok(m) => vec![encode(&TraceServerMsg::Message(Box::new(m)))],
                 Err(broadcast::error::RecvError::Lagged(missed)) => {

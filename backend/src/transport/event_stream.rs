@@ -4,7 +4,7 @@
 //! using the queue's last slot to say why. Nothing is buffered without bound. When the server
 //! shuts down the stream itself ends, with a last `dropped` event, whatever its producer does.
 
-use std::{convert::Infallible, future::Future, time::Duration};
+use std::{collections::VecDeque, convert::Infallible, future::Future, time::Duration};
 
 use axum::response::{
     IntoResponse, Response,
@@ -43,15 +43,32 @@ pub const SHUTTING_DOWN: &str = "server shutting down";
 /// `stopped` is the server's shutdown ([`crate::AppState::stopped`]): then the stream says so
 /// in a last `dropped` event and ends, and the producer sees [`EventSink::closed`].
 pub fn open(stopped: impl Future<Output = ()> + Send + 'static) -> (EventSink, Response) {
+    open_after(stopped, Vec::new())
+}
+
+/// [`open`], the stream starting with `first` (a replay the producer made at once): they go
+/// out ahead of the queue, outside its bound, so a replay as long as the caller allows never
+/// counts against the client (it is written as fast as the client reads; the queue fills
+/// behind it only if the client stops reading).
+pub fn open_after(
+    stopped: impl Future<Output = ()> + Send + 'static,
+    first: Vec<Event>,
+) -> (EventSink, Response) {
     let (tx, rx) = mpsc::channel::<Box<Event>>(STREAM_BUFFER);
     // `retry:` first, so even a stream dropped at once tells the browser when to come back.
-    let _ = tx.try_send(Box::new(Event::default().retry(RETRY)));
+    let first: VecDeque<Event> = std::iter::once(Event::default().retry(RETRY))
+        .chain(first)
+        .collect();
     let stopped = Box::pin(stopped);
-    let stream = futures_util::stream::unfold(Some((rx, stopped)), |open| async move {
-        let (mut rx, mut stopped) = open?;
+    let stream = futures_util::stream::unfold(Some((first, rx, stopped)), |open| async move {
+        let (mut first, mut rx, mut stopped) = open?;
         tokio::select! {
-            event = rx.recv() => event.map(|e| (Ok::<_, Infallible>(*e), Some((rx, stopped)))),
+            biased;
             _ = &mut stopped => Some((Ok(Event::default().event("dropped").data(SHUTTING_DOWN)), None)),
+            event = async { match first.pop_front() {
+                Some(event) => Some(event),
+                None => rx.recv().await.map(|e| *e),
+            } } => event.map(|e| (Ok::<_, Infallible>(e), Some((first, rx, stopped)))),
         }
     });
     let response = Sse::new(stream)
@@ -90,6 +107,6 @@ impl EventSink {
 }
 
 /// The wire size of an event block as the client receives it.
-pub fn wire_bytes(name: &str, id: u64, data: &str) -> u64 {
+pub fn wire_bytes(name: &str, id: impl std::fmt::Display, data: &str) -> u64 {
     format!("event: {name}\nid: {id}\ndata: {data}\n\n").len() as u64
 }

@@ -26,7 +26,7 @@ pub struct StreamEnds {
     /// How an event is drawn (`event`, `deliver`).
     pub kind: Kind,
     /// An event's label from its name, id and data; the server labels its half the same.
-    pub label: fn(&str, u32, &str) -> String,
+    pub label: fn(&str, &str, &str) -> String,
 }
 
 impl Default for StreamEnds {
@@ -64,7 +64,8 @@ struct Tracking {
     url: String,
     /// The id the current connection is traced under.
     connection: String,
-    last_id: u32,
+    /// The last event id seen: a number, or a pub/sub stream's `topic:seq` list.
+    last_id: String,
     ends: StreamEnds,
 }
 
@@ -75,7 +76,7 @@ impl Tracking {
             .message(kind, Some(request_id), ends, Transport::Http1, label)
     }
 
-    fn record_request(&self, sent_us: i64, last_event_id: Option<u32>) {
+    fn record_request(&self, sent_us: i64, last_event_id: Option<&str>) {
         let mut headers = vec![Header {
             name: "accept".into(),
             value: "text/event-stream".into(),
@@ -83,7 +84,7 @@ impl Tracking {
         if let Some(last) = last_event_id {
             headers.push(Header {
                 name: "last-event-id".into(),
-                value: last.to_string(),
+                value: last.to_owned(),
             });
         }
         self.rec.record(Message {
@@ -132,7 +133,7 @@ impl EventStream {
             rid: rid.clone(),
             url: url.clone(),
             connection: rid,
-            last_id: 0,
+            last_id: "0".to_owned(),
             ends,
         }));
         tracking.borrow().record_request(rec.elapsed_us(), None);
@@ -174,13 +175,13 @@ impl EventStream {
                     return;
                 };
                 let data = ev.data().as_string().unwrap_or_default();
-                let id: u32 = ev.last_event_id().parse().unwrap_or(0);
+                let id = ev.last_event_id();
                 {
                     let mut t = t.borrow_mut();
-                    t.last_id = id;
+                    t.last_id = id.clone();
                     let wire =
                         format!("event: {event_name}\nid: {id}\ndata: {data}\n\n").len() as u64;
-                    let label = (t.ends.label)(&event_name, id, &data);
+                    let label = (t.ends.label)(&event_name, &id, &data);
                     t.rec.record(Message {
                         from: t.ends.sender.clone(),
                         to: t.ends.client.clone(),
@@ -188,7 +189,7 @@ impl EventStream {
                         recv_us: Some(t.rec.elapsed_us()),
                         bytes: Some(wire),
                         detail: Some(Detail::of_body(data.clone())),
-                        ..t.message(t.ends.kind, pairing::event(&t.rid, id), label)
+                        ..t.message(t.ends.kind, pairing::event(&t.rid, &id), label)
                     });
                 }
                 on_event(StreamEvent {
@@ -209,7 +210,7 @@ impl EventStream {
             if source_for_error.ready_state() == EventSource::CONNECTING {
                 // The stream ended under us: the browser comes back after `retry`, saying which
                 // event it saw last, and the server resumes after it.
-                let last = t.last_id;
+                let last = t.last_id.clone();
                 t.rec.record(Message {
                     from: t.ends.client.clone(),
                     to: t.ends.client.clone(),
@@ -217,12 +218,12 @@ impl EventStream {
                     recv_us: Some(now),
                     ..t.message(
                         Kind::Note,
-                        pairing::lost(&t.rid, last),
+                        pairing::lost(&t.rid, &last),
                         format!("stream lost after id {last}: reconnecting"),
                     )
                 });
-                t.connection = pairing::reconnect(&t.rid, last);
-                t.record_request(now + RETRY_US, Some(last));
+                t.connection = pairing::reconnect(&t.rid, &last);
+                t.record_request(now + RETRY_US, Some(&last));
             } else {
                 t.rec.record(Message {
                     from: t.ends.client.clone(),

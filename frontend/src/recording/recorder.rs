@@ -10,6 +10,7 @@ use super::trace_socket::TraceSocket;
 use crate::model::{
     export::TraceFile,
     merge::{Drawn, Merger},
+    resume,
 };
 
 /// Milliseconds since the page loaded (`performance.now()`).
@@ -90,14 +91,22 @@ pub fn use_recorder() -> Recorder {
                 merge_new();
             }
             TraceServerMsg::Message(m) => {
-                if run.with_untracked(|r| r.as_ref() == Some(&m.run)) {
+                // After a reconnect the server may repeat what the page has: keep each once.
+                if run.with_untracked(|r| r.as_ref() == Some(&m.run))
+                    && server.with_untracked(|s| resume::is_new(s, &m))
+                {
                     server.update_untracked(|s| s.push(*m));
                     merge_new();
                 }
             }
             TraceServerMsg::Error { error } => leptos::logging::warn!("trace socket: {error}"),
         };
-        let socket = TraceSocket::open(on_server, move || run.get_untracked());
+        // After a reconnect: the run again, after the highest `seq` the page holds of it.
+        let socket = TraceSocket::open(on_server, move || {
+            let run = run.get_untracked()?;
+            let after = server.with_untracked(|s| resume::resume_after(s));
+            Some((run, after))
+        });
         let now_us = RwSignal::new(0);
         let running = RwSignal::new(false);
         let rec = Recorder {

@@ -1,7 +1,9 @@
 //! The page's one trace WebSocket: receives the server's half of the watched run's trace.
-//! Reconnects after a drop and watches the current run again; closes with the component.
+//! Reconnects after a drop (waiting longer after each failed try, up to [`MAX_RETRY_MS`]) and
+//! watches the current run again after the last message the page holds; closes with the
+//! component. The server pings it, so an idle proxy does not cut it.
 
-use std::rc::Rc;
+use std::{cell::Cell, rc::Rc};
 
 use leptos::prelude::*;
 use protocol::{
@@ -10,6 +12,11 @@ use protocol::{
 };
 use wasm_bindgen::{JsCast, closure::Closure};
 use web_sys::{MessageEvent, WebSocket};
+
+/// The wait before the first reconnection; doubled after each try that does not open.
+const FIRST_RETRY_MS: u32 = 1_000;
+/// The longest wait between two reconnection tries.
+const MAX_RETRY_MS: u32 = 30_000;
 
 struct Connection {
     socket: WebSocket,
@@ -38,23 +45,29 @@ fn socket_url() -> Option<String> {
     ))
 }
 
-fn send_watch(socket: &WebSocket, run: &RunId) {
-    let text =
-        serde_json::to_string(&TraceClientMsg::Watch { run: run.clone() }).expect("serializes");
-    let _ = socket.send_with_str(&text);
+fn send_watch(socket: &WebSocket, run: &RunId, after: Option<u64>) {
+    let watch = TraceClientMsg::Watch {
+        run: run.clone(),
+        after,
+    };
+    let _ = socket.send_with_str(&serde_json::to_string(&watch).expect("serializes"));
 }
 
 impl TraceSocket {
-    /// Opens the socket. `on_message` gets every server message; `current_run` says which run
-    /// to watch again after a reconnect.
+    /// Opens the socket. `on_message` gets every server message; `current_watch` says which
+    /// run to watch again after a reconnect, and the highest `seq` the page holds of it.
     pub fn open(
         on_message: impl Fn(TraceServerMsg) + 'static,
-        current_run: impl Fn() -> Option<RunId> + 'static,
+        current_watch: impl Fn() -> Option<(RunId, Option<u64>)> + 'static,
     ) -> TraceSocket {
         let handle = TraceSocket {
             connection: StoredValue::new_local(None),
         };
-        let callbacks = Rc::new((on_message, current_run));
+        let callbacks = Rc::new(Callbacks {
+            on_message,
+            current_watch,
+            retry_ms: Cell::new(FIRST_RETRY_MS),
+        });
         connect(handle, callbacks);
         on_cleanup(move || {
             handle.connection.update_value(|c| {
@@ -67,25 +80,30 @@ impl TraceSocket {
         handle
     }
 
-    /// Watches `run` (replacing any earlier watch). If the socket is not open yet, the watch is
-    /// sent when it opens.
+    /// Watches `run` from its start (replacing any earlier watch). If the socket is not open
+    /// yet, the watch is sent when it opens.
     pub fn watch(&self, run: &RunId) {
         self.connection.with_value(|c| {
             if let Some(c) = c
                 && c.socket.ready_state() == WebSocket::OPEN
             {
-                send_watch(&c.socket, run);
+                send_watch(&c.socket, run, None);
             }
         });
     }
 }
 
-type Callbacks<M, R> = Rc<(M, R)>;
+struct Callbacks<M, R> {
+    on_message: M,
+    current_watch: R,
+    /// The wait before the next reconnection try.
+    retry_ms: Cell<u32>,
+}
 
-fn connect<M, R>(handle: TraceSocket, callbacks: Callbacks<M, R>)
+fn connect<M, R>(handle: TraceSocket, callbacks: Rc<Callbacks<M, R>>)
 where
     M: Fn(TraceServerMsg) + 'static,
-    R: Fn() -> Option<RunId> + 'static,
+    R: Fn() -> Option<(RunId, Option<u64>)> + 'static,
 {
     let Some(url) = socket_url() else { return };
     let Ok(socket) = WebSocket::new(&url) else {
@@ -95,7 +113,7 @@ where
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
         if let Some(text) = ev.data().as_string() {
             match serde_json::from_str::<TraceServerMsg>(&text) {
-                Ok(msg) => (cb.0)(msg),
+                Ok(msg) => (cb.on_message)(msg),
                 Err(e) => leptos::logging::warn!("trace socket: unreadable message: {e}"),
             }
         }
@@ -103,14 +121,21 @@ where
     let cb = callbacks.clone();
     let socket_for_open = socket.clone();
     let on_open = Closure::<dyn FnMut()>::new(move || {
-        if let Some(run) = (cb.1)() {
-            send_watch(&socket_for_open, &run);
+        cb.retry_ms.set(FIRST_RETRY_MS);
+        if let Some((run, after)) = (cb.current_watch)() {
+            send_watch(&socket_for_open, &run, after);
         }
     });
     let on_close = Closure::<dyn FnMut()>::new(move || {
-        // Dropped (server restart, network): try again shortly, unless the page went away.
+        // Dropped (server restart, network, a proxy): try again, unless the page went away;
+        // each try that does not open doubles the wait, so a server that is down is not
+        // hammered.
+        let wait = callbacks.retry_ms.get();
+        callbacks
+            .retry_ms
+            .set(wait.saturating_mul(2).min(MAX_RETRY_MS));
         let callbacks = callbacks.clone();
-        gloo_timers::callback::Timeout::new(1_000, move || {
+        gloo_timers::callback::Timeout::new(wait, move || {
             if handle.connection.try_with_value(|_| ()).is_some() {
                 connect(handle, callbacks);
             }

@@ -11,6 +11,12 @@
 //! with Redis, other instances) share. Everything kept is bounded; a subscriber that falls
 //! `SUBSCRIBER_QUEUE` deliveries behind is dropped with a reason while the others go on.
 //!
+//! An event stream resumes: each event's `id` is the stream's [`Position`] in its topics (the
+//! topic's `seq`, or `topic:seq` for each of several), so an EventSource that reconnects with
+//! `Last-Event-ID` gets every kept message it missed, each topic after its own `seq`, within
+//! the topic's history ([`MAX_HISTORY`]). A replay (asked for, or a resume) is written ahead of
+//! the stream's bounded queue, so it never gets the subscriber dropped as slow.
+//!
 //! [`socket`]: crate::transport::websocket
 //! [`event_stream`]: crate::transport::event_stream
 
@@ -55,14 +61,13 @@ use crate::{
     openapi,
     server::origin,
     server::rate_limit::Client,
-    trace::TraceIds,
-    trace::{Hop, HopTime, Tracer},
+    trace::{Hop, HopTime, TraceIds, Tracer, last_event_id_text},
     transport::event_stream::{self, wire_bytes},
     transport::websocket::{self, Conversation, Next, Outgoing},
 };
 
 pub use broker::{Broker, BrokerError, Publish};
-pub use topics::{Shared, Subscriber, Topics, room_key};
+pub use topics::{Replay, Shared, Subscriber, Topics, room_key};
 
 /// Tickers running at once (one per room or run).
 pub const MAX_TICKERS: usize = 256;
@@ -498,13 +503,15 @@ async fn subscribe_socket(
 }
 
 #[utoipa::path(get, path = "/pubsub/events", tag = "pubsub",
-    description = "A subscriber event stream: `message` events (data: a Delivery) for the topics named in `topics`.",
-    params(SubscriberQuery),
+    description = "A subscriber event stream: `message` events (data: a Delivery) for the topics named in `topics`. Each event's `id` is the stream's position: the topic's `seq` when it follows one topic, `topic:seq` for each of its topics (comma-separated) when several. A reconnect with `Last-Event-ID` gets every kept message after that position (then `replay` is ignored).",
+    params(SubscriberQuery,
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this position (an `id` this stream sent)")),
     responses((status = 200, description = "An event stream", content_type = "text/event-stream", body = String),
-        (status = 400, description = "Invalid topics, room or name", body = ApiError), (status = 422, description = "A query parameter of the wrong type", body = ApiError),
+        (status = 400, description = "Invalid topics, room, name or Last-Event-ID", body = ApiError), (status = 422, description = "A query parameter of the wrong type", body = ApiError),
         (status = 429, description = "Too many subscribers", body = ApiError), (status = 503, description = "The broker (Redis) cannot be reached", body = ApiError)))]
 async fn subscribe_stream(
     Query(query): Query<SubscriberQuery>,
+    headers: HeaderMap,
     State(state): State<AppState>,
     trace: Option<TraceIds>,
 ) -> Result<Response, AppError> {
@@ -515,59 +522,68 @@ async fn subscribe_stream(
             query.replay
         )));
     }
-    if query.topics.split(',').all(str::is_empty) {
+    let mut topics: Vec<&str> = Vec::new();
+    for topic in query.topics.split(',').filter(|t| !t.is_empty()) {
+        check_name("topic", topic)?;
+        if !topics.contains(&topic) {
+            topics.push(topic);
+        }
+    }
+    if topics.is_empty() {
         // An event stream cannot subscribe later: without a topic it would only be held open.
         return Err(AppError::Unprocessable(
             "name at least one topic: topics=a,b".into(),
         ));
     }
+    let resume = match headers.get("last-event-id") {
+        Some(value) => Some(
+            last_event_id_text(&headers)
+                .and_then(|text| Position::parse(text, &topics))
+                .ok_or_else(|| {
+                    AppError::BadRequest(format!(
+                        "Last-Event-ID {value:?} is not a position of this stream: its seq, or topic:seq for each of {}",
+                        topics.join(",")
+                    ))
+                })?,
+        ),
+        None => None,
+    };
     let room = room_of(query.room.as_deref(), trace.as_ref())?;
     let mut subscriber = state
         .pubsub
         .broker
         .topics()
         .subscriber(&room, &query.peer, trace.clone());
+    let mut position = Position::default();
     let mut replayed = Vec::new();
-    for topic in query.topics.split(',').filter(|t| !t.is_empty()) {
-        check_name("topic", topic)?;
-        replayed.extend(
-            subscriber
-                .subscribe(topic, query.replay)
-                .map_err(BrokerError::from)?,
-        );
+    for topic in topics {
+        let from = match resume.as_ref().and_then(|r| r.of(topic)) {
+            Some(seq) => Replay::After(seq),
+            None => Replay::Last(query.replay),
+        };
+        let (kept, newest) = subscriber
+            .subscribe_from(topic, from)
+            .map_err(BrokerError::from)?;
+        // Where the stream stands before its replay: an event's id is the position after it.
+        let start = kept.first().map_or(newest, |d| d.seq.saturating_sub(1));
+        position.topics.push((topic.to_owned(), start));
+        replayed.extend(kept);
     }
-    let (sink, response) = event_stream::open(state.stopped());
     let tracer = Tracer::new(&state.trace, trace);
     let peer = query.peer;
+    // The replay goes out ahead of the stream's bounded queue: as long as the history, it can
+    // never get the subscriber dropped as slow.
+    let first: Vec<Event> = replayed
+        .iter()
+        .map(|delivery| {
+            let data = serde_json::to_string(delivery).expect("deliveries serialize");
+            let id = position.advance(&delivery.topic, delivery.seq);
+            trace_event(&tracer, &peer, &id, delivery, &data);
+            Event::default().event(EVENT_MESSAGE).id(id).data(data)
+        })
+        .collect();
+    let (sink, response) = event_stream::open_after(state.stopped(), first);
     tokio::spawn(async move {
-        let mut sent = 0u32;
-        // A live delivery's JSON is made once for every stream it goes to; a replayed one is
-        // this subscriber's own.
-        let mut offer = |delivery: &Delivery, data: &str| {
-            sent += 1;
-            let event = Event::default()
-                .event(EVENT_MESSAGE)
-                .id(sent.to_string())
-                .data(data);
-            let queued = sink.offer(event, "too slow: events were piling up");
-            if queued.is_ok() {
-                tracer.record(|rid| {
-                    Hop::new(Kind::Deliver, "broker", &peer, pairing::event(rid, sent))
-                        .transport(Transport::Sse)
-                        .at(HopTime::Sent)
-                        .label(delivery.summary())
-                        .bytes(wire_bytes(EVENT_MESSAGE, sent.into(), data))
-                        .body(data.to_owned())
-                });
-            }
-            queued.is_ok()
-        };
-        for delivery in replayed {
-            let data = serde_json::to_string(&delivery).expect("deliveries serialize");
-            if !offer(&delivery, &data) {
-                return;
-            }
-        }
         loop {
             tokio::select! {
                 biased;
@@ -578,7 +594,15 @@ async fn subscribe_stream(
                     }
                 }
                 delivery = subscriber.queue.recv() => match delivery {
-                    Some(shared) => if !offer(&shared, shared.event_data()) { return },
+                    Some(shared) => {
+                        let id = position.advance(&shared.topic, shared.seq);
+                        let data = shared.event_data();
+                        let event = Event::default().event(EVENT_MESSAGE).id(id.clone()).data(data);
+                        if sink.offer(event, "too slow: events were piling up").is_err() {
+                            return;
+                        }
+                        trace_event(&tracer, &peer, &id, &shared, data);
+                    }
                     None => return,
                 },
                 // Also on shutdown: the stream ends itself then.
@@ -587,4 +611,112 @@ async fn subscribe_stream(
         }
     });
     Ok(response)
+}
+
+/// Records a delivery the event stream of `peer` sent as event `id`.
+fn trace_event(tracer: &Tracer, peer: &str, id: &str, delivery: &Delivery, data: &str) {
+    tracer.record(|rid| {
+        Hop::new(Kind::Deliver, "broker", peer, pairing::event(rid, id))
+            .transport(Transport::Sse)
+            .at(HopTime::Sent)
+            .label(delivery.summary())
+            .bytes(wire_bytes(EVENT_MESSAGE, id, data))
+            .body(data.to_owned())
+    });
+}
+
+/// Where a subscriber's event stream stands in each of its topics: the `seq` of the last
+/// message of each it was sent (or that it did not want: the history before its replay). It is
+/// every event's `id`, so a reconnecting EventSource hands it back as `Last-Event-ID` and the
+/// stream resumes exactly: each topic after its own `seq` (a topic's `seq` says nothing about
+/// another's). A stream of one topic writes it as that topic's `seq` alone (`7`), as the job
+/// stream writes its version; a stream of several as `topic:seq` pairs in the order the query
+/// named them (`news:7,sport:3`; names hold no `:` or `,`). What a reconnect finds is bounded by
+/// the topic's history: messages older than the last [`MAX_HISTORY`] are gone.
+#[derive(Debug, Default, PartialEq)]
+struct Position {
+    topics: Vec<(String, u64)>,
+}
+
+impl Position {
+    /// Moves `topic` to `seq` and returns the id to send.
+    fn advance(&mut self, topic: &str, seq: u64) -> String {
+        if let Some((_, at)) = self.topics.iter_mut().find(|(t, _)| t == topic) {
+            *at = seq;
+        }
+        self.id()
+    }
+
+    fn id(&self) -> String {
+        match self.topics.as_slice() {
+            [(_, seq)] => seq.to_string(),
+            several => several
+                .iter()
+                .map(|(topic, seq)| format!("{topic}:{seq}"))
+                .collect::<Vec<_>>()
+                .join(","),
+        }
+    }
+
+    /// The position `text` (an id this stream sent) names, for a stream of `topics`; `None`
+    /// when it is not one (a bare number for several topics, a topic it does not follow).
+    fn parse(text: &str, topics: &[&str]) -> Option<Position> {
+        if let [topic] = topics
+            && let Ok(seq) = text.parse()
+        {
+            return Some(Position {
+                topics: vec![((*topic).to_owned(), seq)],
+            });
+        }
+        let mut position = Position::default();
+        for pair in text.split(',') {
+            let (topic, seq) = pair.rsplit_once(':')?;
+            if !topics.contains(&topic) || position.of(topic).is_some() {
+                return None;
+            }
+            position.topics.push((topic.to_owned(), seq.parse().ok()?));
+        }
+        Some(position)
+    }
+
+    /// Where it stands in `topic`, if it names it.
+    fn of(&self, topic: &str) -> Option<u64> {
+        self.topics
+            .iter()
+            .find(|(t, _)| t == topic)
+            .map(|(_, seq)| *seq)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Position;
+
+    #[test]
+    fn a_position_is_the_seq_for_one_topic_and_pairs_for_several() {
+        let mut one = Position {
+            topics: vec![("news".into(), 0)],
+        };
+        assert_eq!(one.advance("news", 7), "7");
+        assert_eq!(Position::parse("7", &["news"]), Some(one));
+        let mut two = Position {
+            topics: vec![("news".into(), 2), ("sport x".into(), 0)],
+        };
+        assert_eq!(two.advance("sport x", 3), "news:2,sport x:3");
+        assert_eq!(
+            Position::parse("news:2,sport x:3", &["news", "sport x"]),
+            Some(two)
+        );
+    }
+
+    #[test]
+    fn a_position_of_another_stream_is_refused() {
+        assert_eq!(Position::parse("7", &["news", "sport"]), None);
+        assert_eq!(Position::parse("weather:1", &["news"]), None);
+        assert_eq!(Position::parse("news:x", &["news"]), None);
+        assert_eq!(Position::parse("news:1,news:2", &["news", "sport"]), None);
+        // A stream that never got an event of one topic: that one resumes as new.
+        let partial = Position::parse("news:4", &["news", "sport"]).unwrap();
+        assert_eq!((partial.of("news"), partial.of("sport")), (Some(4), None));
+    }
 }

@@ -219,11 +219,30 @@ impl Drop for Subscriber {
     }
 }
 
+/// Which of a topic's kept messages a new subscription starts with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replay {
+    /// The last `n` (at most [`MAX_HISTORY`]).
+    Last(u32),
+    /// Every kept message numbered above this one: a subscriber resuming where it was.
+    After(u64),
+}
+
 impl Subscriber {
     /// Subscribes to `topic` of its room; returns the last `replay` messages it kept (they are
     /// not queued: the caller sends them first, then what the queue brings).
     pub fn subscribe(&self, topic: &str, replay: u32) -> Result<Vec<Delivery>, Refused> {
-        self.topics.subscribe(self.id, topic, replay)
+        Ok(self.subscribe_from(topic, Replay::Last(replay))?.0)
+    }
+
+    /// Subscribes to `topic` of its room: the kept messages `from` asks for, and the `seq` of
+    /// the newest one kept (0 when none is): everything after it comes through the queue.
+    pub fn subscribe_from(
+        &self,
+        topic: &str,
+        from: Replay,
+    ) -> Result<(Vec<Delivery>, u64), Refused> {
+        self.topics.subscribe(self.id, topic, from)
     }
 
     pub fn unsubscribe(&self, topic: &str) {
@@ -310,7 +329,12 @@ impl Topics {
         }
     }
 
-    fn subscribe(&self, id: u64, topic: &str, replay: u32) -> Result<Vec<Delivery>, Refused> {
+    fn subscribe(
+        &self,
+        id: u64,
+        topic: &str,
+        from: Replay,
+    ) -> Result<(Vec<Delivery>, u64), Refused> {
         let mut inner = self.lock();
         let Some((room, queue)) = inner
             .slots
@@ -328,11 +352,16 @@ impl Topics {
             )));
         }
         t.subscribers.insert(id, queue);
-        let keep = replay.min(MAX_HISTORY) as usize;
+        let skip = match from {
+            Replay::Last(n) => t.history.len().saturating_sub(n.min(MAX_HISTORY) as usize),
+            Replay::After(seq) => t.history.iter().take_while(|d| d.seq <= seq).count(),
+        };
+        let newest = t.history.back().map_or(0, |d| d.seq);
         let replayed = t
             .history
             .iter()
-            .skip(t.history.len().saturating_sub(keep))
+            .skip(skip)
+            .filter(|d| !matches!(from, Replay::After(seq) if d.seq <= seq))
             .map(|d| Delivery {
                 replayed: true,
                 delivered_by: instance.clone(),
@@ -342,7 +371,7 @@ impl Topics {
         if let Some(slot) = inner.slots.get_mut(&id) {
             slot.topics.insert(topic.to_owned());
         }
-        Ok(replayed)
+        Ok((replayed, newest))
     }
 
     fn unsubscribe(&self, id: u64, topic: &str) {
