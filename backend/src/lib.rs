@@ -19,7 +19,8 @@
 //! - [`trace`]: the trace hub, the trace socket, the recording middleware, the tracer.
 //! - [`server`]: listening (HTTP/1.1, TLS), client identity behind trusted proxies,
 //!   per-client connections and rates, limits,
-//!   security headers, `Origin` checks, WebSocket bounds, static files, shutdown.
+//!   security headers, `Origin` checks, refusing cross-site API requests, WebSocket bounds,
+//!   static files, shutdown.
 //!
 //! Beside them: [`error`] (the one error type), [`extract`] (JSON and query extractors that
 //! reject with it), [`stores`] (the sweep and `GET
@@ -242,6 +243,11 @@ pub fn app(state: AppState) -> Router {
         ))
         // Merged after the trace layer, so never traced: the benchmarks' baseline.
         .merge(baseline)
+        // State-changing and expensive routes only from this server's own pages (or no page).
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            server::cross_site::refuse,
+        ))
         // Outermost: who the client is and which host it addressed, once per request.
         .layer(middleware::from_fn_with_state(
             state.trusted_proxies.clone(),

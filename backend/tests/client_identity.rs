@@ -1,13 +1,14 @@
 //! Who the client is, on a real server: behind a trusted proxy (`trusted_proxies`), clients
 //! named by `X-Forwarded-For` get their own limits and pages named by `X-Forwarded-Host` may
-//! open WebSockets; from any other peer those headers are ignored.
+//! open WebSockets; from any other peer those headers are ignored. And where a request comes
+//! from: cross-site requests to state-changing and expensive routes are refused.
 
 mod common;
 
 use std::time::Duration;
 
 use backend::{Config, limits::Limits, rate_limit::Rate};
-use protocol::job::JobSpec;
+use protocol::{ApiError, job::JobSpec};
 use reqwest::StatusCode;
 use tokio_tungstenite::{
     connect_async,
@@ -158,4 +159,100 @@ async fn websockets_from_the_forwarded_host_are_accepted_only_from_a_trusted_pro
         403,
         "an untrusted peer cannot name its own host"
     );
+}
+
+/// `method path` with these `Origin` and `Sec-Fetch-Site` headers (and a job as the body); the
+/// status and, for a refusal, the JSON error.
+async fn from_site(
+    server: &common::TestServer,
+    method: reqwest::Method,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (StatusCode, Option<String>) {
+    let mut request = reqwest::Client::new()
+        .request(method, server.url(path))
+        .json(&JobSpec {
+            steps: 1,
+            step_ms: 10,
+            payload_bytes: 0,
+        });
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    if status == StatusCode::FORBIDDEN {
+        let error: ApiError = response.json().await.expect("a JSON error");
+        (status, Some(error.error))
+    } else {
+        (status, None)
+    }
+}
+
+#[tokio::test]
+async fn cross_site_requests_are_refused_same_origin_and_curl_are_not() {
+    let server = common::TestServer::start().await;
+    let own = format!("http://{}", server.addr);
+    let evil = [
+        ("origin", "https://evil.example"),
+        ("sec-fetch-site", "cross-site"),
+    ];
+    let (status, error) = from_site(&server, reqwest::Method::POST, "/api/jobs", &evil).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let error = error.unwrap();
+    assert!(error.starts_with("cross-site request refused: "), "{error}");
+    assert!(error.contains("https://evil.example"), "{error}");
+    assert_eq!(
+        server.state.jobs.len(),
+        0,
+        "no job was created for the refused request"
+    );
+    // The expensive GETs too; a plain GET from anywhere is fine.
+    let (status, _) = from_site(&server, reqwest::Method::GET, "/api/work/async?ms=1", &evil).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = from_site(&server, reqwest::Method::GET, "/api/health", &evil).await;
+    assert_eq!(status, StatusCode::OK);
+    // A sibling site (another port) is refused unless allowed.
+    let sibling = [
+        ("origin", "http://127.0.0.1:1"),
+        ("sec-fetch-site", "same-site"),
+    ];
+    let (status, _) = from_site(&server, reqwest::Method::POST, "/api/jobs", &sibling).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let same_origin = [("origin", own.as_str()), ("sec-fetch-site", "same-origin")];
+    for headers in [&same_origin[..], &same_origin[..1], &[]] {
+        let (status, error) = from_site(&server, reqwest::Method::POST, "/api/jobs", headers).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{headers:?}: {error:?}");
+    }
+}
+
+#[tokio::test]
+async fn allowed_origins_and_the_forwarded_host_may_call_the_api() {
+    let server = common::TestServer::with_config(Config {
+        allowed_origins: vec!["http://127.0.0.1:1".to_owned()],
+        trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+        ..Config::default()
+    })
+    .await;
+    let post = |headers: &'static [(&'static str, &'static str)]| {
+        from_site(&server, reqwest::Method::POST, "/api/jobs", headers)
+    };
+    let dev = &[
+        ("origin", "http://127.0.0.1:1"),
+        ("sec-fetch-site", "same-site"),
+    ];
+    assert_eq!(post(dev).await.0, StatusCode::ACCEPTED);
+    let behind = &[
+        ("origin", "https://class.example"),
+        ("sec-fetch-site", "cross-site"),
+        ("x-forwarded-host", "class.example"),
+    ];
+    assert_eq!(post(behind).await.0, StatusCode::ACCEPTED);
+    let other = &[
+        ("origin", "https://evil.example"),
+        ("sec-fetch-site", "cross-site"),
+        ("x-forwarded-host", "class.example"),
+    ];
+    assert_eq!(post(other).await.0, StatusCode::FORBIDDEN);
 }
