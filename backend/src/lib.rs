@@ -17,8 +17,10 @@
 //!   traced relay between them.
 //! - [`transport`]: the pushing WebSocket loop and the bounded event stream.
 //! - [`trace`]: the trace hub, the trace socket, the recording middleware, the tracer.
-//! - [`server`]: listening (HTTP/1.1, TLS), per-client connections and rates, limits,
-//!   security headers, `Origin` checks, WebSocket bounds, static files, shutdown.
+//! - [`server`]: listening (HTTP/1.1, TLS), client identity behind trusted proxies,
+//!   per-client connections and rates, limits,
+//!   security headers, `Origin` checks, refusing cross-site API requests, WebSocket bounds,
+//!   static files, shutdown.
 //!
 //! Beside them: [`error`] (the one error type), [`extract`] (JSON and query extractors that
 //! reject with it), [`stores`] (the sweep and `GET
@@ -38,7 +40,7 @@ mod transport;
 
 // What the binary and the integration tests use.
 pub use patterns::{multiplexing::MAX_PROXY_RUNS, pubsub, stateful_stateless::session_store};
-pub use server::{limits, rate_limit, shutdown::DRAIN_DEADLINE, tls};
+pub use server::{client::Cidr, limits, rate_limit, shutdown::DRAIN_DEADLINE, tls};
 pub use trace::TraceHub;
 
 use std::{future::Future, path::PathBuf, sync::Arc};
@@ -51,6 +53,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::{
     error::AppError,
     patterns::jobs::JobStore,
+    server::client::TrustedProxies,
     server::connections::{CappedListener, ClientConnections},
     server::limits::Limits,
     server::rate_limit::PerClient,
@@ -61,8 +64,13 @@ use crate::{
 pub struct Config {
     /// Folder holding the built frontend (`index.html` and its assets). `None` serves the API only.
     pub dist: Option<PathBuf>,
-    /// Origins besides the server's own that may open WebSockets (for `trunk serve`).
+    /// Origins besides the server's own that may open WebSockets and send API requests (for
+    /// `trunk serve`).
     pub allowed_origins: Vec<String>,
+    /// Reverse proxies (nginx, Caddy) whose `X-Forwarded-For` and `X-Forwarded-Host` are
+    /// believed: behind one, every connection comes from the proxy, and without this every
+    /// client would share the proxy's per-client limits.
+    pub trusted_proxies: Vec<Cidr>,
     /// This instance's name, shown on deliveries it makes (`a`, `b` when several share Redis).
     pub instance: String,
     /// Subscribers one pub/sub topic may have; `None` keeps `MAX_SUBSCRIBERS_PER_TOPIC`.
@@ -107,6 +115,8 @@ pub struct Shared {
     pub sidecars: patterns::sidecar::Sidecars,
     /// The multiplexing demo's upstream server, proxy limits and in-flight counts.
     pub mux: patterns::multiplexing::Multiplexing,
+    /// `config.trusted_proxies`, as the client identity and the connection cap check them.
+    pub trusted_proxies: TrustedProxies,
     /// Connections open now, per client, within `limits.max_connections_per_client`.
     pub connections: ClientConnections,
     /// Each client's job creations (jobs, the sync/async demo's work).
@@ -150,6 +160,7 @@ impl AppState {
             mux.in_flight = mux.in_flight.with_ttl(ttl);
         }
         let limits = &config.limits;
+        let trusted_proxies = TrustedProxies::new(&config.trusted_proxies);
         AppState(Arc::new(Shared {
             pubsub: patterns::pubsub::PubSub::memory(topics),
             trace,
@@ -160,7 +171,11 @@ impl AppState {
             clusters,
             sidecars,
             mux,
-            connections: ClientConnections::new(limits.max_connections_per_client),
+            connections: ClientConnections::new(
+                limits.max_connections_per_client,
+                trusted_proxies.clone(),
+            ),
+            trusted_proxies,
             job_rate: PerClient::new("job creations", limits.job_rate),
             publish_rate: PerClient::new("publishes", limits.publish_rate),
             shutdown: server::shutdown::Shutdown::default(),
@@ -227,7 +242,17 @@ pub fn app(state: AppState) -> Router {
             trace::record,
         ))
         // Merged after the trace layer, so never traced: the benchmarks' baseline.
-        .merge(baseline);
+        .merge(baseline)
+        // State-changing and expensive routes only from this server's own pages (or no page).
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            server::cross_site::refuse,
+        ))
+        // Outermost: who the client is and which host it addressed, once per request.
+        .layer(middleware::from_fn_with_state(
+            state.trusted_proxies.clone(),
+            server::client::identify,
+        ));
     let router = Router::new().nest("/api", api).with_state(state.clone());
     let router = match &state.config.dist {
         Some(dist) => router.fallback_service(server::static_files::service(dist)),

@@ -5,7 +5,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use anyhow::Context;
 use backend::{
-    AppState, Config,
+    AppState, Cidr, Config,
     limits::{self, Limits},
     rate_limit::Rate,
     serve, tls,
@@ -32,6 +32,11 @@ struct Args {
     /// Another origin allowed to open WebSockets, e.g. http://127.0.0.1:8081 for `trunk serve`.
     #[arg(long = "allow-origin")]
     allow_origins: Vec<String>,
+    /// A reverse proxy (address or CIDR, e.g. 127.0.0.1 or 10.0.0.0/8; repeatable) whose
+    /// X-Forwarded-For names the client and whose X-Forwarded-Host names the host pages
+    /// come from. Its connections are not capped per client; its clients' requests are.
+    #[arg(long = "trusted-proxy")]
+    trusted_proxies: Vec<Cidr>,
     /// Run the pub/sub broker on Redis (e.g. redis://127.0.0.1:6379), so several instances
     /// share topics. Without it, the broker is embedded and serves this process only.
     #[arg(long = "redis-url")]
@@ -46,7 +51,8 @@ struct Args {
     /// the fan-out benchmark holds 10,000 on one topic.
     #[arg(long = "max-subscribers-per-topic")]
     max_subscribers_per_topic: Option<usize>,
-    /// Connections (HTTP, SSE, WebSocket) one client IP may hold at once; more get a 429.
+    /// Connections (HTTP, SSE, WebSocket) one client may hold at once; more get a 429.
+    /// A --trusted-proxy is not capped (its clients' requests are rate limited one by one).
     /// 0: no limit (benchmarks holding 10,000 sockets from one address).
     #[arg(long, default_value_t = limits::MAX_CONNECTIONS_PER_CLIENT)]
     max_connections_per_client: usize,
@@ -91,6 +97,7 @@ async fn main() -> anyhow::Result<()> {
     let state = AppState::new(Config {
         dist,
         allowed_origins: args.allow_origins,
+        trusted_proxies: args.trusted_proxies,
         instance: args
             .instance
             .unwrap_or_else(|| format!("instance-{}", addr.port())),

@@ -7,7 +7,11 @@
 
 use std::sync::LazyLock;
 
-use axum::{http::header, response::IntoResponse, routing::MethodRouter};
+use axum::{
+    http::{Method, header},
+    response::IntoResponse,
+    routing::MethodRouter,
+};
 use protocol::ApiError;
 use utoipa::{
     OpenApi,
@@ -17,6 +21,8 @@ use utoipa::{
     },
 };
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
+
+use crate::server::cross_site;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -58,7 +64,8 @@ pub(crate) fn served_as<S: Clone + Send + Sync + 'static>(
 }
 
 /// `doc` (the routers' descriptions) with what applies to every operation added: the optional
-/// `run`/`rid` parameters and the 400 a malformed one gets, and the 429 any request can get.
+/// `run`/`rid` parameters and the 400 a malformed one gets, the 429 any request can get, and
+/// the 403 a cross-site request to a guarded route gets.
 pub(crate) fn finish(mut doc: openapi::OpenApi) -> openapi::OpenApi {
     for (path, item) in doc.paths.paths.iter_mut() {
         // The benchmarks' baseline is never traced: it reads no `run`/`rid`.
@@ -68,6 +75,24 @@ pub(crate) fn finish(mut doc: openapi::OpenApi) -> openapi::OpenApi {
                 add_run_params(op);
             }
             add_too_many(op);
+        }
+        for (method, op) in [
+            (Method::GET, &mut item.get),
+            (Method::PUT, &mut item.put),
+            (Method::POST, &mut item.post),
+            (Method::DELETE, &mut item.delete),
+            (Method::PATCH, &mut item.patch),
+        ] {
+            if let Some(op) = op.as_mut().filter(|_| cross_site::guarded(&method, path)) {
+                op.responses
+                    .responses
+                    .entry("403".into())
+                    .or_insert_with(|| {
+                        json_error(
+                            "A cross-site request: `Sec-Fetch-Site` or `Origin` names another                              site (only this server's pages, or clients that send neither)",
+                        )
+                    });
+            }
         }
     }
     doc

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use axum::{
     extract::{Query, State, WebSocketUpgrade},
-    http::{HeaderMap, Uri},
+    http::HeaderMap,
     response::Response,
     routing::on,
 };
@@ -126,12 +126,12 @@ fn browser() -> String {
 async fn upgrade(
     ws: WebSocketUpgrade,
     headers: HeaderMap,
-    uri: Uri,
+    host: origin::RequestedHost,
     Query(query): Query<PushQuery>,
     State(state): State<AppState>,
     trace: Option<TraceIds>,
 ) -> Result<Response, AppError> {
-    origin::check_upgrade(&headers, &uri, &state.config.allowed_origins)?;
+    origin::check_upgrade(&headers, &host, &state.config.allowed_origins)?;
     if !is_valid_name(&query.peer) {
         return Err(AppError::BadRequest(format!(
             "invalid `as` name {:?}",

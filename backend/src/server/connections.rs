@@ -1,6 +1,9 @@
 //! Per-client connection caps. Every connection (plain HTTP, SSE, WebSocket, TLS) is counted
-//! against its client's IP address when it is accepted and released when it closes, whatever
-//! it carried; one over the cap is answered `429` with a JSON body and closed.
+//! against its client ([`ClientId`]: an IPv4 address, an IPv6 /64) when it is accepted and
+//! released when it closes, whatever it carried; one over the cap is answered `429` with a JSON
+//! body and closed. A connection from a trusted proxy (`--trusted-proxy`) carries many clients'
+//! requests and no header is known at accept: it is counted in the total only, and behind the
+//! proxy the per-client limits apply per request ([`super::client`]).
 
 use std::{
     collections::HashMap,
@@ -17,6 +20,8 @@ use std::{
 
 use axum::serve::Listener;
 use protocol::ApiError;
+
+use super::client::{ClientId, TrustedProxies};
 use tokio::{
     io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf},
     net::{TcpListener, TcpStream},
@@ -38,8 +43,10 @@ pub struct ClientConnections {
 struct Inner {
     /// Connections one client may hold; 0 is no limit.
     max_per_client: usize,
+    /// Peers not capped: each holds connections for many clients.
+    proxies: TrustedProxies,
     // std Mutex: one short map update per connection opened or closed.
-    per_client: Mutex<HashMap<IpAddr, usize>>,
+    per_client: Mutex<HashMap<ClientId, usize>>,
     total: AtomicUsize,
     /// Refusals being answered now (bounded by `MAX_REFUSALS`).
     refusing: AtomicUsize,
@@ -48,32 +55,35 @@ struct Inner {
 /// One admitted connection; dropping it (the connection closed) counts it out.
 pub struct ConnectionGuard {
     inner: Arc<Inner>,
-    client: IpAddr,
+    /// The client it counts against; `None` for a trusted proxy's connection (total only).
+    client: Option<ClientId>,
 }
 
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
+        self.inner.total.fetch_sub(1, Ordering::Relaxed);
+        let Some(client) = self.client else { return };
         let mut per_client = self
             .inner
             .per_client
             .lock()
             .expect("connections lock poisoned");
-        if let Some(n) = per_client.get_mut(&self.client) {
+        if let Some(n) = per_client.get_mut(&client) {
             *n -= 1;
             if *n == 0 {
-                per_client.remove(&self.client);
+                per_client.remove(&client);
             }
         }
-        self.inner.total.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
 impl ClientConnections {
-    /// At most `max_per_client` connections per client IP (0: no limit).
-    pub fn new(max_per_client: usize) -> ClientConnections {
+    /// At most `max_per_client` connections per client (0: no limit); `proxies` are not capped.
+    pub fn new(max_per_client: usize, proxies: TrustedProxies) -> ClientConnections {
         ClientConnections {
             inner: Arc::new(Inner {
                 max_per_client,
+                proxies,
                 per_client: Mutex::default(),
                 total: AtomicUsize::new(0),
                 refusing: AtomicUsize::new(0),
@@ -81,8 +91,17 @@ impl ClientConnections {
         }
     }
 
-    /// Counts a connection from `client` in, or `None` when it holds as many as it may.
-    pub fn admit(&self, client: IpAddr) -> Option<ConnectionGuard> {
+    /// Counts a connection from `peer` in, or `None` when its client holds as many as it may.
+    /// A trusted proxy is counted in the total only.
+    pub fn admit(&self, peer: IpAddr) -> Option<ConnectionGuard> {
+        if self.inner.proxies.trusts(peer) {
+            self.inner.total.fetch_add(1, Ordering::Relaxed);
+            return Some(ConnectionGuard {
+                inner: self.inner.clone(),
+                client: None,
+            });
+        }
+        let client = ClientId::of(peer);
         let mut per_client = self
             .inner
             .per_client
@@ -96,7 +115,7 @@ impl ClientConnections {
         self.inner.total.fetch_add(1, Ordering::Relaxed);
         Some(ConnectionGuard {
             inner: self.inner.clone(),
-            client,
+            client: Some(client),
         })
     }
 
@@ -105,7 +124,7 @@ impl ClientConnections {
         self.inner.total.load(Ordering::Relaxed)
     }
 
-    /// Clients with at least one connection open.
+    /// Clients with at least one connection open (trusted proxies not included).
     pub fn clients(&self) -> usize {
         self.inner
             .per_client
@@ -273,7 +292,7 @@ mod tests {
 
     #[test]
     fn a_client_is_capped_and_its_count_released_on_drop() {
-        let connections = ClientConnections::new(2);
+        let connections = ClientConnections::new(2, TrustedProxies::default());
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         let b: IpAddr = "10.0.0.2".parse().unwrap();
         let first = connections.admit(a).unwrap();
@@ -294,8 +313,27 @@ mod tests {
             1,
             "a client with none open is forgotten"
         );
-        let open = ClientConnections::new(0);
+        let open = ClientConnections::new(0, TrustedProxies::default());
         let many: Vec<_> = (0..1000).map(|_| open.admit(a).unwrap()).collect();
         assert_eq!(open.total(), many.len());
+    }
+
+    #[test]
+    fn a_trusted_proxy_is_counted_but_not_capped_and_v6_counts_per_64() {
+        let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+        let trusted = TrustedProxies::new(&["10.0.0.0/24".parse().unwrap()]);
+        let connections = ClientConnections::new(2, trusted);
+        let held: Vec<_> = (0..10).map(|_| connections.admit(proxy).unwrap()).collect();
+        assert_eq!((connections.total(), connections.clients()), (10, 0));
+        let v6 = |s: &str| s.parse::<IpAddr>().unwrap();
+        let _one = connections.admit(v6("2001:db8::1")).unwrap();
+        let _two = connections.admit(v6("2001:db8::2")).unwrap();
+        assert!(
+            connections.admit(v6("2001:db8::3")).is_none(),
+            "a third from the same /64"
+        );
+        assert!(connections.admit(v6("2001:db8:0:1::1")).is_some());
+        drop(held);
+        assert_eq!(connections.total(), 2, "proxy connections counted out");
     }
 }

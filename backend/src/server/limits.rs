@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use crate::server::rate_limit::Rate;
 
-/// Connections one client IP may hold at once (HTTP, SSE and WebSocket together).
+/// Connections one client may hold at once (HTTP, SSE and WebSocket together; a trusted
+/// proxy is not capped).
 pub const MAX_CONNECTIONS_PER_CLIENT: usize = 256;
 /// Jobs one client may create per second (`POST /api/jobs`, the sync/async demo's work).
 pub const JOB_RATE: Rate = Rate {
@@ -23,7 +24,7 @@ pub const WS_MAX_MESSAGE: usize = 16 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// Connections one client IP may hold at once; 0 is no limit.
+    /// Connections one client may hold at once (not a trusted proxy); 0 is no limit.
     pub max_connections_per_client: usize,
     /// Job creations per client; `per_second == 0` is no limit.
     pub job_rate: Rate,

@@ -1,14 +1,17 @@
 //! The serving machinery, knowing no pattern: the listeners (the HTTP/1.1 serve loop, the
-//! optional TLS listener), each client's connections and rates, the bounds the command line
-//! sets, security headers and the `Origin` check, WebSocket bounds and close codes, the built
-//! frontend, the benchmarks' bare route, graceful shutdown, and the expiring map every store is
-//! made of.
+//! optional TLS listener), who each request's client is (behind trusted proxies too), each
+//! client's connections and rates, the bounds the command line sets, security headers, the
+//! `Origin` check and the refusal of cross-site API requests, WebSocket bounds and close codes,
+//! the built frontend, the benchmarks' bare route, graceful shutdown, and the expiring map every
+//! store is made of.
 //!
 //! May import: `crate::error`, `crate::AppState` (for handlers' state). Nothing from the trace,
 //! the transports, the actors or the patterns.
 
 pub(crate) mod baseline;
+pub(crate) mod client;
 pub(crate) mod connections;
+pub(crate) mod cross_site;
 pub(crate) mod expiring;
 pub(crate) mod http1;
 pub mod limits;

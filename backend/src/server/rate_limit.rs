@@ -1,32 +1,28 @@
-//! Token buckets: one for the sidecar demo's own limit, and one per client IP for the server's
-//! rate limits (job creation, publishing). A bucket holds `burst` tokens and refills at `rate`
+//! Token buckets: one for the sidecar demo's own limit, and one per client ([`ClientId`]) for
+//! the server's rate limits (job creation, publishing). A bucket holds `burst` tokens and refills at `rate`
 //! per second; a request that finds it empty is refused (429 with `Retry-After`).
 
-use std::{net::IpAddr, sync::Mutex, time::Duration};
+use std::{sync::Mutex, time::Duration};
 
-use axum::{
-    extract::{ConnectInfo, FromRequestParts},
-    http::request::Parts,
-};
+use axum::{extract::FromRequestParts, http::request::Parts};
 use tokio::time::Instant;
 
-use super::expiring::{Expiring, WhenFull};
+use super::{
+    client::ClientId,
+    expiring::{Expiring, WhenFull},
+};
 use crate::error::AppError;
 
-/// The client's IP address, from the connection the request came on (`None` for a router
-/// called without one, as `oneshot` tests do).
-pub struct Client(pub Option<IpAddr>);
+/// The client a request comes from, as [`super::client::identify`] worked it out (the peer, or
+/// the forwarded client behind a trusted proxy); `None` for a request without a peer address,
+/// as `oneshot` tests send.
+pub struct Client(pub Option<ClientId>);
 
 impl<S: Send + Sync> FromRequestParts<S> for Client {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Client(
-            parts
-                .extensions
-                .get::<ConnectInfo<std::net::SocketAddr>>()
-                .map(|ConnectInfo(addr)| addr.ip()),
-        ))
+        Ok(Client(parts.extensions.get::<ClientId>().copied()))
     }
 }
 
@@ -93,7 +89,7 @@ pub struct Rate {
 /// and if none is, the new client is refused until one refills.
 pub const MAX_CLIENTS: usize = 4_096;
 
-/// One bucket per client IP for one kind of request. Cheap to clone.
+/// One bucket per client for one kind of request. Cheap to clone.
 #[derive(Clone)]
 pub struct PerClient {
     /// What is limited, for the error message ("job creations", "publishes").
@@ -101,7 +97,7 @@ pub struct PerClient {
     rate: Rate,
     /// Each client's bucket, kept while it refills and forgotten once full (a TTL of zero: a
     /// full bucket behaves like a new one); beyond [`MAX_CLIENTS`], new clients are refused.
-    buckets: Expiring<IpAddr, TokenBucket>,
+    buckets: Expiring<ClientId, TokenBucket>,
 }
 
 impl PerClient {
@@ -117,7 +113,7 @@ impl PerClient {
 
     /// Takes one token from `client`'s bucket; a 429 with `Retry-After` when it is empty.
     /// `None` (no peer address: a router called in a test without a socket) is not limited.
-    pub fn check(&self, client: Option<IpAddr>) -> Result<(), AppError> {
+    pub fn check(&self, client: Option<ClientId>) -> Result<(), AppError> {
         let Some(client) = client else { return Ok(()) };
         if self.rate.per_second == 0 {
             return Ok(());
@@ -160,6 +156,11 @@ impl PerClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::IpAddr;
+
+    fn client(ip: &str) -> ClientId {
+        ClientId::of(ip.parse().unwrap())
+    }
 
     #[tokio::test(start_paused = true)]
     async fn a_burst_passes_up_to_the_rate_then_refills_over_time() {
@@ -184,8 +185,8 @@ mod tests {
                 burst: 3,
             },
         );
-        let a: IpAddr = "10.0.0.1".parse().unwrap();
-        let b: IpAddr = "10.0.0.2".parse().unwrap();
+        let a = client("10.0.0.1");
+        let b = client("10.0.0.2");
         for _ in 0..3 {
             limit.check(Some(a)).unwrap();
         }
@@ -218,9 +219,11 @@ mod tests {
             },
         );
         for n in 0..MAX_CLIENTS as u32 {
-            limit.check(Some(IpAddr::from(n.to_be_bytes()))).unwrap();
+            limit
+                .check(Some(ClientId::of(IpAddr::from(n.to_be_bytes()))))
+                .unwrap();
         }
-        let stranger = IpAddr::from([255, 255, 255, 254]);
+        let stranger = client("255.255.255.254");
         assert!(limit.check(Some(stranger)).is_err(), "full of busy buckets");
         tokio::time::advance(Duration::from_secs(2)).await;
         assert!(limit.check(Some(stranger)).is_ok(), "idle ones made room");

@@ -15,7 +15,7 @@ use axum::{
         Path, State, WebSocketUpgrade,
         ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket},
     },
-    http::{HeaderMap, Uri},
+    http::HeaderMap,
     response::Response,
     routing::on,
 };
@@ -82,10 +82,10 @@ async fn run_trace(
 async fn trace_socket(
     ws: WebSocketUpgrade,
     headers: HeaderMap,
-    uri: Uri,
+    host: origin::RequestedHost,
     State(state): State<AppState>,
 ) -> Result<Response, AppError> {
-    origin::check_upgrade(&headers, &uri, &state.config.allowed_origins)?;
+    origin::check_upgrade(&headers, &host, &state.config.allowed_origins)?;
     Ok(
         ws_limits::bounded(ws, &state.config.limits).on_upgrade(move |socket| {
             let shutdown = state.shutdown.clone();

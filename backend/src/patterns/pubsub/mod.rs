@@ -35,7 +35,7 @@ use std::{
 use axum::{
     Json,
     extract::{Query, State, WebSocketUpgrade},
-    http::{HeaderMap, StatusCode, Uri},
+    http::{HeaderMap, StatusCode},
     response::{Response, sse::Event},
     routing::on,
 };
@@ -472,12 +472,12 @@ impl Conversation for SubscriberConversation {
 async fn subscribe_socket(
     ws: WebSocketUpgrade,
     headers: HeaderMap,
-    uri: Uri,
+    host: origin::RequestedHost,
     Query(query): Query<SubscriberQuery>,
     State(state): State<AppState>,
     trace: Option<TraceIds>,
 ) -> Result<Response, AppError> {
-    origin::check_upgrade(&headers, &uri, &state.config.allowed_origins)?;
+    origin::check_upgrade(&headers, &host, &state.config.allowed_origins)?;
     check_name("`as` name", &query.peer)?;
     let room = room_of(query.room.as_deref(), trace.as_ref())?;
     let subscriber = state
