@@ -173,6 +173,7 @@ impl AppState {
             mux,
             connections: ClientConnections::new(
                 limits.max_connections_per_client,
+                limits.max_connections,
                 trusted_proxies.clone(),
             ),
             trusted_proxies,
@@ -288,7 +289,7 @@ pub async fn serve(
     let listener = CappedListener::new(listener, state.connections.clone());
     tokio::spawn(stores::sweep_until_stopped(state.clone()));
     let signal = state.shutdown.clone();
-    let server = server::http1::serve(listener, router, async move {
+    let server = server::http1::serve(listener, router, &state.config.limits, async move {
         shutdown.await;
         tracing::info!("shutting down: closing open connections");
         signal.begin();

@@ -56,6 +56,9 @@ struct Args {
     /// 0: no limit (benchmarks holding 10,000 sockets from one address).
     #[arg(long, default_value_t = limits::MAX_CONNECTIONS_PER_CLIENT)]
     max_connections_per_client: usize,
+    /// Connections open at once, all clients together; more get a 429. 0: no limit.
+    #[arg(long, default_value_t = limits::MAX_CONNECTIONS)]
+    max_connections: usize,
     /// Jobs one client may create per second (jobs, the sync/async demo's work); 0: no limit.
     #[arg(long, default_value_t = limits::JOB_RATE.per_second)]
     job_rate: u32,
@@ -104,6 +107,7 @@ async fn main() -> anyhow::Result<()> {
         max_subscribers_per_topic: args.max_subscribers_per_topic,
         limits: Limits {
             max_connections_per_client: args.max_connections_per_client,
+            max_connections: args.max_connections,
             job_rate: Rate {
                 per_second: args.job_rate,
                 burst: args.job_burst,
@@ -114,6 +118,7 @@ async fn main() -> anyhow::Result<()> {
             },
             ws_max_message: args.ws_max_message,
             store_ttl: args.store_ttl_secs.map(Duration::from_secs),
+            ..Limits::default()
         },
     });
     let state = match &args.redis_url {

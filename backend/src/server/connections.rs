@@ -1,7 +1,7 @@
-//! Per-client connection caps. Every connection (plain HTTP, SSE, WebSocket, TLS) is counted
-//! against its client ([`ClientId`]: an IPv4 address, an IPv6 /64) when it is accepted and
-//! released when it closes, whatever it carried; one over the cap is answered `429` with a JSON
-//! body and closed. A connection from a trusted proxy (`--trusted-proxy`) carries many clients'
+//! Connection caps, per client and for the whole server. Every connection (plain HTTP, SSE,
+//! WebSocket, TLS) is counted against its client ([`ClientId`]: an IPv4 address, an IPv6 /64)
+//! and in the total when it is accepted, and released when it closes, whatever it carried; one
+//! over either cap is answered `429` with a JSON body and closed. A connection from a trusted proxy (`--trusted-proxy`) carries many clients'
 //! requests and no header is known at accept: it is counted in the total only, and behind the
 //! proxy the per-client limits apply per request ([`super::client`]).
 
@@ -43,6 +43,10 @@ pub struct ClientConnections {
 struct Inner {
     /// Connections one client may hold; 0 is no limit.
     max_per_client: usize,
+    /// Connections open at once, all clients together (trusted proxies too); 0 is no limit.
+    /// Each costs memory and a file descriptor: without it, many clients each within their
+    /// own cap could still exhaust both.
+    max_total: usize,
     /// Peers not capped: each holds connections for many clients.
     proxies: TrustedProxies,
     // std Mutex: one short map update per connection opened or closed.
@@ -50,6 +54,15 @@ struct Inner {
     total: AtomicUsize,
     /// Refusals being answered now (bounded by `MAX_REFUSALS`).
     refusing: AtomicUsize,
+}
+
+/// Why a connection was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Its client holds `max_per_client` connections already.
+    Client,
+    /// The server holds `max_total` connections already.
+    Server,
 }
 
 /// One admitted connection; dropping it (the connection closed) counts it out.
@@ -78,11 +91,17 @@ impl Drop for ConnectionGuard {
 }
 
 impl ClientConnections {
-    /// At most `max_per_client` connections per client (0: no limit); `proxies` are not capped.
-    pub fn new(max_per_client: usize, proxies: TrustedProxies) -> ClientConnections {
+    /// At most `max_per_client` connections per client and `max_total` in all (0: no limit);
+    /// `proxies` are not capped per client.
+    pub fn new(
+        max_per_client: usize,
+        max_total: usize,
+        proxies: TrustedProxies,
+    ) -> ClientConnections {
         ClientConnections {
             inner: Arc::new(Inner {
                 max_per_client,
+                max_total,
                 proxies,
                 per_client: Mutex::default(),
                 total: AtomicUsize::new(0),
@@ -91,12 +110,18 @@ impl ClientConnections {
         }
     }
 
-    /// Counts a connection from `peer` in, or `None` when its client holds as many as it may.
-    /// A trusted proxy is counted in the total only.
-    pub fn admit(&self, peer: IpAddr) -> Option<ConnectionGuard> {
+    /// Counts a connection from `peer` in, or says which cap it is over: the server's total or
+    /// its client's. A trusted proxy is counted in the total only.
+    pub fn admit(&self, peer: IpAddr) -> Result<ConnectionGuard, Refusal> {
+        // Taken first and given back if the client is over its cap: admissions race on the
+        // counter, never on a check made before it.
+        let before = self.inner.total.fetch_add(1, Ordering::Relaxed);
+        if self.inner.max_total != 0 && before >= self.inner.max_total {
+            self.inner.total.fetch_sub(1, Ordering::Relaxed);
+            return Err(Refusal::Server);
+        }
         if self.inner.proxies.trusts(peer) {
-            self.inner.total.fetch_add(1, Ordering::Relaxed);
-            return Some(ConnectionGuard {
+            return Ok(ConnectionGuard {
                 inner: self.inner.clone(),
                 client: None,
             });
@@ -109,11 +134,14 @@ impl ClientConnections {
             .expect("connections lock poisoned");
         let n = per_client.entry(client).or_insert(0);
         if self.inner.max_per_client != 0 && *n >= self.inner.max_per_client {
-            return None;
+            if *n == 0 {
+                per_client.remove(&client);
+            }
+            self.inner.total.fetch_sub(1, Ordering::Relaxed);
+            return Err(Refusal::Client);
         }
         *n += 1;
-        self.inner.total.fetch_add(1, Ordering::Relaxed);
-        Some(ConnectionGuard {
+        Ok(ConnectionGuard {
             inner: self.inner.clone(),
             client: Some(client),
         })
@@ -137,27 +165,39 @@ impl ClientConnections {
         self.inner.max_per_client
     }
 
-    /// Answers a connection over the cap with a 429 and closes it, in the background (at most
+    /// Answers a connection over a cap with a 429 and closes it, in the background (at most
     /// `MAX_REFUSALS` at once; beyond that it is closed unanswered).
-    fn refuse(&self, mut tcp: TcpStream, peer: SocketAddr) {
-        tracing::info!(%peer, max = self.inner.max_per_client, "too many connections from one client");
+    fn refuse(&self, mut tcp: TcpStream, peer: SocketAddr, refusal: Refusal) {
+        let error = match refusal {
+            Refusal::Client => {
+                let max = self.inner.max_per_client;
+                tracing::info!(%peer, max, "too many connections from one client");
+                format!(
+                    "too many connections from your address: at most {max} at once; \
+                     close some and retry"
+                )
+            }
+            Refusal::Server => {
+                let max = self.inner.max_total;
+                tracing::warn!(%peer, max, "too many connections in all");
+                format!("the server holds as many connections as it may ({max}); retry shortly")
+            }
+        };
         let inner = self.inner.clone();
         if inner.refusing.fetch_add(1, Ordering::Relaxed) >= MAX_REFUSALS {
             inner.refusing.fetch_sub(1, Ordering::Relaxed);
             return;
         }
         tokio::spawn(async move {
-            let _ =
-                tokio::time::timeout(REFUSAL_TIMEOUT, answer_429(&mut tcp, inner.max_per_client))
-                    .await;
+            let _ = tokio::time::timeout(REFUSAL_TIMEOUT, answer_429(&mut tcp, error)).await;
             inner.refusing.fetch_sub(1, Ordering::Relaxed);
         });
     }
 }
 
 /// Reads the request head (so closing does not reset the connection under the answer), writes
-/// the 429 and waits for the client to close.
-async fn answer_429(tcp: &mut TcpStream, max: usize) -> io::Result<()> {
+/// the 429 with `error` and waits for the client to close.
+async fn answer_429(tcp: &mut TcpStream, error: String) -> io::Result<()> {
     let mut head = Vec::with_capacity(1024);
     let mut buf = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < REFUSAL_READ {
@@ -167,12 +207,7 @@ async fn answer_429(tcp: &mut TcpStream, max: usize) -> io::Result<()> {
         }
         head.extend_from_slice(&buf[..n]);
     }
-    let body = serde_json::to_string(&ApiError {
-        error: format!(
-            "too many connections from your address: at most {max} at once; close some and retry"
-        ),
-    })
-    .expect("an error serializes");
+    let body = serde_json::to_string(&ApiError { error }).expect("an error serializes");
     let response = format!(
         "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\n\
          retry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
@@ -258,8 +293,8 @@ impl CappedListener {
                         tracing::warn!(cause = %err, "cannot set TCP_NODELAY");
                     }
                     match self.connections.admit(peer.ip()) {
-                        Some(guard) => return (tcp, guard, peer),
-                        None => self.connections.refuse(tcp, peer),
+                        Ok(guard) => return (tcp, guard, peer),
+                        Err(refusal) => self.connections.refuse(tcp, peer, refusal),
                     }
                 }
                 Err(err) => {
@@ -292,13 +327,13 @@ mod tests {
 
     #[test]
     fn a_client_is_capped_and_its_count_released_on_drop() {
-        let connections = ClientConnections::new(2, TrustedProxies::default());
+        let connections = ClientConnections::new(2, 0, TrustedProxies::default());
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         let b: IpAddr = "10.0.0.2".parse().unwrap();
         let first = connections.admit(a).unwrap();
         let _second = connections.admit(a).unwrap();
         assert!(
-            connections.admit(a).is_none(),
+            connections.admit(a).is_err(),
             "a third from the same client"
         );
         let _other = connections
@@ -306,14 +341,14 @@ mod tests {
             .expect("another client has its own cap");
         assert_eq!((connections.total(), connections.clients()), (3, 2));
         drop(first);
-        assert!(connections.admit(a).is_some(), "room again once one closed");
+        assert!(connections.admit(a).is_ok(), "room again once one closed");
         drop(_other);
         assert_eq!(
             connections.clients(),
             1,
             "a client with none open is forgotten"
         );
-        let open = ClientConnections::new(0, TrustedProxies::default());
+        let open = ClientConnections::new(0, 0, TrustedProxies::default());
         let many: Vec<_> = (0..1000).map(|_| open.admit(a).unwrap()).collect();
         assert_eq!(open.total(), many.len());
     }
@@ -322,18 +357,47 @@ mod tests {
     fn a_trusted_proxy_is_counted_but_not_capped_and_v6_counts_per_64() {
         let proxy: IpAddr = "10.0.0.1".parse().unwrap();
         let trusted = TrustedProxies::new(&["10.0.0.0/24".parse().unwrap()]);
-        let connections = ClientConnections::new(2, trusted);
+        let connections = ClientConnections::new(2, 0, trusted);
         let held: Vec<_> = (0..10).map(|_| connections.admit(proxy).unwrap()).collect();
         assert_eq!((connections.total(), connections.clients()), (10, 0));
         let v6 = |s: &str| s.parse::<IpAddr>().unwrap();
         let _one = connections.admit(v6("2001:db8::1")).unwrap();
         let _two = connections.admit(v6("2001:db8::2")).unwrap();
         assert!(
-            connections.admit(v6("2001:db8::3")).is_none(),
+            connections.admit(v6("2001:db8::3")).is_err(),
             "a third from the same /64"
         );
-        assert!(connections.admit(v6("2001:db8:0:1::1")).is_some());
+        assert!(connections.admit(v6("2001:db8:0:1::1")).is_ok());
         drop(held);
         assert_eq!(connections.total(), 2, "proxy connections counted out");
+    }
+
+    #[test]
+    fn the_total_is_capped_across_clients_and_proxies() {
+        let trusted = TrustedProxies::new(&["10.0.0.0/24".parse().unwrap()]);
+        let connections = ClientConnections::new(2, 3, trusted);
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let a = connections.admit(ip("192.0.2.1")).unwrap();
+        let _b = connections.admit(ip("192.0.2.2")).unwrap();
+        let _proxy = connections.admit(ip("10.0.0.1")).unwrap();
+        assert_eq!(
+            connections.admit(ip("192.0.2.3")).err(),
+            Some(Refusal::Server),
+            "a fourth, from a client holding none"
+        );
+        assert_eq!(
+            connections.admit(ip("10.0.0.1")).err(),
+            Some(Refusal::Server),
+            "a proxy is within the total too"
+        );
+        assert_eq!((connections.total(), connections.clients()), (3, 2));
+        drop(a);
+        let _c = connections
+            .admit(ip("192.0.2.3"))
+            .expect("room once one closed");
+        let one_each = ClientConnections::new(1, 0, TrustedProxies::default());
+        let _one = one_each.admit(ip("192.0.2.9")).unwrap();
+        assert_eq!(one_each.admit(ip("192.0.2.9")).err(), Some(Refusal::Client));
+        assert_eq!(one_each.total(), 1, "a refused connection is not counted");
     }
 }

@@ -15,20 +15,53 @@
 //! shutdown: stop accepting, let each connection finish the response it is writing, close idle
 //! ones, wait for all of them. Upgraded WebSockets leave hyper: [`crate::server::shutdown`] waits for
 //! those.
+//!
+//! Where a client can stall, a bound ([`Limits`]):
+//! - the request head: hyper's `header_read_timeout`, which needs a timer to run at all (without
+//!   one a half-sent head held its connection forever). hyper starts it whenever it waits for a
+//!   head, so it is also the keep-alive idle timeout: a kept-alive connection that sends no next
+//!   request is closed after it;
+//! - the head's size: at most [`MAX_HEAD_BYTES`], or it is answered `431` and the connection
+//!   closed; hyper's read buffer is capped at [`MAX_BUF_SIZE`] (its default is about 400 KiB);
+//! - the request body: each request's body fails once no byte has come for
+//!   `request_body_timeout` (tower-http's `TimeoutBody`); the handler reading it answers with its
+//!   error and hyper closes the connection, whose body was not read to the end;
+//! - the response: a write the client takes no byte of for `response_write_timeout` fails and
+//!   ends the connection ([`WriteDeadline`]). hyper writes with backpressure, so without it a
+//!   client that never reads a large response (or an event stream whose producer already gave
+//!   up on it, with bytes still unflushed) held its connection task forever. WebSockets keep
+//!   their own per-frame write timeout; this one lies under it.
 
 use std::{future::Future, io, net::SocketAddr, pin::pin};
 
 use axum::{Router, body::Body, extract::ConnectInfo, serve::Listener};
 use hyper::{Request, body::Incoming, server::conn::http1};
-use hyper_util::{rt::TokioIo, service::TowerToHyperService};
+use hyper_util::{
+    rt::{TokioIo, TokioTimer},
+    service::TowerToHyperService,
+};
 use tokio::sync::watch;
 use tower::ServiceExt;
+use tower_http::timeout::TimeoutBody;
 
-/// Serves `router` on `listener` until `signal` completes; then stops accepting, asks every
-/// connection to finish and returns once all have.
+use crate::server::{limits::Limits, write_deadline::WriteDeadline};
+
+/// The largest request head (request line and headers) served; a bigger one is answered
+/// `431 Request Header Fields Too Large` and the connection closed. Browsers send 1–2 KiB of
+/// headers, cookies at most ~8 KiB, and every header the API reads is small: 64 KiB is ample.
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// The most hyper buffers of one connection's input (its default is about 400 KiB). On its
+/// own it is a soft cap: hyper checks it only while a head is incomplete, and one read into a
+/// grown buffer can overshoot it (a 100 KiB head got through with it alone), hence
+/// [`MAX_HEAD_BYTES`], which hyper checks on the parsed head too.
+pub const MAX_BUF_SIZE: usize = 64 * 1024;
+
+/// Serves `router` on `listener` within `limits`' timeouts until `signal` completes; then stops
+/// accepting, asks every connection to finish and returns once all have.
 pub async fn serve<L>(
     mut listener: L,
     router: Router,
+    limits: &Limits,
     signal: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()>
 where
@@ -38,7 +71,14 @@ where
     let (stop_tx, stop_rx) = watch::channel(());
     // Each connection holds a receiver; `closed()` completes once every one is gone.
     let (done_tx, done_rx) = watch::channel(());
-    let builder = http1::Builder::new();
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_header_size(MAX_HEAD_BYTES)
+        .max_buf_size(MAX_BUF_SIZE);
+    let body_timeout = limits.request_body_timeout;
+    let write_timeout = limits.response_write_timeout;
     let mut signal = pin!(signal);
     loop {
         let (io, peer) = tokio::select! {
@@ -48,12 +88,16 @@ where
         let service = router
             .clone()
             .map_request(move |request: Request<Incoming>| {
-                let mut request = request.map(Body::new);
+                let mut request =
+                    request.map(|body| Body::new(TimeoutBody::new(body_timeout, body)));
                 request.extensions_mut().insert(ConnectInfo(peer));
                 request
             });
         let connection = builder
-            .serve_connection(TokioIo::new(io), TowerToHyperService::new(service))
+            .serve_connection(
+                TokioIo::new(WriteDeadline::new(io, write_timeout)),
+                TowerToHyperService::new(service),
+            )
             .with_upgrades();
         let mut stop = stop_rx.clone();
         let done = done_rx.clone();

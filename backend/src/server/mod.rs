@@ -22,4 +22,5 @@ pub mod shutdown;
 pub(crate) mod static_files;
 pub mod tls;
 pub(crate) mod when_woken;
+pub(crate) mod write_deadline;
 pub(crate) mod ws_limits;
