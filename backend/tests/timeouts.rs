@@ -1,7 +1,8 @@
 //! Where a client can stall the plain listener, on a real server with short timeouts: half a
-//! request head, an idle kept-alive connection and a body that never comes are each closed
-//! (or answered) in bounded time; an over-size head is refused; and the server-wide connection
-//! cap refuses one more connection with a JSON 429 while no client is over its own cap.
+//! request head, an idle kept-alive connection, a body that never comes and responses nobody
+//! reads are each closed (or answered) in bounded time; an over-size head is refused; and the
+//! server-wide connection cap refuses one more connection with a JSON 429 while no client is
+//! over its own cap.
 
 mod common;
 
@@ -228,4 +229,52 @@ async fn the_server_wide_cap_refuses_one_more_connection_with_a_json_429() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     let served = reqwest::get(server.url("/api/health")).await.unwrap();
     assert_eq!(served.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_response_the_client_never_reads_is_given_up() {
+    let server = start(Limits {
+        response_write_timeout: SHORT,
+        ..Limits::default()
+    })
+    .await;
+    // Ten echoes pipelined on one connection, each reply most of a MiB: more than the socket
+    // buffers hold when the client reads nothing.
+    const REQUESTS: usize = 10;
+    let order = serde_json::to_vec(&protocol::echo::Order::sample(8000)).unwrap();
+    let mut requests = Vec::new();
+    for _ in 0..REQUESTS {
+        requests.extend_from_slice(
+            format!(
+                "POST /api/echo HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\n\
+                 content-length: {}\r\n\r\n",
+                order.len()
+            )
+            .as_bytes(),
+        );
+        requests.extend_from_slice(&order);
+    }
+    let tcp = TcpStream::connect(server.addr).await.unwrap();
+    let (mut read, mut write) = tcp.into_split();
+    let writer = tokio::spawn(async move {
+        // Blocks once the server stops reading; fails once it gave up.
+        let _ = write.write_all(&requests).await;
+        write
+    });
+    // Read nothing for a while: the server's writes stall, and it gives up after `SHORT`.
+    tokio::time::sleep(SHORT * 6).await;
+    let mut got = 0;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match tokio::time::timeout(PATIENCE, read.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => got += n,
+            Err(_) => panic!("still open after {PATIENCE:?}, {got} bytes read"),
+        }
+    }
+    assert!(
+        got < REQUESTS * order.len(),
+        "every reply came ({got} bytes): the writes were not given up"
+    );
+    drop(writer.await);
 }
