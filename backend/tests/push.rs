@@ -22,6 +22,7 @@ use tokio_tungstenite::{
     },
 };
 
+use backend::{Config, limits::Limits};
 use common::Socket;
 
 async fn open(server: &common::TestServer, query: &str) -> Socket {
@@ -195,6 +196,61 @@ async fn a_room_tells_everyone_who_joined_and_what_was_said() {
 }
 
 #[tokio::test]
+async fn a_fast_talker_is_told_to_slow_down_and_can_talk_again_after_a_pause() {
+    let server = common::TestServer::start().await;
+    let mut talker = open(&server, "").await;
+    send(
+        &mut talker,
+        ClientFrame::Join {
+            room: "busy".into(),
+            name: "fast".into(),
+        },
+    )
+    .await;
+    // More lines at once than the burst allows.
+    for n in 0..30 {
+        send(
+            &mut talker,
+            ClientFrame::Say {
+                text: format!("line {n}"),
+            },
+        )
+        .await;
+    }
+    let (mut said, mut refused) = (0, 0);
+    while said + refused < 30 {
+        match next(&mut talker).await {
+            ServerFrame::Chat { .. } => said += 1,
+            ServerFrame::Error { error } => {
+                assert_eq!(error, "too many chat lines: at most 10 per second");
+                refused += 1;
+            }
+            ServerFrame::Notice { .. } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(refused > 0, "{said} lines went through, none was refused");
+    assert!(said >= 20, "the burst goes through, {said} did");
+    // The socket stayed open; a moment later there is room for a line again.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    send(
+        &mut talker,
+        ClientFrame::Say {
+            text: "calmer now".into(),
+        },
+    )
+    .await;
+    assert_eq!(
+        next(&mut talker).await,
+        ServerFrame::Chat {
+            room: "busy".into(),
+            from: "fast".into(),
+            text: "calmer now".into(),
+        }
+    );
+}
+
+#[tokio::test]
 async fn bad_frames_get_an_error_frame_and_the_socket_stays_open() {
     let server = common::TestServer::start().await;
     let mut socket = open(&server, "").await;
@@ -245,7 +301,15 @@ async fn a_cross_site_page_cannot_open_a_push_socket() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_that_does_not_read_is_dropped_while_the_room_goes_on() {
-    let server = common::TestServer::start().await;
+    // No chat rate limit: this is about a slow reader, with a talker far faster than a person.
+    let server = common::TestServer::with_config(Config {
+        limits: Limits {
+            chat_rate: 0,
+            ..Limits::default()
+        },
+        ..Config::default()
+    })
+    .await;
     let mut slow = open(&server, "").await;
     send(
         &mut slow,

@@ -29,12 +29,16 @@ use crate::{
     openapi,
     server::expiring::{Expiring, WhenFull},
     server::origin,
+    server::rate_limit::TokenBucket,
     trace::{TraceIds, Tracer},
     transport::websocket::{self, Conversation, Next, Outgoing},
 };
 
 /// Room lines a member may fall behind before it is closed as too slow.
 pub const ROOM_BUFFER: usize = 64;
+/// Chat lines one socket may say in a burst before [`crate::server::limits::CHAT_RATE`] (per
+/// second) applies.
+pub const CHAT_BURST: u32 = 20;
 /// Rooms kept at once (empty rooms are removed when a new one is made).
 pub const MAX_ROOMS: usize = 1_000;
 
@@ -139,10 +143,15 @@ async fn upgrade(
         )));
     }
     let tracer = Tracer::new(&state.trace, trace);
+    let chat_rate = state.config.limits.chat_rate;
     let conversation = PushConversation {
         state: state.clone(),
         follow: None,
         room: None,
+        chat: Talk {
+            rate: chat_rate,
+            bucket: TokenBucket::with_burst(chat_rate, CHAT_BURST),
+        },
     };
     Ok(websocket::accept(
         ws,
@@ -179,11 +188,18 @@ struct Membership {
     rx: broadcast::Receiver<RoomEvent>,
 }
 
-/// One push socket's state: the job it follows and the room it is in.
+/// How fast one socket may chat: `rate` lines a second (0: no limit), drawn from `bucket`.
+struct Talk {
+    rate: u32,
+    bucket: TokenBucket,
+}
+
+/// One push socket's state: the job it follows, the room it is in and its chat budget.
 struct PushConversation {
     state: AppState,
     follow: Option<watch::Receiver<JobUpdate>>,
     room: Option<Membership>,
+    chat: Talk,
 }
 
 impl Conversation for PushConversation {
@@ -193,7 +209,13 @@ impl Conversation for PushConversation {
             .as_ref()
             .map(ClientFrame::summary)
             .unwrap_or_else(|_| "unreadable frame".into());
-        let answer = match handle(parsed, &self.state, &mut self.follow, &mut self.room) {
+        let answer = match handle(
+            parsed,
+            &self.state,
+            &mut self.follow,
+            &mut self.room,
+            &self.chat,
+        ) {
             Ok(Some(frame)) => vec![Outgoing::frame(&frame)],
             Ok(None) => Vec::new(),
             Err(error) => vec![Outgoing::frame(&ServerFrame::Error { error })],
@@ -243,6 +265,7 @@ fn handle(
     state: &AppState,
     follow: &mut Option<watch::Receiver<JobUpdate>>,
     room: &mut Option<Membership>,
+    chat: &Talk,
 ) -> Result<Option<ServerFrame>, String> {
     match frame.map_err(|e| format!("unreadable frame: {e}"))? {
         ClientFrame::Follow { job } => {
@@ -275,6 +298,12 @@ fn handle(
             };
             if text.is_empty() || text.len() > MAX_TEXT {
                 return Err(format!("text must be 1 to {MAX_TEXT} bytes"));
+            }
+            if chat.bucket.take().is_err() {
+                return Err(format!(
+                    "too many chat lines: at most {} per second",
+                    chat.rate
+                ));
             }
             let _ = m.tx.send(RoomEvent::Said {
                 from: m.name.clone(),
