@@ -251,6 +251,58 @@ async fn a_fast_talker_is_told_to_slow_down_and_can_talk_again_after_a_pause() {
 }
 
 #[tokio::test]
+async fn a_full_room_refuses_one_more_member_until_someone_leaves() {
+    const MAX_MEMBERS: usize = 32;
+    let server = common::TestServer::start().await;
+    let mut members = Vec::new();
+    for n in 0..MAX_MEMBERS {
+        let mut member = open(&server, "").await;
+        send(
+            &mut member,
+            ClientFrame::Join {
+                room: "full".into(),
+                name: format!("m{n}"),
+            },
+        )
+        .await;
+        // Its own notice: it is in before the next one joins.
+        assert_eq!(
+            next(&mut member).await,
+            ServerFrame::Notice {
+                text: format!("m{n} joined full")
+            }
+        );
+        members.push(member);
+    }
+    let join = ClientFrame::Join {
+        room: "full".into(),
+        name: "late".into(),
+    };
+    let mut late = open(&server, "").await;
+    send(&mut late, join.clone()).await;
+    assert_eq!(
+        next(&mut late).await,
+        ServerFrame::Error {
+            error: "room full is full: at most 32 members".into()
+        }
+    );
+    // The socket stays open, and once a member leaves there is room.
+    members.pop().unwrap().close(None).await.unwrap();
+    let mut tries = 0;
+    loop {
+        send(&mut late, join.clone()).await;
+        match next(&mut late).await {
+            ServerFrame::Notice { text } if text == "late joined full" => break,
+            ServerFrame::Error { error } if error.contains("is full") && tries < 50 => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            other => panic!("expected to get in, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
 async fn bad_frames_get_an_error_frame_and_the_socket_stays_open() {
     let server = common::TestServer::start().await;
     let mut socket = open(&server, "").await;

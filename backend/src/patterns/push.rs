@@ -39,6 +39,8 @@ pub const ROOM_BUFFER: usize = 64;
 /// Chat lines one socket may say in a burst before [`crate::server::limits::CHAT_RATE`] (per
 /// second) applies.
 pub const CHAT_BURST: u32 = 20;
+/// Members one room holds at once; a join past it gets an error frame.
+pub const MAX_MEMBERS: usize = 32;
 /// Rooms kept at once (empty rooms are removed when a new one is made).
 pub const MAX_ROOMS: usize = 1_000;
 
@@ -68,9 +70,12 @@ impl Default for Rooms {
 }
 
 impl Rooms {
+    /// Joins `room` (made if new), unless it has [`MAX_MEMBERS`] already; `rejoining` is for
+    /// a socket in that room already, which is not counted twice.
     fn join(
         &self,
         room: &str,
+        rejoining: bool,
     ) -> Result<(broadcast::Sender<RoomEvent>, broadcast::Receiver<RoomEvent>), AppError> {
         let mut rooms = self.rooms.lock();
         let tx = rooms
@@ -78,6 +83,11 @@ impl Rooms {
             .map_err(|_| {
                 AppError::TooManyRequests(format!("{MAX_ROOMS} rooms are open already"))
             })?;
+        if tx.receiver_count() - usize::from(rejoining) >= MAX_MEMBERS {
+            return Err(AppError::TooManyRequests(format!(
+                "room {room} is full: at most {MAX_MEMBERS} members"
+            )));
+        }
         Ok((tx.clone(), tx.subscribe()))
     }
 
@@ -282,7 +292,11 @@ fn handle(
             if !is_valid_name(&name_of_room) || !is_valid_name(&name) {
                 return Err("room and name: 1 to 40 letters, digits, spaces, - or _".into());
             }
-            let (tx, rx) = state.rooms.join(&name_of_room).map_err(|e| e.to_string())?;
+            let rejoining = room.as_ref().is_some_and(|m| m.room == name_of_room);
+            let (tx, rx) = state
+                .rooms
+                .join(&name_of_room, rejoining)
+                .map_err(|e| e.to_string())?;
             let _ = tx.send(RoomEvent::Joined { name: name.clone() });
             *room = Some(Membership {
                 room: name_of_room,
@@ -321,8 +335,8 @@ mod tests {
     #[test]
     fn rooms_nobody_is_in_are_forgotten_and_rooms_are_capped() {
         let rooms = Rooms::default();
-        let (_tx, rx) = rooms.join("a").unwrap();
-        let kept = rooms.join("b").unwrap();
+        let (_tx, rx) = rooms.join("a", false).unwrap();
+        let kept = rooms.join("b", false).unwrap();
         drop(rx);
         rooms.prune();
         assert_eq!(rooms.len(), 1, "a is empty; b is not");
@@ -330,10 +344,29 @@ mod tests {
         rooms.prune();
         assert!(rooms.is_empty());
         let held: Vec<_> = (0..MAX_ROOMS)
-            .map(|n| rooms.join(&n.to_string()).unwrap())
+            .map(|n| rooms.join(&n.to_string(), false).unwrap())
             .collect();
-        assert!(rooms.join("one more").is_err());
+        assert!(rooms.join("one more", false).is_err());
         drop(held);
-        assert!(rooms.join("one more").is_ok(), "empty rooms make room");
+        assert!(
+            rooms.join("one more", false).is_ok(),
+            "empty rooms make room"
+        );
+    }
+
+    #[test]
+    fn a_room_holds_at_most_max_members_and_a_member_may_rejoin() {
+        let rooms = Rooms::default();
+        let members: Vec<_> = (0..MAX_MEMBERS)
+            .map(|_| rooms.join("full", false).unwrap())
+            .collect();
+        let refused = rooms.join("full", false).unwrap_err().to_string();
+        assert_eq!(refused, "room full is full: at most 32 members");
+        assert!(
+            rooms.join("full", true).is_ok(),
+            "a member is not counted twice"
+        );
+        drop(members);
+        assert!(rooms.join("full", false).is_ok());
     }
 }
