@@ -303,6 +303,59 @@ async fn a_full_room_refuses_one_more_member_until_someone_leaves() {
 }
 
 #[tokio::test]
+async fn an_unnamed_room_is_the_run_s_own() {
+    let server = common::TestServer::start().await;
+    let join = |name: &str| ClientFrame::Join {
+        room: String::new(),
+        name: name.into(),
+    };
+    let mut ada = open(&server, "?run=run-a&rid=1").await;
+    send(&mut ada, join("ada")).await;
+    assert_eq!(
+        next(&mut ada).await,
+        ServerFrame::Notice {
+            text: "ada joined run:run-a".into()
+        }
+    );
+    let mut bob = open(&server, "?run=run-a&rid=2").await;
+    send(&mut bob, join("bob")).await;
+    assert!(matches!(next(&mut bob).await, ServerFrame::Notice { .. }));
+    assert!(matches!(next(&mut ada).await, ServerFrame::Notice { .. }));
+    // Another run's unnamed room is another room.
+    let mut eve = open(&server, "?run=run-b&rid=1").await;
+    send(&mut eve, join("eve")).await;
+    assert_eq!(
+        next(&mut eve).await,
+        ServerFrame::Notice {
+            text: "eve joined run:run-b".into()
+        }
+    );
+    send(&mut bob, ClientFrame::Say { text: "hi".into() }).await;
+    let line = ServerFrame::Chat {
+        room: "run:run-a".into(),
+        from: "bob".into(),
+        text: "hi".into(),
+    };
+    assert_eq!(next(&mut ada).await, line);
+    assert_eq!(next(&mut bob).await, line);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), eve.next())
+            .await
+            .is_err(),
+        "eve heard nothing"
+    );
+    // Without a run there is no room to default to.
+    let mut nobody = open(&server, "").await;
+    send(&mut nobody, join("x")).await;
+    assert_eq!(
+        next(&mut nobody).await,
+        ServerFrame::Error {
+            error: "name a room, or open the socket with run=…".into()
+        }
+    );
+}
+
+#[tokio::test]
 async fn bad_frames_get_an_error_frame_and_the_socket_stays_open() {
     let server = common::TestServer::start().await;
     let mut socket = open(&server, "").await;

@@ -2,6 +2,9 @@
 //! frames whenever it has something: a followed job's progress, notices such as someone joining,
 //! chat lines of the client's room. Ping/pong keeps the connection alive.
 //!
+//! A chat room is the socket's run's own (`run:<id>`) unless the client names one; a named room
+//! is shared by whoever names it (other tabs), and can never be a run's, as names have no `:`.
+//!
 //! The socket loop itself (bounds, pings, slow readers, shutdown) is [`crate::transport::websocket`]'s, shared
 //! with the pub/sub demo; this module is only what a push socket says.
 
@@ -17,6 +20,7 @@ use axum::{
 use protocol::{
     job::JobUpdate,
     push::{ClientFrame, Frame, MAX_TEXT, ServerFrame, is_valid_name},
+    trace::RunId,
 };
 use serde::Deserialize;
 use tokio::sync::{broadcast, watch};
@@ -51,7 +55,8 @@ enum RoomEvent {
     Said { from: String, text: String },
 }
 
-/// Chat rooms by name: the one thing shared across runs on purpose (other tabs join by name).
+/// Chat rooms by key: a run's own (`run:<id>`) or a named one, the one thing shared across runs
+/// on purpose (other tabs join by name).
 #[derive(Clone)]
 pub struct Rooms {
     /// Each room's fan-out, kept while anyone is in it and forgotten the moment nobody is (a
@@ -152,12 +157,14 @@ async fn upgrade(
             query.peer
         )));
     }
+    let run = trace.as_ref().map(|ids| ids.run.clone());
     let tracer = Tracer::new(&state.trace, trace);
     let chat_rate = state.config.limits.chat_rate;
     let conversation = PushConversation {
         state: state.clone(),
         follow: None,
         room: None,
+        run,
         chat: Talk {
             rate: chat_rate,
             bucket: TokenBucket::with_burst(chat_rate, CHAT_BURST),
@@ -209,6 +216,8 @@ struct PushConversation {
     state: AppState,
     follow: Option<watch::Receiver<JobUpdate>>,
     room: Option<Membership>,
+    /// The run the socket was opened with, whose room an unnamed join is for.
+    run: Option<RunId>,
     chat: Talk,
 }
 
@@ -224,6 +233,7 @@ impl Conversation for PushConversation {
             &self.state,
             &mut self.follow,
             &mut self.room,
+            self.run.as_ref(),
             &self.chat,
         ) {
             Ok(Some(frame)) => vec![Outgoing::frame(&frame)],
@@ -275,6 +285,7 @@ fn handle(
     state: &AppState,
     follow: &mut Option<watch::Receiver<JobUpdate>>,
     room: &mut Option<Membership>,
+    run: Option<&RunId>,
     chat: &Talk,
 ) -> Result<Option<ServerFrame>, String> {
     match frame.map_err(|e| format!("unreadable frame: {e}"))? {
@@ -289,9 +300,15 @@ fn handle(
             room: name_of_room,
             name,
         } => {
-            if !is_valid_name(&name_of_room) || !is_valid_name(&name) {
+            if !(name_of_room.is_empty() || is_valid_name(&name_of_room)) || !is_valid_name(&name) {
                 return Err("room and name: 1 to 40 letters, digits, spaces, - or _".into());
             }
+            let name_of_room = if name_of_room.is_empty() {
+                let run = run.ok_or("name a room, or open the socket with run=…")?;
+                format!("run:{}", run.0)
+            } else {
+                name_of_room
+            };
             let rejoining = room.as_ref().is_some_and(|m| m.room == name_of_room);
             let (tx, rx) = state
                 .rooms
