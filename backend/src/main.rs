@@ -71,6 +71,9 @@ struct Args {
     /// Messages one client may publish in a burst.
     #[arg(long, default_value_t = limits::PUBLISH_RATE.burst)]
     publish_burst: u32,
+    /// Chat lines one push socket may say per second (burst 20); 0: no limit.
+    #[arg(long, default_value_t = limits::CHAT_RATE)]
+    chat_rate: u32,
     /// The largest WebSocket message and frame a client may send, in bytes (more: close 1009).
     #[arg(long, default_value_t = limits::WS_MAX_MESSAGE)]
     ws_max_message: usize,
@@ -116,6 +119,7 @@ async fn main() -> anyhow::Result<()> {
                 per_second: args.publish_rate,
                 burst: args.publish_burst,
             },
+            chat_rate: args.chat_rate,
             ws_max_message: args.ws_max_message,
             store_ttl: args.store_ttl_secs.map(Duration::from_secs),
             ..Limits::default()

@@ -22,6 +22,7 @@ use tokio_tungstenite::{
     },
 };
 
+use backend::{Config, limits::Limits};
 use common::Socket;
 
 async fn open(server: &common::TestServer, query: &str) -> Socket {
@@ -195,6 +196,166 @@ async fn a_room_tells_everyone_who_joined_and_what_was_said() {
 }
 
 #[tokio::test]
+async fn a_fast_talker_is_told_to_slow_down_and_can_talk_again_after_a_pause() {
+    let server = common::TestServer::start().await;
+    let mut talker = open(&server, "").await;
+    send(
+        &mut talker,
+        ClientFrame::Join {
+            room: "busy".into(),
+            name: "fast".into(),
+        },
+    )
+    .await;
+    // More lines at once than the burst allows.
+    for n in 0..30 {
+        send(
+            &mut talker,
+            ClientFrame::Say {
+                text: format!("line {n}"),
+            },
+        )
+        .await;
+    }
+    let (mut said, mut refused) = (0, 0);
+    while said + refused < 30 {
+        match next(&mut talker).await {
+            ServerFrame::Chat { .. } => said += 1,
+            ServerFrame::Error { error } => {
+                assert_eq!(error, "too many chat lines: at most 10 per second");
+                refused += 1;
+            }
+            ServerFrame::Notice { .. } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(refused > 0, "{said} lines went through, none was refused");
+    assert!(said >= 20, "the burst goes through, {said} did");
+    // The socket stayed open; a moment later there is room for a line again.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    send(
+        &mut talker,
+        ClientFrame::Say {
+            text: "calmer now".into(),
+        },
+    )
+    .await;
+    assert_eq!(
+        next(&mut talker).await,
+        ServerFrame::Chat {
+            room: "busy".into(),
+            from: "fast".into(),
+            text: "calmer now".into(),
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_full_room_refuses_one_more_member_until_someone_leaves() {
+    const MAX_MEMBERS: usize = 32;
+    let server = common::TestServer::start().await;
+    let mut members = Vec::new();
+    for n in 0..MAX_MEMBERS {
+        let mut member = open(&server, "").await;
+        send(
+            &mut member,
+            ClientFrame::Join {
+                room: "full".into(),
+                name: format!("m{n}"),
+            },
+        )
+        .await;
+        // Its own notice: it is in before the next one joins.
+        assert_eq!(
+            next(&mut member).await,
+            ServerFrame::Notice {
+                text: format!("m{n} joined full")
+            }
+        );
+        members.push(member);
+    }
+    let join = ClientFrame::Join {
+        room: "full".into(),
+        name: "late".into(),
+    };
+    let mut late = open(&server, "").await;
+    send(&mut late, join.clone()).await;
+    assert_eq!(
+        next(&mut late).await,
+        ServerFrame::Error {
+            error: "room full is full: at most 32 members".into()
+        }
+    );
+    // The socket stays open, and once a member leaves there is room.
+    members.pop().unwrap().close(None).await.unwrap();
+    let mut tries = 0;
+    loop {
+        send(&mut late, join.clone()).await;
+        match next(&mut late).await {
+            ServerFrame::Notice { text } if text == "late joined full" => break,
+            ServerFrame::Error { error } if error.contains("is full") && tries < 50 => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            other => panic!("expected to get in, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_unnamed_room_is_the_run_s_own() {
+    let server = common::TestServer::start().await;
+    let join = |name: &str| ClientFrame::Join {
+        room: String::new(),
+        name: name.into(),
+    };
+    let mut ada = open(&server, "?run=run-a&rid=1").await;
+    send(&mut ada, join("ada")).await;
+    assert_eq!(
+        next(&mut ada).await,
+        ServerFrame::Notice {
+            text: "ada joined run:run-a".into()
+        }
+    );
+    let mut bob = open(&server, "?run=run-a&rid=2").await;
+    send(&mut bob, join("bob")).await;
+    assert!(matches!(next(&mut bob).await, ServerFrame::Notice { .. }));
+    assert!(matches!(next(&mut ada).await, ServerFrame::Notice { .. }));
+    // Another run's unnamed room is another room.
+    let mut eve = open(&server, "?run=run-b&rid=1").await;
+    send(&mut eve, join("eve")).await;
+    assert_eq!(
+        next(&mut eve).await,
+        ServerFrame::Notice {
+            text: "eve joined run:run-b".into()
+        }
+    );
+    send(&mut bob, ClientFrame::Say { text: "hi".into() }).await;
+    let line = ServerFrame::Chat {
+        room: "run:run-a".into(),
+        from: "bob".into(),
+        text: "hi".into(),
+    };
+    assert_eq!(next(&mut ada).await, line);
+    assert_eq!(next(&mut bob).await, line);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), eve.next())
+            .await
+            .is_err(),
+        "eve heard nothing"
+    );
+    // Without a run there is no room to default to.
+    let mut nobody = open(&server, "").await;
+    send(&mut nobody, join("x")).await;
+    assert_eq!(
+        next(&mut nobody).await,
+        ServerFrame::Error {
+            error: "name a room, or open the socket with run=…".into()
+        }
+    );
+}
+
+#[tokio::test]
 async fn bad_frames_get_an_error_frame_and_the_socket_stays_open() {
     let server = common::TestServer::start().await;
     let mut socket = open(&server, "").await;
@@ -245,7 +406,15 @@ async fn a_cross_site_page_cannot_open_a_push_socket() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_that_does_not_read_is_dropped_while_the_room_goes_on() {
-    let server = common::TestServer::start().await;
+    // No chat rate limit: this is about a slow reader, with a talker far faster than a person.
+    let server = common::TestServer::with_config(Config {
+        limits: Limits {
+            chat_rate: 0,
+            ..Limits::default()
+        },
+        ..Config::default()
+    })
+    .await;
     let mut slow = open(&server, "").await;
     send(
         &mut slow,

@@ -25,8 +25,13 @@ pub trait Frame: Serialize + DeserializeOwned {
 pub enum ClientFrame {
     /// Push me this job's progress as it happens.
     Follow { job: JobId },
-    /// Put me in a chat room under a display name; everyone there is told.
-    Join { room: String, name: String },
+    /// Put me in a chat room under a display name; everyone there is told. No `room` (or an
+    /// empty one): the room of the run the socket was opened with (`run=…`).
+    Join {
+        #[serde(default)]
+        room: String,
+        name: String,
+    },
     /// Say something to my room.
     Say { text: String },
 }
@@ -67,6 +72,9 @@ impl Frame for ClientFrame {
     fn summary(&self) -> String {
         match self {
             ClientFrame::Follow { job } => format!("follow {}", job.0),
+            ClientFrame::Join { room, name } if room.is_empty() => {
+                format!("join this run's room as {name}")
+            }
             ClientFrame::Join { room, name } => format!("join {room} as {name}"),
             ClientFrame::Say { text } => {
                 format!("say: {}", text.chars().take(24).collect::<String>())
@@ -101,4 +109,22 @@ pub fn frame_bytes(payload: usize, from_server: bool) -> u64 {
         _ => 10,
     };
     (header + payload + if from_server { 0 } else { 4 }) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_join_without_a_room_is_for_the_run_s_room() {
+        let join: ClientFrame = serde_json::from_str(r#"{"type":"join","name":"ada"}"#).unwrap();
+        assert_eq!(
+            join,
+            ClientFrame::Join {
+                room: String::new(),
+                name: "ada".into()
+            }
+        );
+        assert_eq!(join.summary(), "join this run's room as ada");
+    }
 }

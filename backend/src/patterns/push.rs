@@ -2,6 +2,9 @@
 //! frames whenever it has something: a followed job's progress, notices such as someone joining,
 //! chat lines of the client's room. Ping/pong keeps the connection alive.
 //!
+//! A chat room is the socket's run's own (`run:<id>`) unless the client names one; a named room
+//! is shared by whoever names it (other tabs), and can never be a run's, as names have no `:`.
+//!
 //! The socket loop itself (bounds, pings, slow readers, shutdown) is [`crate::transport::websocket`]'s, shared
 //! with the pub/sub demo; this module is only what a push socket says.
 
@@ -17,6 +20,7 @@ use axum::{
 use protocol::{
     job::JobUpdate,
     push::{ClientFrame, Frame, MAX_TEXT, ServerFrame, is_valid_name},
+    trace::RunId,
 };
 use serde::Deserialize;
 use tokio::sync::{broadcast, watch};
@@ -29,12 +33,18 @@ use crate::{
     openapi,
     server::expiring::{Expiring, WhenFull},
     server::origin,
+    server::rate_limit::TokenBucket,
     trace::{TraceIds, Tracer},
     transport::websocket::{self, Conversation, Next, Outgoing},
 };
 
 /// Room lines a member may fall behind before it is closed as too slow.
 pub const ROOM_BUFFER: usize = 64;
+/// Chat lines one socket may say in a burst before [`crate::server::limits::CHAT_RATE`] (per
+/// second) applies.
+pub const CHAT_BURST: u32 = 20;
+/// Members one room holds at once; a join past it gets an error frame.
+pub const MAX_MEMBERS: usize = 32;
 /// Rooms kept at once (empty rooms are removed when a new one is made).
 pub const MAX_ROOMS: usize = 1_000;
 
@@ -45,7 +55,8 @@ enum RoomEvent {
     Said { from: String, text: String },
 }
 
-/// Chat rooms by name: the one thing shared across runs on purpose (other tabs join by name).
+/// Chat rooms by key: a run's own (`run:<id>`) or a named one, the one thing shared across runs
+/// on purpose (other tabs join by name).
 #[derive(Clone)]
 pub struct Rooms {
     /// Each room's fan-out, kept while anyone is in it and forgotten the moment nobody is (a
@@ -64,9 +75,12 @@ impl Default for Rooms {
 }
 
 impl Rooms {
+    /// Joins `room` (made if new), unless it has [`MAX_MEMBERS`] already; `rejoining` is for
+    /// a socket in that room already, which is not counted twice.
     fn join(
         &self,
         room: &str,
+        rejoining: bool,
     ) -> Result<(broadcast::Sender<RoomEvent>, broadcast::Receiver<RoomEvent>), AppError> {
         let mut rooms = self.rooms.lock();
         let tx = rooms
@@ -74,6 +88,11 @@ impl Rooms {
             .map_err(|_| {
                 AppError::TooManyRequests(format!("{MAX_ROOMS} rooms are open already"))
             })?;
+        if tx.receiver_count() - usize::from(rejoining) >= MAX_MEMBERS {
+            return Err(AppError::TooManyRequests(format!(
+                "room {room} is full: at most {MAX_MEMBERS} members"
+            )));
+        }
         Ok((tx.clone(), tx.subscribe()))
     }
 
@@ -138,11 +157,18 @@ async fn upgrade(
             query.peer
         )));
     }
+    let run = trace.as_ref().map(|ids| ids.run.clone());
     let tracer = Tracer::new(&state.trace, trace);
+    let chat_rate = state.config.limits.chat_rate;
     let conversation = PushConversation {
         state: state.clone(),
         follow: None,
         room: None,
+        run,
+        chat: Talk {
+            rate: chat_rate,
+            bucket: TokenBucket::with_burst(chat_rate, CHAT_BURST),
+        },
     };
     Ok(websocket::accept(
         ws,
@@ -179,11 +205,20 @@ struct Membership {
     rx: broadcast::Receiver<RoomEvent>,
 }
 
-/// One push socket's state: the job it follows and the room it is in.
+/// How fast one socket may chat: `rate` lines a second (0: no limit), drawn from `bucket`.
+struct Talk {
+    rate: u32,
+    bucket: TokenBucket,
+}
+
+/// One push socket's state: the job it follows, the room it is in and its chat budget.
 struct PushConversation {
     state: AppState,
     follow: Option<watch::Receiver<JobUpdate>>,
     room: Option<Membership>,
+    /// The run the socket was opened with, whose room an unnamed join is for.
+    run: Option<RunId>,
+    chat: Talk,
 }
 
 impl Conversation for PushConversation {
@@ -193,7 +228,14 @@ impl Conversation for PushConversation {
             .as_ref()
             .map(ClientFrame::summary)
             .unwrap_or_else(|_| "unreadable frame".into());
-        let answer = match handle(parsed, &self.state, &mut self.follow, &mut self.room) {
+        let answer = match handle(
+            parsed,
+            &self.state,
+            &mut self.follow,
+            &mut self.room,
+            self.run.as_ref(),
+            &self.chat,
+        ) {
             Ok(Some(frame)) => vec![Outgoing::frame(&frame)],
             Ok(None) => Vec::new(),
             Err(error) => vec![Outgoing::frame(&ServerFrame::Error { error })],
@@ -243,6 +285,8 @@ fn handle(
     state: &AppState,
     follow: &mut Option<watch::Receiver<JobUpdate>>,
     room: &mut Option<Membership>,
+    run: Option<&RunId>,
+    chat: &Talk,
 ) -> Result<Option<ServerFrame>, String> {
     match frame.map_err(|e| format!("unreadable frame: {e}"))? {
         ClientFrame::Follow { job } => {
@@ -256,10 +300,20 @@ fn handle(
             room: name_of_room,
             name,
         } => {
-            if !is_valid_name(&name_of_room) || !is_valid_name(&name) {
+            if !(name_of_room.is_empty() || is_valid_name(&name_of_room)) || !is_valid_name(&name) {
                 return Err("room and name: 1 to 40 letters, digits, spaces, - or _".into());
             }
-            let (tx, rx) = state.rooms.join(&name_of_room).map_err(|e| e.to_string())?;
+            let name_of_room = if name_of_room.is_empty() {
+                let run = run.ok_or("name a room, or open the socket with run=…")?;
+                format!("run:{}", run.0)
+            } else {
+                name_of_room
+            };
+            let rejoining = room.as_ref().is_some_and(|m| m.room == name_of_room);
+            let (tx, rx) = state
+                .rooms
+                .join(&name_of_room, rejoining)
+                .map_err(|e| e.to_string())?;
             let _ = tx.send(RoomEvent::Joined { name: name.clone() });
             *room = Some(Membership {
                 room: name_of_room,
@@ -275,6 +329,12 @@ fn handle(
             };
             if text.is_empty() || text.len() > MAX_TEXT {
                 return Err(format!("text must be 1 to {MAX_TEXT} bytes"));
+            }
+            if chat.bucket.take().is_err() {
+                return Err(format!(
+                    "too many chat lines: at most {} per second",
+                    chat.rate
+                ));
             }
             let _ = m.tx.send(RoomEvent::Said {
                 from: m.name.clone(),
@@ -292,8 +352,8 @@ mod tests {
     #[test]
     fn rooms_nobody_is_in_are_forgotten_and_rooms_are_capped() {
         let rooms = Rooms::default();
-        let (_tx, rx) = rooms.join("a").unwrap();
-        let kept = rooms.join("b").unwrap();
+        let (_tx, rx) = rooms.join("a", false).unwrap();
+        let kept = rooms.join("b", false).unwrap();
         drop(rx);
         rooms.prune();
         assert_eq!(rooms.len(), 1, "a is empty; b is not");
@@ -301,10 +361,29 @@ mod tests {
         rooms.prune();
         assert!(rooms.is_empty());
         let held: Vec<_> = (0..MAX_ROOMS)
-            .map(|n| rooms.join(&n.to_string()).unwrap())
+            .map(|n| rooms.join(&n.to_string(), false).unwrap())
             .collect();
-        assert!(rooms.join("one more").is_err());
+        assert!(rooms.join("one more", false).is_err());
         drop(held);
-        assert!(rooms.join("one more").is_ok(), "empty rooms make room");
+        assert!(
+            rooms.join("one more", false).is_ok(),
+            "empty rooms make room"
+        );
+    }
+
+    #[test]
+    fn a_room_holds_at_most_max_members_and_a_member_may_rejoin() {
+        let rooms = Rooms::default();
+        let members: Vec<_> = (0..MAX_MEMBERS)
+            .map(|_| rooms.join("full", false).unwrap())
+            .collect();
+        let refused = rooms.join("full", false).unwrap_err().to_string();
+        assert_eq!(refused, "room full is full: at most 32 members");
+        assert!(
+            rooms.join("full", true).is_ok(),
+            "a member is not counted twice"
+        );
+        drop(members);
+        assert!(rooms.join("full", false).is_ok());
     }
 }

@@ -19,6 +19,9 @@ pub const PUBLISH_RATE: Rate = Rate {
     per_second: 50,
     burst: 100,
 };
+/// Chat lines one push socket may say per second (in a burst: `patterns::push::CHAT_BURST`);
+/// a line over it gets an error frame, and the socket stays open.
+pub const CHAT_RATE: u32 = 10;
 /// The largest WebSocket message (and frame) a client may send.
 pub const WS_MAX_MESSAGE: usize = 16 * 1024;
 /// Connections open at once, all clients together. Measured, an idle held connection costs
@@ -59,6 +62,8 @@ pub struct Limits {
     pub job_rate: Rate,
     /// Publishes per client; `per_second == 0` is no limit.
     pub publish_rate: Rate,
+    /// Chat lines per push socket per second; 0 is no limit.
+    pub chat_rate: u32,
     /// The largest WebSocket message and frame a client may send (bigger: closed with 1009).
     pub ws_max_message: usize,
     /// Replaces every store's own TTL (runs, jobs, sessions, uploads, topics, per-run actors)
@@ -76,6 +81,7 @@ impl Default for Limits {
             response_write_timeout: RESPONSE_WRITE_TIMEOUT,
             job_rate: JOB_RATE,
             publish_rate: PUBLISH_RATE,
+            chat_rate: CHAT_RATE,
             ws_max_message: WS_MAX_MESSAGE,
             store_ttl: None,
         }

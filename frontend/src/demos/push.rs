@@ -1,6 +1,6 @@
 //! Push over WebSocket: one socket carries the job's progress as the server pushes it, and a
-//! chat room of simulated clients (each its own real WebSocket and lifeline) that other tabs can
-//! join by the room's name.
+//! chat room of simulated clients (each its own real WebSocket and lifeline): the run's own room,
+//! or a named one that other tabs can join by its name.
 
 use leptos::{prelude::*, task::spawn_local};
 use protocol::{
@@ -29,7 +29,8 @@ pub fn Push() -> impl IntoView {
     let recorder = use_recorder();
     let params = JobParams::new(4, 400);
     let clients = url_param("clients", "2");
-    let room = url_param("room", "lobby");
+    // Empty: the run's own room; a named room is shared with whoever names it (other tabs).
+    let room = url_param("room", "");
     let progress = RwSignal::new(None::<JobUpdate>);
     let status = RwSignal::new(String::new());
     let chat = RwSignal::new(Vec::<String>::new());
@@ -186,8 +187,9 @@ pub fn Push() -> impl IntoView {
             <JobInputs params=params/>
             <NumberInput label="Chat clients" testid="param-clients" value=clients/>
             <label>
-                "Room (other tabs can join it)"
-                <input data-testid="param-room" type="text" prop:value=move || room.get()
+                "Room (name one for other tabs to join)"
+                <input data-testid="param-room" type="text" placeholder="this run's room"
+                    prop:value=move || room.get()
                     on:input=move |ev| room.set(event_target_value(&ev))/>
             </label>
             <JobProgress update=progress/>
