@@ -75,6 +75,9 @@ struct Args {
     /// 10 min; per-run actors 5 min) with this many seconds.
     #[arg(long = "store-ttl")]
     store_ttl_secs: Option<u64>,
+    /// Serve GET /api/debug/stats and POST /api/bench/bare, for tests and benchmarks only.
+    #[arg(long)]
+    debug_routes: bool,
 }
 
 #[tokio::main]
@@ -115,6 +118,7 @@ async fn main() -> anyhow::Result<()> {
             ws_max_message: args.ws_max_message,
             store_ttl: args.store_ttl_secs.map(Duration::from_secs),
         },
+        debug_routes: args.debug_routes,
     });
     let state = match &args.redis_url {
         Some(url) => match state.with_redis(url).await {
