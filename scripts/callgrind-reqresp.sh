@@ -36,7 +36,7 @@ run() {
   local path=$1 n=$2 port
   port=$(free_port)
   valgrind --tool=callgrind --cache-sim=yes --callgrind-out-file="$out/cg.out" \
-    "$bin" --addr "127.0.0.1:$port" --dist /nonexistent --instance callgrind >/dev/null 2>&1 &
+    "$bin" --addr "127.0.0.1:$port" --dist /nonexistent --instance callgrind --debug-routes >/dev/null 2>&1 &
   local pid=$!
   python3 "$out/client.py" "$port" "$n" "$path"
   kill -INT $pid

@@ -26,7 +26,8 @@ fi
 
 cargo build --quiet -p backend
 LOG=$(mktemp)
-./target/debug/backend --addr 127.0.0.1:0 >"$LOG" 2>&1 &
+# --debug-routes: the stats and the benchmark baseline are fuzzed too.
+./target/debug/backend --addr 127.0.0.1:0 --debug-routes >"$LOG" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true; rm -f "$LOG"' EXIT
 BASE=""

@@ -24,7 +24,7 @@
 //!
 //! Beside them: [`error`] (the one error type), [`extract`] (JSON and query extractors that
 //! reject with it), [`stores`] (the sweep and `GET
-//! /api/debug/stats` over every store), [`openapi`] (`GET /api/openapi.json`), and here the
+//! /api/debug/stats` over every store, served with `--debug-routes`), [`openapi`] (`GET /api/openapi.json`), and here the
 //! configuration, the shared state, [`app`] and [`serve`].
 #![forbid(unsafe_code)]
 
@@ -78,6 +78,10 @@ pub struct Config {
     pub max_subscribers_per_topic: Option<usize>,
     /// Per-client caps, rate limits, WebSocket sizes and store TTLs.
     pub limits: Limits,
+    /// Serve the routes for tests and benchmarks, `GET /api/debug/stats` (what the server
+    /// holds) and `POST /api/bench/bare` (the untraced baseline). Off: they are unknown API
+    /// paths (404) and left out of `/api/openapi.json`, so a public server shows neither.
+    pub debug_routes: bool,
 }
 
 /// Cheap handles shared by every handler, behind one `Arc`: axum's `State` extractor clones the
@@ -210,29 +214,46 @@ impl AppState {
 
 /// The traced API, each route registered with its description (`routes!`), so the router and
 /// `/api/openapi.json` cannot drift apart: the health check and the description itself, the
-/// trace, every demo, the stats.
-fn traced_api() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+/// trace, every demo, and with `debug_routes` the stats.
+fn traced_api(debug_routes: bool) -> OpenApiRouter<AppState> {
+    let api = OpenApiRouter::new()
         .routes(routes!(health))
         .routes(routes!(openapi::serve))
         .merge(trace::socket::router())
-        .merge(patterns::router())
-        .merge(stores::router())
+        .merge(patterns::router());
+    if debug_routes {
+        api.merge(stores::router())
+    } else {
+        api
+    }
 }
 
-/// The OpenAPI description of everything [`app`] serves under `/api`, as
-/// `GET /api/openapi.json` serves it.
-pub fn openapi_spec() -> utoipa::openapi::OpenApi {
+/// The benchmarks' untraced baseline with `debug_routes`, else nothing.
+fn baseline_api(debug_routes: bool) -> OpenApiRouter<AppState> {
+    if debug_routes {
+        server::baseline::router()
+    } else {
+        OpenApiRouter::new()
+    }
+}
+
+/// The OpenAPI description of everything [`app`] serves under `/api` (with
+/// [`Config::debug_routes`] as given), as `GET /api/openapi.json` serves it.
+pub fn openapi_spec(debug_routes: bool) -> utoipa::openapi::OpenApi {
     let doc = OpenApiRouter::<AppState>::with_openapi(openapi::ApiDoc::openapi())
-        .nest("/api", traced_api().merge(server::baseline::router()))
+        .nest(
+            "/api",
+            traced_api(debug_routes).merge(baseline_api(debug_routes)),
+        )
         .into_openapi();
     openapi::finish(doc)
 }
 
 /// The whole application: the API under `/api`, the built frontend everywhere else.
 pub fn app(state: AppState) -> Router {
-    let (traced, _) = traced_api().split_for_parts();
-    let (baseline, _) = server::baseline::router().split_for_parts();
+    let debug_routes = state.config.debug_routes;
+    let (traced, _) = traced_api(debug_routes).split_for_parts();
+    let (baseline, _) = baseline_api(debug_routes).split_for_parts();
     let api = traced
         .fallback(|| async { AppError::NotFound("no such API endpoint".into()) })
         // axum's own rejections (405, a bad path or query) answer in the same JSON shape.

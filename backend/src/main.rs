@@ -81,6 +81,9 @@ struct Args {
     /// 10 min; per-run actors 5 min) with this many seconds.
     #[arg(long = "store-ttl")]
     store_ttl_secs: Option<u64>,
+    /// Serve GET /api/debug/stats and POST /api/bench/bare, for tests and benchmarks only.
+    #[arg(long)]
+    debug_routes: bool,
 }
 
 #[tokio::main]
@@ -124,6 +127,7 @@ async fn main() -> anyhow::Result<()> {
             store_ttl: args.store_ttl_secs.map(Duration::from_secs),
             ..Limits::default()
         },
+        debug_routes: args.debug_routes,
     });
     let state = match &args.redis_url {
         Some(url) => match state.with_redis(url).await {

@@ -8,6 +8,7 @@
 use std::sync::LazyLock;
 
 use axum::{
+    extract::State,
     http::{Method, header},
     response::IntoResponse,
     routing::MethodRouter,
@@ -22,7 +23,7 @@ use utoipa::{
 };
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 
-use crate::server::cross_site;
+use crate::{AppState, server::cross_site};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -178,19 +179,25 @@ fn json_error(description: &str) -> openapi::RefOr<openapi::Response> {
         .into()
 }
 
-static SPEC_JSON: LazyLock<String> = LazyLock::new(|| {
-    crate::openapi_spec()
+/// The description without and with the debug routes ([`crate::Config::debug_routes`]).
+static SPEC_JSON: [LazyLock<String>; 2] = [
+    LazyLock::new(|| spec_json(false)),
+    LazyLock::new(|| spec_json(true)),
+];
+
+fn spec_json(debug_routes: bool) -> String {
+    crate::openapi_spec(debug_routes)
         .to_pretty_json()
         .expect("the description serializes")
-});
+}
 
 /// `GET /api/openapi.json`.
 #[utoipa::path(get, path = "/openapi.json", tag = "server",
     responses((status = 200, description = "This description", content_type = "application/json", body = Object)))]
-pub async fn serve() -> impl IntoResponse {
+pub async fn serve(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        SPEC_JSON.as_str(),
+        SPEC_JSON[usize::from(state.config.debug_routes)].as_str(),
     )
 }
 
@@ -200,7 +207,7 @@ mod tests {
 
     #[test]
     fn every_operation_documents_its_errors_as_json() {
-        let doc = crate::openapi_spec();
+        let doc = crate::openapi_spec(true);
         assert!(doc.paths.paths.len() > 25, "{}", doc.paths.paths.len());
         for (path, item) in doc.paths.paths.clone().iter_mut() {
             for op in operations(item) {

@@ -18,7 +18,10 @@ fn post_json(uri: &str, body: impl Into<Body>) -> Request<Body> {
 
 #[tokio::test]
 async fn answers_the_json_it_was_sent_untraced() {
-    let router = app(AppState::new(Config::default()));
+    let router = app(AppState::new(Config {
+        debug_routes: true,
+        ..Config::default()
+    }));
     let order = serde_json::to_value(Order::sample(3)).unwrap();
     let response = router
         .clone()
@@ -52,7 +55,10 @@ async fn answers_the_json_it_was_sent_untraced() {
 
 #[tokio::test]
 async fn a_malformed_body_or_not_an_object_is_a_json_4xx() {
-    let router = app(AppState::new(Config::default()));
+    let router = app(AppState::new(Config {
+        debug_routes: true,
+        ..Config::default()
+    }));
     for (body, want) in [
         ("{\"items\": [", StatusCode::BAD_REQUEST),
         // What the spec promises back is an object: anything else is refused.

@@ -15,8 +15,16 @@ use tower::ServiceExt;
 /// A documented operation: `(METHOD, /api/path)`.
 type Route = (String, String);
 
+/// The full configuration: with the debug routes.
+fn with_debug_routes() -> Config {
+    Config {
+        debug_routes: true,
+        ..Config::default()
+    }
+}
+
 fn routes_in_spec() -> BTreeSet<Route> {
-    let doc = backend::openapi_spec();
+    let doc = backend::openapi_spec(true);
     let mut routes = BTreeSet::new();
     for (path, item) in doc.paths.paths.clone().iter_mut() {
         let methods = [
@@ -41,11 +49,11 @@ fn routes_in_spec() -> BTreeSet<Route> {
 /// the catch-alls passed on "any method" to a balancer or sidecar.
 #[tokio::test]
 async fn documented_paths_serve_no_undocumented_method() {
-    let router = app(AppState::new(Config::default()));
+    let router = app(AppState::new(with_debug_routes()));
     let spec = routes_in_spec();
     assert!(spec.len() > 25, "{} operations", spec.len());
     let paths: BTreeSet<&String> = spec.iter().map(|(_, p)| p).collect();
-    let doc = backend::openapi_spec();
+    let doc = backend::openapi_spec(true);
     for path in paths {
         let item = &doc.paths.paths[path];
         let any_method = [&item.get, &item.post].into_iter().flatten().any(|op| {
@@ -83,7 +91,7 @@ async fn documented_paths_serve_no_undocumented_method() {
 /// may fall through to the API's 404 fallback or get a 405, and every error is JSON.
 #[tokio::test]
 async fn every_documented_operation_is_served() {
-    let router = app(AppState::new(Config::default()));
+    let router = app(AppState::new(with_debug_routes()));
     for (method, path) in routes_in_spec() {
         let uri = path
             .replace("{run}", "r1")
@@ -125,6 +133,61 @@ async fn every_documented_operation_is_served() {
                 content_type.starts_with("application/json"),
                 "{method} {uri}: {status} with {content_type:?}: {body}"
             );
+        }
+    }
+}
+
+/// `GET /api/debug/stats` and `POST /api/bench/bare` are for tests and benchmarks: without
+/// `--debug-routes` they are unknown API paths, as the description says; with it, served.
+#[tokio::test]
+async fn debug_routes_are_served_and_described_only_with_the_flag() {
+    for debug_routes in [false, true] {
+        let router = app(AppState::new(Config {
+            debug_routes,
+            ..Config::default()
+        }));
+        let ask = |method: Method, uri: &str, body: &'static str| {
+            Request::builder()
+                .method(method)
+                .uri(uri)
+                .header("content-type", "application/json")
+                .body(Body::from(body))
+                .unwrap()
+        };
+        let stats = router
+            .clone()
+            .oneshot(ask(Method::GET, "/api/debug/stats", ""))
+            .await
+            .unwrap();
+        let bare = router
+            .clone()
+            .oneshot(ask(Method::POST, "/api/bench/bare", "{}"))
+            .await
+            .unwrap();
+        let spec = router
+            .clone()
+            .oneshot(ask(Method::GET, "/api/openapi.json", ""))
+            .await
+            .unwrap();
+        let spec: serde_json::Value =
+            serde_json::from_slice(&spec.into_body().collect().await.unwrap().to_bytes()).unwrap();
+        let described = |path: &str| spec["paths"].get(path).is_some();
+        assert_eq!(
+            (described("/api/debug/stats"), described("/api/bench/bare")),
+            (debug_routes, debug_routes),
+            "described with --debug-routes only"
+        );
+        assert!(described("/api/health"));
+        if debug_routes {
+            assert_eq!(stats.status(), StatusCode::OK);
+            assert_eq!(bare.status(), StatusCode::OK);
+            continue;
+        }
+        for response in [stats, bare] {
+            assert_eq!(response.status(), StatusCode::NOT_FOUND);
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            let error: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(error["error"], "no such API endpoint");
         }
     }
 }

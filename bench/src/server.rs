@@ -48,9 +48,16 @@ impl ServerUnderTest {
         binary: &Path,
         args: &[String],
     ) -> anyhow::Result<ServerUnderTest> {
-        let mut all: Vec<String> = ["--addr", "127.0.0.1:0", "--dist", "/nonexistent"]
-            .map(String::from)
-            .to_vec();
+        // The soak reads `/api/debug/stats`, reqresp measures `/api/bench/bare`.
+        let mut all: Vec<String> = [
+            "--addr",
+            "127.0.0.1:0",
+            "--dist",
+            "/nonexistent",
+            "--debug-routes",
+        ]
+        .map(String::from)
+        .to_vec();
         all.extend_from_slice(args);
         Self::spawn(binary, &all, SERVING).await
     }

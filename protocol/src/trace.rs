@@ -5,6 +5,8 @@
 //! started) and streams those records to the page. Both halves of one exchange share a
 //! [`RequestId`], which is how the page pairs them and maps server time onto its own clock.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 /// Identifies one run of one demo, chosen by the page. 1 to 64 characters of `[A-Za-z0-9_-]`.
@@ -157,12 +159,79 @@ impl Transport {
     }
 }
 
-/// One header line as it was seen on the wire.
+/// One header line as it was seen on the wire (credentials redacted: [`Header::recorded`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Header {
     pub name: String,
     pub value: String,
+}
+
+impl Header {
+    /// The line as a trace records it: its value through [`redact_header`].
+    pub fn recorded(name: String, value: String) -> Header {
+        let value = match redact_header(&name, &value) {
+            Cow::Borrowed(_) => value,
+            Cow::Owned(redacted) => redacted,
+        };
+        Header { name, value }
+    }
+}
+
+/// The cookie of the stateful/stateless demo, whose value the lesson shows (what the balancer
+/// and the instances pass around is the point of the demo), so it is kept in recorded traces.
+pub const DEMO_SESSION_COOKIE: &str = "session";
+
+/// The value of header `name` as recorded traces and exports show it: the credentials a
+/// browser or a client may carry (`Cookie`, `Set-Cookie`, `Authorization`,
+/// `Proxy-Authorization`) become `[redacted: N bytes]`, so a shared trace does not hand them on.
+/// Cookies keep their names and `Set-Cookie` its attributes; only values go. The exception is
+/// the demo's own [`DEMO_SESSION_COOKIE`], kept and marked as such. Every other header is
+/// unchanged. Only the display: a message's `bytes` stay its size on the wire.
+pub fn redact_header<'a>(name: &str, value: &'a str) -> Cow<'a, str> {
+    if name.eq_ignore_ascii_case("cookie") {
+        let pairs: Vec<String> = value
+            .split(';')
+            .map(|pair| redact_cookie(pair.trim()))
+            .collect();
+        Cow::Owned(pairs.join("; "))
+    } else if name.eq_ignore_ascii_case("set-cookie") {
+        // `name=value` first, then attributes (`Path=/`, `HttpOnly`), which are no secret.
+        let (cookie, attributes) = value.split_once(';').unwrap_or((value, ""));
+        let mut shown = redact_cookie(cookie.trim());
+        if !attributes.is_empty() {
+            shown.push(';');
+            shown.push_str(attributes);
+        }
+        Cow::Owned(shown)
+    } else if name.eq_ignore_ascii_case("authorization")
+        || name.eq_ignore_ascii_case("proxy-authorization")
+    {
+        Cow::Owned(redacted(value))
+    } else {
+        Cow::Borrowed(value)
+    }
+}
+
+/// One `name=value` cookie pair as a trace shows it.
+fn redact_cookie(pair: &str) -> String {
+    match pair.split_once('=') {
+        Some((name, _)) if name.trim() == DEMO_SESSION_COOKIE => {
+            format!("{pair} (the demo's session cookie)")
+        }
+        Some((name, value)) => format!("{name}={}", redacted(value)),
+        // A pair without `=` is a value with an empty name (RFC 6265bis).
+        None if pair.is_empty() => String::new(),
+        None => redacted(pair),
+    }
+}
+
+/// The marker standing for a credential of `value`'s size.
+fn redacted(value: &str) -> String {
+    match value.len() {
+        1 => "[redacted: 1 byte]".to_owned(),
+        n => format!("[redacted: {n} bytes]"),
+    }
 }
 
 /// A timed phase inside one actor, such as the server's `parse`, `process` and `serialize`, or
@@ -283,6 +352,51 @@ pub enum TraceServerMsg {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_are_redacted_but_for_the_demos_session_cookie() {
+        let shown = |name, value| redact_header(name, value).into_owned();
+        assert_eq!(
+            shown("Authorization", "Bearer abc.def"),
+            "[redacted: 14 bytes]"
+        );
+        assert_eq!(shown("proxy-authorization", "x"), "[redacted: 1 byte]");
+        assert_eq!(
+            shown("cookie", "lb_sticky=instance-a; session=s-9; tracker=1234"),
+            "lb_sticky=[redacted: 10 bytes]; session=s-9 (the demo's session cookie); \
+             tracker=[redacted: 4 bytes]"
+        );
+        assert_eq!(shown("Cookie", "secret"), "[redacted: 6 bytes]");
+        assert_eq!(
+            shown(
+                "set-cookie",
+                "session=ada.99.c2ln; Path=/api/lb; HttpOnly; SameSite=Strict"
+            ),
+            "session=ada.99.c2ln (the demo's session cookie); Path=/api/lb; HttpOnly; \
+             SameSite=Strict"
+        );
+        assert_eq!(
+            shown("Set-Cookie", "sid=abcdef; Path=/"),
+            "sid=[redacted: 6 bytes]; Path=/"
+        );
+        assert_eq!(
+            shown("set-cookie", "sessionid=abc"),
+            "sessionid=[redacted: 3 bytes]",
+            "only the demo's cookie, by its exact name"
+        );
+        assert_eq!(shown("content-type", "text/plain"), "text/plain");
+        assert!(matches!(
+            redact_header("x-session", "session=s"),
+            Cow::Borrowed("session=s")
+        ));
+        assert_eq!(
+            Header::recorded("Authorization".into(), "Basic YWRhOmxvdmVsYWNl".into()),
+            Header {
+                name: "Authorization".into(),
+                value: "[redacted: 22 bytes]".into()
+            }
+        );
+    }
 
     #[test]
     fn a_watch_without_after_still_parses_and_after_round_trips() {

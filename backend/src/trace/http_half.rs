@@ -71,6 +71,7 @@ impl HttpHalf {
             }
         };
         let headers = self.headers.lines();
+        let bytes = head_size(&start_line, &headers) + self.body_bytes;
         Message {
             run: ex.run.clone(),
             seq,
@@ -85,11 +86,11 @@ impl HttpHalf {
             connection: ex.connection,
             stream: None,
             label,
-            bytes: Some(head_size(&start_line, &headers) + self.body_bytes),
+            bytes: Some(bytes),
             status: self.status.map(|s| s.as_u16()),
             detail: Some(Detail {
                 start_line,
-                headers,
+                headers: redact(headers),
                 body_bytes: self.body_bytes,
                 phases: self.phases.clone(),
                 ..Detail::default()
@@ -163,7 +164,16 @@ fn transport_of(version: Version) -> Transport {
     }
 }
 
-/// Header lines as they were on the wire.
+/// Header lines as a recorded trace shows them: credentials redacted ([`protocol::trace::redact_header`]; the
+/// demo's session cookie kept). Sizes are counted before, from the lines as they were on the wire.
+pub fn redact(headers: Vec<Header>) -> Vec<Header> {
+    headers
+        .into_iter()
+        .map(|Header { name, value }| Header::recorded(name, value))
+        .collect()
+}
+
+/// Header lines as they were on the wire (recorded through [`redact`]).
 pub fn headers_of(headers: &HeaderMap) -> Vec<Header> {
     headers
         .iter()
@@ -281,6 +291,55 @@ mod tests {
         assert_eq!(
             response.bytes,
             Some(head_size("HTTP/1.1 201 Created", &lines) + 4)
+        );
+    }
+
+    #[test]
+    fn credentials_are_redacted_but_counted_as_sent() {
+        let exchange = Arc::new(Exchange {
+            run: RunId("run-1".into()),
+            request_id: RequestId("7".into()),
+            method: Method::GET,
+            target: "/api/lb/profile".into(),
+            version: Version::HTTP_11,
+            connection: None,
+        });
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "cookie",
+            HeaderValue::from_static("lb_sticky=instance-a; session=s-9"),
+        );
+        headers.insert("authorization", HeaderValue::from_static("Bearer t0ken"));
+        let request = HttpHalf {
+            exchange,
+            at_us: 10,
+            status: None,
+            headers: HeaderBlock::of(&headers),
+            body_bytes: 0,
+            phases: Vec::new(),
+        }
+        .message(0);
+        let start_line = "GET /api/lb/profile HTTP/1.1";
+        assert_eq!(
+            request.bytes,
+            Some(head_size(start_line, &headers_of(&headers))),
+            "the size on the wire, not of the redacted lines"
+        );
+        let shown = request.detail.unwrap().headers;
+        assert_eq!(
+            shown,
+            [
+                Header {
+                    name: "cookie".into(),
+                    value: "lb_sticky=[redacted: 10 bytes]; \
+                            session=s-9 (the demo's session cookie)"
+                        .into()
+                },
+                Header {
+                    name: "authorization".into(),
+                    value: "[redacted: 12 bytes]".into()
+                },
+            ]
         );
     }
 }

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use axum::http::Uri;
 use protocol::trace::{Actor, Detail, Kind, Message, Observer, RequestId, Transport};
 
-use super::{clock::server_now_us, hub::TraceHub, ids::TraceIds};
+use super::{clock::server_now_us, http_half::redact, hub::TraceHub, ids::TraceIds};
 
 /// Records the hops of one traced exchange; does nothing for an untraced one. Cheap to clone.
 #[derive(Clone)]
@@ -162,9 +162,13 @@ impl<'a> Hop<'a> {
         self
     }
 
-    /// Its full detail: start line, headers, body.
+    /// Its full detail: start line, headers (credentials redacted, see [`redact`]), body.
+    /// Set [`Hop::bytes`] from the headers as sent.
     pub fn detail(mut self, detail: Detail) -> Self {
-        self.detail = Some(detail);
+        self.detail = Some(Detail {
+            headers: redact(detail.headers),
+            ..detail
+        });
         self
     }
 
@@ -205,7 +209,10 @@ impl<'a> Hop<'a> {
 
 #[cfg(test)]
 mod tests {
-    use protocol::{pairing, trace::RunId};
+    use protocol::{
+        pairing,
+        trace::{Header, RunId},
+    };
 
     use super::*;
 
@@ -262,6 +269,45 @@ mod tests {
         assert!(
             note.sent_us.is_some() && note.sent_us == note.recv_us,
             "seen whole, now"
+        );
+    }
+
+    #[test]
+    fn a_hops_credentials_are_redacted_but_its_size_is_as_sent() {
+        let hub = TraceHub::default();
+        let headers = vec![
+            Header {
+                name: "set-cookie".into(),
+                value: "lb_sticky=instance-a; Path=/api/lb".into(),
+            },
+            Header {
+                name: "set-cookie".into(),
+                value: "session=s-9; Path=/api/lb".into(),
+            },
+        ];
+        Tracer::new(&hub, Some(ids())).record(|rid| {
+            Hop::new(Kind::Response, "lb", "server", pairing::hop(rid, "lb"))
+                .bytes(99)
+                .detail(Detail {
+                    headers,
+                    ..Detail::default()
+                })
+        });
+        let messages = hub.snapshot(&RunId("r".into())).unwrap();
+        let m = &messages[0];
+        assert_eq!(m.bytes, Some(99));
+        let values: Vec<&str> = m
+            .detail
+            .iter()
+            .flat_map(|d| &d.headers)
+            .map(|h| h.value.as_str())
+            .collect();
+        assert_eq!(
+            values,
+            [
+                "lb_sticky=[redacted: 10 bytes]; Path=/api/lb",
+                "session=s-9 (the demo's session cookie); Path=/api/lb"
+            ]
         );
     }
 }

@@ -19,7 +19,13 @@ impl TestServer {
         Self::with_config(Config::default()).await
     }
 
+    /// Starts a server with `config`, and the debug routes on (the tests read
+    /// `/api/debug/stats`).
     pub async fn with_config(config: Config) -> TestServer {
+        let config = Config {
+            debug_routes: true,
+            ..config
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");

@@ -171,7 +171,9 @@ pub async fn traced_fetch(
             let headers: Vec<Header> = response
                 .headers()
                 .entries()
-                .map(|(name, value)| Header { name, value })
+                // Fetch hides `Set-Cookie`, but an `Authorization` would show: redacted as
+                // the server redacts what it records.
+                .map(|(name, value)| Header::recorded(name, value))
                 .collect();
             let content_type = response.headers().get("content-type").unwrap_or_default();
             match response.binary().await {
