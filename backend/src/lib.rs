@@ -266,12 +266,12 @@ pub fn app(state: AppState) -> Router {
         // Merged after the trace layer, so never traced: the benchmarks' baseline.
         .merge(baseline)
         // State-changing and expensive routes only from this server's own pages (or no page).
-        .layer(middleware::from_fn_with_state(
+        .layer(middleware::map_request_with_state(
             state.clone(),
             server::cross_site::refuse,
         ))
         // Outermost: who the client is and which host it addressed, once per request.
-        .layer(middleware::from_fn_with_state(
+        .layer(middleware::map_request_with_state(
             state.trusted_proxies.clone(),
             server::client::identify,
         ));

@@ -17,8 +17,6 @@ use std::{
 use axum::{
     extract::{ConnectInfo, Request, State},
     http::HeaderMap,
-    middleware::Next,
-    response::Response,
 };
 
 use super::origin::RequestedHost;
@@ -173,11 +171,10 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
 /// request without a peer address, as `oneshot` tests send) and which host it addressed
 /// ([`RequestedHost`], forwarded only from a trusted proxy), and keeps both in the request's
 /// extensions for the limits, the `Origin` checks and the cross-site check.
-pub async fn identify(
-    State(proxies): State<TrustedProxies>,
-    mut request: Request,
-    next: Next,
-) -> Response {
+///
+/// A request mapper, not a wrapping middleware: its future is done before the handler runs, so
+/// a held request (a parked long poll) keeps none of its state.
+pub async fn identify(State(proxies): State<TrustedProxies>, mut request: Request) -> Request {
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -189,7 +186,7 @@ pub async fn identify(
         request.extensions_mut().insert(client);
     }
     request.extensions_mut().insert(host);
-    next.run(request).await
+    request
 }
 
 #[cfg(test)]

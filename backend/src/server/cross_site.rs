@@ -13,7 +13,6 @@
 use axum::{
     extract::{OriginalUri, Request, State},
     http::{HeaderMap, Method, header},
-    middleware::Next,
     response::{IntoResponse, Response},
 };
 
@@ -31,13 +30,13 @@ pub fn guarded(method: &Method, path: &str) -> bool {
         || path.starts_with("/api/work/")
 }
 
-/// Middleware on the API router: answers a guarded cross-site request with a 403.
+/// Request mapper on the API router: answers a guarded cross-site request with a 403, and passes
+/// every other on (a mapper, so a held request keeps none of its state).
 pub async fn refuse(
     State(state): State<AppState>,
     host: RequestedHost,
     request: Request,
-    next: Next,
-) -> Response {
+) -> Result<Request, Response> {
     let path = match request.extensions().get::<OriginalUri>() {
         Some(OriginalUri(uri)) => uri.path(),
         None => request.uri().path(),
@@ -46,11 +45,13 @@ pub async fn refuse(
         let allowed = &state.config.allowed_origins;
         if let Some(reason) = refusal(request.headers(), &host, allowed) {
             tracing::info!(%reason, %path, "cross-site request refused");
-            return AppError::Forbidden(format!("cross-site request refused: {reason}"))
-                .into_response();
+            return Err(
+                AppError::Forbidden(format!("cross-site request refused: {reason}"))
+                    .into_response(),
+            );
         }
     }
-    next.run(request).await
+    Ok(request)
 }
 
 /// Why a request with these headers is refused, or `None` when it may pass (the decision table
