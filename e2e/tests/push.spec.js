@@ -123,3 +123,45 @@ test('a room name the server refuses ends the run with its reason instead of wai
   expect(refused.map((f) => f.as)).toContain(shown);
   for (const f of refused) expect(f.frame.error).toBe('room and name: 1 to 40 letters, digits, spaces, - or _');
 });
+
+test('with no room named, each run chats in its own room: another tab at the same time hears nothing', async ({ page, context }) => {
+  // Every chat client's join frame, by page.
+  const joins = { first: [], second: [] };
+  const watch = (p, into) => p.on('websocket', (ws) => {
+    if (!ws.url().includes('/api/push/ws')) return;
+    const run = new URL(ws.url()).searchParams.get('run');
+    ws.on('framesent', (f) => {
+      const frame = JSON.parse(f.payload.toString());
+      if (frame.type === 'join') into.push({ run, room: frame.room });
+    });
+  });
+  const other = await context.newPage();
+  watch(other, joins.first);
+  watch(page, joins.second);
+  await other.goto('/demo/push');
+  await other.getByTestId('param-clients').fill('1');
+  // Long enough that the second tab's whole run happens while this one is still going.
+  await other.getByTestId('param-steps').fill('50');
+  await other.getByTestId('param-step-ms').fill('400');
+  await other.getByTestId('run').click();
+  await expect(other.getByTestId('chat-log')).toContainText('client-1 ← client-1: hello from client-1');
+
+  await page.goto('/demo/push');
+  await page.getByTestId('param-clients').fill('1');
+  await page.getByTestId('param-steps').fill('2');
+  await page.getByTestId('param-step-ms').fill('100');
+  await page.getByTestId('run').click();
+  await waitForRunToFinish(page);
+  await expect(page.getByTestId('chat-log')).toContainText('client-1 ← client-1: hello from client-1');
+
+  // Both joined with no room name, on sockets of two different runs.
+  expect(joins.first).toEqual([{ run: expect.any(String), room: '' }]);
+  expect(joins.second).toEqual([{ run: expect.any(String), room: '' }]);
+  expect(joins.first[0].run).not.toBe(joins.second[0].run);
+  // The first tab, still running, heard only its own client: no second join, no second hello.
+  await expect(other.getByTestId('stop')).toBeEnabled({ timeout: 1000 });
+  const lines = await other.getByTestId('chat-log').locator('li').allInnerTexts();
+  expect(lines.filter((l) => l.includes('joined')).length).toBe(1);
+  expect(lines.filter((l) => l.includes('hello from client-1')).length).toBe(1);
+  await other.getByTestId('stop').click();
+});
