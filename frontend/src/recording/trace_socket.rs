@@ -1,7 +1,7 @@
 //! The page's one trace WebSocket: receives the server's half of the watched run's trace.
 //! Reconnects after a drop (waiting longer after each failed try, up to [`MAX_RETRY_MS`]) and
-//! watches the current run again after the last message the page holds; closes with the
-//! component. The server pings it, so an idle proxy does not cut it.
+//! watches the current run again after the last message the page holds (of the server's log
+//! the page holds it of); closes with the component. The server pings it, so an idle proxy does not cut it.
 
 use std::{cell::Cell, rc::Rc};
 
@@ -26,6 +26,14 @@ struct Connection {
     _on_close: Closure<dyn FnMut()>,
 }
 
+/// What to watch again after a reconnect: the run, after the highest `seq` the page holds of
+/// it, numbered in which of the server's logs of the run (as `Watching` said).
+pub struct WatchAgain {
+    pub run: RunId,
+    pub after: Option<u64>,
+    pub log: Option<u64>,
+}
+
 /// Handle to the trace socket; `Copy`, the socket itself lives in local storage.
 #[derive(Clone, Copy)]
 pub struct TraceSocket {
@@ -45,20 +53,21 @@ fn socket_url() -> Option<String> {
     ))
 }
 
-fn send_watch(socket: &WebSocket, run: &RunId, after: Option<u64>) {
+fn send_watch(socket: &WebSocket, run: &RunId, after: Option<u64>, log: Option<u64>) {
     let watch = TraceClientMsg::Watch {
         run: run.clone(),
         after,
+        log,
     };
     let _ = socket.send_with_str(&serde_json::to_string(&watch).expect("serializes"));
 }
 
 impl TraceSocket {
-    /// Opens the socket. `on_message` gets every server message; `current_watch` says which
-    /// run to watch again after a reconnect, and the highest `seq` the page holds of it.
+    /// Opens the socket. `on_message` gets every server message; `current_watch` says what to
+    /// watch again after a reconnect.
     pub fn open(
         on_message: impl Fn(TraceServerMsg) + 'static,
-        current_watch: impl Fn() -> Option<(RunId, Option<u64>)> + 'static,
+        current_watch: impl Fn() -> Option<WatchAgain> + 'static,
     ) -> TraceSocket {
         let handle = TraceSocket {
             connection: StoredValue::new_local(None),
@@ -87,7 +96,7 @@ impl TraceSocket {
             if let Some(c) = c
                 && c.socket.ready_state() == WebSocket::OPEN
             {
-                send_watch(&c.socket, run, None);
+                send_watch(&c.socket, run, None, None);
             }
         });
     }
@@ -103,7 +112,7 @@ struct Callbacks<M, R> {
 fn connect<M, R>(handle: TraceSocket, callbacks: Rc<Callbacks<M, R>>)
 where
     M: Fn(TraceServerMsg) + 'static,
-    R: Fn() -> Option<(RunId, Option<u64>)> + 'static,
+    R: Fn() -> Option<WatchAgain> + 'static,
 {
     let Some(url) = socket_url() else { return };
     let Ok(socket) = WebSocket::new(&url) else {
@@ -122,8 +131,8 @@ where
     let socket_for_open = socket.clone();
     let on_open = Closure::<dyn FnMut()>::new(move || {
         cb.retry_ms.set(FIRST_RETRY_MS);
-        if let Some((run, after)) = (cb.current_watch)() {
-            send_watch(&socket_for_open, &run, after);
+        if let Some(again) = (cb.current_watch)() {
+            send_watch(&socket_for_open, &again.run, again.after, again.log);
         }
     });
     let on_close = Closure::<dyn FnMut()>::new(move || {
