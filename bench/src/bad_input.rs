@@ -25,14 +25,7 @@ pub const CASE_TIMEOUT: Duration = Duration::from_secs(20);
 pub enum Probe {
     /// One HTTP request. `{job}` or `{upload}` in the path is replaced by the id of a job or
     /// chunked upload (4 KiB announced) created just before.
-    Http {
-        method: &'static str,
-        path: String,
-        content_type: Option<&'static str>,
-        /// More request headers (a browser's `Origin` or `Sec-Fetch-Site`).
-        headers: Vec<(&'static str, &'static str)>,
-        body: Vec<u8>,
-    },
+    Http(HttpProbe),
     /// A WebSocket handshake (with `Origin` when given), then these steps.
     Ws {
         path: String,
@@ -42,6 +35,17 @@ pub enum Probe {
     /// Up to `hold` connections opened from this client and held, idle: the ones over the
     /// server's per-client cap must each be answered at once with a status and closed.
     HeldConnections { hold: usize },
+}
+
+/// One HTTP request of a case.
+#[derive(Debug, Clone)]
+pub struct HttpProbe {
+    method: &'static str,
+    path: String,
+    content_type: Option<&'static str>,
+    /// More request headers (a browser's `Origin` or `Sec-Fetch-Site`).
+    headers: Vec<(&'static str, &'static str)>,
+    body: Vec<u8>,
 }
 
 /// One thing done on an open WebSocket.
@@ -116,21 +120,21 @@ fn http(
     Case {
         endpoint,
         input: input.into(),
-        probe: Probe::Http {
+        probe: Probe::Http(HttpProbe {
             method,
             path: path.into(),
             content_type,
             headers: Vec::new(),
             body: body.into(),
-        },
+        }),
         expect: Expect::Status(expect),
     }
 }
 
 /// `case` sent with one more request header.
 fn with_header(mut case: Case, name: &'static str, value: &'static str) -> Case {
-    if let Probe::Http { headers, .. } = &mut case.probe {
-        headers.push((name, value));
+    if let Probe::Http(http) = &mut case.probe {
+        http.headers.push((name, value));
     }
     case
 }
@@ -450,22 +454,18 @@ fn is_json_error(body: &str) -> bool {
 async fn run_http(
     client: &reqwest::Client,
     base: &str,
-    method: &str,
-    path: &str,
-    content_type: Option<&str>,
-    headers: &[(&str, &str)],
-    body: &[u8],
+    probe: &HttpProbe,
     expect: u16,
 ) -> anyhow::Result<Outcome> {
-    let path = fill_ids(client, base, path).await?;
-    let mut request = client.request(method.parse()?, format!("{base}{path}"));
-    if let Some(ct) = content_type {
+    let path = fill_ids(client, base, &probe.path).await?;
+    let mut request = client.request(probe.method.parse()?, format!("{base}{path}"));
+    if let Some(ct) = probe.content_type {
         request = request.header("content-type", ct);
     }
-    for (name, value) in headers {
+    for (name, value) in &probe.headers {
         request = request.header(*name, *value);
     }
-    let response = request.body(body.to_vec()).send().await?;
+    let response = request.body(probe.body.clone()).send().await?;
     let status = response.status().as_u16();
     let is_json = response
         .headers()
@@ -640,30 +640,8 @@ pub async fn run(client: &reqwest::Client, base: &str, case: &Case) -> Outcome {
         (Probe::HeldConnections { hold }, Expect::Status(code)) => {
             tokio::time::timeout(CASE_TIMEOUT, run_held(base, *hold, code)).await
         }
-        (
-            Probe::Http {
-                method,
-                path,
-                content_type,
-                headers,
-                body,
-            },
-            Expect::Status(code),
-        ) => {
-            tokio::time::timeout(
-                CASE_TIMEOUT,
-                run_http(
-                    client,
-                    base,
-                    method,
-                    path,
-                    *content_type,
-                    headers,
-                    body,
-                    code,
-                ),
-            )
-            .await
+        (Probe::Http(probe), Expect::Status(code)) => {
+            tokio::time::timeout(CASE_TIMEOUT, run_http(client, base, probe, code)).await
         }
         (
             Probe::Ws {
@@ -679,7 +657,7 @@ pub async fn run(client: &reqwest::Client, base: &str, case: &Case) -> Outcome {
             )
             .await
         }
-        (Probe::Http { .. } | Probe::HeldConnections { .. }, expect) => {
+        (Probe::Http(_) | Probe::HeldConnections { .. }, expect) => {
             return Outcome {
                 ok: false,
                 got: format!("this kind of case cannot expect {expect}"),
