@@ -1,9 +1,10 @@
 // Push over WebSocket against the real server: the upgrade, the job's progress pushed as frames,
 // a chat room of simulated clients each on its own socket, and the diagram drawing exactly that.
-const { test, expect } = require('@playwright/test');
+// `test` from fixtures: the tests tagged @proxy also run behind nginx (proxy.config.js).
+const { test, expect } = require('./fixtures');
 const { drawnMessages, waitForRunToFinish } = require('./helpers');
 
-test('one socket carries every update; each chat client has its own socket and lifeline', async ({ page }) => {
+test('one socket carries every update; each chat client has its own socket and lifeline', { tag: '@proxy' }, async ({ page }) => {
   const sockets = [];
   page.on('websocket', (ws) => {
     if (!ws.url().includes('/api/push/ws')) return;
