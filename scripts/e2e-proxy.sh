@@ -99,7 +99,7 @@ grep -q 'rate limited client=127.0.0.7 ' "$out"/instance-*.log \
 if grep -q 'client=203.0.113.9\|client=127.0.0.1 ' "$out"/instance-*.log; then
   fail "an instance counted the client-written or the proxy's address"
 fi
-grep -h 'rate limited client=127.0.0.7 ' "$out"/instance-*.log | head -1
+grep -h -m1 'rate limited client=127.0.0.7 ' "$out"/instance-*.log
 
 cd e2e
 set +e
