@@ -14,7 +14,7 @@ fi
 bin=${BACKEND_BIN:-target/debug/backend}
 nginx=${NGINX:-/usr/sbin/nginx}
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-out=e2e/output/proxy
+out=$PWD/e2e/output/proxy
 mkdir -p "$out"
 dir=$(mktemp -d)
 pids=()
@@ -66,7 +66,7 @@ cat > "$dir/nginx.conf" <<EOF
 $user
 worker_processes 1;
 pid $dir/nginx.pid;
-error_log $dir/nginx-error.log info;
+error_log $dir/nginx-error.log notice;
 events { worker_connections 1024; }
 http {
   log_format upstream '\$remote_addr "\$request" \$status upstream=\$upstream_addr';
