@@ -4,7 +4,8 @@
 # a private Redis, each trusting the proxy; then the browser smoke set (e2e/proxy.config.js)
 # against https://127.0.0.1:PORT. Everything runs on free ports out of a temporary directory
 # and is stopped afterwards, whether the tests passed or not; nginx is never started as a
-# system service. Exit code is Playwright's (or 1 if the set-up failed).
+# system service. Exit code is Playwright's (or 1 if the set-up failed). PROXY=caddy runs the
+# same through deploy/Caddyfile instead (not part of `make test`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # A private Redis first: this script again, under with-redis.sh.
@@ -46,23 +47,28 @@ for name in a b; do
   wait_for "http://127.0.0.1:${!port}/api/health" || fail "instance $name did not start"
 done
 
-# nginx: the shipped file with its placeholders filled in, inside a minimal main configuration.
+# The proxy's certificate, self-signed for 127.0.0.1.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
   -keyout "$dir/key.pem" -out "$dir/cert.pem" -subj /CN=127.0.0.1 \
   -addext subjectAltName=IP:127.0.0.1 2>/dev/null || fail "openssl could not make a certificate"
 https_port=$(free_port)
-http_port=$(free_port)
-sed -e "s|@SERVER_NAME@|127.0.0.1|g" -e "s|@HTTPS_PORT@|127.0.0.1:$https_port|g" -e "s|@HTTP_PORT@|127.0.0.1:$http_port|g" \
-  -e "s|@CERT@|$dir/cert.pem|g" -e "s|@KEY@|$dir/key.pem|g" \
-  -e "s|@INSTANCE_A@|127.0.0.1:$port_a|g" -e "s|@INSTANCE_B@|127.0.0.1:$port_b|g" \
-  deploy/nginx.conf > "$dir/patternscope.conf"
-left=$(grep -v '^ *#' "$dir/patternscope.conf" | grep -o '@[A-Z_]*@' | sort -u | tr '\n' ' ' || true)
-[ -z "$left" ] || fail "placeholders in deploy/nginx.conf this script does not fill in: $left"
-# As root, nginx would hand its workers to `nobody`, who cannot use this private directory.
-user=""
-[ "$(id -u)" = 0 ] && user="user root;"
-mkdir -p "$dir/temp"
-cat > "$dir/nginx.conf" <<EOF
+base="https://127.0.0.1:$https_port"
+
+# nginx: the shipped file with its placeholders filled in, inside a minimal main configuration.
+start_nginx() {
+  local http_port
+  http_port=$(free_port)
+  sed -e "s|@SERVER_NAME@|127.0.0.1|g" -e "s|@HTTPS_PORT@|127.0.0.1:$https_port|g" \
+    -e "s|@HTTP_PORT@|127.0.0.1:$http_port|g" -e "s|@CERT@|$dir/cert.pem|g" -e "s|@KEY@|$dir/key.pem|g" \
+    -e "s|@INSTANCE_A@|127.0.0.1:$port_a|g" -e "s|@INSTANCE_B@|127.0.0.1:$port_b|g" \
+    deploy/nginx.conf > "$dir/patternscope.conf"
+  left=$(grep -v '^ *#' "$dir/patternscope.conf" | grep -o '@[A-Z_]*@' | sort -u | tr '\n' ' ' || true)
+  [ -z "$left" ] || fail "placeholders in deploy/nginx.conf this script does not fill in: $left"
+  # As root, nginx would hand its workers to `nobody`, who cannot use this private directory.
+  user=""
+  [ "$(id -u)" = 0 ] && user="user root;"
+  mkdir -p "$dir/temp"
+  cat > "$dir/nginx.conf" <<EOF
 $user
 worker_processes 1;
 pid $dir/nginx.pid;
@@ -79,21 +85,39 @@ http {
   include $dir/patternscope.conf;
 }
 EOF
-"$nginx" -t -q -p "$dir" -e "$dir/nginx-error.log" -c "$dir/nginx.conf" || fail "nginx rejected the configuration"
-"$nginx" -p "$dir" -e "$dir/nginx-error.log" -c "$dir/nginx.conf" -g 'daemon off;' &
-pids+=($!)
-base="https://127.0.0.1:$https_port"
-wait_for "$base/api/health" -k || fail "nginx did not answer on $base"
-echo "==> nginx on $base (HTTP/2, TLS) in front of instances a (:$port_a) and b (:$port_b)"
+  "$nginx" -t -q -p "$dir" -e "$dir/nginx-error.log" -c "$dir/nginx.conf" || fail "nginx rejected the configuration"
+  "$nginx" -p "$dir" -e "$dir/nginx-error.log" -c "$dir/nginx.conf" -g 'daemon off;' &
+  pids+=($!)
+}
 
-# The instances see the client nginx saw, not nginx, and not what the client wrote: 300
+# deploy/Caddyfile, its {$PATTERNSCOPE_...} from the environment (PROXY=caddy; not in make test).
+start_caddy() {
+  command -v caddy >/dev/null || fail "PROXY=caddy needs caddy (Debian: apt-get install caddy)"
+  export PATTERNSCOPE_GLOBAL=$'admin off\nauto_https disable_redirects'
+  export PATTERNSCOPE_SITE="$base" PATTERNSCOPE_TLS="tls $dir/cert.pem $dir/key.pem"
+  export PATTERNSCOPE_A="127.0.0.1:$port_a" PATTERNSCOPE_B="127.0.0.1:$port_b"
+  # Its state (certificates, locks) in the private directory, not the home directory.
+  HOME="$dir" XDG_DATA_HOME="$dir" XDG_CONFIG_HOME="$dir" caddy run --config deploy/Caddyfile --adapter caddyfile > "$dir/caddy.log" 2>&1 &
+  pids+=($!)
+}
+
+proxy=${PROXY:-nginx}
+case "$proxy" in
+  nginx) start_nginx ;;
+  caddy) start_caddy ;;
+  *) fail "PROXY must be nginx or caddy, not $proxy" ;;
+esac
+wait_for "$base/api/health" -k || fail "$proxy did not answer on $base"
+echo "==> $proxy on $base (HTTP/2, TLS) in front of instances a (:$port_a) and b (:$port_b)"
+
+# The instances see the client the proxy saw, not the proxy, and not what the client wrote: 300
 # publishes from 127.0.0.7 (claiming to be 203.0.113.9) run into the per-client rate limit,
 # and the instance logs the limited client as 127.0.0.7.
 urls=()
 for i in $(seq 300); do urls+=(-o /dev/null "$base/api/pubsub/publish?run=xff-check&rid=p$i"); done
 codes=$(curl -sk --interface 127.0.0.7 -H 'x-forwarded-for: 203.0.113.9' -H 'content-type: application/json' \
   --data '{"topic":"news","text":"who am I"}' -w '%{http_code}\n' "${urls[@]}" | sort | uniq -c | tr -s ' \n' ' ')
-echo "==> 300 publishes from 127.0.0.7 through nginx: $codes(count status)"
+echo "==> 300 publishes from 127.0.0.7 through $proxy: $codes(count status)"
 grep -q 'rate limited client=127.0.0.7 ' "$out"/instance-*.log \
   || fail "no instance logged the forwarded client 127.0.0.7 as rate limited (answers: $codes)"
 if grep -q 'client=203.0.113.9\|client=127.0.0.1 ' "$out"/instance-*.log; then
@@ -107,7 +131,7 @@ BASE_URL="$base" npx --no-install playwright test --config proxy.config.js "$@"
 status=$?
 set -e
 # How nginx spread the requests over the two instances.
-for name in a b; do
+[ "$proxy" = nginx ] && for name in a b; do
   port=port_$name
   echo "==> instance $name answered $(grep -c "upstream=127.0.0.1:${!port}\$" "$dir/nginx-access.log" || true) requests through nginx"
 done
