@@ -73,7 +73,8 @@ if [ "$mode" = test ]; then
     pkg=nginx
     apt-cache show nginx >/dev/null 2>&1 || pkg=nginx-light
     # Debian starts a service it installs; the system's nginx must stay stopped (port 80 is
-    # not ours): a policy-rc.d refusing every start, for this install only.
+    # not ours): a policy-rc.d refusing every start, for this install only (a machine that has
+    # one, as Debian's container images do, keeps its own).
     policy=""
     if [ ! -e /usr/sbin/policy-rc.d ]; then
       policy=/usr/sbin/policy-rc.d
