@@ -3,7 +3,8 @@
 # there it takes a few seconds. `setup.sh build` for `make run` (the wasm target, trunk,
 # wasm-bindgen, wasm-opt, Debian's brotli); `setup.sh test` adds the test tooling: Debian's
 # chromium and redis-server, npm packages for Playwright. `setup.sh bench` only adds Debian's
-# wrk, the HTTP load generator of `make bench` (which builds no frontend).
+# wrk, the HTTP load generator of `make bench` (which builds no frontend), and Debian's nginx,
+# the TLS proxy of `make bench-class`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-build}
@@ -18,6 +19,11 @@ if [ "$mode" = bench ]; then
     say "installing Debian's wrk (the HTTP load generator of make bench)"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+  fi
+  if [ ! -x /usr/sbin/nginx ]; then
+    say "installing Debian's nginx (the TLS proxy of make bench-class; not started as a service)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null
   fi
   say "tools ready"
   exit 0
