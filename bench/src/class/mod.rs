@@ -95,10 +95,10 @@ pub fn by_demo(reports: &[RunReport]) -> BTreeMap<Demo, DemoFigures> {
                 f.took.push(r.took);
                 None
             }
-            Outcome::TraceMissing(rids) => {
+            Outcome::TraceMissing(why) => {
                 f.trace_missing += 1;
                 f.took.push(r.took);
-                Some(format!("no full trace of rid {}", rids.join(", ")))
+                Some(why.clone())
             }
             Outcome::Throttled(why) => {
                 f.throttled += 1;

@@ -57,7 +57,7 @@ impl Proxy {
     pub async fn tls(&self, local: std::net::IpAddr) -> anyhow::Result<TlsStream<TcpStream>> {
         let tcp = self.tcp(local).await.context("connect")?;
         let name = ServerName::IpAddress(self.addr.ip().into());
-        Ok(self.tls.connect(name, tcp).await.context("TLS handshake")?)
+        self.tls.connect(name, tcp).await.context("TLS handshake")
     }
 
     /// A WebSocket (`wss://`) from `local` to `path_and_query`, with the page's `Origin`.

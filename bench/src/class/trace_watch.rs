@@ -113,6 +113,11 @@ impl TraceWatch {
             .collect()
     }
 
+    /// How many exchanges of the watched run the server's trace has shown so far.
+    pub fn exchanges_seen(&self) -> usize {
+        self.seen.lock().expect("trace lock").exchanges.len()
+    }
+
     /// How often the socket was opened again after a drop.
     pub fn reconnects(&self) -> u64 {
         self.seen.lock().expect("trace lock").reconnects
