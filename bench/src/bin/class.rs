@@ -159,6 +159,7 @@ async fn main() -> anyhow::Result<()> {
         demos: by_demo(&class_for(&learners, Duration::from_secs(args.seconds)).await),
     };
     let held_at_end = slow.held.load(Ordering::Relaxed);
+    let trace_reconnects: u64 = learners.iter().map(|l| l.trace_reconnects()).sum();
     watcher.abort();
     attackers.shutdown().await;
 
@@ -205,6 +206,7 @@ async fn main() -> anyhow::Result<()> {
         memory: &memory,
         tally: &tally,
         slowloris: &slowloris,
+        trace_reconnects,
         problems: &problems,
     });
     println!("{text}");
@@ -244,6 +246,8 @@ struct Report<'a> {
     memory: &'a Memory,
     tally: &'a Tally,
     slowloris: &'a SlowSummary,
+    /// How often the learners' trace sockets dropped and were opened again, both phases.
+    trace_reconnects: u64,
     problems: &'a [String],
 }
 
@@ -429,6 +433,10 @@ fn describe(r: &Report) -> String {
         "\nSlowloris: {} wanted, {} held at most, {} at the end of the phase; {} connections \
          opened, {} closed by the proxy, {} refused or failed the handshake.\n",
         s.wanted, s.held_peak, s.held_at_end, s.opened, s.closed, s.refused
+    );
+    out += &format!(
+        "Learners' trace sockets dropped and reopened: {} times over both phases.\n",
+        r.trace_reconnects
     );
     let failures: Vec<String> = [("alone", r.alone), ("abused", r.abused)]
         .iter()

@@ -118,3 +118,44 @@ pub fn by_demo(reports: &[RunReport]) -> BTreeMap<Demo, DemoFigures> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(demo: Demo, ms: u64, outcome: Outcome) -> RunReport {
+        RunReport {
+            demo,
+            took: Duration::from_millis(ms),
+            outcome,
+        }
+    }
+
+    #[test]
+    fn learners_have_addresses_of_their_own() {
+        assert_eq!(learner_address(0).to_string(), "127.0.0.10");
+        assert_eq!(learner_address(29).to_string(), "127.0.0.39");
+    }
+
+    #[test]
+    fn only_runs_with_their_whole_trace_are_complete() {
+        let figures = by_demo(&[
+            report(Demo::Sse, 300, Outcome::Complete),
+            report(Demo::Sse, 100, Outcome::Complete),
+            report(Demo::Sse, 200, Outcome::TraceMissing("rid 2".into())),
+            report(Demo::Sse, 5, Outcome::Throttled("429".into())),
+            report(Demo::Push, 7, Outcome::Failed("closed".into())),
+        ]);
+        let sse = &figures[&Demo::Sse];
+        assert_eq!(
+            (sse.runs, sse.complete, sse.trace_missing, sse.throttled),
+            (4, 2, 1, 1)
+        );
+        // Timed: the runs whose sequence succeeded, sorted; the refused one is not.
+        assert_eq!(sse.took, [100, 200, 300].map(Duration::from_millis));
+        assert_eq!(sse.example.as_deref(), Some("rid 2"));
+        let push = &figures[&Demo::Push];
+        assert_eq!((push.runs, push.complete, push.failed), (1, 0, 1));
+        assert!(push.percentile(99.0).is_none());
+    }
+}
