@@ -314,18 +314,21 @@ fn describe(r: &Report) -> String {
     let mut out = format!(
         "## Class: {} learners through nginx with TLS, alone and beside abusers\n\n\
          `{}` ({}; load average {} before, {} after; other builds may have shared the cores). \
-         nginx (Debian's, TLS with a self-signed certificate trusted as a root by the clients) \
-         in front of the release server started with `--trusted-proxy 127.0.0.1/32 \
-         --debug-routes` and its default limits{}. Each learner binds its own source address \
-         (127.0.0.10 and up), keeps one trace socket open as the page does, and runs the demos \
-         in turn, each with the page's default settings, pausing 2–5 s after each run; a run is \
+         nginx (Debian's; TLS with a certificate for 127.0.0.1 from a throwaway authority \
+         that the clients trust as their only root) in front of the release server started \
+         with `--trusted-proxy 127.0.0.1/32 --debug-routes` and its default limits{}. Each \
+         learner binds its own source address (127.0.0.10 and up), opens a trace socket for \
+         each run (`?watch=RUN`, then a `Watch`) as the page does, and runs the demos in \
+         turn over HTTP/1.1 (a browser would share one HTTP/2 connection), each with the \
+         page's default settings, pausing 2–5 s after each run; a run is \
          complete when its sequence succeeded (a 429 is waited out once) and every request it \
-         made (upgrades included) is in the server's trace with both halves within 5 s. \
-         Latency: a run from its first request to its last answer. After a {} s warm-up, two \
-         phases of {} s: learners alone, then beside {} abusers (127.0.0.200 and up, {} \
-         requests in flight each, cycling through the attacks below, never waiting) and a \
-         slowloris holding {} half-sent requests on the proxy (127.0.0.250; TLS, then a request \
-         line and a header, one more header line every 10 s; reopened when closed).\n\n",
+         made (upgrades included) is in the server's trace with both halves within 5 s of its \
+         last answer. Latency: a run from its first request to its last answer. After a {} s \
+         warm-up, two phases of {} s: learners alone, then beside {} abusers (127.0.0.200 and \
+         up, {} requests in flight each, cycling through the attacks below, never waiting) \
+         and a slowloris holding {} half-sent requests on the proxy (127.0.0.250; TLS, then a \
+         request line and a header, one more header line every 10 s; reopened when \
+         closed).\n\n",
         a.learners,
         r.command,
         r.machine.describe(),

@@ -87,7 +87,7 @@ impl TraceWatch {
     }
 
     /// Waits until every exchange in `rids` has both halves in the server's trace, at most
-    /// `limit`; returns those still missing a half.
+    /// `limit`; returns those still missing a half, saying which.
     pub async fn await_complete(&self, rids: &[String], limit: Duration) -> Vec<String> {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
@@ -100,16 +100,21 @@ impl TraceWatch {
         }
     }
 
+    /// The exchanges in `rids` that lack a half, each with what is missing
+    /// (`2 (response)`, `3 (both)`).
     fn missing(&self, rids: &[String]) -> Vec<String> {
         let seen = self.seen.lock().expect("trace lock");
         rids.iter()
-            .filter(|rid| {
-                !seen
-                    .exchanges
-                    .get(*rid)
-                    .is_some_and(|h| h.request && h.response)
+            .filter_map(|rid| {
+                let halves = seen.exchanges.get(rid).copied().unwrap_or_default();
+                let lacking = match (halves.request, halves.response) {
+                    (true, true) => return None,
+                    (true, false) => "response",
+                    (false, true) => "request",
+                    (false, false) => "both",
+                };
+                Some(format!("{rid} ({lacking})"))
             })
-            .cloned()
             .collect()
     }
 
