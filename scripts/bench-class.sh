@@ -37,6 +37,8 @@ wait_for() { # URL [curl options]: until it answers 200, at most 10 s
 # The slowloris alone holds 2,000 connections to nginx: lift this shell's (and so the
 # server's and nginx's) limit on open files to its hard limit.
 ulimit -n "$(ulimit -Hn)"
+files=$(ulimit -n)
+[ "$files" = unlimited ] && files=65536
 
 # The release server with its default limits, trusting the proxy on loopback.
 port=$(free_port)
@@ -104,7 +106,7 @@ mkdir -p "$dir/temp"
 cat > "$dir/nginx.conf" <<EOF
 $user
 worker_processes 1;
-worker_rlimit_nofile 65536;
+worker_rlimit_nofile $files;
 pid $dir/nginx.pid;
 error_log $dir/nginx-error.log warn;
 events { worker_connections 16384; }
