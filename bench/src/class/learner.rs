@@ -44,10 +44,12 @@ pub enum Demo {
     StatefulStateless,
     Sidecar,
     Multiplexing,
+    /// The four notification lanes side by side, each lane a run of its own.
+    Compare,
 }
 
 impl Demo {
-    pub const ALL: [Demo; 11] = [
+    pub const ALL: [Demo; 12] = [
         Demo::RequestResponse,
         Demo::SyncAsync,
         Demo::ShortPolling,
@@ -59,6 +61,7 @@ impl Demo {
         Demo::StatefulStateless,
         Demo::Sidecar,
         Demo::Multiplexing,
+        Demo::Compare,
     ];
 
     /// The demo's route on the page.
@@ -75,6 +78,7 @@ impl Demo {
             Demo::StatefulStateless => "stateful-stateless",
             Demo::Sidecar => "sidecar",
             Demo::Multiplexing => "multiplexing",
+            Demo::Compare => "compare",
         }
     }
 }
@@ -128,11 +132,45 @@ impl Learner {
     }
 
     /// Runs `demo` once: a fresh run id, a `Watch` for it, the sequence, then the trace check.
+    /// The comparison runs its four lanes at once, each a run of its own with its own trace
+    /// socket, as the page's lanes do; it is complete when every lane is.
     pub async fn run(&self, demo: Demo) -> RunReport {
+        if demo != Demo::Compare {
+            let (took, outcome) = self.traced(&self.trace, Sequence::Demo(demo)).await;
+            return RunReport {
+                demo,
+                took,
+                outcome,
+            };
+        }
+        let lanes = Lane::ALL.map(|lane| async move {
+            let trace = TraceWatch::open(self.proxy.clone(), self.local);
+            self.traced(&trace, Sequence::Lane(lane)).await
+        });
+        let lanes = futures_util::future::join_all(lanes).await;
+        let took = lanes
+            .iter()
+            .map(|(took, _)| *took)
+            .max()
+            .unwrap_or_default();
+        let outcome = lanes
+            .into_iter()
+            .map(|(_, outcome)| outcome)
+            .find(|o| !matches!(o, Outcome::Complete))
+            .unwrap_or(Outcome::Complete);
+        RunReport {
+            demo,
+            took,
+            outcome,
+        }
+    }
+
+    /// One run of `sequence` watched on `trace`: how long the sequence took, and its outcome.
+    async fn traced(&self, trace: &TraceWatch, sequence: Sequence) -> (Duration, Outcome) {
         let run = Run::new(self);
-        self.trace.watch(&run.id);
+        trace.watch(&run.id);
         let started = Instant::now();
-        let result = tokio::time::timeout(RUN_TIMEOUT, run.sequence(demo)).await;
+        let result = tokio::time::timeout(RUN_TIMEOUT, run.sequence(sequence)).await;
         let took = started.elapsed();
         let outcome = match result {
             Err(_) => Outcome::Failed(format!("no end within {} s", RUN_TIMEOUT.as_secs())),
@@ -142,7 +180,7 @@ impl Learner {
             },
             Ok(Ok(())) => {
                 let rids = run.rids.lock().expect("rids lock").clone();
-                let missing = self.trace.await_complete(&rids, TRACE_GRACE).await;
+                let missing = trace.await_complete(&rids, TRACE_GRACE).await;
                 if missing.is_empty() {
                     Outcome::Complete
                 } else {
@@ -151,17 +189,38 @@ impl Learner {
                          {} exchanges of the run)",
                         missing.join(", "),
                         rids.len(),
-                        self.trace.exchanges_seen()
+                        trace.exchanges_seen()
                     ))
                 }
             }
         };
-        RunReport {
-            demo,
-            took,
-            outcome,
-        }
+        (took, outcome)
     }
+}
+
+/// What one run sends: a demo's sequence, or one lane of the comparison.
+#[derive(Debug, Clone, Copy)]
+enum Sequence {
+    Demo(Demo),
+    Lane(Lane),
+}
+
+/// The comparison's lanes: one job of 6 steps of 400 ms each, followed four ways.
+#[derive(Debug, Clone, Copy)]
+enum Lane {
+    ShortPolling,
+    LongPolling,
+    Sse,
+    WebSocket,
+}
+
+impl Lane {
+    const ALL: [Lane; 4] = [
+        Lane::ShortPolling,
+        Lane::LongPolling,
+        Lane::Sse,
+        Lane::WebSocket,
+    ];
 }
 
 type Socket =
@@ -351,19 +410,32 @@ impl<'a> Run<'a> {
         Err(last.expect("two tries"))
     }
 
-    async fn sequence(&self, demo: Demo) -> anyhow::Result<()> {
+    async fn sequence(&self, sequence: Sequence) -> anyhow::Result<()> {
+        let demo = match sequence {
+            Sequence::Demo(demo) => demo,
+            Sequence::Lane(lane) => {
+                let job = self.job(6).await?;
+                return match lane {
+                    Lane::ShortPolling => self.short_poll(job).await,
+                    Lane::LongPolling => self.long_poll(job, 5_000).await,
+                    Lane::Sse => self.stream_events(job).await,
+                    Lane::WebSocket => self.follow_over_socket(job).await,
+                };
+            }
+        };
         match demo {
             Demo::RequestResponse => self.request_response().await,
             Demo::SyncAsync => self.sync_async().await,
-            Demo::ShortPolling => self.short_polling().await,
-            Demo::LongPolling => self.long_polling().await,
-            Demo::Sse => self.sse().await,
+            Demo::ShortPolling => self.short_poll(self.job(5).await?).await,
+            Demo::LongPolling => self.long_poll(self.job(5).await?, 3_000).await,
+            Demo::Sse => self.stream_events(self.job(8).await?).await,
             Demo::Push => self.push().await,
             Demo::PubSub => self.pubsub().await,
             Demo::Upload => self.upload().await,
             Demo::StatefulStateless => self.stateful_stateless().await,
             Demo::Sidecar => self.sidecar().await,
             Demo::Multiplexing => self.multiplexing().await,
+            Demo::Compare => bail!("the comparison runs as four lanes"),
         }
     }
 
@@ -397,9 +469,9 @@ impl<'a> Run<'a> {
             .await?)
     }
 
-    /// A job of 5 steps of 400 ms, its state asked for every 250 ms until done.
-    async fn short_polling(&self) -> anyhow::Result<()> {
-        let job = self.job(5).await?;
+    /// The job's state asked for every 250 ms until done (the short-polling demo: a job of 5
+    /// steps of 400 ms).
+    async fn short_poll(&self, job: JobCreated) -> anyhow::Result<()> {
         for _ in 0..100 {
             let update: JobUpdate = self.get(&job.status_url, 200).await?.json().await?;
             if update.done {
@@ -410,12 +482,15 @@ impl<'a> Run<'a> {
         bail!("job {} never done", job.job.0)
     }
 
-    /// A job of 5 steps of 400 ms, waited for with long polls of at most 3 s.
-    async fn long_polling(&self) -> anyhow::Result<()> {
-        let job = self.job(5).await?;
+    /// The job waited for with long polls held at most `timeout_ms` (the long-polling demo: a
+    /// job of 5 steps of 400 ms, 3 s; the comparison's lane: 5 s).
+    async fn long_poll(&self, job: JobCreated, timeout_ms: u32) -> anyhow::Result<()> {
         let mut after = 0;
         for _ in 0..40 {
-            let path = format!("/api/jobs/{}/wait?after={after}&timeout_ms=3000", job.job.0);
+            let path = format!(
+                "/api/jobs/{}/wait?after={after}&timeout_ms={timeout_ms}",
+                job.job.0
+            );
             let answer: LongPollAnswer = self.get(&path, 200).await?.json().await?;
             if answer.update.done {
                 return Ok(());
@@ -425,9 +500,9 @@ impl<'a> Run<'a> {
         bail!("job {} never done", job.job.0)
     }
 
-    /// A job of 8 steps of 400 ms followed on its event stream until done.
-    async fn sse(&self) -> anyhow::Result<()> {
-        let job = self.job(8).await?;
+    /// The job followed on its event stream until done (the SSE demo: a job of 8 steps of
+    /// 400 ms).
+    async fn stream_events(&self, job: JobCreated) -> anyhow::Result<()> {
         let path = format!("/api/jobs/{}/events", job.job.0);
         let response = self
             .expect(
@@ -492,6 +567,19 @@ impl<'a> Run<'a> {
         for mut socket in chatters.into_iter().chain([follower]) {
             let _ = socket.close(None).await;
         }
+        Ok(())
+    }
+
+    /// The job followed on the page's pushing socket until done (the comparison's lane).
+    async fn follow_over_socket(&self, job: JobCreated) -> anyhow::Result<()> {
+        let mut follower = self.websocket("/api/push/ws", "browser").await?;
+        send_frame(&mut follower, &ClientFrame::Follow { job: job.job }).await?;
+        next_push(
+            &mut follower,
+            |frame| matches!(frame, ServerFrame::Progress { update } if update.done),
+        )
+        .await?;
+        let _ = follower.close(None).await;
         Ok(())
     }
 
