@@ -3,8 +3,8 @@
 # there it takes a few seconds. `setup.sh build` for `make run` (the wasm target, trunk,
 # wasm-bindgen, wasm-opt, Debian's brotli); `setup.sh test` adds the test tooling: Debian's
 # chromium, redis-server and nginx (the tests start private ones, never the system service),
-# npm packages for Playwright. `setup.sh bench` only adds Debian's
-# wrk, the HTTP load generator of `make bench` (which builds no frontend).
+# npm packages for Playwright. `setup.sh bench` only adds Debian's wrk, the HTTP load generator
+# of `make bench` (which builds no frontend), and nginx, the TLS proxy of `make bench-class`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-build}
@@ -14,12 +14,36 @@ mkdir -p "$TOOLS"
 say() { printf '==> %s\n' "$*"; }
 export PATH="$HOME/.cargo/bin:$PATH"
 
+# Debian's nginx, never started as the system's service (tests and benches start private ones).
+install_nginx() {
+  [ -x /usr/sbin/nginx ] && return 0
+  say "installing Debian's nginx ($1)"
+  apt-get update -qq
+  # Debian 12 has `nginx` (nginx-light is a transitional name for it); older ones, nginx-light.
+  local pkg=nginx
+  apt-cache show nginx >/dev/null 2>&1 || pkg=nginx-light
+  # Debian starts a service it installs; the system's nginx must stay stopped (port 80 is
+  # not ours): a policy-rc.d refusing every start, for this install only (a machine that has
+  # one, as Debian's container images do, keeps its own).
+  local policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    policy=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\nexit 101\n' > "$policy"
+    chmod +x "$policy"
+  fi
+  local installed=0
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null || installed=$?
+  [ -z "$policy" ] || rm -f "$policy"
+  return "$installed"
+}
+
 if [ "$mode" = bench ]; then
   if ! command -v wrk >/dev/null; then
     say "installing Debian's wrk (the HTTP load generator of make bench)"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
   fi
+  install_nginx "the TLS proxy of make bench-class"
   say "tools ready"
   exit 0
 fi
@@ -66,26 +90,7 @@ if [ "$mode" = test ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
   fi
-  if [ ! -x /usr/sbin/nginx ]; then
-    say "installing Debian's nginx (the proxy tests start a private one)"
-    apt-get update -qq
-    # Debian 12 has `nginx` (nginx-light is a transitional name for it); older ones, nginx-light.
-    pkg=nginx
-    apt-cache show nginx >/dev/null 2>&1 || pkg=nginx-light
-    # Debian starts a service it installs; the system's nginx must stay stopped (port 80 is
-    # not ours): a policy-rc.d refusing every start, for this install only (a machine that has
-    # one, as Debian's container images do, keeps its own).
-    policy=""
-    if [ ! -e /usr/sbin/policy-rc.d ]; then
-      policy=/usr/sbin/policy-rc.d
-      printf '#!/bin/sh\nexit 101\n' > "$policy"
-      chmod +x "$policy"
-    fi
-    installed=0
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null || installed=$?
-    [ -z "$policy" ] || rm -f "$policy"
-    [ "$installed" = 0 ] || exit "$installed"
-  fi
+  install_nginx "the proxy tests start a private one"
   if [ ! -d e2e/node_modules/@playwright/test ] || [ e2e/package-lock.json -nt e2e/node_modules/.package-lock.json ]; then
     say "installing the browser-test packages (no browser download)"
     (cd e2e && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --silent --no-audit --no-fund)

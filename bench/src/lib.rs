@@ -16,12 +16,15 @@
 //! - [`wrk`]: request/response load from `wrk`, its figures parsed.
 //! - [`soak`]: connections of every kind opened and closed for a while, then the server's
 //!   memory, tasks and stores checked against a baseline (`make soak`).
+//! - [`class`]: a class of learners through a TLS proxy, alone and beside abusers and a
+//!   slowloris, each run checked against the server's trace (`make bench-class`).
 //! - [`stats`]: percentiles and the per-publish "last subscriber" latency.
 //! - [`results`]: machine facts, the markdown table, and the section of `RESULTS.md` each
 //!   benchmark command owns.
 #![forbid(unsafe_code)]
 
 pub mod bad_input;
+pub mod class;
 pub mod idle;
 pub mod long_polls;
 pub mod results;

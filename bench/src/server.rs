@@ -158,6 +158,11 @@ fn cpu_time_in(stat: &str) -> Option<Duration> {
     Some(Duration::from_millis(ticks * 10))
 }
 
+/// Resident memory (`VmRSS`) of process `pid` in bytes, while it runs.
+pub fn resident_bytes_of(pid: u32) -> Option<u64> {
+    resident_bytes_in(&std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?)
+}
+
 /// `VmRSS` of a `/proc/<pid>/status` text, in bytes.
 fn resident_bytes_in(status: &str) -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
