@@ -33,6 +33,8 @@ struct Seen {
     run: Option<String>,
     /// The highest `seq` held, for a reconnection's `after`.
     last_seq: Option<u64>,
+    /// The server's log of the run those numbers are of (its `Watching` answer).
+    log: Option<u64>,
     /// By request id (`rid`).
     exchanges: HashMap<String, Halves>,
     /// How often the socket had to be opened again.
@@ -81,6 +83,7 @@ impl TraceWatch {
             let mut seen = self.seen.lock().expect("trace lock");
             seen.run = Some(run.to_owned());
             seen.last_seq = None;
+            seen.log = None;
             seen.exchanges.clear();
         }
         let _ = self.watch.send(run.to_owned());
@@ -158,15 +161,15 @@ async fn keep_open(
             }
         };
         retry = Duration::from_secs(1);
-        let after = {
+        let (after, log) = {
             let mut s = seen.lock().expect("trace lock");
             if !first {
                 s.reconnects += 1;
             }
-            s.last_seq
+            (s.last_seq, s.log)
         };
         first = false;
-        if send_watch(&mut socket, &run, after).await.is_err() {
+        if send_watch(&mut socket, &run, after, log).await.is_err() {
             continue;
         }
         let new_run = loop {
@@ -183,8 +186,16 @@ async fn keep_open(
                         Some(Ok(_)) => continue,
                         _ => break false,
                     };
-                    let Ok(TraceServerMsg::Message(message)) = serde_json::from_str(&text) else {
-                        continue;
+                    let message = match serde_json::from_str(&text) {
+                        Ok(TraceServerMsg::Message(message)) => message,
+                        Ok(TraceServerMsg::Watching { run: watched, log }) => {
+                            let mut s = seen.lock().expect("trace lock");
+                            if s.run.as_deref() == Some(watched.0.as_str()) {
+                                s.log = Some(log);
+                            }
+                            continue;
+                        }
+                        _ => continue,
                     };
                     let mut s = seen.lock().expect("trace lock");
                     if s.run.as_deref() != Some(message.run.0.as_str()) {
@@ -212,7 +223,12 @@ async fn keep_open(
     }
 }
 
-async fn send_watch<S>(socket: &mut S, run: &str, after: Option<u64>) -> anyhow::Result<()>
+async fn send_watch<S>(
+    socket: &mut S,
+    run: &str,
+    after: Option<u64>,
+    log: Option<u64>,
+) -> anyhow::Result<()>
 where
     S: futures_util::Sink<WsMessage> + Unpin,
     S::Error: std::error::Error + Send + Sync + 'static,
@@ -220,6 +236,7 @@ where
     let watch = TraceClientMsg::Watch {
         run: RunId(run.to_owned()),
         after,
+        log,
     };
     socket
         .send(WsMessage::Text(serde_json::to_string(&watch)?.into()))
