@@ -234,7 +234,12 @@ impl<K: Eq + Hash, V> Expiring<K, V> {
 
     /// Puts `value` in for `key`, touched now, counted against `owner`'s share; returns the
     /// value it replaces (a replaced entry keeps its owner).
-    pub fn insert_for(&self, owner: Option<ClientId>, key: K, value: V) -> Result<Option<V>, Refused>
+    pub fn insert_for(
+        &self,
+        owner: Option<ClientId>,
+        key: K,
+        value: V,
+    ) -> Result<Option<V>, Refused>
     where
         K: Clone + std::fmt::Debug,
     {
@@ -615,8 +620,16 @@ mod tests {
             message.contains("one client may hold 2 things at once; you hold 2"),
             "{message}"
         );
-        assert_eq!(store.insert_for(client(2), 3, ()), Ok(None), "another client");
-        assert_eq!(store.insert_for(client(1), 2, ()), Ok(Some(())), "replacing");
+        assert_eq!(
+            store.insert_for(client(2), 3, ()),
+            Ok(None),
+            "another client"
+        );
+        assert_eq!(
+            store.insert_for(client(1), 2, ()),
+            Ok(Some(())),
+            "replacing"
+        );
         assert_eq!(store.insert(4, ()), Ok(None), "no client: no share");
         store.remove(&1);
         assert_eq!(store.insert_for(client(1), 5, ()), Ok(None), "one ended");
@@ -634,7 +647,11 @@ mod tests {
         store.insert_for(client(1), 3, 0).unwrap();
         assert_eq!(store.get(&1), None, "its own oldest idle entry went");
         assert_eq!(store.get(&2), Some(1), "its entry in use stayed");
-        assert_eq!(store.get(&100), Some(0), "another client's older entry stayed");
+        assert_eq!(
+            store.get(&100),
+            Some(0),
+            "another client's older entry stayed"
+        );
         if let Some(n) = store.lock().get_mut(&3) {
             *n = 1;
         }
@@ -668,7 +685,14 @@ mod tests {
         store.insert_for(client(1), 1, ()).unwrap();
         store.insert_for(client(2), 2, ()).unwrap();
         let refused = store.insert_for(client(3), 3, ()).unwrap_err();
-        assert!(matches!(refused, Refused::Full { capacity: 2, what: "uploads", .. }));
+        assert!(matches!(
+            refused,
+            Refused::Full {
+                capacity: 2,
+                what: "uploads",
+                ..
+            }
+        ));
         assert_eq!(refused.retry_after(), Duration::from_secs(30));
     }
 }

@@ -7,10 +7,20 @@ use protocol::trace::{Message, RunId};
 use tokio::sync::broadcast;
 
 use super::http_half::HttpHalf;
-use crate::server::expiring::{Expiring, Locked, WhenFull};
+use crate::server::{
+    client::ClientId,
+    expiring::{CLASS_CLIENTS, Expiring, Locked, Refused, WhenFull},
+};
 
-/// Runs kept at once; creating one more evicts the least recently touched.
-pub const MAX_RUNS: usize = 512;
+/// Runs one client may have kept at once: one run of every demo page (the comparison's lanes
+/// included) is fewer. Past it, the client's own least recently touched run that no page is
+/// watching is forgotten, never another client's.
+pub const RUNS_PER_CLIENT: usize = 16;
+/// Runs kept at once: every client's share for [`CLASS_CLIENTS`] clients (a class of 30 and
+/// two abusers fit with room to spare). When full, the least recently touched run not watched
+/// of the client holding the most goes; a run a page is watching is never evicted (when every
+/// run is watched, a new run is not recorded until one is not).
+pub const MAX_RUNS: usize = RUNS_PER_CLIENT * CLASS_CLIENTS;
 /// Messages kept per run; older ones are dropped first.
 pub const MAX_MESSAGES_PER_RUN: usize = 2_000;
 /// A run untouched for this long is forgotten.
@@ -21,16 +31,20 @@ pub const WATCH_BUFFER: usize = 512;
 /// Per-run logs of server-side messages. Cheap to clone.
 #[derive(Clone)]
 pub struct TraceHub {
-    /// Each run's log, touched by every record and watch; forgotten after [`RUN_TTL`] untouched
-    /// (unless `--store-ttl` says otherwise), the least recently touched evicted beyond
-    /// [`MAX_RUNS`].
+    /// Each run's log, touched by every record and watch, counted against the share of the
+    /// client whose request or trace socket made it; forgotten after [`RUN_TTL`] untouched
+    /// (unless `--store-ttl` says otherwise) and never while a page watches it; the least
+    /// recently touched unwatched run evicted beyond [`RUNS_PER_CLIENT`] or [`MAX_RUNS`].
     runs: Expiring<RunId, RunLog>,
 }
 
 impl Default for TraceHub {
     fn default() -> Self {
         TraceHub {
-            runs: Expiring::new(RUN_TTL).bounded(MAX_RUNS, WhenFull::EvictLeastRecent),
+            runs: Expiring::new(RUN_TTL)
+                .bounded(MAX_RUNS, WhenFull::EvictLeastRecent)
+                .shared(RUNS_PER_CLIENT, "traced runs")
+                .kept_while(RunLog::is_watched),
         }
     }
 }
@@ -102,6 +116,11 @@ impl RunLog {
             live: broadcast::channel(WATCH_BUFFER).0,
         }
     }
+
+    /// Whether a page is watching the run: then it is neither evicted nor expired.
+    fn is_watched(&self) -> bool {
+        self.live.receiver_count() > 0
+    }
 }
 
 impl TraceHub {
@@ -118,20 +137,25 @@ impl TraceHub {
 
     /// Records `message` (its `seq` is assigned here) and sends it to the run's watchers.
     pub fn record(&self, message: Message) {
-        self.push(Entry::Made(Box::new(message)));
+        self.push(Entry::Made(Box::new(message)), None);
     }
 
     /// Records one half of a traced HTTP exchange, kept as it is until the trace is read (or
-    /// made into its message at once when a page is watching the run).
-    pub fn record_http(&self, half: HttpHalf) {
-        self.push(Entry::Http { seq: 0, half });
+    /// made into its message at once when a page is watching the run). A new run counts
+    /// against `client`'s share.
+    pub fn record_http(&self, half: HttpHalf, client: Option<ClientId>) {
+        self.push(Entry::Http { seq: 0, half }, client);
     }
 
-    /// Appends `entry` to its run's log with the run's next `seq`, and sends it to the watchers.
-    fn push(&self, mut entry: Entry) {
+    /// Appends `entry` to its run's log with the run's next `seq`, and sends it to the watchers;
+    /// dropped when the run is new and every run kept is watched.
+    fn push(&self, mut entry: Entry, client: Option<ClientId>) {
         let evicted = {
             let mut runs = self.runs.lock();
-            let log = Self::log_for(&mut runs, entry.run());
+            let Ok(log) = Self::log_for(&mut runs, entry.run(), client) else {
+                tracing::debug!(run = %entry.run().0, "not recorded: every run kept is watched");
+                return;
+            };
             entry.set_seq(log.next_seq);
             log.next_seq += 1;
             let evicted = if log.messages.len() == MAX_MESSAGES_PER_RUN {
@@ -154,15 +178,17 @@ impl TraceHub {
 
     /// The run's recorded messages (only those with `seq` above `after`, when given: a page
     /// resuming after a reconnect) and a receiver for the ones to come, taken under one lock
-    /// so nothing falls between them (the messages are made after it is released).
+    /// so nothing falls between them (the messages are made after it is released). A new run
+    /// counts against `client`'s share; refused when every run kept is watched.
     pub fn watch(
         &self,
         run: &RunId,
         after: Option<u64>,
-    ) -> (Vec<Message>, broadcast::Receiver<Message>) {
+        client: Option<ClientId>,
+    ) -> Result<(Vec<Message>, broadcast::Receiver<Message>), Refused> {
         let (entries, live) = {
             let mut runs = self.runs.lock();
-            let log = Self::log_for(&mut runs, run);
+            let log = Self::log_for(&mut runs, run, client)?;
             // The log is in `seq` order: skip what the page has without copying it.
             let skip = after.map_or(0, |after| {
                 log.messages.partition_point(|entry| entry.seq() <= after)
@@ -170,7 +196,7 @@ impl TraceHub {
             let entries: Vec<Entry> = log.messages.range(skip..).cloned().collect();
             (entries, log.live.subscribe())
         };
-        (entries.into_iter().map(Entry::into_message).collect(), live)
+        Ok((entries.into_iter().map(Entry::into_message).collect(), live))
     }
 
     /// The run's recorded messages, or `None` for a run never seen (or expired).
@@ -187,11 +213,14 @@ impl TraceHub {
         self.runs.len()
     }
 
-    /// The run's log, touched now; made (evicting the least recently touched run when
-    /// [`MAX_RUNS`] are kept) if there is none.
-    fn log_for<'a>(runs: &'a mut Locked<'_, RunId, RunLog>, run: &RunId) -> &'a mut RunLog {
-        runs.get_or_insert_with(run, RunLog::new)
-            .expect("the hub evicts, and no run is kept in use")
+    /// The run's log, touched now; made for `client` (evicting an unwatched run past its share
+    /// or [`MAX_RUNS`]) if there is none; refused when every run that could go is watched.
+    fn log_for<'a>(
+        runs: &'a mut Locked<'_, RunId, RunLog>,
+        run: &RunId,
+        client: Option<ClientId>,
+    ) -> Result<&'a mut RunLog, Refused> {
+        runs.get_or_insert_for(client, run, RunLog::new)
     }
 }
 
@@ -266,7 +295,7 @@ mod tests {
     async fn watch_sees_backlog_then_live() {
         let hub = TraceHub::default();
         hub.record(msg("w"));
-        let (backlog, mut live) = hub.watch(&RunId("w".into()), None);
+        let (backlog, mut live) = hub.watch(&RunId("w".into()), None, None).unwrap();
         assert_eq!(backlog.len(), 1);
         hub.record(msg("w"));
         assert_eq!(live.recv().await.unwrap().seq, 1);
@@ -279,12 +308,87 @@ mod tests {
             hub.record(msg("r"));
         }
         let seqs = |after| {
-            let (backlog, _) = hub.watch(&RunId("r".into()), after);
+            let (backlog, _) = hub.watch(&RunId("r".into()), after, None).unwrap();
             backlog.iter().map(|m| m.seq).collect::<Vec<_>>()
         };
         assert_eq!(seqs(None), [0, 1, 2, 3, 4]);
         assert_eq!(seqs(Some(2)), [3, 4]);
         assert_eq!(seqs(Some(4)), [] as [u64; 0]);
         assert_eq!(seqs(Some(99)), [] as [u64; 0]);
+    }
+
+    /// Records a message for `run` as if a request of `client` had made it.
+    fn record_as(hub: &TraceHub, run: &str, client: Option<ClientId>) {
+        hub.push(Entry::Made(Box::new(msg(run))), client);
+    }
+
+    fn client(n: u8) -> Option<ClientId> {
+        Some(ClientId::of(std::net::IpAddr::from([10, 0, 0, n])))
+    }
+
+    #[test]
+    fn a_watched_run_survives_a_full_store() {
+        let hub = TraceHub::default();
+        let (_, watching) = hub
+            .watch(&RunId("watched".into()), None, client(1))
+            .unwrap();
+        for c in 0..CLASS_CLIENTS as u8 + 4 {
+            for i in 0..RUNS_PER_CLIENT {
+                record_as(&hub, &format!("c{c}-{i}"), client(c + 10));
+            }
+        }
+        assert_eq!(hub.run_count(), MAX_RUNS);
+        assert!(
+            hub.snapshot(&RunId("watched".into())).is_some(),
+            "never evicted"
+        );
+        drop(watching);
+        for i in 0..RUNS_PER_CLIENT {
+            record_as(&hub, &format!("mine{i}"), client(1));
+        }
+        assert!(
+            hub.snapshot(&RunId("watched".into())).is_none(),
+            "evictable once no page watches it"
+        );
+    }
+
+    #[test]
+    fn a_client_past_its_share_loses_its_own_oldest_unwatched_run() {
+        let hub = TraceHub::default();
+        record_as(&hub, "other", client(2));
+        let (_, _watching) = hub.watch(&RunId("mine-0".into()), None, client(1)).unwrap();
+        for i in 1..=RUNS_PER_CLIENT {
+            record_as(&hub, &format!("mine-{i}"), client(1));
+        }
+        assert!(hub.snapshot(&RunId("mine-0".into())).is_some(), "watched");
+        assert!(
+            hub.snapshot(&RunId("mine-1".into())).is_none(),
+            "its oldest idle"
+        );
+        assert!(
+            hub.snapshot(&RunId("other".into())).is_some(),
+            "another client's"
+        );
+        assert_eq!(hub.run_count(), RUNS_PER_CLIENT + 1);
+    }
+
+    #[test]
+    fn when_every_run_is_watched_a_new_one_is_refused_not_evicting() {
+        let hub = TraceHub::default();
+        let mut watching = Vec::new();
+        for c in 0..CLASS_CLIENTS as u8 {
+            for i in 0..RUNS_PER_CLIENT {
+                let run = RunId(format!("c{c}-{i}"));
+                watching.push(hub.watch(&run, None, client(c)).unwrap().1);
+            }
+        }
+        let refused = hub.watch(&RunId("late".into()), None, client(200));
+        assert!(matches!(refused, Err(Refused::Full { .. })));
+        hub.record(msg("late"));
+        assert!(
+            hub.snapshot(&RunId("late".into())).is_none(),
+            "not recorded"
+        );
+        assert_eq!(hub.run_count(), MAX_RUNS);
     }
 }
