@@ -8,7 +8,10 @@ use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 use crate::{
     actors::relay::{self, Relay},
     error::AppError,
-    server::expiring::{Expiring, WhenFull},
+    server::{
+        client::ClientId,
+        expiring::{CLASS_CLIENTS, Expiring, Refused, WhenFull},
+    },
     trace::{Hop, TraceIds, Tracer},
     trace::{TraceHub, server_now_us},
 };
@@ -116,8 +119,9 @@ async fn bounded(
 /// What a run owns in one demo (its listeners and their state), bounded and expiring. Removing
 /// an entry drops it, which stops its listeners. Cheap to clone.
 pub struct PerRun<T> {
-    /// Each run's value, forgotten after `ttl` unused; a new run beyond `max` evicts the least
-    /// recently used.
+    /// Each run's value, forgotten after `ttl` unused, never while a request uses it (holds a
+    /// clone); counted against the share of the client that started it, whose own least
+    /// recently used run goes when it starts one more.
     entries: Expiring<RunId, Arc<T>>,
 }
 
@@ -130,21 +134,28 @@ impl<T> Clone for PerRun<T> {
 }
 
 impl<T> PerRun<T> {
-    /// At most `max` runs at once (a new one evicts the least recently used), each forgotten
-    /// `ttl` after it was last used.
-    pub fn new(max: usize, ttl: Duration) -> PerRun<T> {
+    /// At most `per_client` runs (`what`, plural, in a refusal) of one client at once (a new
+    /// one stops its least recently used idle one), `per_client` × [`CLASS_CLIENTS`] in all,
+    /// each forgotten `ttl` after it was last used.
+    pub fn new(per_client: usize, what: &'static str, ttl: Duration) -> PerRun<T> {
         PerRun {
             entries: Expiring::new(ttl)
-                .bounded(max, WhenFull::EvictLeastRecent)
+                .bounded(per_client * CLASS_CLIENTS, WhenFull::EvictLeastRecent)
+                .shared(per_client, what)
+                .kept_while(|value| Arc::strong_count(value) > 1)
                 .logging_evictions("run's actors"),
         }
     }
 
-    /// Puts `value` in for `run`, returning what it replaces.
-    pub fn insert(&self, run: RunId, value: Arc<T>) -> Option<Arc<T>> {
-        self.entries
-            .insert(run, value)
-            .expect("a store that evicts and holds nothing in use always makes room")
+    /// Puts `value` in for `run`, started by `client`, returning what it replaces; refused
+    /// (429) when every run the client or the store holds is in use by a request.
+    pub fn insert(
+        &self,
+        client: Option<ClientId>,
+        run: RunId,
+        value: Arc<T>,
+    ) -> Result<Option<Arc<T>>, Refused> {
+        self.entries.insert_for(client, run, value)
     }
 
     /// The run's entry, if it has one that has not expired; marks it used.

@@ -163,15 +163,6 @@ impl<K: Eq + Hash, V> Expiring<K, V> {
         self
     }
 
-    /// The capacity and what an entry is called, for a refusal made by the store's owner.
-    pub fn full(&self) -> Refused {
-        Refused::Full {
-            capacity: self.capacity,
-            what: self.share.map_or("entries", |s| s.what),
-            retry_after: BUSY_RETRY,
-        }
-    }
-
     /// The same map, never forgetting an entry while `in_use` says it is.
     pub fn kept_while(mut self, in_use: fn(&V) -> bool) -> Self {
         self.in_use = Some(in_use);
@@ -384,15 +375,6 @@ impl<K: Eq + Hash, V> Locked<'_, K, V> {
         Ok(&mut kept.value)
     }
 
-    /// Puts `value` in for `key`, touched now, held by no client, if there is room; returns the
-    /// value it replaces.
-    pub fn insert(&mut self, key: K, value: V) -> Result<Option<V>, Refused>
-    where
-        K: Clone + std::fmt::Debug,
-    {
-        self.insert_for(None, key, value)
-    }
-
     /// Puts `value` in for `key`, touched now, counted against `owner`'s share, if there is
     /// room; returns the value it replaces (a replaced entry keeps its owner, so replacing is
     /// never refused).
@@ -421,13 +403,27 @@ impl<K: Eq + Hash, V> Locked<'_, K, V> {
         Ok(self.entries.insert(key, kept).map(|old| old.value))
     }
 
-    /// Entries `owner` holds now that have not expired.
-    pub fn held_by(&self, owner: ClientId) -> usize {
+    /// The entries `owner` holds now that have not expired (for a share of something else
+    /// than entries, such as bytes).
+    pub fn held_by(&self, owner: ClientId) -> impl Iterator<Item = &V> {
         let now = Instant::now();
         self.entries
             .values()
-            .filter(|kept| kept.owner == Some(owner) && !self.store.expired(kept, now))
-            .count()
+            .filter(move |kept| kept.owner == Some(owner) && !self.store.expired(kept, now))
+            .map(|kept| &kept.value)
+    }
+
+    /// How long until the first idle entry of `owner` (of anyone, for `None`) expires;
+    /// [`BUSY_RETRY`] when every one is in use: the Retry-After of a refusal made by the
+    /// store's user.
+    pub fn retry_after(&self, owner: Option<ClientId>) -> Duration {
+        let now = Instant::now();
+        self.store.retry_after(
+            self.entries
+                .values()
+                .filter(|kept| owner.is_none() || kept.owner == owner),
+            now,
+        )
     }
 
     pub fn remove(&mut self, key: &K) -> Option<V> {

@@ -51,11 +51,16 @@ use crate::{
     error::AppError,
     extract::{AppJson, AppQuery},
     openapi,
+    server::rate_limit::Client,
     trace::{Hop, TraceIds, Tracer},
 };
 
-/// Clusters running at once (three listeners each); a new one evicts the least recently used.
-pub const MAX_CLUSTERS: usize = 32;
+/// Clusters one client may run at once (three listeners each): the demo needs one, and a
+/// second lets a learner start the next run before the last one stops. A client starting one
+/// more stops its own least recently used idle cluster, never another client's; the store
+/// holds this times [`CLASS_CLIENTS`](crate::server::expiring::CLASS_CLIENTS) (96 clusters,
+/// 288 listeners) so a class of 30 and two abusers never fill it.
+pub const CLUSTERS_PER_CLIENT: usize = 2;
 /// A cluster unused this long is stopped.
 pub const CLUSTER_TTL: Duration = Duration::from_secs(5 * 60);
 
@@ -105,7 +110,7 @@ pub struct Clusters {
 impl Default for Clusters {
     fn default() -> Self {
         Clusters {
-            runs: PerRun::new(MAX_CLUSTERS, CLUSTER_TTL),
+            runs: PerRun::new(CLUSTERS_PER_CLIENT, "clusters", CLUSTER_TTL),
             relay: Relay::default(),
             store: Arc::new(MemorySessions::default()),
         }
@@ -180,9 +185,10 @@ async fn start_instance(
 #[utoipa::path(post, path = "/lb/cluster", tag = "stateful-stateless", request_body = ClusterSpec,
     responses((status = 201, description = "Balancer and instances started", body = ClusterInfo),
         (status = 400, description = "Malformed JSON, or no run/rid", body = ApiError), (status = 413, description = "Body too large", body = ApiError), (status = 415, description = "Content-Type is not application/json", body = ApiError),
-        (status = 422, description = "Wrong field types", body = ApiError), (status = 429, description = "Too many clusters", body = ApiError)))]
+        (status = 422, description = "Wrong field types", body = ApiError), (status = 429, description = "This client runs as many clusters as it may, each in use (Retry-After)", body = ApiError)))]
 async fn start(
     State(state): State<AppState>,
+    Client(client): Client,
     ids: TraceIds,
     AppJson(spec): AppJson<ClusterSpec>,
 ) -> Result<(StatusCode, Json<ClusterInfo>), AppError> {
@@ -230,7 +236,7 @@ async fn start(
         instances: Mutex::new([a, b]),
     });
     let info = cluster.info();
-    state.clusters.runs.insert(ids.run, cluster);
+    state.clusters.runs.insert(client, ids.run, cluster)?;
     Ok((StatusCode::CREATED, Json(info)))
 }
 
