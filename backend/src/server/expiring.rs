@@ -388,9 +388,16 @@ impl<K: Eq + Hash, V> Locked<'_, K, V> {
         K: Clone + std::fmt::Debug,
     {
         let now = Instant::now();
-        let owner = match self.entries.get(&key) {
-            Some(kept) => kept.owner,
-            None => {
+        let live = self
+            .entries
+            .get(&key)
+            .map(|kept| (kept.owner, self.store.expired(kept, now)));
+        let owner = match live {
+            Some((kept_by, false)) => kept_by,
+            expired_or_none => {
+                if expired_or_none.is_some() {
+                    self.entries.remove(&key);
+                }
                 self.make_room(owner, now)?;
                 owner
             }
@@ -401,6 +408,16 @@ impl<K: Eq + Hash, V> Locked<'_, K, V> {
             owner,
         };
         Ok(self.entries.insert(key, kept).map(|old| old.value))
+    }
+
+    /// Makes room for one more entry of `owner` as [`Self::insert_for`] would, or says why
+    /// not: under the same lock, the insert that follows is not refused. For a store whose
+    /// entry is made by something that must not start when refused (a task).
+    pub fn make_room_for(&mut self, owner: Option<ClientId>) -> Result<(), Refused>
+    where
+        K: Clone + std::fmt::Debug,
+    {
+        self.make_room(owner, Instant::now())
     }
 
     /// The entries `owner` holds now that have not expired (for a share of something else
