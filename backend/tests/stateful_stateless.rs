@@ -342,7 +342,7 @@ async fn both_session_store_engines_keep_the_same_contract() {
         }
     }
     for (name, store) in engines {
-        let id = store.create("ada").await.unwrap();
+        let id = store.create(None, "ada").await.unwrap();
         let first = store.touch(&id).await.unwrap().expect(name);
         assert_eq!((first.user.as_str(), first.requests), ("ada", 1), "{name}");
         assert_eq!(

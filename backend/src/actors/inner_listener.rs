@@ -240,10 +240,10 @@ mod tests {
 
     #[test]
     fn unused_runs_are_dropped_by_the_sweep() {
-        let runs: PerRun<u32> = PerRun::new(8, Duration::from_secs(60)).with_ttl(SHORT);
-        runs.insert(RunId("old".into()), Arc::new(1));
+        let runs: PerRun<u32> = PerRun::new(8, "runs", Duration::from_secs(60)).with_ttl(SHORT);
+        runs.insert(None, RunId("old".into()), Arc::new(1)).unwrap();
         past_the_ttl();
-        runs.insert(RunId("new".into()), Arc::new(2));
+        runs.insert(None, RunId("new".into()), Arc::new(2)).unwrap();
         runs.prune();
         assert_eq!(runs.len(), 1);
         past_the_ttl();
@@ -260,17 +260,29 @@ mod tests {
     }
 
     #[test]
-    fn runs_are_bounded_and_the_least_recently_used_goes_first() {
-        let runs: PerRun<u32> = PerRun::new(2, Duration::from_secs(60));
+    fn a_client_past_its_share_loses_its_own_least_recently_used_idle_run() {
+        let runs: PerRun<u32> = PerRun::new(2, "clusters", Duration::from_secs(60));
         let id = |s: &str| RunId(s.into());
-        runs.insert(id("a"), Arc::new(1));
-        runs.insert(id("b"), Arc::new(2));
+        let client = |n| Some(ClientId::of(std::net::IpAddr::from([10, 0, 0, n])));
+        runs.insert(client(2), id("theirs"), Arc::new(0)).unwrap();
+        runs.insert(client(1), id("a"), Arc::new(1)).unwrap();
+        runs.insert(client(1), id("b"), Arc::new(2)).unwrap();
         assert!(runs.get(&id("a")).is_some(), "a is now the most recent");
-        runs.insert(id("c"), Arc::new(3));
-        assert_eq!(runs.len(), 2);
+        runs.insert(client(1), id("c"), Arc::new(3)).unwrap();
+        assert_eq!(runs.len(), 3);
         assert!(runs.get(&id("b")).is_none(), "b was evicted");
+        assert!(runs.get(&id("theirs")).is_some(), "another client's stayed");
+        // Both of its runs in use by a request: refused, not evicted.
+        let in_use = (runs.get(&id("a")).unwrap(), runs.get(&id("c")).unwrap());
+        let refused = runs.insert(client(1), id("d"), Arc::new(4)).unwrap_err();
+        assert!(
+            AppError::from(refused)
+                .to_string()
+                .starts_with("one client may hold 2 clusters at once; you hold 2")
+        );
+        drop(in_use);
         assert_eq!(runs.remove(&id("c")).as_deref(), Some(&3));
-        assert_eq!(runs.len(), 1);
+        assert_eq!(runs.len(), 2);
     }
 
     #[tokio::test]

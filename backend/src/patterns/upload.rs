@@ -338,7 +338,8 @@ mod tests {
         let store = UploadStore::default().with_ttl(Duration::from_millis(40));
         store
             .lock()
-            .insert(
+            .insert_for(
+                None,
                 UploadId("u1".into()),
                 Upload {
                     name: "a".into(),

@@ -215,14 +215,6 @@ impl<K: Eq + Hash, V> Expiring<K, V> {
         self.lock().touch(key).cloned()
     }
 
-    /// Puts `value` in for `key`, touched now, held by no client; returns the value it replaces.
-    pub fn insert(&self, key: K, value: V) -> Result<Option<V>, Refused>
-    where
-        K: Clone + std::fmt::Debug,
-    {
-        self.lock().insert_for(None, key, value)
-    }
-
     /// Puts `value` in for `key`, touched now, counted against `owner`'s share; returns the
     /// value it replaces (a replaced entry keeps its owner).
     pub fn insert_for(
@@ -546,9 +538,9 @@ mod tests {
     #[test]
     fn untouched_entries_expire_and_the_sweep_forgets_them() {
         let store: Expiring<u32, &str> = Expiring::new(TTL);
-        store.insert(1, "old").unwrap();
+        store.insert_for(None, 1, "old").unwrap();
         past_the_ttl();
-        store.insert(2, "new").unwrap();
+        store.insert_for(None, 2, "new").unwrap();
         assert_eq!(store.get(&1), None, "an expired entry is not served");
         assert_eq!(store.len(), 2, "but kept until the sweep");
         store.prune();
@@ -559,15 +551,23 @@ mod tests {
     #[test]
     fn a_full_store_refuses_until_entries_expire() {
         let store: Expiring<u32, ()> = Expiring::new(TTL).bounded(2, WhenFull::Refuse);
-        store.insert(1, ()).unwrap();
-        store.insert(2, ()).unwrap();
+        store.insert_for(None, 1, ()).unwrap();
+        store.insert_for(None, 2, ()).unwrap();
         assert!(matches!(
-            store.insert(3, ()),
+            store.insert_for(None, 3, ()),
             Err(Refused::Full { capacity: 2, .. })
         ));
-        assert_eq!(store.insert(2, ()), Ok(Some(())), "a kept key is replaced");
+        assert_eq!(
+            store.insert_for(None, 2, ()),
+            Ok(Some(())),
+            "a kept key is replaced"
+        );
         past_the_ttl();
-        assert_eq!(store.insert(3, ()), Ok(None), "expired entries made room");
+        assert_eq!(
+            store.insert_for(None, 3, ()),
+            Ok(None),
+            "expired entries made room"
+        );
         assert_eq!(store.len(), 1);
     }
 
@@ -576,16 +576,16 @@ mod tests {
         let store: Expiring<u32, u32> = Expiring::new(Duration::from_secs(60))
             .bounded(2, WhenFull::EvictLeastRecent)
             .kept_while(|busy| *busy > 0);
-        store.insert(1, 0).unwrap();
-        store.insert(2, 1).unwrap();
-        store.insert(3, 0).unwrap();
+        store.insert_for(None, 1, 0).unwrap();
+        store.insert_for(None, 2, 1).unwrap();
+        store.insert_for(None, 3, 0).unwrap();
         assert_eq!(store.get(&1), None, "1 was idle and oldest");
         assert_eq!(store.get(&2), Some(1), "2 is in use");
         if let Some(n) = store.lock().get_mut(&3) {
             *n = 1;
         }
         assert_eq!(
-            store.insert(4, 0).map_err(|r| r.retry_after()),
+            store.insert_for(None, 4, 0).map_err(|r| r.retry_after()),
             Err(BUSY_RETRY),
             "everything is in use"
         );
@@ -594,8 +594,8 @@ mod tests {
     #[test]
     fn entries_in_use_do_not_expire() {
         let store: Expiring<u32, u32> = Expiring::new(Duration::ZERO).kept_while(|n| *n > 0);
-        store.insert(1, 1).unwrap();
-        store.insert(2, 0).unwrap();
+        store.insert_for(None, 1, 1).unwrap();
+        store.insert_for(None, 2, 0).unwrap();
         store.prune();
         assert_eq!(store.len(), 1);
         let mut entries = store.lock();
@@ -643,7 +643,11 @@ mod tests {
             Ok(Some(())),
             "replacing"
         );
-        assert_eq!(store.insert(4, ()), Ok(None), "no client: no share");
+        assert_eq!(
+            store.insert_for(None, 4, ()),
+            Ok(None),
+            "no client: no share"
+        );
         store.remove(&1);
         assert_eq!(store.insert_for(client(1), 5, ()), Ok(None), "one ended");
     }

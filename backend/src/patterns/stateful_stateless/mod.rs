@@ -51,7 +51,7 @@ use crate::{
     error::AppError,
     extract::{AppJson, AppQuery},
     openapi,
-    server::rate_limit::Client,
+    server::{client::ClientId, rate_limit::Client},
     trace::{Hop, TraceIds, Tracer},
 };
 
@@ -73,6 +73,8 @@ struct Running {
 /// One run's balancer, instances and store. Dropping it stops every listener.
 pub struct Cluster {
     spec: ClusterSpec,
+    /// The client that started it, whose shares its sessions count against.
+    client: Option<ClientId>,
     balancer: InnerListener,
     /// Shared with the balancer: where each instance listens now.
     targets: Arc<Mutex<[std::net::SocketAddr; 2]>>,
@@ -164,6 +166,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 async fn start_instance(
     state: &AppState,
+    client: Option<ClientId>,
     name: &'static str,
     spec: ClusterSpec,
     generation: u32,
@@ -172,8 +175,9 @@ async fn start_instance(
         name,
         mode: spec.mode,
         generation,
-        memory: Arc::default(),
+        memory: Arc::new(MemorySessions::private()),
         store: state.clusters.store.clone(),
+        client,
         hub: state.trace.clone(),
     });
     let listener = InnerListener::start(name, instance::router(instance.clone()), state.stopped())
@@ -192,8 +196,8 @@ async fn start(
     ids: TraceIds,
     AppJson(spec): AppJson<ClusterSpec>,
 ) -> Result<(StatusCode, Json<ClusterInfo>), AppError> {
-    let a = start_instance(&state, INSTANCES[0], spec, 1).await?;
-    let b = start_instance(&state, INSTANCES[1], spec, 1).await?;
+    let a = start_instance(&state, client, INSTANCES[0], spec, 1).await?;
+    let b = start_instance(&state, client, INSTANCES[1], spec, 1).await?;
     let targets = Arc::new(Mutex::new([a.listener.addr(), b.listener.addr()]));
     let lb = Arc::new(Balancer {
         hub: state.trace.clone(),
@@ -231,6 +235,7 @@ async fn start(
     }
     let cluster = Arc::new(Cluster {
         spec,
+        client,
         balancer,
         targets,
         instances: Mutex::new([a, b]),
@@ -297,7 +302,7 @@ async fn restart(
         .instance
         .generation
         + 1;
-    let fresh = start_instance(&state, name, cluster.spec, generation).await?;
+    let fresh = start_instance(&state, cluster.client, name, cluster.spec, generation).await?;
     let port = fresh.listener.addr().port();
     let old = {
         let mut instances = cluster.instances.lock().expect("instances lock poisoned");
