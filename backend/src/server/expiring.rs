@@ -525,6 +525,58 @@ impl<K: Eq + Hash, V> Locked<'_, K, V> {
     }
 }
 
+/// Things in progress (a proxy run, a job waiting for the blocking pool, a TLS handshake),
+/// each counted against its client's share until its [`Slot`] is dropped: an [`Expiring`]
+/// store whose entries never expire. Cheap to clone.
+#[derive(Clone)]
+pub struct Slots {
+    /// One entry per slot taken, removed by its [`Slot`]'s drop.
+    taken: Expiring<u64, ()>,
+    /// The next slot's key.
+    next: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Slots {
+    /// At most `capacity` slots at once, `per_client` of them for one client (`what`, plural,
+    /// in the refusal).
+    pub fn new(capacity: usize, per_client: usize, what: &'static str) -> Slots {
+        Slots {
+            taken: Expiring::new(Duration::MAX)
+                .bounded(capacity, WhenFull::Refuse)
+                .shared(per_client, what)
+                .kept_while(|_| true),
+            next: Arc::default(),
+        }
+    }
+
+    /// A slot for `client` (`None`: no share, only the capacity), until it is dropped.
+    pub fn take(&self, client: Option<ClientId>) -> Result<Slot, Refused> {
+        let key = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.taken.insert_for(client, key, ())?;
+        Ok(Slot {
+            taken: self.taken.clone(),
+            key,
+        })
+    }
+
+    /// Slots taken now.
+    pub fn len(&self) -> usize {
+        self.taken.len()
+    }
+}
+
+/// One slot of [`Slots`]; dropping it (however the work ends) frees it.
+pub struct Slot {
+    taken: Expiring<u64, ()>,
+    key: u64,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.taken.remove(&self.key);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -711,5 +763,25 @@ mod tests {
             }
         ));
         assert_eq!(refused.retry_after(), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn slots_are_shared_and_freed_when_dropped() {
+        let slots = Slots::new(3, 2, "handshakes");
+        let mine = (
+            slots.take(client(1)).unwrap(),
+            slots.take(client(1)).unwrap(),
+        );
+        assert!(matches!(
+            slots.take(client(1)),
+            Err(Refused::OverShare { .. })
+        ));
+        let theirs = slots.take(client(2)).unwrap();
+        assert!(matches!(slots.take(None), Err(Refused::Full { .. })));
+        drop(mine);
+        assert_eq!(slots.len(), 1);
+        assert!(slots.take(client(1)).is_ok());
+        drop(theirs);
+        assert_eq!(slots.len(), 0);
     }
 }

@@ -17,13 +17,7 @@ pub mod in_flight;
 pub mod proxy;
 pub mod upstream;
 
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
-    time::Duration,
-};
+use std::sync::Arc;
 
 use tokio::sync::OnceCell;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -33,7 +27,7 @@ use crate::{
     error::AppError,
     server::{
         client::ClientId,
-        expiring::{Expiring, WhenFull},
+        expiring::{Slot, Slots},
     },
 };
 
@@ -53,9 +47,7 @@ pub struct Multiplexing {
     upstream: Arc<OnceCell<Arc<upstream::Upstream>>>,
     /// The proxy runs forwarding now (each removed when it ends), counted against the share of
     /// the client that started it: bounds the connections all runs together open upstream.
-    runs: Expiring<u64, ()>,
-    /// The next run's key in `runs`.
-    next_run: Arc<AtomicU64>,
+    runs: Slots,
     /// How many requests of each run the server is holding (browser side).
     pub in_flight: in_flight::InFlight,
 }
@@ -64,12 +56,7 @@ impl Default for Multiplexing {
     fn default() -> Self {
         Multiplexing {
             upstream: Arc::default(),
-            // Never expiring: a run's entry goes when its `RunSlot` is dropped.
-            runs: Expiring::new(Duration::MAX)
-                .bounded(MAX_PROXY_RUNS, WhenFull::Refuse)
-                .shared(PROXY_RUNS_PER_CLIENT, "proxy runs")
-                .kept_while(|_| true),
-            next_run: Arc::default(),
+            runs: Slots::new(MAX_PROXY_RUNS, PROXY_RUNS_PER_CLIENT, "proxy runs"),
             in_flight: in_flight::InFlight::default(),
         }
     }
@@ -94,25 +81,8 @@ impl Multiplexing {
 
     /// Takes a proxy run's slot for `client` until the returned slot is dropped; a 429 past
     /// the client's share or [`MAX_PROXY_RUNS`].
-    pub fn start_run(&self, client: Option<ClientId>) -> Result<RunSlot, AppError> {
-        let key = self.next_run.fetch_add(1, Ordering::Relaxed);
-        self.runs.insert_for(client, key, ())?;
-        Ok(RunSlot {
-            runs: self.runs.clone(),
-            key,
-        })
-    }
-}
-
-/// One proxy run forwarding; dropping it (however the run ends) frees its slot.
-pub struct RunSlot {
-    runs: Expiring<u64, ()>,
-    key: u64,
-}
-
-impl Drop for RunSlot {
-    fn drop(&mut self) {
-        self.runs.remove(&self.key);
+    pub fn start_run(&self, client: Option<ClientId>) -> Result<Slot, AppError> {
+        Ok(self.runs.take(client)?)
     }
 }
 
@@ -154,7 +124,7 @@ mod tests {
             message.starts_with("one client may hold 1 proxy runs at once"),
             "{message}"
         );
-        assert!(retry_after >= Duration::from_secs(1));
+        assert!(retry_after >= std::time::Duration::from_secs(1));
         let theirs = mux.start_run(client(2)).unwrap();
         assert_eq!(mux.free_run_slots(), MAX_PROXY_RUNS - 2);
         drop(first);
