@@ -39,7 +39,10 @@ mod trace;
 mod transport;
 
 // What the binary and the integration tests use.
-pub use patterns::{multiplexing::MAX_PROXY_RUNS, pubsub, stateful_stateless::session_store};
+pub use patterns::{
+    jobs::JOBS_PER_CLIENT, multiplexing::MAX_PROXY_RUNS, pubsub, pubsub::TICKERS_PER_CLIENT,
+    stateful_stateless::session_store, sync_async::QUEUE_PER_CLIENT, upload::UPLOADS_PER_CLIENT,
+};
 pub use server::{client::Cidr, limits, rate_limit, shutdown::DRAIN_DEADLINE, tls};
 pub use trace::TraceHub;
 

@@ -82,6 +82,11 @@ impl BlockingPool {
         }
     }
 
+    /// Jobs queued or running now.
+    pub fn waiting(&self) -> usize {
+        self.waiting.len()
+    }
+
     /// Runs `f` for `client` on a pool thread (its number is passed in) and waits for it
     /// without blocking the runtime. Past the client's share, or a full queue, is a 429.
     pub async fn run<T: Send + 'static>(
