@@ -102,7 +102,7 @@ async fn uploads_and_their_bytes_are_shared_per_client() {
         assert_eq!(created.status(), StatusCode::CREATED);
     }
     let refused = post(&server, "203.0.113.1", "/api/uploads", announce(1_000)).await;
-    assert_refused(refused, "one client may hold 4 uploads at once").await;
+    assert_refused(refused, "one client may hold 16 uploads at once").await;
     // Bytes: a whole largest file, then one byte more.
     let largest = protocol::upload::MAX_FILE_BYTES;
     let created = post(&server, "203.0.113.2", "/api/uploads", announce(largest)).await;

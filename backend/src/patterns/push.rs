@@ -32,7 +32,7 @@ use crate::{
     error::AppError,
     openapi,
     server::client::ClientId,
-    server::expiring::{CLASS_CLIENTS, Expiring, WhenFull},
+    server::expiring::{BUSY_RETRY, CLASS_CLIENTS, Expiring, WhenFull},
     server::origin,
     server::rate_limit::{Client, TokenBucket},
     trace::{TraceIds, Tracer},
@@ -96,9 +96,10 @@ impl Rooms {
             broadcast::channel(ROOM_BUFFER).0
         })?;
         if tx.receiver_count() - usize::from(rejoining) >= MAX_MEMBERS {
-            return Err(AppError::TooManyRequests(format!(
-                "room {room} is full: at most {MAX_MEMBERS} members"
-            )));
+            return Err(AppError::RateLimited {
+                message: format!("room {room} is full: at most {MAX_MEMBERS} members"),
+                retry_after: BUSY_RETRY,
+            });
         }
         Ok((tx.clone(), tx.subscribe()))
     }

@@ -27,7 +27,7 @@ use crate::{
     extract::AppQuery,
     server::{
         client::ClientId,
-        expiring::{CLASS_CLIENTS, Slots},
+        expiring::{BUSY_RETRY, CLASS_CLIENTS, Slots},
         rate_limit::Client,
     },
     trace::server_now_us,
@@ -100,11 +100,13 @@ impl BlockingPool {
             let _ = done.send(f(n));
             drop(slot);
         });
-        self.queue.try_send(task).map_err(|_| {
-            AppError::TooManyRequests(format!(
-                "the blocking pool has {POOL_QUEUE} requests waiting already"
-            ))
-        })?;
+        // Never full: it holds at most as many as there are slots.
+        self.queue
+            .try_send(task)
+            .map_err(|_| AppError::RateLimited {
+                message: format!("the blocking pool has {POOL_QUEUE} requests waiting already"),
+                retry_after: BUSY_RETRY,
+            })?;
         result
             .await
             .map_err(|_| AppError::Internal("a pool thread died".into()))

@@ -43,9 +43,10 @@ use crate::{
 };
 
 /// Chunked uploads one client may have kept at once: a finished one is kept until the page
-/// leaves (or [`UPLOAD_TTL`]), so a learner can run the demo a few times in a row.
-pub const UPLOADS_PER_CLIENT: usize = 4;
-/// Chunked uploads kept at once: every client's share for [`CLASS_CLIENTS`] clients (192).
+/// leaves (or [`UPLOAD_TTL`]), so a learner can run the demo many times in a row; the bytes
+/// ([`BYTES_PER_CLIENT`]) are what bounds memory.
+pub const UPLOADS_PER_CLIENT: usize = 16;
+/// Chunked uploads kept at once: every client's share for [`CLASS_CLIENTS`] clients (768).
 pub const MAX_UPLOADS: usize = UPLOADS_PER_CLIENT * CLASS_CLIENTS;
 /// Bytes one client's kept uploads may announce together: one file of the largest size.
 pub const BYTES_PER_CLIENT: u64 = MAX_FILE_BYTES;

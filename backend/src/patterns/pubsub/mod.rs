@@ -55,7 +55,7 @@ use crate::{
     error::AppError,
     extract::AppJson,
     openapi,
-    server::expiring::{CLASS_CLIENTS, Expiring, WhenFull},
+    server::expiring::{BUSY_RETRY, CLASS_CLIENTS, Expiring, WhenFull},
     server::origin,
     server::rate_limit::Client,
     trace::{Hop, HopTime, TraceIds, Tracer, last_event_id_text},
@@ -112,7 +112,12 @@ impl PubSub {
 impl From<BrokerError> for AppError {
     fn from(e: BrokerError) -> AppError {
         match e {
-            BrokerError::Refused(why) => AppError::TooManyRequests(why),
+            // A bound of the subscriptions held (topics, subscribers): waiting frees it only
+            // when some of them end, so no expiry to name.
+            BrokerError::Refused(why) => AppError::RateLimited {
+                message: why,
+                retry_after: BUSY_RETRY,
+            },
             e @ BrokerError::Unavailable(_) => AppError::Unavailable(e.to_string()),
         }
     }
