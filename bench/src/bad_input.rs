@@ -379,11 +379,11 @@ pub fn cases() -> Vec<Case> {
         json("POST /api/uploads", "16 MiB more than a client's byte share holds", "POST", "/api/uploads", &new_upload(16 * 1024 * 1024), 429),
         share(
             "POST /api/jobs",
-            "one more running job than a client's share (32)",
+            "one more running job than a client's share (64)",
             "POST",
             "/api/jobs",
             r#"{"steps":4,"step_ms":5000}"#.into(),
-            "one client may hold 32 jobs at once",
+            "one client may hold 64 jobs at once",
         ),
         share(
             "POST /api/pubsub/ticker",
@@ -404,7 +404,7 @@ pub fn cases() -> Vec<Case> {
     c
 }
 
-/// A share case: `body` sent to `path` until refused (at most 40 times, 60 ms apart: under the
+/// A share case: `body` sent to `path` until refused (at most 80 times, 60 ms apart: under the
 /// job and publish rates), the refusal a 429 naming `reason`.
 fn share(
     endpoint: &'static str,
@@ -421,7 +421,7 @@ fn share(
             method,
             path,
             body,
-            at_most: 40,
+            at_most: 80,
             pace: Duration::from_millis(60),
             reason,
         },

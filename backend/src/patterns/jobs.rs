@@ -30,10 +30,11 @@ use crate::{
 };
 
 /// Jobs one client may have kept at once: one run of every job demo (the comparison's lanes
-/// included) takes about ten. Past it, the client's own oldest job that has finished and that
-/// nothing reads is forgotten; when all of its jobs are running or read, it gets a 429.
-pub const JOBS_PER_CLIENT: usize = 32;
-/// Jobs kept at once: every client's share for [`CLASS_CLIENTS`] clients (1,536), so a class of
+/// included) takes about ten, and several such pages started together (40 jobs at once,
+/// `tests/bounds.rs`) stay within it. Past it, the client's own oldest job that has finished
+/// and that nothing reads is forgotten; when all of its jobs are running or read, a 429.
+pub const JOBS_PER_CLIENT: usize = 64;
+/// Jobs kept at once: every client's share for [`CLASS_CLIENTS`] clients (3,072), so a class of
 /// 30 and two abusers never fill it; when full, a finished unread job of the client holding
 /// the most goes, and with none, new submissions get a 429.
 pub const MAX_JOBS: usize = JOBS_PER_CLIENT * CLASS_CLIENTS;
