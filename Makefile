@@ -4,14 +4,14 @@ SHELL := /bin/bash
 ADDR ?= 127.0.0.1:8080
 ENV := source scripts/env.sh &&
 
-.PHONY: run test bench bench-page wasm-bound soak tools tools-test frontend lint unit e2e clean bad-input fuzz-api fuzz
+.PHONY: run test bench bench-page wasm-bound soak tools tools-test frontend lint unit e2e e2e-proxy clean bad-input fuzz-api fuzz
 
 run: tools frontend
 	$(ENV) cargo build --release -p backend
 	@echo "Patternscope: open http://$(ADDR) (Ctrl-C stops it)"
 	./target/release/backend --addr $(ADDR) --dist dist
 
-test: tools-test lint unit frontend e2e
+test: tools-test lint unit frontend e2e e2e-proxy
 	@echo "make test: all checks passed"
 
 tools:
@@ -38,6 +38,12 @@ unit:
 e2e:
 	$(ENV) cargo build -p backend
 	$(ENV) bash scripts/e2e.sh
+
+# The shipped deploy/nginx.conf (placeholders filled in) with TLS in front of two instances and a
+# private Redis, all on free ports; the browser smoke set (tests tagged @proxy) through it.
+e2e-proxy:
+	$(ENV) cargo build -p backend
+	$(ENV) bash scripts/e2e-proxy.sh
 
 # Benchmarks on this machine (not part of `make test`): the release backend against a load client,
 # figures and the commands that produced them in bench/RESULTS.md. Fan-out: issue 5; request/

@@ -2,7 +2,8 @@
 # Installs whatever the build and the tests need and is missing. Idempotent: when everything is
 # there it takes a few seconds. `setup.sh build` for `make run` (the wasm target, trunk,
 # wasm-bindgen, wasm-opt, Debian's brotli); `setup.sh test` adds the test tooling: Debian's
-# chromium and redis-server, npm packages for Playwright. `setup.sh bench` only adds Debian's
+# chromium, redis-server and nginx (the tests start private ones, never the system service),
+# npm packages for Playwright. `setup.sh bench` only adds Debian's
 # wrk, the HTTP load generator of `make bench` (which builds no frontend).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,6 +65,26 @@ if [ "$mode" = test ]; then
     say "installing Debian's redis-server (the tests start a private one)"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+  fi
+  if [ ! -x /usr/sbin/nginx ]; then
+    say "installing Debian's nginx (the proxy tests start a private one)"
+    apt-get update -qq
+    # Debian 12 has `nginx` (nginx-light is a transitional name for it); older ones, nginx-light.
+    pkg=nginx
+    apt-cache show nginx >/dev/null 2>&1 || pkg=nginx-light
+    # Debian starts a service it installs; the system's nginx must stay stopped (port 80 is
+    # not ours): a policy-rc.d refusing every start, for this install only (a machine that has
+    # one, as Debian's container images do, keeps its own).
+    policy=""
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+      policy=/usr/sbin/policy-rc.d
+      printf '#!/bin/sh\nexit 101\n' > "$policy"
+      chmod +x "$policy"
+    fi
+    installed=0
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null || installed=$?
+    [ -z "$policy" ] || rm -f "$policy"
+    [ "$installed" = 0 ] || exit "$installed"
   fi
   if [ ! -d e2e/node_modules/@playwright/test ] || [ e2e/package-lock.json -nt e2e/node_modules/.package-lock.json ]; then
     say "installing the browser-test packages (no browser download)"

@@ -54,7 +54,7 @@ pub use trace::TraceHub;
 
 use std::{future::Future, path::PathBuf, sync::Arc};
 
-use axum::{Json, Router, middleware};
+use axum::{Json, Router, extract::State, middleware};
 use tokio::net::TcpListener;
 use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -79,7 +79,8 @@ pub struct Config {
     /// believed: behind one, every connection comes from the proxy, and without this every
     /// client would share the proxy's per-client limits.
     pub trusted_proxies: Vec<Cidr>,
-    /// This instance's name, shown on deliveries it makes (`a`, `b` when several share Redis).
+    /// This instance's name, shown on deliveries it makes (`a`, `b` when several share Redis)
+    /// and in every response's `X-Instance`; empty: `main`.
     pub instance: String,
     /// Subscribers one pub/sub topic may have; `None` keeps `MAX_SUBSCRIBERS_PER_TOPIC`.
     /// Raised only for load tests (the fan-out benchmark holds 10,000 on one topic).
@@ -90,6 +91,17 @@ pub struct Config {
     /// holds) and `POST /api/bench/bare` (the untraced baseline). Off: they are unknown API
     /// paths (404) and left out of `/api/openapi.json`, so a public server shows neither.
     pub debug_routes: bool,
+}
+
+impl Config {
+    /// The instance's name: [`Config::instance`], or `main` when that is empty.
+    pub fn instance_name(&self) -> &str {
+        if self.instance.is_empty() {
+            "main"
+        } else {
+            &self.instance
+        }
+    }
 }
 
 /// Cheap handles shared by every handler, behind one `Arc`: axum's `State` extractor clones the
@@ -149,12 +161,7 @@ impl AppState {
             Some(ttl) => TraceHub::default().with_ttl(ttl),
             None => TraceHub::default(),
         };
-        let instance = if config.instance.is_empty() {
-            "main".to_owned()
-        } else {
-            config.instance.clone()
-        };
-        let mut topics = patterns::pubsub::Topics::new(trace.clone(), &instance);
+        let mut topics = patterns::pubsub::Topics::new(trace.clone(), config.instance_name());
         if let Some(limit) = config.max_subscribers_per_topic {
             topics = topics.with_subscriber_limit(limit);
         }
@@ -290,17 +297,26 @@ pub fn app(state: AppState) -> Router {
     };
     // On every response: pages, static files, API answers and errors.
     let security = server::security::SecurityHeaders::for_dist(state.config.dist.as_deref());
-    router.layer(middleware::map_response_with_state(
-        security,
-        server::security::add,
-    ))
+    let instance = server::instance::InstanceHeader::new(state.config.instance_name());
+    router
+        .layer(middleware::map_response_with_state(
+            security,
+            server::security::add,
+        ))
+        .layer(middleware::map_response_with_state(
+            instance,
+            server::instance::add,
+        ))
 }
 
-/// `GET /api/health`: the server is up and answering.
+/// `GET /api/health`: the server is up and answering, and which instance it is.
 #[utoipa::path(get, path = "/health", tag = "server",
-    responses((status = 200, description = "The server is up", body = protocol::Health)))]
-async fn health() -> Json<protocol::Health> {
-    Json(protocol::Health { ok: true })
+    responses((status = 200, description = "The server is up; `instance` names it (`--instance`)", body = protocol::Health)))]
+async fn health(State(state): State<AppState>) -> Json<protocol::Health> {
+    Json(protocol::Health {
+        ok: true,
+        instance: state.config.instance_name().to_owned(),
+    })
 }
 
 /// Serves `app(state)` on `listener` (HTTP/1.1, [`server::http1`]) until `shutdown` completes,

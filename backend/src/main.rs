@@ -41,8 +41,9 @@ struct Args {
     /// share topics. Without it, the broker is embedded and serves this process only.
     #[arg(long = "redis-url")]
     redis_url: Option<String>,
-    /// This instance's name on the diagram (default: `instance-<port>`).
-    #[arg(long)]
+    /// This instance's name on the diagram and in every response's X-Instance header
+    /// (default: `instance-<port>`): 1 to 64 of A-Z a-z 0-9 - _ .
+    #[arg(long, value_parser = instance_name)]
     instance: Option<String>,
     /// Also serve over TLS here (HTTP/2 and HTTP/1.1), with a certificate generated at start-up.
     #[arg(long)]
@@ -84,6 +85,18 @@ struct Args {
     /// Serve GET /api/debug/stats and POST /api/bench/bare, for tests and benchmarks only.
     #[arg(long)]
     debug_routes: bool,
+}
+
+/// `--instance`: a name that fits a header and a diagram label.
+fn instance_name(s: &str) -> Result<String, String> {
+    let fits = (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if fits {
+        Ok(s.to_owned())
+    } else {
+        Err("use 1 to 64 characters of A-Z a-z 0-9 - _ .".into())
+    }
 }
 
 #[tokio::main]

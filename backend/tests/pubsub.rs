@@ -17,7 +17,9 @@ use std::{
 
 use backend::{
     AppState, Config, TraceHub,
-    pubsub::{Broker, Publish, Subscriber, Topics, memory::MemoryBroker, redis::RedisBroker},
+    pubsub::{
+        Broker, Publish, Replay, Subscriber, Topics, memory::MemoryBroker, redis::RedisBroker,
+    },
 };
 use futures_util::{SinkExt, StreamExt};
 use protocol::{
@@ -193,16 +195,62 @@ async fn rooms_keep_their_topics_apart(broker: Arc<dyn Broker>) {
     nothing_more(&mut a).await;
 }
 
+async fn racing_publishes_reach_subscribers_and_history_in_the_order_of_their_numbers(
+    broker: Arc<dyn Broker>,
+) {
+    // Fewer than a subscriber's queue holds, so the reader may wait until all are out.
+    const AT_ONCE: usize = SUBSCRIBER_QUEUE - 1;
+    let room = unique("race");
+    let topics = broker.topics();
+    let mut live = topics.subscriber(&room, "client-1", None);
+    live.subscribe("news", 0).unwrap();
+    for round in 0..3 {
+        let publishes = (0..AT_ONCE).map(|k| {
+            let broker = broker.clone();
+            let room = room.clone();
+            tokio::spawn(
+                async move { publish(&*broker, &room, "news", &format!("{round}.{k}")).await },
+            )
+        });
+        let mut numbers = Vec::new();
+        for p in publishes.collect::<Vec<_>>() {
+            numbers.push(p.await.unwrap());
+        }
+        numbers.sort();
+        let mut seen = Vec::new();
+        for _ in 0..AT_ONCE {
+            seen.push(next(&mut live).await.seq);
+        }
+        assert_eq!(
+            seen, numbers,
+            "round {round}: delivered in the order of their numbers"
+        );
+        // A subscriber resuming after any of them gets exactly the later ones, in order.
+        let resumed_after = numbers[AT_ONCE / 2];
+        let resuming = topics.subscriber(&room, "client-2", None);
+        let (replayed, _) = resuming
+            .subscribe_from("news", Replay::After(resumed_after))
+            .unwrap();
+        let expected: Vec<u64> = numbers
+            .iter()
+            .copied()
+            .filter(|&n| n > resumed_after)
+            .collect();
+        assert_eq!(replayed.iter().map(|d| d.seq).collect::<Vec<_>>(), expected);
+    }
+}
+
 macro_rules! broker_contract {
     ($($test:ident),* $(,)?) => {
+        // Several worker threads, so publishes really race.
         mod memory_engine {
-            $(#[tokio::test]
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $test() {
                 super::$test(super::memory_broker()).await
             })*
         }
         mod redis_engine {
-            $(#[tokio::test]
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $test() {
                 let Some(broker) = super::redis_broker("r1").await else { return };
                 super::$test(broker).await
@@ -216,6 +264,7 @@ broker_contract!(
     a_late_joiner_misses_earlier_messages_unless_it_asks_for_a_replay,
     a_subscriber_that_does_not_read_is_dropped_and_the_others_go_on,
     rooms_keep_their_topics_apart,
+    racing_publishes_reach_subscribers_and_history_in_the_order_of_their_numbers,
 );
 
 // ---- Over the wire: one server, real clients. ----

@@ -178,6 +178,7 @@ async fn watch(backend: &Backend, run: &str) -> Socket {
         &TraceClientMsg::Watch {
             run: RunId(run.into()),
             after: None,
+            log: None,
         },
     )
     .await;

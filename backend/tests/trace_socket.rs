@@ -34,16 +34,29 @@ async fn next(socket: &mut Socket) -> TraceServerMsg {
 }
 
 async fn watch(socket: &mut Socket, run: &str) {
-    watch_after(socket, run, None).await
+    watch_after(socket, run, None, None).await
 }
 
-async fn watch_after(socket: &mut Socket, run: &str, after: Option<u64>) {
+async fn watch_after(socket: &mut Socket, run: &str, after: Option<u64>, log: Option<u64>) {
     let cmd = serde_json::to_string(&TraceClientMsg::Watch {
         run: RunId(run.into()),
         after,
+        log,
     })
     .unwrap();
     socket.send(WsMessage::Text(cmd.into())).await.unwrap();
+}
+
+/// The answer to a watch of `run`: the clock, then which log the run's messages are numbered in.
+async fn watching(socket: &mut Socket, run: &str) -> u64 {
+    assert!(matches!(next(socket).await, TraceServerMsg::Clock { .. }));
+    match next(socket).await {
+        TraceServerMsg::Watching { run: watched, log } => {
+            assert_eq!(watched.0, run);
+            log
+        }
+        other => panic!("expected `watching`, got {other:?}"),
+    }
 }
 
 async fn traced_echo(server: &common::TestServer, run: &str, rid: u32) -> reqwest::Response {
@@ -68,10 +81,7 @@ async fn a_watcher_gets_the_clock_the_backlog_then_live_messages_in_order() {
         TraceServerMsg::Clock { .. }
     ));
     watch(&mut socket, "live-1").await;
-    assert!(matches!(
-        next(&mut socket).await,
-        TraceServerMsg::Clock { .. }
-    ));
+    watching(&mut socket, "live-1").await;
     let mut seen = Vec::new();
     for _ in 0..2 {
         match next(&mut socket).await {
@@ -118,10 +128,7 @@ async fn a_bad_watch_is_answered_with_an_error_and_the_socket_stays_open() {
         matches!(next(&mut socket).await, TraceServerMsg::Error { error } if error.contains("bad command"))
     );
     watch(&mut socket, "fine").await;
-    assert!(matches!(
-        next(&mut socket).await,
-        TraceServerMsg::Clock { .. }
-    ));
+    watching(&mut socket, "fine").await;
 }
 
 #[tokio::test]
@@ -180,14 +187,18 @@ async fn a_watch_after_a_seq_resumes_with_only_the_newer_messages() {
     for rid in [1, 2] {
         assert_eq!(traced_echo(&server, "resume-1", rid).await.status(), 200);
     }
-    // A page that held seq 0 and 1 when its socket dropped comes back.
+    // A page that held seq 0 and 1 of this log when its socket dropped comes back.
     let (mut socket, _) = connect_async(server.ws_url("/api/trace/ws")).await.unwrap();
     next(&mut socket).await;
-    watch_after(&mut socket, "resume-1", Some(1)).await;
-    assert!(matches!(
-        next(&mut socket).await,
-        TraceServerMsg::Clock { .. }
-    ));
+    watch(&mut socket, "resume-1").await;
+    let log = watching(&mut socket, "resume-1").await;
+    for _ in 0..4 {
+        next(&mut socket).await;
+    }
+    let (mut socket, _) = connect_async(server.ws_url("/api/trace/ws")).await.unwrap();
+    next(&mut socket).await;
+    watch_after(&mut socket, "resume-1", Some(1), Some(log)).await;
+    assert_eq!(watching(&mut socket, "resume-1").await, log, "the same log");
     let mut seqs = Vec::new();
     for _ in 0..2 {
         match next(&mut socket).await {
@@ -210,6 +221,40 @@ async fn a_watch_after_a_seq_resumes_with_only_the_newer_messages() {
     }
 }
 
+#[tokio::test]
+async fn a_page_resuming_on_a_restarted_server_gets_its_new_messages_numbered_on() {
+    // The page held seq 0..=9 of the run on a server that has since restarted (or on another
+    // instance): this server's log of the run is a new one, with one exchange so far.
+    let server = common::TestServer::start().await;
+    assert_eq!(traced_echo(&server, "moved-1", 6).await.status(), 200);
+    let (mut socket, _) = connect_async(server.ws_url("/api/trace/ws")).await.unwrap();
+    next(&mut socket).await;
+    let before_the_restart = 12_345;
+    watch_after(&mut socket, "moved-1", Some(9), Some(before_the_restart)).await;
+    let log = watching(&mut socket, "moved-1").await;
+    assert_ne!(log, before_the_restart);
+    let mut seqs = Vec::new();
+    for _ in 0..2 {
+        match next(&mut socket).await {
+            TraceServerMsg::Message(m) => {
+                assert_eq!(m.request_id.unwrap().0, "6");
+                seqs.push(m.seq);
+            }
+            other => panic!("expected a message, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        seqs,
+        [10, 11],
+        "after what the page holds, so it keeps them"
+    );
+    assert_eq!(traced_echo(&server, "moved-1", 7).await.status(), 200);
+    match next(&mut socket).await {
+        TraceServerMsg::Message(m) => assert_eq!(m.seq, 12),
+        other => panic!("expected a message, got {other:?}"),
+    }
+}
+
 /// Virtual time (`start_paused`): the runtime skips ahead to the next timer whenever every task
 /// waits, so the test takes milliseconds while the server's 20 s interval is really kept.
 #[tokio::test(start_paused = true)]
@@ -220,7 +265,7 @@ async fn an_idle_trace_socket_is_pinged_before_a_proxy_would_close_it() {
     let (mut socket, _) = connect_async(server.ws_url("/api/trace/ws")).await.unwrap();
     next(&mut socket).await;
     watch(&mut socket, "idle-1").await;
-    next(&mut socket).await;
+    watching(&mut socket, "idle-1").await;
     let since = tokio::time::Instant::now();
     for _ in 0..3 {
         let pinged = loop {
@@ -238,8 +283,5 @@ async fn an_idle_trace_socket_is_pinged_before_a_proxy_would_close_it() {
     }
     // Reading the pings answered them (tungstenite queues the pong): the socket is still open.
     watch(&mut socket, "idle-1").await;
-    assert!(matches!(
-        next(&mut socket).await,
-        TraceServerMsg::Clock { .. }
-    ));
+    watching(&mut socket, "idle-1").await;
 }

@@ -25,12 +25,7 @@ pub const CASE_TIMEOUT: Duration = Duration::from_secs(20);
 pub enum Probe {
     /// One HTTP request. `{job}` or `{upload}` in the path is replaced by the id of a job or
     /// chunked upload (4 KiB announced) created just before.
-    Http {
-        method: &'static str,
-        path: String,
-        content_type: Option<&'static str>,
-        body: Vec<u8>,
-    },
+    Http(HttpProbe),
     /// A WebSocket handshake (with `Origin` when given), then these steps.
     Ws {
         path: String,
@@ -53,11 +48,27 @@ pub enum Probe {
     },
 }
 
+/// One HTTP request of a case.
+#[derive(Debug, Clone)]
+pub struct HttpProbe {
+    method: &'static str,
+    path: String,
+    content_type: Option<&'static str>,
+    /// More request headers (a browser's `Origin` or `Sec-Fetch-Site`).
+    headers: Vec<(&'static str, &'static str)>,
+    body: Vec<u8>,
+}
+
 /// One thing done on an open WebSocket.
 #[derive(Debug, Clone)]
 pub enum WsStep {
     Text(String),
     Binary(Vec<u8>),
+    /// The same text frame `count` times, back to back.
+    Burst {
+        text: String,
+        count: usize,
+    },
     /// A text frame whose payload is not UTF-8 (sent as a raw frame).
     InvalidUtf8,
     /// `count` messages published over HTTP to `topic` in `room` (the socket does not read).
@@ -120,14 +131,23 @@ fn http(
     Case {
         endpoint,
         input: input.into(),
-        probe: Probe::Http {
+        probe: Probe::Http(HttpProbe {
             method,
             path: path.into(),
             content_type,
+            headers: Vec::new(),
             body: body.into(),
-        },
+        }),
         expect: Expect::Status(expect),
     }
+}
+
+/// `case` sent with one more request header.
+fn with_header(mut case: Case, name: &'static str, value: &'static str) -> Case {
+    if let Probe::Http(http) = &mut case.probe {
+        http.headers.push((name, value));
+    }
+    case
 }
 
 fn get(endpoint: &'static str, input: &str, path: impl Into<String>, expect: u16) -> Case {
@@ -265,6 +285,11 @@ pub fn cases() -> Vec<Case> {
         http("POST /api/echo", "process_ms=99999999999", "POST", "/api/echo?process_ms=99999999999", JSON, r#"{"customer":"a"}"#, 422),
         http("POST /api/echo", "process_ms=10001 (over the limit)", "POST", "/api/echo?process_ms=10001", JSON, r#"{"customer":"a"}"#, 422),
         get("POST /api/echo", "wrong method (GET)", "/api/echo", 405),
+        // Well-formed, but sent by another site's page: refused before anything is done.
+        with_header(http("POST /api/echo", "another site's page (Origin: https://evil.example)", "POST", "/api/echo", JSON, r#"{"customer":"a"}"#, 403),
+            "origin", "https://evil.example"),
+        with_header(json("POST /api/jobs", "another site's page (Sec-Fetch-Site: cross-site)", "POST", "/api/jobs", r#"{"steps":1,"step_ms":10}"#, 403),
+            "sec-fetch-site", "cross-site"),
         json("POST /api/jobs", "malformed JSON", "POST", "/api/jobs", "{\"steps\":", 400),
         json("POST /api/jobs", "wrong type (steps: \"x\")", "POST", "/api/jobs", r#"{"steps":"x","step_ms":10}"#, 422),
         json("POST /api/jobs", "negative steps", "POST", "/api/jobs", r#"{"steps":-1,"step_ms":10}"#, 422),
@@ -294,6 +319,13 @@ pub fn cases() -> Vec<Case> {
             vec![WsStep::Text(r#"{"type":"follow","job":"nope"}"#.into())], Expect::ErrorFrame),
         ws("GET /api/push/ws", "say before joining a room", "/api/push/ws", None,
             vec![WsStep::Text(r#"{"type":"say","text":"hi"}"#.into())], Expect::ErrorFrame),
+        // The default limit: 10 lines a second, 20 at once.
+        ws("GET /api/push/ws", "chat flood: 60 lines at once", "/api/push/ws", None,
+            vec![
+                WsStep::Text(r#"{"type":"join","room":"bad-input-flood","name":"flooder"}"#.into()),
+                WsStep::Burst { text: r#"{"type":"say","text":"spam"}"#.into(), count: 60 },
+            ],
+            Expect::ErrorFrame),
     ]);
     c.extend(socket_cases("GET /api/pubsub/ws", "/api/pubsub/ws", 16 * 1024));
     c.extend([
@@ -543,18 +575,18 @@ fn is_json_error(body: &str) -> bool {
 async fn run_http(
     client: &reqwest::Client,
     base: &str,
-    method: &str,
-    path: &str,
-    content_type: Option<&str>,
-    body: &[u8],
+    probe: &HttpProbe,
     expect: u16,
 ) -> anyhow::Result<Outcome> {
-    let path = fill_ids(client, base, path).await?;
-    let mut request = client.request(method.parse()?, format!("{base}{path}"));
-    if let Some(ct) = content_type {
+    let path = fill_ids(client, base, &probe.path).await?;
+    let mut request = client.request(probe.method.parse()?, format!("{base}{path}"));
+    if let Some(ct) = probe.content_type {
         request = request.header("content-type", ct);
     }
-    let response = request.body(body.to_vec()).send().await?;
+    for (name, value) in &probe.headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.body(probe.body.clone()).send().await?;
     let status = response.status().as_u16();
     let is_json = response
         .headers()
@@ -659,6 +691,16 @@ async fn run_ws(
         let sent = match step {
             WsStep::Text(t) => socket.send(WsMessage::Text(t.clone().into())).await,
             WsStep::Binary(b) => socket.send(WsMessage::Binary(b.clone().into())).await,
+            WsStep::Burst { text, count } => {
+                let mut sent = Ok(());
+                for _ in 0..*count {
+                    sent = socket.send(WsMessage::Text(text.clone().into())).await;
+                    if sent.is_err() {
+                        break;
+                    }
+                }
+                sent
+            }
             WsStep::InvalidUtf8 => {
                 let frame =
                     Frame::message(vec![b'{', 0xff, 0xfe, b'}'], OpCode::Data(Data::Text), true);
@@ -719,20 +761,8 @@ pub async fn run(client: &reqwest::Client, base: &str, case: &Case) -> Outcome {
         (Probe::HeldConnections { hold }, Expect::Status(code)) => {
             tokio::time::timeout(CASE_TIMEOUT, run_held(base, *hold, code)).await
         }
-        (
-            Probe::Http {
-                method,
-                path,
-                content_type,
-                body,
-            },
-            Expect::Status(code),
-        ) => {
-            tokio::time::timeout(
-                CASE_TIMEOUT,
-                run_http(client, base, method, path, *content_type, body, code),
-            )
-            .await
+        (Probe::Http(probe), Expect::Status(code)) => {
+            tokio::time::timeout(CASE_TIMEOUT, run_http(client, base, probe, code)).await
         }
         (
             Probe::Ws {
@@ -751,10 +781,7 @@ pub async fn run(client: &reqwest::Client, base: &str, case: &Case) -> Outcome {
         (probe @ Probe::UntilRefused { .. }, Expect::Status(code)) => {
             tokio::time::timeout(CASE_TIMEOUT, run_until_refused(client, base, probe, code)).await
         }
-        (
-            Probe::Http { .. } | Probe::HeldConnections { .. } | Probe::UntilRefused { .. },
-            expect,
-        ) => {
+        (Probe::Http(_) | Probe::HeldConnections { .. } | Probe::UntilRefused { .. }, expect) => {
             return Outcome {
                 ok: false,
                 got: format!("this kind of case cannot expect {expect}"),

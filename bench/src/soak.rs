@@ -655,6 +655,7 @@ impl Cycle<'_> {
         let watch = TraceClientMsg::Watch {
             run: RunId(self.run.clone()),
             after: None,
+            log: None,
         };
         socket
             .send(WsMessage::Text(serde_json::to_string(&watch)?.into()))
@@ -665,7 +666,7 @@ impl Cycle<'_> {
                     match serde_json::from_str::<TraceServerMsg>(&text)? {
                         TraceServerMsg::Message(_) => break,
                         TraceServerMsg::Error { error } => bail!("watch refused: {error}"),
-                        TraceServerMsg::Clock { .. } => {}
+                        TraceServerMsg::Clock { .. } | TraceServerMsg::Watching { .. } => {}
                     }
                 }
                 Some(Ok(_)) => {}

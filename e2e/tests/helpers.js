@@ -29,7 +29,7 @@ function recordRequests(page, prefix) {
 function recordTraceSocket(page) {
   const frames = [];
   page.on('websocket', (ws) => {
-    if (!ws.url().endsWith('/api/trace/ws')) return;
+    if (new URL(ws.url()).pathname !== '/api/trace/ws') return;
     ws.on('framereceived', (f) => frames.push({ dir: 'in', data: f.payload.toString() }));
     ws.on('framesent', (f) => frames.push({ dir: 'out', data: f.payload.toString() }));
   });

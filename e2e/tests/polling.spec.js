@@ -1,6 +1,7 @@
 // Short and long polling against the real server: the requests the browser really made, and
 // the diagram drawing exactly those.
-const { test, expect } = require('@playwright/test');
+// `test` from fixtures: the tests tagged @proxy also run behind nginx (proxy.config.js).
+const { test, expect } = require('./fixtures');
 const { drawnMessages, recordRequests, metric, waitForRunToFinish } = require('./helpers');
 
 async function runJob(page, slug, params) {
@@ -37,7 +38,7 @@ test('short polling asks again and again; the diagram draws every poll and count
   expect(await metric(page, 'requests')).toBe(sent.length);
 });
 
-test('long polling makes fewer, held requests, each answered when the job changes', async ({ page }) => {
+test('long polling makes fewer, held requests, each answered when the job changes', { tag: '@proxy' }, async ({ page }) => {
   const step = 400;
   const sent = await runJob(page, 'long-polling', { 'param-steps': 3, 'param-step-ms': step, 'param-timeout': 5000 });
   const waits = pathsOf(sent, /^\/api\/jobs\/[^/]+\/wait$/);

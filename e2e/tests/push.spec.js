@@ -1,9 +1,10 @@
 // Push over WebSocket against the real server: the upgrade, the job's progress pushed as frames,
 // a chat room of simulated clients each on its own socket, and the diagram drawing exactly that.
-const { test, expect } = require('@playwright/test');
+// `test` from fixtures: the tests tagged @proxy also run behind nginx (proxy.config.js).
+const { test, expect } = require('./fixtures');
 const { drawnMessages, waitForRunToFinish } = require('./helpers');
 
-test('one socket carries every update; each chat client has its own socket and lifeline', async ({ page }) => {
+test('one socket carries every update; each chat client has its own socket and lifeline', { tag: '@proxy' }, async ({ page }) => {
   const sockets = [];
   page.on('websocket', (ws) => {
     if (!ws.url().includes('/api/push/ws')) return;
@@ -14,7 +15,10 @@ test('one socket carries every update; each chat client has its own socket and l
   });
   await page.goto('/demo/push');
   await page.getByTestId('param-steps').fill('3');
-  await page.getByTestId('param-step-ms').fill('200');
+  // The socket follows the job once open: it gets version 0 only if it opens within the first
+  // step. Behind nginx (e2e-proxy) a WebSocket needs a TLS connection of its own (nginx does not
+  // take WebSockets over HTTP/2), which took over 200 ms once.
+  await page.getByTestId('param-step-ms').fill('500');
   await page.getByTestId('param-clients').fill('2');
   const room = `room-${Date.now()}`;
   await page.getByTestId('param-room').fill(room);
@@ -22,8 +26,11 @@ test('one socket carries every update; each chat client has its own socket and l
   await waitForRunToFinish(page);
   await expect(page.getByTestId('status')).toContainText('Done');
 
-  // Three real sockets: the page's own, and one per chat client.
-  expect(sockets.map((s) => new URL(s.url).searchParams.get('as'))).toEqual(['browser', 'client-1', 'client-2']);
+  // Three real sockets: the page's own, and one per chat client. (In name order: the chat
+  // clients' sockets open at once, and behind nginx Playwright has reported them either way.)
+  const as = (s) => new URL(s.url).searchParams.get('as');
+  sockets.sort((x, y) => as(x).localeCompare(as(y)));
+  expect(sockets.map(as)).toEqual(['browser', 'client-1', 'client-2']);
   const [own, c1, c2] = sockets;
   expect(own.sent).toEqual([{ type: 'follow', job: expect.any(String) }]);
   expect(own.received.map((f) => f.update.version)).toEqual([0, 1, 2, 3]);
@@ -122,4 +129,46 @@ test('a room name the server refuses ends the run with its reason instead of wai
   const shown = (await page.getByTestId('status').textContent()).match(/refused (client-\d+)/)[1];
   expect(refused.map((f) => f.as)).toContain(shown);
   for (const f of refused) expect(f.frame.error).toBe('room and name: 1 to 40 letters, digits, spaces, - or _');
+});
+
+test('with no room named, each run chats in its own room: another tab at the same time hears nothing', async ({ page, context }) => {
+  // Every chat client's join frame, by page.
+  const joins = { first: [], second: [] };
+  const watch = (p, into) => p.on('websocket', (ws) => {
+    if (!ws.url().includes('/api/push/ws')) return;
+    const run = new URL(ws.url()).searchParams.get('run');
+    ws.on('framesent', (f) => {
+      const frame = JSON.parse(f.payload.toString());
+      if (frame.type === 'join') into.push({ run, room: frame.room });
+    });
+  });
+  const other = await context.newPage();
+  watch(other, joins.first);
+  watch(page, joins.second);
+  await other.goto('/demo/push');
+  await other.getByTestId('param-clients').fill('1');
+  // Long enough that the second tab's whole run happens while this one is still going.
+  await other.getByTestId('param-steps').fill('50');
+  await other.getByTestId('param-step-ms').fill('400');
+  await other.getByTestId('run').click();
+  await expect(other.getByTestId('chat-log')).toContainText('client-1 ← client-1: hello from client-1');
+
+  await page.goto('/demo/push');
+  await page.getByTestId('param-clients').fill('1');
+  await page.getByTestId('param-steps').fill('2');
+  await page.getByTestId('param-step-ms').fill('100');
+  await page.getByTestId('run').click();
+  await waitForRunToFinish(page);
+  await expect(page.getByTestId('chat-log')).toContainText('client-1 ← client-1: hello from client-1');
+
+  // Both joined with no room name, on sockets of two different runs.
+  expect(joins.first).toEqual([{ run: expect.any(String), room: '' }]);
+  expect(joins.second).toEqual([{ run: expect.any(String), room: '' }]);
+  expect(joins.first[0].run).not.toBe(joins.second[0].run);
+  // The first tab, still running, heard only its own client: no second join, no second hello.
+  await expect(other.getByTestId('stop')).toBeEnabled({ timeout: 1000 });
+  const lines = await other.getByTestId('chat-log').locator('li').allInnerTexts();
+  expect(lines.filter((l) => l.includes('joined')).length).toBe(1);
+  expect(lines.filter((l) => l.includes('hello from client-1')).length).toBe(1);
+  await other.getByTestId('stop').click();
 });

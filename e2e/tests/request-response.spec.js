@@ -8,7 +8,7 @@ test.beforeEach(async ({ page }) => {
   await expect(page.getByTestId('run')).toBeEnabled();
 });
 
-test('one run draws each real request and response, paired with the server-side trace', async ({ page }) => {
+test('one run draws each real request and response, paired with the server-side trace @proxy', async ({ page }) => {
   const sent = recordRequests(page, '/api/echo');
   const trace = recordTraceSocket(page);
   await page.reload();

@@ -1,9 +1,10 @@
 // The sidecar against the real server: browser → server → sidecar → app, the retries it made,
 // the headers it added (inspector), and the requests its rate limit refused.
-const { test, expect } = require('@playwright/test');
+// `test` from fixtures: the tests tagged @proxy also run behind nginx (proxy.config.js).
+const { test, expect } = require('./fixtures');
 const { drawnMessages, recordRequests, metric, waitForRunToFinish } = require('./helpers');
 
-test('the sidecar retries the app\'s failures and the inspector shows the headers it added', async ({ page }) => {
+test('the sidecar retries the app\'s failures and the inspector shows the headers it added', { tag: '@proxy' }, async ({ page }) => {
   const sent = recordRequests(page, '/api/sidecar/orders/');
   await page.goto('/demo/sidecar?requests=3&fail_percent=50&rate_per_s=0&gap_ms=0');
   await page.getByTestId('run').click();

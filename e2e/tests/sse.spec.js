@@ -1,6 +1,7 @@
 // Server-Sent Events against the real server: one event-stream request carries every update;
 // a server-side drop is followed by the browser's reconnect with Last-Event-ID and no loss.
-const { test, expect } = require('@playwright/test');
+// `test` from fixtures: the tests tagged @proxy also run behind nginx (proxy.config.js).
+const { test, expect } = require('./fixtures');
 const { drawnMessages, recordRequests, waitForRunToFinish } = require('./helpers');
 
 async function serverTrace(page, sent) {
@@ -10,7 +11,7 @@ async function serverTrace(page, sent) {
   return response.json();
 }
 
-test('one event stream carries every update, and the diagram draws exactly the events sent', async ({ page }) => {
+test('one event stream carries every update, and the diagram draws exactly the events sent', { tag: '@proxy' }, async ({ page }) => {
   await page.goto('/demo/sse');
   await page.getByTestId('param-steps').fill('4');
   await page.getByTestId('param-step-ms').fill('200');
@@ -37,7 +38,7 @@ test('one event stream carries every update, and the diagram draws exactly the e
   await page.screenshot({ path: 'output/sse.png', fullPage: true });
 });
 
-test('dropping the connection mid-job: the browser reconnects with Last-Event-ID and nothing is lost or repeated', async ({ page }) => {
+test('dropping the connection mid-job: the browser reconnects with Last-Event-ID and nothing is lost or repeated', { tag: '@proxy' }, async ({ page }) => {
   await page.goto('/demo/sse');
   await page.getByTestId('param-steps').fill('8');
   await page.getByTestId('param-step-ms').fill('300');

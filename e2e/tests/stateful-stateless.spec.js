@@ -1,6 +1,7 @@
 // Stateful vs stateless against the real server: the in-memory session really fails on the
 // other instance (401, with the reason drawn), the signed token really survives a restart.
-const { test, expect } = require('@playwright/test');
+// `test` from fixtures: the tests tagged @proxy also run behind nginx (proxy.config.js).
+const { test, expect } = require('./fixtures');
 const { drawnMessages, recordRequests, metric, waitForRunToFinish } = require('./helpers');
 
 test('in-memory sessions: the other instance refuses with a 401 and says why', async ({ page }) => {
@@ -35,7 +36,7 @@ test('in-memory sessions: the other instance refuses with a 401 and says why', a
   await page.screenshot({ path: 'output/stateful-stateless.png', fullPage: true });
 });
 
-test('a signed token is accepted by both instances, even after instance A restarts', async ({ page }) => {
+test('a signed token is accepted by both instances, even after instance A restarts', { tag: '@proxy' }, async ({ page }) => {
   await page.goto('/demo/stateful-stateless?mode=token&sticky=off&requests=4&gap_ms=50&restart_after=2');
   await page.getByTestId('run').click();
   await waitForRunToFinish(page);

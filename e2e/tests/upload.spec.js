@@ -1,11 +1,12 @@
 // Whole vs chunked upload: chunks go at the offsets the server acknowledged; an interrupted
 // upload resumes from what the server says it holds; the server's SHA-256 matches the page's.
-const { test, expect } = require('@playwright/test');
+// `test` from fixtures: the tests tagged @proxy also run behind nginx (proxy.config.js).
+const { test, expect } = require('./fixtures');
 const { drawnMessages, recordRequests, waitForRunToFinish } = require('./helpers');
 
 const offsetOf = (r) => Number(new URL(r.pathAndQuery, 'http://x').searchParams.get('offset'));
 
-test('a chunked upload interrupted midway resumes from the server\'s offset and the checksum matches', async ({ page }) => {
+test('a chunked upload interrupted midway resumes from the server\'s offset and the checksum matches', { tag: '@proxy' }, async ({ page }) => {
   const sent = recordRequests(page, '/api/uploads');
   const answers = [];
   page.on('response', async (r) => {
@@ -48,7 +49,7 @@ test('a chunked upload interrupted midway resumes from the server\'s offset and 
   await page.screenshot({ path: 'output/upload.png', fullPage: true });
 });
 
-test('a whole upload is one request carrying every byte, checked by the server', async ({ page }) => {
+test('a whole upload is one request carrying every byte, checked by the server', { tag: '@proxy' }, async ({ page }) => {
   const sent = recordRequests(page, '/api/uploads');
   await page.goto('/demo/upload?source=generate&size_kb=300&mode=whole');
   await page.getByTestId('run').click();

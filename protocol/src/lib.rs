@@ -52,12 +52,20 @@ pub const RUN_PARAM: &str = "run";
 pub const REQUEST_PARAM: &str = "rid";
 /// Path of the trace WebSocket (one per page).
 pub const TRACE_SOCKET_PATH: &str = "/api/trace/ws";
+/// Query parameter of the trace WebSocket: the run it is opened to watch. The server ignores it
+/// (the `Watch` message says what to watch); it is there for a reverse proxy in front of several
+/// instances that hashes on the run id (`deploy/nginx.conf`), so the socket meets the run's
+/// requests on the instance that records them. Not `run`: that would make the socket a traced
+/// request of the run.
+pub const WATCH_PARAM: &str = "watch";
 
 /// `GET /api/health`: the server is up.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Health {
     pub ok: bool,
+    /// The instance that answered (`--instance`), as its `X-Instance` header says too.
+    pub instance: String,
 }
 
 /// Stopping something (a ticker, a run's cluster or sidecar): whether there was something to stop.

@@ -327,11 +327,16 @@ pub enum TraceClientMsg {
     /// Stream this run's server-side messages to me, starting with those already recorded.
     /// A later `Watch` replaces the earlier one. With `after` (a page whose socket reconnected,
     /// saying the highest `seq` it holds), the backlog starts after that message; pages that
-    /// omit it get the whole backlog.
+    /// omit it get the whole backlog. With `log` too (the log those numbers came from, as
+    /// `Watching` named it): should the server's log of the run be another one (the server
+    /// restarted, or the run moved to this instance), its messages are numbered on from
+    /// `after`, so the page keeps them all.
     Watch {
         run: RunId,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         after: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        log: Option<u64>,
     },
 }
 
@@ -343,6 +348,9 @@ pub enum TraceServerMsg {
     /// Sent on connect and after each `Watch`: the server's clock now, a first guess at the
     /// offset between the two clocks until a request/response pair gives a better one.
     Clock { server_now_us: i64 },
+    /// Sent after each `Watch`, before the backlog: which of the server's logs of the run the
+    /// messages that follow are numbered in (a new one each time the server starts a log of it).
+    Watching { run: RunId, log: u64 },
     /// One server-side message of the watched run.
     Message(Box<Message>),
     /// The watch was refused (for example an invalid run id).
@@ -405,15 +413,17 @@ mod tests {
             old,
             TraceClientMsg::Watch {
                 run: RunId("r1".into()),
-                after: None
+                after: None,
+                log: None,
             }
         );
         let resume = TraceClientMsg::Watch {
             run: RunId("r1".into()),
             after: Some(41),
+            log: Some(7),
         };
         let text = serde_json::to_string(&resume).unwrap();
-        assert_eq!(text, r#"{"type":"watch","run":"r1","after":41}"#);
+        assert_eq!(text, r#"{"type":"watch","run":"r1","after":41,"log":7}"#);
         assert_eq!(
             serde_json::from_str::<TraceClientMsg>(&text).unwrap(),
             resume

@@ -124,7 +124,11 @@ impl PerClient {
                 TokenBucket::with_burst(self.rate.per_second, self.rate.burst)
             })
             .map_err(|_| self.refusal(Duration::from_secs(1)))?;
-        bucket.take().map_err(|wait| self.refusal(wait))
+        bucket.take().map_err(|wait| {
+            // The client as the limits count it: behind a --trusted-proxy, the forwarded one.
+            tracing::info!(%client, limit = self.what, "rate limited");
+            self.refusal(wait)
+        })
     }
 
     fn refusal(&self, wait: Duration) -> AppError {

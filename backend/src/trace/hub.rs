@@ -49,7 +49,26 @@ impl Default for TraceHub {
     }
 }
 
+/// Where a page resumes watching a run: after the highest `seq` it holds, numbered in which of
+/// the server's logs of the run (`None` from a page that does not say).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resume {
+    pub after: u64,
+    pub log: Option<u64>,
+}
+
+/// What a watch gets: which log the run's messages are numbered in, those recorded already,
+/// and a receiver for the ones to come.
+pub struct Watched {
+    pub log: u64,
+    pub backlog: Vec<Message>,
+    pub live: broadcast::Receiver<Message>,
+}
+
 struct RunLog {
+    /// Names this log among every log of the run the server has started, so a page resuming
+    /// with numbers from another one (before a restart, or on another instance) is told apart.
+    id: u64,
     /// The newest messages, at most `MAX_MESSAGES_PER_RUN`, replayed to a page that starts watching.
     messages: VecDeque<Entry>,
     next_seq: u64,
@@ -111,6 +130,8 @@ impl Entry {
 impl RunLog {
     fn new() -> Self {
         RunLog {
+            // 53 bits: exact as a JavaScript number too.
+            id: rand::random::<u64>() >> 11,
             messages: VecDeque::new(),
             next_seq: 0,
             live: broadcast::channel(WATCH_BUFFER).0,
@@ -120,6 +141,20 @@ impl RunLog {
     /// Whether a page is watching the run: then it is neither evicted nor expired.
     fn is_watched(&self) -> bool {
         self.live.receiver_count() > 0
+    }
+
+    /// Numbers the log on from `after` (a page holding messages up to `after` of another log of
+    /// the run), so that everything in it is new to that page; nothing when it already is.
+    fn number_on_from(&mut self, after: u64) {
+        let first = self.messages.front().map_or(self.next_seq, Entry::seq);
+        if first > after {
+            return;
+        }
+        let shift = after + 1 - first;
+        for entry in &mut self.messages {
+            entry.set_seq(entry.seq() + shift);
+        }
+        self.next_seq += shift;
     }
 }
 
@@ -176,27 +211,43 @@ impl TraceHub {
         drop(evicted);
     }
 
-    /// The run's recorded messages (only those with `seq` above `after`, when given: a page
-    /// resuming after a reconnect) and a receiver for the ones to come, taken under one lock
-    /// so nothing falls between them (the messages are made after it is released). A new run
-    /// counts against `client`'s share; refused when every run kept is watched.
+    /// The run's recorded messages and a receiver for the ones to come, taken under one lock
+    /// so nothing falls between them (the messages are made after it is released). A page
+    /// resuming after a reconnect gets only those numbered above `after`; one whose numbers came
+    /// from another log of the run (the server restarted, or the run moved to this instance)
+    /// gets this whole log, numbered on from `after`. A new run counts against `client`'s
+    /// share; refused when every run kept is watched.
     pub fn watch(
         &self,
         run: &RunId,
-        after: Option<u64>,
+        resume: Option<Resume>,
         client: Option<ClientId>,
-    ) -> Result<(Vec<Message>, broadcast::Receiver<Message>), Refused> {
-        let (entries, live) = {
+    ) -> Result<Watched, Refused> {
+        let (log, entries, live) = {
             let mut runs = self.runs.lock();
             let log = Self::log_for(&mut runs, run, client)?;
-            // The log is in `seq` order: skip what the page has without copying it.
-            let skip = after.map_or(0, |after| {
-                log.messages.partition_point(|entry| entry.seq() <= after)
-            });
+            let skip = match resume {
+                None => 0,
+                Some(Resume {
+                    after,
+                    log: Some(theirs),
+                }) if theirs != log.id => {
+                    log.number_on_from(after);
+                    0
+                }
+                // The log is in `seq` order: skip what the page has without copying it.
+                Some(Resume { after, .. }) => {
+                    log.messages.partition_point(|entry| entry.seq() <= after)
+                }
+            };
             let entries: Vec<Entry> = log.messages.range(skip..).cloned().collect();
-            (entries, log.live.subscribe())
+            (log.id, entries, log.live.subscribe())
         };
-        Ok((entries.into_iter().map(Entry::into_message).collect(), live))
+        Ok(Watched {
+            log,
+            backlog: entries.into_iter().map(Entry::into_message).collect(),
+            live,
+        })
     }
 
     /// The run's recorded messages, or `None` for a run never seen (or expired).
@@ -295,10 +346,10 @@ mod tests {
     async fn watch_sees_backlog_then_live() {
         let hub = TraceHub::default();
         hub.record(msg("w"));
-        let (backlog, mut live) = hub.watch(&RunId("w".into()), None, None).unwrap();
-        assert_eq!(backlog.len(), 1);
+        let mut watched = hub.watch(&RunId("w".into()), None, None).unwrap();
+        assert_eq!(watched.backlog.len(), 1);
         hub.record(msg("w"));
-        assert_eq!(live.recv().await.unwrap().seq, 1);
+        assert_eq!(watched.live.recv().await.unwrap().seq, 1);
     }
 
     #[test]
@@ -307,14 +358,60 @@ mod tests {
         for _ in 0..5 {
             hub.record(msg("r"));
         }
-        let seqs = |after| {
-            let (backlog, _) = hub.watch(&RunId("r".into()), after, None).unwrap();
-            backlog.iter().map(|m| m.seq).collect::<Vec<_>>()
+        let log = hub.watch(&RunId("r".into()), None, None).unwrap().log;
+        let seqs = |after: Option<u64>, log: Option<u64>| {
+            let resume = after.map(|after| Resume { after, log });
+            let watched = hub.watch(&RunId("r".into()), resume, None).unwrap();
+            watched.backlog.iter().map(|m| m.seq).collect::<Vec<_>>()
         };
-        assert_eq!(seqs(None), [0, 1, 2, 3, 4]);
-        assert_eq!(seqs(Some(2)), [3, 4]);
-        assert_eq!(seqs(Some(4)), [] as [u64; 0]);
-        assert_eq!(seqs(Some(99)), [] as [u64; 0]);
+        assert_eq!(seqs(None, None), [0, 1, 2, 3, 4]);
+        assert_eq!(seqs(Some(2), Some(log)), [3, 4]);
+        assert_eq!(seqs(Some(2), None), [3, 4], "a page that names no log");
+        assert_eq!(seqs(Some(4), Some(log)), [] as [u64; 0]);
+        assert_eq!(seqs(Some(99), Some(log)), [] as [u64; 0]);
+    }
+
+    #[test]
+    fn a_page_resuming_with_numbers_of_another_log_gets_this_one_whole_numbered_on() {
+        // The page held messages 0..=6 of the run's log on a server that has since restarted
+        // (or of another instance); this server's log of the run has three messages so far.
+        let hub = TraceHub::default();
+        for _ in 0..3 {
+            hub.record(msg("moved"));
+        }
+        let run = RunId("moved".into());
+        let theirs = hub.watch(&run, None, None).unwrap().log ^ 1;
+        let resume = Some(Resume {
+            after: 6,
+            log: Some(theirs),
+        });
+        let watched = hub.watch(&run, resume, None).unwrap();
+        let seqs: Vec<u64> = watched.backlog.iter().map(|m| m.seq).collect();
+        assert_eq!(seqs, [7, 8, 9], "all new to the page, in order");
+        hub.record(msg("moved"));
+        assert_eq!(hub.snapshot(&run).unwrap().last().unwrap().seq, 10);
+        // Asking again (the page had not heard `Watching` yet) numbers nothing twice.
+        let again = hub.watch(&run, resume, None).unwrap();
+        assert_eq!(again.backlog.first().map(|m| m.seq), Some(7));
+        // More messages than the page held: still all kept, numbered after its last.
+        let hub = TraceHub::default();
+        for _ in 0..20 {
+            hub.record(msg("busy"));
+        }
+        let busy = RunId("busy".into());
+        let theirs = hub.watch(&busy, None, None).unwrap().log ^ 1;
+        let watched = hub
+            .watch(
+                &busy,
+                Some(Resume {
+                    after: 4,
+                    log: Some(theirs),
+                }),
+                None,
+            )
+            .unwrap();
+        assert_eq!(watched.backlog.len(), 20);
+        assert_eq!(watched.backlog[0].seq, 5);
     }
 
     /// Records a message for `run` as if a request of `client` had made it.
@@ -329,9 +426,10 @@ mod tests {
     #[test]
     fn a_watched_run_survives_a_full_store() {
         let hub = TraceHub::default();
-        let (_, watching) = hub
+        let watching = hub
             .watch(&RunId("watched".into()), None, client(1))
-            .unwrap();
+            .unwrap()
+            .live;
         for c in 0..CLASS_CLIENTS as u8 + 4 {
             for i in 0..RUNS_PER_CLIENT {
                 record_as(&hub, &format!("c{c}-{i}"), client(c + 10));
@@ -356,7 +454,10 @@ mod tests {
     fn a_client_past_its_share_loses_its_own_oldest_unwatched_run() {
         let hub = TraceHub::default();
         record_as(&hub, "other", client(2));
-        let (_, _watching) = hub.watch(&RunId("mine-0".into()), None, client(1)).unwrap();
+        let _watching = hub
+            .watch(&RunId("mine-0".into()), None, client(1))
+            .unwrap()
+            .live;
         for i in 1..=RUNS_PER_CLIENT {
             record_as(&hub, &format!("mine-{i}"), client(1));
         }
@@ -379,7 +480,7 @@ mod tests {
         for c in 0..CLASS_CLIENTS as u8 {
             for i in 0..RUNS_PER_CLIENT {
                 let run = RunId(format!("c{c}-{i}"));
-                watching.push(hub.watch(&run, None, client(c)).unwrap().1);
+                watching.push(hub.watch(&run, None, client(c)).unwrap().live);
             }
         }
         let refused = hub.watch(&RunId("late".into()), None, client(200));

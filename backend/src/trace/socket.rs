@@ -5,7 +5,9 @@
 //! closes an idle connection (nginx after `proxy_read_timeout`, 60 s by default): the server
 //! pings every [`PING_EVERY`] (browsers answer by themselves), and closes a socket it has not
 //! heard from for [`SILENCE_LIMIT`]. A page that reconnects watches again with `after` = the
-//! highest `seq` it holds, and gets only the messages after it.
+//! highest `seq` it holds and the `log` it holds them of (each watch is answered `Watching` with
+//! the log's id), and gets only the messages after it, or, from a log started since (a restart,
+//! a run moved to this instance), all of them numbered on from there.
 
 use std::time::Duration;
 
@@ -26,7 +28,7 @@ use protocol::{
 };
 use tokio::sync::broadcast;
 
-use super::{clock::server_now_us, ids::parse_run_id};
+use super::{clock::server_now_us, hub::Resume, ids::parse_run_id};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
@@ -152,12 +154,13 @@ async fn watch_loop(socket: WebSocket, state: AppState, client: Option<ClientId>
             }
             incoming = rx.next() => { last_heard = tokio::time::Instant::now(); match incoming {
                 Some(Ok(WsMessage::Text(text))) => match serde_json::from_str::<TraceClientMsg>(&text) {
-                    Ok(TraceClientMsg::Watch { run, after }) => match parse_run_id(&run.0) {
-                        Ok(run) => match state.trace.watch(&run, after, client) {
-                            Ok((backlog, live)) => {
-                                watch = Some(live);
-                                std::iter::once(clock())
-                                    .chain(backlog.iter().map(|m| encode(&TraceServerMsg::Message(Box::new(m.clone())))))
+                    Ok(TraceClientMsg::Watch { run, after, log }) => match parse_run_id(&run.0) {
+                        Ok(run) => match state.trace.watch(&run, after.map(|after| Resume { after, log }), client) {
+                            Ok(watched) => {
+                                watch = Some(watched.live);
+                                let watching = TraceServerMsg::Watching { run, log: watched.log };
+                                [clock(), encode(&watching)].into_iter()
+                                    .chain(watched.backlog.into_iter().map(|m| encode(&TraceServerMsg::Message(Box::new(m)))))
                                     .collect()
                             }
                             Err(refused) => vec![encode(&TraceServerMsg::Error { error: AppError::from(refused).to_string() })],

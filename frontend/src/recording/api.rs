@@ -167,7 +167,16 @@ pub async fn traced_fetch(
     let result = match sent {
         Ok(response) => {
             let status = response.status();
-            let status_text = response.status_text();
+            // HTTP/2 carries no reason phrase: the standard one, as HTTP/1.1 would have sent.
+            let status_text = Some(response.status_text())
+                .filter(|text| !text.is_empty())
+                .or_else(|| {
+                    http::StatusCode::from_u16(status)
+                        .ok()
+                        .and_then(|s| s.canonical_reason())
+                        .map(str::to_owned)
+                })
+                .unwrap_or_default();
             let headers: Vec<Header> = response
                 .headers()
                 .entries()

@@ -6,7 +6,7 @@ use protocol::trace::{
     Actor, Kind, Message, Observer, RequestId, RunId, TraceServerMsg, Transport,
 };
 
-use super::trace_socket::TraceSocket;
+use super::trace_socket::{TraceSocket, WatchAgain};
 use crate::model::{
     export::TraceFile,
     merge::{Drawn, Merger},
@@ -63,6 +63,8 @@ pub fn use_recorder() -> Recorder {
         let origin_ms = RwSignal::new(0.0);
         let browser = RwSignal::new(Vec::new());
         let server = RwSignal::new(Vec::new());
+        // Which of the server's logs of the run `server` came from (its `Watching` answer).
+        let server_log: RwSignal<Option<u64>> = RwSignal::new(None);
         // The latest `Clock` message: (server µs, `performance.now()` ms when it arrived).
         let clock: RwSignal<Option<(i64, f64)>> = RwSignal::new(None);
         // An imported run brings the guess it was drawn with.
@@ -90,6 +92,12 @@ pub fn use_recorder() -> Recorder {
                 clock.set(Some((server_now_us, perf_now_ms())));
                 merge_new();
             }
+            // The log the run's messages are numbered in, for a later re-watch.
+            TraceServerMsg::Watching { run: watched, log } => {
+                if run.with_untracked(|r| r.as_ref() == Some(&watched)) {
+                    server_log.set(Some(log));
+                }
+            }
             TraceServerMsg::Message(m) => {
                 // After a reconnect the server may repeat what the page has: keep each once.
                 if run.with_untracked(|r| r.as_ref() == Some(&m.run))
@@ -103,9 +111,11 @@ pub fn use_recorder() -> Recorder {
         };
         // After a reconnect: the run again, after the highest `seq` the page holds of it.
         let socket = TraceSocket::open(on_server, move || {
-            let run = run.get_untracked()?;
-            let after = server.with_untracked(|s| resume::resume_after(s));
-            Some((run, after))
+            Some(WatchAgain {
+                run: run.get_untracked()?,
+                after: server.with_untracked(|s| resume::resume_after(s)),
+                log: server_log.get_untracked(),
+            })
         });
         let now_us = RwSignal::new(0);
         let running = RwSignal::new(false);

@@ -1,5 +1,5 @@
 //! The embedded broker: a publish is numbered and fanned out to this process's subscribers at
-//! once. Needs nothing; serves one instance only.
+//! once, in one step. Needs nothing; serves one instance only.
 
 use futures_util::future::BoxFuture;
 
@@ -29,15 +29,16 @@ impl Broker for MemoryBroker {
 
     fn publish<'a>(&'a self, message: Publish<'a>) -> BoxFuture<'a, Result<u64, BrokerError>> {
         Box::pin(async move {
-            let seq = self.topics.next_seq(message.room, message.topic)?;
-            self.topics.fan_out(&Envelope {
-                room: message.room.to_owned(),
-                topic: message.topic.to_owned(),
-                seq,
-                text: message.text,
-                publisher: message.publisher.to_owned(),
-                published_by: self.topics.instance().to_owned(),
-            });
+            let seq = self
+                .topics
+                .publish_here(message.room, message.topic, |seq| Envelope {
+                    room: message.room.to_owned(),
+                    topic: message.topic.to_owned(),
+                    seq,
+                    text: message.text,
+                    publisher: message.publisher.to_owned(),
+                    published_by: self.topics.instance().to_owned(),
+                })?;
             Ok(seq)
         })
     }

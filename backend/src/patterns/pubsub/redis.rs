@@ -1,13 +1,13 @@
-//! The Redis broker: a publish is numbered with `INCR` and sent with `PUBLISH`; every instance
-//! holds one pattern subscription (`PSUBSCRIBE patternscope:pubsub:*`) and fans what arrives
-//! out to its own subscribers, so two or more processes share topics. Losing Redis is logged
-//! and noted on the diagram of every run with a subscriber here; the subscription is made
-//! again as soon as Redis answers, without a restart.
+//! The Redis broker: a publish is numbered with `INCR` and sent with `PUBLISH` in one script;
+//! every instance holds one pattern subscription (`PSUBSCRIBE patternscope:pubsub:*`) and fans
+//! what arrives out to its own subscribers, so two or more processes share topics. Losing Redis
+//! is logged and noted on the diagram of every run with a subscriber here; the subscription is
+//! made again as soon as Redis answers, without a restart.
 
 use std::{future::Future, time::Duration};
 
 use futures_util::{StreamExt, future::BoxFuture};
-use redis::{AsyncCommands, Client, aio::ConnectionManager, aio::ConnectionManagerConfig};
+use redis::{Client, aio::ConnectionManager, aio::ConnectionManagerConfig};
 
 use super::{
     broker::{Broker, BrokerError, Publish},
@@ -24,10 +24,20 @@ const RECONNECT_EVERY: Duration = Duration::from_millis(500);
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(2);
 /// Sequence counters of idle topics expire after this long.
 const SEQ_TTL_SECONDS: i64 = 3_600;
+/// Numbers an envelope and publishes it in one step: KEYS = the topic's counter and channel,
+/// ARGV = the counter's time to live and the envelope without its number.
+const NUMBER_AND_PUBLISH: &str = r#"
+local seq = redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+local envelope = cjson.decode(ARGV[2])
+envelope.seq = seq
+redis.call('PUBLISH', KEYS[2], cjson.encode(envelope))
+return seq
+"#;
 
 pub struct RedisBroker {
     topics: Topics,
-    /// Commands (`INCR`, `PUBLISH`); reconnects by itself.
+    /// Commands (the publishing script); reconnects by itself.
     commands: ConnectionManager,
 }
 
@@ -152,23 +162,27 @@ impl RedisBroker {
             let unavailable = |e: redis::RedisError| BrokerError::Unavailable(e.to_string());
             let mut commands = self.commands.clone();
             let key = format!("{PREFIX}:seq:{}:{}", message.room, message.topic);
-            let (seq, _): (u64, bool) = redis::pipe()
-                .incr(&key, 1)
-                .expire(&key, SEQ_TTL_SECONDS)
-                .query_async(&mut commands)
-                .await
-                .map_err(unavailable)?;
-            let envelope = Envelope {
+            // Numbered by the script, which Redis runs whole: publishes reach every instance in
+            // the order of their numbers (an `INCR` and a later `PUBLISH` could be overtaken by
+            // another instance's pair, and a subscriber resuming after the higher number would
+            // miss the lower one).
+            let unnumbered = Envelope {
                 room: message.room.to_owned(),
                 topic: message.topic.to_owned(),
-                seq,
+                seq: 0,
                 text: message.text,
                 publisher: message.publisher.to_owned(),
                 published_by: self.topics.instance().to_owned(),
             };
-            let payload = serde_json::to_string(&envelope).expect("envelopes serialize");
-            let _: i64 = commands
-                .publish(channel(message.room, message.topic), payload)
+            let payload = serde_json::to_string(&unnumbered).expect("envelopes serialize");
+            let seq: u64 = redis::cmd("EVAL")
+                .arg(NUMBER_AND_PUBLISH)
+                .arg(2)
+                .arg(&key)
+                .arg(channel(message.room, message.topic))
+                .arg(SEQ_TTL_SECONDS)
+                .arg(payload)
+                .query_async(&mut commands)
                 .await
                 .map_err(unavailable)?;
             Ok(seq)

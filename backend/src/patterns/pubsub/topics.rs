@@ -1,6 +1,7 @@
 //! The subscribers this instance serves, by room and topic: each with a bounded queue, each
-//! topic with a bounded history. Both broker engines hand every message to [`Topics::fan_out`];
-//! a subscriber whose queue is full is dropped there, with a reason, and everyone else goes on.
+//! topic with a bounded history. The Redis engine hands every message to [`Topics::fan_out`], the
+//! memory engine numbers and hands it out in one step ([`Topics::publish_here`]); a subscriber
+//! whose queue is full is dropped there, with a reason, and everyone else goes on.
 //! One message is one [`Shared`] delivery for all its subscribers (not a copy each), and each
 //! topic holds its subscribers' queues itself, so a fan-out to thousands costs a reference count
 //! and a queue push per subscriber under the lock, with nothing gathered or looked up.
@@ -386,13 +387,22 @@ impl Topics {
         }
     }
 
-    /// The next sequence number of a topic (the memory engine's numbering); refuses a topic
-    /// that cannot be made within the bounds.
-    pub fn next_seq(&self, room: &str, topic: &str) -> Result<u64, Refused> {
+    /// Numbers a message published on this instance and hands it out (the memory engine's
+    /// publish), under one lock: racing publishes reach the history and every subscriber in the
+    /// order of their numbers, so a subscriber resuming after the last number it saw misses
+    /// nothing. Refuses a topic that cannot be made within the bounds.
+    pub fn publish_here(
+        &self,
+        room: &str,
+        topic: &str,
+        envelope: impl FnOnce(u64) -> Envelope,
+    ) -> Result<u64, Refused> {
         let mut inner = self.lock();
         let t = inner.topic(room, topic)?;
         t.last_seq += 1;
-        Ok(t.last_seq)
+        let seq = t.last_seq;
+        self.fan_out_locked(&mut inner, &envelope(seq));
+        Ok(seq)
     }
 
     /// Checks that a publish to `topic` fits the bounds, without numbering it.
@@ -404,6 +414,10 @@ impl Topics {
     /// Returns how many subscribers it was queued for. A subscriber whose queue is full is
     /// dropped with a reason (and a note on its run's diagram); the others are not held up.
     pub fn fan_out(&self, envelope: &Envelope) -> usize {
+        self.fan_out_locked(&mut self.lock(), envelope)
+    }
+
+    fn fan_out_locked(&self, inner: &mut Inner, envelope: &Envelope) -> usize {
         let delivery = Arc::new(Shared::new(Delivery {
             topic: envelope.topic.clone(),
             seq: envelope.seq,
@@ -413,7 +427,6 @@ impl Topics {
             delivered_by: self.instance.to_string(),
             replayed: false,
         }));
-        let mut inner = self.lock();
         let Ok(t) = inner.topic(&envelope.room, &envelope.topic) else {
             return 0;
         };
