@@ -47,10 +47,11 @@ pub const CHAT_BURST: u32 = 20;
 /// Members one room holds at once; a join past it gets an error frame.
 pub const MAX_MEMBERS: usize = 32;
 /// Rooms one client may have made that are open at once (a room counts against the client
-/// that made it while anyone is in it): a learner's tabs each join their run's room, and a
-/// few named ones. Past it, an error frame with the reason; joining an open room always works.
-pub const ROOMS_PER_CLIENT: usize = 8;
-/// Rooms kept at once: every client's share for [`CLASS_CLIENTS`] clients (384); empty rooms
+/// that made it while anyone is in it): each push run has its own room, so a learner's tabs
+/// and runs each hold one, with a few named ones. Past it, an error frame with the reason;
+/// joining an open room always works.
+pub const ROOMS_PER_CLIENT: usize = 16;
+/// Rooms kept at once: every client's share for [`CLASS_CLIENTS`] clients (768); empty rooms
 /// are removed when a new one is made.
 pub const MAX_ROOMS: usize = ROOMS_PER_CLIENT * CLASS_CLIENTS;
 
