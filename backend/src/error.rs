@@ -28,10 +28,8 @@ pub enum AppError {
     /// No valid session or credentials came with the request.
     #[error("{0}")]
     Unauthorized(String),
-    /// A bounded store is full.
-    #[error("{0}")]
-    TooManyRequests(String),
-    /// A client went over a rate limit: 429 with `Retry-After` (whole seconds, at least 1).
+    /// A client went over a rate limit or its share of a store, or a store is full: 429 with
+    /// `Retry-After` (whole seconds, at least 1).
     #[error("{message}")]
     RateLimited {
         message: String,
@@ -60,9 +58,7 @@ impl AppError {
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            AppError::TooManyRequests(_) | AppError::RateLimited { .. } => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
+            AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::BadGateway(_) => StatusCode::BAD_GATEWAY,

@@ -39,8 +39,17 @@ mod trace;
 mod transport;
 
 // What the binary and the integration tests use.
-pub use patterns::{multiplexing::MAX_PROXY_RUNS, pubsub, stateful_stateless::session_store};
-pub use server::{client::Cidr, limits, rate_limit, shutdown::DRAIN_DEADLINE, tls};
+pub use error::AppError;
+pub use patterns::{
+    jobs::JOBS_PER_CLIENT, multiplexing::MAX_PROXY_RUNS, pubsub, pubsub::TICKERS_PER_CLIENT,
+    stateful_stateless::session_store, sync_async::QUEUE_PER_CLIENT, upload::UPLOADS_PER_CLIENT,
+};
+pub use server::{
+    client::{Cidr, ClientId},
+    limits, rate_limit,
+    shutdown::DRAIN_DEADLINE,
+    tls,
+};
 pub use trace::TraceHub;
 
 use std::{future::Future, path::PathBuf, sync::Arc};
@@ -51,7 +60,6 @@ use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
-    error::AppError,
     patterns::jobs::JobStore,
     server::client::TrustedProxies,
     server::connections::{CappedListener, ClientConnections},

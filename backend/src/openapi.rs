@@ -100,9 +100,12 @@ pub(crate) fn finish(mut doc: openapi::OpenApi) -> openapi::OpenApi {
 }
 
 /// Any request can be refused with a 429 (`connections`: too many connections from one client);
-/// job creations and publishes also have a per-client rate (`rate_limit`).
+/// job creations and publishes also have a per-client rate (`rate_limit`), and what a request
+/// makes in a server-wide store counts against the client's share of it (`expiring`). Every
+/// 429, an operation's own included, carries `Retry-After`.
 fn add_too_many(op: &mut Operation) {
-    op.responses
+    let too_many = op
+        .responses
         .responses
         .entry("429".into())
         .or_insert_with(|| {
@@ -111,6 +114,23 @@ fn add_too_many(op: &mut Operation) {
                  many requests per second; `Retry-After` says when to try again",
             )
         });
+    if let openapi::RefOr::T(response) = too_many {
+        response.headers.insert(
+            "Retry-After".into(),
+            openapi::HeaderBuilder::new()
+                .schema(
+                    openapi::ObjectBuilder::new()
+                        .schema_type(openapi::schema::Type::Integer)
+                        .minimum(Some(1)),
+                )
+                .description(Some(
+                    "Whole seconds to wait, at least 1: until the client's rate refills, or \
+                     until its oldest entry in the store expires (5 when what holds the room \
+                     is in use and has no expiry)",
+                ))
+                .build(),
+        );
+    }
 }
 
 /// Every operation of a path item.

@@ -329,7 +329,7 @@ async fn wrong_input_gets_a_json_4xx_and_the_cluster_keeps_working() {
 /// id is no session. Redis only where the suite runs with one (`make test` starts it).
 #[tokio::test]
 async fn both_session_store_engines_keep_the_same_contract() {
-    use backend::session_store::{MemorySessions, RedisSessions, SessionStore};
+    use backend::session_store::{self, MemorySessions, RedisSessions, SessionStore};
     let mut engines: Vec<(&str, Box<dyn SessionStore>)> =
         vec![("memory", Box::new(MemorySessions::default()))];
     match std::env::var("PATTERNSCOPE_TEST_REDIS") {
@@ -342,7 +342,7 @@ async fn both_session_store_engines_keep_the_same_contract() {
         }
     }
     for (name, store) in engines {
-        let id = store.create("ada").await.unwrap();
+        let id = store.create(None, "ada").await.unwrap();
         let first = store.touch(&id).await.unwrap().expect(name);
         assert_eq!((first.user.as_str(), first.requests), ("ada", 1), "{name}");
         assert_eq!(
@@ -351,5 +351,21 @@ async fn both_session_store_engines_keep_the_same_contract() {
             "{name}"
         );
         assert_eq!(store.touch("s-unknown").await.unwrap(), None, "{name}");
+        // Each client its share: one past it is a 429 with Retry-After, another client is not.
+        let client = |n| Some(backend::ClientId::of([198, 51, 100, n].into()));
+        for _ in 0..session_store::SESSIONS_PER_CLIENT {
+            store.create(client(1), "ada").await.expect(name);
+        }
+        match store.create(client(1), "ada").await {
+            Err(backend::AppError::RateLimited {
+                message,
+                retry_after,
+            }) => {
+                assert!(message.starts_with("one client may"), "{name}: {message}");
+                assert!(retry_after.as_secs() >= 1, "{name}");
+            }
+            other => panic!("{name}: past the share: {other:?}"),
+        }
+        store.create(client(2), "bob").await.expect(name);
     }
 }

@@ -35,6 +35,17 @@ pub enum Probe {
     /// Up to `hold` connections opened from this client and held, idle: the ones over the
     /// server's per-client cap must each be answered at once with a status and closed.
     HeldConnections { hold: usize },
+    /// The same JSON request (`{n}` in the path replaced by its count) sent by this client,
+    /// every `pace`, until it is refused, at most `at_most` times: this client's share of a
+    /// store filled. The refusal must carry `Retry-After` and a reason containing `reason`.
+    UntilRefused {
+        method: &'static str,
+        path: &'static str,
+        body: String,
+        at_most: usize,
+        pace: Duration,
+        reason: &'static str,
+    },
 }
 
 /// One HTTP request of a case.
@@ -387,6 +398,34 @@ pub fn cases() -> Vec<Case> {
         get("GET /api/mux/slow", "no run/rid", "/api/mux/slow?ms=1", 400),
         get("GET /api/mux/slow", "ms=-1", "/api/mux/slow?ms=-1&run=bad-input&rid=1", 422),
     ]);
+    // Shares last: what they fill stays filled for this client.
+    c.extend([
+        share(
+            "POST /api/uploads",
+            "one more upload than a client's share (16)",
+            "POST",
+            "/api/uploads",
+            new_upload(1),
+            "one client may hold 16 uploads at once",
+        ),
+        json("POST /api/uploads", "16 MiB more than a client's byte share holds", "POST", "/api/uploads", &new_upload(16 * 1024 * 1024), 429),
+        share(
+            "POST /api/jobs",
+            "one more running job than a client's share (64)",
+            "POST",
+            "/api/jobs",
+            r#"{"steps":4,"step_ms":5000}"#.into(),
+            "one client may hold 64 jobs at once",
+        ),
+        share(
+            "POST /api/pubsub/ticker",
+            "one more running ticker than a client's share (4)",
+            "POST",
+            "/api/pubsub/ticker?run=share-{n}&rid=1",
+            r#"{"topic":"t","per_second":1,"bytes":1,"seconds":60}"#.into(),
+            "one client may hold 4 running tickers at once",
+        ),
+    ]);
     c.push(Case {
         endpoint: "every WebSocket and stream endpoint",
         input: "too many connections from one client".into(),
@@ -395,6 +434,88 @@ pub fn cases() -> Vec<Case> {
         expect: Expect::Status(429),
     });
     c
+}
+
+/// A share case: `body` sent to `path` until refused (at most 80 times, 60 ms apart: under the
+/// job and publish rates), the refusal a 429 naming `reason`.
+fn share(
+    endpoint: &'static str,
+    input: &str,
+    method: &'static str,
+    path: &'static str,
+    body: String,
+    reason: &'static str,
+) -> Case {
+    Case {
+        endpoint,
+        input: input.into(),
+        probe: Probe::UntilRefused {
+            method,
+            path,
+            body,
+            at_most: 80,
+            pace: Duration::from_millis(60),
+            reason,
+        },
+        expect: Expect::Status(429),
+    }
+}
+
+/// Sends the request until it is refused; see [`Probe::UntilRefused`].
+async fn run_until_refused(
+    client: &reqwest::Client,
+    base: &str,
+    probe: &Probe,
+    expect: u16,
+) -> anyhow::Result<Outcome> {
+    let Probe::UntilRefused {
+        method,
+        path,
+        body,
+        at_most,
+        pace,
+        reason,
+    } = probe
+    else {
+        bail!("not a share case");
+    };
+    for n in 0..*at_most {
+        let response = client
+            .request(
+                method.parse()?,
+                format!("{base}{}", path.replace("{n}", &n.to_string())),
+            )
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        if response.status().is_success() {
+            tokio::time::sleep(*pace).await;
+            continue;
+        }
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let text = response.text().await.unwrap_or_default();
+        return Ok(Outcome {
+            ok: status == expect
+                && is_json_error(&text)
+                && text.contains(reason)
+                && retry_after.is_some_and(|s| s >= 1),
+            got: format!(
+                "{status} {} (after {n} accepted; Retry-After: {})",
+                short(&text),
+                retry_after.map_or("none".into(), |s| s.to_string())
+            ),
+        });
+    }
+    Ok(Outcome {
+        ok: false,
+        got: format!("never refused in {at_most} requests"),
+    })
 }
 
 /// SHA-256 of nothing: well-formed hex for the upload cases.
@@ -657,7 +778,10 @@ pub async fn run(client: &reqwest::Client, base: &str, case: &Case) -> Outcome {
             )
             .await
         }
-        (Probe::Http(_) | Probe::HeldConnections { .. }, expect) => {
+        (probe @ Probe::UntilRefused { .. }, Expect::Status(code)) => {
+            tokio::time::timeout(CASE_TIMEOUT, run_until_refused(client, base, probe, code)).await
+        }
+        (Probe::Http(_) | Probe::HeldConnections { .. } | Probe::UntilRefused { .. }, expect) => {
             return Outcome {
                 ok: false,
                 got: format!("this kind of case cannot expect {expect}"),

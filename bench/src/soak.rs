@@ -296,6 +296,7 @@ async fn load(
                     base: &base,
                     run: format!("soak-{w}-{n}"),
                     release: n.is_multiple_of(2),
+                    source: source_of(&base, w),
                 };
                 let outcome = tokio::time::timeout(CYCLE_TIMEOUT, cycle.go(kind)).await;
                 let mut wait = None;
@@ -390,6 +391,17 @@ struct Cycle<'a> {
     base: &'a str,
     run: String,
     release: bool,
+    /// The worker's own loopback address for its HTTP requests: each worker is one client, as
+    /// each person of a class is, so none eats into another's share of the server's stores.
+    source: Option<std::net::IpAddr>,
+}
+
+/// Worker `w`'s source address, 127.0.0.(10 + w), when the server is on loopback (any
+/// 127.0.0.0/8 address is local on Linux); otherwise the system's choice.
+fn source_of(base: &str, w: usize) -> Option<std::net::IpAddr> {
+    let on_loopback = base.starts_with("http://127.") || base.starts_with("http://localhost");
+    let last = u8::try_from(10 + w).ok()?;
+    on_loopback.then(|| std::net::IpAddr::from([127, 0, 0, last]))
 }
 
 impl Cycle<'_> {
@@ -403,7 +415,9 @@ impl Cycle<'_> {
     }
 
     async fn go(&self, kind: Kind) -> anyhow::Result<()> {
-        let http = reqwest::Client::new();
+        let http = reqwest::Client::builder()
+            .local_address(self.source)
+            .build()?;
         match kind {
             Kind::Echo => self.echo(&http).await,
             Kind::ShortPoll => self.short_poll(&http).await,

@@ -8,7 +8,10 @@ use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 use crate::{
     actors::relay::{self, Relay},
     error::AppError,
-    server::expiring::{Expiring, WhenFull},
+    server::{
+        client::ClientId,
+        expiring::{CLASS_CLIENTS, Expiring, Refused, WhenFull},
+    },
     trace::{Hop, TraceIds, Tracer},
     trace::{TraceHub, server_now_us},
 };
@@ -116,8 +119,9 @@ async fn bounded(
 /// What a run owns in one demo (its listeners and their state), bounded and expiring. Removing
 /// an entry drops it, which stops its listeners. Cheap to clone.
 pub struct PerRun<T> {
-    /// Each run's value, forgotten after `ttl` unused; a new run beyond `max` evicts the least
-    /// recently used.
+    /// Each run's value, forgotten after `ttl` unused, never while a request uses it (holds a
+    /// clone); counted against the share of the client that started it, whose own least
+    /// recently used run goes when it starts one more.
     entries: Expiring<RunId, Arc<T>>,
 }
 
@@ -130,21 +134,28 @@ impl<T> Clone for PerRun<T> {
 }
 
 impl<T> PerRun<T> {
-    /// At most `max` runs at once (a new one evicts the least recently used), each forgotten
-    /// `ttl` after it was last used.
-    pub fn new(max: usize, ttl: Duration) -> PerRun<T> {
+    /// At most `per_client` runs (`what`, plural, in a refusal) of one client at once (a new
+    /// one stops its least recently used idle one), `per_client` × [`CLASS_CLIENTS`] in all,
+    /// each forgotten `ttl` after it was last used.
+    pub fn new(per_client: usize, what: &'static str, ttl: Duration) -> PerRun<T> {
         PerRun {
             entries: Expiring::new(ttl)
-                .bounded(max, WhenFull::EvictLeastRecent)
+                .bounded(per_client * CLASS_CLIENTS, WhenFull::EvictLeastRecent)
+                .shared(per_client, what)
+                .kept_while(|value| Arc::strong_count(value) > 1)
                 .logging_evictions("run's actors"),
         }
     }
 
-    /// Puts `value` in for `run`, returning what it replaces.
-    pub fn insert(&self, run: RunId, value: Arc<T>) -> Option<Arc<T>> {
-        self.entries
-            .insert(run, value)
-            .expect("a store that evicts and holds nothing in use always makes room")
+    /// Puts `value` in for `run`, started by `client`, returning what it replaces; refused
+    /// (429) when every run the client or the store holds is in use by a request.
+    pub fn insert(
+        &self,
+        client: Option<ClientId>,
+        run: RunId,
+        value: Arc<T>,
+    ) -> Result<Option<Arc<T>>, Refused> {
+        self.entries.insert_for(client, run, value)
     }
 
     /// The run's entry, if it has one that has not expired; marks it used.
@@ -229,10 +240,10 @@ mod tests {
 
     #[test]
     fn unused_runs_are_dropped_by_the_sweep() {
-        let runs: PerRun<u32> = PerRun::new(8, Duration::from_secs(60)).with_ttl(SHORT);
-        runs.insert(RunId("old".into()), Arc::new(1));
+        let runs: PerRun<u32> = PerRun::new(8, "runs", Duration::from_secs(60)).with_ttl(SHORT);
+        runs.insert(None, RunId("old".into()), Arc::new(1)).unwrap();
         past_the_ttl();
-        runs.insert(RunId("new".into()), Arc::new(2));
+        runs.insert(None, RunId("new".into()), Arc::new(2)).unwrap();
         runs.prune();
         assert_eq!(runs.len(), 1);
         past_the_ttl();
@@ -249,17 +260,29 @@ mod tests {
     }
 
     #[test]
-    fn runs_are_bounded_and_the_least_recently_used_goes_first() {
-        let runs: PerRun<u32> = PerRun::new(2, Duration::from_secs(60));
+    fn a_client_past_its_share_loses_its_own_least_recently_used_idle_run() {
+        let runs: PerRun<u32> = PerRun::new(2, "clusters", Duration::from_secs(60));
         let id = |s: &str| RunId(s.into());
-        runs.insert(id("a"), Arc::new(1));
-        runs.insert(id("b"), Arc::new(2));
+        let client = |n| Some(ClientId::of(std::net::IpAddr::from([10, 0, 0, n])));
+        runs.insert(client(2), id("theirs"), Arc::new(0)).unwrap();
+        runs.insert(client(1), id("a"), Arc::new(1)).unwrap();
+        runs.insert(client(1), id("b"), Arc::new(2)).unwrap();
         assert!(runs.get(&id("a")).is_some(), "a is now the most recent");
-        runs.insert(id("c"), Arc::new(3));
-        assert_eq!(runs.len(), 2);
+        runs.insert(client(1), id("c"), Arc::new(3)).unwrap();
+        assert_eq!(runs.len(), 3);
         assert!(runs.get(&id("b")).is_none(), "b was evicted");
+        assert!(runs.get(&id("theirs")).is_some(), "another client's stayed");
+        // Both of its runs in use by a request: refused, not evicted.
+        let in_use = (runs.get(&id("a")).unwrap(), runs.get(&id("c")).unwrap());
+        let refused = runs.insert(client(1), id("d"), Arc::new(4)).unwrap_err();
+        assert!(
+            AppError::from(refused)
+                .to_string()
+                .starts_with("one client may hold 2 clusters at once; you hold 2")
+        );
+        drop(in_use);
         assert_eq!(runs.remove(&id("c")).as_deref(), Some(&3));
-        assert_eq!(runs.len(), 1);
+        assert_eq!(runs.len(), 2);
     }
 
     #[tokio::test]

@@ -22,14 +22,22 @@ use crate::{
     AppState,
     error::AppError,
     extract::AppJson,
-    server::expiring::{Expiring, WhenFull},
+    server::client::ClientId,
+    server::expiring::{CLASS_CLIENTS, Expiring, WhenFull},
     server::rate_limit::Client,
     trace::server_now_us,
     trace::{Hop, TraceIds, Tracer},
 };
 
-/// Jobs kept at once; beyond this, new submissions get a 429 until old ones expire.
-pub const MAX_JOBS: usize = 1_000;
+/// Jobs one client may have kept at once: one run of every job demo (the comparison's lanes
+/// included) takes about ten, and several such pages started together (40 jobs at once,
+/// `tests/bounds.rs`) stay within it. Past it, the client's own oldest job that has finished
+/// and that nothing reads is forgotten; when all of its jobs are running or read, a 429.
+pub const JOBS_PER_CLIENT: usize = 64;
+/// Jobs kept at once: every client's share for [`CLASS_CLIENTS`] clients (3,072), so a class of
+/// 30 and two abusers never fill it; when full, a finished unread job of the client holding
+/// the most goes, and with none, new submissions get a 429.
+pub const MAX_JOBS: usize = JOBS_PER_CLIENT * CLASS_CLIENTS;
 /// A job is forgotten this long after it was submitted (the longest job takes 250 s).
 pub const JOB_TTL: Duration = Duration::from_secs(10 * 60);
 
@@ -77,14 +85,19 @@ impl Job {
 #[derive(Clone)]
 pub struct JobStore {
     /// Every job, never touched after it is put in: forgotten [`JOB_TTL`] after it was created
-    /// (unless `--store-ttl` says otherwise); beyond [`MAX_JOBS`], new ones are refused.
+    /// (unless `--store-ttl` says otherwise) once nothing holds it; each client's share is
+    /// [`JOBS_PER_CLIENT`].
     jobs: Expiring<JobId, Arc<Job>>,
 }
 
 impl Default for JobStore {
     fn default() -> Self {
         JobStore {
-            jobs: Expiring::new(JOB_TTL).bounded(MAX_JOBS, WhenFull::Refuse),
+            jobs: Expiring::new(JOB_TTL)
+                .bounded(MAX_JOBS, WhenFull::EvictLeastRecent)
+                .shared(JOBS_PER_CLIENT, "jobs")
+                // In use while its worker runs or a request or stream holds it.
+                .kept_while(|job| Arc::strong_count(job) > 1),
         }
     }
 }
@@ -107,12 +120,8 @@ impl JobStore {
             .ok_or_else(|| AppError::NotFound(format!("no job {id:?}: unknown or expired")))
     }
 
-    fn insert(&self, job: Arc<Job>) -> Result<(), AppError> {
-        self.jobs.insert(job.id.clone(), job).map_err(|_| {
-            AppError::TooManyRequests(format!(
-                "{MAX_JOBS} jobs are kept already; try again in a few minutes"
-            ))
-        })?;
+    fn insert(&self, client: Option<ClientId>, job: Arc<Job>) -> Result<(), AppError> {
+        self.jobs.insert_for(client, job.id.clone(), job)?;
         Ok(())
     }
 
@@ -134,6 +143,7 @@ fn new_job_id() -> JobId {
 /// Starts a job; its worker runs on its own task and stops early on shutdown.
 pub fn start(
     state: &AppState,
+    client: Option<ClientId>,
     spec: JobSpec,
     trace: Option<TraceIds>,
 ) -> Result<Arc<Job>, AppError> {
@@ -157,7 +167,7 @@ pub fn start(
         .lock()
         .expect("job history lock poisoned")
         .push(first);
-    state.jobs.insert(job.clone())?;
+    state.jobs.insert(client, job.clone())?;
 
     let worker_job = job.clone();
     let stopped = state.stopped();
@@ -215,7 +225,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(post, path = "/jobs", tag = "jobs", request_body = JobSpec,
     responses((status = 202, description = "Job started", body = JobCreated),
         (status = 400, description = "Malformed JSON", body = ApiError), (status = 413, description = "Body too large", body = ApiError), (status = 415, description = "Content-Type is not application/json", body = ApiError),
-        (status = 422, description = "Wrong field types or values out of range", body = ApiError), (status = 429, description = "Too many jobs kept", body = ApiError)))]
+        (status = 422, description = "Wrong field types or values out of range", body = ApiError), (status = 429, description = "Over the job creation rate, or this client's jobs are all running or read (Retry-After)", body = ApiError)))]
 async fn submit(
     State(state): State<AppState>,
     Client(client): Client,
@@ -224,7 +234,7 @@ async fn submit(
 ) -> Result<(StatusCode, Json<JobCreated>), AppError> {
     state.job_rate.check(client)?;
     let AppJson(spec) = spec?;
-    let job = start(&state, spec, trace)?;
+    let job = start(&state, client, spec, trace)?;
     Ok((
         StatusCode::ACCEPTED,
         Json(JobCreated {
@@ -258,17 +268,45 @@ mod tests {
     #[test]
     fn jobs_are_capped_and_expire() {
         let store = JobStore::default().with_ttl(Duration::from_millis(500));
-        for n in 0..MAX_JOBS as u32 {
-            store.insert(job(n)).unwrap();
+        // Held, as a running worker holds its job: none can be evicted.
+        let running: Vec<Arc<Job>> = (0..MAX_JOBS as u32).map(job).collect();
+        for job in &running {
+            store.insert(None, job.clone()).unwrap();
         }
-        let refused = store.insert(job(99_999)).unwrap_err();
+        let refused = store.insert(None, job(99_999)).unwrap_err();
         assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+        drop(running);
         std::thread::sleep(Duration::from_millis(600));
         assert!(store.get("j1").is_err(), "an expired job is not served");
-        store.insert(job(99_999)).unwrap();
+        store.insert(None, job(99_999)).unwrap();
         assert_eq!(store.len(), 1, "expired jobs made room");
         std::thread::sleep(Duration::from_millis(600));
         store.prune();
         assert!(store.is_empty(), "the sweep forgets the rest");
+    }
+
+    #[test]
+    fn a_client_past_its_share_loses_only_its_own_finished_unread_jobs() {
+        let client = |n| Some(ClientId::of(std::net::IpAddr::from([10, 0, 0, n])));
+        let store = JobStore::default();
+        store.insert(client(2), job(0)).unwrap();
+        let mut running: Vec<Arc<Job>> = (1..=JOBS_PER_CLIENT as u32).map(job).collect();
+        for job in &running {
+            store.insert(client(1), job.clone()).unwrap();
+        }
+        let AppError::RateLimited { message, .. } = store.insert(client(1), job(100)).unwrap_err()
+        else {
+            panic!("a 429 with Retry-After")
+        };
+        assert!(
+            message.contains(&format!("one client may hold {JOBS_PER_CLIENT} jobs")),
+            "{message}"
+        );
+        store.insert(client(3), job(101)).unwrap();
+        drop(running.remove(0));
+        store.insert(client(1), job(102)).unwrap();
+        assert!(store.get("j1").is_err(), "its own finished job went");
+        assert!(store.get("j2").is_ok(), "its running ones stayed");
+        assert!(store.get("j0").is_ok(), "another client's older job stayed");
     }
 }

@@ -31,9 +31,10 @@ use crate::{
     AppState,
     error::AppError,
     openapi,
-    server::expiring::{Expiring, WhenFull},
+    server::client::ClientId,
+    server::expiring::{BUSY_RETRY, CLASS_CLIENTS, Expiring, WhenFull},
     server::origin,
-    server::rate_limit::TokenBucket,
+    server::rate_limit::{Client, TokenBucket},
     trace::{TraceIds, Tracer},
     transport::websocket::{self, Conversation, Next, Outgoing},
 };
@@ -45,8 +46,14 @@ pub const ROOM_BUFFER: usize = 64;
 pub const CHAT_BURST: u32 = 20;
 /// Members one room holds at once; a join past it gets an error frame.
 pub const MAX_MEMBERS: usize = 32;
-/// Rooms kept at once (empty rooms are removed when a new one is made).
-pub const MAX_ROOMS: usize = 1_000;
+/// Rooms one client may have made that are open at once (a room counts against the client
+/// that made it while anyone is in it): each push run has its own room, so a learner's tabs
+/// and runs each hold one, with a few named ones. Past it, an error frame with the reason;
+/// joining an open room always works.
+pub const ROOMS_PER_CLIENT: usize = 16;
+/// Rooms kept at once: every client's share for [`CLASS_CLIENTS`] clients (768); empty rooms
+/// are removed when a new one is made.
+pub const MAX_ROOMS: usize = ROOMS_PER_CLIENT * CLASS_CLIENTS;
 
 /// Something said in a room, fanned out to every member.
 #[derive(Debug, Clone)]
@@ -60,7 +67,8 @@ enum RoomEvent {
 #[derive(Clone)]
 pub struct Rooms {
     /// Each room's fan-out, kept while anyone is in it and forgotten the moment nobody is (a
-    /// TTL of zero); beyond [`MAX_ROOMS`] occupied rooms, new ones are refused.
+    /// TTL of zero); beyond [`ROOMS_PER_CLIENT`] made by one client, or [`MAX_ROOMS`] occupied
+    /// rooms, new ones are refused.
     rooms: Expiring<String, broadcast::Sender<RoomEvent>>,
 }
 
@@ -69,29 +77,30 @@ impl Default for Rooms {
         Rooms {
             rooms: Expiring::new(Duration::ZERO)
                 .bounded(MAX_ROOMS, WhenFull::Refuse)
+                .shared(ROOMS_PER_CLIENT, "open chat rooms")
                 .kept_while(|tx| tx.receiver_count() > 0),
         }
     }
 }
 
 impl Rooms {
-    /// Joins `room` (made if new), unless it has [`MAX_MEMBERS`] already; `rejoining` is for
-    /// a socket in that room already, which is not counted twice.
+    /// Joins `room` (made for `client` if new), unless it has [`MAX_MEMBERS`] already;
+    /// `rejoining` is for a socket in that room already, which is not counted twice.
     fn join(
         &self,
+        client: Option<ClientId>,
         room: &str,
         rejoining: bool,
     ) -> Result<(broadcast::Sender<RoomEvent>, broadcast::Receiver<RoomEvent>), AppError> {
         let mut rooms = self.rooms.lock();
-        let tx = rooms
-            .get_or_insert_with(&room.to_owned(), || broadcast::channel(ROOM_BUFFER).0)
-            .map_err(|_| {
-                AppError::TooManyRequests(format!("{MAX_ROOMS} rooms are open already"))
-            })?;
+        let tx = rooms.get_or_insert_for(client, &room.to_owned(), || {
+            broadcast::channel(ROOM_BUFFER).0
+        })?;
         if tx.receiver_count() - usize::from(rejoining) >= MAX_MEMBERS {
-            return Err(AppError::TooManyRequests(format!(
-                "room {room} is full: at most {MAX_MEMBERS} members"
-            )));
+            return Err(AppError::RateLimited {
+                message: format!("room {room} is full: at most {MAX_MEMBERS} members"),
+                retry_after: BUSY_RETRY,
+            });
         }
         Ok((tx.clone(), tx.subscribe()))
     }
@@ -147,6 +156,7 @@ async fn upgrade(
     headers: HeaderMap,
     host: origin::RequestedHost,
     Query(query): Query<PushQuery>,
+    Client(client): Client,
     State(state): State<AppState>,
     trace: Option<TraceIds>,
 ) -> Result<Response, AppError> {
@@ -162,6 +172,7 @@ async fn upgrade(
     let chat_rate = state.config.limits.chat_rate;
     let conversation = PushConversation {
         state: state.clone(),
+        client,
         follow: None,
         room: None,
         run,
@@ -214,6 +225,8 @@ struct Talk {
 /// One push socket's state: the job it follows, the room it is in and its chat budget.
 struct PushConversation {
     state: AppState,
+    /// Who opened the socket: a room it makes counts against this client's share.
+    client: Option<ClientId>,
     follow: Option<watch::Receiver<JobUpdate>>,
     room: Option<Membership>,
     /// The run the socket was opened with, whose room an unnamed join is for.
@@ -231,6 +244,7 @@ impl Conversation for PushConversation {
         let answer = match handle(
             parsed,
             &self.state,
+            self.client,
             &mut self.follow,
             &mut self.room,
             self.run.as_ref(),
@@ -283,6 +297,7 @@ impl Conversation for PushConversation {
 fn handle(
     frame: Result<ClientFrame, serde_json::Error>,
     state: &AppState,
+    client: Option<ClientId>,
     follow: &mut Option<watch::Receiver<JobUpdate>>,
     room: &mut Option<Membership>,
     run: Option<&RunId>,
@@ -312,7 +327,7 @@ fn handle(
             let rejoining = room.as_ref().is_some_and(|m| m.room == name_of_room);
             let (tx, rx) = state
                 .rooms
-                .join(&name_of_room, rejoining)
+                .join(client, &name_of_room, rejoining)
                 .map_err(|e| e.to_string())?;
             let _ = tx.send(RoomEvent::Joined { name: name.clone() });
             *room = Some(Membership {
@@ -352,8 +367,8 @@ mod tests {
     #[test]
     fn rooms_nobody_is_in_are_forgotten_and_rooms_are_capped() {
         let rooms = Rooms::default();
-        let (_tx, rx) = rooms.join("a", false).unwrap();
-        let kept = rooms.join("b", false).unwrap();
+        let (_tx, rx) = rooms.join(None, "a", false).unwrap();
+        let kept = rooms.join(None, "b", false).unwrap();
         drop(rx);
         rooms.prune();
         assert_eq!(rooms.len(), 1, "a is empty; b is not");
@@ -361,12 +376,12 @@ mod tests {
         rooms.prune();
         assert!(rooms.is_empty());
         let held: Vec<_> = (0..MAX_ROOMS)
-            .map(|n| rooms.join(&n.to_string(), false).unwrap())
+            .map(|n| rooms.join(None, &n.to_string(), false).unwrap())
             .collect();
-        assert!(rooms.join("one more", false).is_err());
+        assert!(rooms.join(None, "one more", false).is_err());
         drop(held);
         assert!(
-            rooms.join("one more", false).is_ok(),
+            rooms.join(None, "one more", false).is_ok(),
             "empty rooms make room"
         );
     }
@@ -375,15 +390,39 @@ mod tests {
     fn a_room_holds_at_most_max_members_and_a_member_may_rejoin() {
         let rooms = Rooms::default();
         let members: Vec<_> = (0..MAX_MEMBERS)
-            .map(|_| rooms.join("full", false).unwrap())
+            .map(|_| rooms.join(None, "full", false).unwrap())
             .collect();
-        let refused = rooms.join("full", false).unwrap_err().to_string();
+        let refused = rooms.join(None, "full", false).unwrap_err().to_string();
         assert_eq!(refused, "room full is full: at most 32 members");
         assert!(
-            rooms.join("full", true).is_ok(),
+            rooms.join(None, "full", true).is_ok(),
             "a member is not counted twice"
         );
         drop(members);
-        assert!(rooms.join("full", false).is_ok());
+        assert!(rooms.join(None, "full", false).is_ok());
+    }
+
+    #[test]
+    fn a_client_may_make_its_share_of_rooms_and_join_any() {
+        let client = |n| Some(ClientId::of(std::net::IpAddr::from([10, 0, 0, n])));
+        let rooms = Rooms::default();
+        let held: Vec<_> = (0..ROOMS_PER_CLIENT)
+            .map(|n| rooms.join(client(1), &format!("r{n}"), false).unwrap())
+            .collect();
+        let AppError::RateLimited { message, .. } =
+            rooms.join(client(1), "one more", false).unwrap_err()
+        else {
+            panic!("a 429 with Retry-After")
+        };
+        assert!(
+            message.contains(&format!(
+                "one client may hold {ROOMS_PER_CLIENT} open chat rooms"
+            )),
+            "{message}"
+        );
+        assert!(rooms.join(client(1), "r0", false).is_ok(), "joining one");
+        assert!(rooms.join(client(2), "one more", false).is_ok(), "another");
+        drop(held);
+        assert!(rooms.join(client(1), "again", false).is_ok(), "once left");
     }
 }

@@ -25,15 +25,23 @@ use crate::{
     AppState,
     error::AppError,
     extract::AppQuery,
-    server::rate_limit::Client,
+    server::{
+        client::ClientId,
+        expiring::{BUSY_RETRY, CLASS_CLIENTS, Slots},
+        rate_limit::Client,
+    },
     trace::server_now_us,
     trace::{Hop, Phases, TraceIds, Tracer},
 };
 
 /// Threads in the blocking pool: few on purpose, so queueing shows with a handful of requests.
 pub const POOL_THREADS: usize = 2;
-/// Jobs that may wait for a pool thread; beyond that, 429.
-pub const POOL_QUEUE: usize = 64;
+/// Jobs one client may have waiting for or running on a pool thread: the page fires at most 12
+/// calls at once. Beyond it, a 429 with `Retry-After`.
+pub const QUEUE_PER_CLIENT: usize = 12;
+/// Jobs that may wait for or run on a pool thread at once: every client's share for
+/// [`CLASS_CLIENTS`] clients (576; each is a boxed closure). Beyond it, a 429.
+pub const POOL_QUEUE: usize = QUEUE_PER_CLIENT * CLASS_CLIENTS;
 /// Longest work a request may ask for.
 pub const MAX_WORK_MS: u64 = 5_000;
 
@@ -43,6 +51,9 @@ type Task = Box<dyn FnOnce(usize) + Send>;
 #[derive(Clone)]
 pub struct BlockingPool {
     queue: mpsc::SyncSender<Task>,
+    /// One slot per job queued or running, counted against its client's share and freed when
+    /// the job ends: no client can fill the queue for the others.
+    waiting: Slots,
 }
 
 impl BlockingPool {
@@ -65,24 +76,37 @@ impl BlockingPool {
                 })
                 .expect("spawn a pool thread");
         }
-        BlockingPool { queue }
+        BlockingPool {
+            queue,
+            waiting: Slots::new(POOL_QUEUE, QUEUE_PER_CLIENT, "jobs queued for the pool"),
+        }
     }
 
-    /// Runs `f` on a pool thread (its number is passed in) and waits for it without blocking
-    /// the runtime. A full queue is a 429.
+    /// Jobs queued or running now.
+    pub fn waiting(&self) -> usize {
+        self.waiting.len()
+    }
+
+    /// Runs `f` for `client` on a pool thread (its number is passed in) and waits for it
+    /// without blocking the runtime. Past the client's share, or a full queue, is a 429.
     pub async fn run<T: Send + 'static>(
         &self,
+        client: Option<ClientId>,
         f: impl FnOnce(usize) -> T + Send + 'static,
     ) -> Result<T, AppError> {
+        let slot = self.waiting.take(client)?;
         let (done, result) = oneshot::channel();
         let task: Task = Box::new(move |n| {
             let _ = done.send(f(n));
+            drop(slot);
         });
-        self.queue.try_send(task).map_err(|_| {
-            AppError::TooManyRequests(format!(
-                "the blocking pool has {POOL_QUEUE} requests waiting already"
-            ))
-        })?;
+        // Never full: it holds at most as many as there are slots.
+        self.queue
+            .try_send(task)
+            .map_err(|_| AppError::RateLimited {
+                message: format!("the blocking pool has {POOL_QUEUE} requests waiting already"),
+                retry_after: BUSY_RETRY,
+            })?;
         result
             .await
             .map_err(|_| AppError::Internal("a pool thread died".into()))
@@ -129,7 +153,7 @@ fn answer(phases: Phases, handler: &str, thread: String) -> Response {
 
 #[utoipa::path(get, path = "/work/blocking", tag = "sync-async", params(WorkQuery),
     responses((status = 200, description = "Done, on a pool thread", body = protocol::sync_async::WorkDone),
-        (status = 422, description = "ms not a number or out of range", body = ApiError), (status = 429, description = "The pool's queue is full", body = ApiError)))]
+        (status = 422, description = "ms not a number or out of range", body = ApiError), (status = 429, description = "Over the job rate, or this client's share of the pool's queue (or the whole queue) is taken (Retry-After)", body = ApiError)))]
 async fn blocking(
     State(state): State<AppState>,
     Client(client): Client,
@@ -142,7 +166,7 @@ async fn blocking(
     let tracer = Tracer::new(&state.trace, trace);
     let (started, thread) = state
         .pool
-        .run(move |n| {
+        .run(client, move |n| {
             let started = server_now_us();
             tracer.record(|rid| {
                 Hop::new(Kind::Request, "server", "pool", pairing::hop(rid, "pool"))

@@ -35,13 +35,24 @@ use crate::{
     AppState,
     error::AppError,
     extract::{AppJson, AppQuery},
-    server::expiring::{Expiring, Locked, WhenFull},
+    server::{
+        expiring::{CLASS_CLIENTS, Expiring, Locked, WhenFull},
+        rate_limit::Client,
+    },
     trace::Phases,
 };
 
-/// Chunked uploads kept at once.
-pub const MAX_UPLOADS: usize = 64;
-/// Bytes all kept uploads may announce together.
+/// Chunked uploads one client may have kept at once: a finished one is kept until the page
+/// leaves (or [`UPLOAD_TTL`]), so a learner can run the demo many times in a row; the bytes
+/// ([`BYTES_PER_CLIENT`]) are what bounds memory.
+pub const UPLOADS_PER_CLIENT: usize = 16;
+/// Chunked uploads kept at once: every client's share for [`CLASS_CLIENTS`] clients (768).
+pub const MAX_UPLOADS: usize = UPLOADS_PER_CLIENT * CLASS_CLIENTS;
+/// Bytes one client's kept uploads may announce together: one file of the largest size.
+pub const BYTES_PER_CLIENT: u64 = MAX_FILE_BYTES;
+/// Bytes all kept uploads may announce together (memory, not a multiple of the share): two
+/// abusers' whole shares (32 MiB) and thirty learners' 3 MiB each (the demo's image is
+/// 512 KiB by default) fit in it.
 pub const MAX_TOTAL_BYTES: u64 = 128 * 1024 * 1024;
 /// An upload is forgotten this long after its last chunk.
 pub const UPLOAD_TTL: Duration = Duration::from_secs(10 * 60);
@@ -72,7 +83,8 @@ impl Upload {
 #[derive(Clone)]
 pub struct UploadStore {
     /// Every upload, touched by each chunk appended: forgotten [`UPLOAD_TTL`] after its last
-    /// (unless `--store-ttl` says otherwise); beyond [`MAX_UPLOADS`], new ones are refused. Its
+    /// (unless `--store-ttl` says otherwise); beyond [`UPLOADS_PER_CLIENT`] for its client or
+    /// [`MAX_UPLOADS`], new ones are refused, never another's evicted. Its
     /// lock is held for a chunk's memcpy (and the final hash), never across an await.
     uploads: Expiring<UploadId, Upload>,
 }
@@ -80,7 +92,9 @@ pub struct UploadStore {
 impl Default for UploadStore {
     fn default() -> Self {
         UploadStore {
-            uploads: Expiring::new(UPLOAD_TTL).bounded(MAX_UPLOADS, WhenFull::Refuse),
+            uploads: Expiring::new(UPLOAD_TTL)
+                .bounded(MAX_UPLOADS, WhenFull::Refuse)
+                .shared(UPLOADS_PER_CLIENT, "uploads"),
         }
     }
 }
@@ -172,26 +186,36 @@ async fn whole(
     responses((status = 201, description = "Announced", body = UploadState),
         (status = 400, description = "Malformed JSON", body = ApiError), (status = 413, description = "Body too large", body = ApiError), (status = 415, description = "Content-Type is not application/json", body = ApiError),
         (status = 422, description = "Wrong field types, a bad name, size or sha256", body = ApiError),
-        (status = 429, description = "Too many uploads or bytes held", body = ApiError)))]
+        (status = 429, description = "This client holds as many uploads or upload bytes as it may, or the server does (Retry-After)", body = ApiError)))]
 async fn announce(
     State(state): State<AppState>,
+    Client(client): Client,
     AppJson(new): AppJson<NewUpload>,
 ) -> Result<Response, AppError> {
     new.validate().map_err(AppError::Unprocessable)?;
     let mut uploads = state.uploads.lock();
-    let too_many = || {
-        AppError::TooManyRequests(format!(
-            "{MAX_UPLOADS} uploads are in progress already; try again in a few minutes"
-        ))
-    };
-    if uploads.is_full() {
-        return Err(too_many());
+    if let Some(client) = client {
+        let held: u64 = uploads.held_by(client).map(|u| u.size).sum();
+        if held + new.size > BYTES_PER_CLIENT {
+            return Err(refused(
+                format!(
+                    "one client may announce {} of uploads at once; you hold {} and announce {} more: forget one (DELETE /api/uploads/{{id}}) or",
+                    mib(BYTES_PER_CLIENT),
+                    mib(held),
+                    mib(new.size)
+                ),
+                uploads.retry_after(Some(client)),
+            ));
+        }
     }
     let announced: u64 = uploads.values().map(|u| u.size).sum();
     if announced + new.size > MAX_TOTAL_BYTES {
-        return Err(AppError::TooManyRequests(
-            "the server is holding as many upload bytes as it will; try again in a few minutes"
-                .into(),
+        return Err(refused(
+            format!(
+                "the server holds {} of uploads already, as many as it keeps:",
+                mib(announced)
+            ),
+            uploads.retry_after(None),
         ));
     }
     let id = new_upload_id();
@@ -203,8 +227,21 @@ async fn announce(
         sha256: None,
     };
     let answer = upload.state(&id);
-    uploads.insert(id, upload).map_err(|_| too_many())?;
+    uploads.insert_for(client, id, upload)?;
     Ok((StatusCode::CREATED, Json(answer)).into_response())
+}
+
+/// A 429 whose message ends "… retry in N s".
+fn refused(why: String, retry_after: Duration) -> AppError {
+    let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+    AppError::RateLimited {
+        message: format!("{why} retry in {seconds} s"),
+        retry_after: Duration::from_secs(seconds),
+    }
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
 fn unknown(id: &str) -> AppError {
@@ -302,7 +339,8 @@ mod tests {
         let store = UploadStore::default().with_ttl(Duration::from_millis(40));
         store
             .lock()
-            .insert(
+            .insert_for(
+                None,
                 UploadId("u1".into()),
                 Upload {
                     name: "a".into(),

@@ -72,6 +72,13 @@ pub struct ConnectionGuard {
     client: Option<ClientId>,
 }
 
+impl ConnectionGuard {
+    /// The client it counts against; `None` for a trusted proxy's connection.
+    pub fn client(&self) -> Option<ClientId> {
+        self.client
+    }
+}
+
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
         self.inner.total.fetch_sub(1, Ordering::Relaxed);

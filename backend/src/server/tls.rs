@@ -29,11 +29,20 @@ use tokio_rustls::{
 
 use crate::{
     AppState, app,
-    server::connections::{CappedListener, Counted},
+    server::{
+        connections::{CappedListener, Counted},
+        expiring::{CLASS_CLIENTS, Slots},
+    },
 };
 
-/// TLS handshakes in progress at once; further connections wait to be accepted.
-pub const MAX_HANDSHAKES: usize = 64;
+/// TLS handshakes one client may have in progress at once: a browser opens at most six
+/// connections to an origin together. One more is closed at once (before the handshake there
+/// is no way to answer 429: a TLS client sees any plain-text answer as a failed handshake); a
+/// trusted proxy's connections count against no share.
+pub const HANDSHAKES_PER_CLIENT: usize = 6;
+/// TLS handshakes in progress at once: every client's share for [`CLASS_CLIENTS`] clients
+/// (288); further connections wait to be accepted.
+pub const MAX_HANDSHAKES: usize = HANDSHAKES_PER_CLIENT * CLASS_CLIENTS;
 /// How long a client may take to finish its handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -89,6 +98,7 @@ pub async fn serve_tls(
         tcp: CappedListener::new(listener, state.connections.clone()),
         acceptor: TlsAcceptor::from(config),
         handshakes: JoinSet::new(),
+        shaking: Slots::new(MAX_HANDSHAKES, HANDSHAKES_PER_CLIENT, "TLS handshakes"),
     }
     // `tap_io` also gives handlers the peer address (`ConnectInfo<SocketAddr>`).
     .tap_io(|_| {});
@@ -107,6 +117,8 @@ struct TlsListener {
     tcp: CappedListener,
     acceptor: TlsAcceptor,
     handshakes: JoinSet<Option<(TlsStream<Counted<TcpStream>>, SocketAddr)>>,
+    /// One slot per handshake in progress, counted against the peer's share.
+    shaking: Slots,
 }
 
 impl Listener for TlsListener {
@@ -117,9 +129,17 @@ impl Listener for TlsListener {
         loop {
             tokio::select! {
                 (tcp, guard, peer) = self.tcp.accept_counted(), if self.handshakes.len() < MAX_HANDSHAKES => {
+                    let slot = match self.shaking.take(guard.client()) {
+                        Ok(slot) => slot,
+                        Err(_) => {
+                            tracing::debug!(%peer, "closed: {HANDSHAKES_PER_CLIENT} TLS handshakes of this client in progress already");
+                            continue;
+                        }
+                    };
                     let acceptor = self.acceptor.clone();
                     let tcp = Counted::new(tcp, guard);
                     self.handshakes.spawn(async move {
+                        let _slot = slot;
                         match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                             Ok(Ok(tls)) => Some((tls, peer)),
                             Ok(Err(err)) => {

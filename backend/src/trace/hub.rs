@@ -7,10 +7,20 @@ use protocol::trace::{Message, RunId};
 use tokio::sync::broadcast;
 
 use super::http_half::HttpHalf;
-use crate::server::expiring::{Expiring, Locked, WhenFull};
+use crate::server::{
+    client::ClientId,
+    expiring::{CLASS_CLIENTS, Expiring, Locked, Refused, WhenFull},
+};
 
-/// Runs kept at once; creating one more evicts the least recently touched.
-pub const MAX_RUNS: usize = 512;
+/// Runs one client may have kept at once: one run of every demo page (the comparison's lanes
+/// included) is fewer. Past it, the client's own least recently touched run that no page is
+/// watching is forgotten, never another client's.
+pub const RUNS_PER_CLIENT: usize = 16;
+/// Runs kept at once: every client's share for [`CLASS_CLIENTS`] clients (a class of 30 and
+/// two abusers fit with room to spare). When full, the least recently touched run not watched
+/// of the client holding the most goes; a run a page is watching is never evicted (when every
+/// run is watched, a new run is not recorded until one is not).
+pub const MAX_RUNS: usize = RUNS_PER_CLIENT * CLASS_CLIENTS;
 /// Messages kept per run; older ones are dropped first.
 pub const MAX_MESSAGES_PER_RUN: usize = 2_000;
 /// A run untouched for this long is forgotten.
@@ -21,16 +31,20 @@ pub const WATCH_BUFFER: usize = 512;
 /// Per-run logs of server-side messages. Cheap to clone.
 #[derive(Clone)]
 pub struct TraceHub {
-    /// Each run's log, touched by every record and watch; forgotten after [`RUN_TTL`] untouched
-    /// (unless `--store-ttl` says otherwise), the least recently touched evicted beyond
-    /// [`MAX_RUNS`].
+    /// Each run's log, touched by every record and watch, counted against the share of the
+    /// client whose request or trace socket made it; forgotten after [`RUN_TTL`] untouched
+    /// (unless `--store-ttl` says otherwise) and never while a page watches it; the least
+    /// recently touched unwatched run evicted beyond [`RUNS_PER_CLIENT`] or [`MAX_RUNS`].
     runs: Expiring<RunId, RunLog>,
 }
 
 impl Default for TraceHub {
     fn default() -> Self {
         TraceHub {
-            runs: Expiring::new(RUN_TTL).bounded(MAX_RUNS, WhenFull::EvictLeastRecent),
+            runs: Expiring::new(RUN_TTL)
+                .bounded(MAX_RUNS, WhenFull::EvictLeastRecent)
+                .shared(RUNS_PER_CLIENT, "traced runs")
+                .kept_while(RunLog::is_watched),
         }
     }
 }
@@ -124,6 +138,11 @@ impl RunLog {
         }
     }
 
+    /// Whether a page is watching the run: then it is neither evicted nor expired.
+    fn is_watched(&self) -> bool {
+        self.live.receiver_count() > 0
+    }
+
     /// Numbers the log on from `after` (a page holding messages up to `after` of another log of
     /// the run), so that everything in it is new to that page; nothing when it already is.
     fn number_on_from(&mut self, after: u64) {
@@ -153,20 +172,25 @@ impl TraceHub {
 
     /// Records `message` (its `seq` is assigned here) and sends it to the run's watchers.
     pub fn record(&self, message: Message) {
-        self.push(Entry::Made(Box::new(message)));
+        self.push(Entry::Made(Box::new(message)), None);
     }
 
     /// Records one half of a traced HTTP exchange, kept as it is until the trace is read (or
-    /// made into its message at once when a page is watching the run).
-    pub fn record_http(&self, half: HttpHalf) {
-        self.push(Entry::Http { seq: 0, half });
+    /// made into its message at once when a page is watching the run). A new run counts
+    /// against `client`'s share.
+    pub fn record_http(&self, half: HttpHalf, client: Option<ClientId>) {
+        self.push(Entry::Http { seq: 0, half }, client);
     }
 
-    /// Appends `entry` to its run's log with the run's next `seq`, and sends it to the watchers.
-    fn push(&self, mut entry: Entry) {
+    /// Appends `entry` to its run's log with the run's next `seq`, and sends it to the watchers;
+    /// dropped when the run is new and every run kept is watched.
+    fn push(&self, mut entry: Entry, client: Option<ClientId>) {
         let evicted = {
             let mut runs = self.runs.lock();
-            let log = Self::log_for(&mut runs, entry.run());
+            let Ok(log) = Self::log_for(&mut runs, entry.run(), client) else {
+                tracing::debug!(run = %entry.run().0, "not recorded: every run kept is watched");
+                return;
+            };
             entry.set_seq(log.next_seq);
             log.next_seq += 1;
             let evicted = if log.messages.len() == MAX_MESSAGES_PER_RUN {
@@ -191,11 +215,17 @@ impl TraceHub {
     /// so nothing falls between them (the messages are made after it is released). A page
     /// resuming after a reconnect gets only those numbered above `after`; one whose numbers came
     /// from another log of the run (the server restarted, or the run moved to this instance)
-    /// gets this whole log, numbered on from `after`.
-    pub fn watch(&self, run: &RunId, resume: Option<Resume>) -> Watched {
+    /// gets this whole log, numbered on from `after`. A new run counts against `client`'s
+    /// share; refused when every run kept is watched.
+    pub fn watch(
+        &self,
+        run: &RunId,
+        resume: Option<Resume>,
+        client: Option<ClientId>,
+    ) -> Result<Watched, Refused> {
         let (log, entries, live) = {
             let mut runs = self.runs.lock();
-            let log = Self::log_for(&mut runs, run);
+            let log = Self::log_for(&mut runs, run, client)?;
             let skip = match resume {
                 None => 0,
                 Some(Resume {
@@ -213,11 +243,11 @@ impl TraceHub {
             let entries: Vec<Entry> = log.messages.range(skip..).cloned().collect();
             (log.id, entries, log.live.subscribe())
         };
-        Watched {
+        Ok(Watched {
             log,
             backlog: entries.into_iter().map(Entry::into_message).collect(),
             live,
-        }
+        })
     }
 
     /// The run's recorded messages, or `None` for a run never seen (or expired).
@@ -234,11 +264,14 @@ impl TraceHub {
         self.runs.len()
     }
 
-    /// The run's log, touched now; made (evicting the least recently touched run when
-    /// [`MAX_RUNS`] are kept) if there is none.
-    fn log_for<'a>(runs: &'a mut Locked<'_, RunId, RunLog>, run: &RunId) -> &'a mut RunLog {
-        runs.get_or_insert_with(run, RunLog::new)
-            .expect("the hub evicts, and no run is kept in use")
+    /// The run's log, touched now; made for `client` (evicting an unwatched run past its share
+    /// or [`MAX_RUNS`]) if there is none; refused when every run that could go is watched.
+    fn log_for<'a>(
+        runs: &'a mut Locked<'_, RunId, RunLog>,
+        run: &RunId,
+        client: Option<ClientId>,
+    ) -> Result<&'a mut RunLog, Refused> {
+        runs.get_or_insert_for(client, run, RunLog::new)
     }
 }
 
@@ -313,7 +346,7 @@ mod tests {
     async fn watch_sees_backlog_then_live() {
         let hub = TraceHub::default();
         hub.record(msg("w"));
-        let mut watched = hub.watch(&RunId("w".into()), None);
+        let mut watched = hub.watch(&RunId("w".into()), None, None).unwrap();
         assert_eq!(watched.backlog.len(), 1);
         hub.record(msg("w"));
         assert_eq!(watched.live.recv().await.unwrap().seq, 1);
@@ -325,10 +358,10 @@ mod tests {
         for _ in 0..5 {
             hub.record(msg("r"));
         }
-        let log = hub.watch(&RunId("r".into()), None).log;
+        let log = hub.watch(&RunId("r".into()), None, None).unwrap().log;
         let seqs = |after: Option<u64>, log: Option<u64>| {
             let resume = after.map(|after| Resume { after, log });
-            let watched = hub.watch(&RunId("r".into()), resume);
+            let watched = hub.watch(&RunId("r".into()), resume, None).unwrap();
             watched.backlog.iter().map(|m| m.seq).collect::<Vec<_>>()
         };
         assert_eq!(seqs(None, None), [0, 1, 2, 3, 4]);
@@ -347,18 +380,18 @@ mod tests {
             hub.record(msg("moved"));
         }
         let run = RunId("moved".into());
-        let theirs = hub.watch(&run, None).log ^ 1;
+        let theirs = hub.watch(&run, None, None).unwrap().log ^ 1;
         let resume = Some(Resume {
             after: 6,
             log: Some(theirs),
         });
-        let watched = hub.watch(&run, resume);
+        let watched = hub.watch(&run, resume, None).unwrap();
         let seqs: Vec<u64> = watched.backlog.iter().map(|m| m.seq).collect();
         assert_eq!(seqs, [7, 8, 9], "all new to the page, in order");
         hub.record(msg("moved"));
         assert_eq!(hub.snapshot(&run).unwrap().last().unwrap().seq, 10);
         // Asking again (the page had not heard `Watching` yet) numbers nothing twice.
-        let again = hub.watch(&run, resume);
+        let again = hub.watch(&run, resume, None).unwrap();
         assert_eq!(again.backlog.first().map(|m| m.seq), Some(7));
         // More messages than the page held: still all kept, numbered after its last.
         let hub = TraceHub::default();
@@ -366,15 +399,97 @@ mod tests {
             hub.record(msg("busy"));
         }
         let busy = RunId("busy".into());
-        let theirs = hub.watch(&busy, None).log ^ 1;
-        let watched = hub.watch(
-            &busy,
-            Some(Resume {
-                after: 4,
-                log: Some(theirs),
-            }),
-        );
+        let theirs = hub.watch(&busy, None, None).unwrap().log ^ 1;
+        let watched = hub
+            .watch(
+                &busy,
+                Some(Resume {
+                    after: 4,
+                    log: Some(theirs),
+                }),
+                None,
+            )
+            .unwrap();
         assert_eq!(watched.backlog.len(), 20);
         assert_eq!(watched.backlog[0].seq, 5);
+    }
+
+    /// Records a message for `run` as if a request of `client` had made it.
+    fn record_as(hub: &TraceHub, run: &str, client: Option<ClientId>) {
+        hub.push(Entry::Made(Box::new(msg(run))), client);
+    }
+
+    fn client(n: u8) -> Option<ClientId> {
+        Some(ClientId::of(std::net::IpAddr::from([10, 0, 0, n])))
+    }
+
+    #[test]
+    fn a_watched_run_survives_a_full_store() {
+        let hub = TraceHub::default();
+        let watching = hub
+            .watch(&RunId("watched".into()), None, client(1))
+            .unwrap()
+            .live;
+        for c in 0..CLASS_CLIENTS as u8 + 4 {
+            for i in 0..RUNS_PER_CLIENT {
+                record_as(&hub, &format!("c{c}-{i}"), client(c + 10));
+            }
+        }
+        assert_eq!(hub.run_count(), MAX_RUNS);
+        assert!(
+            hub.snapshot(&RunId("watched".into())).is_some(),
+            "never evicted"
+        );
+        drop(watching);
+        for i in 0..RUNS_PER_CLIENT {
+            record_as(&hub, &format!("mine{i}"), client(1));
+        }
+        assert!(
+            hub.snapshot(&RunId("watched".into())).is_none(),
+            "evictable once no page watches it"
+        );
+    }
+
+    #[test]
+    fn a_client_past_its_share_loses_its_own_oldest_unwatched_run() {
+        let hub = TraceHub::default();
+        record_as(&hub, "other", client(2));
+        let _watching = hub
+            .watch(&RunId("mine-0".into()), None, client(1))
+            .unwrap()
+            .live;
+        for i in 1..=RUNS_PER_CLIENT {
+            record_as(&hub, &format!("mine-{i}"), client(1));
+        }
+        assert!(hub.snapshot(&RunId("mine-0".into())).is_some(), "watched");
+        assert!(
+            hub.snapshot(&RunId("mine-1".into())).is_none(),
+            "its oldest idle"
+        );
+        assert!(
+            hub.snapshot(&RunId("other".into())).is_some(),
+            "another client's"
+        );
+        assert_eq!(hub.run_count(), RUNS_PER_CLIENT + 1);
+    }
+
+    #[test]
+    fn when_every_run_is_watched_a_new_one_is_refused_not_evicting() {
+        let hub = TraceHub::default();
+        let mut watching = Vec::new();
+        for c in 0..CLASS_CLIENTS as u8 {
+            for i in 0..RUNS_PER_CLIENT {
+                let run = RunId(format!("c{c}-{i}"));
+                watching.push(hub.watch(&run, None, client(c)).unwrap().live);
+            }
+        }
+        let refused = hub.watch(&RunId("late".into()), None, client(200));
+        assert!(matches!(refused, Err(Refused::Full { .. })));
+        hub.record(msg("late"));
+        assert!(
+            hub.snapshot(&RunId("late".into())).is_none(),
+            "not recorded"
+        );
+        assert_eq!(hub.run_count(), MAX_RUNS);
     }
 }

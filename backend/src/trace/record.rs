@@ -13,6 +13,8 @@ use axum::{
 };
 use protocol::{pairing, trace::RequestId};
 
+use crate::server::client::ClientId;
+
 use super::{
     clock::server_now_us,
     http_half::{Exchange, HeaderBlock, HttpHalf},
@@ -44,16 +46,20 @@ pub async fn record(State(trace): State<TraceHub>, mut request: Request, next: N
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(peer)| u64::from(peer.port())),
     });
-    trace.record_http(HttpHalf {
-        exchange: Arc::clone(&exchange),
-        at_us: arrived,
-        status: None,
-        headers: HeaderBlock::of(request.headers()),
-        body_bytes: content_length(request.headers())
-            .or_else(|| request.body().size_hint().exact())
-            .unwrap_or(0),
-        phases: Vec::new(),
-    });
+    let client = request.extensions().get::<ClientId>().copied();
+    trace.record_http(
+        HttpHalf {
+            exchange: Arc::clone(&exchange),
+            at_us: arrived,
+            status: None,
+            headers: HeaderBlock::of(request.headers()),
+            body_bytes: content_length(request.headers())
+                .or_else(|| request.body().size_hint().exact())
+                .unwrap_or(0),
+            phases: Vec::new(),
+        },
+        client,
+    );
     request.extensions_mut().insert(ids);
 
     let mut response = next.run(request).await;
@@ -64,14 +70,17 @@ pub async fn record(State(trace): State<TraceHub>, mut request: Request, next: N
         .remove::<Phases>()
         .map(|p| p.0)
         .unwrap_or_default();
-    trace.record_http(HttpHalf {
-        exchange,
-        at_us: server_now_us(),
-        status: Some(response.status()),
-        headers: HeaderBlock::of(response.headers()),
-        body_bytes: response.body().size_hint().exact().unwrap_or(0),
-        phases,
-    });
+    trace.record_http(
+        HttpHalf {
+            exchange,
+            at_us: server_now_us(),
+            status: Some(response.status()),
+            headers: HeaderBlock::of(response.headers()),
+            body_bytes: response.body().size_hint().exact().unwrap_or(0),
+            phases,
+        },
+        client,
+    );
     response
 }
 

@@ -35,7 +35,7 @@ use crate::{
     AppState,
     error::AppError,
     openapi,
-    server::{origin, ws_limits},
+    server::{client::ClientId, origin, rate_limit::Client, ws_limits},
 };
 
 /// How long one send to a watching page may take before it is dropped.
@@ -85,13 +85,14 @@ async fn trace_socket(
     ws: WebSocketUpgrade,
     headers: HeaderMap,
     host: origin::RequestedHost,
+    Client(client): Client,
     State(state): State<AppState>,
 ) -> Result<Response, AppError> {
     origin::check_upgrade(&headers, &host, &state.config.allowed_origins)?;
     Ok(
         ws_limits::bounded(ws, &state.config.limits).on_upgrade(move |socket| {
             let shutdown = state.shutdown.clone();
-            shutdown.track(watch_loop(socket, state))
+            shutdown.track(watch_loop(socket, state, client))
         }),
     )
 }
@@ -121,8 +122,9 @@ async fn next_live(
 }
 
 /// One page's trace socket: a `select!` over the page's commands, the watched run's messages
-/// and shutdown. Ends when the page goes, lags too far behind, or the server stops.
-async fn watch_loop(socket: WebSocket, state: AppState) {
+/// and shutdown. Ends when the page goes, lags too far behind, or the server stops. A run the
+/// page watches first counts against `client`'s share of runs.
+async fn watch_loop(socket: WebSocket, state: AppState, client: Option<ClientId>) {
     let (mut tx, mut rx) = socket.split();
     let stopped = state.stopped();
     tokio::pin!(stopped);
@@ -153,14 +155,16 @@ async fn watch_loop(socket: WebSocket, state: AppState) {
             incoming = rx.next() => { last_heard = tokio::time::Instant::now(); match incoming {
                 Some(Ok(WsMessage::Text(text))) => match serde_json::from_str::<TraceClientMsg>(&text) {
                     Ok(TraceClientMsg::Watch { run, after, log }) => match parse_run_id(&run.0) {
-                        Ok(run) => {
-                            let watched = state.trace.watch(&run, after.map(|after| Resume { after, log }));
-                            watch = Some(watched.live);
-                            let watching = TraceServerMsg::Watching { run, log: watched.log };
-                            [clock(), encode(&watching)].into_iter()
-                                .chain(watched.backlog.into_iter().map(|m| encode(&TraceServerMsg::Message(Box::new(m)))))
-                                .collect()
-                        }
+                        Ok(run) => match state.trace.watch(&run, after.map(|after| Resume { after, log }), client) {
+                            Ok(watched) => {
+                                watch = Some(watched.live);
+                                let watching = TraceServerMsg::Watching { run, log: watched.log };
+                                [clock(), encode(&watching)].into_iter()
+                                    .chain(watched.backlog.into_iter().map(|m| encode(&TraceServerMsg::Message(Box::new(m)))))
+                                    .collect()
+                            }
+                            Err(refused) => vec![encode(&TraceServerMsg::Error { error: AppError::from(refused).to_string() })],
+                        },
                         Err(e) => vec![encode(&TraceServerMsg::Error { error: e.to_string() })],
                     },
                     Err(e) => vec![encode(&TraceServerMsg::Error { error: format!("bad command: {e}") })],

@@ -23,12 +23,20 @@ use crate::{
     AppState,
     error::AppError,
     extract::AppQuery,
-    server::expiring::{Expiring, WhenFull},
+    server::{
+        client::ClientId,
+        expiring::{CLASS_CLIENTS, Expiring, WhenFull},
+        rate_limit::Client,
+    },
     trace::{Phases, TraceIds},
 };
 
-/// Runs counted at once; an idle one is forgotten to make room, a busy one never is.
-pub const MAX_RUNS: usize = 512;
+/// Runs one client may have counted at once (a run per press of Run); past it, the client's
+/// own least recently touched idle run is forgotten, a busy one never is.
+pub const RUNS_PER_CLIENT: usize = 8;
+/// Runs counted at once: every client's share for [`CLASS_CLIENTS`] clients (384); when full,
+/// an idle run of the client holding the most is forgotten to make room, a busy one never is.
+pub const MAX_RUNS: usize = RUNS_PER_CLIENT * CLASS_CLIENTS;
 /// An idle run's count is forgotten after this long.
 pub const RUN_TTL: Duration = Duration::from_secs(10 * 60);
 
@@ -46,6 +54,7 @@ impl Default for InFlight {
         InFlight {
             runs: Expiring::new(RUN_TTL)
                 .bounded(MAX_RUNS, WhenFull::EvictLeastRecent)
+                .shared(RUNS_PER_CLIENT, "runs holding requests")
                 .kept_while(|count| count.now > 0),
         }
     }
@@ -85,12 +94,11 @@ impl InFlight {
         self.runs.prune();
     }
 
-    /// Counts a request of `run` in; a 429 when every slot is taken by a busy run.
-    pub fn enter(&self, run: &RunId) -> Result<Held, AppError> {
+    /// Counts a request of `run` (made by `client` if new) in; a 429 when every run of the
+    /// client's share (or every slot) is busy.
+    pub fn enter(&self, client: Option<ClientId>, run: &RunId) -> Result<Held, AppError> {
         let mut runs = self.runs.lock();
-        let count = runs.get_or_insert_with(run, Count::default).map_err(|_| {
-            AppError::TooManyRequests(format!("{MAX_RUNS} runs are holding requests already"))
-        })?;
+        let count = runs.get_or_insert_for(client, run, Count::default)?;
         count.now += 1;
         count.max = count.max.max(count.now);
         Ok(Held {
@@ -126,9 +134,10 @@ pub struct SlowQuery {
     params(SlowQuery),
     responses((status = 200, description = "Answered after ms", body = SlowAnswer),
         (status = 400, description = "No run/rid", body = ApiError), (status = 422, description = "ms missing, not a number or out of range", body = ApiError),
-        (status = 429, description = "Too many requests in flight for this run", body = ApiError)))]
+        (status = 429, description = "Every run of this client's share (or of the server) is holding requests (Retry-After)", body = ApiError)))]
 pub async fn slow(
     State(state): State<AppState>,
+    Client(client): Client,
     trace: Option<TraceIds>,
     version: Version,
     query: Result<AppQuery<SlowQuery>, AppError>,
@@ -140,7 +149,7 @@ pub async fn slow(
             "the slow endpoint counts requests per run: add run=…&rid=… to the query".into(),
         ));
     };
-    let held = state.mux.in_flight.enter(&ids.run)?;
+    let held = state.mux.in_flight.enter(client, &ids.run)?;
     let mut phases = Phases::default();
     let stopped = state.stopped();
     phases
@@ -174,22 +183,22 @@ mod tests {
     fn counts_in_and_out_and_keeps_the_most() {
         let counts = InFlight::default();
         let run = RunId("r".into());
-        let a = counts.enter(&run).unwrap();
-        let b = counts.enter(&run).unwrap();
+        let a = counts.enter(None, &run).unwrap();
+        let b = counts.enter(None, &run).unwrap();
         assert_eq!((a.at_arrival, b.at_arrival), (1, 2));
         drop(a);
-        let c = counts.enter(&run).unwrap();
+        let c = counts.enter(None, &run).unwrap();
         assert_eq!(c.at_arrival, 2);
         assert_eq!(counts.max(&run), 2);
         drop((b, c));
-        assert_eq!(counts.enter(&run).unwrap().at_arrival, 1);
+        assert_eq!(counts.enter(None, &run).unwrap().at_arrival, 1);
     }
 
     #[test]
     fn idle_counts_expire_on_the_sweep_and_busy_ones_stay() {
         let counts = InFlight::default().with_ttl(Duration::from_millis(40));
-        let busy = counts.enter(&RunId("busy".into())).unwrap();
-        drop(counts.enter(&RunId("idle".into())).unwrap());
+        let busy = counts.enter(None, &RunId("busy".into())).unwrap();
+        drop(counts.enter(None, &RunId("idle".into())).unwrap());
         std::thread::sleep(Duration::from_millis(60));
         counts.prune();
         assert_eq!(counts.len(), 1, "the busy run is kept");
@@ -203,11 +212,11 @@ mod tests {
     fn runs_are_bounded_and_busy_ones_are_kept() {
         let counts = InFlight::default();
         let busy: Vec<Held> = (0..MAX_RUNS)
-            .map(|i| counts.enter(&RunId(format!("r{i}"))).unwrap())
+            .map(|i| counts.enter(None, &RunId(format!("r{i}"))).unwrap())
             .collect();
-        assert!(counts.enter(&RunId("one-more".into())).is_err());
+        assert!(counts.enter(None, &RunId("one-more".into())).is_err());
         drop(busy);
-        assert!(counts.enter(&RunId("one-more".into())).is_ok());
+        assert!(counts.enter(None, &RunId("one-more".into())).is_ok());
         assert_eq!(counts.len(), MAX_RUNS);
     }
 }

@@ -19,21 +19,35 @@ pub mod upstream;
 
 use std::sync::Arc;
 
-use tokio::sync::{OnceCell, Semaphore};
+use tokio::sync::OnceCell;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::{AppState, error::AppError};
+use crate::{
+    AppState,
+    error::AppError,
+    server::{
+        client::ClientId,
+        expiring::{Slot, Slots},
+    },
+};
 
-/// Proxy runs forwarding at once, server-wide; one more gets a 429.
-pub const MAX_PROXY_RUNS: usize = 8;
+/// Proxy runs one client may have forwarding at once: a page runs one at a time. One more gets
+/// a 429 with `Retry-After`.
+pub const PROXY_RUNS_PER_CLIENT: usize = 1;
+/// Proxy runs forwarding at once, server-wide; one more gets a 429. Not a multiple of the
+/// share: a run opens up to `MAX_POOL` (16) upstream connections, and 16 runs fill the
+/// upstream's 256. A run lasts seconds, so a class of 30 running the demo at a human pace
+/// holds one or two at a time, and two abusers at most two.
+pub const MAX_PROXY_RUNS: usize = 16;
 
 /// The demo's shared parts. Cheap to clone.
 #[derive(Clone)]
 pub struct Multiplexing {
     /// Started on first use and kept for the life of the server.
     upstream: Arc<OnceCell<Arc<upstream::Upstream>>>,
-    /// Bounds the connections proxy runs open to the upstream: at most this many runs at once.
-    runs: Arc<Semaphore>,
+    /// The proxy runs forwarding now (each removed when it ends), counted against the share of
+    /// the client that started it: bounds the connections all runs together open upstream.
+    runs: Slots,
     /// How many requests of each run the server is holding (browser side).
     pub in_flight: in_flight::InFlight,
 }
@@ -42,7 +56,7 @@ impl Default for Multiplexing {
     fn default() -> Self {
         Multiplexing {
             upstream: Arc::default(),
-            runs: Arc::new(Semaphore::new(MAX_PROXY_RUNS)),
+            runs: Slots::new(MAX_PROXY_RUNS, PROXY_RUNS_PER_CLIENT, "proxy runs"),
             in_flight: in_flight::InFlight::default(),
         }
     }
@@ -62,7 +76,13 @@ impl Multiplexing {
 impl Multiplexing {
     /// Proxy runs that could start now.
     pub fn free_run_slots(&self) -> usize {
-        self.runs.available_permits()
+        MAX_PROXY_RUNS - self.runs.len()
+    }
+
+    /// Takes a proxy run's slot for `client` until the returned slot is dropped; a 429 past
+    /// the client's share or [`MAX_PROXY_RUNS`].
+    pub fn start_run(&self, client: Option<ClientId>) -> Result<Slot, AppError> {
+        Ok(self.runs.take(client)?)
     }
 }
 
@@ -81,5 +101,35 @@ fn in_range(name: &str, value: u32, lo: u32, hi: u32) -> Result<u32, AppError> {
         Err(AppError::Unprocessable(format!(
             "{name} must be between {lo} and {hi}, got {value}"
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_runs_its_share_of_proxy_runs_while_another_is_served() {
+        let client = |n| Some(ClientId::of(std::net::IpAddr::from([10, 0, 0, n])));
+        let mux = Multiplexing::default();
+        let first = mux.start_run(client(1)).unwrap();
+        let AppError::RateLimited {
+            message,
+            retry_after,
+        } = mux.start_run(client(1)).err().unwrap()
+        else {
+            panic!("a 429 with Retry-After")
+        };
+        assert!(
+            message.starts_with("one client may hold 1 proxy runs at once"),
+            "{message}"
+        );
+        assert!(retry_after >= std::time::Duration::from_secs(1));
+        let theirs = mux.start_run(client(2)).unwrap();
+        assert_eq!(mux.free_run_slots(), MAX_PROXY_RUNS - 2);
+        drop(first);
+        let again = mux.start_run(client(1)).unwrap();
+        drop((theirs, again));
+        assert_eq!(mux.free_run_slots(), MAX_PROXY_RUNS);
     }
 }

@@ -33,6 +33,7 @@ use serde::Deserialize;
 use tokio::{net::TcpStream, sync::mpsc, task::JoinSet};
 
 use super::{in_range, upstream};
+use crate::server::rate_limit::Client;
 use crate::{
     AppState,
     error::AppError,
@@ -52,9 +53,10 @@ pub struct ProxyQuery {
 /// `GET /api/mux/proxy`: forwards the items and reports how.
 #[utoipa::path(get, path = "/mux/proxy", tag = "multiplexing", params(ProxyQuery),
     responses((status = 200, description = "How each item travelled", body = ProxyReport),
-        (status = 422, description = "Parameters missing, of the wrong type or out of range", body = ApiError), (status = 429, description = "Too many proxy runs at once", body = ApiError)))]
+        (status = 422, description = "Parameters missing, of the wrong type or out of range", body = ApiError), (status = 429, description = "This client (or the server) has as many proxy runs forwarding as it may (Retry-After)", body = ApiError)))]
 pub async fn forward(
     State(state): State<AppState>,
+    Client(client): Client,
     trace: Option<TraceIds>,
     query: Result<AppQuery<ProxyQuery>, AppError>,
 ) -> Result<Response, AppError> {
@@ -73,12 +75,7 @@ pub async fn forward(
     };
     let item_ms = in_range("item_ms", q.item_ms, 0, MAX_ITEM_MS)?;
     // Held until the run ends: bounds the connections all runs together open upstream.
-    let _run_slot = state.mux.runs.clone().try_acquire_owned().map_err(|_| {
-        AppError::TooManyRequests(format!(
-            "{} proxy runs are forwarding already; try again in a moment",
-            super::MAX_PROXY_RUNS
-        ))
-    })?;
+    let _run_slot = state.mux.start_run(client)?;
     let upstream = state.mux.upstream(&state).await?;
     let run = Arc::new(Forwarding {
         tracer: Tracer::new(&state.trace, trace),

@@ -26,11 +26,7 @@ pub mod redis;
 pub mod topics;
 
 use protocol::ApiError;
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use axum::{
     Json,
@@ -59,6 +55,7 @@ use crate::{
     error::AppError,
     extract::AppJson,
     openapi,
+    server::expiring::{BUSY_RETRY, CLASS_CLIENTS, Expiring, WhenFull},
     server::origin,
     server::rate_limit::Client,
     trace::{Hop, HopTime, TraceIds, Tracer, last_event_id_text},
@@ -69,36 +66,41 @@ use crate::{
 pub use broker::{Broker, BrokerError, Publish};
 pub use topics::{Replay, Shared, Subscriber, Topics, room_key};
 
-/// Tickers running at once (one per room or run).
-pub const MAX_TICKERS: usize = 256;
+/// Tickers one client may have running at once (one per room or run): the pub/sub demo and
+/// the comparison run one each, a learner's other tabs a few more.
+pub const TICKERS_PER_CLIENT: usize = 4;
+/// Tickers running at once: every client's share for [`CLASS_CLIENTS`] clients (192).
+pub const MAX_TICKERS: usize = TICKERS_PER_CLIENT * CLASS_CLIENTS;
 
 /// The broker and the tickers. Cheap to clone.
 #[derive(Clone)]
 pub struct PubSub {
     pub broker: Arc<dyn Broker>,
-    // std Mutex: short map operations only.
-    tickers: Arc<Mutex<HashMap<String, AbortHandle>>>,
+    /// The ticker of each room, kept while it runs (a TTL of zero), counted against the share
+    /// of the client that started it; past it, or [`MAX_TICKERS`], a 429.
+    tickers: Expiring<String, AbortHandle>,
 }
 
 impl PubSub {
     pub fn new(broker: Arc<dyn Broker>) -> PubSub {
         PubSub {
             broker,
-            tickers: Arc::default(),
+            tickers: Expiring::new(Duration::ZERO)
+                .bounded(MAX_TICKERS, WhenFull::Refuse)
+                .shared(TICKERS_PER_CLIENT, "running tickers")
+                .kept_while(|ticker| !ticker.is_finished()),
         }
     }
 
     /// Forgets finished tickers and the broker's expired topics (the periodic sweep calls it).
     pub fn prune(&self) {
-        let mut tickers = self.tickers.lock().expect("tickers lock poisoned");
-        tickers.retain(|_, t| !t.is_finished());
-        drop(tickers);
+        self.tickers.prune();
         self.broker.topics().prune();
     }
 
     /// Tickers kept now (running, or finished and not yet swept).
     pub fn ticker_count(&self) -> usize {
-        self.tickers.lock().expect("tickers lock poisoned").len()
+        self.tickers.len()
     }
 
     /// The embedded engine, serving `topics`.
@@ -110,7 +112,12 @@ impl PubSub {
 impl From<BrokerError> for AppError {
     fn from(e: BrokerError) -> AppError {
         match e {
-            BrokerError::Refused(why) => AppError::TooManyRequests(why),
+            // A bound of the subscriptions held (topics, subscribers): waiting frees it only
+            // when some of them end, so no expiry to name.
+            BrokerError::Refused(why) => AppError::RateLimited {
+                message: why,
+                retry_after: BUSY_RETRY,
+            },
             e @ BrokerError::Unavailable(_) => AppError::Unavailable(e.to_string()),
         }
     }
@@ -229,7 +236,7 @@ struct TickerQuery {
     responses((status = 202, description = "Ticker started", body = protocol::pubsub::TickerStarted),
         (status = 400, description = "Malformed JSON or an invalid topic or room name", body = ApiError), (status = 413, description = "Body too large", body = ApiError),
         (status = 415, description = "Content-Type is not application/json", body = ApiError), (status = 422, description = "Wrong field types or values out of range", body = ApiError),
-        (status = 429, description = "Too many tickers running", body = ApiError)))]
+        (status = 429, description = "Over the publish rate, or this client (or the server) runs as many tickers as it may (Retry-After)", body = ApiError)))]
 async fn start_ticker(
     State(state): State<AppState>,
     Client(client): Client,
@@ -242,14 +249,11 @@ async fn start_ticker(
     spec.validate().map_err(AppError::Unprocessable)?;
     check_name("topic", &spec.topic)?;
     let room = room_of(spec.room.as_deref(), trace.as_ref())?;
-    let mut tickers = state.pubsub.tickers.lock().expect("tickers lock poisoned");
-    tickers.retain(|_, t| !t.is_finished());
-    if let Some(old) = tickers.remove(&room) {
-        old.abort();
-    } else if tickers.len() >= MAX_TICKERS {
-        return Err(AppError::TooManyRequests(format!(
-            "{MAX_TICKERS} tickers are running already"
-        )));
+    let mut tickers = state.pubsub.tickers.lock();
+    // One more for this client unless it replaces the room's running ticker (whoever started
+    // it): a refusal comes before anything starts.
+    if tickers.get(&room).is_none() {
+        tickers.make_room_for(client)?;
     }
     let broker = state.pubsub.broker.clone();
     let tracer = Tracer::new(&state.trace, trace);
@@ -286,7 +290,9 @@ async fn start_ticker(
             }
         }
     });
-    tickers.insert(room, task.abort_handle());
+    if let Some(old) = tickers.insert_for(client, room, task.abort_handle())? {
+        old.abort();
+    }
     Ok((
         StatusCode::ACCEPTED,
         Json(TickerStarted {
@@ -307,8 +313,6 @@ async fn stop_ticker(
     let stopped = state
         .pubsub
         .tickers
-        .lock()
-        .expect("tickers lock poisoned")
         .remove(&room)
         .map(|t| t.abort())
         .is_some();

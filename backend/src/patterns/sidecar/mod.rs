@@ -31,7 +31,7 @@ use protocol::{
 use self::{app::App, proxy::Sidecar};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::server::rate_limit::TokenBucket;
+use crate::server::rate_limit::{Client, TokenBucket};
 use crate::{
     AppState,
     actors::inner_listener::{InnerListener, PassOn, PerRun, stopped},
@@ -42,8 +42,11 @@ use crate::{
     trace::{Hop, TraceIds, Tracer},
 };
 
-/// Runs with an app and sidecar at once; a new one evicts the least recently used.
-pub const MAX_PAIRS: usize = 32;
+/// Apps with their sidecar one client may run at once (two listeners each): the demo needs
+/// one, a second lets a learner start the next run before the last one stops. A client
+/// starting one more stops its own least recently used idle pair, never another client's; the
+/// store holds this times [`CLASS_CLIENTS`](crate::server::expiring::CLASS_CLIENTS) (96 pairs).
+pub const PAIRS_PER_CLIENT: usize = 2;
 /// A pair unused this long is stopped.
 pub const PAIR_TTL: Duration = Duration::from_secs(5 * 60);
 
@@ -63,7 +66,7 @@ pub struct Sidecars {
 impl Default for Sidecars {
     fn default() -> Self {
         Sidecars {
-            runs: PerRun::new(MAX_PAIRS, PAIR_TTL),
+            runs: PerRun::new(PAIRS_PER_CLIENT, "sidecars", PAIR_TTL),
             relay: Relay::default(),
         }
     }
@@ -112,9 +115,10 @@ fn pair_of(state: &AppState, ids: &TraceIds) -> Result<Arc<Pair>, AppError> {
 #[utoipa::path(post, path = "/sidecar/setup", tag = "sidecar", request_body = SidecarSpec,
     responses((status = 201, description = "App and sidecar started", body = SidecarInfo),
         (status = 400, description = "Malformed JSON, or no run/rid", body = ApiError), (status = 413, description = "Body too large", body = ApiError), (status = 415, description = "Content-Type is not application/json", body = ApiError),
-        (status = 422, description = "Wrong field types or values out of range", body = ApiError), (status = 429, description = "Too many sidecars", body = ApiError)))]
+        (status = 422, description = "Wrong field types or values out of range", body = ApiError), (status = 429, description = "This client runs as many sidecars as it may, each in use (Retry-After)", body = ApiError)))]
 async fn setup(
     State(state): State<AppState>,
+    Client(client): Client,
     ids: TraceIds,
     AppJson(spec): AppJson<SidecarSpec>,
 ) -> Result<(StatusCode, Json<SidecarInfo>), AppError> {
@@ -143,6 +147,11 @@ async fn setup(
         sidecar_port: sidecar.addr().port(),
         app_port: app.addr().port(),
     };
+    state.sidecars.runs.insert(
+        client,
+        ids.run.clone(),
+        Arc::new(Pair { sidecar, _app: app }),
+    )?;
     let tracer = Tracer::new(&state.trace, Some(ids.clone()));
     let limit = match spec.rate_per_s {
         0 => "no rate limit".to_owned(),
@@ -172,10 +181,6 @@ async fn setup(
             info.app_port, spec.fail_percent
         ))
     });
-    state
-        .sidecars
-        .runs
-        .insert(ids.run, Arc::new(Pair { sidecar, _app: app }));
     Ok((StatusCode::CREATED, Json(info)))
 }
 

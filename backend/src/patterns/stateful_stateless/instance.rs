@@ -24,6 +24,7 @@ use super::{
 use crate::{
     error::AppError,
     extract::AppJson,
+    server::client::ClientId,
     trace::{Hop, TraceHub, Tracer},
 };
 
@@ -41,6 +42,8 @@ pub struct Instance {
     pub memory: Arc<MemorySessions>,
     /// The store every instance shares (stateless mode with a store).
     pub store: Arc<dyn SessionStore>,
+    /// The client that started the cluster: its sessions count against this client's share.
+    pub client: Option<ClientId>,
     pub hub: TraceHub,
 }
 
@@ -140,13 +143,13 @@ async fn login(
     valid_user(&user)?;
     let tracer = Tracer::from_uri(&me.hub, &uri);
     let credential = match me.mode {
-        SessionMode::Memory => me.memory.create(&user).await?,
+        SessionMode::Memory => me.memory.create(me.client, &user).await?,
         SessionMode::Token => token::sign(&user),
         SessionMode::Store => {
             me.via_store(
                 &tracer,
                 format!("create session for {user}"),
-                me.store.create(&user),
+                me.store.create(me.client, &user),
                 |id| format!("stored {id}"),
             )
             .await?

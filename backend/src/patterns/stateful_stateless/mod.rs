@@ -51,11 +51,16 @@ use crate::{
     error::AppError,
     extract::{AppJson, AppQuery},
     openapi,
+    server::{client::ClientId, rate_limit::Client},
     trace::{Hop, TraceIds, Tracer},
 };
 
-/// Clusters running at once (three listeners each); a new one evicts the least recently used.
-pub const MAX_CLUSTERS: usize = 32;
+/// Clusters one client may run at once (three listeners each): the demo needs one, and a
+/// second lets a learner start the next run before the last one stops. A client starting one
+/// more stops its own least recently used idle cluster, never another client's; the store
+/// holds this times [`CLASS_CLIENTS`](crate::server::expiring::CLASS_CLIENTS) (96 clusters,
+/// 288 listeners) so a class of 30 and two abusers never fill it.
+pub const CLUSTERS_PER_CLIENT: usize = 2;
 /// A cluster unused this long is stopped.
 pub const CLUSTER_TTL: Duration = Duration::from_secs(5 * 60);
 
@@ -68,6 +73,8 @@ struct Running {
 /// One run's balancer, instances and store. Dropping it stops every listener.
 pub struct Cluster {
     spec: ClusterSpec,
+    /// The client that started it, whose shares its sessions count against.
+    client: Option<ClientId>,
     balancer: InnerListener,
     /// Shared with the balancer: where each instance listens now.
     targets: Arc<Mutex<[std::net::SocketAddr; 2]>>,
@@ -105,7 +112,7 @@ pub struct Clusters {
 impl Default for Clusters {
     fn default() -> Self {
         Clusters {
-            runs: PerRun::new(MAX_CLUSTERS, CLUSTER_TTL),
+            runs: PerRun::new(CLUSTERS_PER_CLIENT, "clusters", CLUSTER_TTL),
             relay: Relay::default(),
             store: Arc::new(MemorySessions::default()),
         }
@@ -159,6 +166,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 async fn start_instance(
     state: &AppState,
+    client: Option<ClientId>,
     name: &'static str,
     spec: ClusterSpec,
     generation: u32,
@@ -167,8 +175,9 @@ async fn start_instance(
         name,
         mode: spec.mode,
         generation,
-        memory: Arc::default(),
+        memory: Arc::new(MemorySessions::private()),
         store: state.clusters.store.clone(),
+        client,
         hub: state.trace.clone(),
     });
     let listener = InnerListener::start(name, instance::router(instance.clone()), state.stopped())
@@ -180,14 +189,15 @@ async fn start_instance(
 #[utoipa::path(post, path = "/lb/cluster", tag = "stateful-stateless", request_body = ClusterSpec,
     responses((status = 201, description = "Balancer and instances started", body = ClusterInfo),
         (status = 400, description = "Malformed JSON, or no run/rid", body = ApiError), (status = 413, description = "Body too large", body = ApiError), (status = 415, description = "Content-Type is not application/json", body = ApiError),
-        (status = 422, description = "Wrong field types", body = ApiError), (status = 429, description = "Too many clusters", body = ApiError)))]
+        (status = 422, description = "Wrong field types", body = ApiError), (status = 429, description = "This client runs as many clusters as it may, each in use (Retry-After)", body = ApiError)))]
 async fn start(
     State(state): State<AppState>,
+    Client(client): Client,
     ids: TraceIds,
     AppJson(spec): AppJson<ClusterSpec>,
 ) -> Result<(StatusCode, Json<ClusterInfo>), AppError> {
-    let a = start_instance(&state, INSTANCES[0], spec, 1).await?;
-    let b = start_instance(&state, INSTANCES[1], spec, 1).await?;
+    let a = start_instance(&state, client, INSTANCES[0], spec, 1).await?;
+    let b = start_instance(&state, client, INSTANCES[1], spec, 1).await?;
     let targets = Arc::new(Mutex::new([a.listener.addr(), b.listener.addr()]));
     let lb = Arc::new(Balancer {
         hub: state.trace.clone(),
@@ -225,12 +235,13 @@ async fn start(
     }
     let cluster = Arc::new(Cluster {
         spec,
+        client,
         balancer,
         targets,
         instances: Mutex::new([a, b]),
     });
     let info = cluster.info();
-    state.clusters.runs.insert(ids.run, cluster);
+    state.clusters.runs.insert(client, ids.run, cluster)?;
     Ok((StatusCode::CREATED, Json(info)))
 }
 
@@ -291,7 +302,7 @@ async fn restart(
         .instance
         .generation
         + 1;
-    let fresh = start_instance(&state, name, cluster.spec, generation).await?;
+    let fresh = start_instance(&state, cluster.client, name, cluster.spec, generation).await?;
     let port = fresh.listener.addr().port();
     let old = {
         let mut instances = cluster.instances.lock().expect("instances lock poisoned");

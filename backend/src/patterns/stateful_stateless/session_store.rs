@@ -8,11 +8,22 @@ use futures_util::future::BoxFuture;
 
 use crate::{
     error::AppError,
-    server::expiring::{Expiring, WhenFull},
+    server::{
+        client::ClientId,
+        expiring::{CLASS_CLIENTS, Expiring, WhenFull},
+    },
 };
 
-/// Sessions one keeper holds at once; a login beyond that is a 429 until some expire.
-pub const MAX_SESSIONS: usize = 1_000;
+/// Sessions of one client's clusters the shared store holds at once: the demo logs in one or
+/// two users a run. Past it, a login is a 429 with `Retry-After` until one expires. In Redis,
+/// where sessions are not listed per client, it is the logins one client may make per
+/// [`SESSION_TTL`] instead.
+pub const SESSIONS_PER_CLIENT: usize = 16;
+/// Sessions the shared in-memory store holds at once: every client's share for
+/// [`CLASS_CLIENTS`] clients (768).
+pub const MAX_SESSIONS: usize = SESSIONS_PER_CLIENT * CLASS_CLIENTS;
+/// Sessions one instance's own memory holds at once (a cluster is one client's).
+pub const SESSIONS_PER_INSTANCE: usize = 64;
 /// A session unused this long is forgotten.
 pub const SESSION_TTL: Duration = Duration::from_secs(10 * 60);
 
@@ -26,8 +37,12 @@ pub struct Session {
 
 /// A keeper of sessions. Async, because a shared engine is usually across the network.
 pub trait SessionStore: Send + Sync {
-    /// Creates a session for `user`; returns its id.
-    fn create<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<String, AppError>>;
+    /// Creates a session for `user`, counted against `client`'s share; returns its id.
+    fn create<'a>(
+        &'a self,
+        client: Option<ClientId>,
+        user: &'a str,
+    ) -> BoxFuture<'a, Result<String, AppError>>;
     /// Counts one more request on session `id` and returns it, or `None` if it is unknown or
     /// expired.
     fn touch<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Session>, AppError>>;
@@ -42,7 +57,8 @@ pub trait SessionStore: Send + Sync {
 /// Sessions in this process's memory.
 pub struct MemorySessions {
     /// Every session, touched by each request made with it: forgotten [`SESSION_TTL`] unused
-    /// (unless `--store-ttl` says otherwise); beyond [`MAX_SESSIONS`], logins are refused.
+    /// (unless `--store-ttl` says otherwise); beyond its client's share or the capacity
+    /// ([`MAX_SESSIONS`] shared, [`SESSIONS_PER_INSTANCE`] private), logins are refused.
     sessions: Expiring<String, Session>,
 }
 
@@ -53,10 +69,19 @@ impl Default for MemorySessions {
 }
 
 impl MemorySessions {
-    /// An empty store forgetting sessions unused for `ttl`.
+    /// An empty store for every cluster to share, forgetting sessions unused for `ttl`.
     pub fn with_ttl(ttl: Duration) -> MemorySessions {
         MemorySessions {
-            sessions: Expiring::new(ttl).bounded(MAX_SESSIONS, WhenFull::Refuse),
+            sessions: Expiring::new(ttl)
+                .bounded(MAX_SESSIONS, WhenFull::Refuse)
+                .shared(SESSIONS_PER_CLIENT, "sessions"),
+        }
+    }
+
+    /// An empty store for one instance's own memory.
+    pub fn private() -> MemorySessions {
+        MemorySessions {
+            sessions: Expiring::new(SESSION_TTL).bounded(SESSIONS_PER_INSTANCE, WhenFull::Refuse),
         }
     }
 
@@ -68,17 +93,13 @@ impl MemorySessions {
         self.len() == 0
     }
 
-    fn create_now(&self, user: &str) -> Result<String, AppError> {
+    fn create_now(&self, client: Option<ClientId>, user: &str) -> Result<String, AppError> {
         let id = format!("s-{:016x}", rand::random::<u64>());
         let session = Session {
             user: user.to_owned(),
             requests: 0,
         };
-        self.sessions.insert(id.clone(), session).map_err(|_| {
-            AppError::TooManyRequests(format!(
-                "{MAX_SESSIONS} sessions are kept already; try again later"
-            ))
-        })?;
+        self.sessions.insert_for(client, id.clone(), session)?;
         Ok(id)
     }
 
@@ -91,8 +112,12 @@ impl MemorySessions {
 }
 
 impl SessionStore for MemorySessions {
-    fn create<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<String, AppError>> {
-        Box::pin(async move { self.create_now(user) })
+    fn create<'a>(
+        &'a self,
+        client: Option<ClientId>,
+        user: &'a str,
+    ) -> BoxFuture<'a, Result<String, AppError>> {
+        Box::pin(async move { self.create_now(client, user) })
     }
 
     fn touch<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Session>, AppError>> {
@@ -140,6 +165,43 @@ impl RedisSessions {
         format!("patternscope:session:{id}")
     }
 
+    /// Counts one login of `client` in its window of [`SESSION_TTL`] (which starts at its first
+    /// login): a 429 with `Retry-After` (the window's rest) past [`SESSIONS_PER_CLIENT`].
+    /// Shared by every server process on the same Redis, as the sessions are.
+    async fn count_login(&self, client: ClientId) -> Result<(), AppError> {
+        let key = format!("patternscope:logins-of:{client}");
+        let mut commands = self.commands.clone();
+        let (count, mut left): (u64, i64) = Self::bounded(
+            redis::pipe()
+                .incr(&key, 1)
+                .ttl(&key)
+                .query_async(&mut commands),
+        )
+        .await?;
+        if left < 0 {
+            // New (or left without an expiry by a process that stopped in between).
+            left = SESSION_TTL.as_secs() as i64;
+            Self::bounded(
+                redis::cmd("EXPIRE")
+                    .arg(&key)
+                    .arg(left)
+                    .query_async::<()>(&mut commands),
+            )
+            .await?;
+        }
+        if count > SESSIONS_PER_CLIENT as u64 {
+            let seconds = left.max(1) as u64;
+            return Err(AppError::RateLimited {
+                message: format!(
+                    "one client may log in {SESSIONS_PER_CLIENT} sessions every {} minutes; retry in {seconds} s",
+                    SESSION_TTL.as_secs() / 60
+                ),
+                retry_after: Duration::from_secs(seconds),
+            });
+        }
+        Ok(())
+    }
+
     async fn bounded<T>(work: impl Future<Output = redis::RedisResult<T>>) -> Result<T, AppError> {
         match tokio::time::timeout(REDIS_TIMEOUT, work).await {
             Ok(Ok(value)) => Ok(value),
@@ -154,12 +216,19 @@ impl RedisSessions {
 }
 
 impl SessionStore for RedisSessions {
-    fn create<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<String, AppError>> {
+    fn create<'a>(
+        &'a self,
+        client: Option<ClientId>,
+        user: &'a str,
+    ) -> BoxFuture<'a, Result<String, AppError>> {
         Box::pin(async move {
             let id = format!("s-{:016x}", rand::random::<u64>());
             let key = Self::key(&id);
             let mut commands = self.commands.clone();
             let ttl = SESSION_TTL.as_secs() as i64;
+            if let Some(client) = client {
+                self.count_login(client).await?;
+            }
             Self::bounded(
                 redis::pipe()
                     .hset(&key, "user", user)
@@ -208,10 +277,10 @@ mod tests {
     #[tokio::test]
     async fn unused_sessions_expire_and_the_sweep_forgets_them() {
         let store = MemorySessions::with_ttl(Duration::from_millis(40));
-        let old = store.create("ada").await.unwrap();
+        let old = store.create(None, "ada").await.unwrap();
         std::thread::sleep(Duration::from_millis(60));
         assert_eq!(store.touch(&old).await.unwrap(), None, "expired on use");
-        store.create("bob").await.unwrap();
+        store.create(None, "bob").await.unwrap();
         std::thread::sleep(Duration::from_millis(60));
         assert_eq!(store.held(), Some(1));
         store.prune();
@@ -221,10 +290,31 @@ mod tests {
     #[tokio::test]
     async fn sessions_count_requests_and_unknown_ids_are_none() {
         let store = MemorySessions::default();
-        let id = store.create("ada").await.unwrap();
+        let id = store.create(None, "ada").await.unwrap();
         assert_eq!(store.touch(&id).await.unwrap().unwrap().requests, 1);
         assert_eq!(store.touch(&id).await.unwrap().unwrap().requests, 2);
         assert_eq!(store.touch("s-nope").await.unwrap(), None);
         assert_eq!(store.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_client_past_its_share_of_sessions_is_refused_and_another_is_not() {
+        let client = |n| Some(ClientId::of(std::net::IpAddr::from([10, 0, 0, n])));
+        let store = MemorySessions::default();
+        for _ in 0..SESSIONS_PER_CLIENT {
+            store.create(client(1), "ada").await.unwrap();
+        }
+        let AppError::RateLimited { message, .. } =
+            store.create(client(1), "ada").await.unwrap_err()
+        else {
+            panic!("a 429 with Retry-After")
+        };
+        assert!(
+            message.contains(&format!(
+                "one client may hold {SESSIONS_PER_CLIENT} sessions"
+            )),
+            "{message}"
+        );
+        store.create(client(2), "bob").await.unwrap();
     }
 }
