@@ -6,7 +6,10 @@
 //! after 512 more runs of the same requests have evicted the first ones.
 #![forbid(unsafe_code)]
 
-use std::{path::PathBuf, time::Instant};
+use std::{
+    path::PathBuf,
+    time::{Duration, Instant},
+};
 
 use anyhow::{Context, ensure};
 use bench::{
@@ -36,6 +39,10 @@ struct Args {
     /// Runs filled at the same time.
     #[arg(long, default_value_t = 16)]
     at_once: usize,
+    /// The server's `--store-ttl` in seconds: longer than the fill, so that nothing expires
+    /// during it, and short enough to see everything go afterwards.
+    #[arg(long, default_value_t = 90)]
+    store_ttl_s: u64,
     /// The backend binary to start (a release build).
     #[arg(long, default_value = "target/release/backend")]
     server_bin: PathBuf,
@@ -56,7 +63,8 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let machine = Machine::here();
     eprintln!("trace-bytes: {}", machine.describe());
-    let server = ServerUnderTest::start(&args.server_bin, &[]).await?;
+    let ttl = args.store_ttl_s.to_string();
+    let server = ServerUnderTest::start(&args.server_bin, &["--store-ttl".into(), ttl]).await?;
     let client = reqwest::Client::new();
     let mut readings = vec![read(&server, &client, "started").await?];
 
@@ -66,6 +74,14 @@ async fn main() -> anyhow::Result<()> {
     fill(&server, &client, &args, "b", false).await?;
     readings.push(read(&server, &client, "512 more runs (echo): the first evicted").await?);
     let took = started.elapsed();
+    // Then every run and job expires, and the allocator gives the pages back over seconds.
+    let deadline = Instant::now() + Duration::from_secs(3 * args.store_ttl_s + 30);
+    while read(&server, &client, "waiting").await?.runs > 0 {
+        ensure!(Instant::now() < deadline, "the runs did not expire");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    readings.push(read(&server, &client, "every run expired, 15 s later").await?);
 
     let mib = |b: u64| format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0));
     let rows: Vec<Vec<String>> = readings
@@ -87,7 +103,8 @@ async fn main() -> anyhow::Result<()> {
          headers of {BIG_HEADER_BYTES} bytes and a {} KiB body, then (first 512 only) a job of \
          {MAX_STEPS} steps with {} KiB payloads streamed as traced SSE events. The trace keeps \
          header lines to 8 KiB, bodies to 4 KiB, a run to 1 MiB and all runs to 64 MiB \
-         (`trace::hub`).\n\n{table}",
+         (`trace::hub`); a job keeps its latest payload only. The server runs with \
+         `--store-ttl {}`, so that afterwards every run and job expires.\n\n{table}",
         machine.describe(),
         results::load_average(),
         took.as_secs_f64(),
@@ -95,6 +112,7 @@ async fn main() -> anyhow::Result<()> {
         args.requests,
         BODY_BYTES / 1024,
         MAX_PAYLOAD_BYTES / 1024,
+        args.store_ttl_s,
     );
     println!("{report}");
     args.output.write("trace-bytes", &report)?;
