@@ -54,6 +54,7 @@ bench:
 	./target/release/fanout --transport ws,sse --subscribers 1000,10000 --publishes 100
 	./target/release/reqresp
 	./target/release/held
+	./target/release/trace-bytes
 
 # A class behind nginx with TLS (issue 16, not part of `make test`): 30 learners from their own
 # loopback addresses run every demo for 120 s alone, then 120 s beside two abusers and a

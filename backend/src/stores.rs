@@ -1,6 +1,7 @@
 //! What the server holds: the periodic sweep that expires every store (they also expire lazily
 //! when touched, but an idle server should let go too), and `GET /api/debug/stats`, which
-//! reports open connections, live tokio tasks and the size of each store for tests and the soak.
+//! reports open connections, live tokio tasks, the bytes traces hold and the size of each store
+//! for tests and the soak.
 
 use std::time::Duration;
 
@@ -23,6 +24,9 @@ pub struct Held {
     pub clients: usize,
     /// Tasks alive in the runtime (`RuntimeMetrics::num_alive_tasks`).
     pub alive_tasks: usize,
+    /// Bytes the recorded traces hold, all runs together (at most
+    /// `trace::hub::GLOBAL_BUDGET`, 64 MiB).
+    pub trace_bytes: usize,
     pub stores: Stores,
 }
 
@@ -161,6 +165,7 @@ impl AppState {
             clients: self.connections.clients(),
             alive_tasks: tokio::runtime::Handle::try_current()
                 .map_or(0, |rt| rt.metrics().num_alive_tasks()),
+            trace_bytes: self.trace.bytes(),
             stores: Stores(
                 STORES
                     .iter()
@@ -193,7 +198,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(stats))
 }
 
-/// `GET /api/debug/stats`: connections, live tasks and each store's size, now.
+/// `GET /api/debug/stats`: connections, live tasks, trace bytes and each store's size, now.
 #[utoipa::path(get, path = "/debug/stats", tag = "server",
     responses((status = 200, description = "What the server holds now", body = Held)))]
 pub async fn stats(State(state): State<AppState>) -> Json<Held> {

@@ -450,13 +450,16 @@ async fn with_a_short_ttl_every_store_lets_go_and_stats_report_it() {
     }
     assert!(held["alive_tasks"].as_u64().unwrap() > 0);
 
-    // The sweep (every quarter TTL) empties every store on its own, and the actors' tasks end.
+    // The sweep (every quarter TTL) empties every store on its own, and the actors' tasks end;
+    // the expired runs give back every byte they held.
+    assert!(held["trace_bytes"].as_u64().unwrap() > 0);
     stats_until(&server, |s| {
         s["stores"]
             .as_object()
             .unwrap()
             .values()
             .all(|v| v.as_u64().unwrap_or(0) == 0)
+            && s["trace_bytes"] == 0
     })
     .await;
     drop(client);

@@ -311,3 +311,65 @@ async fn a_real_server_keeps_serving_after_bad_input() {
     assert_eq!(good.status(), 200);
     assert!(good.headers().contains_key("server-timing"));
 }
+
+#[tokio::test]
+async fn a_request_with_huge_headers_is_stored_cut_and_counted_in_trace_bytes() {
+    let server = common::TestServer::start().await;
+    let client = reqwest::Client::new();
+    let stats = || async {
+        reqwest::get(server.url("/api/debug/stats"))
+            .await
+            .unwrap()
+            .json::<serde_json::Value>()
+            .await
+            .unwrap()
+    };
+    assert_eq!(stats().await["trace_bytes"], 0);
+    // 14 headers of 4,000 bytes: a 56 KiB head, which the server takes (64 KiB at most).
+    let mut request = client
+        .post(server.url("/api/echo?run=huge&rid=1"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(echo::encode_order(Format::Json, &Order::sample(3)).unwrap());
+    for i in 0..14 {
+        request = request.header(format!("x-fill-{i}"), "f".repeat(4_000));
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), 200);
+
+    let trace: Vec<Message> = reqwest::get(server.url("/api/trace/huge"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let detail = trace[0].detail.as_ref().unwrap();
+    assert!(detail.headers_truncated);
+    assert!(
+        detail.headers_bytes > 14 * 4_000,
+        "the size as sent: {}",
+        detail.headers_bytes
+    );
+    assert!(detail.headers_kept_bytes() <= protocol::trace::Detail::HEADERS_LIMIT as u64);
+    let filler = detail
+        .headers
+        .iter()
+        .find(|h| h.name == "x-fill-0")
+        .expect("the first filler kept, cut");
+    assert_eq!(
+        filler.value.len(),
+        protocol::trace::Detail::HEADER_VALUE_LIMIT
+    );
+    assert!(
+        trace[0].bytes.unwrap() > detail.headers_bytes,
+        "bytes on the wire count every header"
+    );
+    let response_detail = trace[1].detail.as_ref().unwrap();
+    assert!(
+        !response_detail.headers_truncated,
+        "the response's head is small"
+    );
+
+    // What the run holds is counted: its two halves, with far less than the 56 KiB sent.
+    let held = stats().await["trace_bytes"].as_u64().unwrap();
+    assert!((8 * 1024..40 * 1024).contains(&held), "{held} bytes");
+}

@@ -186,3 +186,31 @@ test('compact view and copy as curl', async ({ page }) => {
   expect(curl).toContain("-H 'content-type: application/json'");
   expect(curl).toContain("--data-binary '{");
 });
+
+test('headers and a body too big to keep are cut in the trace, and the inspector says so', async ({ page }) => {
+  // Twelve 4 KiB headers on each request (48 KiB; the server takes heads up to 64 KiB): the
+  // server keeps each value's first 1 KiB and 8 KiB of lines in all.
+  const filler = {};
+  for (let i = 0; i < 12; i++) filler[`x-filler-${i}`] = String.fromCharCode(97 + i).repeat(4096);
+  await page.route('**/api/echo?*', (route) => route.continue({ headers: { ...route.request().headers(), ...filler } }));
+  await page.getByTestId('param-items').fill('500');
+  await page.getByTestId('param-process-ms').fill('0');
+  await page.getByTestId('run').click();
+  await waitForRunToFinish(page);
+  await expect(page.getByTestId('status')).toContainText('200 OK');
+
+  await page.locator('[data-testid=message][data-kind=request]').first().click();
+  const request = page.getByTestId('inspector').locator('section.part').first();
+  const note = request.getByTestId('cut-note');
+  await expect(note).toContainText(/headers truncated: [78]\.\d kB of (49|50)\.\d kB kept/);
+  // The browser's own record of the body it sent is cut too.
+  await expect(note).toContainText(/body truncated: 4\.\d kB of \d+\.\d kB kept/);
+  const anatomy = await request.getByTestId('anatomy').innerText();
+  expect(anatomy).toContain(`x-filler-0: ${'a'.repeat(1024)}\n`);
+  expect(anatomy).not.toContain('a'.repeat(1025));
+  expect(anatomy).not.toContain('x-filler-11');
+  // The response's headers are small and kept whole; only its (echoed) body is cut.
+  const response = page.getByTestId('inspector').locator('section.part').nth(1);
+  await expect(response.getByTestId('anatomy')).toContainText(/^HTTP\/1\.1 200 OK\n/);
+  await expect(response.getByTestId('cut-note')).toHaveText(/^body truncated: 4\.\d kB of \d+\.\d kB kept$/);
+});

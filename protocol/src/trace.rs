@@ -168,6 +168,11 @@ pub struct Header {
 }
 
 impl Header {
+    /// Its size on the wire in HTTP/1.1: `name: value` and CRLF.
+    pub fn wire_size(&self) -> usize {
+        self.name.len() + 2 + self.value.len() + 2
+    }
+
     /// The line as a trace records it: its value through [`redact_header`].
     pub fn recorded(name: String, value: String) -> Header {
         let value = match redact_header(&name, &value) {
@@ -264,11 +269,76 @@ pub struct Detail {
     pub body_truncated: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub phases: Vec<Phase>,
+    /// Whether header lines were cut when recorded (a value beyond
+    /// [`Detail::HEADER_VALUE_LIMIT`], or lines beyond [`Detail::HEADERS_LIMIT`] in all).
+    /// Absent in traces recorded before headers were cut.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub headers_truncated: bool,
+    /// The header lines' size as sent (`name: value` and CRLF each), before they were cut;
+    /// given only when `headers_truncated`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub headers_bytes: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Detail {
     /// Bodies longer than this are cut in the inspector (the wire carries them whole).
     pub const BODY_LIMIT: usize = 4096;
+    /// A header value longer than this is cut when recorded (cookies, the longest browsers
+    /// send, stay under 4 KiB each but rarely come near 1 KiB outside tracking).
+    pub const HEADER_VALUE_LIMIT: usize = 1024;
+    /// Header lines are recorded until their size (`name: value` and CRLF each, after each
+    /// value is cut) would pass this; the rest are left out. Browsers send 1–2 KiB.
+    pub const HEADERS_LIMIT: usize = 8 * 1024;
+
+    /// `headers` as a trace keeps them: each value cut to [`Detail::HEADER_VALUE_LIMIT`] bytes
+    /// (at a character boundary), and lines left out once [`Detail::HEADERS_LIMIT`] is
+    /// reached. Sets `headers_truncated` and `headers_bytes` (their size as given) when
+    /// anything was cut.
+    pub fn with_headers(mut self, headers: Vec<Header>) -> Detail {
+        let given: usize = headers.iter().map(Header::wire_size).sum();
+        let mut kept = Vec::with_capacity(headers.len());
+        let (mut size, mut cut) = (0, false);
+        for mut header in headers {
+            if header.value.len() > Self::HEADER_VALUE_LIMIT {
+                header
+                    .value
+                    .truncate(floor_char_boundary(&header.value, Self::HEADER_VALUE_LIMIT));
+                cut = true;
+            }
+            if size + header.wire_size() > Self::HEADERS_LIMIT {
+                cut = true;
+                break;
+            }
+            size += header.wire_size();
+            kept.push(header);
+        }
+        self.headers = kept;
+        self.headers_truncated = cut;
+        self.headers_bytes = if cut { given as u64 } else { 0 };
+        self
+    }
+
+    /// The same detail with its body cut to [`Detail::BODY_LIMIT`] bytes (at a character
+    /// boundary), `body_truncated` set if it was, and `body_bytes` at least the body's size.
+    pub fn with_body_cut(mut self) -> Detail {
+        self.body_bytes = self.body_bytes.max(self.body.len() as u64);
+        if self.body.len() > Self::BODY_LIMIT {
+            self.body
+                .truncate(floor_char_boundary(&self.body, Self::BODY_LIMIT));
+            self.body.shrink_to_fit();
+            self.body_truncated = true;
+        }
+        self
+    }
+
+    /// The size of the header lines kept, as they would go on the wire.
+    pub fn headers_kept_bytes(&self) -> u64 {
+        self.headers.iter().map(Header::wire_size).sum::<usize>() as u64
+    }
 
     /// Detail of a message that is only a body (an event's data, a frame's payload).
     pub fn of_body(body: String) -> Detail {
@@ -278,6 +348,14 @@ impl Detail {
             ..Detail::default()
         }
     }
+}
+
+/// The largest index at most `at` that starts a character of `s`.
+fn floor_char_boundary(s: &str, at: usize) -> usize {
+    (0..=at.min(s.len()))
+        .rev()
+        .find(|&i| s.is_char_boundary(i))
+        .unwrap_or(0)
 }
 
 /// One message of a trace, as one observer saw it.
@@ -404,6 +482,64 @@ mod tests {
                 value: "[redacted: 22 bytes]".into()
             }
         );
+    }
+
+    #[test]
+    fn headers_and_bodies_are_cut_when_recorded_and_say_so() {
+        let line = |name: &str, value: String| Header {
+            name: name.into(),
+            value,
+        };
+        let small = Detail::default().with_headers(vec![line("a", "1".into())]);
+        assert_eq!((small.headers.len(), small.headers_truncated), (1, false));
+        assert_eq!(small.headers_bytes, 0);
+
+        // One value over the limit (a multi-byte character across the cut), then enough
+        // lines to pass the total.
+        let long = format!(
+            "{}é{}",
+            "x".repeat(Detail::HEADER_VALUE_LIMIT - 1),
+            "y".repeat(50)
+        );
+        let mut lines = vec![line("x-long", long.clone())];
+        lines.extend((0..20).map(|i| line(&format!("x-{i}"), "z".repeat(1_000))));
+        let given: usize = lines.iter().map(Header::wire_size).sum();
+        let cut = Detail::default().with_headers(lines);
+        assert!(cut.headers_truncated);
+        assert_eq!(cut.headers_bytes, given as u64);
+        assert_eq!(
+            cut.headers[0].value,
+            "x".repeat(Detail::HEADER_VALUE_LIMIT - 1)
+        );
+        assert!(cut.headers_kept_bytes() <= Detail::HEADERS_LIMIT as u64);
+        assert!(cut.headers_kept_bytes() > (Detail::HEADERS_LIMIT - 1_100) as u64);
+        assert_eq!(cut.headers.len(), 8, "lines kept in order until the total");
+
+        let body = Detail::of_body("é".repeat(Detail::BODY_LIMIT)).with_body_cut();
+        assert!(body.body_truncated);
+        assert_eq!(body.body.len(), Detail::BODY_LIMIT);
+        assert_eq!(body.body_bytes, 2 * Detail::BODY_LIMIT as u64);
+        let whole = Detail::of_body("ok".into()).with_body_cut();
+        assert_eq!(whole, Detail::of_body("ok".into()));
+    }
+
+    #[test]
+    fn a_detail_from_before_headers_were_cut_still_loads() {
+        let old: Detail = serde_json::from_str(
+            r#"{"start_line":"GET / HTTP/1.1","body_bytes":0,"body_truncated":false}"#,
+        )
+        .unwrap();
+        assert!(!old.headers_truncated);
+        assert_eq!(old.headers_bytes, 0);
+        let text = serde_json::to_string(&old).unwrap();
+        assert!(!text.contains("headers_"), "{text}");
+        let cut = Detail {
+            headers_truncated: true,
+            headers_bytes: 412 * 1024,
+            ..old
+        };
+        let text = serde_json::to_string(&cut).unwrap();
+        assert_eq!(serde_json::from_str::<Detail>(&text).unwrap(), cut);
     }
 
     #[test]

@@ -44,10 +44,14 @@ pub const JOB_TTL: Duration = Duration::from_secs(10 * 60);
 /// One submitted job: its latest state for waiters, its history for resumers.
 pub struct Job {
     pub id: JobId,
-    /// The latest update; long polls and event streams wait on it.
+    /// The latest update, the only one whose payload is kept; long polls and event streams
+    /// wait on it.
     latest: watch::Sender<JobUpdate>,
-    /// Every update so far (at most `MAX_STEPS + 1`), so an event stream can resume after any id.
-    history: Mutex<Vec<JobUpdate>>,
+    /// When each update so far was emitted, by version (at most `MAX_STEPS + 1`), so an event
+    /// stream can resume after any id. Not the updates: their payloads (up to 16 KiB each,
+    /// standing for a partial result that the next one supersedes) would make a job of 50
+    /// steps hold 800 KiB, a thousand jobs 800 MiB.
+    history: Mutex<Vec<i64>>,
     /// Ends this job's open event streams early: the SSE demo's "drop the connection" control.
     drop_streams: broadcast::Sender<()>,
 }
@@ -61,14 +65,28 @@ impl Job {
         self.latest.subscribe()
     }
 
-    /// Updates with a version above `after`, oldest first.
+    /// Updates with a version above `after`, oldest first: the latest whole, the ones before
+    /// it as they were but for their payloads, which are not kept (the latest supersedes them).
     pub fn since(&self, after: u32) -> Vec<JobUpdate> {
+        // The latest first: the worker records a version's time before it publishes the
+        // version, so the history has every version up to it.
+        let latest = self.latest();
         let history = self.history.lock().expect("job history lock poisoned");
-        history
-            .iter()
-            .filter(|u| u.version > after)
-            .cloned()
-            .collect()
+        let earlier = (after.saturating_add(1)..latest.version).filter_map(|version| {
+            Some(JobUpdate {
+                job: latest.job.clone(),
+                version,
+                steps: latest.steps,
+                done: false,
+                emitted_us: *history.get(version as usize)?,
+                payload: String::new(),
+            })
+        });
+        let mut updates: Vec<JobUpdate> = earlier.collect();
+        if latest.version > after {
+            updates.push(latest);
+        }
+        updates
     }
 
     pub fn on_drop_streams(&self) -> broadcast::Receiver<()> {
@@ -166,7 +184,7 @@ pub fn start(
     job.history
         .lock()
         .expect("job history lock poisoned")
-        .push(first);
+        .push(first.emitted_us);
     state.jobs.insert(client, job.clone())?;
 
     let worker_job = job.clone();
@@ -195,7 +213,8 @@ pub fn start(
                 .history
                 .lock()
                 .expect("job history lock poisoned")
-                .push(update.clone());
+                .push(update.emitted_us);
+            // The previous update, payload and all, is dropped here.
             worker_job.latest.send_replace(update);
             if version < spec.steps {
                 tracer.record(|rid| {
@@ -263,6 +282,38 @@ mod tests {
             history: Mutex::default(),
             drop_streams: broadcast::channel(1).0,
         })
+    }
+
+    #[test]
+    fn a_job_keeps_only_its_latest_payload_and_resumes_after_any_version() {
+        let job = job(0);
+        let update = |version: u32| JobUpdate {
+            job: job.id.clone(),
+            version,
+            steps: 3,
+            done: version == 3,
+            emitted_us: 10 * i64::from(version),
+            payload: "x".repeat(1_000),
+        };
+        job.history.lock().unwrap().push(0);
+        for version in 1..=2 {
+            job.history.lock().unwrap().push(update(version).emitted_us);
+            job.latest.send_replace(update(version));
+        }
+        let all = job.since(0);
+        assert_eq!(all.iter().map(|u| u.version).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(all[0].emitted_us, 10, "an earlier update keeps its time");
+        assert!(all[0].payload.is_empty(), "but not its payload");
+        assert_eq!(all[1], update(2), "the latest is whole");
+        assert_eq!(job.since(1), [update(2)]);
+        assert!(job.since(2).is_empty());
+        assert!(job.since(u32::MAX).is_empty());
+        job.history.lock().unwrap().push(update(3).emitted_us);
+        job.latest.send_replace(update(3));
+        let resumed = job.since(1);
+        assert_eq!(resumed.len(), 2);
+        assert!(!resumed[0].done && resumed[0].payload.is_empty());
+        assert_eq!(resumed[1], update(3));
     }
 
     #[test]

@@ -291,6 +291,12 @@ impl<K: Eq + Hash, V> Locked<'_, K, V> {
             .map(|kept| &kept.value)
     }
 
+    /// Every entry kept, expired or not, to change; none touched (a trace hub trims its
+    /// runs' logs through it).
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
+        self.entries.values_mut().map(|kept| &mut kept.value)
+    }
+
     /// The entry of `key` unless it has expired; not touched.
     pub fn get(&self, key: &K) -> Option<&V> {
         let kept = self.entries.get(key)?;

@@ -1,14 +1,14 @@
-//! The plain listener's serve loop: each accepted connection is served by hyper's HTTP/1.1
+//! The listeners' serve loop: each accepted connection is served by hyper's HTTP/1.1
 //! connection (with upgrades, for WebSockets) directly, instead of `axum::serve`'s
-//! version-detecting one.
+//! version-detecting one; on the TLS listener, a connection whose ALPN chose `h2` by hyper's
+//! HTTP/2 connection, with its buffers and windows capped (`H2_*`).
 //!
 //! Why: an idle held connection (an event stream, a parked long poll) costs the server what its
 //! connection task holds. `axum::serve` builds a `hyper_util` auto builder inside every
 //! connection's task; that connection first reads into a buffer of its own to tell HTTP/2's
 //! preface from HTTP/1.1, keeps what it read in a rewinding wrapper, and its future is sized for
-//! the HTTP/2 state too. Browsers never speak cleartext HTTP/2, and the TLS listener
-//! (`multiplexing::tls`) still serves HTTP/2 through `axum::serve`, so this listener speaks
-//! HTTP/1.1 only. `make bench` (`held`, bench/RESULTS.md) measures both.
+//! the HTTP/2 state too. Browsers never speak cleartext HTTP/2, so the plain listener speaks
+//! HTTP/1.1 only; the TLS listener ([`crate::server::tls`]) knows from ALPN which to speak. `make bench` (`held`, bench/RESULTS.md) measures both.
 //!
 //! Everything else is as `axum::serve` does it: any [`Listener`] (the per-client cap's
 //! [`crate::server::connections::CappedListener`]), `ConnectInfo<SocketAddr>` for handlers, and graceful
@@ -32,12 +32,16 @@
 //!   up on it, with bytes still unflushed) held its connection task forever. WebSockets keep
 //!   their own per-frame write timeout; this one lies under it.
 
-use std::{future::Future, io, net::SocketAddr, pin::pin};
+use std::{fmt::Display, future::Future, io, net::SocketAddr, pin::Pin, pin::pin};
 
 use axum::{Router, body::Body, extract::ConnectInfo, serve::Listener};
-use hyper::{Request, body::Incoming, server::conn::http1};
+use hyper::{
+    Request,
+    body::Incoming,
+    server::conn::{http1, http2},
+};
 use hyper_util::{
-    rt::{TokioIo, TokioTimer},
+    rt::{TokioExecutor, TokioIo, TokioTimer},
     service::TowerToHyperService,
 };
 use tokio::sync::watch;
@@ -56,13 +60,47 @@ pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// [`MAX_HEAD_BYTES`], which hyper checks on the parsed head too.
 pub const MAX_BUF_SIZE: usize = 64 * 1024;
 
+/// HTTP/2 (the TLS listener, where ALPN chose it): the largest header list a request may
+/// carry, decoded (hyper's default, said here: a bigger one is refused with 431).
+pub const H2_MAX_HEADER_LIST: u32 = 16 * 1024;
+/// HTTP/2: the largest frame a client may send (the protocol's smallest maximum, hyper's
+/// default).
+pub const H2_MAX_FRAME: u32 = 16 * 1024;
+/// HTTP/2: bytes a client may send on one stream before the handler reads them (hyper's
+/// default is 1 MiB). 256 KiB keeps an upload chunk's throughput on a LAN.
+pub const H2_STREAM_WINDOW: u32 = 256 * 1024;
+/// HTTP/2: bytes a client may send on all of a connection's streams before handlers read
+/// them (hyper's default, said here): what one connection's input can hold at most.
+pub const H2_CONNECTION_WINDOW: u32 = 1024 * 1024;
+/// HTTP/2: streams one connection may have open at once (hyper's default is 200). The
+/// multiplexing demo opens at most 100; a browser's page fewer.
+pub const H2_MAX_STREAMS: u32 = 128;
+/// HTTP/2: bytes of response hyper queues per stream before it waits for the client's window
+/// (its default is 400 KiB).
+pub const H2_MAX_SEND_BUF: usize = 64 * 1024;
+
 /// Serves `router` on `listener` within `limits`' timeouts until `signal` completes; then stops
-/// accepting, asks every connection to finish and returns once all have.
+/// accepting, asks every connection to finish and returns once all have. HTTP/1.1 only.
 pub async fn serve<L>(
+    listener: L,
+    router: Router,
+    limits: &Limits,
+    signal: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()>
+where
+    L: Listener<Addr = SocketAddr>,
+{
+    serve_negotiated(listener, router, limits, signal, |_| false).await
+}
+
+/// As [`serve`], but a connection for which `speaks_h2` says so (ALPN chose `h2`: the TLS
+/// listener) is served as HTTP/2, within the `H2_*` bounds above and the same timeouts.
+pub async fn serve_negotiated<L>(
     mut listener: L,
     router: Router,
     limits: &Limits,
     signal: impl Future<Output = ()> + Send + 'static,
+    speaks_h2: fn(&L::Io) -> bool,
 ) -> io::Result<()>
 where
     L: Listener<Addr = SocketAddr>,
@@ -71,12 +109,21 @@ where
     let (stop_tx, stop_rx) = watch::channel(());
     // Each connection holds a receiver; `closed()` completes once every one is gone.
     let (done_tx, done_rx) = watch::channel(());
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
+    let mut h1 = http1::Builder::new();
+    h1.timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .max_header_size(MAX_HEAD_BYTES)
         .max_buf_size(MAX_BUF_SIZE);
+    let mut h2 = http2::Builder::new(TokioExecutor::new());
+    h2.timer(TokioTimer::new())
+        .max_header_list_size(H2_MAX_HEADER_LIST)
+        .max_frame_size(H2_MAX_FRAME)
+        .initial_stream_window_size(H2_STREAM_WINDOW)
+        .initial_connection_window_size(H2_CONNECTION_WINDOW)
+        .max_concurrent_streams(H2_MAX_STREAMS)
+        .max_send_buf_size(H2_MAX_SEND_BUF)
+        // WebSockets over HTTP/2 (RFC 8441), as `axum::serve` offers them.
+        .enable_connect_protocol();
     let body_timeout = limits.request_body_timeout;
     let write_timeout = limits.response_write_timeout;
     let mut signal = pin!(signal);
@@ -93,32 +140,47 @@ where
                 request.extensions_mut().insert(ConnectInfo(peer));
                 request
             });
-        let connection = builder
-            .serve_connection(
-                TokioIo::new(WriteDeadline::new(io, write_timeout)),
-                TowerToHyperService::new(service),
-            )
-            .with_upgrades();
-        let mut stop = stop_rx.clone();
-        let done = done_rx.clone();
-        tokio::spawn(async move {
-            let mut connection = pin!(connection);
-            let ended = tokio::select! {
-                ended = connection.as_mut() => ended,
-                _ = stop.changed() => {
-                    connection.as_mut().graceful_shutdown();
-                    connection.await
-                }
-            };
-            if let Err(err) = ended {
-                tracing::trace!(%peer, cause = %err, "connection ended with an error");
-            }
-            drop(done);
-        });
+        let service = TowerToHyperService::new(service);
+        let h2_chosen = speaks_h2(&io);
+        let io = TokioIo::new(WriteDeadline::new(io, write_timeout));
+        let (stop, done) = (stop_rx.clone(), done_rx.clone());
+        if h2_chosen {
+            let connection = h2.serve_connection(io, service);
+            tokio::spawn(run(connection, |c| c.graceful_shutdown(), stop, done, peer));
+        } else {
+            let connection = h1.serve_connection(io, service).with_upgrades();
+            tokio::spawn(run(connection, |c| c.graceful_shutdown(), stop, done, peer));
+        }
     }
     drop(listener);
     drop(stop_tx);
     drop(done_rx);
     done_tx.closed().await;
     Ok(())
+}
+
+/// Runs one connection to its end, asking it to finish (`shut`) once `stop` changes; drops
+/// `done` when it has ended.
+async fn run<C, E>(
+    connection: C,
+    shut: fn(Pin<&mut C>),
+    mut stop: watch::Receiver<()>,
+    done: watch::Receiver<()>,
+    peer: SocketAddr,
+) where
+    C: Future<Output = Result<(), E>>,
+    E: Display,
+{
+    let mut connection = pin!(connection);
+    let ended = tokio::select! {
+        ended = connection.as_mut() => ended,
+        _ = stop.changed() => {
+            shut(connection.as_mut());
+            connection.await
+        }
+    };
+    if let Err(err) = ended {
+        tracing::trace!(%peer, cause = %err, "connection ended with an error");
+    }
+    drop(done);
 }

@@ -3,15 +3,9 @@
 //! certificate is self-signed and generated at start-up; its SHA-256 fingerprint is printed so
 //! a person can check the one their browser warns about.
 
-use std::{
-    future::{Future, IntoFuture},
-    io,
-    net::SocketAddr,
-    sync::Arc,
-    time::Duration,
-};
+use std::{future::Future, io, net::SocketAddr, sync::Arc, time::Duration};
 
-use axum::serve::{Listener, ListenerExt};
+use axum::serve::Listener;
 use sha2::{Digest, Sha256};
 use tokio::{
     net::{TcpListener, TcpStream},
@@ -32,6 +26,7 @@ use crate::{
     server::{
         connections::{CappedListener, Counted},
         expiring::{CLASS_CLIENTS, Slots},
+        http1,
     },
 };
 
@@ -85,7 +80,11 @@ pub fn fingerprint(der: &[u8]) -> String {
 }
 
 /// Serves `app(state)` over TLS on `listener` until `shutdown` completes, then drains like the
-/// plain listener (at most [`crate::server::shutdown::DRAIN_DEADLINE`]).
+/// plain listener (at most [`crate::server::shutdown::DRAIN_DEADLINE`]). The same serve loop
+/// and bounds as the plain listener ([`crate::server::http1`]): HTTP/1.1 with its head and
+/// buffer capped and its timeouts, or HTTP/2 where ALPN chose it, with its header list,
+/// frames, windows, streams and send buffers capped (`axum::serve` left hyper's defaults: a
+/// 400 KiB HTTP/1.1 buffer and head, 200 streams, no header read timeout).
 pub async fn serve_tls(
     listener: TcpListener,
     config: Arc<ServerConfig>,
@@ -99,15 +98,17 @@ pub async fn serve_tls(
         acceptor: TlsAcceptor::from(config),
         handshakes: JoinSet::new(),
         shaking: Slots::new(MAX_HANDSHAKES, HANDSHAKES_PER_CLIENT, "TLS handshakes"),
-    }
-    // `tap_io` also gives handlers the peer address (`ConnectInfo<SocketAddr>`).
-    .tap_io(|_| {});
-    let server = axum::serve(
+    };
+    let speaks_h2 =
+        |tls: &TlsStream<Counted<TcpStream>>| tls.get_ref().1.alpn_protocol() == Some(&b"h2"[..]);
+    let server = http1::serve_negotiated(
         listener,
-        app(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown);
-    state.shutdown.drain(server.into_future()).await
+        app(state.clone()),
+        &state.config.limits,
+        shutdown,
+        speaks_h2,
+    );
+    state.shutdown.drain(server).await
 }
 
 /// Accepts TCP connections and hands out those whose TLS handshake succeeded. Handshakes run

@@ -1,7 +1,7 @@
 //! One half of a traced HTTP exchange as the recording middleware saw it, kept compact until
 //! the trace is read; and the header helpers every traced HTTP hop shares.
 
-use std::sync::Arc;
+use std::{mem::size_of, sync::Arc};
 
 use axum::http::{HeaderMap, Method, StatusCode, Version};
 use protocol::trace::{
@@ -44,6 +44,20 @@ impl HttpHalf {
         &self.exchange.run
     }
 
+    /// The heap bytes it holds: its header block, its phases, and the exchange it shares
+    /// with the other half (its strings and its `Arc` allocation).
+    pub fn heap_bytes(&self) -> usize {
+        let ex = &*self.exchange;
+        let exchange = 2 * size_of::<usize>()
+            + size_of::<Exchange>()
+            + ex.run.0.capacity()
+            + ex.request_id.0.capacity()
+            + ex.target.capacity();
+        let phases = self.phases.capacity() * size_of::<Phase>()
+            + self.phases.iter().map(|p| p.name.capacity()).sum::<usize>();
+        self.headers.heap_bytes() + phases + exchange
+    }
+
     /// The trace message of this half, as the page and `GET /api/trace/{run}` see it.
     pub fn message(&self, seq: u64) -> Message {
         let ex = &*self.exchange;
@@ -71,7 +85,11 @@ impl HttpHalf {
             }
         };
         let headers = self.headers.lines();
-        let bytes = head_size(&start_line, &headers) + self.body_bytes;
+        let wire_headers = match self.headers.cut_from {
+            0 => headers.iter().map(Header::wire_size).sum::<usize>() as u64,
+            given => given,
+        };
+        let bytes = (start_line.len() + 2) as u64 + wire_headers + 2 + self.body_bytes;
         Message {
             run: ex.run.clone(),
             seq,
@@ -93,6 +111,8 @@ impl HttpHalf {
                 headers: redact(headers),
                 body_bytes: self.body_bytes,
                 phases: self.phases.clone(),
+                headers_truncated: self.headers.cut_from > 0,
+                headers_bytes: self.headers.cut_from,
                 ..Detail::default()
             }),
         }
@@ -103,33 +123,60 @@ impl HttpHalf {
 /// (`u32`, little-endian), then their bytes. One allocation where owned strings took two per
 /// line, and no reference into the connection's read buffer, which the parsed request's
 /// values point into (a cloned `HeaderMap` would keep that buffer alive as long as the trace).
+/// Cut as [`Detail::with_headers`] cuts lines: each value to [`Detail::HEADER_VALUE_LIMIT`]
+/// bytes, lines left out beyond [`Detail::HEADERS_LIMIT`] in all.
 #[derive(Debug, Clone, Default)]
-pub(super) struct HeaderBlock(Box<[u8]>);
+pub(super) struct HeaderBlock {
+    block: Box<[u8]>,
+    /// The lines' size on the wire before they were cut; 0 when nothing was.
+    cut_from: u64,
+}
 
 impl HeaderBlock {
     pub(super) fn of(headers: &HeaderMap) -> HeaderBlock {
-        let len = headers
-            .iter()
-            .map(|(name, value)| 8 + name.as_str().len() + value.len())
-            .sum();
-        let mut block = Vec::with_capacity(len);
+        let wire = |name: &[u8], value: &[u8]| name.len() + 2 + value.len() + 2;
+        let mut block = Vec::new();
+        let (mut given, mut kept, mut cut, mut full) = (0, 0, false, false);
         for (name, value) in headers {
             let (name, value) = (name.as_str().as_bytes(), value.as_bytes());
-            // Lengths over 4 GiB cannot happen (hyper refuses heads over 400 KiB); were one to,
-            // it would be cut rather than misread.
-            let (name, value) = (&name[..clamp(name.len())], &value[..clamp(value.len())]);
+            given += wire(name, value);
+            if full {
+                // Counted, not kept.
+                continue;
+            }
+            let value = if value.len() > Detail::HEADER_VALUE_LIMIT {
+                cut = true;
+                &value[..Detail::HEADER_VALUE_LIMIT]
+            } else {
+                value
+            };
+            if kept + wire(name, value) > Detail::HEADERS_LIMIT {
+                (cut, full) = (true, true);
+                continue;
+            }
+            kept += wire(name, value);
+            // A name is at most the head's size (hyper refuses heads over `MAX_HEAD_BYTES`), so
+            // far under 4 GiB, and a value is cut above.
             block.extend_from_slice(&(name.len() as u32).to_le_bytes());
             block.extend_from_slice(&(value.len() as u32).to_le_bytes());
             block.extend_from_slice(name);
             block.extend_from_slice(value);
         }
-        HeaderBlock(block.into_boxed_slice())
+        HeaderBlock {
+            block: block.into_boxed_slice(),
+            cut_from: if cut { given as u64 } else { 0 },
+        }
+    }
+
+    /// Heap bytes it holds.
+    pub(super) fn heap_bytes(&self) -> usize {
+        self.block.len()
     }
 
     /// The header lines as the trace shows them (values not in UTF-8 made lossy).
     fn lines(&self) -> Vec<Header> {
         let mut lines = Vec::new();
-        let mut rest = &self.0[..];
+        let mut rest = &self.block[..];
         while let Some((name_len, after)) = take_len(rest)
             && let Some((value_len, after)) = take_len(after)
             && let Some((name, after)) = after.split_at_checked(name_len)
@@ -143,11 +190,6 @@ impl HeaderBlock {
         }
         lines
     }
-}
-
-/// `len`, at most `u32::MAX`.
-fn clamp(len: usize) -> usize {
-    len.min(u32::MAX as usize)
 }
 
 /// A `u32` length from the front of `bytes`, and what follows it.
@@ -196,7 +238,7 @@ pub fn head_size(start_line: &str, headers: &[Header]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
+    use axum::http::{HeaderName, HeaderValue};
 
     #[test]
     fn a_header_block_gives_back_every_line_in_order() {
@@ -210,6 +252,54 @@ mod tests {
         assert_eq!(lines.len(), 4);
         assert_eq!(lines[3].value, "caf\u{fffd}", "not UTF-8: shown lossy");
         assert!(HeaderBlock::of(&HeaderMap::new()).lines().is_empty());
+    }
+
+    #[test]
+    fn a_huge_head_is_recorded_cut_but_counted_whole() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-huge",
+            HeaderValue::from_str(&"h".repeat(100_000)).unwrap(),
+        );
+        for i in 0..200 {
+            headers.insert(
+                HeaderName::from_bytes(format!("x-{i}").as_bytes()).unwrap(),
+                HeaderValue::from_static("some value"),
+            );
+        }
+        let given: u64 = headers_of(&headers)
+            .iter()
+            .map(|h| h.wire_size() as u64)
+            .sum();
+        let block = HeaderBlock::of(&headers);
+        assert!(block.heap_bytes() <= Detail::HEADERS_LIMIT + 8 * 200);
+        let exchange = Arc::new(Exchange {
+            run: RunId("run-1".into()),
+            request_id: RequestId("7".into()),
+            method: Method::GET,
+            target: "/".into(),
+            version: Version::HTTP_11,
+            connection: None,
+        });
+        let m = HttpHalf {
+            exchange,
+            at_us: 0,
+            status: None,
+            headers: block,
+            body_bytes: 0,
+            phases: Vec::new(),
+        }
+        .message(0);
+        assert_eq!(m.bytes, Some("GET / HTTP/1.1".len() as u64 + 2 + given + 2));
+        let detail = m.detail.unwrap();
+        assert!(detail.headers_truncated);
+        assert_eq!(detail.headers_bytes, given);
+        assert_eq!(detail.headers[0].value.len(), Detail::HEADER_VALUE_LIMIT);
+        assert!(detail.headers_kept_bytes() <= Detail::HEADERS_LIMIT as u64);
+        assert!(
+            detail.headers.len() > 100,
+            "the small lines after it are kept"
+        );
     }
 
     #[test]

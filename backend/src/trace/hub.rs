@@ -1,7 +1,15 @@
 //! The trace hub: a bounded log per run of what the server saw, fanned out to the pages
 //! watching that run.
 
-use std::{collections::VecDeque, time::Duration};
+use std::{
+    collections::VecDeque,
+    mem::size_of,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
 
 use protocol::trace::{Message, RunId};
 use tokio::sync::broadcast;
@@ -27,6 +35,25 @@ pub const MAX_MESSAGES_PER_RUN: usize = 2_000;
 pub const RUN_TTL: Duration = Duration::from_secs(15 * 60);
 /// Messages a watching page may fall behind before it is told it is too slow and dropped.
 pub const WATCH_BUFFER: usize = 512;
+/// Bytes one run's log may hold (its messages' heap, estimated by [`Entry::heap_bytes`], and
+/// its queue's slots); beyond it the run's oldest messages are dropped. A recorded message
+/// holds at most 8 KiB of header lines and 4 KiB of body (`Detail::HEADERS_LIMIT`,
+/// `Detail::BODY_LIMIT`), a typical HTTP half under 1 KiB: 1 MiB keeps the 2,000 messages
+/// of a busy demo run, or the last ~80 of a run sending the largest heads it may.
+pub const RUN_BUDGET: usize = 1024 * 1024;
+/// Bytes all runs' logs may hold together. Beyond it the runs no page watches are trimmed,
+/// least recently recorded first, their oldest messages first (to [`GLOBAL_TRIM_TO`], so one
+/// trim makes room for many records); only if that is not enough are watched runs trimmed,
+/// and never below [`WATCHED_SHARE`]. [`MAX_RUNS`] runs cannot exceed it however they are
+/// filled, and 64 MiB of traces keeps the server's resident memory well under 256 MiB
+/// (`trace_bytes` in `bench/RESULTS.md` for 512 runs filled with the largest messages).
+pub const GLOBAL_BUDGET: usize = 64 * 1024 * 1024;
+/// A global trim stops once all runs hold this much: 1/16 below [`GLOBAL_BUDGET`].
+pub const GLOBAL_TRIM_TO: usize = GLOBAL_BUDGET - GLOBAL_BUDGET / 16;
+/// What a run a page is watching keeps at least when the global budget is reached: its share
+/// of it, so that even [`MAX_RUNS`] watched runs stay within it (128 KiB: the last ~250
+/// messages of an ordinary run). Short of that, a watched run keeps its whole [`RUN_BUDGET`].
+pub const WATCHED_SHARE: usize = GLOBAL_TRIM_TO / MAX_RUNS;
 
 /// Per-run logs of server-side messages. Cheap to clone.
 #[derive(Clone)]
@@ -36,6 +63,23 @@ pub struct TraceHub {
     /// (unless `--store-ttl` says otherwise) and never while a page watches it; the least
     /// recently touched unwatched run evicted beyond [`RUNS_PER_CLIENT`] or [`MAX_RUNS`].
     runs: Expiring<RunId, RunLog>,
+    /// Bytes all runs' logs hold now: each log adds and subtracts its own, and gives back what
+    /// it still holds when it is dropped (expired, evicted).
+    bytes: Arc<AtomicUsize>,
+    budget: Budget,
+}
+
+/// The byte budgets a hub keeps its runs within (tests use small ones).
+#[derive(Debug, Clone, Copy)]
+struct Budget {
+    /// See [`RUN_BUDGET`].
+    run: usize,
+    /// See [`GLOBAL_BUDGET`].
+    global: usize,
+    /// See [`GLOBAL_TRIM_TO`].
+    trim_to: usize,
+    /// See [`WATCHED_SHARE`].
+    watched_share: usize,
 }
 
 impl Default for TraceHub {
@@ -44,7 +88,14 @@ impl Default for TraceHub {
             runs: Expiring::new(RUN_TTL)
                 .bounded(MAX_RUNS, WhenFull::EvictLeastRecent)
                 .shared(RUNS_PER_CLIENT, "traced runs")
-                .kept_while(RunLog::is_watched),
+                .kept_while(RunLog::watched),
+            bytes: Arc::default(),
+            budget: Budget {
+                run: RUN_BUDGET,
+                global: GLOBAL_BUDGET,
+                trim_to: GLOBAL_TRIM_TO,
+                watched_share: WATCHED_SHARE,
+            },
         }
     }
 }
@@ -69,11 +120,21 @@ struct RunLog {
     /// Names this log among every log of the run the server has started, so a page resuming
     /// with numbers from another one (before a restart, or on another instance) is told apart.
     id: u64,
-    /// The newest messages, at most `MAX_MESSAGES_PER_RUN`, replayed to a page that starts watching.
+    /// The newest messages, at most `MAX_MESSAGES_PER_RUN` and [`RUN_BUDGET`] bytes, replayed
+    /// to a page that starts watching.
     messages: VecDeque<Entry>,
     next_seq: u64,
-    /// Fan-out to watching pages; bounded, so a slow page lags and is dropped.
-    live: broadcast::Sender<Message>,
+    /// Fan-out to watching pages; bounded, so a slow page lags and is dropped. Made by the
+    /// first watch: its buffer holds [`WATCH_BUFFER`] message slots (over 100 KiB), which a
+    /// run nobody watches has no use for.
+    live: Option<broadcast::Sender<Message>>,
+    /// Bytes this log holds: its entries' [`Entry::heap_bytes`], its queue's slots and the
+    /// watch buffer.
+    bytes: usize,
+    /// The hub's total, which `bytes` is part of.
+    total: Arc<AtomicUsize>,
+    /// When a message was last recorded: runs nobody watches are trimmed least recent first.
+    recorded: Instant,
 }
 
 /// One message of a run's log: made, or one half of an HTTP exchange as the trace middleware
@@ -125,22 +186,55 @@ impl Entry {
             Entry::Http { seq, half } => half.message(seq),
         }
     }
+
+    /// The heap bytes this entry holds beyond its slot in the log's queue: a made message's
+    /// box and strings (header lines, body, phases), or a half's header block, phases and
+    /// exchange (counted with each half that shares it: an overestimate while both are kept).
+    /// Allocator rounding is not counted.
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Entry::Made(message) => size_of::<Message>() + message_heap_bytes(message),
+            Entry::Http { half, .. } => half.heap_bytes(),
+        }
+    }
 }
 
+/// The heap a message's strings and vectors hold (its detail is inside it).
+fn message_heap_bytes(m: &Message) -> usize {
+    let detail = m.detail.as_ref().map_or(0, |d| {
+        d.start_line.capacity()
+            + d.body.capacity()
+            + d.headers.capacity() * size_of::<protocol::trace::Header>()
+            + d.headers
+                .iter()
+                .map(|h| h.name.capacity() + h.value.capacity())
+                .sum::<usize>()
+            + d.phases.capacity() * size_of::<protocol::trace::Phase>()
+            + d.phases.iter().map(|p| p.name.capacity()).sum::<usize>()
+    });
+    m.run.0.capacity()
+        + m.request_id.as_ref().map_or(0, |r| r.0.capacity())
+        + m.from.0.capacity()
+        + m.to.0.capacity()
+        + m.label.capacity()
+        + detail
+}
+
+/// The bytes of a watch buffer's slots (a message and the slot's bookkeeping each).
+const WATCH_BUFFER_BYTES: usize = WATCH_BUFFER * (size_of::<Message>() + 32);
+
 impl RunLog {
-    fn new() -> Self {
+    fn new(total: &Arc<AtomicUsize>) -> Self {
         RunLog {
             // 53 bits: exact as a JavaScript number too.
             id: rand::random::<u64>() >> 11,
             messages: VecDeque::new(),
             next_seq: 0,
-            live: broadcast::channel(WATCH_BUFFER).0,
+            live: None,
+            bytes: 0,
+            total: Arc::clone(total),
+            recorded: Instant::now(),
         }
-    }
-
-    /// Whether a page is watching the run: then it is neither evicted nor expired.
-    fn is_watched(&self) -> bool {
-        self.live.receiver_count() > 0
     }
 
     /// Numbers the log on from `after` (a page holding messages up to `after` of another log of
@@ -156,12 +250,110 @@ impl RunLog {
         }
         self.next_seq += shift;
     }
+
+    /// Whether a page is watching the run now: then it is neither evicted nor expired.
+    fn watched(&self) -> bool {
+        self.live
+            .as_ref()
+            .is_some_and(|live| live.receiver_count() > 0)
+    }
+
+    /// Counts `bytes` more in this log and the hub's total.
+    fn grow(&mut self, bytes: usize) {
+        self.bytes += bytes;
+        self.total.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    fn shrink(&mut self, bytes: usize) {
+        self.bytes -= bytes;
+        self.total.fetch_sub(bytes, Ordering::Relaxed);
+    }
+
+    /// The queue's slots as counted: its capacity, which it keeps when messages go.
+    fn slot_bytes(&self) -> usize {
+        self.messages.capacity() * size_of::<Entry>()
+    }
+
+    /// Appends `entry`, counting its bytes and any slots the queue grew by.
+    fn append(&mut self, entry: Entry) {
+        let slots = self.slot_bytes();
+        let bytes = entry.heap_bytes();
+        self.messages.push_back(entry);
+        let grown = self.slot_bytes() - slots;
+        self.grow(bytes + grown);
+        self.recorded = Instant::now();
+    }
+
+    /// Drops the oldest entry into `freed` (freed once the hub's lock is released); `false`
+    /// when there is none.
+    fn drop_oldest(&mut self, freed: &mut Vec<Entry>) -> bool {
+        let Some(entry) = self.messages.pop_front() else {
+            return false;
+        };
+        self.shrink(entry.heap_bytes());
+        freed.push(entry);
+        true
+    }
+
+    /// Gives back the queue's spare slots once it is three quarters empty (a log trimmed by the
+    /// global budget), so the bytes counted are the bytes freed.
+    fn fit_slots(&mut self) {
+        if self.messages.len() < self.messages.capacity() / 4 {
+            let slots = self.slot_bytes();
+            self.messages.shrink_to_fit();
+            let shrunk = slots - self.slot_bytes();
+            self.shrink(shrunk);
+        }
+    }
+
+    /// Drops the fan-out once no page watches (its slots are a watch buffer's worth of
+    /// memory, held by every run ever watched otherwise).
+    fn forget_unwatched_live(&mut self) {
+        if self
+            .live
+            .as_ref()
+            .is_some_and(|live| live.receiver_count() == 0)
+        {
+            self.live = None;
+            self.shrink(WATCH_BUFFER_BYTES);
+        }
+    }
+
+    /// The fan-out to watching pages, made (and counted) on the first watch.
+    fn live(&mut self) -> &broadcast::Sender<Message> {
+        if self.live.is_none() {
+            self.grow(WATCH_BUFFER_BYTES);
+        }
+        self.live
+            .get_or_insert_with(|| broadcast::channel(WATCH_BUFFER).0)
+    }
+}
+
+impl Drop for RunLog {
+    /// An expired or evicted run gives its bytes back to the hub's total.
+    fn drop(&mut self) {
+        self.total.fetch_sub(self.bytes, Ordering::Relaxed);
+    }
 }
 
 impl TraceHub {
     /// The same hub, forgetting runs untouched for `ttl`.
     pub fn with_ttl(mut self, ttl: Duration) -> TraceHub {
         self.runs = self.runs.with_ttl(ttl);
+        self
+    }
+
+    /// The same hub, within these byte budgets (per run, all runs) instead of
+    /// [`RUN_BUDGET`] and [`GLOBAL_BUDGET`]; the trim target and the watched share scale.
+    #[cfg(test)]
+    fn with_budget(mut self, run: usize, global: usize) -> TraceHub {
+        let trim_to = global - global / 16;
+        self.budget = Budget {
+            run,
+            global,
+            trim_to,
+            watched_share: trim_to / MAX_RUNS,
+        };
         self
     }
 
@@ -183,32 +375,61 @@ impl TraceHub {
     }
 
     /// Appends `entry` to its run's log with the run's next `seq`, and sends it to the watchers;
-    /// dropped when the run is new and every run kept is watched.
+    /// dropped when the run is new and every run kept is watched. Then keeps the run within
+    /// [`MAX_MESSAGES_PER_RUN`] and [`RUN_BUDGET`], and all runs within [`GLOBAL_BUDGET`].
     fn push(&self, mut entry: Entry, client: Option<ClientId>) {
-        let evicted = {
+        // Freed once the lock is released: the oldest entries' memory is cold, and every traced
+        // request waits for this lock.
+        let mut freed = Vec::new();
+        {
             let mut runs = self.runs.lock();
-            let Ok(log) = Self::log_for(&mut runs, entry.run(), client) else {
+            let Ok(log) = Self::log_for(&mut runs, entry.run(), client, &self.bytes) else {
                 tracing::debug!(run = %entry.run().0, "not recorded: every run kept is watched");
                 return;
             };
             entry.set_seq(log.next_seq);
             log.next_seq += 1;
-            let evicted = if log.messages.len() == MAX_MESSAGES_PER_RUN {
-                log.messages.pop_front()
-            } else {
-                None
-            };
             // No watcher is fine: the log keeps the message for a later watch or GET (and with
             // none, the copy for them is not made).
-            if log.live.receiver_count() > 0 {
-                let _ = log.live.send(entry.message());
+            log.forget_unwatched_live();
+            if let Some(live) = &log.live {
+                let _ = live.send(entry.message());
             }
-            log.messages.push_back(entry);
-            evicted
-        };
-        // Freed once the lock is released: the oldest entry's memory is cold, and every traced
-        // request waits for this lock.
-        drop(evicted);
+            log.append(entry);
+            // The newest message is always kept: no single one comes near the budget.
+            while log.messages.len() > MAX_MESSAGES_PER_RUN
+                || (log.bytes > self.budget.run && log.messages.len() > 1)
+            {
+                log.drop_oldest(&mut freed);
+            }
+            if self.bytes.load(Ordering::Relaxed) > self.budget.global {
+                self.trim(&mut runs, &mut freed);
+            }
+        }
+        drop(freed);
+    }
+
+    /// Brings all runs down to the budget's `trim_to`: the runs nobody watches first, least
+    /// recently recorded first, their oldest messages first; then, if that was not enough, the
+    /// watched ones, each down to `watched_share` at least.
+    fn trim(&self, runs: &mut Locked<'_, RunId, RunLog>, freed: &mut Vec<Entry>) {
+        let over = || self.bytes.load(Ordering::Relaxed) > self.budget.trim_to;
+        let mut logs: Vec<&mut RunLog> = runs.values_mut().collect();
+        logs.sort_by_key(|log| (log.watched(), log.recorded));
+        for log in logs {
+            if !over() {
+                break;
+            }
+            log.forget_unwatched_live();
+            // A watched run's share is of its messages; its watch buffer is the watcher's.
+            let keep = if log.watched() {
+                self.budget.watched_share + WATCH_BUFFER_BYTES
+            } else {
+                0
+            };
+            while over() && log.bytes > keep && log.drop_oldest(freed) {}
+            log.fit_slots();
+        }
     }
 
     /// The run's recorded messages and a receiver for the ones to come, taken under one lock
@@ -225,7 +446,7 @@ impl TraceHub {
     ) -> Result<Watched, Refused> {
         let (log, entries, live) = {
             let mut runs = self.runs.lock();
-            let log = Self::log_for(&mut runs, run, client)?;
+            let log = Self::log_for(&mut runs, run, client, &self.bytes)?;
             let skip = match resume {
                 None => 0,
                 Some(Resume {
@@ -241,7 +462,7 @@ impl TraceHub {
                 }
             };
             let entries: Vec<Entry> = log.messages.range(skip..).cloned().collect();
-            (log.id, entries, log.live.subscribe())
+            (log.id, entries, log.live().subscribe())
         };
         Ok(Watched {
             log,
@@ -264,20 +485,27 @@ impl TraceHub {
         self.runs.len()
     }
 
+    /// Bytes all runs' logs hold now (see [`GLOBAL_BUDGET`]).
+    pub fn bytes(&self) -> usize {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
     /// The run's log, touched now; made for `client` (evicting an unwatched run past its share
-    /// or [`MAX_RUNS`]) if there is none; refused when every run that could go is watched.
+    /// or [`MAX_RUNS`]), counting its bytes in `total`, if there is none; refused when every
+    /// run that could go is watched.
     fn log_for<'a>(
         runs: &'a mut Locked<'_, RunId, RunLog>,
         run: &RunId,
         client: Option<ClientId>,
+        total: &Arc<AtomicUsize>,
     ) -> Result<&'a mut RunLog, Refused> {
-        runs.get_or_insert_for(client, run, RunLog::new)
+        runs.get_or_insert_for(client, run, || RunLog::new(total))
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use protocol::trace::{Actor, Kind, Observer, Transport};
+    use protocol::trace::{Actor, Detail, Kind, Observer, Transport};
 
     use super::{super::clock::server_now_us, *};
 
@@ -319,6 +547,154 @@ mod tests {
         let kept = hub.snapshot(&RunId("busy".into())).unwrap();
         assert_eq!(kept.len(), MAX_MESSAGES_PER_RUN);
         assert_eq!(kept[0].seq, 5, "oldest messages dropped first");
+    }
+
+    /// A message as large as a recorded one gets: the most header lines and body kept.
+    fn big(run: &str) -> Message {
+        let header = protocol::trace::Header {
+            name: "x-filler".into(),
+            value: "v".repeat(Detail::HEADER_VALUE_LIMIT),
+        };
+        Message {
+            detail: Some(
+                Detail {
+                    body: "b".repeat(Detail::BODY_LIMIT),
+                    ..Detail::default()
+                }
+                .with_headers(vec![header; 20]),
+            ),
+            ..msg(run)
+        }
+    }
+
+    /// The bytes the hub's runs hold, counted afresh.
+    fn counted(hub: &TraceHub) -> usize {
+        hub.runs.lock().values_mut().map(|log| log.bytes).sum()
+    }
+
+    #[test]
+    fn a_run_is_kept_within_its_byte_budget_newest_first() {
+        let hub = TraceHub::default();
+        let one = big("r").detail.map_or(0, |d| {
+            d.body.len() + d.headers.iter().map(|h| h.value.len()).sum::<usize>()
+        });
+        assert!(
+            one > 11_000,
+            "a big message holds its header lines and body"
+        );
+        for _ in 0..200 {
+            hub.record(big("r"));
+        }
+        let kept = hub.snapshot(&RunId("r".into())).unwrap();
+        assert!(hub.bytes() <= RUN_BUDGET, "{} bytes kept", hub.bytes());
+        assert!(
+            hub.bytes() > RUN_BUDGET - 2 * one,
+            "the budget is used, not left empty"
+        );
+        assert_eq!(hub.bytes(), counted(&hub), "the total is the runs' sum");
+        assert!(kept.len() < 200 && kept.len() > 50, "{} kept", kept.len());
+        assert_eq!(kept.last().unwrap().seq, 199, "the newest kept");
+        assert_eq!(kept[0].seq, 200 - kept.len() as u64, "the oldest dropped");
+        // Small messages: the count cap binds first, and the bytes follow what is kept.
+        for _ in 0..MAX_MESSAGES_PER_RUN {
+            hub.record(msg("r"));
+        }
+        assert_eq!(
+            hub.snapshot(&RunId("r".into())).unwrap().len(),
+            MAX_MESSAGES_PER_RUN
+        );
+        assert!(hub.bytes() <= RUN_BUDGET, "{} bytes", hub.bytes());
+        assert_eq!(hub.bytes(), counted(&hub));
+    }
+
+    #[test]
+    fn past_the_global_budget_unwatched_runs_go_first_least_recent_first() {
+        // Room for about 12 runs of 20 big messages.
+        let hub = TraceHub::default().with_budget(RUN_BUDGET, 20 * 20 * 17_000);
+        let watched = RunId("watched".into());
+        let _watching = hub.watch(&watched, None, None).unwrap();
+        for _ in 0..20 {
+            hub.record(big("watched"));
+        }
+        for run in 0..30 {
+            for _ in 0..20 {
+                hub.record(big(&format!("r{run}")));
+            }
+        }
+        assert!(hub.bytes() <= hub.budget.global, "{} bytes", hub.bytes());
+        assert_eq!(hub.bytes(), counted(&hub));
+        let kept = |run: &str| hub.snapshot(&RunId(run.into())).map_or(0, |m| m.len());
+        assert_eq!(kept("watched"), 20, "the watched run is left whole");
+        assert_eq!(kept("r0"), 0, "the least recent run emptied first");
+        assert_eq!(kept("r29"), 20, "the newest run whole");
+        assert_eq!(hub.run_count(), 31, "runs are trimmed, not forgotten");
+    }
+
+    #[test]
+    fn watched_runs_keep_their_share_when_only_they_are_left() {
+        let share_of = |global: usize| (global - global / 16) / MAX_RUNS;
+        let global = 4 * 1024 * 1024;
+        let hub = TraceHub::default().with_budget(RUN_BUDGET, global);
+        let mut watching = Vec::new();
+        for run in 0..8 {
+            watching.push(hub.watch(&RunId(format!("w{run}")), None, None).unwrap());
+            for _ in 0..60 {
+                hub.record(big(&format!("w{run}")));
+            }
+        }
+        assert!(hub.bytes() <= global, "{} bytes", hub.bytes());
+        let logs = hub.runs.lock();
+        for log in logs.values() {
+            assert!(log.bytes >= share_of(global), "{} bytes kept", log.bytes);
+        }
+    }
+
+    #[test]
+    fn bytes_are_given_back_when_runs_expire_or_are_evicted() {
+        let hub = TraceHub::default().with_ttl(Duration::from_millis(100));
+        for run in 0..MAX_RUNS + 3 {
+            hub.record(big(&format!("r{run}")));
+        }
+        assert_eq!(hub.bytes(), counted(&hub), "evicted runs gave theirs back");
+        // A run watched, then left: its watch buffer is given back with it (a watched run
+        // would be kept).
+        let watching = hub.watch(&RunId("r600".into()), None, None).unwrap();
+        drop(watching);
+        std::thread::sleep(Duration::from_millis(200));
+        hub.prune();
+        assert_eq!(hub.run_count(), 0);
+        assert_eq!(hub.bytes(), 0);
+    }
+
+    #[test]
+    fn runs_watched_once_give_their_watch_buffers_back_before_a_watched_run_loses_anything() {
+        // A class: each learner's earlier runs were watched, then left; one run is watched now.
+        let hub = TraceHub::default();
+        let mine = RunId("mine".into());
+        let watching = hub.watch(&mine, None, None).unwrap();
+        for _ in 0..20 {
+            hub.record(msg("mine"));
+        }
+        for run in 0..700 {
+            let run = format!("left{run}");
+            hub.record(msg(&run));
+            drop(hub.watch(&RunId(run), None, None).unwrap());
+        }
+        hub.record(msg("mine"));
+        assert_eq!(
+            hub.snapshot(&mine).unwrap().len(),
+            21,
+            "the watched run lost nothing"
+        );
+        assert!(hub.bytes() <= GLOBAL_BUDGET, "{} bytes", hub.bytes());
+        // A run whose watcher left gives its buffer back on its next record too.
+        let left = RunId("left0".into());
+        let before = hub.bytes();
+        hub.record(msg("left0"));
+        assert!(
+            hub.bytes() < before || hub.runs.lock().get(&left).is_none_or(|l| l.live.is_none())
+        );
+        drop(watching);
     }
 
     #[test]

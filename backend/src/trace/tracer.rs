@@ -163,12 +163,18 @@ impl<'a> Hop<'a> {
     }
 
     /// Its full detail: start line, headers (credentials redacted, see [`redact`]), body.
-    /// Set [`Hop::bytes`] from the headers as sent.
-    pub fn detail(mut self, detail: Detail) -> Self {
-        self.detail = Some(Detail {
-            headers: redact(detail.headers),
-            ..detail
-        });
+    /// Set [`Hop::bytes`] from the headers as sent. What the trace keeps is cut here, the one
+    /// place every hop passes: header lines as [`Detail::with_headers`] cuts them (the size as
+    /// sent kept), the body to [`Detail::BODY_LIMIT`].
+    pub fn detail(mut self, mut detail: Detail) -> Self {
+        let headers = std::mem::take(&mut detail.headers);
+        let given: u64 = headers.iter().map(|h| h.wire_size() as u64).sum();
+        let mut detail = detail.with_headers(redact(headers)).with_body_cut();
+        if detail.headers_truncated {
+            // Redaction changes the values' lengths; the size is the lines' as sent.
+            detail.headers_bytes = given;
+        }
+        self.detail = Some(detail);
         self
     }
 
@@ -270,6 +276,39 @@ mod tests {
             note.sent_us.is_some() && note.sent_us == note.recv_us,
             "seen whole, now"
         );
+    }
+
+    #[test]
+    fn a_hops_body_and_headers_are_cut_when_recorded() {
+        let hub = TraceHub::default();
+        let tracer = Tracer::new(&hub, Some(ids()));
+        let frame = "f".repeat(100_000);
+        tracer.record(|rid| {
+            Hop::new(Kind::Push, "server", "browser", pairing::hop(rid, "f"))
+                .transport(Transport::WebSocket)
+                .body(frame.clone())
+        });
+        let headers = vec![
+            Header {
+                name: "authorization".into(),
+                value: "t".repeat(5_000),
+            };
+            3
+        ];
+        tracer.record(|rid| {
+            Hop::new(Kind::Request, "server", "up", pairing::hop(rid, "h")).detail(Detail {
+                headers,
+                ..Detail::default()
+            })
+        });
+        let messages = hub.snapshot(&RunId("r".into())).unwrap();
+        let body = messages[0].detail.as_ref().unwrap();
+        assert_eq!(body.body.len(), Detail::BODY_LIMIT);
+        assert!(body.body_truncated);
+        assert_eq!(body.body_bytes, 100_000);
+        let head = messages[1].detail.as_ref().unwrap();
+        assert!(!head.headers_truncated, "redacted values are short");
+        assert_eq!(head.headers[0].value, "[redacted: 5000 bytes]");
     }
 
     #[test]

@@ -144,6 +144,8 @@ fn merge_part(browser: &[&Message], server: &[&Message], offset: i64) -> Vec<Dra
                     // The server saw every header the browser really sent; the browser knows the body.
                     d.detail.start_line = sd.start_line.clone();
                     d.detail.headers = sd.headers.clone();
+                    d.detail.headers_truncated = sd.headers_truncated;
+                    d.detail.headers_bytes = sd.headers_bytes;
                 }
             }
             Kind::Response => {
@@ -171,6 +173,7 @@ fn merge_part(browser: &[&Message], server: &[&Message], offset: i64) -> Vec<Dra
                 {
                     d.detail.body = sd.body.clone();
                     d.detail.body_bytes = sd.body_bytes;
+                    d.detail.body_truncated = sd.body_truncated;
                 }
             }
         }

@@ -134,7 +134,7 @@ pub async fn traced_fetch(
             body: body_text,
             body_bytes: out.body.len() as u64,
             body_truncated: truncated,
-            phases: Vec::new(),
+            ..Detail::default()
         }),
         ..rec.message(
             Kind::Request,
@@ -275,6 +275,7 @@ pub async fn traced_fetch(
                     body_bytes: incoming.body.len() as u64,
                     body_truncated: truncated,
                     phases,
+                    ..Detail::default()
                 }),
                 ..base
             });

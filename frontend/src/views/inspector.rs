@@ -33,6 +33,27 @@ pub fn anatomy(detail: &Detail) -> String {
     out
 }
 
+/// What the trace cut of the message when it was recorded, as the inspector says it
+/// ("headers truncated: 8.1 kB of 412.0 kB kept"); `None` when nothing was.
+pub fn cut_note(detail: &Detail) -> Option<String> {
+    let mut notes = Vec::new();
+    if detail.headers_truncated {
+        notes.push(format!(
+            "headers truncated: {} of {} kept",
+            human_bytes(detail.headers_kept_bytes()),
+            human_bytes(detail.headers_bytes)
+        ));
+    }
+    if detail.body_truncated {
+        notes.push(format!(
+            "body truncated: {} of {} kept",
+            human_bytes(detail.body.len() as u64),
+            human_bytes(detail.body_bytes)
+        ));
+    }
+    (!notes.is_empty()).then(|| notes.join(" · "))
+}
+
 /// A shell command that sends the same HTTP request again: `curl` with its method, headers
 /// (less the ones curl or the browser set by themselves) and body, each quoted for a POSIX shell.
 pub fn curl_command(origin: &str, detail: &Detail) -> Option<String> {
@@ -142,6 +163,8 @@ fn part(d: &Drawn, clicked: bool, live: bool) -> impl IntoView + use<> {
     };
     let timing = timing(d, live);
     let size = carried(d);
+    let cut = cut_note(&d.detail)
+        .map(|note| view! { <p class="meta cut" data-testid="cut-note">{note}</p> });
     let server_phases = (!d.server_phases.is_empty()).then(|| {
         view! {
             <table class="phases">
@@ -184,6 +207,7 @@ fn part(d: &Drawn, clicked: bool, live: bool) -> impl IntoView + use<> {
             <h3>{heading}</h3>
             <p class="meta">{timing}</p>
             <p class="meta">{size}</p>
+            {cut}
             <pre class="anatomy" data-testid="anatomy">{shown_text(d)}</pre>
             {curl}
             {server_phases}
@@ -308,5 +332,39 @@ mod tests {
             ..d
         };
         assert!(anatomy(&cut).ends_with("the whole body is 9999 bytes)"));
+    }
+
+    #[test]
+    fn what_was_cut_when_recorded_is_said() {
+        let whole = Detail::of_body("ok".into());
+        assert_eq!(cut_note(&whole), None);
+        let headers = vec![
+            Header {
+                name: "x-a".into(),
+                value: "a".repeat(996),
+            };
+            8
+        ];
+        let cut = Detail {
+            headers,
+            headers_truncated: true,
+            headers_bytes: 412_000,
+            ..Detail::default()
+        };
+        assert_eq!(
+            cut_note(&cut).unwrap(),
+            "headers truncated: 8.0 kB of 412.0 kB kept"
+        );
+        let both = Detail {
+            body: "b".repeat(4096),
+            body_bytes: 100_000,
+            body_truncated: true,
+            ..cut
+        };
+        assert!(
+            cut_note(&both)
+                .unwrap()
+                .ends_with(" · body truncated: 4.1 kB of 100.0 kB kept")
+        );
     }
 }
