@@ -40,10 +40,13 @@ ulimit -n "$(ulimit -Hn)"
 files=$(ulimit -n)
 [ "$files" = unlimited ] && files=65536
 
-# The release server with its default limits, trusting the proxy on loopback.
+# The release server with its default limits, trusting the proxy on loopback. What the stores
+# keep is forgotten STORE_TTL seconds after it was last touched (by default 10 to 15 minutes),
+# so that "afterwards" (the bench's --settle, longer) is once the load's leftovers are gone.
 port=$(free_port)
+store_ttl=${STORE_TTL:-60}
 RUST_LOG=warn NO_COLOR=1 target/release/backend --addr "127.0.0.1:$port" --dist dist \
-  --trusted-proxy 127.0.0.1/32 --debug-routes > "$dir/server.log" 2>&1 &
+  --trusted-proxy 127.0.0.1/32 --debug-routes --store-ttl "$store_ttl" > "$dir/server.log" 2>&1 &
 server_pid=$!
 pids+=("$server_pid")
 wait_for "http://127.0.0.1:$port/api/health" || fail "the server did not start"

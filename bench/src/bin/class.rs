@@ -56,8 +56,9 @@ struct Args {
     /// Learners running demos before the baseline is read, in seconds.
     #[arg(long, default_value_t = 20)]
     warmup: u64,
-    /// How long after the load its memory is read again, in seconds.
-    #[arg(long, default_value_t = 30)]
+    /// How long after the load its memory is read again, in seconds: longer than the server's
+    /// `--store-ttl` (60 s in `scripts/bench-class.sh`), so the stores have forgotten the load.
+    #[arg(long, default_value_t = 90)]
     settle: u64,
     /// Simulated learners (127.0.0.10 and up).
     #[arg(long, default_value_t = 30)]
@@ -316,7 +317,9 @@ fn describe(r: &Report) -> String {
          `{}` ({}; load average {} before, {} after; other builds may have shared the cores). \
          nginx (Debian's; TLS with a certificate for 127.0.0.1 from a throwaway authority \
          that the clients trust as their only root) in front of the release server started \
-         with `--trusted-proxy 127.0.0.1/32 --debug-routes` and its default limits{}. Each \
+         with `--trusted-proxy 127.0.0.1/32 --debug-routes --store-ttl 60` (what its stores \
+         keep is forgotten 60 s after its last use, so that memory afterwards is read with \
+         the load's leftovers gone) and its default limits otherwise{}. Each \
          learner binds its own source address (127.0.0.10 and up), opens a trace socket for \
          each run (`?watch=RUN`, then a `Watch`) as the page does, and runs the demos in \
          turn over HTTP/1.1 (a browser would share one HTTP/2 connection), each with the \
