@@ -2,8 +2,8 @@
 # `make bench-class` (issue 16): the release server behind Debian's nginx with TLS, and a class
 # of learners plus abusers through it (bench/src/bin/class.rs). The proxy configuration is the
 # shipped deploy/nginx.conf with its @PLACEHOLDERS@ filled in (one instance: the second
-# instance's line deleted), inside a minimal main configuration that lets one worker hold the
-# slowloris's connections; without that file, a minimal equivalent written here. Everything
+# instance's line deleted; scripts/private-nginx.sh), inside a minimal main configuration that
+# lets one worker hold the slowloris's connections. Everything
 # runs on free ports out of a temporary directory and is stopped afterwards, even on failure;
 # nginx is never started as a system service. Arguments go to the `class` binary (e.g.
 # `--seconds 20` for a short run). Exit code is the bench's (non-zero when a floor is missed).
@@ -14,7 +14,6 @@ bash scripts/setup.sh bench
 cargo build --release -p backend -p bench --bin backend --bin class
 
 nginx=${NGINX:-/usr/sbin/nginx}
-site=${NGINX_SITE:-deploy/nginx.conf}
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 dir=$(mktemp -d /tmp/bench-class.XXXXXX)
 out=bench/output/class
@@ -66,66 +65,10 @@ make_certificates() {
 make_certificates 2>/dev/null || fail "openssl could not make the certificates"
 https_port=$(free_port)
 http_port=$(free_port)
-if [ -f "$site" ]; then
-  note="proxy configuration: $site, one instance"
-  sed -e "s|@SERVER_NAME@|127.0.0.1|g" -e "s|@HTTPS_PORT@|127.0.0.1:$https_port|g" \
-    -e "s|@HTTP_PORT@|127.0.0.1:$http_port|g" -e "s|@CERT@|$dir/cert.pem|g" \
-    -e "s|@KEY@|$dir/key.pem|g" -e "s|@INSTANCE_A@|127.0.0.1:$port|g" -e "/@INSTANCE_B@/d" \
-    "$site" > "$dir/patternscope.conf"
-  left=$(grep -v '^[[:space:]]*#' "$dir/patternscope.conf" | grep -o '@[A-Z_]*@' | sort -u | tr '\n' ' ' || true)
-  [ -z "$left" ] || fail "a placeholder left in $site: $left"
-else
-  note="proxy configuration: the minimal one in scripts/bench-class.sh ($site missing)"
-  cat > "$dir/patternscope.conf" <<EOF
-map \$http_upgrade \$patternscope_connection { default upgrade; "" ""; }
-upstream patternscope { server 127.0.0.1:$port; keepalive 32; }
-server {
-  listen 127.0.0.1:$https_port ssl http2;
-  ssl_certificate $dir/cert.pem;
-  ssl_certificate_key $dir/key.pem;
-  client_max_body_size 17m;
-  proxy_http_version 1.1;
-  proxy_set_header Upgrade \$http_upgrade;
-  proxy_set_header Connection \$patternscope_connection;
-  proxy_set_header Host \$http_host;
-  proxy_set_header X-Forwarded-Host \$http_host;
-  proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-  proxy_set_header X-Forwarded-Proto \$scheme;
-  location / { proxy_pass http://patternscope; }
-  location /api/ {
-    proxy_pass http://patternscope;
-    proxy_buffering off;
-    proxy_request_buffering off;
-    proxy_read_timeout 1h;
-    proxy_send_timeout 1h;
-  }
-}
-EOF
-fi
-# As root, nginx would hand its workers to `nobody`, who cannot use this private directory.
-user=""
-[ "$(id -u)" = 0 ] && user="user root;"
-mkdir -p "$dir/temp"
-cat > "$dir/nginx.conf" <<EOF
-$user
-worker_processes 1;
-worker_rlimit_nofile $files;
-pid $dir/nginx.pid;
-error_log $dir/nginx-error.log warn;
-events { worker_connections 16384; }
-http {
-  access_log off;
-  client_body_temp_path $dir/temp/body;
-  proxy_temp_path $dir/temp/proxy;
-  fastcgi_temp_path $dir/temp/fastcgi;
-  uwsgi_temp_path $dir/temp/uwsgi;
-  scgi_temp_path $dir/temp/scgi;
-  include $dir/patternscope.conf;
-}
-EOF
-"$nginx" -t -q -p "$dir" -e "$dir/nginx-error.log" -c "$dir/nginx.conf" || fail "nginx rejected the configuration"
-"$nginx" -p "$dir" -e "$dir/nginx-error.log" -c "$dir/nginx.conf" -g 'daemon off;' &
-pids+=($!)
+note="proxy configuration: deploy/nginx.conf, one instance"
+source scripts/private-nginx.sh
+nginx_site "$https_port" "$http_port" "127.0.0.1:$port"
+CONNECTIONS=16384 nginx_start "worker_rlimit_nofile $files;" "access_log off;"
 wait_for "https://127.0.0.1:$https_port/api/health" -k || fail "nginx did not answer on port $https_port"
 echo "==> nginx on https://127.0.0.1:$https_port in front of the release server (:$port, pid $server_pid)"
 

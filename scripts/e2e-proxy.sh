@@ -54,40 +54,13 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
 https_port=$(free_port)
 base="https://127.0.0.1:$https_port"
 
-# nginx: the shipped file with its placeholders filled in, inside a minimal main configuration.
+# nginx: the shipped file with its placeholders filled in (scripts/private-nginx.sh), its access
+# log saying which instance answered each request.
+source scripts/private-nginx.sh
 start_nginx() {
-  local http_port
-  http_port=$(free_port)
-  sed -e "s|@SERVER_NAME@|127.0.0.1|g" -e "s|@HTTPS_PORT@|127.0.0.1:$https_port|g" \
-    -e "s|@HTTP_PORT@|127.0.0.1:$http_port|g" -e "s|@CERT@|$dir/cert.pem|g" -e "s|@KEY@|$dir/key.pem|g" \
-    -e "s|@INSTANCE_A@|127.0.0.1:$port_a|g" -e "s|@INSTANCE_B@|127.0.0.1:$port_b|g" \
-    deploy/nginx.conf > "$dir/patternscope.conf"
-  left=$(grep -v '^ *#' "$dir/patternscope.conf" | grep -o '@[A-Z_]*@' | sort -u | tr '\n' ' ' || true)
-  [ -z "$left" ] || fail "placeholders in deploy/nginx.conf this script does not fill in: $left"
-  # As root, nginx would hand its workers to `nobody`, who cannot use this private directory.
-  user=""
-  [ "$(id -u)" = 0 ] && user="user root;"
-  mkdir -p "$dir/temp"
-  cat > "$dir/nginx.conf" <<EOF
-$user
-worker_processes 1;
-pid $dir/nginx.pid;
-error_log $dir/nginx-error.log notice;
-events { worker_connections 1024; }
-http {
-  log_format upstream '\$remote_addr "\$request" \$status upstream=\$upstream_addr';
-  access_log $dir/nginx-access.log upstream;
-  client_body_temp_path $dir/temp/body;
-  proxy_temp_path $dir/temp/proxy;
-  fastcgi_temp_path $dir/temp/fastcgi;
-  uwsgi_temp_path $dir/temp/uwsgi;
-  scgi_temp_path $dir/temp/scgi;
-  include $dir/patternscope.conf;
-}
-EOF
-  "$nginx" -t -q -p "$dir" -e "$dir/nginx-error.log" -c "$dir/nginx.conf" || fail "nginx rejected the configuration"
-  "$nginx" -p "$dir" -e "$dir/nginx-error.log" -c "$dir/nginx.conf" -g 'daemon off;' &
-  pids+=($!)
+  nginx_site "$https_port" "$(free_port)" "127.0.0.1:$port_a" "127.0.0.1:$port_b"
+  nginx_start "" "log_format upstream '\$remote_addr \"\$request\" \$status upstream=\$upstream_addr';
+  access_log $dir/nginx-access.log upstream;"
 }
 
 # deploy/Caddyfile, its {$PATTERNSCOPE_...} from the environment (PROXY=caddy; not in make test).
