@@ -64,6 +64,30 @@ async fn blocking_handlers_queue_for_the_pool_while_async_ones_overlap() {
 }
 
 #[tokio::test]
+async fn each_run_queues_for_its_own_pool_not_another_runs() {
+    let server = common::TestServer::start().await;
+    const MS: u64 = 1_000;
+    let ms = MS as f64;
+    // Two learners' runs at once, four calls each: each run's two threads serve its own calls
+    // in two waves, side by side (one pool for both would take four waves).
+    let path = |run: &str| format!("/api/work/blocking?ms={MS}&run={run}&rid=1");
+    let (a, b) = (path("learner-a"), path("learner-b"));
+    let ((took_a, queued_a), (took_b, queued_b)) =
+        tokio::join!(burst(&server, &a, 4), burst(&server, &b, 4));
+    for (took, queued) in [(took_a, queued_a), (took_b, queued_b)] {
+        assert!(took < Duration::from_millis(3 * MS), "two waves: {took:?}");
+        assert!(
+            queued[0] < ms / 4.0 && queued[1] < ms / 4.0,
+            "two of the run's calls ran at once: {queued:?}"
+        );
+        assert!(
+            queued[2] > ms / 2.0 && queued[3] > ms / 2.0,
+            "two waited for one of the run's threads: {queued:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn work_out_of_range_is_a_named_422() {
     let server = common::TestServer::start().await;
     for path in [

@@ -1,11 +1,17 @@
 //! Synchronous vs asynchronous handlers: `GET /api/work/blocking?ms=N` blocks one thread of a
-//! small dedicated pool for N ms (so concurrent requests queue for a free thread), while
+//! small pool for N ms (so concurrent requests queue for a free thread), while
 //! `GET /api/work/async?ms=N` awaits a timer (so they overlap). Both report `queued` and `work`
 //! phases in `Server-Timing` and the trace, and the pool is a lifeline of its own.
+//!
+//! Each run has a pool of its own ([`POOL_THREADS`] threads): what a learner sees queue is
+//! their own calls, not a classmate's. A call holds one of its run's threads (numbered 1 and
+//! 2, as the diagram names them) and blocks a real OS thread, the runtime's blocking pool's,
+//! for its whole work; the runtime's async threads are never blocked.
 
 use protocol::ApiError;
 use std::{
-    sync::{Arc, Mutex, mpsc},
+    collections::HashMap,
+    sync::{Arc, Mutex, Weak},
     thread,
     time::Duration,
 };
@@ -17,7 +23,7 @@ use axum::{
 };
 use protocol::{pairing, trace::Kind};
 use serde::Deserialize;
-use tokio::sync::oneshot;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -27,14 +33,15 @@ use crate::{
     extract::AppQuery,
     server::{
         client::ClientId,
-        expiring::{BUSY_RETRY, CLASS_CLIENTS, Slots},
+        expiring::{CLASS_CLIENTS, Slots},
         rate_limit::Client,
     },
     trace::server_now_us,
     trace::{Hop, Phases, TraceIds, Tracer},
 };
 
-/// Threads in the blocking pool: few on purpose, so queueing shows with a handful of requests.
+/// Threads in a run's blocking pool: few on purpose, so queueing shows with a handful of
+/// requests.
 pub const POOL_THREADS: usize = 2;
 /// Jobs one client may have waiting for or running on a pool thread: the page fires at most 12
 /// calls at once. Beyond it, a 429 with `Retry-After`.
@@ -45,39 +52,51 @@ pub const POOL_QUEUE: usize = QUEUE_PER_CLIENT * CLASS_CLIENTS;
 /// Longest work a request may ask for.
 pub const MAX_WORK_MS: u64 = 5_000;
 
-type Task = Box<dyn FnOnce(usize) + Send>;
-
-/// A fixed pool of OS threads for blocking work, kept apart from the async runtime's threads.
+/// Blocking pools by run: each run's own threads, for as long as a call of the run holds or
+/// waits for one (the map keeps only a weak reference).
 #[derive(Clone)]
 pub struct BlockingPool {
-    queue: mpsc::SyncSender<Task>,
+    threads: usize,
+    runs: Arc<Mutex<HashMap<String, Weak<RunThreads>>>>,
     /// One slot per job queued or running, counted against its client's share and freed when
     /// the job ends: no client can fill the queue for the others.
     waiting: Slots,
 }
 
+/// One run's pool: its threads' numbers not in use, and a permit per thread.
+struct RunThreads {
+    permits: Arc<Semaphore>,
+    free: Mutex<Vec<usize>>,
+}
+
+impl RunThreads {
+    fn new(threads: usize) -> RunThreads {
+        RunThreads {
+            permits: Arc::new(Semaphore::new(threads)),
+            free: Mutex::new((1..=threads).rev().collect()),
+        }
+    }
+
+    /// The lowest free thread number (there is one for every permit).
+    fn take(&self, _permit: &OwnedSemaphorePermit) -> usize {
+        let mut free = self.free.lock().expect("pool numbers lock poisoned");
+        free.sort_unstable_by(|a, b| b.cmp(a));
+        free.pop().expect("a free thread for every permit")
+    }
+
+    fn give_back(&self, n: usize) {
+        self.free
+            .lock()
+            .expect("pool numbers lock poisoned")
+            .push(n);
+    }
+}
+
 impl BlockingPool {
     pub fn new(threads: usize) -> BlockingPool {
-        let (queue, jobs) = mpsc::sync_channel::<Task>(POOL_QUEUE);
-        let jobs = Arc::new(Mutex::new(jobs));
-        for n in 1..=threads {
-            let jobs = jobs.clone();
-            thread::Builder::new()
-                .name(format!("blocking-pool-{n}"))
-                .spawn(move || {
-                    loop {
-                        // Held only while taking the next job, never while running it.
-                        let next = jobs.lock().expect("pool queue lock poisoned").recv();
-                        match next {
-                            Ok(task) => task(n),
-                            Err(_) => return,
-                        }
-                    }
-                })
-                .expect("spawn a pool thread");
-        }
         BlockingPool {
-            queue,
+            threads,
+            runs: Arc::default(),
             waiting: Slots::new(POOL_QUEUE, QUEUE_PER_CLIENT, "jobs queued for the pool"),
         }
     }
@@ -87,26 +106,49 @@ impl BlockingPool {
         self.waiting.len()
     }
 
-    /// Runs `f` for `client` on a pool thread (its number is passed in) and waits for it
-    /// without blocking the runtime. Past the client's share, or a full queue, is a 429.
+    /// The pool of `key`'s run, made if no call of it holds one now.
+    fn threads_of(&self, key: String) -> Arc<RunThreads> {
+        let mut runs = self.runs.lock().expect("pools lock poisoned");
+        if let Some(threads) = runs.get(&key).and_then(Weak::upgrade) {
+            return threads;
+        }
+        // Bounded by the calls in flight (each holds a slot): forget the pools none holds.
+        runs.retain(|_, pool| pool.strong_count() > 0);
+        let threads = Arc::new(RunThreads::new(self.threads));
+        runs.insert(key, Arc::downgrade(&threads));
+        threads
+    }
+
+    /// Runs `f` for `client` on one of its run's pool threads (the thread's number is passed
+    /// in), waiting for one to be free, without blocking the runtime. Calls without a run
+    /// share their client's pool. Past the client's share of the queue, or a full queue, is a
+    /// 429.
     pub async fn run<T: Send + 'static>(
         &self,
         client: Option<ClientId>,
+        run: Option<&str>,
         f: impl FnOnce(usize) -> T + Send + 'static,
     ) -> Result<T, AppError> {
         let slot = self.waiting.take(client)?;
+        let key = match (run, client) {
+            (Some(run), _) => format!("run {run}"),
+            (None, Some(client)) => format!("client {client}"),
+            (None, None) => "untraced".to_owned(),
+        };
+        let threads = self.threads_of(key);
+        let permit = Arc::clone(&threads.permits)
+            .acquire_owned()
+            .await
+            .expect("a pool's permits are never closed");
+        let n = threads.take(&permit);
         let (done, result) = oneshot::channel();
-        let task: Task = Box::new(move |n| {
+        // Runs to the end even if the request is gone: the thread is given back after it.
+        tokio::task::spawn_blocking(move || {
             let _ = done.send(f(n));
+            threads.give_back(n);
+            drop(permit);
             drop(slot);
         });
-        // Never full: it holds at most as many as there are slots.
-        self.queue
-            .try_send(task)
-            .map_err(|_| AppError::RateLimited {
-                message: format!("the blocking pool has {POOL_QUEUE} requests waiting already"),
-                retry_after: BUSY_RETRY,
-            })?;
         result
             .await
             .map_err(|_| AppError::Internal("a pool thread died".into()))
@@ -163,10 +205,11 @@ async fn blocking(
     state.job_rate.check(client)?;
     let ms = work_ms(query)?;
     let queued_at = server_now_us();
+    let run = trace.as_ref().map(|ids| ids.run.0.clone());
     let tracer = Tracer::new(&state.trace, trace);
     let (started, thread) = state
         .pool
-        .run(client, move |n| {
+        .run(client, run.as_deref(), move |n| {
             let started = server_now_us();
             tracer.record(|rid| {
                 Hop::new(Kind::Request, "server", "pool", pairing::hop(rid, "pool"))

@@ -67,9 +67,10 @@ pub const PATTERNS: &[Pattern] = &[
         built: true,
         how: "Two choices, one on each side. The client either waits for each call before making the next \
               (synchronous) or fires them all and keeps doing its own work, drawn on its lifeline (asynchronous). \
-              The server's handler either blocks one of the two threads of a small pool for the whole call, so \
-              extra requests queue for a free thread (the grey 'queued' part of the server's bar), or awaits a \
-              timer, freeing its thread, so all calls overlap. Server-Timing reports both phases.",
+              The server's handler either blocks one of the two threads of a small pool (this run's own, so \
+              what queues is your calls, not other visitors') for the whole call, so extra requests queue for \
+              a free thread (the grey 'queued' part of the server's bar), or awaits a timer, freeing its \
+              thread, so all calls overlap. Server-Timing reports both phases.",
         pros: &[
             "Synchronous code is simple to write and reason about: one thing at a time.",
             "Asynchronous clients stay responsive and overlap their waiting.",
