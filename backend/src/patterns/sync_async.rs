@@ -10,7 +10,7 @@
 
 use protocol::ApiError;
 use std::{
-    collections::HashMap,
+    collections::{BTreeSet, HashMap},
     sync::{Arc, Mutex, Weak},
     thread,
     time::Duration,
@@ -66,29 +66,31 @@ pub struct BlockingPool {
 /// One run's pool: its threads' numbers not in use, and a permit per thread.
 struct RunThreads {
     permits: Arc<Semaphore>,
-    free: Mutex<Vec<usize>>,
+    free: Mutex<BTreeSet<usize>>,
 }
 
 impl RunThreads {
     fn new(threads: usize) -> RunThreads {
         RunThreads {
             permits: Arc::new(Semaphore::new(threads)),
-            free: Mutex::new((1..=threads).rev().collect()),
+            free: Mutex::new((1..=threads).collect()),
         }
     }
 
     /// The lowest free thread number (there is one for every permit).
     fn take(&self, _permit: &OwnedSemaphorePermit) -> usize {
-        let mut free = self.free.lock().expect("pool numbers lock poisoned");
-        free.sort_unstable_by(|a, b| b.cmp(a));
-        free.pop().expect("a free thread for every permit")
+        self.free
+            .lock()
+            .expect("pool numbers lock poisoned")
+            .pop_first()
+            .expect("a free thread for every permit")
     }
 
     fn give_back(&self, n: usize) {
         self.free
             .lock()
             .expect("pool numbers lock poisoned")
-            .push(n);
+            .insert(n);
     }
 }
 
