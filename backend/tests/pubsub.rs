@@ -82,6 +82,7 @@ async fn publish(broker: &dyn Broker, room: &str, topic: &str, text: &str) -> u6
             topic,
             text: text.into(),
             publisher: "browser",
+            owner: None,
         })
         .await
         .expect("published")

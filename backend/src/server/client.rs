@@ -24,7 +24,7 @@ use super::origin::RequestedHost;
 /// A client as the per-client limits count it: an IPv4 address, or an IPv6 /64 (one host
 /// usually holds a whole /64, so counting single IPv6 addresses would let it take 2^64 shares).
 /// An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`, a listener on `[::]`) is its IPv4 address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct ClientId(IpAddr);
 
 impl ClientId {

@@ -5,6 +5,7 @@
 use futures_util::future::BoxFuture;
 
 use super::topics::{Refused, Topics};
+use crate::server::client::ClientId;
 
 /// Why a publish did not go through.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -32,6 +33,8 @@ pub struct Publish<'a> {
     pub text: String,
     /// The publisher's lifeline.
     pub publisher: &'a str,
+    /// The client publishing: a room the publish makes counts against its share.
+    pub owner: Option<ClientId>,
 }
 
 /// A publish/subscribe broker engine.

@@ -29,16 +29,17 @@ impl Broker for MemoryBroker {
 
     fn publish<'a>(&'a self, message: Publish<'a>) -> BoxFuture<'a, Result<u64, BrokerError>> {
         Box::pin(async move {
-            let seq = self
-                .topics
-                .publish_here(message.room, message.topic, |seq| Envelope {
-                    room: message.room.to_owned(),
-                    topic: message.topic.to_owned(),
-                    seq,
-                    text: message.text,
-                    publisher: message.publisher.to_owned(),
-                    published_by: self.topics.instance().to_owned(),
-                })?;
+            let seq =
+                self.topics
+                    .publish_here(message.room, message.topic, message.owner, |seq| Envelope {
+                        room: message.room.to_owned(),
+                        topic: message.topic.to_owned(),
+                        seq,
+                        text: message.text,
+                        publisher: message.publisher.to_owned(),
+                        published_by: self.topics.instance().to_owned(),
+                        owner: message.owner,
+                    })?;
             Ok(seq)
         })
     }

@@ -196,6 +196,7 @@ async fn publish(
             topic: &request.topic,
             text: request.text,
             publisher,
+            owner: client,
         })
         .await?;
     record_publish(
@@ -275,6 +276,7 @@ async fn start_ticker(
                     topic: &spec.topic,
                     text,
                     publisher: "ticker",
+                    owner: client,
                 })
                 .await;
             match published {
@@ -479,16 +481,18 @@ async fn subscribe_socket(
     host: origin::RequestedHost,
     Query(query): Query<SubscriberQuery>,
     State(state): State<AppState>,
+    Client(client): Client,
     trace: Option<TraceIds>,
 ) -> Result<Response, AppError> {
     origin::check_upgrade(&headers, &host, &state.config.allowed_origins)?;
     check_name("`as` name", &query.peer)?;
     let room = room_of(query.room.as_deref(), trace.as_ref())?;
-    let subscriber = state
-        .pubsub
-        .broker
-        .topics()
-        .subscriber(&room, &query.peer, trace.clone());
+    let subscriber =
+        state
+            .pubsub
+            .broker
+            .topics()
+            .subscriber_of(client, &room, &query.peer, trace.clone());
     let conversation = SubscriberConversation {
         subscriber,
         prefetch: None,
@@ -517,6 +521,7 @@ async fn subscribe_stream(
     Query(query): Query<SubscriberQuery>,
     headers: HeaderMap,
     State(state): State<AppState>,
+    Client(client): Client,
     trace: Option<TraceIds>,
 ) -> Result<Response, AppError> {
     check_name("`as` name", &query.peer)?;
@@ -553,11 +558,12 @@ async fn subscribe_stream(
         None => None,
     };
     let room = room_of(query.room.as_deref(), trace.as_ref())?;
-    let mut subscriber = state
-        .pubsub
-        .broker
-        .topics()
-        .subscriber(&room, &query.peer, trace.clone());
+    let mut subscriber =
+        state
+            .pubsub
+            .broker
+            .topics()
+            .subscriber_of(client, &room, &query.peer, trace.clone());
     let mut position = Position::default();
     let mut replayed = Vec::new();
     for topic in topics {

@@ -158,7 +158,8 @@ impl Broker for RedisBroker {
 impl RedisBroker {
     async fn publish_now(&self, message: Publish<'_>) -> Result<u64, BrokerError> {
         {
-            self.topics.check(message.room, message.topic)?;
+            self.topics
+                .check(message.room, message.topic, message.owner)?;
             let unavailable = |e: redis::RedisError| BrokerError::Unavailable(e.to_string());
             let mut commands = self.commands.clone();
             let key = format!("{PREFIX}:seq:{}:{}", message.room, message.topic);
@@ -173,6 +174,7 @@ impl RedisBroker {
                 text: message.text,
                 publisher: message.publisher.to_owned(),
                 published_by: self.topics.instance().to_owned(),
+                owner: message.owner,
             };
             let payload = serde_json::to_string(&unnumbered).expect("envelopes serialize");
             let seq: u64 = redis::cmd("EVAL")

@@ -5,6 +5,11 @@
 //! One message is one [`Shared`] delivery for all its subscribers (not a copy each), and each
 //! topic holds its subscribers' queues itself, so a fan-out to thousands costs a reference count
 //! and a queue push per subscriber under the lock, with nothing gathered or looked up.
+//!
+//! Fairness: a room counts against the share of the client that made it ([`ROOM_SHARE`]). Past
+//! its share a client's least recently used room that nobody follows is forgotten; when every
+//! one of its rooms is followed, it is refused. The owner travels with a message through Redis,
+//! so every instance counts a room against the same client.
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap, VecDeque},
@@ -22,12 +27,18 @@ use protocol::{
 use tokio::sync::{mpsc, watch};
 
 use crate::{
+    server::{
+        client::ClientId,
+        expiring::{BUSY_RETRY, CLASS_CLIENTS},
+    },
     trace::TraceIds,
     trace::{Hop, TraceHub, Tracer},
 };
 
 /// Rooms (named, or one per run) kept at once.
 pub const MAX_ROOMS: usize = 1_000;
+/// Rooms one client may have made and still be kept: its share of [`MAX_ROOMS`].
+pub const ROOM_SHARE: usize = MAX_ROOMS / CLASS_CLIENTS;
 /// A topic nobody subscribes to is forgotten (history included) this long after its last message.
 pub const TOPIC_TTL: Duration = Duration::from_secs(10 * 60);
 
@@ -41,6 +52,9 @@ pub struct Envelope {
     pub text: String,
     pub publisher: String,
     pub published_by: String,
+    /// The client that published it: a room it makes counts against that client's share.
+    #[serde(default)]
+    pub owner: Option<ClientId>,
 }
 
 /// The key of a room: a named one other tabs can join, or this run's own.
@@ -110,6 +124,27 @@ struct Slot {
     trace: Option<TraceIds>,
     room: String,
     topics: BTreeSet<String>,
+    /// The client it serves: a room its subscription makes counts against that client.
+    owner: Option<ClientId>,
+}
+
+/// A room: its topics, and the client whose share it counts against (`None`: no client's).
+#[derive(Default)]
+struct Room {
+    owner: Option<ClientId>,
+    topics: HashMap<String, Topic>,
+}
+
+impl Room {
+    /// Nobody follows any of its topics: forgetting it loses only history.
+    fn unfollowed(&self) -> bool {
+        self.topics.values().all(|t| t.subscribers.is_empty())
+    }
+
+    /// When its last message came, or never.
+    fn touched(&self) -> Option<Instant> {
+        self.topics.values().filter_map(|t| t.touched).max()
+    }
 }
 
 #[derive(Default)]
@@ -130,7 +165,7 @@ impl Topic {
 }
 
 struct Inner {
-    rooms: HashMap<String, HashMap<String, Topic>>,
+    rooms: HashMap<String, Room>,
     slots: HashMap<u64, Slot>,
     next_id: u64,
     /// How long a topic without subscribers keeps its history ([`TOPIC_TTL`] unless
@@ -153,22 +188,66 @@ impl Inner {
     /// Forgets expired topics and the rooms left empty.
     fn prune(&mut self) {
         let ttl = self.ttl;
-        self.rooms.retain(|_, topics| {
-            topics.retain(|_, t| !t.expired(ttl));
-            !topics.is_empty()
+        self.rooms.retain(|_, room| {
+            room.topics.retain(|_, t| !t.expired(ttl));
+            !room.topics.is_empty()
         });
     }
 
-    /// The topic, made if need be within the bounds (expired topics and empty rooms go first).
-    fn topic(&mut self, room: &str, topic: &str) -> Result<&mut Topic, Refused> {
+    /// Makes room for one more room of `owner`: past its share, its least recently used room
+    /// that nobody follows is forgotten, or it is refused when it follows all of them.
+    fn within_share(&mut self, owner: ClientId) -> Result<(), Refused> {
+        let mine = self.rooms.values().filter(|r| r.owner == Some(owner));
+        if mine.count() < ROOM_SHARE {
+            return Ok(());
+        }
+        let oldest = self
+            .rooms
+            .iter()
+            .filter(|(_, r)| r.owner == Some(owner) && r.unfollowed())
+            .min_by_key(|(_, r)| r.touched())
+            .map(|(key, _)| key.clone());
+        match oldest {
+            Some(key) => {
+                self.rooms.remove(&key);
+                Ok(())
+            }
+            None => Err(Refused::Full(format!(
+                "one client may hold {ROOM_SHARE} rooms at once; you follow topics in {ROOM_SHARE}: leave one or retry in {} s",
+                BUSY_RETRY.as_secs()
+            ))),
+        }
+    }
+
+    /// The topic, made if need be within the bounds (expired topics and empty rooms go first);
+    /// a new room counts against `owner`'s share.
+    fn topic(
+        &mut self,
+        room: &str,
+        topic: &str,
+        owner: Option<ClientId>,
+    ) -> Result<&mut Topic, Refused> {
         let ttl = self.ttl;
         if !self.rooms.contains_key(room) {
             self.prune();
+            if let Some(owner) = owner {
+                self.within_share(owner)?;
+            }
             if self.rooms.len() >= MAX_ROOMS {
-                return Err(Refused::Full(format!("{MAX_ROOMS} rooms are open already")));
+                return Err(Refused::Full(format!(
+                    "{MAX_ROOMS} rooms are open already; retry in {} s",
+                    BUSY_RETRY.as_secs()
+                )));
             }
         }
-        let topics = self.rooms.entry(room.to_owned()).or_default();
+        let topics = &mut self
+            .rooms
+            .entry(room.to_owned())
+            .or_insert_with(|| Room {
+                owner,
+                topics: HashMap::new(),
+            })
+            .topics;
         if !topics.contains_key(topic) {
             topics.retain(|_, t| !t.expired(ttl));
             if topics.len() >= MAX_TOPICS_PER_ROOM {
@@ -182,9 +261,9 @@ impl Inner {
 
     fn remove(&mut self, id: u64) -> Option<Slot> {
         let slot = self.slots.remove(&id)?;
-        if let Some(topics) = self.rooms.get_mut(&slot.room) {
+        if let Some(room) = self.rooms.get_mut(&slot.room) {
             for name in &slot.topics {
-                if let Some(t) = topics.get_mut(name) {
+                if let Some(t) = room.topics.get_mut(name) {
                     t.subscribers.remove(&id);
                 }
             }
@@ -288,7 +367,7 @@ impl Topics {
     /// Rooms and topics kept now.
     pub fn rooms_and_topics(&self) -> (usize, usize) {
         let inner = self.lock();
-        let topics = inner.rooms.values().map(HashMap::len).sum();
+        let topics = inner.rooms.values().map(|r| r.topics.len()).sum();
         (inner.rooms.len(), topics)
     }
 
@@ -304,8 +383,21 @@ impl Topics {
         self.inner.lock().expect("topics lock poisoned")
     }
 
-    /// A new subscriber in `room` (a key from [`room_key`]), subscribed to nothing yet.
+    /// A new subscriber in `room` (a key from [`room_key`]), subscribed to nothing yet, that
+    /// counts against no client's share.
     pub fn subscriber(&self, room: &str, name: &str, trace: Option<TraceIds>) -> Subscriber {
+        self.subscriber_of(None, room, name, trace)
+    }
+
+    /// A new subscriber of `owner` in `room`: if its subscriptions make the room, the room
+    /// counts against `owner`'s share.
+    pub fn subscriber_of(
+        &self,
+        owner: Option<ClientId>,
+        room: &str,
+        name: &str,
+        trace: Option<TraceIds>,
+    ) -> Subscriber {
         let (queue_tx, queue) = mpsc::channel(SUBSCRIBER_QUEUE);
         let (dropped_tx, dropped) = watch::channel(None);
         let mut inner = self.lock();
@@ -320,6 +412,7 @@ impl Topics {
                 trace,
                 room: room.to_owned(),
                 topics: BTreeSet::new(),
+                owner,
             },
         );
         Subscriber {
@@ -337,15 +430,15 @@ impl Topics {
         from: Replay,
     ) -> Result<(Vec<Delivery>, u64), Refused> {
         let mut inner = self.lock();
-        let Some((room, queue)) = inner
+        let Some((room, queue, owner)) = inner
             .slots
             .get(&id)
-            .map(|s| (s.room.clone(), s.queue.clone()))
+            .map(|s| (s.room.clone(), s.queue.clone(), s.owner))
         else {
             return Err(Refused::Full("this subscriber was dropped".into()));
         };
         let instance = self.instance.to_string();
-        let t = inner.topic(&room, topic)?;
+        let t = inner.topic(&room, topic, owner)?;
         if !t.subscribers.contains_key(&id) && t.subscribers.len() >= self.subscriber_limit {
             return Err(Refused::Full(format!(
                 "a topic has at most {} subscribers",
@@ -382,7 +475,11 @@ impl Topics {
         };
         slot.topics.remove(topic);
         let room = slot.room.clone();
-        if let Some(t) = inner.rooms.get_mut(&room).and_then(|r| r.get_mut(topic)) {
+        if let Some(t) = inner
+            .rooms
+            .get_mut(&room)
+            .and_then(|r| r.topics.get_mut(topic))
+        {
             t.subscribers.remove(&id);
         }
     }
@@ -395,19 +492,20 @@ impl Topics {
         &self,
         room: &str,
         topic: &str,
+        owner: Option<ClientId>,
         envelope: impl FnOnce(u64) -> Envelope,
     ) -> Result<u64, Refused> {
         let mut inner = self.lock();
-        let t = inner.topic(room, topic)?;
+        let t = inner.topic(room, topic, owner)?;
         t.last_seq += 1;
         let seq = t.last_seq;
         self.fan_out_locked(&mut inner, &envelope(seq));
         Ok(seq)
     }
 
-    /// Checks that a publish to `topic` fits the bounds, without numbering it.
-    pub fn check(&self, room: &str, topic: &str) -> Result<(), Refused> {
-        self.lock().topic(room, topic).map(|_| ())
+    /// Checks that a publish to `topic` by `owner` fits the bounds, without numbering it.
+    pub fn check(&self, room: &str, topic: &str, owner: Option<ClientId>) -> Result<(), Refused> {
+        self.lock().topic(room, topic, owner).map(|_| ())
     }
 
     /// Hands `envelope` to every local subscriber of its topic and keeps it in the history.
@@ -427,7 +525,7 @@ impl Topics {
             delivered_by: self.instance.to_string(),
             replayed: false,
         }));
-        let Ok(t) = inner.topic(&envelope.room, &envelope.topic) else {
+        let Ok(t) = inner.topic(&envelope.room, &envelope.topic, envelope.owner) else {
             return 0;
         };
         t.last_seq = t.last_seq.max(envelope.seq);
@@ -501,6 +599,74 @@ mod tests {
             topics.rooms_and_topics(),
             (0, 0),
             "nobody follows it: forgotten"
+        );
+    }
+
+    fn client(last: u8) -> Option<ClientId> {
+        Some(ClientId::of(std::net::IpAddr::from([127, 0, 0, last])))
+    }
+
+    #[test]
+    fn a_client_past_its_share_of_rooms_loses_its_own_unfollowed_ones_first() {
+        let topics = Topics::new(TraceHub::default(), "main");
+        let (abuser, learner) = (client(2), client(10));
+        let learners_room = topics.subscriber_of(learner, "run:learner", "client-1", None);
+        learners_room.subscribe("news", 0).unwrap();
+        // The abuser publishes into more rooms than its share: its oldest unfollowed ones go.
+        for n in 0..ROOM_SHARE * 3 {
+            let room = format!("run:{n}");
+            topics
+                .publish_here(&room, "t", abuser, |seq| Envelope {
+                    room: room.clone(),
+                    topic: "t".into(),
+                    seq,
+                    text: "x".into(),
+                    publisher: "p".into(),
+                    published_by: "main".into(),
+                    owner: abuser,
+                })
+                .unwrap();
+        }
+        assert_eq!(topics.rooms_and_topics().0, ROOM_SHARE + 1);
+        // Rooms it follows are kept: past its share in followed rooms it is refused.
+        let held: Vec<_> = (0..ROOM_SHARE)
+            .map(|n| {
+                let s = topics.subscriber_of(abuser, &format!("run:held{n}"), "c", None);
+                s.subscribe("t", 0).unwrap();
+                s
+            })
+            .collect();
+        let one_more = topics.subscriber_of(abuser, "run:one-more", "c", None);
+        let Err(Refused::Full(why)) = one_more.subscribe("t", 0) else {
+            panic!("a client following topics in its whole share was let in");
+        };
+        assert!(why.contains("one client may hold"), "{why}");
+        // The learner's room stood through it all, and a new one is still theirs to make.
+        assert_eq!(learners_room.subscribe("news", 0), Ok(vec![]));
+        let another = topics.subscriber_of(learner, "run:learner-2", "client-1", None);
+        assert!(another.subscribe("news", 0).is_ok());
+        drop(held);
+    }
+
+    #[test]
+    fn an_envelope_carries_its_owner_through_redis() {
+        let envelope = Envelope {
+            room: "run:r".into(),
+            topic: "t".into(),
+            seq: 3,
+            text: "x".into(),
+            publisher: "p".into(),
+            published_by: "a".into(),
+            owner: client(7),
+        };
+        let json = serde_json::to_string(&envelope).unwrap();
+        assert_eq!(serde_json::from_str::<Envelope>(&json).unwrap(), envelope);
+        let older = json.replace(",\"owner\":\"127.0.0.7\"", "");
+        assert_ne!(older, json, "{json}");
+        assert_eq!(
+            serde_json::from_str::<Envelope>(&older).unwrap().owner,
+            None,
+            "an instance without owners still reads it"
         );
     }
 }
