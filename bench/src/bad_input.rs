@@ -32,6 +32,9 @@ pub enum Probe {
         origin: Option<&'static str>,
         steps: Vec<WsStep>,
     },
+    /// These bytes, as they are, on a connection of their own: a request hyper cannot parse,
+    /// whose whole answer is read until the server closes.
+    RawHead(String),
     /// Up to `hold` connections opened from this client and held, idle: the ones over the
     /// server's per-client cap must each be answered at once with a status and closed.
     HeldConnections { hold: usize },
@@ -426,6 +429,30 @@ pub fn cases() -> Vec<Case> {
             "one client may hold 4 running tickers at once",
         ),
     ]);
+    let raw = |input: &str, head: String, expect: u16| Case {
+        endpoint: "any path (refused before routing)",
+        input: input.into(),
+        probe: Probe::RawHead(head),
+        expect: Expect::Status(expect),
+    };
+    let lines: String = (0..101).map(|n| format!("x-h{n}: 1\r\n")).collect();
+    c.extend([
+        raw(
+            "101 header lines (at most 100)",
+            format!("GET /api/health HTTP/1.1\r\nhost: x\r\n{lines}\r\n"),
+            431,
+        ),
+        raw(
+            "a malformed method (`G@T`)",
+            "G@T /api/health HTTP/1.1\r\nhost: x\r\n\r\n".into(),
+            400,
+        ),
+        raw(
+            "a header line without a colon",
+            "GET /api/health HTTP/1.1\r\nhost: x\r\nno colon here\r\n\r\n".into(),
+            400,
+        ),
+    ]);
     c.push(Case {
         endpoint: "every WebSocket and stream endpoint",
         input: "too many connections from one client".into(),
@@ -600,6 +627,27 @@ async fn run_http(
     })
 }
 
+/// Sends `head` on a connection of its own and reads the answer until the server closes.
+async fn run_raw(base: &str, head: &str, expect: u16) -> anyhow::Result<Outcome> {
+    use tokio::io::AsyncReadExt;
+    let mut tcp = tokio::net::TcpStream::connect(base.trim_start_matches("http://")).await?;
+    tcp.write_all(head.as_bytes()).await?;
+    let mut answer = String::new();
+    tcp.read_to_string(&mut answer).await?;
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let status = head
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|rest| rest.get(..3))
+        .unwrap_or("none");
+    let json = head
+        .to_ascii_lowercase()
+        .contains("content-type: application/json");
+    Ok(Outcome {
+        ok: status == expect.to_string() && json && is_json_error(body),
+        got: format!("{status} {}", short(body)),
+    })
+}
+
 /// Opens `hold` connections from this client, asks `/api/health` on each and keeps them open
 /// (keep-alive); then reads each one's answer. Passes when the first was answered 200 and the
 /// ones over the cap `expect` with a JSON error body.
@@ -764,6 +812,9 @@ pub async fn run(client: &reqwest::Client, base: &str, case: &Case) -> Outcome {
         (Probe::Http(probe), Expect::Status(code)) => {
             tokio::time::timeout(CASE_TIMEOUT, run_http(client, base, probe, code)).await
         }
+        (Probe::RawHead(head), Expect::Status(code)) => {
+            tokio::time::timeout(CASE_TIMEOUT, run_raw(base, head, code)).await
+        }
         (
             Probe::Ws {
                 path,
@@ -781,7 +832,13 @@ pub async fn run(client: &reqwest::Client, base: &str, case: &Case) -> Outcome {
         (probe @ Probe::UntilRefused { .. }, Expect::Status(code)) => {
             tokio::time::timeout(CASE_TIMEOUT, run_until_refused(client, base, probe, code)).await
         }
-        (Probe::Http(_) | Probe::HeldConnections { .. } | Probe::UntilRefused { .. }, expect) => {
+        (
+            Probe::Http(_)
+            | Probe::RawHead(_)
+            | Probe::HeldConnections { .. }
+            | Probe::UntilRefused { .. },
+            expect,
+        ) => {
             return Outcome {
                 ok: false,
                 got: format!("this kind of case cannot expect {expect}"),

@@ -21,8 +21,9 @@
 //!   one a half-sent head held its connection forever). hyper starts it whenever it waits for a
 //!   head, so it is also the keep-alive idle timeout: a kept-alive connection that sends no next
 //!   request is closed after it;
-//! - the head's size: at most [`MAX_HEAD_BYTES`], or it is answered `431` and the connection
-//!   closed; hyper's read buffer is capped at [`MAX_BUF_SIZE`] (its default is about 400 KiB);
+//! - the head's size: at most [`MAX_HEAD_BYTES`], or it is answered `431` (a JSON error, as
+//!   every parse error hyper answers by itself: [`crate::server::parse_errors`]) and the
+//!   connection closed; hyper's read buffer is capped at [`MAX_BUF_SIZE`] (its default is about 400 KiB);
 //! - the request body: each request's body fails once no byte has come for
 //!   `request_body_timeout` (tower-http's `TimeoutBody`); the handler reading it answers with its
 //!   error and hyper closes the connection, whose body was not read to the end;
@@ -48,7 +49,7 @@ use tokio::sync::watch;
 use tower::ServiceExt;
 use tower_http::timeout::TimeoutBody;
 
-use crate::server::{limits::Limits, write_deadline::WriteDeadline};
+use crate::server::{limits::Limits, parse_errors::JsonParseErrors, write_deadline::WriteDeadline};
 
 /// The largest request head (request line and headers) served; a bigger one is answered
 /// `431 Request Header Fields Too Large` and the connection closed. Browsers send 1–2 KiB of
@@ -142,12 +143,13 @@ where
             });
         let service = TowerToHyperService::new(service);
         let h2_chosen = speaks_h2(&io);
-        let io = TokioIo::new(WriteDeadline::new(io, write_timeout));
+        let io = WriteDeadline::new(io, write_timeout);
         let (stop, done) = (stop_rx.clone(), done_rx.clone());
         if h2_chosen {
-            let connection = h2.serve_connection(io, service);
+            let connection = h2.serve_connection(TokioIo::new(io), service);
             tokio::spawn(run(connection, |c| c.graceful_shutdown(), stop, done, peer));
         } else {
+            let io = TokioIo::new(JsonParseErrors::new(io));
             let connection = h1.serve_connection(io, service).with_upgrades();
             tokio::spawn(run(connection, |c| c.graceful_shutdown(), stop, done, peer));
         }

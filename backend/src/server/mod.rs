@@ -2,7 +2,7 @@
 //! optional TLS listener), who each request's client is (behind trusted proxies too), each
 //! client's connections and rates, the bounds the command line sets, security headers, the
 //! `Origin` check and the refusal of cross-site API requests, WebSocket bounds and close codes,
-//! the built frontend, the `X-Instance` header, the benchmarks' bare route, graceful shutdown, and the expiring map every
+//! hyper's parse errors as JSON, the built frontend, the `X-Instance` header, the benchmarks' bare route, graceful shutdown, and the expiring map every
 //! store is made of.
 //!
 //! May import: `crate::error`, `crate::AppState` (for handlers' state). Nothing from the trace,
@@ -17,6 +17,7 @@ pub(crate) mod http1;
 pub(crate) mod instance;
 pub mod limits;
 pub(crate) mod origin;
+pub(crate) mod parse_errors;
 pub mod rate_limit;
 pub(crate) mod security;
 pub mod shutdown;
