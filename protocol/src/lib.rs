@@ -27,6 +27,7 @@ pub mod multiplexing;
 pub mod pairing;
 pub mod pubsub;
 pub mod push;
+pub mod rest_graphql;
 pub mod sidecar;
 pub mod stateful_stateless;
 pub mod sync_async;

@@ -10,6 +10,7 @@ pub(crate) mod multiplexing;
 pub mod pubsub;
 pub(crate) mod push;
 pub(crate) mod request_response;
+pub(crate) mod rest_graphql;
 pub(crate) mod short_polling;
 pub(crate) mod sidecar;
 pub(crate) mod sse;
@@ -36,4 +37,5 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .merge(stateful_stateless::router())
         .merge(sidecar::router())
         .merge(multiplexing::router())
+        .merge(rest_graphql::router())
 }
