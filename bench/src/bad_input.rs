@@ -400,6 +400,21 @@ pub fn cases() -> Vec<Case> {
         get("GET /api/mux/proxy", "via=h1 without pool", "/api/mux/proxy?n=1&via=h1&item_ms=0", 422),
         get("GET /api/mux/slow", "no run/rid", "/api/mux/slow?ms=1", 400),
         get("GET /api/mux/slow", "ms=-1", "/api/mux/slow?ms=-1&run=bad-input&rid=1", 422),
+        get("GET /api/rest/users/{id}", "id not a number", "/api/rest/users/abc", 400),
+        get("GET /api/rest/users/{id}", "no such user (41)", "/api/rest/users/41", 404),
+        get("GET /api/rest/users/{id}", "rtt_ms=99999 (at most 2000)", "/api/rest/users/1?rtt_ms=99999", 422),
+        get("GET /api/rest/users/{id}/posts", "limit=0", "/api/rest/users/1/posts?limit=0", 422),
+        get("GET /api/rest/users/{id}/posts", "limit=x", "/api/rest/users/1/posts?limit=x", 422),
+        get("GET /api/rest/posts/{id}/comments", "no such post (0)", "/api/rest/posts/0/comments", 404),
+        json("POST /api/graphql", "malformed JSON", "POST", "/api/graphql", "{\"query\":", 400),
+        http("POST /api/graphql", "no Content-Type", "POST", "/api/graphql", None, r#"{"query":"{ user(id: 1) { name } }"}"#, 415),
+        json("POST /api/graphql", "query of the wrong type", "POST", "/api/graphql", r#"{"query":5}"#, 422),
+        json("POST /api/graphql", "a query that does not parse", "POST", "/api/graphql", r#"{"query":"{ user(id: 1) { name "}"#, 400),
+        json("POST /api/graphql", "an unknown field", "POST", "/api/graphql", r#"{"query":"{ user(id: 1) { password } }"}"#, 400),
+        json("POST /api/graphql", "a query nested 7 deep (at most 6)", "POST", "/api/graphql",
+            r#"{"query":"{ user(id: 1) { posts { commenters { posts { commenters { posts { title } } } } } } }"}"#, 400),
+        json("POST /api/graphql", "a user that does not exist", "POST", "/api/graphql", r#"{"query":"{ user(id: 0) { name } }"}"#, 400),
+        json("POST /api/graphql", "a query over 8 KiB", "POST", "/api/graphql", &format!(r#"{{"query":"{}"}}"#, " ".repeat(9000)), 413),
     ]);
     // Shares last: what they fill stays filled for this client.
     c.extend([

@@ -8,6 +8,7 @@ pub(crate) mod multiplexing;
 pub(crate) mod pubsub;
 pub(crate) mod push;
 pub(crate) mod request_response;
+pub(crate) mod rest_graphql;
 pub(crate) mod short_polling;
 pub(crate) mod sidecar;
 pub(crate) mod sse;

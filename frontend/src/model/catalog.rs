@@ -276,6 +276,35 @@ pub const PATTERNS: &[Pattern] = &[
         used_in: "Service meshes (Istio and Linkerd with Envoy or linkerd2-proxy), Dapr, log and metrics agents beside containers in a Kubernetes pod.",
     },
     Pattern {
+        slug: "rest-graphql",
+        title: "REST vs GraphQL",
+        summary: "One screen's data as many REST calls, each answering a whole resource, versus one GraphQL query answering exactly the fields asked for.",
+        built: true,
+        how: "The screen: a user, their newest posts, each post's comment count and who commented. The REST lane \
+              makes the calls a REST client makes: GET /api/rest/users/{id} and /users/{id}/posts at once, then \
+              /posts/{id}/comments for every post, then /users/{id} for every commenter not yet known; each answer \
+              carries every field of its resource (open one in the inspector: email, bio, likes... that the screen \
+              never shows). The GraphQL lane sends one POST /api/graphql with the screen's query to a real GraphQL \
+              server (async-graphql). Its resolvers load the data, drawn on the db lifeline: one load per post and \
+              per commenter (the N+1 problem, now inside the server), or, batched, one load per level through \
+              DataLoaders. Each load takes 4 ms, one at a time per request as over one database connection. The \
+              added round trip is held by the server before each answer (the link phase in its Server-Timing), \
+              standing in for a distant server: raise it to see what every extra round trip in a row costs.",
+        pros: &[
+            "GraphQL: one round trip fills a whole screen, however many resources it touches.",
+            "GraphQL: the client names the fields it needs; nothing more crosses the wire.",
+            "REST: each URL is a resource that HTTP caches, CDNs and browsers understand and cache.",
+            "REST: simple servers, simple tools (curl, the Network tab), one query shape per endpoint.",
+        ],
+        cons: &[
+            "REST: a screen that joins resources takes many requests, and round trips in a row on a slow link.",
+            "REST: every answer carries the whole resource: bytes the screen never shows.",
+            "GraphQL: the N+1 moves into the server; it needs batching (DataLoader) to stay cheap.",
+            "GraphQL: one POST per query defeats HTTP caching, and a query's cost must be bounded (depth, complexity).",
+        ],
+        used_in: "REST: most public web APIs (GitHub's v3, Stripe, S3). GraphQL: GitHub's v4 API, Shopify, Facebook's apps, mobile clients on slow links.",
+    },
+    Pattern {
         slug: "compare",
         title: "All notification patterns side by side",
         summary: "One job through short polling, long polling, SSE and WebSocket at once, with measured costs.",
@@ -324,6 +353,6 @@ mod tests {
                 );
             }
         }
-        assert_eq!(PATTERNS.len(), 12);
+        assert_eq!(PATTERNS.len(), 13);
     }
 }

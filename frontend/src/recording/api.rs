@@ -8,6 +8,7 @@ use protocol::{
     echo::{self, EchoReply, Format},
     job::{JobCreated, JobId, JobSpec, JobUpdate, LongPollAnswer},
     multiplexing::{ProxyReport, SlowAnswer},
+    rest_graphql::{GraphqlRequest, SCREEN_QUERY, ScreenAnswer},
     sidecar::{SidecarInfo, SidecarSpec},
     stateful_stateless::{ClusterInfo, ClusterSpec, Login},
     trace::{Actor, Detail, Header, Kind, Message, Phase, RunId, Transport},
@@ -583,6 +584,31 @@ pub async fn sidecar_stop(rec: Recorder) -> Result<protocol::Stopped, String> {
         None,
     )
     .await
+}
+
+/// `GET` of one REST resource (`/api/rest/…`, its query included), decoded.
+pub async fn rest_get<T: serde::de::DeserializeOwned>(
+    rec: Recorder,
+    path: &str,
+) -> Result<T, String> {
+    traced_json(rec, Outgoing::bodiless(Method::GET, path), None).await
+}
+
+/// `POST /api/graphql` with the screen's query for `user`'s newest `posts`; `query` is the
+/// link's (`rtt_ms=…&batch=…`).
+pub async fn graphql_screen(
+    rec: Recorder,
+    query: &str,
+    user: u32,
+    posts: u32,
+) -> Result<ScreenAnswer, String> {
+    let path = format!("/api/graphql?{query}");
+    let request = GraphqlRequest {
+        query: SCREEN_QUERY.to_owned(),
+        variables: Some(serde_json::json!({ "user": user, "posts": posts })),
+        operation_name: None,
+    };
+    traced_json(rec, json_body(Method::POST, &path, &request)?, None).await
 }
 
 /// The run whose server-side actors are up, kept outside the reactive system so the page's

@@ -165,7 +165,7 @@ pub static DATA: LazyLock<Data> = LazyLock::new(|| {
         .map(|id| {
             let i = (id - 1) as usize;
             let topic = TOPICS[(i * 7) % TOPICS.len()];
-            let title = TEMPLATES[i % TEMPLATES.len()].replace("{}", topic);
+            let title = capitalized(&TEMPLATES[i % TEMPLATES.len()].replace("{}", topic));
             Post {
                 id,
                 user_id: (id - 1) / POSTS_PER_USER + 1,
@@ -307,6 +307,15 @@ impl Db {
         })
         .await
     }
+}
+
+/// `text` with its first letter in upper case.
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 /// `1, 2, 3`.
