@@ -210,32 +210,29 @@ async fn an_over_size_request_head_is_refused() {
     }
     // 101 short header lines (hyper takes 100) are read whole before the answer, which
     // always arrives.
-    let mut tcp = TcpStream::connect(server.addr).await.unwrap();
     let lines: String = (0..101).map(|n| format!("x-h{n}: 1\r\n")).collect();
-    tcp.write_all(format!("GET /api/health HTTP/1.1\r\nhost: test\r\n{lines}\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut got = String::new();
-    tokio::time::timeout(PATIENCE, tcp.read_to_string(&mut got))
-        .await
-        .expect("answered and closed")
-        .unwrap();
+    let head = format!("GET /api/health HTTP/1.1\r\nhost: test\r\n{lines}\r\n");
+    let got = answer_to(&server, head.as_bytes()).await;
     assert_json_refusal(&got, "HTTP/1.1 431", "100 header lines");
 }
 
 #[tokio::test]
 async fn a_malformed_request_line_gets_a_json_400() {
     let server = start(Limits::default()).await;
+    let got = answer_to(&server, b"G@T /api/health HTTP/1.1\r\nhost: test\r\n\r\n").await;
+    assert_json_refusal(&got, "HTTP/1.1 400", "malformed");
+}
+
+/// What the server answers to `bytes` sent on a connection of their own, read until it closes.
+async fn answer_to(server: &common::TestServer, bytes: &[u8]) -> String {
     let mut tcp = TcpStream::connect(server.addr).await.unwrap();
-    tcp.write_all(b"G@T /api/health HTTP/1.1\r\nhost: test\r\n\r\n")
-        .await
-        .unwrap();
+    tcp.write_all(bytes).await.unwrap();
     let mut got = String::new();
     tokio::time::timeout(PATIENCE, tcp.read_to_string(&mut got))
         .await
         .expect("answered and closed")
         .unwrap();
-    assert_json_refusal(&got, "HTTP/1.1 400", "malformed");
+    got
 }
 
 /// `got` is a whole answer with `status_line`, a JSON error whose text has `reason`.
