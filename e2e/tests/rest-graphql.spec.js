@@ -113,3 +113,22 @@ test('a user that does not exist is a 404 the page reports', async ({ page }) =>
   const drawn = await drawnMessages(page);
   expect(drawn.some((m) => m.kind === 'response' && m.label.startsWith('404'))).toBe(true);
 });
+
+test('an exported run imports back with the same diagram and the same cost table, offline', async ({ page }) => {
+  await run(page, 'lanes=both&user=5&posts=3&rtt_ms=0&batch=true');
+  const before = await drawnMessages(page);
+  const costs = await page.getByTestId('lane-costs').innerText();
+  const [json] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-json').click()]);
+  expect(json.suggestedFilename()).toBe('patternscope-rest-graphql.json');
+
+  await page.reload();
+  await expect(page.locator('[data-testid=message]')).toHaveCount(0);
+  const sent = [];
+  page.on('request', (r) => r.url().includes('/api/') && !r.url().includes('/api/trace/ws') && sent.push(r.url()));
+  await page.getByTestId('import-json').setInputFiles(await json.path());
+  await expect(page.locator('[data-testid=message]')).toHaveCount(before.length);
+  expect(await drawnMessages(page)).toEqual(before);
+  // The table is measured from the trace, so the imported run shows the same figures.
+  await expect.poll(() => page.getByTestId('lane-costs').innerText()).toBe(costs);
+  expect(sent).toEqual([]);
+});
