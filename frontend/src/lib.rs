@@ -70,6 +70,7 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=|| view! { <NotFound/> }>
                     <Route path=path!("/") view=Index/>
                     <Route path=path!("/demo/:slug") view=DemoRoute/>
+                    <Route path=path!("/har") view=views::har_page::HarPage/>
                 </Routes>
             </main>
         </Router>
@@ -102,6 +103,11 @@ fn Index() -> impl IntoView {
                     })
                     .collect_view()}
             </ul>
+            <p class="har-link">
+                "Your own app's traffic: "
+                <a href="/har" data-testid="har-link">"draw a HAR file"</a>
+                " saved from any site's Network tab, with the same diagram, waterfall and inspector."
+            </p>
         </section>
     }
 }

@@ -10,6 +10,7 @@
 pub(crate) mod catalog;
 pub(crate) mod export;
 pub(crate) mod format;
+pub(crate) mod har;
 pub(crate) mod labels;
 pub(crate) mod layout;
 pub(crate) mod merge;

@@ -11,3 +11,13 @@ pub const STALLED: &str = "stalled";
 pub const WAITING: &str = "waiting for first byte";
 pub const DOWNLOAD: &str = "download";
 pub const BROWSER_PHASES: [&str; 5] = [QUEUED, CONNECTING, STALLED, WAITING, DOWNLOAD];
+
+/// The phases a HAR file gives each exchange, in order (see [`super::har`]).
+pub const HAR_PHASES: [&str; 7] = [
+    "blocked", "dns", "connect", "tls", "send", "wait", "receive",
+];
+
+/// Whether the waterfall draws a phase of this name as the browser's.
+pub fn is_browser_phase(name: &str) -> bool {
+    BROWSER_PHASES.contains(&name) || HAR_PHASES.contains(&name)
+}

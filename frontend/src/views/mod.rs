@@ -1,11 +1,12 @@
 //! The views: what the reader sees and works. The frame every demo shares, the trace view (its
-//! toolbar, playback, sequence diagram, inspector and waterfall), the job controls and the
+//! toolbar, playback, sequence diagram, inspector and waterfall), the HAR page, the job controls and the
 //! settings kept in the URL.
 //!
 //! May import [`crate::model`] and [`crate::recording`]; never [`crate::demos`].
 
 pub(crate) mod demo_frame;
 mod diagram;
+pub(crate) mod har_page;
 mod inspector;
 pub(crate) mod job_controls;
 mod playback;

@@ -17,7 +17,7 @@ use super::{
 use crate::{
     model::{
         export::{TraceFile, standalone_svg, to_mermaid},
-        layout,
+        har, layout,
         merge::Drawn,
     },
     recording::recorder::Recorder,
@@ -54,7 +54,13 @@ pub fn TraceView(
                 .ok()
                 .and_then(|t| t.as_string())
                 .unwrap_or_default();
-            match TraceFile::from_json(&text) {
+            // A HAR file (the Network tab's "Save all as HAR") draws here too.
+            let read = TraceFile::from_json(&text).or_else(|not_ours| match har::parse(&text) {
+                Ok(file) => Ok(har::to_trace(&file, har::Secrets::Hidden)),
+                Err(e) if e.starts_with(har::NOT_HAR) => Err(not_ours),
+                Err(e) => Err(e),
+            });
+            match read {
                 Ok(saved) => {
                     import_error.set(String::new());
                     selected.set(None);
@@ -153,8 +159,8 @@ pub fn TraceView(
                     }>"Export Mermaid"</button>
                 <button type="button" data-testid="export-svg" disabled=empty on:click=export_svg>"Export SVG"</button>
                 <label class="import">
-                    "Import JSON"
-                    <input type="file" class="visually-hidden" accept=".json,application/json" data-testid="import-json" on:change=import/>
+                    "Import JSON or HAR"
+                    <input type="file" class="visually-hidden" accept=".json,.har,application/json" data-testid="import-json" on:change=import/>
                 </label>
                 <label class="check">
                     <input type="checkbox" data-testid="time-to-scale" prop:checked=move || !compact.get()

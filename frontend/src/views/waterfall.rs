@@ -14,7 +14,7 @@ use crate::model::{
     format::{display_label, human_us, truncate},
     merge::Drawn,
     metrics::is_client,
-    phases::BROWSER_PHASES,
+    phases::{BROWSER_PHASES, HAR_PHASES, is_browser_phase},
 };
 
 /// One HTTP exchange, start to finish, on the browser's clock.
@@ -51,7 +51,7 @@ pub fn rows(trace: &[Drawn]) -> Vec<Row> {
                 .detail
                 .phases
                 .iter()
-                .filter(|p| BROWSER_PHASES.contains(&p.name.as_str()) && p.dur_us > 0)
+                .filter(|p| is_browser_phase(&p.name) && p.dur_us > 0)
                 .cloned()
                 .collect();
             Some(Row {
@@ -112,10 +112,14 @@ pub fn Waterfall(
     view! {
         <Show when=move || all.with(|r| !r.is_empty())>
             <details class="waterfall" data-testid="waterfall" open=open>
-                <summary>"Timing waterfall (Resource Timing + Server-Timing)"</summary>
+                <summary>{move || if std::ptr::eq(legend(&all.read()), &HAR_PHASES) {
+                    "Timing waterfall (the HAR file's timings)"
+                } else {
+                    "Timing waterfall (Resource Timing + Server-Timing)"
+                }}</summary>
                 <div class="waterfall-scroll" tabindex="0" role="region" aria-label="Timing waterfall">{drawing}</div>
                 <div class="legend" aria-label="Waterfall legend">
-                    {BROWSER_PHASES
+                    {move || legend(&all.read())
                         .iter()
                         .map(|p| {
                             let class = format!("swatch wf-{}", p.replace(' ', "-"));
@@ -126,6 +130,20 @@ pub fn Waterfall(
                 </div>
             </details>
         </Show>
+    }
+}
+
+/// The phase names the rows use: a HAR file's, or Resource Timing's.
+fn legend(rows: &[Row]) -> &'static [&'static str] {
+    let from_har = rows.iter().any(|r| {
+        r.browser
+            .iter()
+            .any(|p| HAR_PHASES.contains(&p.name.as_str()))
+    });
+    if from_har {
+        &HAR_PHASES
+    } else {
+        &BROWSER_PHASES
     }
 }
 
