@@ -16,6 +16,7 @@ const os = require('os');
 const path = require('path');
 const { execSync } = require('child_process');
 const { test, expect } = require('@playwright/test');
+const { startFrameCounter, stopFrameCounter, frameStats, writeSection } = require('./measure');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const RESULTS = path.join(ROOT, 'bench', 'RESULTS.md');
@@ -33,55 +34,6 @@ const SUBSCRIBERS = 4;
 const SECONDS = 20;
 // The import timings: runs per trace size (a fresh page each), the median reported.
 const IMPORTS = 5;
-
-/** Frames (requestAnimationFrame callbacks) and message counts (in the trace, in the DOM),
- * recorded in the page; with `follow`, the diagram is scrolled to its newest message every
- * 250 ms. */
-async function startFrameCounter(page, follow = false) {
-  await page.evaluate((follow) => {
-    const rec = { frames: [], counts: [], running: true };
-    window.__bench = rec;
-    const tick = (t) => {
-      if (!rec.running) return;
-      rec.frames.push(t);
-      requestAnimationFrame(tick);
-    };
-    requestAnimationFrame(tick);
-    rec.sampler = setInterval(() => {
-      const svg = document.querySelector('[data-testid=sequence-diagram]');
-      const inDom = document.querySelectorAll('[data-testid=message]');
-      rec.counts.push([performance.now(), Number(svg.dataset.totalMessages), inDom.length]);
-      const box = document.querySelector('.diagram-scroll');
-      if (follow && inDom.length > 0) {
-        const below = inDom[inDom.length - 1].getBoundingClientRect().bottom - box.getBoundingClientRect().bottom;
-        if (below > 0) box.scrollTop += below + 40;
-      }
-    }, 250);
-  }, follow);
-}
-
-async function stopFrameCounter(page) {
-  return page.evaluate(() => {
-    const rec = window.__bench;
-    rec.running = false;
-    clearInterval(rec.sampler);
-    return { frames: rec.frames, counts: rec.counts };
-  });
-}
-
-/** Mean fps over the recording, the worst full 1-second window, and the longest frame. */
-function frameStats(frames) {
-  const span = frames[frames.length - 1] - frames[0];
-  const mean = ((frames.length - 1) * 1000) / span;
-  let worst = Infinity;
-  for (let i = 0, j = 0; i < frames.length && frames[i] + 1000 <= frames[frames.length - 1]; i++) {
-    while (j < frames.length && frames[j] < frames[i] + 1000) j++;
-    worst = Math.min(worst, j - i);
-  }
-  let longest = 0;
-  for (let i = 1; i < frames.length; i++) longest = Math.max(longest, frames[i] - frames[i - 1]);
-  return { mean, worst, longest, seconds: span / 1000 };
-}
 
 /** Imports `file` into a fresh page and times it: from the file input's change event to the
  * whole trace of `expected` messages being counted with the window's `inWindow` messages in the
@@ -136,19 +88,6 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const ms = (x) => `${x.toFixed(1)} ms`;
 const holds = (ok) => (ok ? 'holds' : '**does not hold**');
 
-/** Replaces (or appends) the marked "Page" section of bench/RESULTS.md. */
-function writeSection(body) {
-  const begin = '<!-- page:begin -->';
-  const end = '<!-- page:end -->';
-  const section = `${begin}\n${body.trim()}\n${end}`;
-  const text = fs.existsSync(RESULTS) ? fs.readFileSync(RESULTS, 'utf8') : '# Benchmark results\n';
-  const at = text.indexOf(begin);
-  const out =
-    at >= 0
-      ? text.slice(0, at) + section + text.slice(text.indexOf(end) + end.length)
-      : `${text.trimEnd()}\n\n${section}\n`;
-  fs.writeFileSync(RESULTS, out);
-}
 
 test('the page: bundle size, frame rate while streaming, 1,000-message import', async ({ page }, info) => {
   const load = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
@@ -233,7 +172,7 @@ test('the page: bundle size, frame rate while streaming, 1,000-message import', 
   const chromium = await page.context().browser().version();
   const row = (name, rs, count) =>
     `| ${name} | ${count.total} | ${count.inDom} | ${ms(median(rs.map((r) => r.dom)))} | ${ms(median(rs.map((r) => r.drawn)))} | ${ms(Math.max(...rs.map((r) => r.drawn)))} |`;
-  writeSection(`
+  writeSection('page', `
 ## Page: bundle size, frame rate while streaming, trace import
 
 Command: \`${COMMAND}\` (builds the frontend with \`trunk build --release --offline\` and the release backend, then runs \`e2e/bench/page.bench.js\` in Chromium ${chromium}, headless, through Playwright)

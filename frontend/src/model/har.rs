@@ -821,3 +821,4 @@ mod tests {
         assert_eq!(c.finish(), to_trace(&har, Secrets::Hidden));
     }
 }
+

@@ -70,6 +70,8 @@ pub fn rows(trace: &[Drawn]) -> Vec<Row> {
     out
 }
 
+/// Rows drawn at most.
+pub const MAX_ROWS: usize = 400;
 const WIDTH: f64 = 760.0;
 const LABEL_W: f64 = 230.0;
 const ROW_H: f64 = 22.0;
@@ -85,7 +87,12 @@ pub fn Waterfall(
     /// Unfolded at first.
     open: bool,
 ) -> impl IntoView {
-    let all = Memo::new(move |_| trace.with(rows));
+    // A big trace (a HAR file of thousands of entries) draws its first rows only: every row is
+    // a few SVG elements, and thousands of them froze the page for seconds.
+    let every = Memo::new(move |_| trace.with(rows));
+    let all =
+        Memo::new(move |_| every.with(|r| r.iter().take(MAX_ROWS).cloned().collect::<Vec<_>>()));
+    let more = move || every.with(Vec::len).saturating_sub(MAX_ROWS);
     let end = Memo::new(move |_| {
         all.with(|rows| rows.iter().map(|r| r.end_us).max().unwrap_or(1).max(1))
     });
@@ -118,6 +125,11 @@ pub fn Waterfall(
                     "Timing waterfall (Resource Timing + Server-Timing)"
                 }}</summary>
                 <div class="waterfall-scroll" tabindex="0" role="region" aria-label="Timing waterfall">{drawing}</div>
+                <Show when=move || more() != 0>
+                    <p class="hint" data-testid="waterfall-more">
+                        {move || format!("The first {MAX_ROWS} requests are drawn; {} more are not (filter to see them).", more())}
+                    </p>
+                </Show>
                 <div class="legend" aria-label="Waterfall legend">
                     {move || legend(&all.read())
                         .iter()
