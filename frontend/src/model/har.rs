@@ -821,4 +821,3 @@ mod tests {
         assert_eq!(c.finish(), to_trace(&har, Secrets::Hidden));
     }
 }
-
