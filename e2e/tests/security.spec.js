@@ -5,7 +5,7 @@ const { test, expect } = require('@playwright/test');
 const { waitForRunToFinish } = require('./helpers');
 
 const SLUGS = ['request-response', 'upload', 'sync-async', 'short-polling', 'long-polling', 'sse', 'push',
-  'pubsub', 'multiplexing', 'stateful-stateless', 'sidecar', 'compare'];
+  'pubsub', 'multiplexing', 'stateful-stateless', 'sidecar', 'rest-graphql', 'compare'];
 
 /** Every text field a person can type into, visible and enabled. */
 const TEXT_FIELDS = [
@@ -92,6 +92,9 @@ test('the index and every demo page load under the policy without a violation', 
     await expect(page.getByTestId('sequence-diagram').first()).toBeVisible();
     expect(await violations(), slug).toEqual([]);
   }
+  await page.goto('/har');
+  await expect(page.getByTestId('har-file')).toBeAttached();
+  expect(await violations(), 'har').toEqual([]);
 });
 
 test('demos run under the policy: fetch, event stream, WebSockets, the inspector', async ({ page }) => {
