@@ -30,9 +30,10 @@ lint:
 	$(ENV) cargo fmt --all --check
 	$(ENV) cargo clippy --workspace --all-targets -- -D warnings
 
-# A private Redis on a free port for the Redis broker tests, stopped afterwards even on failure.
+# A private Redis and a private RabbitMQ on free ports for the Redis broker and queue tests,
+# stopped afterwards even on failure.
 unit:
-	$(ENV) bash scripts/with-redis.sh cargo test --workspace
+	$(ENV) bash scripts/with-redis.sh bash scripts/with-rabbitmq.sh cargo test --workspace
 
 # Browser tests against the real backend (built by `unit`), on a free port.
 e2e:

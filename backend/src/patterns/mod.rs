@@ -9,6 +9,7 @@ pub(crate) mod long_polling;
 pub(crate) mod multiplexing;
 pub mod pubsub;
 pub(crate) mod push;
+pub mod queue;
 pub(crate) mod request_response;
 pub(crate) mod short_polling;
 pub(crate) mod sidecar;
@@ -36,4 +37,5 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .merge(stateful_stateless::router())
         .merge(sidecar::router())
         .merge(multiplexing::router())
+        .merge(queue::router())
 }
