@@ -35,10 +35,11 @@ lint:
 unit:
 	$(ENV) bash scripts/with-redis.sh bash scripts/with-rabbitmq.sh cargo test --workspace
 
-# Browser tests against the real backend (built by `unit`), on a free port.
+# Browser tests against the real backend (built by `unit`), on a free port; a private RabbitMQ
+# for the queue demo's second engine.
 e2e:
 	$(ENV) cargo build -p backend
-	$(ENV) bash scripts/e2e.sh
+	$(ENV) bash scripts/with-rabbitmq.sh bash scripts/e2e.sh
 
 # The shipped deploy/nginx.conf (placeholders filled in) with TLS in front of two instances and a
 # private Redis, all on free ports; the browser smoke set (tests tagged @proxy) through it.
