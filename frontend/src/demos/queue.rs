@@ -1,7 +1,7 @@
 //! A queue that pushes: the page publishes jobs; the broker (embedded, or RabbitMQ when the
 //! server offers it) pushes them to competing consumers within their prefetch, they
 //! acknowledge, one can be slow or die mid-job; a puller beside them asks on an interval. The
-//! figures are measured from the drawn trace; the server's own report is shown under them.
+//! figures are measured from the drawn trace; the server's own final counts are shown under them.
 
 use std::collections::HashMap;
 
@@ -12,12 +12,7 @@ use protocol::{
 };
 
 use crate::{
-    model::{
-        catalog,
-        format::human_us,
-        merge::Drawn,
-        metrics::Metric,
-    },
+    model::{catalog, format::human_us, merge::Drawn, metrics::Metric},
     recording::{api, recorder::use_recorder, waiting::pause_while},
     views::{demo_frame::DemoFrame, job_controls::NumberInput, share::url_param},
 };
@@ -25,7 +20,10 @@ use crate::{
 /// The job number in a hop's label (`deliver job #3 · tag 2`).
 pub fn job_of(label: &str) -> Option<u32> {
     let rest = label.split("job #").nth(1)?;
-    rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
 }
 
 fn is_consumer(actor: &Actor) -> bool {
@@ -83,21 +81,37 @@ pub fn queue_metrics(trace: &[Drawn]) -> Vec<Metric> {
     };
     let metric = Metric::count;
     let mut all = vec![
-        metric("published", "jobs published", count(&|d| d.kind == Kind::Publish)),
-        metric("push-requests", "push: consumer requests (basic.consume)", count(&|d| {
-            d.kind == Kind::Connect && is_consumer(&d.from)
-        })),
+        metric(
+            "published",
+            "jobs published",
+            count(&|d| d.kind == Kind::Publish),
+        ),
+        metric(
+            "push-requests",
+            "push: consumer requests (basic.consume)",
+            count(&|d| d.kind == Kind::Connect && is_consumer(&d.from)),
+        ),
         metric("push-deliveries", "push: deliveries", count(&pushed)),
-        metric("redelivered", "push: redelivered", count(&|d| {
-            pushed(d) && d.label.contains("redelivered")
-        })),
-        metric("push-acks", "push: acks", count(&|d| {
-            d.kind == Kind::Response && is_consumer(&d.from)
-        })),
-        metric("pull-polls", "pull: polls (basic.get)", count(&|d| {
-            d.kind == Kind::Request && d.from.0 == "puller"
-        })),
-        metric("empty-polls", "pull: empty polls", count(&|d| got(d) && d.label == "get-empty")),
+        metric(
+            "redelivered",
+            "push: redelivered",
+            count(&|d| pushed(d) && d.label.contains("redelivered")),
+        ),
+        metric(
+            "push-acks",
+            "push: acks",
+            count(&|d| d.kind == Kind::Response && is_consumer(&d.from)),
+        ),
+        metric(
+            "pull-polls",
+            "pull: polls (basic.get)",
+            count(&|d| d.kind == Kind::Request && d.from.0 == "puller"),
+        ),
+        metric(
+            "empty-polls",
+            "pull: empty polls",
+            count(&|d| got(d) && d.label == "get-empty"),
+        ),
         metric("pull-acks", "pull: acks", acked_by("puller")),
     ];
     all.extend(latency_metric(
@@ -211,7 +225,10 @@ pub fn Queue() -> impl IntoView {
         let n = number(jobs, 10).clamp(1, 40);
         let gap = number(gap_ms, 100).min(5_000);
         let live = live.clone();
-        status.set(format!("Declaring the run's queues on {}…", spec.engine.as_str()));
+        status.set(format!(
+            "Declaring the run's queues on {}…",
+            spec.engine.as_str()
+        ));
         spawn_local(async move {
             let started = match api::queue_start(recorder, &spec).await {
                 Ok(started) => started,
@@ -221,7 +238,7 @@ pub fn Queue() -> impl IntoView {
                     return;
                 }
             };
-            *live.lock().expect("run lock poisoned") = Some(run);
+            *live.lock().expect("run lock poisoned") = Some(run.clone());
             status.set(format!(
                 "Publishing {n} jobs to {} and {}…",
                 started.push_queue, started.pull_queue
@@ -236,12 +253,20 @@ pub fn Queue() -> impl IntoView {
                 }
             }
             if running.get_untracked() {
-                status.set("Published; waiting until both lanes have acknowledged every job…".into());
-                match api::queue_report(recorder, 15_000).await {
+                status
+                    .set("Published; waiting until both lanes have acknowledged every job…".into());
+                if let Err(e) = api::queue_report(recorder, 15_000).await {
+                    status.set(format!("Report failed: {e}"));
+                }
+            }
+            if live.lock().expect("run lock poisoned").take().is_some() {
+                // The stop answers the final counts: the consumers and the puller have ended.
+                match api::queue_stop(recorder).await {
                     Ok(r) => {
                         status.set(format!(
-                            "{} jobs: pushed {} deliveries ({} redelivered) with {} requests; pulled with {} polls, {} of them empty.",
+                            "{} jobs{}: pushed {} deliveries ({} redelivered) with {} requests; pulled with {} polls, {} of them empty.",
                             r.published,
+                            if r.done { "" } else { " (not all done)" },
                             r.push.deliveries,
                             r.push.redelivered,
                             r.push.requests,
@@ -250,11 +275,12 @@ pub fn Queue() -> impl IntoView {
                         ));
                         report.set(Some(r));
                     }
-                    Err(e) => status.set(format!("Report failed: {e}")),
+                    // Stopped by hand: the recorder has ended the run, so the stop goes unrecorded.
+                    Err(_) if !running.get_untracked() => {
+                        api::release_quietly("/api/queue/run", run);
+                    }
+                    Err(e) => status.set(format!("Stop failed: {e}")),
                 }
-            }
-            if live.lock().expect("run lock poisoned").take().is_some() {
-                let _ = api::queue_stop(recorder).await;
             }
             recorder.finish_run();
         });
@@ -303,7 +329,10 @@ mod tests {
     #[test]
     fn a_labels_job_number_is_found() {
         assert_eq!(job_of("deliver job #12 · tag 3 · redelivered"), Some(12));
-        assert_eq!(job_of("killed mid job #4: channel closed, 2 unacked"), Some(4));
+        assert_eq!(
+            job_of("killed mid job #4: channel closed, 2 unacked"),
+            Some(4)
+        );
         assert_eq!(job_of("get-empty"), None);
     }
 }

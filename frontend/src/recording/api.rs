@@ -681,8 +681,8 @@ pub async fn queue_report(
     traced_json(rec, Outgoing::bodiless(Method::GET, &path), None).await
 }
 
-/// `DELETE /api/queue/run`: stops the run's consumers and deletes its queues.
-pub async fn queue_stop(rec: Recorder) -> Result<protocol::Stopped, String> {
+/// `DELETE /api/queue/run`: stops the run's consumers and deletes its queues; the final counts.
+pub async fn queue_stop(rec: Recorder) -> Result<protocol::queue::QueueReport, String> {
     traced_json(
         rec,
         Outgoing::bodiless(Method::DELETE, "/api/queue/run"),

@@ -13,7 +13,7 @@ use std::{
 use protocol::{
     pairing,
     queue::{ConsumerCount, LaneReport, QueueReport, SLOW_FACTOR},
-    trace::Kind,
+    trace::{Detail, Header, Kind},
 };
 use tokio::sync::watch;
 
@@ -202,6 +202,29 @@ fn id(rid: &str, what: String) -> String {
     pairing::hop(rid, &what)
 }
 
+/// What the broker's frame carried, for the inspector: `basic.deliver` or `basic.get-ok`, its
+/// fields, and the message body.
+fn delivery_detail(method: &str, d: &Delivery) -> Detail {
+    let field = |name: &str, value: String| Header {
+        name: name.into(),
+        value,
+    };
+    let exchange = if d.exchange.is_empty() {
+        "(the embedded queue)".to_owned()
+    } else {
+        d.exchange.clone()
+    };
+    Detail {
+        start_line: method.into(),
+        headers: vec![
+            field("delivery-tag", d.tag.to_string()),
+            field("redelivered", d.redelivered.to_string()),
+            field("exchange", exchange),
+        ],
+        ..Detail::of_body(d.body.clone())
+    }
+}
+
 fn delivery_label(verb: &str, d: &Delivery) -> String {
     let again = if d.redelivered { " · redelivered" } else { "" };
     format!("{verb} job #{} · tag {}{again}", d.job, d.tag)
@@ -299,6 +322,7 @@ fn pushed_to(name: &str, d: &Delivery, tracer: &Tracer, tally: &Tally) {
             id(rid, format!("{name}-d{}", d.tag)),
         )
         .label(delivery_label("deliver", d))
+        .detail(delivery_detail("basic.deliver", d))
     });
 }
 
@@ -405,6 +429,7 @@ pub async fn pull(
                 tracer.record(|rid| {
                     Hop::new(Kind::Response, QUEUE, PULLER, hop(rid))
                         .label(delivery_label("get-ok", &d))
+                        .detail(delivery_detail("basic.get-ok", &d))
                         .at(crate::trace::HopTime::Span(answered, answered))
                 });
                 tracer.record(|rid| {

@@ -161,6 +161,9 @@ impl Queue {
             tag,
             redelivered: message.redelivered,
             job: message.job,
+            exchange: String::new(),
+            body: serde_json::to_string(&protocol::queue::JobMessage { job: message.job })
+                .expect("serializable"),
             ack: Box::new(EmbeddedAck {
                 queue: self.clone(),
                 consumer,

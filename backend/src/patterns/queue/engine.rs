@@ -56,6 +56,10 @@ pub struct Delivery {
     /// The broker delivered it before to a consumer that did not acknowledge it.
     pub redelivered: bool,
     pub job: u32,
+    /// The exchange it was published to, as the broker says (empty: the embedded queue's own).
+    pub exchange: String,
+    /// The message body as the broker carried it.
+    pub body: String,
     /// Acknowledges it to the broker.
     pub ack: Box<dyn Ack>,
 }

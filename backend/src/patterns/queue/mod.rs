@@ -11,7 +11,8 @@
 //! - `POST /api/queue/publish`: one job, onto both queues.
 //! - `GET /api/queue/report?wait_ms=N`: the counts, once every job is acknowledged on both
 //!   lanes or after N ms.
-//! - `DELETE /api/queue/run`: stops the actors and deletes the queues.
+//! - `DELETE /api/queue/run`: stops the actors, deletes the queues, and answers the final
+//!   counts (every hop they made is on the trace by then).
 
 pub mod consumers;
 pub mod embedded;
@@ -27,7 +28,7 @@ use protocol::{
     trace::Kind,
 };
 use serde::Deserialize;
-use tokio::task::AbortHandle;
+use tokio::task::JoinHandle;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use self::{
@@ -36,7 +37,7 @@ use self::{
 };
 use crate::{
     AppState,
-    actors::inner_listener::{PerRun, stopped},
+    actors::inner_listener::PerRun,
     error::AppError,
     extract::{AppJson, AppQuery},
     server::rate_limit::Client,
@@ -122,12 +123,28 @@ fn queue_names(run: &str) -> (String, String) {
 pub struct QueueRun {
     queues: Arc<dyn RunQueues>,
     tally: Tally,
-    actors: Vec<AbortHandle>,
+    /// The consumers' and the puller's tasks (std Mutex: taken once, never across an await).
+    actors: std::sync::Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl QueueRun {
+    /// Ends the actors and waits until they have, so the counts are final and every hop they
+    /// made is recorded.
+    async fn stop(&self) -> QueueReport {
+        let actors = std::mem::take(&mut *self.actors.lock().expect("actors lock poisoned"));
+        for actor in &actors {
+            actor.abort();
+        }
+        for actor in actors {
+            let _ = actor.await;
+        }
+        self.tally.report()
+    }
 }
 
 impl Drop for QueueRun {
     fn drop(&mut self) {
-        for actor in &self.actors {
+        for actor in self.actors.get_mut().expect("actors lock poisoned").iter() {
             actor.abort();
         }
         let queues = self.queues.clone();
@@ -205,15 +222,15 @@ async fn start(
             doomed: spec.kill == n,
         };
         let task = consumers::consume(queues.clone(), consumer, tracer.clone(), tally.clone());
-        actors.push(tokio::spawn(task).abort_handle());
+        actors.push(tokio::spawn(task));
     }
     let every = Duration::from_millis(spec.poll_ms.into());
     let puller = consumers::pull(queues.clone(), every, work, tracer, tally.clone());
-    actors.push(tokio::spawn(puller).abort_handle());
+    actors.push(tokio::spawn(puller));
     let run = QueueRun {
         queues,
         tally,
-        actors,
+        actors: std::sync::Mutex::new(actors),
     };
     state
         .queues
@@ -289,13 +306,21 @@ async fn report(
 }
 
 #[utoipa::path(delete, path = "/queue/run", tag = "queue",
-    responses((status = 200, description = "Stopped, queues deleted", body = protocol::Stopped),
+    responses((status = 200, description = "Stopped, queues deleted: the final counts", body = QueueReport),
         (status = 400, description = "No run/rid", body = ApiError), (status = 404, description = "No queue for this run", body = ApiError)))]
-async fn stop(
-    State(state): State<AppState>,
-    ids: TraceIds,
-) -> Result<Json<protocol::Stopped>, AppError> {
+async fn stop(State(state): State<AppState>, ids: TraceIds) -> Result<Json<QueueReport>, AppError> {
     run_of(&state, &ids)?;
-    state.queues.runs.remove(&ids.run);
-    Ok(stopped(&state.trace, ids, &[QUEUE]))
+    let run = state
+        .queues
+        .runs
+        .remove(&ids.run)
+        .ok_or_else(|| AppError::NotFound("the run's queue has just been stopped".into()))?;
+    let report = run.stop().await;
+    let (push, pull) = run.queues.names();
+    drop(run);
+    Tracer::new(&state.trace, Some(ids)).record(|rid| {
+        Hop::new(Kind::Close, "server", QUEUE, pairing::hop(rid, "delete"))
+            .label(format!("stop the consumers, delete {push} and {pull}"))
+    });
+    Ok(Json(report))
 }

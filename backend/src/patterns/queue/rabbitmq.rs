@@ -232,6 +232,8 @@ fn delivery(d: lapin::message::Delivery) -> Option<Delivery> {
         tag: d.delivery_tag,
         redelivered: d.redelivered,
         job,
+        exchange: d.exchange.to_string(),
+        body: String::from_utf8_lossy(&d.data).into_owned(),
         ack: Box::new(RabbitAck(d.acker)),
     })
 }
