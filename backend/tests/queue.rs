@@ -67,7 +67,7 @@ async fn run_demo(
     run: &str,
     engine: &str,
     jobs: u32,
-) -> (QueueReport, Vec<Message>) {
+) -> (QueueReport, Vec<Message>, QueueStarted) {
     let client = Client::new();
     let started = client
         .post(server.url(&format!("/api/queue/run?run={run}&rid=start")))
@@ -113,7 +113,7 @@ async fn run_demo(
     // trace (the puller may have polled a few times since the report).
     assert!(last.pull.requests >= report.pull.requests);
     let trace = server.state.trace.snapshot(&RunId(run.into())).unwrap();
-    (last, trace)
+    (last, trace, started)
 }
 
 /// What both engines must show for 8 jobs, 2 consumers with prefetch 2, consumer-1 killed in
@@ -219,7 +219,7 @@ async fn embedded_queue_pushes_within_prefetch_and_redelivers_a_dead_consumers_j
         .await
         .unwrap();
     assert_eq!(info.engines, [protocol::queue::Engine::Embedded]);
-    let (report, trace) = run_demo(&server, "q-embedded", "embedded", 8).await;
+    let (report, trace, _) = run_demo(&server, "q-embedded", "embedded", 8).await;
     assert_eq!(report.engine, protocol::queue::Engine::Embedded);
     check_semantics(&report, &trace, 8);
     assert!(
@@ -248,7 +248,7 @@ async fn rabbitmq_deliveries_and_acks_are_the_brokers_and_queues_are_deleted() {
         ]
     );
     let run = format!("q-rabbit-{}", std::process::id());
-    let (report, trace) = run_demo(&server, &run, "rabbitmq", 8).await;
+    let (report, trace, started) = run_demo(&server, &run, "rabbitmq", 8).await;
     assert_eq!(report.engine, protocol::queue::Engine::Rabbitmq);
     check_semantics(&report, &trace, 8);
     // The broker's own delivery tags: per channel, from 1.
@@ -267,7 +267,7 @@ async fn rabbitmq_deliveries_and_acks_are_the_brokers_and_queues_are_deleted() {
         let channel = connection.create_channel().await.unwrap();
         let declared = channel
             .queue_declare(
-                format!("patternscope.queue.{run}.push").into(),
+                started.push_queue.clone().into(),
                 lapin::options::QueueDeclareOptions {
                     passive: true,
                     ..Default::default()

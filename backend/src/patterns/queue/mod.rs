@@ -112,9 +112,12 @@ impl Queues {
     }
 }
 
-/// The push queue's and the pull queue's names for `run`.
+/// The push queue's and the pull queue's names for a new run `run`: numbered too, so that a
+/// run started again under the same id never shares (or deletes) the queues of the one before.
 fn queue_names(run: &str) -> (String, String) {
-    let base = format!("patternscope.queue.{run}");
+    static STARTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let base = format!("patternscope.queue.{run}-{n}");
     (format!("{base}.push"), format!("{base}.pull"))
 }
 
