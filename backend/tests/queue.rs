@@ -78,6 +78,8 @@ async fn run_demo(
     assert_eq!(started.status(), StatusCode::CREATED);
     let started: QueueStarted = started.json().await.unwrap();
     assert!(started.push_queue.contains(run) && started.pull_queue.ends_with(".pull"));
+    // Longer than the puller takes to ask once: its first poll finds the queue empty.
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
     for n in 1..=jobs {
         let published = client
             .post(server.url(&format!("/api/queue/publish?run={run}&rid=p{n}")))
