@@ -49,6 +49,9 @@ for (const engine of ['embedded', 'rabbitmq']) {
     expect(report.engine).toBe(engine);
     expect(report.done).toBe(true);
 
+    const actors = await page.locator('[data-testid=lifeline]').evaluateAll((els) => els.map((e) => e.dataset.actor));
+    expect(actors).toEqual(['browser', 'server', 'queue', 'consumer-1', 'consumer-2', 'puller']);
+
     // The diagram draws exactly what the server recorded inside itself.
     const run = new URL(start.req.url()).searchParams.get('run');
     const serverTrace = await (await page.request.get(`/api/trace/${run}`)).json();

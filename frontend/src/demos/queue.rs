@@ -178,6 +178,20 @@ fn ReportTable(report: QueueReport) -> impl IntoView {
     }
 }
 
+/// The lifelines drawn from the start: the consumers the page opens with (1 to 4) before the
+/// puller, so the two lanes sit side by side.
+fn lifelines(consumers: &str) -> Vec<Actor> {
+    let n = consumers.trim().parse::<usize>().unwrap_or(2).clamp(1, 4);
+    let mut actors = vec![
+        Actor::new("browser"),
+        Actor::new("server"),
+        Actor::new("queue"),
+    ];
+    actors.extend((1..=n).map(|i| Actor::new(&format!("consumer-{i}"))));
+    actors.push(Actor::new("puller"));
+    actors
+}
+
 #[component]
 pub fn Queue() -> impl IntoView {
     let recorder = use_recorder();
@@ -290,9 +304,7 @@ pub fn Queue() -> impl IntoView {
         <DemoFrame
             pattern=catalog::find("queue").expect("catalogued")
             recorder=recorder
-            actors=["browser", "server", "queue", "consumer-1", "consumer-2", "puller"]
-                .map(Actor::new)
-                .to_vec()
+            actors=lifelines(&consumers.get_untracked())
             on_run=on_run
             on_stop=on_stop
             network_path="/api/queue/"
