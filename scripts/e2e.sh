@@ -9,7 +9,11 @@ port=$(free_port)
 # The same app over TLS (HTTP/2), for the multiplexing demo's browser side.
 tls_port=$(free_port)
 mkdir -p e2e/output
-"$bin" --addr "127.0.0.1:$port" --tls "127.0.0.1:$tls_port" --dist dist > e2e/output/backend.log 2>&1 &
+# The queue demo's RabbitMQ engine, when scripts/with-rabbitmq.sh gave one (queue.spec.js then
+# runs on both engines; other specs do not use it).
+amqp=()
+[ -z "${PATTERNSCOPE_TEST_AMQP:-}" ] || amqp=(--amqp-url "$PATTERNSCOPE_TEST_AMQP")
+"$bin" --addr "127.0.0.1:$port" --tls "127.0.0.1:$tls_port" --dist dist "${amqp[@]}" > e2e/output/backend.log 2>&1 &
 pid=$!
 trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null || true' EXIT
 for _ in $(seq 100); do

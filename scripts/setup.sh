@@ -2,7 +2,7 @@
 # Installs whatever the build and the tests need and is missing. Idempotent: when everything is
 # there it takes a few seconds. `setup.sh build` for `make run` (the wasm target, trunk,
 # wasm-bindgen, wasm-opt, Debian's brotli); `setup.sh test` adds the test tooling: Debian's
-# chromium, redis-server and nginx (the tests start private ones, never the system service),
+# chromium, redis-server, rabbitmq-server and nginx (the tests start private ones, never the system service),
 # npm packages for Playwright. `setup.sh bench` only adds Debian's wrk, the HTTP load generator
 # of `make bench` (which builds no frontend), and nginx, the TLS proxy of `make bench-class`.
 set -euo pipefail
@@ -33,6 +33,24 @@ install_nginx() {
   fi
   local installed=0
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null || installed=$?
+  [ -z "$policy" ] || rm -f "$policy"
+  return "$installed"
+}
+
+# Debian's rabbitmq-server for the queue demo's tests, never started as the system's service
+# (scripts/with-rabbitmq.sh starts a private one): the same refusing policy-rc.d as for nginx.
+install_rabbitmq() {
+  [ -x /usr/sbin/rabbitmq-server ] && return 0
+  say "installing Debian's rabbitmq-server (the queue tests start a private one)"
+  apt-get update -qq
+  local policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    policy=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\nexit 101\n' > "$policy"
+    chmod +x "$policy"
+  fi
+  local installed=0
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rabbitmq-server >/dev/null || installed=$?
   [ -z "$policy" ] || rm -f "$policy"
   return "$installed"
 }
@@ -91,6 +109,7 @@ if [ "$mode" = test ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
   fi
   install_nginx "the proxy tests start a private one"
+  install_rabbitmq
   if [ ! -d e2e/node_modules/@playwright/test ] || [ e2e/package-lock.json -nt e2e/node_modules/.package-lock.json ]; then
     say "installing the browser-test packages (no browser download)"
     (cd e2e && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --silent --no-audit --no-fund)

@@ -11,7 +11,7 @@
 //! Layers as folders; imports go one way, down this list (`../shared/tools/module-cycles
 //! backend/src` finds no cycle).
 //! - [`patterns`]: one module per demo (request/response, jobs and the ways to wait for them,
-//!   push, pub/sub, upload, sync/async, stateful/stateless, sidecar, multiplexing) and the
+//!   push, pub/sub, upload, sync/async, stateful/stateless, sidecar, multiplexing, queue) and the
 //!   router that mounts them.
 //! - [`actors`]: listeners inside the process (balancer, instances, sidecar, app) and the
 //!   traced relay between them.
@@ -41,7 +41,7 @@ mod transport;
 // What the binary and the integration tests use.
 pub use error::AppError;
 pub use patterns::{
-    jobs::JOBS_PER_CLIENT, multiplexing::MAX_PROXY_RUNS, pubsub, pubsub::TICKERS_PER_CLIENT,
+    jobs::JOBS_PER_CLIENT, multiplexing::MAX_PROXY_RUNS, pubsub, pubsub::TICKERS_PER_CLIENT, queue,
     stateful_stateless::session_store, sync_async::QUEUE_PER_CLIENT, upload::UPLOADS_PER_CLIENT,
 };
 pub use server::{
@@ -139,6 +139,8 @@ pub struct Shared {
     pub sidecars: patterns::sidecar::Sidecars,
     /// The multiplexing demo's upstream server, proxy limits and in-flight counts.
     pub mux: patterns::multiplexing::Multiplexing,
+    /// The queue demo's engines (embedded, RabbitMQ with `--amqp-url`) and each run's queues.
+    pub queues: patterns::queue::Queues,
     /// `config.trusted_proxies`, as the client identity and the connection cap check them.
     pub trusted_proxies: TrustedProxies,
     /// Connections open now, per client, within `limits.max_connections_per_client`.
@@ -170,6 +172,7 @@ impl AppState {
         let mut clusters = patterns::stateful_stateless::Clusters::default();
         let mut sidecars = patterns::sidecar::Sidecars::default();
         let mut mux = patterns::multiplexing::Multiplexing::default();
+        let mut queues = patterns::queue::Queues::default();
         if let Some(ttl) = config.limits.store_ttl {
             topics = topics.with_ttl(ttl);
             jobs = jobs.with_ttl(ttl);
@@ -177,6 +180,7 @@ impl AppState {
             clusters = clusters.with_ttl(ttl);
             sidecars = sidecars.with_ttl(ttl);
             mux.in_flight = mux.in_flight.with_ttl(ttl);
+            queues = queues.with_ttl(ttl);
         }
         let limits = &config.limits;
         let trusted_proxies = TrustedProxies::new(&config.trusted_proxies);
@@ -190,6 +194,7 @@ impl AppState {
             clusters,
             sidecars,
             mux,
+            queues,
             connections: ClientConnections::new(
                 limits.max_connections_per_client,
                 limits.max_connections,
@@ -217,6 +222,14 @@ impl AppState {
         let sessions =
             patterns::stateful_stateless::session_store::RedisSessions::connect(url).await?;
         shared.clusters = shared.clusters.with_store(Arc::new(sessions));
+        Ok(AppState(Arc::new(shared)))
+    }
+
+    /// Offers RabbitMQ at `url` to the queue demo beside its embedded engine; fails within a
+    /// few seconds when RabbitMQ cannot be reached.
+    pub async fn with_rabbitmq(self, url: &str) -> Result<Self, String> {
+        let mut shared = Shared::clone(&self);
+        shared.queues = shared.queues.with_rabbitmq(url).await?;
         Ok(AppState(Arc::new(shared)))
     }
 

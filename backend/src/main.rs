@@ -45,6 +45,10 @@ struct Args {
     /// share topics. Without it, the broker is embedded and serves this process only.
     #[arg(long = "redis-url")]
     redis_url: Option<String>,
+    /// Offer a real RabbitMQ (e.g. amqp://guest:guest@127.0.0.1:5672/%2f) to the queue demo,
+    /// beside its embedded queue; each run picks one.
+    #[arg(long = "amqp-url")]
+    amqp_url: Option<String>,
     /// This instance's name on the diagram and in every response's X-Instance header
     /// (default: `instance-<port>`): 1 to 64 of A-Z a-z 0-9 - _ .
     #[arg(long, value_parser = instance_name)]
@@ -155,6 +159,19 @@ async fn main() -> anyhow::Result<()> {
             Err(e) => {
                 // Fail fast and plainly: no backtrace for a configuration problem.
                 eprintln!("error: --redis-url (pub/sub broker and session store): {e}");
+                std::process::exit(2);
+            }
+        },
+        None => state,
+    };
+    let state = match &args.amqp_url {
+        Some(url) => match state.with_rabbitmq(url).await {
+            Ok(state) => {
+                tracing::info!("queue demo: RabbitMQ offered beside the embedded queue");
+                state
+            }
+            Err(e) => {
+                eprintln!("error: --amqp-url (queue demo): {e}");
                 std::process::exit(2);
             }
         },

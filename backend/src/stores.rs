@@ -42,7 +42,7 @@ struct Store {
 
 /// Everything the server keeps, in the order the stats list it: the one list the sweep and
 /// `GET /api/debug/stats` read (and through the stats, the soak and the bounds test).
-const STORES: [Store; 14] = [
+const STORES: [Store; 15] = [
     Store {
         name: "trace_runs",
         size: |s| Some(s.trace.run_count()),
@@ -105,6 +105,12 @@ const STORES: [Store; 14] = [
         name: "mux_runs",
         size: |s| Some(s.mux.in_flight.len()),
         prune: |s| s.mux.in_flight.prune(),
+    },
+    // A run's queues, consumers and puller.
+    Store {
+        name: "queue_runs",
+        size: |s| Some(s.queues.len()),
+        prune: |s| s.queues.prune(),
     },
     Store {
         name: "job_rate_clients",

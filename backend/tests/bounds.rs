@@ -430,6 +430,14 @@ async fn with_a_short_ttl_every_store_lets_go_and_stats_report_it() {
         .unwrap();
     assert_eq!(slow.status(), 200);
     assert_eq!(publish(&server, "kept a while").await.status(), 202);
+    // A queue run: its puller keeps polling (and recording) until the run expires.
+    let queue = client
+        .post(traced("/api/queue/run", "6"))
+        .json(&json!({ "consumers": 1, "prefetch": 1, "work_ms": 0, "poll_ms": 200 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(queue.status(), 201);
 
     let held = stats(&server).await;
     let stores = &held["stores"];
@@ -441,6 +449,7 @@ async fn with_a_short_ttl_every_store_lets_go_and_stats_report_it() {
         "sessions",
         "sidecars",
         "mux_runs",
+        "queue_runs",
         "pubsub_topics",
     ] {
         assert!(

@@ -17,6 +17,9 @@ use tokio_tungstenite::tungstenite::{
     },
 };
 
+/// A queue run's spec in range, for the queue demo's rows to spoil one field of.
+const QUEUE_SPEC: &str = r#"{"engine":"embedded","consumers":2,"prefetch":2,"work_ms":100,"slow":0,"kill":1,"poll_ms":200}"#;
+
 /// How long one case may take before it counts as a hang.
 pub const CASE_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -415,6 +418,21 @@ pub fn cases() -> Vec<Case> {
             r#"{"query":"{ user(id: 1) { posts { commenters { posts { commenters { posts { title } } } } } } }"}"#, 400),
         json("POST /api/graphql", "a user that does not exist", "POST", "/api/graphql", r#"{"query":"{ user(id: 0) { name } }"}"#, 400),
         json("POST /api/graphql", "a query over 8 KiB", "POST", "/api/graphql", &format!(r#"{{"query":"{}"}}"#, " ".repeat(9000)), 413),
+        json("POST /api/queue/run", "no run/rid", "POST", "/api/queue/run", QUEUE_SPEC, 400),
+        json("POST /api/queue/run", "malformed JSON", "POST", "/api/queue/run?run=bad-input&rid=1", "{", 400),
+        json("POST /api/queue/run", "consumers = 5", "POST", "/api/queue/run?run=bad-input&rid=1", &QUEUE_SPEC.replace(r#""consumers":2"#, r#""consumers":5"#), 422),
+        json("POST /api/queue/run", "prefetch = 0", "POST", "/api/queue/run?run=bad-input&rid=1", &QUEUE_SPEC.replace(r#""prefetch":2"#, r#""prefetch":0"#), 422),
+        json("POST /api/queue/run", "prefetch = 11", "POST", "/api/queue/run?run=bad-input&rid=1", &QUEUE_SPEC.replace(r#""prefetch":2"#, r#""prefetch":11"#), 422),
+        json("POST /api/queue/run", "work_ms = 2001", "POST", "/api/queue/run?run=bad-input&rid=1", &QUEUE_SPEC.replace(r#""work_ms":100"#, r#""work_ms":2001"#), 422),
+        json("POST /api/queue/run", "poll_ms = 10", "POST", "/api/queue/run?run=bad-input&rid=1", &QUEUE_SPEC.replace(r#""poll_ms":200"#, r#""poll_ms":10"#), 422),
+        json("POST /api/queue/run", "kill = 3 of 2 consumers", "POST", "/api/queue/run?run=bad-input&rid=1", &QUEUE_SPEC.replace(r#""kill":1"#, r#""kill":3"#), 422),
+        json("POST /api/queue/run", "engine = kafka", "POST", "/api/queue/run?run=bad-input&rid=1", &QUEUE_SPEC.replace("embedded", "kafka"), 422),
+        json("POST /api/queue/run", "engine = rabbitmq, no --amqp-url", "POST", "/api/queue/run?run=bad-input&rid=1", &QUEUE_SPEC.replace("embedded", "rabbitmq"), 422),
+        http("POST /api/queue/publish", "unknown run", "POST", "/api/queue/publish?run=never-seen&rid=1", None, "", 404),
+        http("POST /api/queue/publish", "no run/rid", "POST", "/api/queue/publish", None, "", 400),
+        get("GET /api/queue/report", "wait_ms = 15001", "/api/queue/report?run=never-seen&rid=1&wait_ms=15001", 422),
+        get("GET /api/queue/report", "unknown run", "/api/queue/report?run=never-seen&rid=1", 404),
+        http("DELETE /api/queue/run", "unknown run", "DELETE", "/api/queue/run?run=never-seen&rid=1", None, "", 404),
     ]);
     // Shares last: what they fill stays filled for this client.
     c.extend([

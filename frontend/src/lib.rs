@@ -126,6 +126,7 @@ fn DemoRoute() -> impl IntoView {
             ("sse", _) => view! { <demos::sse::ServerSentEvents/> }.into_any(),
             ("push", _) => view! { <demos::push::Push/> }.into_any(),
             ("pubsub", _) => view! { <demos::pubsub::PubSub/> }.into_any(),
+            ("queue", _) => view! { <demos::queue::Queue/> }.into_any(),
             ("sync-async", _) => view! { <demos::sync_async::SyncAsync/> }.into_any(),
             ("upload", _) => view! { <demos::upload::UploadDemo/> }.into_any(),
             ("stateful-stateless", _) => {

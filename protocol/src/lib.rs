@@ -15,6 +15,7 @@
 //! - [`stateful_stateless`]: the balancer demo's cluster, login and session answers.
 //! - [`sidecar`]: the sidecar demo's setup and the app's answer.
 //! - [`sync_async`]: what the blocking and the awaiting handler answer.
+//! - [`queue`]: the queue demo's run, published jobs and the broker's report.
 //! - [`pairing`]: the request ids both observers give a frame, an event or a hop, so they pair.
 //! - [`multiplexing`]: the multiplexing demo's proxy report and slow-request answer.
 //! - [`ApiError`]: the JSON body of every 4xx the server returns; [`Health`], [`Stopped`]: two
@@ -28,6 +29,7 @@ pub mod pairing;
 pub mod pubsub;
 pub mod push;
 pub mod rest_graphql;
+pub mod queue;
 pub mod sidecar;
 pub mod stateful_stateless;
 pub mod sync_async;

@@ -9,6 +9,7 @@ pub(crate) mod long_polling;
 pub(crate) mod multiplexing;
 pub mod pubsub;
 pub(crate) mod push;
+pub mod queue;
 pub(crate) mod request_response;
 pub(crate) mod rest_graphql;
 pub(crate) mod short_polling;
@@ -38,4 +39,5 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .merge(sidecar::router())
         .merge(multiplexing::router())
         .merge(rest_graphql::router())
+        .merge(queue::router())
 }

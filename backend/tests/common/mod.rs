@@ -26,11 +26,15 @@ impl TestServer {
             debug_routes: true,
             ..config
         };
+        Self::with_state(AppState::new(config)).await
+    }
+
+    /// Starts a server on `state` (made with the debug routes on, for `/api/debug/stats`).
+    pub async fn with_state(state: AppState) -> TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let addr = listener.local_addr().unwrap();
-        let state = AppState::new(config);
         let (stop, stopped) = oneshot::channel::<()>();
         let handle = tokio::spawn(serve(listener, state.clone(), async move {
             let _ = stopped.await;

@@ -7,6 +7,7 @@ pub(crate) mod long_polling;
 pub(crate) mod multiplexing;
 pub(crate) mod pubsub;
 pub(crate) mod push;
+pub(crate) mod queue;
 pub(crate) mod request_response;
 pub(crate) mod rest_graphql;
 pub(crate) mod short_polling;

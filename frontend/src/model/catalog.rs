@@ -197,6 +197,34 @@ pub const PATTERNS: &[Pattern] = &[
         used_in: "RabbitMQ, Redis pub/sub, Google Pub/Sub, MQTT brokers, Kafka consumer groups, chat and live dashboards.",
     },
     Pattern {
+        slug: "queue",
+        title: "A queue that pushes",
+        summary: "A broker pushes jobs to competing consumers within a prefetch; they acknowledge; a dead consumer's jobs go to another. Beside it, a consumer that pulls.",
+        built: true,
+        how: "Run declares two queues for this run on the broker you pick: the one inside this server, or a real \
+              RabbitMQ when the server was started with --amqp-url. Your browser is the producer: each POST puts one \
+              job on both queues (a fanout exchange on RabbitMQ). Consumers inside the server each open a channel \
+              and say basic.consume once, with a prefetch: from then on the broker pushes jobs to them, round \
+              robin, never more unacknowledged ones to a consumer than its prefetch. A consumer works on one job at \
+              a time and acknowledges it, which lets the broker push it the next. A slow consumer still gets its \
+              share of pushes (they wait in its buffer); a killed one closes its channel mid-job, and the broker \
+              delivers every job it had not acknowledged to another consumer, marked redelivered. The puller \
+              beside them asks the other queue (basic.get) and, when the queue is empty, waits its interval before \
+              asking again. Each delivery, ack and poll is drawn where it happened: on RabbitMQ they are the \
+              broker's own, with its delivery tags.",
+        pros: &[
+            "Push: a job reaches a free consumer as soon as it is published, with no requests per job.",
+            "Prefetch bounds what each consumer holds, and acks make a consumer's death lose nothing.",
+            "Competing consumers share the load; adding one adds throughput without the producer knowing.",
+        ],
+        cons: &[
+            "A message is only delivered at least once: a consumer that dies after working but before its ack makes it run twice, so work must be idempotent.",
+            "A high prefetch hoards jobs at a slow consumer while others idle; a low one costs a round trip per job.",
+            "Pull wastes requests on an empty queue and adds up to one interval of latency; push needs a held connection per consumer.",
+        ],
+        used_in: "RabbitMQ (basic.consume vs basic.get), Amazon MQ, Celery and Sidekiq workers, Azure Service Bus; Kafka and SQS consumers pull instead.",
+    },
+    Pattern {
         slug: "multiplexing",
         title: "Multiplexing vs demultiplexing",
         summary: "Many requests as streams of one HTTP/2 connection versus a pool of HTTP/1.1 connections.",
@@ -353,6 +381,6 @@ mod tests {
                 );
             }
         }
-        assert_eq!(PATTERNS.len(), 13);
+        assert_eq!(PATTERNS.len(), 14);
     }
 }

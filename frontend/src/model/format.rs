@@ -34,7 +34,9 @@ pub fn display_label(d: &Drawn) -> String {
             let head = d.label.split('?').next().unwrap_or(&d.label);
             parts.push(head.to_owned());
         }
-        Kind::Response => {
+        // "200 OK /api/echo?…" → "200 OK"; a hop inside the server answers in words ("ack
+        // job #3 · tag 2"), kept whole.
+        Kind::Response if starts_with_status(&d.label) => {
             let status: Vec<&str> = d.label.splitn(3, ' ').take(2).collect();
             parts.push(status.join(" "));
         }
@@ -49,6 +51,12 @@ pub fn display_label(d: &Drawn) -> String {
         parts.push(human_us(recv - d.sent_us));
     }
     parts.join(" · ")
+}
+
+/// Whether `label` starts with an HTTP status code ("404 Not Found …").
+fn starts_with_status(label: &str) -> bool {
+    let code = label.split(' ').next().unwrap_or("");
+    code.len() == 3 && code.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// `s` cut to `max` characters, with an ellipsis when cut.
@@ -75,5 +83,9 @@ mod tests {
         let drawn = merge(&b, &s, None);
         assert_eq!(display_label(&drawn[0]), "POST /api/echo · 1 ms");
         assert_eq!(display_label(&drawn[1]), "200 OK · 2.3 kB · 1 ms");
+        let mut ack = drawn[1].clone();
+        ack.label = "ack job #3 · tag 2".into();
+        (ack.bytes, ack.transport) = (None, protocol::trace::Transport::Internal);
+        assert_eq!(display_label(&ack), "ack job #3 · tag 2");
     }
 }

@@ -670,3 +670,49 @@ pub async fn mux_slow(
     let path = format!("/api/mux/slow?ms={}", js_sys::encode_uri_component(ms));
     traced_json(rec, Outgoing::bodiless(Method::GET, &path), abort).await
 }
+
+/// `GET /api/queue/info`, untraced (before any run): the queue engines the server offers.
+pub async fn queue_info() -> Result<protocol::queue::QueueInfo, String> {
+    let response = RequestBuilder::new("/api/queue/info")
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    response.json().await.map_err(|e| e.to_string())
+}
+
+/// `POST /api/queue/run`: declares this run's queues and starts its consumers and puller.
+pub async fn queue_start(
+    rec: Recorder,
+    spec: &protocol::queue::QueueSpec,
+) -> Result<protocol::queue::QueueStarted, String> {
+    traced_json(rec, json_body(Method::POST, "/api/queue/run", spec)?, None).await
+}
+
+/// `POST /api/queue/publish`: one job onto both of the run's queues.
+pub async fn queue_publish(rec: Recorder) -> Result<protocol::queue::JobPublished, String> {
+    traced_json(
+        rec,
+        Outgoing::bodiless(Method::POST, "/api/queue/publish"),
+        None,
+    )
+    .await
+}
+
+/// `GET /api/queue/report?wait_ms=N`: the server's counts, once every job is done or after N ms.
+pub async fn queue_report(
+    rec: Recorder,
+    wait_ms: u32,
+) -> Result<protocol::queue::QueueReport, String> {
+    let path = format!("/api/queue/report?wait_ms={wait_ms}");
+    traced_json(rec, Outgoing::bodiless(Method::GET, &path), None).await
+}
+
+/// `DELETE /api/queue/run`: stops the run's consumers and deletes its queues; the final counts.
+pub async fn queue_stop(rec: Recorder) -> Result<protocol::queue::QueueReport, String> {
+    traced_json(
+        rec,
+        Outgoing::bodiless(Method::DELETE, "/api/queue/run"),
+        None,
+    )
+    .await
+}
