@@ -30,14 +30,16 @@ lint:
 	$(ENV) cargo fmt --all --check
 	$(ENV) cargo clippy --workspace --all-targets -- -D warnings
 
-# A private Redis on a free port for the Redis broker tests, stopped afterwards even on failure.
+# A private Redis on a free port for the Redis broker tests, and a private PostgreSQL for the
+# protocols demo's SQL lane, both stopped afterwards even on failure.
 unit:
-	$(ENV) bash scripts/with-redis.sh cargo test --workspace
+	$(ENV) bash scripts/with-redis.sh bash scripts/with-postgres.sh cargo test --workspace
 
-# Browser tests against the real backend (built by `unit`), on a free port.
+# Browser tests against the real backend (built by `unit`), on a free port, with a private
+# PostgreSQL for the protocols demo.
 e2e:
 	$(ENV) cargo build -p backend
-	$(ENV) bash scripts/e2e.sh
+	$(ENV) bash scripts/with-postgres.sh bash scripts/e2e.sh
 
 # The shipped deploy/nginx.conf (placeholders filled in) with TLS in front of two instances and a
 # private Redis, all on free ports; the browser smoke set (tests tagged @proxy) through it.

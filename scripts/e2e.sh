@@ -9,7 +9,10 @@ port=$(free_port)
 # The same app over TLS (HTTP/2), for the multiplexing demo's browser side.
 tls_port=$(free_port)
 mkdir -p e2e/output
-"$bin" --addr "127.0.0.1:$port" --tls "127.0.0.1:$tls_port" --dist dist > e2e/output/backend.log 2>&1 &
+# With a PostgreSQL given (scripts/with-postgres.sh), the protocols demo's SQL lane asks it.
+pg=()
+[ -z "${PATTERNSCOPE_TEST_POSTGRES:-}" ] || pg=(--postgres-url "$PATTERNSCOPE_TEST_POSTGRES")
+"$bin" --addr "127.0.0.1:$port" --tls "127.0.0.1:$tls_port" --dist dist "${pg[@]}" > e2e/output/backend.log 2>&1 &
 pid=$!
 trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null || true' EXIT
 for _ in $(seq 100); do
@@ -18,4 +21,4 @@ for _ in $(seq 100); do
 done
 curl -sf "http://127.0.0.1:$port/api/health" >/dev/null || { echo "backend did not start:"; cat e2e/output/backend.log; exit 1; }
 cd e2e
-BASE_URL="http://127.0.0.1:$port" TLS_URL="https://127.0.0.1:$tls_port" npx --no-install playwright test "$@"
+POSTGRES_LANE=${PATTERNSCOPE_TEST_POSTGRES:+on} BASE_URL="http://127.0.0.1:$port" TLS_URL="https://127.0.0.1:$tls_port" npx --no-install playwright test "$@"

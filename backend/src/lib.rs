@@ -11,7 +11,8 @@
 //! Layers as folders; imports go one way, down this list (`../shared/tools/module-cycles
 //! backend/src` finds no cycle).
 //! - [`patterns`]: one module per demo (request/response, jobs and the ways to wait for them,
-//!   push, pub/sub, upload, sync/async, stateful/stateless, sidecar, multiplexing) and the
+//!   push, pub/sub, upload, sync/async, stateful/stateless, sidecar, multiplexing, DNS and SQL
+//!   as request/response) and the
 //!   router that mounts them.
 //! - [`actors`]: listeners inside the process (balancer, instances, sidecar, app) and the
 //!   traced relay between them.
@@ -139,6 +140,8 @@ pub struct Shared {
     pub sidecars: patterns::sidecar::Sidecars,
     /// The multiplexing demo's upstream server, proxy limits and in-flight counts.
     pub mux: patterns::multiplexing::Multiplexing,
+    /// The request/response-beyond-HTTP demo's DNS server, PostgreSQL and lookup bounds.
+    pub protocols: patterns::protocols::Protocols,
     /// `config.trusted_proxies`, as the client identity and the connection cap check them.
     pub trusted_proxies: TrustedProxies,
     /// Connections open now, per client, within `limits.max_connections_per_client`.
@@ -190,6 +193,7 @@ impl AppState {
             clusters,
             sidecars,
             mux,
+            protocols: patterns::protocols::Protocols::default(),
             connections: ClientConnections::new(
                 limits.max_connections_per_client,
                 limits.max_connections,
@@ -217,6 +221,15 @@ impl AppState {
         let sessions =
             patterns::stateful_stateless::session_store::RedisSessions::connect(url).await?;
         shared.clusters = shared.clusters.with_store(Arc::new(sessions));
+        Ok(AppState(Arc::new(shared)))
+    }
+
+    /// Asks the PostgreSQL at `url` in the protocols demo's SQL lane; fails within a few
+    /// seconds when it cannot be reached or the demo's table cannot be made.
+    pub async fn with_postgres(self, url: &str) -> Result<Self, String> {
+        let postgres = patterns::protocols::Postgres::connect(url).await?;
+        let mut shared = Shared::clone(&self);
+        shared.protocols = shared.protocols.with_postgres(postgres);
         Ok(AppState(Arc::new(shared)))
     }
 

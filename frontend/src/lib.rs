@@ -128,6 +128,7 @@ fn DemoRoute() -> impl IntoView {
             ("sidecar", _) => view! { <demos::sidecar::Sidecar/> }.into_any(),
             ("compare", _) => view! { <demos::compare::Compare/> }.into_any(),
             ("multiplexing", _) => view! { <demos::multiplexing::Multiplexing/> }.into_any(),
+            ("protocols", _) => view! { <demos::protocols::Protocols/> }.into_any(),
             (_, Some(p)) => view! { <NotBuilt pattern=p/> }.into_any(),
             (_, None) => view! { <NotFound/> }.into_any(),
         }

@@ -17,6 +17,8 @@
 //! - [`sync_async`]: what the blocking and the awaiting handler answer.
 //! - [`pairing`]: the request ids both observers give a frame, an event or a hop, so they pair.
 //! - [`multiplexing`]: the multiplexing demo's proxy report and slow-request answer.
+//! - [`protocols`]: the request/response-beyond-HTTP demo's lookup (DNS over UDP, SQL over
+//!   PostgreSQL's wire protocol) and what the server saw of it.
 //! - [`ApiError`]: the JSON body of every 4xx the server returns; [`Health`], [`Stopped`]: two
 //!   answers several endpoints share.
 #![forbid(unsafe_code)]
@@ -25,6 +27,7 @@ pub mod echo;
 pub mod job;
 pub mod multiplexing;
 pub mod pairing;
+pub mod protocols;
 pub mod pubsub;
 pub mod push;
 pub mod sidecar;

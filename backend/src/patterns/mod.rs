@@ -7,6 +7,7 @@
 pub(crate) mod jobs;
 pub(crate) mod long_polling;
 pub(crate) mod multiplexing;
+pub mod protocols;
 pub mod pubsub;
 pub(crate) mod push;
 pub(crate) mod request_response;
@@ -36,4 +37,5 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .merge(stateful_stateless::router())
         .merge(sidecar::router())
         .merge(multiplexing::router())
+        .merge(protocols::router())
 }
