@@ -234,6 +234,17 @@ async fn the_sql_lane_asks_postgres_and_every_wire_message_is_drawn() {
     assert!(setup.contains(&"ParameterStatus") && setup.contains(&"BackendKeyData"));
     assert_eq!(setup.last(), Some(&"ReadyForQuery"));
     assert_eq!(names[query_starts..], QUERY_MESSAGES, "{names:?}");
+    assert!(r.sql.messages[query_starts..].iter().all(|m| m.count == 1));
+    // PostgreSQL reports its settings at start-up, a dozen or more ParameterStatus messages,
+    // drawn as one arrow per read that brought them.
+    let statuses: u32 = r
+        .sql
+        .messages
+        .iter()
+        .filter(|m| m.name == "ParameterStatus")
+        .map(|m| m.count)
+        .sum();
+    assert!(statuses >= 10, "{statuses} ParameterStatus");
     for m in &r.sql.messages {
         let request = matches!(
             m.name.as_str(),
@@ -259,6 +270,26 @@ async fn the_sql_lane_asks_postgres_and_every_wire_message_is_drawn() {
         };
         assert_eq!((hop.from.0.as_str(), hop.to.0.as_str()), (from, to));
     }
+    // Each answer that completes a request carries its id (the server's bar spans the two).
+    let id_of = |name: &str| {
+        hops.iter()
+            .find(|h| h.label.split(' ').next() == Some(name))
+            .and_then(|h| h.request_id.clone())
+            .unwrap()
+    };
+    for (request, answer) in [
+        ("Parse", "ParseComplete"),
+        ("Describe", "RowDescription"),
+        ("Bind", "BindComplete"),
+        ("Execute", "CommandComplete"),
+    ] {
+        assert_eq!(id_of(request), id_of(answer), "{answer} answers {request}");
+    }
+    assert_ne!(
+        id_of("DataRow"),
+        id_of("Execute"),
+        "a row is part of the work"
+    );
     let parse = hops.iter().find(|h| h.label.starts_with("Parse")).unwrap();
     assert!(parse.label.contains("WHERE name = $1"));
     let bind = hops.iter().find(|h| h.label.starts_with("Bind")).unwrap();

@@ -2,7 +2,7 @@
 const { test, expect } = require('@playwright/test');
 
 const SLUGS = ['request-response', 'upload', 'sync-async', 'short-polling', 'long-polling', 'sse', 'push',
-  'pubsub', 'multiplexing', 'stateful-stateless', 'sidecar', 'compare'];
+  'pubsub', 'multiplexing', 'stateful-stateless', 'sidecar', 'compare', 'protocols'];
 
 test('the index lists every pattern with a sentence, and unbuilt ones as not built yet', async ({ page }) => {
   await page.goto('/');

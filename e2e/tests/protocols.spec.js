@@ -78,6 +78,12 @@ test('one request asks a DNS server over UDP and PostgreSQL over its wire protoc
     expect([m.kind, m.from, m.to]).toEqual(toServer ? ['request', 'server', 'postgres'] : ['response', 'postgres', 'server']);
   }
   expect(names.slice(0, 2)).toEqual(['StartupMessage', 'AuthenticationOk']);
+  // A dozen ParameterStatus at start-up, one arrow per read that brought them (`ParameterStatus ×13`).
+  const statuses = report.sql.messages.filter((m) => m.name === 'ParameterStatus');
+  expect(statuses.reduce((n, m) => n + m.count, 0)).toBeGreaterThanOrEqual(10);
+  for (const [i, m] of report.sql.messages.entries()) {
+    if (m.count > 1) expect(wire[i].label).toBe(`${m.name} ×${m.count}`);
+  }
   const parse = names.indexOf('Parse');
   expect(names.slice(parse)).toEqual([
     'Parse', 'Describe', 'Sync', 'ParseComplete', 'ParameterDescription', 'RowDescription', 'ReadyForQuery',

@@ -98,14 +98,17 @@ pub struct DnsLane {
     pub elapsed_ms: f64,
 }
 
-/// One PostgreSQL wire-protocol message as it crossed the connection.
+/// One PostgreSQL wire-protocol message (or a run of the same one) as it crossed the connection.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WireMessage {
     pub direction: Direction,
     /// The protocol's name for it: `Parse`, `BindComplete`, `DataRow`, `StartupMessage`.
     pub name: String,
-    /// Its size on the wire: type byte (where it has one) and length included.
+    /// How many such messages came together in one read (drawn as one arrow, `ParameterStatus
+    /// ×13`); 1 for most.
+    pub count: u32,
+    /// Its size on the wire (all of them): type byte (where it has one) and length included.
     pub bytes: u64,
 }
 

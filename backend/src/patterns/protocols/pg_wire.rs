@@ -425,62 +425,137 @@ pub fn fields(frame: &Frame, direction: Direction) -> (Vec<(String, String)>, St
     (out, summary)
 }
 
-/// What one connection's relay saw, in order, for the report.
+/// The answer that completes a request the client sent, by the protocol's rules (the server
+/// answers in order); `None` for one that gets no answer of its own (Flush, Terminate, a
+/// password, which the start-up's ReadyForQuery answers).
+pub fn completed_by(request: &str) -> Option<&'static [&'static str]> {
+    Some(match request {
+        "StartupMessage" | "Sync" | "Query" => &["ReadyForQuery"],
+        "Parse" => &["ParseComplete"],
+        "Bind" => &["BindComplete"],
+        "Describe" => &["RowDescription", "NoData"],
+        "Execute" => &["CommandComplete", "EmptyQueryResponse", "PortalSuspended"],
+        "Close" => &["CloseComplete"],
+        _ => return None,
+    })
+}
+
+/// What one connection's relay saw, in order, for the report, and the requests still waiting
+/// for the answer that completes them. Cheap to clone.
 #[derive(Clone, Default)]
-pub struct WireLog(Arc<Mutex<Vec<WireMessage>>>);
+pub struct WireLog(Arc<Mutex<Wire>>);
+
+#[derive(Default)]
+struct Wire {
+    messages: Vec<WireMessage>,
+    /// Requests sent and not yet answered, oldest first: the hop id each was drawn with and
+    /// the answers that complete it. An answer that completes the oldest is drawn with its id,
+    /// so the server's activation bar spans the two; any other answer is part of the work
+    /// (ParameterStatus, DataRow) and drawn on its own.
+    waiting: std::collections::VecDeque<(String, &'static [&'static str])>,
+}
+
+impl Wire {
+    /// The hop name the `n`-th message, `name`, is drawn with.
+    fn hop(&mut self, name: &str, direction: Direction, n: usize) -> String {
+        let own = format!("pg{n}");
+        match direction {
+            Direction::Request => {
+                if let Some(answers) = completed_by(name) {
+                    self.waiting.push_back((own.clone(), answers));
+                }
+                own
+            }
+            Direction::Response if name == "ErrorResponse" => {
+                // The failed request is answered; the server skips the rest until Sync.
+                let failed = self.waiting.pop_front().map(|(id, _)| id);
+                while let Some((_, answers)) = self.waiting.front() {
+                    if answers == &["ReadyForQuery"] {
+                        break;
+                    }
+                    self.waiting.pop_front();
+                }
+                failed.unwrap_or(own)
+            }
+            Direction::Response => match self.waiting.front() {
+                Some((_, answers)) if answers.contains(&name) => {
+                    self.waiting.pop_front().map_or(own, |(id, _)| id)
+                }
+                _ => own,
+            },
+        }
+    }
+}
 
 impl WireLog {
     pub fn take(&self) -> Vec<WireMessage> {
-        std::mem::take(&mut *self.0.lock().expect("wire log lock poisoned"))
+        std::mem::take(&mut self.0.lock().expect("wire log lock poisoned").messages)
     }
 
-    /// Records `frame` in the log and as a hop; false once [`MAX_RECORDED`] are kept.
-    fn record(&self, frame: &Frame, direction: Direction, tracer: &Tracer) -> bool {
-        let name = name(frame, direction);
-        let n = {
-            let mut log = self.0.lock().expect("wire log lock poisoned");
-            if log.len() >= MAX_RECORDED {
+    /// Records `run` (messages of one name that came in one read, most often one) in the log
+    /// and as one hop; false once [`MAX_RECORDED`] are kept.
+    fn record(&self, run: &[Frame], direction: Direction, tracer: &Tracer) -> bool {
+        let Some(first) = run.first() else {
+            return true;
+        };
+        let name = name(first, direction);
+        let bytes: usize = run.iter().map(|f| f.wire_bytes).sum();
+        let hop = {
+            let mut wire = self.0.lock().expect("wire log lock poisoned");
+            if wire.messages.len() >= MAX_RECORDED {
                 return false;
             }
-            log.push(WireMessage {
+            wire.messages.push(WireMessage {
                 direction,
                 name: name.to_owned(),
-                bytes: frame.wire_bytes as u64,
+                count: run.len() as u32,
+                bytes: bytes as u64,
             });
-            log.len()
+            let n = wire.messages.len();
+            wire.hop(name, direction, n)
         };
         tracer.record(|rid| {
-            let (fields, summary) = fields(frame, direction);
-            let label = if summary.is_empty() {
-                name.to_owned()
-            } else {
-                format!("{name} {}", summary.chars().take(120).collect::<String>())
+            let mut headers = Vec::new();
+            let mut wire = Vec::new();
+            let mut summary = String::new();
+            for frame in run {
+                let (fields, said) = fields(frame, direction);
+                headers.extend(
+                    fields
+                        .into_iter()
+                        .map(|(name, value)| Header { name, value }),
+                );
+                summary = said;
+                wire.extend(frame.tag);
+                let len = frame.wire_bytes - usize::from(frame.tag.is_some());
+                wire.extend_from_slice(&(len as u32).to_be_bytes());
+                wire.extend_from_slice(&frame.payload);
+            }
+            let tag = first
+                .tag
+                .map_or("no type byte".to_owned(), |t| format!("'{}'", t as char));
+            let (label, start_line) = match run.len() {
+                1 if summary.is_empty() => {
+                    (name.to_owned(), format!("{name} ({tag}), {bytes} bytes"))
+                }
+                1 => (
+                    format!("{name} {}", summary.chars().take(120).collect::<String>()),
+                    format!("{name} ({tag}), {bytes} bytes"),
+                ),
+                k => (
+                    format!("{name} ×{k}"),
+                    format!("{k} {name} messages ({tag}) in one read, {bytes} bytes in all"),
+                ),
             };
             let (kind, from, to) = match direction {
                 Direction::Request => (Kind::Request, "server", "postgres"),
                 Direction::Response => (Kind::Response, "postgres", "server"),
             };
-            let start_line = match frame.tag {
-                Some(t) => format!("{name} ('{}'), {} bytes", t as char, frame.wire_bytes),
-                None => format!("{name} (no type byte), {} bytes", frame.wire_bytes),
-            };
-            let headers = fields
-                .into_iter()
-                .map(|(name, value)| Header { name, value })
-                .collect();
-            let mut wire = Vec::with_capacity(frame.wire_bytes.min(MAX_DECODED));
-            wire.extend(frame.tag);
-            wire.extend_from_slice(
-                &((frame.wire_bytes - usize::from(frame.tag.is_some())) as u32).to_be_bytes(),
-            );
-            wire.extend_from_slice(&frame.payload);
-            // Each message is its own hop: requests and answers of one exchange do not share
-            // ids (a Parse's answer, ParseComplete, comes after the Sync).
-            Hop::new(kind, from, to, pairing::hop(rid, &format!("pg{n}")))
+            Hop::new(kind, from, to, pairing::hop(rid, &hop))
                 .label(label)
                 .transport(Transport::Tcp)
                 .at(HopTime::Whole)
-                .bytes(frame.wire_bytes as u64)
+                .bytes(bytes as u64)
                 .detail(Detail {
                     start_line,
                     headers,
@@ -511,8 +586,11 @@ pub async fn pump(
             return Ok(());
         }
         // Recorded before passing on: the hop's time is when the relay had the bytes.
-        for frame in decoder.push(&buf[..n]) {
-            recording = recording && log.record(&frame, decoder.direction(), &tracer);
+        // Messages of one name in one read (a dozen ParameterStatus at start-up) are one hop.
+        let frames = decoder.push(&buf[..n]);
+        let direction = decoder.direction();
+        for run in frames.chunk_by(|a, b| name(a, direction) == name(b, direction)) {
+            recording = recording && log.record(run, direction, &tracer);
         }
         to.write_all(&buf[..n]).await?;
     }
@@ -569,6 +647,37 @@ mod tests {
         assert_eq!(summary, "\"api\" | binary 00 00 01 bb = 443");
         let (_, summary) = fields(&frames[2], Direction::Response);
         assert_eq!(summary, "idle");
+    }
+
+    #[test]
+    fn each_answer_that_completes_a_request_pairs_with_it_in_order() {
+        let mut wire = Wire::default();
+        let mut n = 0;
+        let mut hop = |name: &str, direction| {
+            n += 1;
+            wire.hop(name, direction, n)
+        };
+        let (req, resp) = (Direction::Request, Direction::Response);
+        let sent: Vec<String> = ["Parse", "Describe", "Sync"]
+            .iter()
+            .map(|m| hop(m, req))
+            .collect();
+        assert_eq!(hop("ParseComplete", resp), sent[0]);
+        assert_eq!(
+            hop("ParameterDescription", resp),
+            "pg5",
+            "part of the Describe's work"
+        );
+        assert_eq!(hop("RowDescription", resp), sent[1]);
+        assert_eq!(hop("ReadyForQuery", resp), sent[2]);
+        // A failed Bind: the Execute before the Sync is skipped; the Sync is still answered.
+        let bind = hop("Bind", req);
+        hop("Execute", req);
+        let sync = hop("Sync", req);
+        assert_eq!(hop("ErrorResponse", resp), bind);
+        assert_eq!(hop("ReadyForQuery", resp), sync);
+        assert_eq!(hop("Terminate", req), "pg13");
+        assert!(wire.waiting.is_empty());
     }
 
     #[test]
