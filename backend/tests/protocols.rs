@@ -269,6 +269,12 @@ async fn the_sql_lane_asks_postgres_and_every_wire_message_is_drawn() {
             Direction::Response => ("postgres", "server"),
         };
         assert_eq!((hop.from.0.as_str(), hop.to.0.as_str()), (from, to));
+        let kind = match (m.direction, m.name.as_str()) {
+            (Direction::Request, "Terminate") => Kind::Close,
+            (Direction::Request, _) => Kind::Request,
+            (Direction::Response, _) => Kind::Response,
+        };
+        assert_eq!(hop.kind, kind, "{}", m.name);
     }
     // Each answer that completes a request carries its id (the server's bar spans the two).
     let id_of = |name: &str| {

@@ -402,7 +402,7 @@ pub fn cases() -> Vec<Case> {
         get("GET /api/mux/slow", "ms=-1", "/api/mux/slow?ms=-1&run=bad-input&rid=1", 422),
         get("GET /api/protocols/lookup", "no parameters", "/api/protocols/lookup", 422),
         get("GET /api/protocols/lookup", "name with a dot", "/api/protocols/lookup?name=a.b&type=A", 422),
-        get("GET /api/protocols/lookup", "name of 64 characters", &format!("/api/protocols/lookup?name={}&type=A", "a".repeat(64)), 422),
+        get("GET /api/protocols/lookup", "name of 64 characters", format!("/api/protocols/lookup?name={}&type=A", "a".repeat(64)), 422),
         get("GET /api/protocols/lookup", "upper-case name", "/api/protocols/lookup?name=API&type=A", 422),
         get("GET /api/protocols/lookup", "type=MX", "/api/protocols/lookup?name=api&type=MX", 422),
         get("GET /api/protocols/lookup", "drop_first=maybe", "/api/protocols/lookup?name=api&type=A&drop_first=maybe", 422),

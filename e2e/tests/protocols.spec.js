@@ -74,8 +74,9 @@ test('one request asks a DNS server over UDP and PostgreSQL over its wire protoc
   const names = report.sql.messages.map((m) => m.name);
   expect(wire.map((m) => m.label.split(' ')[0])).toEqual(names);
   for (const [i, m] of wire.entries()) {
-    const toServer = report.sql.messages[i].direction === 'request';
-    expect([m.kind, m.from, m.to]).toEqual(toServer ? ['request', 'server', 'postgres'] : ['response', 'postgres', 'server']);
+    const { direction, name } = report.sql.messages[i];
+    const kind = name === 'Terminate' ? 'close' : direction;
+    expect([m.kind, m.from, m.to]).toEqual(direction === 'request' ? [kind, 'server', 'postgres'] : [kind, 'postgres', 'server']);
   }
   expect(names.slice(0, 2)).toEqual(['StartupMessage', 'AuthenticationOk']);
   // A dozen ParameterStatus at start-up, one arrow per read that brought them (`ParameterStatus ×13`).

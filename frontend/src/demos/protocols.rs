@@ -22,8 +22,8 @@ pub fn protocol_metrics(trace: &[Drawn]) -> Vec<Metric> {
         d.transport == Transport::Udp && matches!(d.kind, Kind::Request | Kind::Response)
     });
     let lost = count(&|d| d.transport == Transport::Udp && d.kind == Kind::Note);
-    let to_pg = count(&|d| d.transport == Transport::Tcp && d.kind == Kind::Request);
-    let from_pg = count(&|d| d.transport == Transport::Tcp && d.kind == Kind::Response);
+    let to_pg = count(&|d| d.transport == Transport::Tcp && d.to.0 == "postgres");
+    let from_pg = count(&|d| d.transport == Transport::Tcp && d.from.0 == "postgres");
     let metric = Metric::count;
     vec![
         metric("dns-datagrams", "DNS datagrams delivered", datagrams),

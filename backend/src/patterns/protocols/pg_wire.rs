@@ -548,6 +548,8 @@ impl WireLog {
                 ),
             };
             let (kind, from, to) = match direction {
+                // Terminate gets no answer: the client closes the connection after it.
+                Direction::Request if name == "Terminate" => (Kind::Close, "server", "postgres"),
                 Direction::Request => (Kind::Request, "server", "postgres"),
                 Direction::Response => (Kind::Response, "postgres", "server"),
             };
