@@ -30,16 +30,16 @@ lint:
 	$(ENV) cargo fmt --all --check
 	$(ENV) cargo clippy --workspace --all-targets -- -D warnings
 
-# A private Redis and a private RabbitMQ on free ports for the Redis broker and queue tests,
-# stopped afterwards even on failure.
+# A private Redis, RabbitMQ and PostgreSQL on free ports (the Redis broker, the queue demo's
+# second engine, the protocols demo's SQL lane), stopped afterwards even on failure.
 unit:
-	$(ENV) bash scripts/with-redis.sh bash scripts/with-rabbitmq.sh cargo test --workspace
+	$(ENV) bash scripts/with-redis.sh bash scripts/with-rabbitmq.sh bash scripts/with-postgres.sh cargo test --workspace
 
-# Browser tests against the real backend (built by `unit`), on a free port; a private RabbitMQ
-# for the queue demo's second engine.
+# Browser tests against the real backend (built by `unit`), on a free port, with a private
+# RabbitMQ (the queue demo's second engine) and PostgreSQL (the protocols demo's SQL lane).
 e2e:
 	$(ENV) cargo build -p backend
-	$(ENV) bash scripts/with-rabbitmq.sh bash scripts/e2e.sh
+	$(ENV) bash scripts/with-rabbitmq.sh bash scripts/with-postgres.sh bash scripts/e2e.sh
 
 # The shipped deploy/nginx.conf (placeholders filled in) with TLS in front of two instances and a
 # private Redis, all on free ports; the browser smoke set (tests tagged @proxy) through it.

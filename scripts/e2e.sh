@@ -10,10 +10,12 @@ port=$(free_port)
 tls_port=$(free_port)
 mkdir -p e2e/output
 # The queue demo's RabbitMQ engine, when scripts/with-rabbitmq.sh gave one (queue.spec.js then
-# runs on both engines; other specs do not use it).
-amqp=()
-[ -z "${PATTERNSCOPE_TEST_AMQP:-}" ] || amqp=(--amqp-url "$PATTERNSCOPE_TEST_AMQP")
-"$bin" --addr "127.0.0.1:$port" --tls "127.0.0.1:$tls_port" --dist dist "${amqp[@]}" > e2e/output/backend.log 2>&1 &
+# runs on both engines), and the protocols demo's PostgreSQL, when scripts/with-postgres.sh gave
+# one (its SQL lane asks it); other specs use neither.
+engines=()
+[ -z "${PATTERNSCOPE_TEST_AMQP:-}" ] || engines+=(--amqp-url "$PATTERNSCOPE_TEST_AMQP")
+[ -z "${PATTERNSCOPE_TEST_POSTGRES:-}" ] || engines+=(--postgres-url "$PATTERNSCOPE_TEST_POSTGRES")
+"$bin" --addr "127.0.0.1:$port" --tls "127.0.0.1:$tls_port" --dist dist "${engines[@]}" > e2e/output/backend.log 2>&1 &
 pid=$!
 trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null || true' EXIT
 for _ in $(seq 100); do
@@ -22,4 +24,4 @@ for _ in $(seq 100); do
 done
 curl -sf "http://127.0.0.1:$port/api/health" >/dev/null || { echo "backend did not start:"; cat e2e/output/backend.log; exit 1; }
 cd e2e
-BASE_URL="http://127.0.0.1:$port" TLS_URL="https://127.0.0.1:$tls_port" npx --no-install playwright test "$@"
+POSTGRES_LANE=${PATTERNSCOPE_TEST_POSTGRES:+on} BASE_URL="http://127.0.0.1:$port" TLS_URL="https://127.0.0.1:$tls_port" npx --no-install playwright test "$@"

@@ -14,6 +14,22 @@ mkdir -p "$TOOLS"
 say() { printf '==> %s\n' "$*"; }
 export PATH="$HOME/.cargo/bin:$PATH"
 
+# A Debian package installed without starting the service it ships: the system's own must stay
+# stopped (its port is not ours): a policy-rc.d refusing every start, for this install only (a
+# machine that has one, as Debian's container images do, keeps its own).
+apt_install_no_service() {
+  local policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    policy=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\nexit 101\n' > "$policy"
+    chmod +x "$policy"
+  fi
+  local installed=0
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null || installed=$?
+  [ -z "$policy" ] || rm -f "$policy"
+  return "$installed"
+}
+
 # Debian's nginx, never started as the system's service (tests and benches start private ones).
 install_nginx() {
   [ -x /usr/sbin/nginx ] && return 0
@@ -22,37 +38,16 @@ install_nginx() {
   # Debian 12 has `nginx` (nginx-light is a transitional name for it); older ones, nginx-light.
   local pkg=nginx
   apt-cache show nginx >/dev/null 2>&1 || pkg=nginx-light
-  # Debian starts a service it installs; the system's nginx must stay stopped (port 80 is
-  # not ours): a policy-rc.d refusing every start, for this install only (a machine that has
-  # one, as Debian's container images do, keeps its own).
-  local policy=""
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    policy=/usr/sbin/policy-rc.d
-    printf '#!/bin/sh\nexit 101\n' > "$policy"
-    chmod +x "$policy"
-  fi
-  local installed=0
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null || installed=$?
-  [ -z "$policy" ] || rm -f "$policy"
-  return "$installed"
+  apt_install_no_service "$pkg"
 }
 
 # Debian's rabbitmq-server for the queue demo's tests, never started as the system's service
-# (scripts/with-rabbitmq.sh starts a private one): the same refusing policy-rc.d as for nginx.
+# (scripts/with-rabbitmq.sh starts a private one).
 install_rabbitmq() {
   [ -x /usr/sbin/rabbitmq-server ] && return 0
   say "installing Debian's rabbitmq-server (the queue tests start a private one)"
   apt-get update -qq
-  local policy=""
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    policy=/usr/sbin/policy-rc.d
-    printf '#!/bin/sh\nexit 101\n' > "$policy"
-    chmod +x "$policy"
-  fi
-  local installed=0
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rabbitmq-server >/dev/null || installed=$?
-  [ -z "$policy" ] || rm -f "$policy"
-  return "$installed"
+  apt_install_no_service rabbitmq-server
 }
 
 if [ "$mode" = bench ]; then
@@ -110,6 +105,12 @@ if [ "$mode" = test ]; then
   fi
   install_nginx "the proxy tests start a private one"
   install_rabbitmq
+  # PostgreSQL for the protocols demo's SQL lane (scripts/with-postgres.sh starts a private one).
+  if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    say "installing Debian's postgresql (the tests start a private one)"
+    apt-get update -qq
+    apt_install_no_service postgresql
+  fi
   if [ ! -d e2e/node_modules/@playwright/test ] || [ e2e/package-lock.json -nt e2e/node_modules/.package-lock.json ]; then
     say "installing the browser-test packages (no browser download)"
     (cd e2e && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --silent --no-audit --no-fund)

@@ -11,7 +11,8 @@
 //! Layers as folders; imports go one way, down this list (`../shared/tools/module-cycles
 //! backend/src` finds no cycle).
 //! - [`patterns`]: one module per demo (request/response, jobs and the ways to wait for them,
-//!   push, pub/sub, upload, sync/async, stateful/stateless, sidecar, multiplexing, queue) and the
+//!   push, pub/sub, upload, sync/async, stateful/stateless, sidecar, multiplexing, queue, REST vs
+//!   GraphQL, DNS and SQL as request/response) and the
 //!   router that mounts them.
 //! - [`actors`]: listeners inside the process (balancer, instances, sidecar, app) and the
 //!   traced relay between them.
@@ -141,6 +142,8 @@ pub struct Shared {
     pub mux: patterns::multiplexing::Multiplexing,
     /// The queue demo's engines (embedded, RabbitMQ with `--amqp-url`) and each run's queues.
     pub queues: patterns::queue::Queues,
+    /// The request/response-beyond-HTTP demo's DNS server, PostgreSQL and lookup bounds.
+    pub protocols: patterns::protocols::Protocols,
     /// `config.trusted_proxies`, as the client identity and the connection cap check them.
     pub trusted_proxies: TrustedProxies,
     /// Connections open now, per client, within `limits.max_connections_per_client`.
@@ -195,6 +198,7 @@ impl AppState {
             sidecars,
             mux,
             queues,
+            protocols: patterns::protocols::Protocols::default(),
             connections: ClientConnections::new(
                 limits.max_connections_per_client,
                 limits.max_connections,
@@ -230,6 +234,15 @@ impl AppState {
     pub async fn with_rabbitmq(self, url: &str) -> Result<Self, String> {
         let mut shared = Shared::clone(&self);
         shared.queues = shared.queues.with_rabbitmq(url).await?;
+        Ok(AppState(Arc::new(shared)))
+    }
+
+    /// Asks the PostgreSQL at `url` in the protocols demo's SQL lane; fails within a few
+    /// seconds when it cannot be reached or the demo's table cannot be made.
+    pub async fn with_postgres(self, url: &str) -> Result<Self, String> {
+        let postgres = patterns::protocols::Postgres::connect(url).await?;
+        let mut shared = Shared::clone(&self);
+        shared.protocols = shared.protocols.with_postgres(postgres);
         Ok(AppState(Arc::new(shared)))
     }
 

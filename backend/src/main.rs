@@ -49,6 +49,11 @@ struct Args {
     /// beside its embedded queue; each run picks one.
     #[arg(long = "amqp-url")]
     amqp_url: Option<String>,
+    /// The PostgreSQL the protocols demo's SQL lane asks (e.g.
+    /// postgres://postgres@127.0.0.1:5432/postgres); it creates a small table there. Without
+    /// it, that lane says how to enable it.
+    #[arg(long = "postgres-url")]
+    postgres_url: Option<String>,
     /// This instance's name on the diagram and in every response's X-Instance header
     /// (default: `instance-<port>`): 1 to 64 of A-Z a-z 0-9 - _ .
     #[arg(long, value_parser = instance_name)]
@@ -172,6 +177,19 @@ async fn main() -> anyhow::Result<()> {
             }
             Err(e) => {
                 eprintln!("error: --amqp-url (queue demo): {e}");
+                std::process::exit(2);
+            }
+        },
+        None => state,
+    };
+    let state = match &args.postgres_url {
+        Some(url) => match state.with_postgres(url).await {
+            Ok(state) => {
+                tracing::info!("protocols demo: PostgreSQL lane on");
+                state
+            }
+            Err(e) => {
+                eprintln!("error: --postgres-url (the protocols demo's SQL lane): {e}");
                 std::process::exit(2);
             }
         },

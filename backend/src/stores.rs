@@ -42,7 +42,7 @@ struct Store {
 
 /// Everything the server keeps, in the order the stats list it: the one list the sweep and
 /// `GET /api/debug/stats` read (and through the stats, the soak and the bounds test).
-const STORES: [Store; 15] = [
+const STORES: [Store; 17] = [
     Store {
         name: "trace_runs",
         size: |s| Some(s.trace.run_count()),
@@ -111,6 +111,17 @@ const STORES: [Store; 15] = [
         name: "queue_runs",
         size: |s| Some(s.queues.len()),
         prune: |s| s.queues.prune(),
+    },
+    // Lookups of the protocols demo in flight (slots, freed when each ends).
+    Store {
+        name: "protocol_lookups",
+        size: |s| Some(s.protocols.in_flight()),
+        prune: |_| {},
+    },
+    Store {
+        name: "lookup_rate_clients",
+        size: |s| Some(s.protocols.rate_clients()),
+        prune: |s| s.protocols.prune(),
     },
     Store {
         name: "job_rate_clients",

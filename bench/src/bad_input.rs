@@ -433,6 +433,12 @@ pub fn cases() -> Vec<Case> {
         get("GET /api/queue/report", "wait_ms = 15001", "/api/queue/report?run=never-seen&rid=1&wait_ms=15001", 422),
         get("GET /api/queue/report", "unknown run", "/api/queue/report?run=never-seen&rid=1", 404),
         http("DELETE /api/queue/run", "unknown run", "DELETE", "/api/queue/run?run=never-seen&rid=1", None, "", 404),
+        get("GET /api/protocols/lookup", "no parameters", "/api/protocols/lookup", 422),
+        get("GET /api/protocols/lookup", "name with a dot", "/api/protocols/lookup?name=a.b&type=A", 422),
+        get("GET /api/protocols/lookup", "name of 64 characters", format!("/api/protocols/lookup?name={}&type=A", "a".repeat(64)), 422),
+        get("GET /api/protocols/lookup", "upper-case name", "/api/protocols/lookup?name=API&type=A", 422),
+        get("GET /api/protocols/lookup", "type=MX", "/api/protocols/lookup?name=api&type=MX", 422),
+        get("GET /api/protocols/lookup", "drop_first=maybe", "/api/protocols/lookup?name=api&type=A&drop_first=maybe", 422),
     ]);
     // Shares last: what they fill stays filled for this client.
     c.extend([

@@ -2,7 +2,7 @@
 const { test, expect } = require('@playwright/test');
 
 const SLUGS = ['request-response', 'upload', 'sync-async', 'short-polling', 'long-polling', 'sse', 'push',
-  'pubsub', 'queue', 'multiplexing', 'stateful-stateless', 'sidecar', 'rest-graphql', 'compare'];
+  'pubsub', 'queue', 'multiplexing', 'stateful-stateless', 'sidecar', 'rest-graphql', 'protocols', 'compare'];
 
 test('the index lists every pattern with a sentence, and unbuilt ones as not built yet', async ({ page }) => {
   await page.goto('/');

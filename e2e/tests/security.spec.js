@@ -5,7 +5,7 @@ const { test, expect } = require('@playwright/test');
 const { waitForRunToFinish } = require('./helpers');
 
 const SLUGS = ['request-response', 'upload', 'sync-async', 'short-polling', 'long-polling', 'sse', 'push',
-  'pubsub', 'queue', 'multiplexing', 'stateful-stateless', 'sidecar', 'rest-graphql', 'compare'];
+  'pubsub', 'queue', 'multiplexing', 'stateful-stateless', 'sidecar', 'rest-graphql', 'protocols', 'compare'];
 
 /** Every text field a person can type into, visible and enabled. */
 const TEXT_FIELDS = [

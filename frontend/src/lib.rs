@@ -136,6 +136,7 @@ fn DemoRoute() -> impl IntoView {
             ("compare", _) => view! { <demos::compare::Compare/> }.into_any(),
             ("multiplexing", _) => view! { <demos::multiplexing::Multiplexing/> }.into_any(),
             ("rest-graphql", _) => view! { <demos::rest_graphql::RestGraphql/> }.into_any(),
+            ("protocols", _) => view! { <demos::protocols::Protocols/> }.into_any(),
             (_, Some(p)) => view! { <NotBuilt pattern=p/> }.into_any(),
             (_, None) => view! { <NotFound/> }.into_any(),
         }

@@ -18,6 +18,8 @@
 //! - [`queue`]: the queue demo's run, published jobs and the broker's report.
 //! - [`pairing`]: the request ids both observers give a frame, an event or a hop, so they pair.
 //! - [`multiplexing`]: the multiplexing demo's proxy report and slow-request answer.
+//! - [`protocols`]: the request/response-beyond-HTTP demo's lookup (DNS over UDP, SQL over
+//!   PostgreSQL's wire protocol) and what the server saw of it.
 //! - [`ApiError`]: the JSON body of every 4xx the server returns; [`Health`], [`Stopped`]: two
 //!   answers several endpoints share.
 #![forbid(unsafe_code)]
@@ -26,10 +28,11 @@ pub mod echo;
 pub mod job;
 pub mod multiplexing;
 pub mod pairing;
+pub mod protocols;
 pub mod pubsub;
 pub mod push;
-pub mod rest_graphql;
 pub mod queue;
+pub mod rest_graphql;
 pub mod sidecar;
 pub mod stateful_stateless;
 pub mod sync_async;

@@ -136,6 +136,12 @@ pub enum Transport {
     /// Inside the server process (a channel, a function call).
     #[serde(rename = "internal")]
     Internal,
+    /// A datagram with no connection (DNS over UDP).
+    #[serde(rename = "udp")]
+    Udp,
+    /// A protocol's own messages over a TCP connection (PostgreSQL's wire protocol).
+    #[serde(rename = "tcp")]
+    Tcp,
 }
 
 impl Transport {
@@ -147,6 +153,8 @@ impl Transport {
             Transport::WebSocket => "websocket",
             Transport::Sse => "sse",
             Transport::Internal => "internal",
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
         }
     }
 

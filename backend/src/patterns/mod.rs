@@ -7,6 +7,7 @@
 pub(crate) mod jobs;
 pub(crate) mod long_polling;
 pub(crate) mod multiplexing;
+pub mod protocols;
 pub mod pubsub;
 pub(crate) mod push;
 pub mod queue;
@@ -40,4 +41,5 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .merge(multiplexing::router())
         .merge(rest_graphql::router())
         .merge(queue::router())
+        .merge(protocols::router())
 }

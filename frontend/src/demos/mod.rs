@@ -5,6 +5,7 @@
 pub(crate) mod compare;
 pub(crate) mod long_polling;
 pub(crate) mod multiplexing;
+pub(crate) mod protocols;
 pub(crate) mod pubsub;
 pub(crate) mod push;
 pub(crate) mod queue;

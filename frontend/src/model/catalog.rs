@@ -333,6 +333,43 @@ pub const PATTERNS: &[Pattern] = &[
         used_in: "REST: most public web APIs (GitHub's v3, Stripe, S3). GraphQL: GitHub's v4 API, Shopify, Facebook's apps, mobile clients on slow links.",
     },
     Pattern {
+        slug: "protocols",
+        title: "Request/response beyond HTTP",
+        summary: "One request whose handler asks a DNS server over UDP and PostgreSQL over its wire protocol: request/response with and without a connection.",
+        built: true,
+        how: "Run sends one request, GET /api/protocols/lookup, naming a service. Its handler asks two other \
+              servers at once, each over its own protocol, and answers with what both said. DNS: the server's \
+              resolver (hickory-resolver) sends a query datagram over UDP to an authoritative DNS server running \
+              inside the process for the zone patternscope.test; the answer datagram carries the same message id, \
+              which is all that pairs them: there is no connection. A relay between the two passes each datagram \
+              on and records it; with Drop on it loses the first query, the resolver hears nothing, waits its \
+              timeout (400 ms) and sends the query again. SQL: tokio-postgres opens a connection to a real \
+              PostgreSQL (--postgres-url) and sends one parameterised SELECT with the extended query protocol: \
+              Parse, Describe and Sync (answered by ParseComplete, ParameterDescription, RowDescription and \
+              ReadyForQuery), then Bind with the name as $1, Execute and Sync (answered by BindComplete, a \
+              DataRow per row, CommandComplete and ReadyForQuery). A relay on the connection cuts the bytes into \
+              messages (a type byte and a length each) as they pass, so every arrow is a message that was on \
+              the wire; click one to see its fields and bytes. Without --postgres-url the SQL lane sends \
+              nothing and says so.",
+        pros: &[
+            "DNS over UDP: one datagram each way, no handshake: the cheapest request/response there is.",
+            "PostgreSQL's protocol separates parsing (Parse) from running (Bind, Execute): a statement is \
+             parsed once and run many times, and parameters never mix with the SQL text (no injection).",
+            "Both are request/response like HTTP: the client asks, the server answers, ids or order pair them.",
+        ],
+        cons: &[
+            "UDP promises nothing: a lost datagram is noticed only by a timeout, and the client must retry \
+             (and cope with a late duplicate answer).",
+            "A database connection is expensive to open (startup, authentication, parameters): real \
+             applications keep a pool of them, as this demo, opening one per lookup, shows the cost of not.",
+            "Each protocol needs its own client, tools and proxies: none of HTTP's caches, status codes or \
+             browser support.",
+        ],
+        used_in: "Every name a computer resolves (DNS, UDP port 53), every application talking to PostgreSQL \
+                  (and MySQL, Redis, Kafka each with their own wire protocol), connection poolers such as \
+                  PgBouncer that speak the protocol on both sides.",
+    },
+    Pattern {
         slug: "compare",
         title: "All notification patterns side by side",
         summary: "One job through short polling, long polling, SSE and WebSocket at once, with measured costs.",
@@ -381,6 +418,6 @@ mod tests {
                 );
             }
         }
-        assert_eq!(PATTERNS.len(), 14);
+        assert_eq!(PATTERNS.len(), 15);
     }
 }

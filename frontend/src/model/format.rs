@@ -29,6 +29,12 @@ pub fn human_us(us: i64) -> String {
 pub fn display_label(d: &Drawn) -> String {
     let mut parts = Vec::new();
     match d.kind {
+        // A datagram or a database message: its label is already short, not an HTTP line.
+        Kind::Request | Kind::Response
+            if matches!(d.transport, Transport::Udp | Transport::Tcp) =>
+        {
+            parts.push(truncate(&d.label, 40))
+        }
         Kind::Request => {
             // "POST /api/echo?process_ms=200&run=…" → "POST /api/echo"
             let head = d.label.split('?').next().unwrap_or(&d.label);

@@ -8,6 +8,7 @@ use protocol::{
     echo::{self, EchoReply, Format},
     job::{JobCreated, JobId, JobSpec, JobUpdate, LongPollAnswer},
     multiplexing::{ProxyReport, SlowAnswer},
+    protocols::LookupReport,
     rest_graphql::{GraphqlRequest, SCREEN_QUERY, ScreenAnswer},
     sidecar::{SidecarInfo, SidecarSpec},
     stateful_stateless::{ClusterInfo, ClusterSpec, Login},
@@ -715,4 +716,21 @@ pub async fn queue_stop(rec: Recorder) -> Result<protocol::queue::QueueReport, S
         None,
     )
     .await
+}
+
+/// `GET /api/protocols/lookup`: the server asks its DNS server (UDP) and PostgreSQL (its wire
+/// protocol) about service `name`; `drop_first` loses the first DNS query on the way.
+pub async fn protocols_lookup(
+    rec: Recorder,
+    name: &str,
+    record_type: &str,
+    drop_first: bool,
+) -> Result<LookupReport, String> {
+    let e = |s: &str| String::from(js_sys::encode_uri_component(s));
+    let path = format!(
+        "/api/protocols/lookup?name={}&type={}&drop_first={drop_first}",
+        e(name),
+        e(record_type)
+    );
+    traced_json(rec, Outgoing::bodiless(Method::GET, &path), None).await
 }
