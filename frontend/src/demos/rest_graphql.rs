@@ -19,6 +19,7 @@ use crate::{
         format::{human_bytes, human_us},
         merge::Drawn,
         metrics::is_client,
+        phases::HANDED_TO_PAGE,
     },
     recording::{api, recorder::use_recorder},
     views::{demo_frame::DemoFrame, job_controls::NumberInput, share::url_param},
@@ -126,7 +127,17 @@ pub fn lane_cost(trace: &[Drawn], lane: Lane) -> Option<LaneCost> {
             cost.fields_fetched += serde_json::from_str::<serde_json::Value>(&a.detail.body)
                 .map(|v| leaf_fields(&v))
                 .unwrap_or(0);
-            let at = a.recv_us.unwrap_or(i64::MAX);
+            // When the page's code had it: a request its answer made the page send comes after
+            // that. (The network's end can come while the page is still sending the requests of
+            // the same round, all made in one task, on a busy machine.)
+            let at = a
+                .detail
+                .phases
+                .iter()
+                .find(|p| p.name == HANDED_TO_PAGE)
+                .map(|p| p.start_us)
+                .or(a.recv_us)
+                .unwrap_or(i64::MAX);
             first_answer = Some(first_answer.map_or(at, |f| f.min(at)));
         }
     }
