@@ -8,37 +8,18 @@
 
 mod common;
 
-use backend::{AppState, Config, serve};
+use backend::{AppState, Config};
 use protocol::{
     ApiError,
     protocols::{Direction, LookupReport},
     trace::{Kind, Message, RunId, Transport},
 };
 use reqwest::{Client, StatusCode};
-use tokio::sync::oneshot;
 
 const POSTGRES_ENV: &str = "PATTERNSCOPE_TEST_POSTGRES";
 
 fn postgres_url() -> Option<String> {
-    let url = std::env::var(POSTGRES_ENV).ok().filter(|u| !u.is_empty());
-    if url.is_none() {
-        eprintln!(
-            "\n!!! SKIPPED: {POSTGRES_ENV} is not set, so this PostgreSQL test did not run. \
-             `make test` starts a private PostgreSQL and sets it. !!!\n"
-        );
-    }
-    url
-}
-
-/// A server whose state is `state`, on an ephemeral port, stopped when the sender drops.
-async fn serve_state(state: AppState) -> (String, oneshot::Sender<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(serve(listener, state, async move {
-        let _ = stopped.await;
-    }));
-    (base, stop)
+    common::engine_url(POSTGRES_ENV, "PostgreSQL")
 }
 
 async fn lookup(base: &str, query: &str) -> reqwest::Response {
@@ -214,7 +195,8 @@ async fn the_sql_lane_asks_postgres_and_every_wire_message_is_drawn() {
     .with_postgres(&url)
     .await
     .unwrap();
-    let (base, _stop) = serve_state(state.clone()).await;
+    let server = common::TestServer::with_state(state).await;
+    let base = server.url("");
     let r = report(&base, "name=db&type=A&run=sql&rid=1").await;
     assert!(r.sql.enabled);
     assert_eq!(r.sql.error, None);
@@ -254,7 +236,7 @@ async fn the_sql_lane_asks_postgres_and_every_wire_message_is_drawn() {
     }
 
     // The trace has each of them, in order, with its size, between server and postgres.
-    let hops = server_hops(&state, "sql", Transport::Tcp);
+    let hops = server_hops(&server.state, "sql", Transport::Tcp);
     assert_eq!(hops.len(), r.sql.messages.len());
     for (hop, m) in hops.iter().zip(&r.sql.messages) {
         assert!(

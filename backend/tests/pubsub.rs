@@ -38,14 +38,7 @@ use tokio_tungstenite::{
 const REDIS_ENV: &str = "PATTERNSCOPE_TEST_REDIS";
 
 fn redis_url() -> Option<String> {
-    let url = std::env::var(REDIS_ENV).ok().filter(|u| !u.is_empty());
-    if url.is_none() {
-        eprintln!(
-            "\n!!! SKIPPED: {REDIS_ENV} is not set, so this Redis test did not run. \
-             `make test` starts a private Redis and sets it. !!!\n"
-        );
-    }
-    url
+    common::engine_url(REDIS_ENV, "Redis")
 }
 
 /// A room name no other test (or earlier run against the same Redis) uses.

@@ -23,14 +23,7 @@ use serde_json::{Value, json};
 const AMQP_ENV: &str = "PATTERNSCOPE_TEST_AMQP";
 
 fn amqp_url() -> Option<String> {
-    let url = std::env::var(AMQP_ENV).ok().filter(|u| !u.is_empty());
-    if url.is_none() {
-        eprintln!(
-            "\n!!! SKIPPED: {AMQP_ENV} is not set, so this RabbitMQ test did not run. \
-             `make test` starts a private RabbitMQ and sets it. !!!\n"
-        );
-    }
-    url
+    common::engine_url(AMQP_ENV, "RabbitMQ")
 }
 
 async fn rabbit_server(url: &str) -> common::TestServer {

@@ -109,3 +109,16 @@ pub async fn next_json<T: serde::de::DeserializeOwned>(
         }
     }
 }
+
+/// The URL of the private `what` server (Redis, RabbitMQ, PostgreSQL) that `make test` started
+/// and named in `env`; `None`, said loudly, when it did not (the test then skips).
+pub fn engine_url(env: &str, what: &str) -> Option<String> {
+    let url = std::env::var(env).ok().filter(|u| !u.is_empty());
+    if url.is_none() {
+        eprintln!(
+            "\n!!! SKIPPED: {env} is not set, so this {what} test did not run. \
+             `make test` starts a private {what} and sets it. !!!\n"
+        );
+    }
+    url
+}
