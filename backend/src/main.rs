@@ -155,44 +155,30 @@ async fn main() -> anyhow::Result<()> {
         },
         debug_routes: args.debug_routes,
     });
+    // Fail fast and plainly on an engine the command line names: no backtrace for a
+    // configuration problem.
     let state = match &args.redis_url {
-        Some(url) => match state.with_redis(url).await {
-            Ok(state) => {
-                tracing::info!(%url, "pub/sub broker: Redis");
-                state
-            }
-            Err(e) => {
-                // Fail fast and plainly: no backtrace for a configuration problem.
-                eprintln!("error: --redis-url (pub/sub broker and session store): {e}");
-                std::process::exit(2);
-            }
-        },
+        Some(url) => {
+            engine(
+                "--redis-url (pub/sub broker and session store)",
+                state.with_redis(url),
+            )
+            .await
+        }
         None => state,
     };
     let state = match &args.amqp_url {
-        Some(url) => match state.with_rabbitmq(url).await {
-            Ok(state) => {
-                tracing::info!("queue demo: RabbitMQ offered beside the embedded queue");
-                state
-            }
-            Err(e) => {
-                eprintln!("error: --amqp-url (queue demo): {e}");
-                std::process::exit(2);
-            }
-        },
+        Some(url) => engine("--amqp-url (queue demo)", state.with_rabbitmq(url)).await,
         None => state,
     };
     let state = match &args.postgres_url {
-        Some(url) => match state.with_postgres(url).await {
-            Ok(state) => {
-                tracing::info!("protocols demo: PostgreSQL lane on");
-                state
-            }
-            Err(e) => {
-                eprintln!("error: --postgres-url (the protocols demo's SQL lane): {e}");
-                std::process::exit(2);
-            }
-        },
+        Some(url) => {
+            engine(
+                "--postgres-url (the protocols demo's SQL lane)",
+                state.with_postgres(url),
+            )
+            .await
+        }
         None => state,
     };
     println!("Patternscope is serving on http://{addr}");
@@ -205,6 +191,21 @@ async fn main() -> anyhow::Result<()> {
         tls.await??;
     }
     Ok(())
+}
+
+/// The state once the engine `flag` names has started, or the process ends with its reason
+/// (exit code 2).
+async fn engine(flag: &str, started: impl Future<Output = Result<AppState, String>>) -> AppState {
+    match started.await {
+        Ok(state) => {
+            tracing::info!("{flag}: connected");
+            state
+        }
+        Err(e) => {
+            eprintln!("error: {flag}: {e}");
+            std::process::exit(2);
+        }
+    }
 }
 
 /// Connections the kernel completes and queues for us before we accept them. The usual 128
