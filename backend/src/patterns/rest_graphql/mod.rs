@@ -65,6 +65,25 @@ fn id_in_path(what: &str, id: &str) -> Result<u32, AppError> {
         .map_err(|_| AppError::BadRequest(format!("{what} id must be a number, got {id:?}")))
 }
 
+/// No user `id`: a 404 naming the ids there are.
+fn no_user(id: u32) -> AppError {
+    AppError::NotFound(format!("no user {id}: ids are 1 to {USERS}"))
+}
+
+/// A REST answer: one load through the request's [`Db`] (drawn on its run), timed as the
+/// `load` phase, then held for the link.
+async fn loaded<T: Serialize>(
+    state: &AppState,
+    trace: Option<TraceIds>,
+    link: LinkQuery,
+    load: impl AsyncFnOnce(&Db) -> Result<T, AppError>,
+) -> Result<Response, AppError> {
+    let db = Db::new(Tracer::new(&state.trace, trace));
+    let mut phases = Phases::default();
+    let value = phases.time_async("load", load(&db)).await?;
+    Ok(answer(phases, link, value).await)
+}
+
 /// `value` as JSON, after the link's round trip, with the load and link phases timed.
 async fn answer(mut phases: Phases, link: LinkQuery, value: impl Serialize) -> Response {
     if link.rtt_ms > 0 {
@@ -91,12 +110,10 @@ async fn rest_user(
 ) -> Result<Response, AppError> {
     let link = link(query)?;
     let id = id_in_path("user", &id)?;
-    let db = Db::new(Tracer::new(&state.trace, trace));
-    let mut phases = Phases::default();
-    let user = phases.time_async("load", db.user(id)).await?;
-    let user =
-        user.ok_or_else(|| AppError::NotFound(format!("no user {id}: ids are 1 to {USERS}")))?;
-    Ok(answer(phases, link, user).await)
+    loaded(&state, trace, link, async |db: &Db| {
+        db.user(id).await?.ok_or_else(|| no_user(id))
+    })
+    .await
 }
 
 #[utoipa::path(get, path = "/rest/users/{id}/posts", tag = "rest-graphql",
@@ -120,14 +137,12 @@ async fn rest_posts(
     }
     let id = id_in_path("user", &id)?;
     if !(1..=USERS).contains(&id) {
-        return Err(AppError::NotFound(format!(
-            "no user {id}: ids are 1 to {USERS}"
-        )));
+        return Err(no_user(id));
     }
-    let db = Db::new(Tracer::new(&state.trace, trace));
-    let mut phases = Phases::default();
-    let posts = phases.time_async("load", db.posts_of(id, limit)).await?;
-    Ok(answer(phases, link, posts).await)
+    loaded(&state, trace, link, async |db: &Db| {
+        Ok(db.posts_of(id, limit).await?)
+    })
+    .await
 }
 
 #[utoipa::path(get, path = "/rest/posts/{id}/comments", tag = "rest-graphql",
@@ -146,10 +161,10 @@ async fn rest_comments(
     if !(1..=data::DATA.posts.len() as u32).contains(&id) {
         return Err(AppError::NotFound(format!("no post {id}")));
     }
-    let db = Db::new(Tracer::new(&state.trace, trace));
-    let mut phases = Phases::default();
-    let comments = phases.time_async("load", db.comments_of(id)).await?;
-    Ok(answer(phases, link, comments).await)
+    loaded(&state, trace, link, async |db: &Db| {
+        Ok(db.comments_of(id).await?)
+    })
+    .await
 }
 
 /// A GraphQL request refused: `error` as every API error has it, and GraphQL's own `errors`
