@@ -158,16 +158,13 @@ pub fn HarPage() -> impl IntoView {
                 kind.get_untracked(),
                 status.get_untracked(),
             );
-            let file = kept(&l.trace, &l.meta, |m| {
+            let keep = |m: &Meta| {
                 (o.is_empty() || m.origin == o)
                     && (k.is_empty() || m.kind == k)
                     && (s.is_empty() || m.status == s)
-            });
-            let shown = l.meta.iter().filter(|m| {
-                (o.is_empty() || m.origin == o)
-                    && (k.is_empty() || m.kind == k)
-                    && (s.is_empty() || m.status == s)
-            });
+            };
+            let file = kept(&l.trace, &l.meta, keep);
+            let shown = l.meta.iter().filter(|m| keep(m));
             summary.set(format!(
                 "{} of {} entries drawn, from {} origins.",
                 shown.count(),
