@@ -165,11 +165,12 @@ pub fn HarPage() -> impl IntoView {
             };
             let file = kept(&l.trace, &l.meta, keep);
             let shown = l.meta.iter().filter(|m| keep(m));
+            let from = origins.with_untracked(Vec::len);
             summary.set(format!(
-                "{} of {} entries drawn, from {} origins.",
+                "{} of {} entries drawn, from {from} origin{}.",
                 shown.count(),
                 l.meta.len(),
-                origins.with_untracked(Vec::len)
+                if from == 1 { "" } else { "s" }
             ));
             recorder.import(file);
         });
