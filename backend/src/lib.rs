@@ -17,6 +17,8 @@
 //! - [`actors`]: listeners inside the process (balancer, instances, sidecar, app) and the
 //!   traced relay between them.
 //! - [`transport`]: the pushing WebSocket loop and the bounded event stream.
+//! - [`link`]: network conditions per run (`?link=3g`): the run's bytes held to a preset's
+//!   round trip, rate and loss in both directions.
 //! - [`trace`]: the trace hub, the trace socket, the recording middleware, the tracer.
 //! - [`server`]: listening (HTTP/1.1, TLS), client identity behind trusted proxies,
 //!   per-client connections and rates, limits,
@@ -32,6 +34,7 @@
 mod actors;
 mod error;
 mod extract;
+mod link;
 mod openapi;
 mod patterns;
 mod server;
@@ -144,6 +147,8 @@ pub struct Shared {
     pub queues: patterns::queue::Queues,
     /// The request/response-beyond-HTTP demo's DNS server, PostgreSQL and lookup bounds.
     pub protocols: patterns::protocols::Protocols,
+    /// Each shaped run's link (`?link=`), shared by its requests and sockets.
+    pub links: link::Links,
     /// `config.trusted_proxies`, as the client identity and the connection cap check them.
     pub trusted_proxies: TrustedProxies,
     /// Connections open now, per client, within `limits.max_connections_per_client`.
@@ -176,6 +181,7 @@ impl AppState {
         let mut sidecars = patterns::sidecar::Sidecars::default();
         let mut mux = patterns::multiplexing::Multiplexing::default();
         let mut queues = patterns::queue::Queues::default();
+        let mut links = link::Links::default();
         if let Some(ttl) = config.limits.store_ttl {
             topics = topics.with_ttl(ttl);
             jobs = jobs.with_ttl(ttl);
@@ -184,6 +190,7 @@ impl AppState {
             sidecars = sidecars.with_ttl(ttl);
             mux.in_flight = mux.in_flight.with_ttl(ttl);
             queues = queues.with_ttl(ttl);
+            links = links.with_ttl(ttl);
         }
         let limits = &config.limits;
         let trusted_proxies = TrustedProxies::new(&config.trusted_proxies);
@@ -199,6 +206,7 @@ impl AppState {
             mux,
             queues,
             protocols: patterns::protocols::Protocols::default(),
+            links,
             connections: ClientConnections::new(
                 limits.max_connections_per_client,
                 limits.max_connections,
@@ -303,6 +311,12 @@ pub fn app(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(
             state.trace.clone(),
             trace::record,
+        ))
+        // Outside the recording: a run's link holds its requests before they are recorded and
+        // its responses after.
+        .layer(middleware::from_fn_with_state(
+            state.links.clone(),
+            link::shape,
         ))
         // Merged after the trace layer, so never traced: the benchmarks' baseline.
         .merge(baseline)

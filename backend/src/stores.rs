@@ -42,7 +42,7 @@ struct Store {
 
 /// Everything the server keeps, in the order the stats list it: the one list the sweep and
 /// `GET /api/debug/stats` read (and through the stats, the soak and the bounds test).
-const STORES: [Store; 17] = [
+const STORES: [Store; 18] = [
     Store {
         name: "trace_runs",
         size: |s| Some(s.trace.run_count()),
@@ -111,6 +111,12 @@ const STORES: [Store; 17] = [
         name: "queue_runs",
         size: |s| Some(s.queues.len()),
         prune: |s| s.queues.prune(),
+    },
+    // Each shaped run's link and its two queues.
+    Store {
+        name: "shaped_runs",
+        size: |s| Some(s.links.len()),
+        prune: |s| s.links.prune(),
     },
     // Lookups of the protocols demo in flight (slots, freed when each ends).
     Store {

@@ -438,6 +438,13 @@ async fn with_a_short_ttl_every_store_lets_go_and_stats_report_it() {
         .await
         .unwrap();
     assert_eq!(queue.status(), 201);
+    // A request over a shaped link: the run's link is kept.
+    let shaped = client
+        .get(server.url("/api/health?run=ttl&rid=7&link=4g"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(shaped.status(), 200);
 
     let held = stats(&server).await;
     let stores = &held["stores"];
@@ -450,6 +457,7 @@ async fn with_a_short_ttl_every_store_lets_go_and_stats_report_it() {
         "sidecars",
         "mux_runs",
         "queue_runs",
+        "shaped_runs",
         "pubsub_topics",
     ] {
         assert!(

@@ -16,6 +16,7 @@
 //! - [`sidecar`]: the sidecar demo's setup and the app's answer.
 //! - [`sync_async`]: what the blocking and the awaiting handler answer.
 //! - [`queue`]: the queue demo's run, published jobs and the broker's report.
+//! - [`link`]: the network link a run is shaped to (`?link=`), its presets and what they add.
 //! - [`pairing`]: the request ids both observers give a frame, an event or a hop, so they pair.
 //! - [`multiplexing`]: the multiplexing demo's proxy report and slow-request answer.
 //! - [`protocols`]: the request/response-beyond-HTTP demo's lookup (DNS over UDP, SQL over
@@ -26,6 +27,7 @@
 
 pub mod echo;
 pub mod job;
+pub mod link;
 pub mod multiplexing;
 pub mod pairing;
 pub mod protocols;
@@ -39,6 +41,7 @@ pub mod sync_async;
 pub mod trace;
 pub mod upload;
 
+pub use link::LINK_PARAM;
 use serde::{Deserialize, Serialize};
 
 /// The body of every error response: `{ "error": "..." }`, naming the problem.

@@ -12,7 +12,7 @@ use protocol::ApiError;
 use std::time::Duration;
 
 use axum::{
-    extract::{Query, State, WebSocketUpgrade},
+    extract::{Query, State},
     http::HeaderMap,
     response::Response,
     routing::on,
@@ -152,7 +152,7 @@ fn browser() -> String {
         (status = 400, description = "Not a WebSocket upgrade request, or an invalid `as` name", body = ApiError),
         (status = 403, description = "Cross-origin upgrade refused", body = ApiError), (status = 426, description = "The connection cannot be upgraded", body = ApiError)))]
 async fn upgrade(
-    ws: WebSocketUpgrade,
+    ws: websocket::Upgrade,
     headers: HeaderMap,
     host: origin::RequestedHost,
     Query(query): Query<PushQuery>,

@@ -7,14 +7,19 @@
 //! with 1008 "too slow"; nothing is buffered without bound. (One task rather than split halves:
 //! a separate writer task on a split axum socket stalled under load here, and one loop makes
 //! the bound easy to see.)
+//!
+//! Over a shaped link ([`Shaper`]) each frame, pings and pongs included, is held until the link
+//! would have carried it: the client's before the demo sees them, the server's before they are
+//! written (a frame is traced as sent when handed to the link).
 
 use std::{collections::VecDeque, future::Future, time::Duration};
 
 use axum::{
     extract::{
-        WebSocketUpgrade,
+        FromRequestParts, OptionalFromRequestParts, WebSocketUpgrade,
         ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket},
     },
+    http::request::Parts,
     response::Response,
 };
 use protocol::{
@@ -23,14 +28,20 @@ use protocol::{
     trace::{Kind, Transport},
 };
 
+use tokio::time::Instant;
+
 use crate::{
     AppState,
+    link::{Shaper, Way},
     server::ws_limits,
     trace::{Hop, HopTime, Tracer, server_now_us},
 };
 
 /// Frames a socket may have waiting to be written before it is closed as too slow.
 pub const OUTBOX: usize = 32;
+/// The same over a shaped link, where frames also wait for the link: up to 8 times as many
+/// (and as many of the client's, after which the socket is not read until the link catches up).
+pub const SHAPED_OUTBOX: usize = 8 * OUTBOX;
 /// How often the server pings each socket, unless its demo says otherwise
 /// ([`Conversation::PING_EVERY`]).
 pub const PING_EVERY: Duration = Duration::from_secs(3);
@@ -97,11 +108,29 @@ pub trait Conversation: Send + 'static {
     fn next(&mut self) -> impl Future<Output = Next> + Send;
 }
 
-/// Accepts the upgrade within [`ws_limits::bounded`] and runs `conversation` on it, tracing its
-/// frames with `tracer` (the client's lifeline is `peer`); shutdown waits for the loop (it
-/// closes the socket with 1001).
-pub fn accept(
+/// A WebSocket upgrade request and the run's link it came over, if it named one: what a
+/// socket demo's handler extracts and hands to [`accept`].
+pub struct Upgrade {
     ws: WebSocketUpgrade,
+    link: Option<Shaper>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Upgrade {
+    type Rejection = <WebSocketUpgrade as FromRequestParts<S>>::Rejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let ws = WebSocketUpgrade::from_request_parts(parts, state).await?;
+        let Ok(link) =
+            <Shaper as OptionalFromRequestParts<S>>::from_request_parts(parts, state).await;
+        Ok(Upgrade { ws, link })
+    }
+}
+
+/// Accepts the upgrade within [`ws_limits::bounded`] and runs `conversation` on it, tracing its
+/// frames with `tracer` (the client's lifeline is `peer`) and holding them to the run's link,
+/// if it has one; shutdown waits for the loop (it closes the socket with 1001).
+pub fn accept(
+    Upgrade { ws, link: shaper }: Upgrade,
     state: AppState,
     tracer: Tracer,
     peer: String,
@@ -115,7 +144,7 @@ pub fn accept(
     };
     ws_limits::bounded(ws, &state.config.limits).on_upgrade(move |socket| {
         let shutdown = state.shutdown.clone();
-        shutdown.track(run(socket, state, frame_trace, conversation))
+        shutdown.track(run(socket, state, frame_trace, shaper, conversation))
     })
 }
 
@@ -211,18 +240,56 @@ enum Ending {
     Shutdown,
 }
 
+/// Frames on their way, each with when the link has carried it (`None`: at once, unshaped).
+type OnTheWay = VecDeque<(Option<Instant>, WsMessage)>;
+
+/// When the first of `frames` is due, if it is still on the link.
+fn due(frames: &OnTheWay) -> Option<Instant> {
+    frames
+        .front()
+        .and_then(|(at, _)| *at)
+        .filter(|at| *at > Instant::now())
+}
+
+/// The first of `frames` if the link has carried it.
+fn carried(frames: &mut OnTheWay) -> Option<WsMessage> {
+    match frames.front() {
+        Some((Some(at), _)) if *at > Instant::now() => None,
+        Some(_) => frames.pop_front().map(|(_, m)| m),
+        None => None,
+    }
+}
+
+/// Bytes a frame takes on the wire, near enough: its payload and a frame header.
+fn wire_bytes(message: &WsMessage) -> usize {
+    let payload = match message {
+        WsMessage::Text(t) => t.len(),
+        WsMessage::Binary(b) | WsMessage::Ping(b) | WsMessage::Pong(b) => b.len(),
+        WsMessage::Close(_) => 2,
+    };
+    payload + 6
+}
+
 async fn run<C: Conversation>(
     mut socket: WebSocket,
     state: AppState,
     mut frame_trace: FrameTrace,
+    shaper: Option<Shaper>,
     mut conversation: C,
 ) {
-    // FrameTrace produced but not yet written. The loop writes them itself after each event, each
+    // Frames produced but not yet written. The loop writes them itself after each event, each
     // write bounded by a timeout, so a client that stops reading is noticed either way: its
     // outbox fills, or a write to its full socket times out. Bounded by its length, not
     // allocated up front: an idle socket's outbox is empty, and 32 frames' room (1.25 KiB)
     // per held socket showed in the connections-held benchmark.
-    let mut outbox: VecDeque<WsMessage> = VecDeque::new();
+    let mut outbox: OnTheWay = VecDeque::new();
+    // The client's frames still on a shaped link (always empty unshaped).
+    let mut inbox: OnTheWay = VecDeque::new();
+    let room = if shaper.is_some() {
+        SHAPED_OUTBOX
+    } else {
+        OUTBOX
+    };
     let stopped = state.stopped();
     tokio::pin!(stopped);
     let ping_every = C::PING_EVERY;
@@ -234,35 +301,31 @@ async fn run<C: Conversation>(
     let mut last_pong = tokio::time::Instant::now();
     const OUTBOX_FULL: &str = "too slow: frames were piling up";
 
-    // Queues frames; `false` when the outbox is full, i.e. the client is not reading.
-    fn queue(
-        outbox: &mut VecDeque<WsMessage>,
-        frame_trace: &mut FrameTrace,
-        frames: Vec<Outgoing>,
-    ) -> bool {
-        for frame in frames {
-            if outbox.len() >= OUTBOX {
-                return false;
-            }
-            frame_trace.sent(&frame);
-            outbox.push_back(WsMessage::Text(frame.text));
+    // When `message` going `way` arrives over the link: `None`, at once, when unshaped.
+    let arrival = |way: Way, message: &WsMessage| {
+        shaper.as_ref().map(|s| s.arrival(way, wire_bytes(message)))
+    };
+    // Queues a frame; `false` when the outbox is full, i.e. the client is not reading.
+    let send = |outbox: &mut OnTheWay, message: WsMessage| {
+        if outbox.len() >= room {
+            return false;
         }
+        let at = arrival(Way::Down, &message);
+        outbox.push_back((at, message));
         true
-    }
+    };
 
     let ending = loop {
+        let (next_out, next_in) = (due(&outbox), due(&inbox));
+        // A client frame the link has carried, or a frame from the client's socket.
+        let mut from_client = None;
         let queued = tokio::select! {
             _ = &mut stopped => break Ending::Shutdown,
-            incoming = socket.recv() => match incoming {
-                Some(Ok(WsMessage::Text(text))) => {
-                    let (label, answers) = conversation.on_text(&text);
-                    frame_trace.received(label, &text);
-                    queue(&mut outbox, &mut frame_trace, answers)
-                }
-                Some(Ok(WsMessage::Pong(_))) => {
-                    last_pong = tokio::time::Instant::now();
-                    if let Some(sent) = ping_sent.take() {
-                        frame_trace.ping_pong(pings, sent, server_now_us());
+            incoming = socket.recv(), if inbox.len() < room => match incoming {
+                Some(Ok(m @ (WsMessage::Text(_) | WsMessage::Pong(_)))) => {
+                    match arrival(Way::Up, &m) {
+                        Some(at) => inbox.push_back((Some(at), m)),
+                        None => from_client = Some(m),
                     }
                     true
                 }
@@ -274,8 +337,13 @@ async fn run<C: Conversation>(
                 Some(Ok(m)) if ws_limits::is_refused(&m) => break Ending::Refused(ws_limits::binary_refused()),
                 Some(Ok(_)) => true,
             },
+            _ = tokio::time::sleep_until(next_in.unwrap_or_else(Instant::now)), if next_in.is_some() => true,
+            _ = tokio::time::sleep_until(next_out.unwrap_or_else(Instant::now)), if next_out.is_some() => true,
             next = conversation.next() => match next {
-                Next::Send(frames) => queue(&mut outbox, &mut frame_trace, frames),
+                Next::Send(frames) => frames.into_iter().all(|frame| {
+                    frame_trace.sent(&frame);
+                    send(&mut outbox, WsMessage::Text(frame.text))
+                }),
                 Next::Nothing => true,
                 Next::TooSlow(reason) => break Ending::TooSlow(reason),
             },
@@ -285,13 +353,36 @@ async fn run<C: Conversation>(
                 }
                 pings += 1;
                 ping_sent = Some(server_now_us());
-                outbox.len() < OUTBOX && { outbox.push_back(WsMessage::Ping(Default::default())); true }
+                send(&mut outbox, WsMessage::Ping(Default::default()))
             }
         };
         if !queued {
             break Ending::TooSlow(OUTBOX_FULL.into());
         }
-        while let Some(frame) = outbox.pop_front() {
+        // What the client sent that has arrived: the demo sees it now.
+        let mut answered = true;
+        while let Some(message) = from_client.take().or_else(|| carried(&mut inbox)) {
+            match message {
+                WsMessage::Text(text) => {
+                    let (label, answers) = conversation.on_text(&text);
+                    frame_trace.received(label, &text);
+                    answered &= answers.into_iter().all(|frame| {
+                        frame_trace.sent(&frame);
+                        send(&mut outbox, WsMessage::Text(frame.text))
+                    });
+                }
+                _ => {
+                    last_pong = tokio::time::Instant::now();
+                    if let Some(sent) = ping_sent.take() {
+                        frame_trace.ping_pong(pings, sent, server_now_us());
+                    }
+                }
+            }
+        }
+        if !answered {
+            break Ending::TooSlow(OUTBOX_FULL.into());
+        }
+        while let Some(frame) = carried(&mut outbox) {
             match tokio::time::timeout(WRITE_TIMEOUT, socket.send(frame)).await {
                 Ok(Ok(())) => {}
                 Ok(Err(_)) => break,

@@ -30,7 +30,7 @@ use std::{sync::Arc, time::Duration};
 
 use axum::{
     Json,
-    extract::{Query, State, WebSocketUpgrade},
+    extract::{Query, State},
     http::{HeaderMap, StatusCode},
     response::{Response, sse::Event},
     routing::on,
@@ -476,7 +476,7 @@ impl Conversation for SubscriberConversation {
         (status = 403, description = "Cross-origin upgrade refused", body = ApiError), (status = 422, description = "A query parameter of the wrong type", body = ApiError),
         (status = 426, description = "The connection cannot be upgraded", body = ApiError), (status = 429, description = "Too many subscribers", body = ApiError)))]
 async fn subscribe_socket(
-    ws: WebSocketUpgrade,
+    ws: websocket::Upgrade,
     headers: HeaderMap,
     host: origin::RequestedHost,
     Query(query): Query<SubscriberQuery>,
