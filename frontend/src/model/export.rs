@@ -2,7 +2,10 @@
 //! as a standalone SVG file, and the run's raw trace (both observers' messages) as JSON, which imports back and redraws the same
 //! diagram without a server. Pure functions, unit-tested natively.
 
-use protocol::trace::{Actor, Kind, Message};
+use protocol::{
+    link::Link,
+    trace::{Actor, Kind, Message},
+};
 use serde::{Deserialize, Serialize};
 
 use super::{format::display_label, merge::Drawn};
@@ -20,6 +23,9 @@ pub struct TraceFile {
     /// request/response pair to estimate it from.
     #[serde(default)]
     pub clock_hint: Option<i64>,
+    /// The link the server shaped the run to (`local` in files saved before there were links).
+    #[serde(default)]
+    pub link: Link,
 }
 
 impl TraceFile {
@@ -243,6 +249,7 @@ mod tests {
             browser: b,
             server: s,
             clock_hint: Some(7),
+            link: Link::ThreeG,
         };
         assert_eq!(file.clock_guess(), Some(7), "the saved hint first");
         file.clock_hint = None;
@@ -264,6 +271,7 @@ mod tests {
             browser: b,
             server: s,
             clock_hint: Some(7),
+            link: Link::ThreeG,
         };
         let back = TraceFile::from_json(&file.to_json()).unwrap();
         assert_eq!(back, file);

@@ -86,13 +86,6 @@ pub fn body_preview(content_type: Option<&str>, body: &[u8]) -> (String, bool) {
     }
 }
 
-/// The URL the browser will really request: `path` plus the run and request ids, exactly as
-/// gloo-net appends them (so Resource Timing finds it and labels match the Network tab).
-fn with_ids(path: &str, run: &str, rid: &str) -> String {
-    let sep = if path.contains('?') { '&' } else { '?' };
-    format!("{path}{sep}{RUN_PARAM}={run}&{REQUEST_PARAM}={rid}")
-}
-
 /// The Resource Timing entry of `url`, once the browser has written it.
 async fn resource_timing(url: &str) -> Option<PerformanceResourceTiming> {
     let window = web_sys::window()?;
@@ -114,9 +107,11 @@ pub async fn traced_fetch(
     out: Outgoing<'_>,
     abort: Option<&AbortSignal>,
 ) -> Result<Incoming, String> {
-    let run = rec.run_id().ok_or("no run is in progress")?;
+    rec.run_id().ok_or("no run is in progress")?;
     let rid = rec.next_request_id();
-    let url = with_ids(out.path, &run.0, &rid.0);
+    // The URL the browser will really request, the run's parameters appended exactly as
+    // gloo-net appends them (so Resource Timing finds it and labels match the Network tab).
+    let url = rec.run_url(out.path, &rid.0);
     let method = out.method.to_string();
     let (body_text, truncated) = body_preview(out.content_type, &out.body);
     let ends = (Actor::browser(), Actor::server());
@@ -151,7 +146,7 @@ pub async fn traced_fetch(
     // The ids go through `query` because gloo-net leaves a stray `&` on a URL that already has
     // a query and gets no `query` parameters.
     let mut builder = RequestBuilder::new(out.path)
-        .query([(RUN_PARAM, run.0.as_str()), (REQUEST_PARAM, rid.0.as_str())])
+        .query(rec.run_params(&rid.0))
         .method(out.method)
         .abort_signal(abort);
     if let Some(ct) = out.content_type {
@@ -595,8 +590,8 @@ pub async fn rest_get<T: serde::de::DeserializeOwned>(
     traced_json(rec, Outgoing::bodiless(Method::GET, path), None).await
 }
 
-/// `POST /api/graphql` with the screen's query for `user`'s newest `posts`; `query` is the
-/// link's (`rtt_ms=…&batch=…`).
+/// `POST /api/graphql` with the screen's query for `user`'s newest `posts`; `query` is its
+/// query string (`batch=…`).
 pub async fn graphql_screen(
     rec: Recorder,
     query: &str,

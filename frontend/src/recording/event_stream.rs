@@ -5,7 +5,7 @@ use std::{cell::RefCell, rc::Rc};
 
 use leptos::prelude::*;
 use protocol::{
-    REQUEST_PARAM, RUN_PARAM, pairing,
+    pairing,
     trace::{Actor, Detail, Header, Kind, Message, Transport},
 };
 use wasm_bindgen::{JsCast, closure::Closure};
@@ -123,10 +123,9 @@ impl EventStream {
         ends: StreamEnds,
         on_event: impl Fn(StreamEvent) + 'static,
     ) -> Result<EventStream, String> {
-        let run = rec.run_id().ok_or("no run is in progress")?;
+        rec.run_id().ok_or("no run is in progress")?;
         let rid = rec.next_request_id().0;
-        let sep = if path.contains('?') { '&' } else { '?' };
-        let url = format!("{path}{sep}{RUN_PARAM}={}&{REQUEST_PARAM}={rid}", run.0);
+        let url = rec.run_url(path, &rid);
         let source = EventSource::new(&url).map_err(|e| format!("{e:?}"))?;
         let tracking = Rc::new(RefCell::new(Tracking {
             rec,

@@ -2,8 +2,10 @@
 //! server half as it streams in over the trace socket, merged into one reactive trace.
 
 use leptos::prelude::*;
-use protocol::trace::{
-    Actor, Kind, Message, Observer, RequestId, RunId, TraceServerMsg, Transport,
+use protocol::{
+    LINK_PARAM, REQUEST_PARAM, RUN_PARAM,
+    link::Link,
+    trace::{Actor, Kind, Message, Observer, RequestId, RunId, TraceServerMsg, Transport},
 };
 
 use super::trace_socket::{TraceSocket, WatchAgain};
@@ -21,6 +23,17 @@ pub fn perf_now_ms() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// The link the page's URL names (`?link=`, as the link control and a share link set it);
+/// local when it names none or an unknown one.
+pub fn page_link() -> Link {
+    web_sys::window()
+        .and_then(|w| w.location().search().ok())
+        .and_then(|search| web_sys::UrlSearchParams::new_with_str(&search).ok())
+        .and_then(|params| params.get(LINK_PARAM))
+        .and_then(|name| Link::from_name(&name))
+        .unwrap_or_default()
+}
+
 /// A fresh run id: 128 bits from the browser's CSPRNG, in 32 hex digits. The id is what
 /// keeps one learner's run apart from another's, so it must not be guessable.
 pub fn new_run_id() -> RunId {
@@ -35,6 +48,9 @@ pub fn new_run_id() -> RunId {
 #[derive(Clone, Copy)]
 pub struct Recorder {
     run: RwSignal<Option<RunId>>,
+    /// The link the server shapes the run to: the page's `?link=` when the run started, or
+    /// the one an imported run was saved with.
+    link: RwSignal<Link>,
     /// `performance.now()` when the run started: the browser clock's zero.
     origin_ms: RwSignal<f64>,
     browser: RwSignal<Vec<Message>>,
@@ -121,6 +137,7 @@ pub fn use_recorder() -> Recorder {
         let running = RwSignal::new(false);
         let rec = Recorder {
             run,
+            link: RwSignal::new(Link::Local),
             origin_ms,
             browser,
             server,
@@ -158,6 +175,7 @@ impl Recorder {
         self.origin_ms.set(perf_now_ms());
         self.merge_anew();
         self.now_us.set(0);
+        self.link.set(page_link());
         self.run.set(Some(run.clone()));
         self.running.set(true);
         self.socket.watch(&run);
@@ -183,6 +201,7 @@ impl Recorder {
             browser: self.browser.get_untracked(),
             server: self.server.get_untracked(),
             clock_hint: self.hint.get_untracked(),
+            link: self.link.get_untracked(),
         }
     }
 
@@ -196,6 +215,7 @@ impl Recorder {
             .map(|m| m.run.clone())
             .next();
         self.run.set(run);
+        self.link.set(file.link);
         self.imported_hint.set(file.clock_guess());
         self.browser.set(file.browser);
         self.server.set(file.server);
@@ -211,6 +231,7 @@ impl Recorder {
 
     pub fn reset(&self) {
         self.imported_hint.set(None);
+        self.link.set(Link::Local);
         self.running.set(false);
         self.run.set(None);
         self.browser.set(Vec::new());
@@ -225,6 +246,34 @@ impl Recorder {
 
     pub fn run_signal(&self) -> Signal<Option<RunId>> {
         self.run.into()
+    }
+
+    /// The link of the run shown: the one it ran over or was saved with.
+    pub fn link(&self) -> Signal<Link> {
+        self.link.into()
+    }
+
+    /// The query parameters that make a request part of this run: its ids, and its link
+    /// unless local (which is the default, so a local run's URLs stay as short as before).
+    pub fn run_params(&self, rid: &str) -> Vec<(&'static str, String)> {
+        let run = self.run_id().map(|r| r.0).unwrap_or_default();
+        let mut params = vec![(RUN_PARAM, run), (REQUEST_PARAM, rid.to_owned())];
+        let link = self.link.get_untracked();
+        if link != Link::Local {
+            params.push((LINK_PARAM, link.name().to_owned()));
+        }
+        params
+    }
+
+    /// [`Recorder::run_params`] appended to `path`, as the browser will request it.
+    pub fn run_url(&self, path: &str, rid: &str) -> String {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let query: Vec<String> = self
+            .run_params(rid)
+            .into_iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        format!("{path}{sep}{}", query.join("&"))
     }
 
     pub fn running(&self) -> Signal<bool> {

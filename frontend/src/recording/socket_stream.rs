@@ -5,7 +5,7 @@ use std::{cell::RefCell, rc::Rc};
 
 use leptos::prelude::*;
 use protocol::{
-    REQUEST_PARAM, RUN_PARAM, pairing,
+    pairing,
     push::{Frame, frame_bytes},
     trace::{Actor, Detail, Header, Kind, Message, Transport},
 };
@@ -89,13 +89,10 @@ impl TracedSocket {
         peer: &str,
         on_event: impl Fn(SocketEvent<S>) + 'static,
     ) -> Result<TracedSocket, String> {
-        let run = rec.run_id().ok_or("no run is in progress")?;
+        rec.run_id().ok_or("no run is in progress")?;
         let rid = rec.next_request_id().0;
         let sep = if path.contains('?') { '&' } else { '?' };
-        let url = format!(
-            "{path}{sep}as={peer}&{RUN_PARAM}={}&{REQUEST_PARAM}={rid}",
-            run.0
-        );
+        let url = rec.run_url(&format!("{path}{sep}as={peer}"), &rid);
         let socket = WebSocket::new(&ws_url(&url).ok_or("no page location")?)
             .map_err(|e| format!("{e:?}"))?;
         let peer = Actor::new(peer);

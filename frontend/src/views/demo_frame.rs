@@ -5,7 +5,7 @@
 use leptos::prelude::*;
 use protocol::trace::Actor;
 
-use super::{share::CopyLink, trace_view::TraceView};
+use super::{link_control::LinkControl, share::CopyLink, trace_view::TraceView};
 use crate::{
     model::{
         catalog::Pattern,
@@ -136,7 +136,7 @@ pub fn RunControls(
             ev.prevent_default();
             on_run.run(());
         }>
-            <div class="params">{children()}</div>
+            <div class="params">{children()}<LinkControl/></div>
             <div class="buttons">
                 <button type="submit" class="primary" data-testid="run" disabled=move || running.get()>"Run"</button>
                 <button type="button" data-testid="stop" disabled=move || !running.get() on:click=move |_| on_stop.run(())>"Stop"</button>

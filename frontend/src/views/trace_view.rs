@@ -11,6 +11,7 @@ use web_sys::{Blob, BlobPropertyBag, HtmlAnchorElement, HtmlInputElement, Url, X
 use super::{
     diagram::SequenceDiagram,
     inspector::Inspector,
+    link_control::ShapedNote,
     playback::{Playback, Shown, at_time},
     waterfall::Waterfall,
 };
@@ -178,6 +179,7 @@ pub fn TraceView(
                     prop:value=move || filter_text.get() on:input=move |ev| filter_text.set(event_target_value(&ev))/>
                 <span class="import-error" role="alert">{move || import_error.get()}</span>
             </div>
+            <ShapedNote link=recorder.link()/>
             <div class="stage">
                 <div class="diagram-column">
                     <PlaybackBar playback=playback recorded=recorded now_us=recorder.now_us()/>
