@@ -17,7 +17,7 @@
 use protocol::trace::{
     Actor, Detail, Header, Kind, Message, Observer, Phase, RequestId, RunId, Transport,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer, de::IntoDeserializer};
 
 use super::export::TraceFile;
 
@@ -50,7 +50,7 @@ pub struct Log {
 pub struct Entry {
     pub started_date_time: String,
     /// Total milliseconds, from the start to the last byte.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as::<_, _, 0>")]
     pub time: f64,
     pub request: HarRequest,
     pub response: HarResponse,
@@ -58,12 +58,34 @@ pub struct Entry {
     pub timings: Timings,
     #[serde(default, rename = "_resourceType")]
     pub resource_type: Option<String>,
+    /// The connection id (recent Chrome writes the server's port here instead, and the id in
+    /// `_connectionId`): see [`Entry::connection_number`]. A string or a number, as writers
+    /// differ (chrome-har writes `_connectionId` as a number).
     #[serde(default)]
-    pub connection: Option<String>,
+    pub connection: Option<serde_json::Value>,
+    /// The connection id as recent Chrome writes it.
+    #[serde(default, rename = "_connectionId")]
+    pub connection_id: Option<serde_json::Value>,
     #[serde(default, rename = "_webSocketMessages")]
     pub web_socket_messages: Vec<Frame>,
     #[serde(default, rename = "_eventSourceMessages")]
     pub event_source_messages: Vec<EventSourceMessage>,
+}
+
+impl Entry {
+    /// The connection the entry went over: `_connectionId` where the file has one (recent
+    /// Chrome, whose `connection` is then the server's port), else `connection`.
+    pub fn connection_number(&self) -> Option<u64> {
+        let number = |id: &serde_json::Value| match id {
+            serde_json::Value::String(text) => text.trim().parse().ok(),
+            serde_json::Value::Number(n) => n.as_u64(),
+            _ => None,
+        };
+        self.connection_id
+            .as_ref()
+            .and_then(number)
+            .or_else(|| self.connection.as_ref().and_then(number))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -75,9 +97,9 @@ pub struct HarRequest {
     pub http_version: String,
     #[serde(default)]
     pub headers: Vec<NameValue>,
-    #[serde(default = "unknown")]
+    #[serde(default = "unknown", deserialize_with = "null_as::<_, _, UNKNOWN>")]
     pub headers_size: i64,
-    #[serde(default = "unknown")]
+    #[serde(default = "unknown", deserialize_with = "null_as::<_, _, UNKNOWN>")]
     pub body_size: i64,
     #[serde(default)]
     pub post_data: Option<PostData>,
@@ -86,7 +108,8 @@ pub struct HarRequest {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HarResponse {
-    #[serde(default)]
+    /// 0 (or `null`) when no answer came.
+    #[serde(default, deserialize_with = "null_as::<_, _, 0>")]
     pub status: u16,
     #[serde(default)]
     pub status_text: String,
@@ -96,16 +119,34 @@ pub struct HarResponse {
     pub headers: Vec<NameValue>,
     #[serde(default)]
     pub content: Content,
-    #[serde(default = "unknown")]
+    #[serde(default = "unknown", deserialize_with = "null_as::<_, _, UNKNOWN>")]
     pub headers_size: i64,
-    #[serde(default = "unknown")]
+    #[serde(default = "unknown", deserialize_with = "null_as::<_, _, UNKNOWN>")]
     pub body_size: i64,
+    /// Bytes on the wire, where Chrome knows them (`null` reads as absent).
     #[serde(default, rename = "_transferSize")]
     pub transfer_size: Option<i64>,
 }
 
+/// What a size or a timing the file does not know, or that does not apply, is taken as: -1, as
+/// HAR writes it.
+const UNKNOWN: i8 = -1;
+
 fn unknown() -> i64 {
-    -1
+    UNKNOWN.into()
+}
+
+/// A number the file may write as `null` (chrome-har writes NaN so), read as if it were
+/// missing: `MISSING`, what the field's `default` gives, instead of refusing the whole file.
+fn null_as<'de, D, T, const MISSING: i8>(number: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    match Option::<T>::deserialize(number)? {
+        Some(n) => Ok(n),
+        None => T::deserialize(MISSING.into_deserializer()),
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -115,17 +156,58 @@ pub struct NameValue {
     pub value: String,
 }
 
+/// A request's body: its `text`, or only its `params` (chrome-har writes form and JSON bodies
+/// so, a JSON body's fields with their JSON values).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PostData {
     #[serde(default)]
-    pub text: String,
+    pub mime_type: String,
+    #[serde(default)]
+    pub text: Option<String>,
+    /// The body's fields, by name.
+    #[serde(default)]
+    pub params: Vec<PostParam>,
+}
+
+/// One field of a body written as `params`: a form's text, or any JSON value of a JSON body.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PostParam {
+    pub name: String,
+    #[serde(default)]
+    pub value: serde_json::Value,
+}
+
+impl PostData {
+    /// The body as the inspector shows it: its text, else its params, as a JSON object for a
+    /// JSON body and form-encoded (`name=value` joined by `&`) otherwise.
+    pub fn shown(&self) -> String {
+        match &self.text {
+            Some(text) if !text.is_empty() || self.params.is_empty() => text.clone(),
+            _ if self.mime_type.contains("json") => serde_json::Value::Object(
+                self.params
+                    .iter()
+                    .map(|p| (p.name.clone(), p.value.clone()))
+                    .collect(),
+            )
+            .to_string(),
+            _ => self
+                .params
+                .iter()
+                .map(|p| match &p.value {
+                    serde_json::Value::String(text) => format!("{}={text}", p.name),
+                    other => format!("{}={other}", p.name),
+                })
+                .collect::<Vec<_>>()
+                .join("&"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Content {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as::<_, _, 0>")]
     pub size: i64,
     #[serde(default)]
     pub mime_type: String,
@@ -135,27 +217,27 @@ pub struct Content {
     pub encoding: Option<String>,
 }
 
-/// Milliseconds of each phase; -1 (or absent) when it does not apply.
+/// Milliseconds of each phase; -1 (or absent, or `null`) when it does not apply.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Timings {
-    #[serde(default = "unknown_ms")]
+    #[serde(default = "unknown_ms", deserialize_with = "null_as::<_, _, UNKNOWN>")]
     pub blocked: f64,
-    #[serde(default = "unknown_ms")]
+    #[serde(default = "unknown_ms", deserialize_with = "null_as::<_, _, UNKNOWN>")]
     pub dns: f64,
-    #[serde(default = "unknown_ms")]
+    #[serde(default = "unknown_ms", deserialize_with = "null_as::<_, _, UNKNOWN>")]
     pub connect: f64,
-    #[serde(default = "unknown_ms")]
+    #[serde(default = "unknown_ms", deserialize_with = "null_as::<_, _, UNKNOWN>")]
     pub ssl: f64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as::<_, _, 0>")]
     pub send: f64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as::<_, _, 0>")]
     pub wait: f64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as::<_, _, 0>")]
     pub receive: f64,
 }
 
 fn unknown_ms() -> f64 {
-    -1.0
+    UNKNOWN.into()
 }
 
 impl Default for Timings {
@@ -173,13 +255,15 @@ impl Default for Timings {
 }
 
 /// One WebSocket message as Chrome saves it: `send` or `receive`, at `time` (seconds since the
-/// epoch), with its opcode (1 text, 2 binary) and data.
+/// epoch; absent or `null`: drawn with the message before it, or when the connection opened),
+/// with its opcode (1 text, 2 binary) and data.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Frame {
     #[serde(rename = "type")]
     pub direction: String,
+    #[serde(default, deserialize_with = "null_as::<_, _, 0>")]
     pub time: f64,
-    #[serde(default = "text_opcode")]
+    #[serde(default = "text_opcode", deserialize_with = "null_as::<_, _, 1>")]
     pub opcode: u8,
     #[serde(default)]
     pub data: String,
@@ -189,10 +273,12 @@ fn text_opcode() -> u8 {
     1
 }
 
-/// One event-stream message: its type, id and data, at `time` (seconds since the epoch).
+/// One event-stream message: its type, id and data, at `time` (seconds since the epoch; absent
+/// or `null` as for a [`Frame`]).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EventSourceMessage {
+    #[serde(default, deserialize_with = "null_as::<_, _, 0>")]
     pub time: f64,
     #[serde(default)]
     pub event_name: String,
@@ -273,9 +359,18 @@ pub fn epoch_ms(text: &str) -> Option<f64> {
 }
 
 /// The origin of `url` (`https://example.org`, `http://127.0.0.1:8080`), or the url itself.
+/// A WebSocket's (`ws://`, `wss://`) is its server's `http://` (`https://`) one: a page and its
+/// socket to the same server are one lifeline.
 pub fn origin(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
+    };
+    let scheme = if scheme.eq_ignore_ascii_case("ws") {
+        "http"
+    } else if scheme.eq_ignore_ascii_case("wss") {
+        "https"
+    } else {
+        scheme
     };
     let host = rest.split(['/', '?', '#']).next().unwrap_or(rest);
     format!("{scheme}://{host}")
@@ -429,6 +524,7 @@ impl Converter {
             browser: self.messages,
             server: Vec::new(),
             clock_hint: None,
+            link: Default::default(),
         }
     }
 
@@ -491,7 +587,7 @@ impl Converter {
         let end_ms = (start_ms + e.time.max(0.0)).max(answered_ms + phase_ms(t.receive));
         let site = Actor::new(&origin(&e.request.url));
         let rid = format!("h{n}");
-        let connection = e.connection.as_deref().and_then(|c| c.parse().ok());
+        let connection = e.connection_number();
         let req = &e.request;
         let version = if req.http_version.is_empty() {
             &e.response.http_version
@@ -499,7 +595,8 @@ impl Converter {
             &req.http_version
         };
         let path = path_of(&req.url);
-        let (body, body_truncated) = body_of(req.post_data.as_ref().map(|p| p.text.as_str()), None);
+        let post = req.post_data.as_ref().map(PostData::shown);
+        let (body, body_truncated) = body_of(post.as_deref(), None);
         let request = Message {
             transport: transport(version),
             sent_us: Some(us(sent_ms)),
@@ -572,15 +669,28 @@ impl Converter {
             )
         };
         self.messages.push(response);
+        let opened = (connection, us(answered_ms));
         if is_socket {
-            self.frames(&rid, &site, connection, &e.web_socket_messages);
+            self.frames(&rid, &site, opened, &e.web_socket_messages);
         }
-        self.events(&rid, &site, connection, &e.event_source_messages);
+        self.events(&rid, &site, opened, &e.event_source_messages);
     }
 
-    fn frames(&mut self, rid: &str, site: &Actor, connection: Option<u64>, frames: &[Frame]) {
+    /// Microseconds on the trace's clock of a message stamped `seconds` since the epoch; one
+    /// with no time (absent, `null`) at `previous`, the time of the message before it.
+    fn stamped(&self, seconds: f64, previous: i64) -> i64 {
+        if seconds.is_finite() && seconds > 0.0 {
+            us(seconds * 1000.0 - self.zero_ms)
+        } else {
+            previous
+        }
+    }
+
+    /// The socket's frames, on its `(connection, opened at)`.
+    fn frames(&mut self, rid: &str, site: &Actor, opened: (Option<u64>, i64), frames: &[Frame]) {
+        let (connection, mut at) = opened;
         for (n, f) in frames.iter().take(MAX_FRAMES_PER_ENTRY).enumerate() {
-            let at = us(f.time * 1000.0 - self.zero_ms);
+            at = self.stamped(f.time, at);
             let sent = f.direction == "send";
             let ends = if sent {
                 (Actor::browser(), site.clone())
@@ -616,15 +726,17 @@ impl Converter {
         self.too_many(rid, frames.len(), "WebSocket messages");
     }
 
+    /// The stream's events, on its `(connection, opened at)`.
     fn events(
         &mut self,
         rid: &str,
         site: &Actor,
-        connection: Option<u64>,
+        opened: (Option<u64>, i64),
         events: &[EventSourceMessage],
     ) {
+        let (connection, mut at) = opened;
         for (n, m) in events.iter().take(MAX_FRAMES_PER_ENTRY).enumerate() {
-            let at = us(m.time * 1000.0 - self.zero_ms);
+            at = self.stamped(m.time, at);
             let name = if m.event_name.is_empty() {
                 "message"
             } else {
@@ -819,5 +931,133 @@ mod tests {
         }
         assert_eq!(c.added(), 3);
         assert_eq!(c.finish(), to_trace(&har, Secrets::Hidden));
+    }
+
+    /// `log.entries` made into a file around these entries' JSON.
+    fn har_of(entries: &str) -> Har {
+        parse(&format!(
+            r#"{{"log":{{"version":"1.2","entries":[{entries}]}}}}"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn chromes_connection_id_is_preferred_to_its_port() {
+        let har = har_of(
+            r#"{"startedDateTime":"2026-12-06T10:00:00Z","request":{"method":"GET","url":"https://a/x"},
+                "response":{"status":200},"connection":"443","_connectionId":"1234"},
+               {"startedDateTime":"2026-12-06T10:00:01Z","request":{"method":"GET","url":"https://a/y"},
+                "response":{"status":200},"connection":"7"}"#,
+        );
+        let trace = to_trace(&har, Secrets::Hidden);
+        let connections: Vec<_> = trace
+            .browser
+            .iter()
+            .filter(|m| m.kind == Kind::Request)
+            .map(|m| m.connection)
+            .collect();
+        assert_eq!(connections, [Some(1234), Some(7)]);
+    }
+
+    #[test]
+    fn a_null_number_is_read_as_missing() {
+        // chrome-har writes NaN as null.
+        let har = har_of(
+            r#"{"startedDateTime":"2026-12-06T10:00:00Z","time":null,"_resourceType":"websocket",
+                "request":{"method":"GET","url":"ws://a/ws","headersSize":null,"bodySize":null},
+                "response":{"status":101,"headersSize":null,"bodySize":null,"_transferSize":null,
+                  "content":{"size":null}},
+                "timings":{"blocked":null,"dns":-1,"connect":null,"ssl":null,"send":null,"wait":5,"receive":null},
+                "_webSocketMessages":[{"type":"receive","time":null,"opcode":null,"data":"hi"}]},
+               {"startedDateTime":"2026-12-06T10:00:01Z","request":{"method":"GET","url":"http://a/sse"},
+                "response":{"status":200},
+                "_eventSourceMessages":[{"time":null,"eventName":"tick","data":"1"}]},
+               {"startedDateTime":"2026-12-06T10:00:02Z","request":{"method":"GET","url":"http://a/gone"},
+                "response":{"status":null}}"#,
+        );
+        let socket = &har.log.entries[0];
+        assert_eq!(socket.time, 0.0);
+        assert_eq!(
+            (socket.request.headers_size, socket.response.body_size),
+            (-1, -1)
+        );
+        let t = &socket.timings;
+        assert_eq!(
+            (t.blocked, t.dns, t.connect, t.ssl),
+            (-1.0, -1.0, -1.0, -1.0)
+        );
+        assert_eq!((t.send, t.wait, t.receive), (0.0, 5.0, 0.0));
+        assert_eq!(socket.web_socket_messages[0].opcode, 1);
+        let trace = to_trace(&har, Secrets::Hidden);
+        let m = &trace.browser;
+        let handshake = m.iter().find(|m| m.status == Some(101)).unwrap();
+        // Sizes unknown, not 0.
+        assert_eq!(handshake.bytes, None);
+        assert_eq!(handshake.sent_us, Some(5_000));
+        // A message with no time is drawn when its connection opened.
+        let frame = m
+            .iter()
+            .find(|m| m.transport == Transport::WebSocket)
+            .unwrap();
+        assert_eq!(frame.sent_us, Some(5_000));
+        let event = m.iter().find(|m| m.kind == Kind::Event).unwrap();
+        assert_eq!(event.sent_us, Some(1_000_000));
+        // No status: no answer came.
+        assert!(m.iter().any(|m| m.label == "GET /gone: no response"));
+    }
+
+    #[test]
+    fn a_body_with_only_params_is_shown_form_encoded() {
+        let har = har_of(
+            r#"{"startedDateTime":"2026-12-06T10:00:00Z","request":{"method":"POST","url":"http://a/form",
+                  "postData":{"mimeType":"application/x-www-form-urlencoded",
+                    "params":[{"name":"user","value":"ada"},{"name":"lang","value":"en"}]}},
+                "response":{"status":204}}"#,
+        );
+        let trace = to_trace(&har, Secrets::Hidden);
+        let request = trace
+            .browser
+            .iter()
+            .find(|m| m.kind == Kind::Request)
+            .unwrap();
+        assert_eq!(request.detail.as_ref().unwrap().body, "user=ada&lang=en");
+        // The text, where there is one, as it is.
+        let with_text = PostData {
+            mime_type: String::new(),
+            text: Some("{\"a\":1}".into()),
+            params: har.log.entries[0].request.post_data.clone().unwrap().params,
+        };
+        assert_eq!(with_text.shown(), "{\"a\":1}");
+        // A JSON body written as params (chrome-har), its values JSON: shown as the object.
+        let json: PostData = serde_json::from_str(
+            r#"{"mimeType":"application/json","params":[{"name":"steps","value":2},{"name":"tag","value":"a"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(json.shown(), r#"{"steps":2,"tag":"a"}"#);
+    }
+
+    #[test]
+    fn a_websocket_is_on_its_servers_lifeline() {
+        assert_eq!(
+            origin("ws://127.0.0.1:8080/api/push/ws"),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(origin("WSS://example.org/live?x=1"), "https://example.org");
+        assert_eq!(origin("https://example.org/"), "https://example.org");
+        // SMALL's echo and its socket to the same server: one lifeline.
+        let trace = to_trace(&parse(SMALL).unwrap(), Secrets::Hidden);
+        let lifelines: std::collections::BTreeSet<&str> = trace
+            .browser
+            .iter()
+            .flat_map(|m| [m.from.0.as_str(), m.to.0.as_str()])
+            .collect();
+        assert_eq!(
+            lifelines.into_iter().collect::<Vec<_>>(),
+            [
+                "browser",
+                "http://127.0.0.1:8080",
+                "https://cdn.example.org"
+            ]
+        );
     }
 }
