@@ -21,7 +21,7 @@ async function serverTrace(page, sent) {
 test('one GraphQL query fills the screen that takes REST a dozen calls in three round trips', async ({ page }) => {
   const rest = recordRequests(page, '/api/rest/');
   const graphql = recordRequests(page, '/api/graphql');
-  await run(page, 'lanes=both&user=7&posts=5&rtt_ms=0&batch=false');
+  await run(page, 'lanes=both&user=7&posts=5&batch=false');
 
   // What the browser sent: REST GETs, every one answered 200, and one GraphQL POST.
   expect(rest.length).toBeGreaterThan(10);
@@ -79,7 +79,7 @@ test('one GraphQL query fills the screen that takes REST a dozen calls in three 
 
 test('batched resolvers load each level once', { tag: '@proxy' }, async ({ page }) => {
   const graphql = recordRequests(page, '/api/graphql');
-  await run(page, 'lanes=graphql&user=3&posts=5&rtt_ms=0&batch=true');
+  await run(page, 'lanes=graphql&user=3&posts=5&batch=true');
   expect(graphql.length).toBe(1);
   expect(new URL(graphql[0].req.url()).searchParams.get('batch')).toBe('true');
   const drawn = await drawnMessages(page);
@@ -94,10 +94,10 @@ test('batched resolvers load each level once', { tag: '@proxy' }, async ({ page 
   expect(trace.filter((m) => m.kind === 'request' && m.to === 'db').map((m) => m.label)).toEqual(loads);
 });
 
-test('an added round trip costs REST once per round trip in a row, GraphQL once', async ({ page }) => {
+test('over a 3G link (300 ms round trip) REST pays once per round trip in a row, GraphQL once', async ({ page }) => {
   const rest = recordRequests(page, '/api/rest/');
-  await run(page, 'lanes=both&user=12&posts=3&rtt_ms=300&batch=true');
-  for (const s of rest) expect(new URL(s.req.url()).searchParams.get('rtt_ms')).toBe('300');
+  await run(page, 'lanes=both&user=12&posts=3&link=3g&batch=true');
+  for (const s of rest) expect(new URL(s.req.url()).searchParams.get('link')).toBe('3g');
   const restMs = await metric(page, 'rest-screen-ms');
   const graphqlMs = await metric(page, 'graphql-screen-ms');
   expect(await metric(page, 'rest-round-trips')).toBe(3);
@@ -107,7 +107,7 @@ test('an added round trip costs REST once per round trip in a row, GraphQL once'
 });
 
 test('a user that does not exist is a 404 the page reports', async ({ page }) => {
-  await page.goto('/demo/rest-graphql?lanes=rest&user=99&posts=5&rtt_ms=0');
+  await page.goto('/demo/rest-graphql?lanes=rest&user=99&posts=5');
   await page.getByTestId('run').click();
   await expect(page.getByTestId('status')).toContainText('REST failed: 404 no user 99');
   const drawn = await drawnMessages(page);
@@ -115,7 +115,7 @@ test('a user that does not exist is a 404 the page reports', async ({ page }) =>
 });
 
 test('an exported run imports back with the same diagram and the same cost table, offline', async ({ page }) => {
-  await run(page, 'lanes=both&user=5&posts=3&rtt_ms=0&batch=true');
+  await run(page, 'lanes=both&user=5&posts=3&batch=true');
   const before = await drawnMessages(page);
   const costs = await page.getByTestId('lane-costs').innerText();
   const [json] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-json').click()]);

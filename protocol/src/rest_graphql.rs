@@ -10,8 +10,6 @@ pub const USERS: u32 = 40;
 pub const POSTS_PER_USER: u32 = 8;
 /// The most posts one screen (or `/posts?limit=`) may ask for.
 pub const MAX_POSTS: u32 = POSTS_PER_USER;
-/// The most round-trip time a run may add to every answer, in milliseconds.
-pub const MAX_RTT_MS: u32 = 2_000;
 /// The largest GraphQL request body, in bytes.
 pub const MAX_GRAPHQL_BYTES: usize = 8 * 1024;
 
@@ -57,30 +55,15 @@ pub struct Comment {
     pub likes: u32,
 }
 
-/// The query of every REST and GraphQL call of a run: the round-trip time the server adds to
-/// each answer (standing in for a distant server), and for GraphQL whether its resolvers batch.
+/// The query of a GraphQL call: whether its resolvers batch. (How far away the server is, is
+/// the run's link, `?link=`, as for every demo.)
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
 #[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
-pub struct LinkQuery {
-    /// Milliseconds the server holds each answer, 0 to [`MAX_RTT_MS`].
-    #[serde(default)]
-    pub rtt_ms: u32,
-    /// GraphQL only: batch the resolvers' loads (DataLoader) instead of one query per item.
+pub struct BatchQuery {
+    /// Batch the resolvers' loads (DataLoader) instead of one query per item.
     #[serde(default)]
     pub batch: bool,
-}
-
-impl LinkQuery {
-    pub fn validate(&self) -> Result<(), String> {
-        if self.rtt_ms > MAX_RTT_MS {
-            return Err(format!(
-                "rtt_ms must be between 0 and {MAX_RTT_MS}, got {}",
-                self.rtt_ms
-            ));
-        }
-        Ok(())
-    }
 }
 
 /// `GET /api/rest/users/{id}/posts?limit=`.

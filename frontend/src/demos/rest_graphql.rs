@@ -166,17 +166,16 @@ async fn rest_lane(
     rec: crate::recording::recorder::Recorder,
     user: u32,
     posts: u32,
-    link: &str,
 ) -> Result<Screen, String> {
-    let user_path = format!("/api/rest/users/{user}?{link}");
-    let posts_path = format!("/api/rest/users/{user}/posts?limit={posts}&{link}");
+    let user_path = format!("/api/rest/users/{user}");
+    let posts_path = format!("/api/rest/users/{user}/posts?limit={posts}");
     let (found, newest) = futures_util::join!(
         api::rest_get::<User>(rec, &user_path),
         api::rest_get::<Vec<Post>>(rec, &posts_path),
     );
     let (found, newest) = (found?, newest?);
     let comments: Vec<Vec<Comment>> = join_all(newest.iter().map(|p| {
-        let path = format!("/api/rest/posts/{}/comments?{link}", p.id);
+        let path = format!("/api/rest/posts/{}/comments", p.id);
         async move { api::rest_get::<Vec<Comment>>(rec, &path).await }
     }))
     .await
@@ -200,7 +199,7 @@ async fn rest_lane(
         }
     }
     let names: HashMap<u32, String> = join_all(everyone.iter().map(|id| {
-        let path = format!("/api/rest/users/{id}?{link}");
+        let path = format!("/api/rest/users/{id}");
         async move { api::rest_get::<User>(rec, &path).await }
     }))
     .await
@@ -349,7 +348,6 @@ pub fn RestGraphql() -> impl IntoView {
     let lanes = url_param("lanes", "both");
     let user = url_param("user", "7");
     let posts = url_param("posts", "5");
-    let rtt = url_param("rtt_ms", "50");
     let batch = url_param("batch", "false");
     let status = RwSignal::new(String::new());
     let screens = RwSignal::new(Vec::<(Lane, Screen)>::new());
@@ -360,7 +358,7 @@ pub fn RestGraphql() -> impl IntoView {
         screens.set(Vec::new());
         let number = |s: RwSignal<String>| s.get_untracked().trim().parse::<u32>().unwrap_or(0);
         // Out-of-range values go to the server, whose 4xx names them.
-        let (user, posts, rtt) = (number(user), number(posts), number(rtt));
+        let (user, posts) = (number(user), number(posts));
         let batch = batch.get_untracked() == "true";
         let chosen: Vec<Lane> = match lanes.get_untracked().as_str() {
             "rest" => vec![Lane::Rest],
@@ -368,13 +366,12 @@ pub fn RestGraphql() -> impl IntoView {
             _ => Lane::BOTH.to_vec(),
         };
         spawn_local(async move {
-            let link = format!("rtt_ms={rtt}");
             for lane in chosen {
                 status.set(format!("Filling the screen with {}…", lane.name()));
                 let filled = match lane {
-                    Lane::Rest => rest_lane(recorder, user, posts, &link).await,
+                    Lane::Rest => rest_lane(recorder, user, posts).await,
                     Lane::Graphql => {
-                        let query = format!("{link}&batch={batch}");
+                        let query = format!("batch={batch}");
                         api::graphql_screen(recorder, &query, user, posts)
                             .await
                             .map(|answer| answer.data)
@@ -429,7 +426,6 @@ pub fn RestGraphql() -> impl IntoView {
             </label>
             <NumberInput label="User (1–40)" testid="param-user" value=user/>
             <NumberInput label="Posts (1–8)" testid="param-posts" value=posts/>
-            <NumberInput label="Added round trip (ms)" testid="param-rtt-ms" value=rtt/>
             <label>
                 "GraphQL resolvers"
                 <select data-testid="param-batch" prop:value=move || batch.get()

@@ -315,9 +315,8 @@ pub const PATTERNS: &[Pattern] = &[
               never shows). The GraphQL lane sends one POST /api/graphql with the screen's query to a real GraphQL \
               server (async-graphql). Its resolvers load the data, drawn on the db lifeline: one load per post and \
               per commenter (the N+1 problem, now inside the server), or, batched, one load per level through \
-              DataLoaders. Each load takes 4 ms, one at a time per request as over one database connection. The \
-              added round trip is held by the server before each answer (the link phase in its Server-Timing), \
-              standing in for a distant server: raise it to see what every extra round trip in a row costs.",
+              DataLoaders. Each load takes 4 ms, one at a time per request as over one database connection. Pick a \
+              slower Link (3G: 300 ms round trip) to see what every extra round trip in a row costs.",
         pros: &[
             "GraphQL: one round trip fills a whole screen, however many resources it touches.",
             "GraphQL: the client names the fields it needs; nothing more crosses the wire.",

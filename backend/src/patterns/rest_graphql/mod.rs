@@ -4,14 +4,13 @@
 //! real GraphQL server ([`schema`]) with exactly the fields asked for; its resolvers' loads are
 //! drawn inside the server ([`data::Db`]), batched or not.
 //!
-//! Every answer can be held for `rtt_ms`, a round trip the server adds to stand in for a
-//! distant one (shown as the `link` phase of its Server-Timing), so the cost of each extra round
-//! trip shows on a fast local link too.
+//! A run over a slow link (`?link=3g`, [`crate::link`], as for every demo) pays the link's
+//! round trip for each call, so the cost of each extra round trip shows on a local machine too.
 
 pub(crate) mod data;
 pub(crate) mod schema;
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use axum::{
     Json,
@@ -22,7 +21,7 @@ use axum::{
 use protocol::{
     ApiError,
     rest_graphql::{
-        Comment, GraphqlRequest, LinkQuery, MAX_GRAPHQL_BYTES, MAX_POSTS, Post, PostsQuery, USERS,
+        BatchQuery, Comment, GraphqlRequest, MAX_GRAPHQL_BYTES, MAX_POSTS, Post, PostsQuery, USERS,
         User,
     },
 };
@@ -52,13 +51,6 @@ impl From<TooManyLoads> for AppError {
     }
 }
 
-/// The run's link, checked.
-fn link(query: Result<AppQuery<LinkQuery>, AppError>) -> Result<LinkQuery, AppError> {
-    let AppQuery(link) = query?;
-    link.validate().map_err(AppError::Unprocessable)?;
-    Ok(link)
-}
-
 /// An id from the path: a number, else 400.
 fn id_in_path(what: &str, id: &str) -> Result<u32, AppError> {
     id.parse()
@@ -71,64 +63,45 @@ fn no_user(id: u32) -> AppError {
 }
 
 /// A REST answer: one load through the request's [`Db`] (drawn on its run), timed as the
-/// `load` phase, then held for the link.
+/// `load` phase.
 async fn loaded<T: Serialize>(
     state: &AppState,
     trace: Option<TraceIds>,
-    link: LinkQuery,
     load: impl AsyncFnOnce(&Db) -> Result<T, AppError>,
 ) -> Result<Response, AppError> {
     let db = Db::new(Tracer::new(&state.trace, trace));
     let mut phases = Phases::default();
     let value = phases.time_async("load", load(&db)).await?;
-    Ok(answer(phases, link, value).await)
-}
-
-/// `value` as JSON, after the link's round trip, with the load and link phases timed.
-async fn answer(mut phases: Phases, link: LinkQuery, value: impl Serialize) -> Response {
-    if link.rtt_ms > 0 {
-        phases
-            .time_async(
-                "link",
-                tokio::time::sleep(Duration::from_millis(link.rtt_ms.into())),
-            )
-            .await;
-    }
-    phases.attach(Json(value).into_response())
+    Ok(phases.attach(Json(value).into_response()))
 }
 
 #[utoipa::path(get, path = "/rest/users/{id}", tag = "rest-graphql",
-    params(("id" = u32, Path, description = "A user id, 1 to 40"), LinkQuery),
+    params(("id" = u32, Path, description = "A user id, 1 to 40")),
     responses((status = 200, description = "The user, every field", body = User),
-        (status = 400, description = "The id is not a number", body = ApiError), (status = 404, description = "No such user", body = ApiError),
-        (status = 422, description = "rtt_ms out of range", body = ApiError)))]
+        (status = 400, description = "The id is not a number", body = ApiError), (status = 404, description = "No such user", body = ApiError)))]
 async fn rest_user(
     State(state): State<AppState>,
     Path(id): Path<String>,
     trace: Option<TraceIds>,
-    query: Result<AppQuery<LinkQuery>, AppError>,
 ) -> Result<Response, AppError> {
-    let link = link(query)?;
     let id = id_in_path("user", &id)?;
-    loaded(&state, trace, link, async |db: &Db| {
+    loaded(&state, trace, async |db: &Db| {
         db.user(id).await?.ok_or_else(|| no_user(id))
     })
     .await
 }
 
 #[utoipa::path(get, path = "/rest/users/{id}/posts", tag = "rest-graphql",
-    params(("id" = u32, Path, description = "A user id, 1 to 40"), PostsQuery, LinkQuery),
+    params(("id" = u32, Path, description = "A user id, 1 to 40"), PostsQuery),
     responses((status = 200, description = "The user's newest posts, every field of each", body = Vec<Post>),
         (status = 400, description = "The id is not a number", body = ApiError), (status = 404, description = "No such user", body = ApiError),
-        (status = 422, description = "limit or rtt_ms out of range", body = ApiError)))]
+        (status = 422, description = "limit out of range", body = ApiError)))]
 async fn rest_posts(
     State(state): State<AppState>,
     Path(id): Path<String>,
     trace: Option<TraceIds>,
-    query: Result<AppQuery<LinkQuery>, AppError>,
     posts: Result<AppQuery<PostsQuery>, AppError>,
 ) -> Result<Response, AppError> {
-    let link = link(query)?;
     let AppQuery(PostsQuery { limit }) = posts?;
     if !(1..=MAX_POSTS).contains(&limit) {
         return Err(AppError::Unprocessable(format!(
@@ -139,29 +112,26 @@ async fn rest_posts(
     if !(1..=USERS).contains(&id) {
         return Err(no_user(id));
     }
-    loaded(&state, trace, link, async |db: &Db| {
+    loaded(&state, trace, async |db: &Db| {
         Ok(db.posts_of(id, limit).await?)
     })
     .await
 }
 
 #[utoipa::path(get, path = "/rest/posts/{id}/comments", tag = "rest-graphql",
-    params(("id" = u32, Path, description = "A post id"), LinkQuery),
+    params(("id" = u32, Path, description = "A post id")),
     responses((status = 200, description = "The post's comments, every field of each", body = Vec<Comment>),
-        (status = 400, description = "The id is not a number", body = ApiError), (status = 404, description = "No such post", body = ApiError),
-        (status = 422, description = "rtt_ms out of range", body = ApiError)))]
+        (status = 400, description = "The id is not a number", body = ApiError), (status = 404, description = "No such post", body = ApiError)))]
 async fn rest_comments(
     State(state): State<AppState>,
     Path(id): Path<String>,
     trace: Option<TraceIds>,
-    query: Result<AppQuery<LinkQuery>, AppError>,
 ) -> Result<Response, AppError> {
-    let link = link(query)?;
     let id = id_in_path("post", &id)?;
     if !(1..=data::DATA.posts.len() as u32).contains(&id) {
         return Err(AppError::NotFound(format!("no post {id}")));
     }
-    loaded(&state, trace, link, async |db: &Db| {
+    loaded(&state, trace, async |db: &Db| {
         Ok(db.comments_of(id).await?)
     })
     .await
@@ -176,22 +146,22 @@ struct Refused {
 }
 
 #[utoipa::path(post, path = "/graphql", tag = "rest-graphql",
-    params(LinkQuery), request_body = GraphqlRequest,
+    params(BatchQuery), request_body = GraphqlRequest,
     description = "A GraphQL query over the demo's data (`user(id)` → `posts(last)` → `commentCount`, `comments`, `commenters`). With `batch=true` the resolvers load through DataLoaders. A query that does not parse, validate or resolve is a 400 whose body has `error` and GraphQL's `errors`.",
     responses((status = 200, description = "GraphQL's answer: `data`", content_type = "application/json"),
         (status = 400, description = "Malformed JSON, or a query that does not parse, validate (depth 6, complexity 100) or resolve", body = ApiError),
         (status = 413, description = "A query over 8 KiB", body = ApiError), (status = 415, description = "Content-Type is not application/json", body = ApiError),
-        (status = 422, description = "Wrong field types, or rtt_ms out of range", body = ApiError), (status = 429, description = "Over the job rate (Retry-After)", body = ApiError)))]
+        (status = 422, description = "Wrong field types", body = ApiError), (status = 429, description = "Over the job rate (Retry-After)", body = ApiError)))]
 async fn graphql(
     State(state): State<AppState>,
     Client(client): Client,
     trace: Option<TraceIds>,
-    query: Result<AppQuery<LinkQuery>, AppError>,
+    query: Result<AppQuery<BatchQuery>, AppError>,
     body: Result<AppJson<GraphqlRequest>, AppError>,
 ) -> Result<Response, AppError> {
     // A query may cost up to `MAX_LOADS` loads: counted as a job, not as a plain GET.
     state.job_rate.check(client)?;
-    let link = link(query)?;
+    let AppQuery(BatchQuery { batch }) = query?;
     let AppJson(request) = body?;
     if request.query.len() > MAX_GRAPHQL_BYTES {
         return Err(AppError::PayloadTooLarge(format!(
@@ -204,7 +174,7 @@ async fn graphql(
         .variables(async_graphql::Variables::from_json(
             request.variables.unwrap_or_default(),
         ))
-        .data(schema::Reads::new(db, link.batch));
+        .data(schema::Reads::new(db, batch));
     if let Some(name) = request.operation_name {
         executed = executed.operation_name(name);
     }
@@ -220,5 +190,5 @@ async fn graphql(
         };
         return Ok((StatusCode::BAD_REQUEST, Json(refused)).into_response());
     }
-    Ok(answer(phases, link, response).await)
+    Ok(phases.attach(Json(response).into_response()))
 }
