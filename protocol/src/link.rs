@@ -115,16 +115,38 @@ impl Link {
         }
     }
 
-    /// How a control lists it: "3G: 300 ms round trip, 1.6 Mbit/s down, 0.75 up".
-    pub fn describe(self) -> String {
+    /// How a control lists it, briefly: "3G, 300 ms".
+    pub fn label(self) -> String {
         let spec = self.spec();
-        let name = match self {
-            Link::Local => return "local: nothing added".to_owned(),
+        match self {
+            Link::Local => "local (nothing added)".to_owned(),
+            Link::Lossy => format!(
+                "lossy, {} ms, {} % loss",
+                spec.rtt_ms,
+                spec.loss_per_mille as f64 / 10.0
+            ),
+            _ => format!("{}, {} ms", self.title(), spec.rtt_ms),
+        }
+    }
+
+    /// Its name in a sentence.
+    fn title(self) -> &'static str {
+        match self {
+            Link::Local => "local",
             Link::FourG => "4G",
             Link::ThreeG => "3G",
             Link::Satellite => "satellite",
             Link::Lossy => "lossy",
-        };
+        }
+    }
+
+    /// All it adds: "3G: 300 ms round trip, 1.6 Mbit/s down, 0.75 up".
+    pub fn describe(self) -> String {
+        let spec = self.spec();
+        if self == Link::Local {
+            return "local: nothing added".to_owned();
+        }
+        let name = self.title();
         let mbit =
             |bps: Option<u64>| bps.map_or("∞".to_owned(), |b| format!("{}", b as f64 / 1e6));
         let mut text = format!(
@@ -170,5 +192,7 @@ mod tests {
             Link::Lossy.describe(),
             "lossy: 100 ms round trip, 5 Mbit/s down, 2 up, 5 % of packets lost and resent 300 ms later"
         );
+        assert_eq!(Link::ThreeG.label(), "3G, 300 ms");
+        assert_eq!(Link::Lossy.label(), "lossy, 100 ms, 5 % loss");
     }
 }

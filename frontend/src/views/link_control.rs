@@ -23,10 +23,12 @@ pub fn LinkControl() -> impl IntoView {
             "Link"
             <select data-testid="param-link" prop:value=move || chosen().name()
                 on:change=move |ev| name.set(event_target_value(&ev))>
-                {Link::ALL.map(|link| view! { <option value=link.name()>{link.describe()}</option> }).collect_view()}
+                {Link::ALL.map(|link| view! { <option value=link.name()>{link.label()}</option> }).collect_view()}
             </select>
         </label>
-        <p class="link-note" data-testid="link-note" hidden=move || chosen() == Link::Local>{HOW_SHAPED}</p>
+        <p class="link-note" data-testid="link-note" hidden=move || chosen() == Link::Local>
+            <strong>{move || chosen().describe()}</strong>". "{HOW_SHAPED}
+        </p>
     }
 }
 
