@@ -24,11 +24,11 @@ pub(super) fn ActorHead(l: LifelineGeo) -> impl IntoView {
     let name = shown_name(&l.actor.0).to_owned();
     let squeezed = (name.chars().count() as f64 * CHAR_WIDTH > NAME_ROOM).then_some(NAME_ROOM);
     view! {
-        <rect class="actor-box" x=l.x - layout::HEAD_WIDTH / 2.0 y=8 width=layout::HEAD_WIDTH height=30 rx=6></rect>
-        <text class="actor-name" x=l.x y=28 text-anchor="middle"
-            textLength=squeezed lengthAdjust=squeezed.map(|_| "spacingAndGlyphs")>
+        <g class="actor-head">
             <title>{l.actor.0.clone()}</title>
-            {name}
-        </text>
+            <rect class="actor-box" x=l.x - layout::HEAD_WIDTH / 2.0 y=8 width=layout::HEAD_WIDTH height=30 rx=6></rect>
+            <text class="actor-name" x=l.x y=28 text-anchor="middle"
+                textLength=squeezed lengthAdjust=squeezed.map(|_| "spacingAndGlyphs")>{name}</text>
+        </g>
     }
 }
