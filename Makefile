@@ -4,7 +4,7 @@ SHELL := /bin/bash
 ADDR ?= 127.0.0.1:8080
 ENV := source scripts/env.sh &&
 
-.PHONY: run test bench bench-class bench-page wasm-bound soak tools tools-test frontend lint unit e2e e2e-proxy clean bad-input fuzz-api fuzz
+.PHONY: run test bench bench-class bench-page bench-load wasm-bound soak tools tools-test frontend lint unit e2e e2e-proxy clean bad-input fuzz-api fuzz
 
 run: tools frontend
 	$(ENV) cargo build --release -p backend
@@ -93,6 +93,14 @@ fuzz:
 bench-page: tools-test frontend
 	$(ENV) cargo build --release -p backend
 	$(ENV) BACKEND_BIN=target/release/backend bash scripts/e2e.sh --config bench.config.js
+
+# A first visit as a new user makes it (issue 19, not part of `make test`): a demo page in
+# Chromium over emulated links (1.6 Mbit/s and 150 ms; 10 Mbit/s and 40 ms), cold and cached,
+# against the release server over HTTPS; three runs each, median. Writes "First visit" in
+# bench/RESULTS.md. About 2 minutes once built.
+bench-load: tools-test frontend
+	$(ENV) cargo build --release -p backend
+	$(ENV) BACKEND_BIN=target/release/backend bash scripts/e2e.sh --config load.config.js
 
 # How small per-demo splitting could at best make the page (issue 7's wasm floor): the release
 # page built once with no demo route and once with each demo's route alone, in a throwaway

@@ -6,6 +6,8 @@ module.exports = {
   ...base,
   testDir: './bench',
   testMatch: '*.bench.js',
+  // The first-visit bench has its own target and config (`make bench-load`, load.config.js).
+  testIgnore: 'load.bench.js',
   outputDir: './output/bench-results',
   timeout: 180_000,
 };
