@@ -1,5 +1,8 @@
 //! One message's arrow: what it shows, worked out from the merged message and its place in the
-//! layout, and the arrow itself, animated once when it first appears.
+//! layout, and the arrow itself, animated once when it first appears, unless
+//! [`MAX_DRAWING`] arrows are being drawn already (then it appears drawn).
+
+use std::cell::RefCell;
 
 use leptos::prelude::*;
 use protocol::trace::Kind;
@@ -18,6 +21,34 @@ fn draw_ms(d: &Drawn) -> f64 {
         .map(|r| (r - d.sent_us) as f64 / 1000.0)
         .unwrap_or(250.0)
         .clamp(250.0, 4_000.0)
+}
+
+/// Arrows whose drawing-in animation may run at once on a page. Each animated arrow is painted
+/// anew at every frame until it is drawn (a clip-path animation is not the compositor's); with
+/// 50 messages a second arriving that was a dozen repaints a frame and cost frames. Past this,
+/// a new arrow appears drawn at once: too many arrive too fast to follow one by one anyway.
+pub const MAX_DRAWING: usize = 4;
+
+thread_local! {
+    /// When each animation running on the page ends (`performance.now()`, ms).
+    static DRAWING_UNTIL: RefCell<Vec<f64>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Whether an arrow whose animation would end `left_ms` from now may animate: there is room
+/// among the animations still running (the room is then taken until it ends).
+fn may_draw(left_ms: f64) -> bool {
+    if left_ms <= 0.0 {
+        return true; // already drawn: nothing left to paint
+    }
+    let now = crate::recording::recorder::perf_now_ms();
+    DRAWING_UNTIL.with_borrow_mut(|until| {
+        until.retain(|&end| end > now);
+        let room = until.len() < MAX_DRAWING;
+        if room {
+            until.push(now + left_ms);
+        }
+        room
+    })
 }
 
 /// What one arrow shows: where it is and what it says.
@@ -113,7 +144,9 @@ pub(super) fn MessageArrow(
     };
     // Set through the CSSOM (`style:`), which the Content-Security-Policy allows, not as a
     // `style` attribute, which it refuses.
-    let duration = format!("{:.0}ms", draw_ms(&d));
+    let draw = draw_ms(&d);
+    let animated = may_draw(draw - age_ms.max(0.0));
+    let duration = format!("{draw:.0}ms");
     let delay = format!("{:.0}ms", -age_ms.max(0.0));
     let kind = d.kind.as_str();
     let key_click = key.clone();
@@ -184,7 +217,8 @@ pub(super) fn MessageArrow(
         >
             <title>{full}</title>
             <path class="hit" d=path></path>
-            <g class=format!("draw {grow}") style:animation-duration=duration style:animation-delay=delay>
+            <g class=if animated { format!("draw {grow}") } else { String::new() }
+                style:animation-duration=duration style:animation-delay=delay>
                 <path class="line" d=path marker-end=if kind == "response" { "url(#head-open)" } else { "url(#head)" }></path>
                 <text class="label" class:mark=is_mark x=text_x y=text_y text-anchor=anchor>{label}</text>
             </g>
