@@ -314,10 +314,7 @@ pub fn app(state: AppState) -> Router {
         ))
         // Outside the recording: a run's link holds its requests before they are recorded and
         // its responses after.
-        .layer(middleware::from_fn_with_state(
-            state.links.clone(),
-            link::shape,
-        ))
+        .layer(link::ShapeLayer(state.links.clone()))
         // Merged after the trace layer, so never traced: the benchmarks' baseline.
         .merge(baseline)
         // State-changing and expensive routes only from this server's own pages (or no page).

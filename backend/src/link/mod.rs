@@ -16,17 +16,20 @@ pub mod body;
 pub mod pipe;
 
 use std::{
+    convert::Infallible,
     sync::{Arc, Mutex},
+    task::{Context, Poll},
     time::Duration,
 };
 
 use axum::{
     body::Body,
-    extract::{OptionalFromRequestParts, Request, State},
+    extract::{OptionalFromRequestParts, Request},
     http::{HeaderMap, request::Parts},
-    middleware::Next,
     response::{IntoResponse, Response},
 };
+use futures_util::future::{BoxFuture, Either};
+use tower::{Layer, Service};
 use protocol::{
     LINK_PARAM, RUN_PARAM,
     link::{Link, LinkSpec},
@@ -162,15 +165,68 @@ fn head_bytes(first_line: usize, headers: &HeaderMap) -> usize {
         + 2
 }
 
-/// Middleware: carries a request naming a link over that link both ways (see the module).
-/// Outside the recording middleware, so the trace sees the request when the handler does and
-/// the response when the server hands it to the link.
-pub async fn shape(State(links): State<Links>, request: Request, next: Next) -> Response {
-    let link = match requested(request.uri().query()) {
-        Ok(Some(link)) => link,
-        Ok(None) => return next.run(request).await,
-        Err(e) => return e.into_response(),
-    };
+/// The middleware, as a layer: carries a request naming a link over that link both ways (see
+/// the module). Outside the recording middleware, so the trace sees the request when the
+/// handler does and the response when the server hands it to the link. A request naming no link
+/// goes straight to the inner service's own future (no boxing, no clone of the service): the
+/// price every traced request pays is reading its query once.
+#[derive(Clone)]
+pub struct ShapeLayer(pub Links);
+
+impl<S> Layer<S> for ShapeLayer {
+    type Service = Shape<S>;
+
+    fn layer(&self, inner: S) -> Shape<S> {
+        Shape {
+            links: self.0.clone(),
+            inner,
+        }
+    }
+}
+
+/// [`ShapeLayer`]'s service.
+#[derive(Clone)]
+pub struct Shape<S> {
+    links: Links,
+    inner: S,
+}
+
+impl<S> Service<Request> for Shape<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<S::Future, BoxFuture<'static, Result<Response, Infallible>>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let link = match requested(request.uri().query()) {
+            Ok(None) => return Either::Left(self.inner.call(request)),
+            Ok(Some(link)) => link,
+            Err(e) => return Either::Right(Box::pin(std::future::ready(Ok(e.into_response())))),
+        };
+        // The service that was made ready goes with the request; a clone stays for the next.
+        let ready = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, ready);
+        Either::Right(Box::pin(shaped(self.links.clone(), link, request, inner)))
+    }
+}
+
+/// `request` carried over `link` to `inner`, and its response back.
+async fn shaped<S>(
+    links: Links,
+    link: Link,
+    request: Request,
+    mut inner: S,
+) -> Result<Response, Infallible>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
     let run = query_value(request.uri().query(), RUN_PARAM).filter(|r| RunId::is_valid(r));
     let shaper = match run {
         Some(run) => links.of_run(
@@ -183,22 +239,19 @@ pub async fn shape(State(links): State<Links>, request: Request, next: Next) -> 
     // The head and whatever body has come with it entered the link when they reached the
     // server: the body follows the head on the wire, it does not cross the link again after it.
     let arrived = Instant::now();
-    let target = request
-        .uri()
-        .path_and_query()
-        .map_or(0, |pq| pq.as_str().len());
+    let target = request.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
     let method = request.method().as_str().len();
     let head = head_bytes(method + target + 10, request.headers());
     tokio::time::sleep_until(shaper.arrival_of(Way::Up, arrived, head)).await;
     let (mut parts, body) = request.into_parts();
     parts.extensions.insert(shaper.clone());
     let body = Body::new(ShapedBody::new(body, shaper.clone(), Way::Up, arrived));
-    let response = next.run(Request::from_parts(parts, body)).await;
+    let response = inner.call(Request::from_parts(parts, body)).await?;
     // Likewise the response: its head and what of its body is ready leave together.
     let departed = Instant::now();
     let head = head_bytes(15, response.headers());
     tokio::time::sleep_until(shaper.arrival_of(Way::Down, departed, head)).await;
-    response.map(|body| Body::new(ShapedBody::new(body, shaper, Way::Down, departed)))
+    Ok(response.map(|body| Body::new(ShapedBody::new(body, shaper, Way::Down, departed))))
 }
 
 /// A handler's link, for what it writes outside the response body (a WebSocket's frames):
