@@ -2,7 +2,7 @@
 //! what happened inside the server while they ran.
 //!
 //! Every demo request carries `run` and `rid` query parameters. The recording middleware
-//! (`trace::record`) records each such request when it arrives and each response when it
+//! (`trace::RecordLayer`) records each such request when it arrives and each response when it
 //! leaves, on the server's clock, into the [`trace::TraceHub`]; handlers record the hops only
 //! they see through one tracer. The page watches its run over one trace WebSocket and draws
 //! both its own observations and the server's on one sequence diagram.
@@ -308,10 +308,7 @@ pub fn app(state: AppState) -> Router {
         // axum's own rejections (405, a bad path or query) answer in the same JSON shape.
         .layer(middleware::map_response(error::json_errors))
         // Every request carrying `run` and `rid` is traced, whichever demo it belongs to.
-        .layer(middleware::from_fn_with_state(
-            state.trace.clone(),
-            trace::record,
-        ))
+        .layer(trace::RecordLayer(state.trace.clone()))
         // Outside the recording: a run's link holds its requests before they are recorded and
         // its responses after.
         .layer(link::ShapeLayer(state.links.clone()))

@@ -2,16 +2,22 @@
 //! (with the headers the server really received) and its response when it leaves (with the
 //! handler's timing phases). One middleware serves every demo.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{
+    convert::Infallible,
+    net::SocketAddr,
+    sync::Arc,
+    task::{Context, Poll},
+};
 
 use axum::{
     body::HttpBody,
-    extract::{ConnectInfo, OriginalUri, Request, State},
+    extract::{ConnectInfo, OriginalUri, Request},
     http::{HeaderMap, HeaderName, header},
-    middleware::Next,
     response::{IntoResponse, Response},
 };
+use futures_util::future::{BoxFuture, Either};
 use protocol::{pairing, trace::RequestId};
+use tower::{Layer, Service};
 
 use crate::server::client::ClientId;
 
@@ -23,65 +29,104 @@ use super::{
     phases::Phases,
 };
 
-/// Middleware: records the arrival and the departure of each traced exchange. Its state is the
-/// trace hub, all it uses.
-pub async fn record(State(trace): State<TraceHub>, mut request: Request, next: Next) -> Response {
-    let mut ids = match TraceIds::from_query(request.uri().query()) {
-        Ok(Some(ids)) => ids,
-        Ok(None) => return next.run(request).await,
-        Err(e) => return e.into_response(),
-    };
-    if let Some(last) = last_event_id_text(request.headers()) {
-        ids.connection = RequestId(pairing::reconnect(&ids.request.0, last));
+/// The middleware, as a layer: records the arrival and the departure of each traced exchange;
+/// its state is the trace hub, all it uses. A request that is not traced goes straight to the
+/// inner service's own future, and a traced one pays one boxed future: no clone of the inner
+/// service per request, as `from_fn` would make.
+#[derive(Clone)]
+pub struct RecordLayer(pub TraceHub);
+
+impl<S> Layer<S> for RecordLayer {
+    type Service = Record<S>;
+
+    fn layer(&self, inner: S) -> Record<S> {
+        Record {
+            trace: self.0.clone(),
+            inner,
+        }
     }
-    let arrived = server_now_us();
-    let exchange = Arc::new(Exchange {
-        run: ids.run.clone(),
-        request_id: ids.connection.clone(),
-        method: request.method().clone(),
-        target: target_of(&request),
-        version: request.version(),
-        connection: request
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(peer)| u64::from(peer.port())),
-    });
-    let client = request.extensions().get::<ClientId>().copied();
-    trace.record_http(
-        HttpHalf {
-            exchange: Arc::clone(&exchange),
-            at_us: arrived,
-            status: None,
-            headers: HeaderBlock::of(request.headers()),
-            body_bytes: content_length(request.headers())
-                .or_else(|| request.body().size_hint().exact())
-                .unwrap_or(0),
-            phases: Vec::new(),
-        },
-        client,
-    );
-    request.extensions_mut().insert(ids);
+}
 
-    let mut response = next.run(request).await;
+/// [`RecordLayer`]'s service.
+#[derive(Clone)]
+pub struct Record<S> {
+    trace: TraceHub,
+    inner: S,
+}
 
-    // Moved, not copied: nothing after this middleware reads them.
-    let phases = response
-        .extensions_mut()
-        .remove::<Phases>()
-        .map(|p| p.0)
-        .unwrap_or_default();
-    trace.record_http(
-        HttpHalf {
-            exchange,
-            at_us: server_now_us(),
-            status: Some(response.status()),
-            headers: HeaderBlock::of(response.headers()),
-            body_bytes: response.body().size_hint().exact().unwrap_or(0),
-            phases,
-        },
-        client,
-    );
-    response
+impl<S> Service<Request> for Record<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<S::Future, BoxFuture<'static, Result<Response, Infallible>>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        let mut ids = match TraceIds::from_query(request.uri().query()) {
+            Ok(Some(ids)) => ids,
+            Ok(None) => return Either::Left(self.inner.call(request)),
+            Err(e) => return Either::Right(Box::pin(std::future::ready(Ok(e.into_response())))),
+        };
+        if let Some(last) = last_event_id_text(request.headers()) {
+            ids.connection = RequestId(pairing::reconnect(&ids.request.0, last));
+        }
+        let arrived = server_now_us();
+        let exchange = Arc::new(Exchange {
+            run: ids.run.clone(),
+            request_id: ids.connection.clone(),
+            method: request.method().clone(),
+            target: target_of(&request),
+            version: request.version(),
+            connection: request
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(peer)| u64::from(peer.port())),
+        });
+        let client = request.extensions().get::<ClientId>().copied();
+        let trace = self.trace.clone();
+        trace.record_http(
+            HttpHalf {
+                exchange: Arc::clone(&exchange),
+                at_us: arrived,
+                status: None,
+                headers: HeaderBlock::of(request.headers()),
+                body_bytes: content_length(request.headers())
+                    .or_else(|| request.body().size_hint().exact())
+                    .unwrap_or(0),
+                phases: Vec::new(),
+            },
+            client,
+        );
+        request.extensions_mut().insert(ids);
+        let answered = self.inner.call(request);
+        Either::Right(Box::pin(async move {
+            let mut response = answered.await?;
+            // Moved, not copied: nothing after this middleware reads them.
+            let phases = response
+                .extensions_mut()
+                .remove::<Phases>()
+                .map(|p| p.0)
+                .unwrap_or_default();
+            trace.record_http(
+                HttpHalf {
+                    exchange,
+                    at_us: server_now_us(),
+                    status: Some(response.status()),
+                    headers: HeaderBlock::of(response.headers()),
+                    body_bytes: response.body().size_hint().exact().unwrap_or(0),
+                    phases,
+                },
+                client,
+            );
+            Ok(response)
+        }))
+    }
 }
 
 /// The full path and query as the browser sent them (nesting strips the `/api` prefix from
