@@ -290,6 +290,7 @@ async fn run<C: Conversation>(
     } else {
         OUTBOX
     };
+    let mut link_timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
     let stopped = state.stopped();
     tokio::pin!(stopped);
     let ping_every = C::PING_EVERY;
@@ -316,7 +317,18 @@ async fn run<C: Conversation>(
     };
 
     let ending = loop {
-        let (next_out, next_in) = (due(&outbox), due(&inbox));
+        // The link's next delivery either way, if any: one timer, boxed and only over a shaped
+        // link, so an unshaped socket's loop is no bigger for it.
+        let next = match (due(&outbox), due(&inbox)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if let Some(at) = next {
+            match &mut link_timer {
+                Some(timer) => timer.as_mut().reset(at),
+                None => link_timer = Some(Box::pin(tokio::time::sleep_until(at))),
+            }
+        }
         // A client frame the link has carried, or a frame from the client's socket.
         let mut from_client = None;
         let queued = tokio::select! {
@@ -337,8 +349,10 @@ async fn run<C: Conversation>(
                 Some(Ok(m)) if ws_limits::is_refused(&m) => break Ending::Refused(ws_limits::binary_refused()),
                 Some(Ok(_)) => true,
             },
-            _ = tokio::time::sleep_until(next_in.unwrap_or_else(Instant::now)), if next_in.is_some() => true,
-            _ = tokio::time::sleep_until(next_out.unwrap_or_else(Instant::now)), if next_out.is_some() => true,
+            _ = std::future::poll_fn(|cx| match link_timer.as_mut() {
+                Some(timer) => timer.as_mut().poll(cx),
+                None => std::task::Poll::Pending,
+            }), if next.is_some() => true,
             next = conversation.next() => match next {
                 Next::Send(frames) => frames.into_iter().all(|frame| {
                     frame_trace.sent(&frame);
