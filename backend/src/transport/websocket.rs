@@ -12,7 +12,7 @@
 //! would have carried it: the client's before the demo sees them, the server's before they are
 //! written (a frame is traced as sent when handed to the link).
 
-use std::{collections::VecDeque, future::Future, time::Duration};
+use std::{collections::VecDeque, future::Future, pin::Pin, task::Poll, time::Duration};
 
 use axum::{
     extract::{
@@ -28,7 +28,7 @@ use protocol::{
     trace::{Kind, Transport},
 };
 
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 use crate::{
     AppState,
@@ -243,6 +243,40 @@ enum Ending {
 /// Frames on their way, each with when the link has carried it (`None`: at once, unshaped).
 type OnTheWay = VecDeque<(Option<Instant>, WsMessage)>;
 
+/// A socket's side of a shaped link: the link, the client's frames still on it, and one timer
+/// for the next delivery either way. Boxed, and only over a shaped link, so an unshaped socket's
+/// loop (10,000 of them held idle in `make bench`) is no bigger for it.
+struct OnLink {
+    shaper: Shaper,
+    inbox: OnTheWay,
+    timer: Option<Pin<Box<Sleep>>>,
+}
+
+impl OnLink {
+    /// Sets the timer to the next delivery either way; `false` when nothing is on the link.
+    fn arm(&mut self, outbox: &OnTheWay) -> bool {
+        let next = match (due(outbox), due(&self.inbox)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let Some(at) = next else { return false };
+        match &mut self.timer {
+            Some(timer) => timer.as_mut().reset(at),
+            None => self.timer = Some(Box::pin(tokio::time::sleep_until(at))),
+        }
+        true
+    }
+}
+
+/// Completes when the link's timer fires; never without a link.
+async fn link_timer(on_link: &mut Option<Box<OnLink>>) {
+    std::future::poll_fn(|cx| match on_link.as_mut().and_then(|l| l.timer.as_mut()) {
+        Some(timer) => timer.as_mut().poll(cx),
+        None => Poll::Pending,
+    })
+    .await
+}
+
 /// When the first of `frames` is due, if it is still on the link.
 fn due(frames: &OnTheWay) -> Option<Instant> {
     frames
@@ -270,6 +304,62 @@ fn wire_bytes(message: &WsMessage) -> usize {
     payload + 6
 }
 
+/// The frames waiting to be written, and how many may wait.
+struct Outbox {
+    frames: OnTheWay,
+    room: usize,
+}
+
+impl Outbox {
+    /// Queues a frame to be written when the link has carried it; `false` when the outbox is
+    /// full, i.e. the client is not reading.
+    fn send(&mut self, on_link: Option<&OnLink>, message: WsMessage) -> bool {
+        if self.frames.len() >= self.room {
+            return false;
+        }
+        let at = on_link.map(|l| l.shaper.arrival(Way::Down, wire_bytes(&message)));
+        self.frames.push_back((at, message));
+        true
+    }
+}
+
+/// The pings sent and the pongs heard.
+struct Pinging {
+    count: u32,
+    sent_us: Option<i64>,
+    last_pong: Instant,
+}
+
+/// A client frame the demo sees now (it has arrived, over the link if shaped): a text frame is
+/// handed to the conversation and its answers queued; a pong is timed. `false` when the answers
+/// overflow the outbox.
+fn take_in<C: Conversation>(
+    message: WsMessage,
+    conversation: &mut C,
+    frame_trace: &mut FrameTrace,
+    outbox: &mut Outbox,
+    on_link: Option<&OnLink>,
+    pinging: &mut Pinging,
+) -> bool {
+    match message {
+        WsMessage::Text(text) => {
+            let (label, answers) = conversation.on_text(&text);
+            frame_trace.received(label, &text);
+            answers.into_iter().all(|frame| {
+                frame_trace.sent(&frame);
+                outbox.send(on_link, WsMessage::Text(frame.text))
+            })
+        }
+        _ => {
+            pinging.last_pong = Instant::now();
+            if let Some(sent) = pinging.sent_us.take() {
+                frame_trace.ping_pong(pinging.count, sent, server_now_us());
+            }
+            true
+        }
+    }
+}
+
 async fn run<C: Conversation>(
     mut socket: WebSocket,
     state: AppState,
@@ -282,65 +372,48 @@ async fn run<C: Conversation>(
     // outbox fills, or a write to its full socket times out. Bounded by its length, not
     // allocated up front: an idle socket's outbox is empty, and 32 frames' room (1.25 KiB)
     // per held socket showed in the connections-held benchmark.
-    let mut outbox: OnTheWay = VecDeque::new();
-    // The client's frames still on a shaped link (always empty unshaped).
-    let mut inbox: OnTheWay = VecDeque::new();
-    let room = if shaper.is_some() {
-        SHAPED_OUTBOX
-    } else {
-        OUTBOX
+    let mut outbox = Outbox {
+        frames: VecDeque::new(),
+        room: if shaper.is_some() {
+            SHAPED_OUTBOX
+        } else {
+            OUTBOX
+        },
     };
-    let mut link_timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+    let mut on_link = shaper.map(|shaper| {
+        Box::new(OnLink {
+            shaper,
+            inbox: VecDeque::new(),
+            timer: None,
+        })
+    });
     let stopped = state.stopped();
     tokio::pin!(stopped);
     let ping_every = C::PING_EVERY;
     let pong_timeout = PONG_TIMEOUT.max(2 * ping_every);
     let mut ping = tokio::time::interval(ping_every);
     ping.tick().await;
-    let mut pings = 0u32;
-    let mut ping_sent: Option<i64> = None;
-    let mut last_pong = tokio::time::Instant::now();
+    let mut pinging = Pinging {
+        count: 0,
+        sent_us: None,
+        last_pong: Instant::now(),
+    };
     const OUTBOX_FULL: &str = "too slow: frames were piling up";
 
-    // When `message` going `way` arrives over the link: `None`, at once, when unshaped.
-    let arrival = |way: Way, message: &WsMessage| {
-        shaper.as_ref().map(|s| s.arrival(way, wire_bytes(message)))
-    };
-    // Queues a frame; `false` when the outbox is full, i.e. the client is not reading.
-    let send = |outbox: &mut OnTheWay, message: WsMessage| {
-        if outbox.len() >= room {
-            return false;
-        }
-        let at = arrival(Way::Down, &message);
-        outbox.push_back((at, message));
-        true
-    };
-
     let ending = loop {
-        // The link's next delivery either way, if any: one timer, boxed and only over a shaped
-        // link, so an unshaped socket's loop is no bigger for it.
-        let next = match (due(&outbox), due(&inbox)) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        if let Some(at) = next {
-            match &mut link_timer {
-                Some(timer) => timer.as_mut().reset(at),
-                None => link_timer = Some(Box::pin(tokio::time::sleep_until(at))),
-            }
-        }
-        // A client frame the link has carried, or a frame from the client's socket.
-        let mut from_client = None;
+        let on_the_link = on_link.as_mut().is_some_and(|l| l.arm(&outbox.frames));
+        let reading = on_link.as_ref().is_none_or(|l| l.inbox.len() < outbox.room);
         let queued = tokio::select! {
             _ = &mut stopped => break Ending::Shutdown,
-            incoming = socket.recv(), if inbox.len() < room => match incoming {
-                Some(Ok(m @ (WsMessage::Text(_) | WsMessage::Pong(_)))) => {
-                    match arrival(Way::Up, &m) {
-                        Some(at) => inbox.push_back((Some(at), m)),
-                        None => from_client = Some(m),
+            incoming = socket.recv(), if reading => match incoming {
+                Some(Ok(m @ (WsMessage::Text(_) | WsMessage::Pong(_)))) => match on_link.as_mut() {
+                    Some(link) => {
+                        let at = link.shaper.arrival(Way::Up, wire_bytes(&m));
+                        link.inbox.push_back((Some(at), m));
+                        true
                     }
-                    true
-                }
+                    None => take_in(m, &mut conversation, &mut frame_trace, &mut outbox, None, &mut pinging),
+                },
                 Some(Ok(WsMessage::Close(_))) | None => break Ending::ClientLeft,
                 Some(Err(e)) => match ws_limits::for_error(&e) {
                     Some(frame) => break Ending::Refused(frame),
@@ -349,59 +422,54 @@ async fn run<C: Conversation>(
                 Some(Ok(m)) if ws_limits::is_refused(&m) => break Ending::Refused(ws_limits::binary_refused()),
                 Some(Ok(_)) => true,
             },
-            _ = std::future::poll_fn(|cx| match link_timer.as_mut() {
-                Some(timer) => timer.as_mut().poll(cx),
-                None => std::task::Poll::Pending,
-            }), if next.is_some() => true,
+            _ = link_timer(&mut on_link), if on_the_link => true,
             next = conversation.next() => match next {
                 Next::Send(frames) => frames.into_iter().all(|frame| {
                     frame_trace.sent(&frame);
-                    send(&mut outbox, WsMessage::Text(frame.text))
+                    outbox.send(on_link.as_deref(), WsMessage::Text(frame.text))
                 }),
                 Next::Nothing => true,
                 Next::TooSlow(reason) => break Ending::TooSlow(reason),
             },
             _ = ping.tick() => {
-                if last_pong.elapsed() > pong_timeout {
+                if pinging.last_pong.elapsed() > pong_timeout {
                     break Ending::NoPong;
                 }
-                pings += 1;
-                ping_sent = Some(server_now_us());
-                send(&mut outbox, WsMessage::Ping(Default::default()))
+                pinging.count += 1;
+                pinging.sent_us = Some(server_now_us());
+                outbox.send(on_link.as_deref(), WsMessage::Ping(Default::default()))
             }
         };
         if !queued {
             break Ending::TooSlow(OUTBOX_FULL.into());
         }
-        // What the client sent that has arrived: the demo sees it now.
+        // What the client sent over the link that has arrived: the demo sees it now.
         let mut answered = true;
-        while let Some(message) = from_client.take().or_else(|| carried(&mut inbox)) {
-            match message {
-                WsMessage::Text(text) => {
-                    let (label, answers) = conversation.on_text(&text);
-                    frame_trace.received(label, &text);
-                    answered &= answers.into_iter().all(|frame| {
-                        frame_trace.sent(&frame);
-                        send(&mut outbox, WsMessage::Text(frame.text))
-                    });
-                }
-                _ => {
-                    last_pong = tokio::time::Instant::now();
-                    if let Some(sent) = ping_sent.take() {
-                        frame_trace.ping_pong(pings, sent, server_now_us());
-                    }
-                }
+        if let Some(link) = on_link.as_mut() {
+            let mut arrived = Vec::new();
+            while let Some(message) = carried(&mut link.inbox) {
+                arrived.push(message);
+            }
+            for message in arrived {
+                answered &= take_in(
+                    message,
+                    &mut conversation,
+                    &mut frame_trace,
+                    &mut outbox,
+                    on_link.as_deref(),
+                    &mut pinging,
+                );
             }
         }
         if !answered {
             break Ending::TooSlow(OUTBOX_FULL.into());
         }
-        while let Some(frame) = carried(&mut outbox) {
+        while let Some(frame) = carried(&mut outbox.frames) {
             match tokio::time::timeout(WRITE_TIMEOUT, socket.send(frame)).await {
                 Ok(Ok(())) => {}
                 Ok(Err(_)) => break,
                 Err(_) => {
-                    outbox.clear();
+                    outbox.frames.clear();
                     break;
                 }
             }
