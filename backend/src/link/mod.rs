@@ -29,13 +29,13 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use futures_util::future::{BoxFuture, Either};
-use tower::{Layer, Service};
 use protocol::{
     LINK_PARAM, RUN_PARAM,
     link::{Link, LinkSpec},
     trace::RunId,
 };
 use tokio::time::Instant;
+use tower::{Layer, Service};
 
 use crate::{
     error::AppError,
@@ -239,7 +239,10 @@ where
     // The head and whatever body has come with it entered the link when they reached the
     // server: the body follows the head on the wire, it does not cross the link again after it.
     let arrived = Instant::now();
-    let target = request.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |pq| pq.as_str().len());
     let method = request.method().as_str().len();
     let head = head_bytes(method + target + 10, request.headers());
     tokio::time::sleep_until(shaper.arrival_of(Way::Up, arrived, head)).await;
