@@ -144,7 +144,14 @@ pub fn accept(
     };
     ws_limits::bounded(ws, &state.config.limits).on_upgrade(move |socket| {
         let shutdown = state.shutdown.clone();
-        shutdown.track(run(socket, state, frame_trace, shaper, conversation))
+        let on_link = shaper.map(|shaper| {
+            Box::new(OnLink {
+                shaper,
+                inbox: VecDeque::new(),
+                timer: None,
+            })
+        });
+        shutdown.track(run(socket, state, frame_trace, on_link, conversation))
     })
 }
 
@@ -364,7 +371,7 @@ async fn run<C: Conversation>(
     mut socket: WebSocket,
     state: AppState,
     mut frame_trace: FrameTrace,
-    shaper: Option<Shaper>,
+    mut on_link: Option<Box<OnLink>>,
     mut conversation: C,
 ) {
     // Frames produced but not yet written. The loop writes them itself after each event, each
@@ -374,19 +381,12 @@ async fn run<C: Conversation>(
     // per held socket showed in the connections-held benchmark.
     let mut outbox = Outbox {
         frames: VecDeque::new(),
-        room: if shaper.is_some() {
+        room: if on_link.is_some() {
             SHAPED_OUTBOX
         } else {
             OUTBOX
         },
     };
-    let mut on_link = shaper.map(|shaper| {
-        Box::new(OnLink {
-            shaper,
-            inbox: VecDeque::new(),
-            timer: None,
-        })
-    });
     let stopped = state.stopped();
     tokio::pin!(stopped);
     let ping_every = C::PING_EVERY;
