@@ -142,15 +142,18 @@ pub fn accept(
         sent: 0,
         received: 0,
     };
+    // Boxed here, not in the callback: what the callback captures is kept in every socket's
+    // task beside the loop. A `Shaper` (56 bytes) captured there cost each idle socket 1 KiB
+    // in `held` (8.9 against 7.9 KiB), presumably the task crossing an allocator size class.
+    let on_link = shaper.map(|shaper| {
+        Box::new(OnLink {
+            shaper,
+            inbox: VecDeque::new(),
+            timer: None,
+        })
+    });
     ws_limits::bounded(ws, &state.config.limits).on_upgrade(move |socket| {
         let shutdown = state.shutdown.clone();
-        let on_link = shaper.map(|shaper| {
-            Box::new(OnLink {
-                shaper,
-                inbox: VecDeque::new(),
-                timer: None,
-            })
-        });
         shutdown.track(run(socket, state, frame_trace, on_link, conversation))
     })
 }
