@@ -203,7 +203,9 @@ test('text fields that reach the server come back as text on the pages that have
     await expect(messages.first()).toBeVisible();
     await expect.poll(async () => {
       const n = Math.min(await messages.count(), 12);
-      for (let i = 0; i < n; i++) await messages.nth(i).click({ force: true }).catch(() => {});
+      // Each click bounded: a live diagram re-renders its rows, and a click on one that went
+      // away must not use up the whole wait.
+      for (let i = 0; i < n; i++) await messages.nth(i).click({ force: true, timeout: 1_000 }).catch(() => {});
       return page.evaluate((probe) => document.body.textContent.includes(probe)
         || [...document.querySelectorAll('[data-label]')].some((e) => e.dataset.label.includes(probe)), PROBE);
     }, { message: `${slug}: the typed text comes back`, timeout: 20_000 }).toBe(true);
