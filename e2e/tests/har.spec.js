@@ -80,8 +80,9 @@ test('a HAR of two origins draws two lifelines; filters and the credentials swit
   await page.getByTestId('filter-origin').selectOption(new URL(other).origin);
   const fromOther = har.log.entries.filter((e) => new URL(e.request.url).origin === new URL(other).origin).length;
   await expect(page.getByTestId('status')).toContainText(`${fromOther} of ${total} entries drawn`);
-  const drawn = await drawnMessages(page);
-  expect(drawn.filter((m) => m.kind === 'request').length).toBe(fromOther);
+  // The status is written before the diagram's next frame redraws the filtered trace.
+  await expect.poll(async () => (await drawnMessages(page)).filter((m) => m.kind === 'request').length)
+    .toBe(fromOther);
   // Only failures (none here).
   await page.getByTestId('filter-origin').selectOption('');
   await page.getByTestId('filter-status').selectOption('5xx');
