@@ -2,7 +2,7 @@
 //! what happened inside the server while they ran.
 //!
 //! Every demo request carries `run` and `rid` query parameters. The recording middleware
-//! (`trace::RecordLayer`) records each such request when it arrives and each response when it
+//! (`trace::record`, a [`server::around`] layer on the trace hub) records each such request when it arrives and each response when it
 //! leaves, on the server's clock, into the [`trace::TraceHub`]; handlers record the hops only
 //! they see through one tracer. The page watches its run over one trace WebSocket and draws
 //! both its own observations and the server's on one sequence diagram.
@@ -308,10 +308,10 @@ pub fn app(state: AppState) -> Router {
         // axum's own rejections (405, a bad path or query) answer in the same JSON shape.
         .layer(middleware::map_response(error::json_errors))
         // Every request carrying `run` and `rid` is traced, whichever demo it belongs to.
-        .layer(trace::RecordLayer(state.trace.clone()))
+        .layer(server::around::AroundLayer(state.trace.clone()))
         // Outside the recording: a run's link holds its requests before they are recorded and
         // its responses after.
-        .layer(link::ShapeLayer(state.links.clone()))
+        .layer(server::around::AroundLayer(state.links.clone()))
         // Merged after the trace layer, so never traced: the benchmarks' baseline.
         .merge(baseline)
         // State-changing and expensive routes only from this server's own pages (or no page).

@@ -18,7 +18,6 @@ pub mod pipe;
 use std::{
     convert::Infallible,
     sync::{Arc, Mutex},
-    task::{Context, Poll},
     time::Duration,
 };
 
@@ -26,20 +25,16 @@ use axum::{
     body::Body,
     extract::{OptionalFromRequestParts, Request},
     http::{HeaderMap, request::Parts},
-    response::{IntoResponse, Response},
+    response::Response,
 };
-use futures_util::future::{BoxFuture, Either};
-use protocol::{
-    LINK_PARAM, RUN_PARAM,
-    link::{Link, LinkSpec},
-    trace::RunId,
-};
+use protocol::{LINK_PARAM, RUN_PARAM, link::Link, trace::RunId};
 use tokio::time::Instant;
-use tower::{Layer, Service};
+use tower::Service;
 
 use crate::{
     error::AppError,
     server::{
+        around::{self, Wrap, Wrapped},
         client::ClientId,
         expiring::{CLASS_CLIENTS, Expiring, WhenFull},
     },
@@ -58,7 +53,6 @@ pub const LINK_TTL: Duration = Duration::from_secs(15 * 60);
 #[derive(Clone)]
 pub struct Shaper {
     link: Link,
-    spec: LinkSpec,
     pipes: Arc<Mutex<[Pipe; 2]>>,
 }
 
@@ -66,7 +60,6 @@ impl Shaper {
     pub fn new(link: Link) -> Shaper {
         Shaper {
             link,
-            spec: link.spec(),
             pipes: Arc::default(),
         }
     }
@@ -80,7 +73,7 @@ impl Shaper {
     pub fn arrival_of(&self, way: Way, handed: Instant, bytes: usize) -> Instant {
         let mut pipes = self.pipes.lock().expect("link lock poisoned");
         let pipe = &mut pipes[way as usize];
-        pipe.arrival(&self.spec, way, handed, bytes, &mut |per_mille| {
+        pipe.arrival(&self.link.spec(), way, handed, bytes, &mut |per_mille| {
             rand::random_range(0..1000) < per_mille
         })
     }
@@ -165,55 +158,26 @@ fn head_bytes(first_line: usize, headers: &HeaderMap) -> usize {
         + 2
 }
 
-/// The middleware, as a layer: carries a request naming a link over that link both ways (see
-/// the module). Outside the recording middleware, so the trace sees the request when the
-/// handler does and the response when the server hands it to the link. A request naming no link
-/// goes straight to the inner service's own future (no boxing, no clone of the service): the
-/// price every traced request pays is reading its query once.
-#[derive(Clone)]
-pub struct ShapeLayer(pub Links);
-
-impl<S> Layer<S> for ShapeLayer {
-    type Service = Shape<S>;
-
-    fn layer(&self, inner: S) -> Shape<S> {
-        Shape {
-            links: self.0.clone(),
-            inner,
-        }
-    }
-}
-
-/// [`ShapeLayer`]'s service.
-#[derive(Clone)]
-pub struct Shape<S> {
-    links: Links,
-    inner: S,
-}
-
-impl<S> Service<Request> for Shape<S>
+/// The middleware: carries a request naming a link over that link both ways (see the module);
+/// `AroundLayer(links)`. Outside the recording middleware, so the trace sees the request when
+/// the handler does and the response when the server hands it to the link. A request naming no
+/// link goes straight to the inner service: the price every traced request pays is reading its
+/// query once.
+impl<S> Wrap<S> for Links
 where
     S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
     S::Future: Send + 'static,
 {
-    type Response = Response;
-    type Error = Infallible;
-    type Future = Either<S::Future, BoxFuture<'static, Result<Response, Infallible>>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request) -> Self::Future {
+    fn wrap(&self, request: Request, inner: &mut S) -> Wrapped<S::Future> {
         let link = match requested(request.uri().query()) {
-            Ok(None) => return Either::Left(self.inner.call(request)),
+            Ok(None) => return around::passed(request, inner),
             Ok(Some(link)) => link,
-            Err(e) => return Either::Right(Box::pin(std::future::ready(Ok(e.into_response())))),
+            Err(e) => return around::refused(e),
         };
         // The service that was made ready goes with the request; a clone stays for the next.
-        let ready = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, ready);
-        Either::Right(Box::pin(shaped(self.links.clone(), link, request, inner)))
+        let ready = inner.clone();
+        let inner = std::mem::replace(inner, ready);
+        around::wrapped(shaped(self.clone(), link, request, inner))
     }
 }
 

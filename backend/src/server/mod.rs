@@ -3,11 +3,12 @@
 //! client's connections and rates, the bounds the command line sets, security headers, the
 //! `Origin` check and the refusal of cross-site API requests, WebSocket bounds and close codes,
 //! hyper's parse errors as JSON, the built frontend, the `X-Instance` header, the benchmarks' bare route, graceful shutdown, and the expiring map every
-//! store is made of.
+//! store is made of, and the middleware shape that wraps only the requests it must.
 //!
 //! May import: `crate::error`, `crate::AppState` (for handlers' state). Nothing from the trace,
 //! the transports, the actors or the patterns.
 
+pub(crate) mod around;
 pub(crate) mod baseline;
 pub(crate) mod client;
 pub(crate) mod connections;

@@ -21,5 +21,5 @@ pub(crate) use http_half::{head_size, headers_of};
 pub use hub::TraceHub;
 pub(crate) use ids::TraceIds;
 pub(crate) use phases::Phases;
-pub(crate) use record::{RecordLayer, last_event_id, last_event_id_text};
+pub(crate) use record::{last_event_id, last_event_id_text};
 pub(crate) use tracer::{Hop, HopTime, Tracer};

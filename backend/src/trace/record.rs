@@ -2,24 +2,21 @@
 //! (with the headers the server really received) and its response when it leaves (with the
 //! handler's timing phases). One middleware serves every demo.
 
-use std::{
-    convert::Infallible,
-    net::SocketAddr,
-    sync::Arc,
-    task::{Context, Poll},
-};
+use std::{convert::Infallible, net::SocketAddr, sync::Arc};
 
 use axum::{
     body::HttpBody,
     extract::{ConnectInfo, OriginalUri, Request},
     http::{HeaderMap, HeaderName, header},
-    response::{IntoResponse, Response},
+    response::Response,
 };
-use futures_util::future::{BoxFuture, Either};
 use protocol::{pairing, trace::RequestId};
-use tower::{Layer, Service};
+use tower::Service;
 
-use crate::server::client::ClientId;
+use crate::server::{
+    around::{self, Wrap, Wrapped},
+    client::ClientId,
+};
 
 use super::{
     clock::server_now_us,
@@ -29,49 +26,19 @@ use super::{
     phases::Phases,
 };
 
-/// The middleware, as a layer: records the arrival and the departure of each traced exchange;
-/// its state is the trace hub, all it uses. A request that is not traced goes straight to the
-/// inner service's own future, and a traced one pays one boxed future: no clone of the inner
-/// service per request, as `from_fn` would make.
-#[derive(Clone)]
-pub struct RecordLayer(pub TraceHub);
-
-impl<S> Layer<S> for RecordLayer {
-    type Service = Record<S>;
-
-    fn layer(&self, inner: S) -> Record<S> {
-        Record {
-            trace: self.0.clone(),
-            inner,
-        }
-    }
-}
-
-/// [`RecordLayer`]'s service.
-#[derive(Clone)]
-pub struct Record<S> {
-    trace: TraceHub,
-    inner: S,
-}
-
-impl<S> Service<Request> for Record<S>
+/// The middleware: records the arrival and the departure of each traced exchange; its state is
+/// the trace hub, all it uses (`AroundLayer(trace_hub)`). A request that is not traced goes
+/// straight to the inner service; a traced one pays one boxed future.
+impl<S> Wrap<S> for TraceHub
 where
     S: Service<Request, Response = Response, Error = Infallible>,
     S::Future: Send + 'static,
 {
-    type Response = Response;
-    type Error = Infallible;
-    type Future = Either<S::Future, BoxFuture<'static, Result<Response, Infallible>>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut request: Request) -> Self::Future {
+    fn wrap(&self, mut request: Request, inner: &mut S) -> Wrapped<S::Future> {
         let mut ids = match TraceIds::from_query(request.uri().query()) {
             Ok(Some(ids)) => ids,
-            Ok(None) => return Either::Left(self.inner.call(request)),
-            Err(e) => return Either::Right(Box::pin(std::future::ready(Ok(e.into_response())))),
+            Ok(None) => return around::passed(request, inner),
+            Err(e) => return around::refused(e),
         };
         if let Some(last) = last_event_id_text(request.headers()) {
             ids.connection = RequestId(pairing::reconnect(&ids.request.0, last));
@@ -89,7 +56,7 @@ where
                 .map(|ConnectInfo(peer)| u64::from(peer.port())),
         });
         let client = request.extensions().get::<ClientId>().copied();
-        let trace = self.trace.clone();
+        let trace = self.clone();
         trace.record_http(
             HttpHalf {
                 exchange: Arc::clone(&exchange),
@@ -104,8 +71,8 @@ where
             client,
         );
         request.extensions_mut().insert(ids);
-        let answered = self.inner.call(request);
-        Either::Right(Box::pin(async move {
+        let answered = inner.call(request);
+        around::wrapped(async move {
             let mut response = answered.await?;
             // Moved, not copied: nothing after this middleware reads them.
             let phases = response
@@ -125,7 +92,7 @@ where
                 client,
             );
             Ok(response)
-        }))
+        })
     }
 }
 

@@ -314,23 +314,20 @@ fn wire_bytes(message: &WsMessage) -> usize {
     payload + 6
 }
 
-/// The frames waiting to be written, and how many may wait.
-struct Outbox {
-    frames: OnTheWay,
-    room: usize,
-}
-
-impl Outbox {
-    /// Queues a frame to be written when the link has carried it; `false` when the outbox is
-    /// full, i.e. the client is not reading.
-    fn send(&mut self, on_link: Option<&OnLink>, message: WsMessage) -> bool {
-        if self.frames.len() >= self.room {
-            return false;
-        }
-        let at = on_link.map(|l| l.shaper.arrival(Way::Down, wire_bytes(&message)));
-        self.frames.push_back((at, message));
-        true
+/// Queues a frame to be written when the link (if any) has carried it; `false` when the outbox
+/// is full, i.e. the client is not reading.
+fn send(outbox: &mut OnTheWay, on_link: Option<&OnLink>, message: WsMessage) -> bool {
+    let room = if on_link.is_some() {
+        SHAPED_OUTBOX
+    } else {
+        OUTBOX
+    };
+    if outbox.len() >= room {
+        return false;
     }
+    let at = on_link.map(|l| l.shaper.arrival(Way::Down, wire_bytes(&message)));
+    outbox.push_back((at, message));
+    true
 }
 
 /// The pings sent and the pongs heard.
@@ -347,7 +344,7 @@ fn take_in<C: Conversation>(
     message: WsMessage,
     conversation: &mut C,
     frame_trace: &mut FrameTrace,
-    outbox: &mut Outbox,
+    outbox: &mut OnTheWay,
     on_link: Option<&OnLink>,
     pinging: &mut Pinging,
 ) -> bool {
@@ -357,7 +354,7 @@ fn take_in<C: Conversation>(
             frame_trace.received(label, &text);
             answers.into_iter().all(|frame| {
                 frame_trace.sent(&frame);
-                outbox.send(on_link, WsMessage::Text(frame.text))
+                send(outbox, on_link, WsMessage::Text(frame.text))
             })
         }
         _ => {
@@ -382,14 +379,7 @@ async fn run<C: Conversation>(
     // outbox fills, or a write to its full socket times out. Bounded by its length, not
     // allocated up front: an idle socket's outbox is empty, and 32 frames' room (1.25 KiB)
     // per held socket showed in the connections-held benchmark.
-    let mut outbox = Outbox {
-        frames: VecDeque::new(),
-        room: if on_link.is_some() {
-            SHAPED_OUTBOX
-        } else {
-            OUTBOX
-        },
-    };
+    let mut outbox: OnTheWay = VecDeque::new();
     let stopped = state.stopped();
     tokio::pin!(stopped);
     let ping_every = C::PING_EVERY;
@@ -404,8 +394,10 @@ async fn run<C: Conversation>(
     const OUTBOX_FULL: &str = "too slow: frames were piling up";
 
     let ending = loop {
-        let on_the_link = on_link.as_mut().is_some_and(|l| l.arm(&outbox.frames));
-        let reading = on_link.as_ref().is_none_or(|l| l.inbox.len() < outbox.room);
+        let on_the_link = on_link.as_mut().is_some_and(|l| l.arm(&outbox));
+        let reading = on_link
+            .as_ref()
+            .is_none_or(|l| l.inbox.len() < SHAPED_OUTBOX);
         let queued = tokio::select! {
             _ = &mut stopped => break Ending::Shutdown,
             incoming = socket.recv(), if reading => match incoming {
@@ -429,7 +421,7 @@ async fn run<C: Conversation>(
             next = conversation.next() => match next {
                 Next::Send(frames) => frames.into_iter().all(|frame| {
                     frame_trace.sent(&frame);
-                    outbox.send(on_link.as_deref(), WsMessage::Text(frame.text))
+                    send(&mut outbox, on_link.as_deref(), WsMessage::Text(frame.text))
                 }),
                 Next::Nothing => true,
                 Next::TooSlow(reason) => break Ending::TooSlow(reason),
@@ -440,7 +432,7 @@ async fn run<C: Conversation>(
                 }
                 pinging.count += 1;
                 pinging.sent_us = Some(server_now_us());
-                outbox.send(on_link.as_deref(), WsMessage::Ping(Default::default()))
+                send(&mut outbox, on_link.as_deref(), WsMessage::Ping(Default::default()))
             }
         };
         if !queued {
@@ -467,12 +459,12 @@ async fn run<C: Conversation>(
         if !answered {
             break Ending::TooSlow(OUTBOX_FULL.into());
         }
-        while let Some(frame) = carried(&mut outbox.frames) {
+        while let Some(frame) = carried(&mut outbox) {
             match tokio::time::timeout(WRITE_TIMEOUT, socket.send(frame)).await {
                 Ok(Ok(())) => {}
                 Ok(Err(_)) => break,
                 Err(_) => {
-                    outbox.frames.clear();
+                    outbox.clear();
                     break;
                 }
             }
