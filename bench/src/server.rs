@@ -14,6 +14,8 @@ use tokio::{
 const SERVING: &str = "Patternscope is serving on http://";
 /// What the bare axum baseline (`bare-axum`) prints once it listens.
 pub const BARE_SERVING: &str = "bare axum is serving on http://";
+/// What the Node.js peers (`bench/node/peers.js`) print once they listen.
+const NODE_SERVING: &str = "node peers are serving on http://";
 
 /// Flags lifting the server's per-client bounds: every benchmark connects from 127.0.0.1 (the
 /// fan-out holds 10,000 sockets from it) and publishes or creates jobs as fast as it can.
@@ -66,6 +68,19 @@ impl ServerUnderTest {
     pub async fn start_bare(binary: &Path) -> anyhow::Result<ServerUnderTest> {
         let args = ["--addr".to_owned(), "127.0.0.1:0".to_owned()];
         Self::spawn(binary, &args, BARE_SERVING).await
+    }
+
+    /// Starts the Node.js peers `script` on a free local port, with their packages from the
+    /// `node_modules` folder `modules`.
+    pub async fn start_node(script: &Path, modules: &Path) -> anyhow::Result<ServerUnderTest> {
+        let args = [
+            script.display().to_string(),
+            "--modules".into(),
+            modules.display().to_string(),
+            "--addr".into(),
+            "127.0.0.1:0".into(),
+        ];
+        Self::spawn(Path::new("node"), &args, NODE_SERVING).await
     }
 
     /// Starts `binary` with `args` and waits for the line starting with `announce` (followed by

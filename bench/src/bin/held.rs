@@ -1,7 +1,9 @@
 //! The connections-held benchmark (issue 7): 10,000 WebSocket and 10,000 SSE pub/sub
 //! subscribers held at once on one backend, then 10,000 parked long polls, with the server's
 //! memory per idle connection; each beside the same figure for a bare axum server
-//! (`bare-axum`, `axum::serve` defaults) measured in the same run, so the ratio is visible.
+//! (`bare-axum`, `axum::serve` defaults) and, for WebSockets and event streams, for Node.js peers
+//! (express 4 and the `websocket` package, `bench/node/peers.js`, installed from the npm registry
+//! into a temporary folder), measured in the same run, so the ratios are visible.
 #![forbid(unsafe_code)]
 
 use std::{
@@ -24,9 +26,11 @@ use protocol::{
     pubsub::{PublishRequest, Published},
 };
 
-/// Floors of issue 7 on this machine: server memory per idle connection.
-const FLOOR_WS_BYTES: f64 = 10.0 * 1024.0;
-const FLOOR_SSE_BYTES: f64 = 16.0 * 1024.0;
+/// Floors of issue 19 on this machine: server memory per idle connection.
+const FLOOR_WS_BYTES: f64 = 7.0 * 1024.0;
+const FLOOR_SSE_BYTES: f64 = 8.0 * 1024.0;
+/// The Node.js peers' packages, as `npm install` takes them.
+const NODE_PACKAGES: [&str; 2] = ["express@4", "websocket@1"];
 /// Quiet time before reading the server's memory.
 const SETTLE: Duration = Duration::from_millis(1_500);
 /// Connections of each kind opened and closed before the first reading (lazy statics, runtime
@@ -56,6 +60,12 @@ struct Args {
     /// The bare axum baseline binary.
     #[arg(long, default_value = "target/release/bare-axum")]
     bare_bin: PathBuf,
+    /// The Node.js peers' script.
+    #[arg(long, default_value = "bench/node/peers.js")]
+    node_script: PathBuf,
+    /// Skip the Node.js peers (no npm registry, or no `node`).
+    #[arg(long)]
+    no_node: bool,
     /// Connections opening at the same time.
     #[arg(long, default_value_t = 64)]
     connect_at_once: usize,
@@ -88,6 +98,10 @@ struct Findings {
     backend_sse: PerConnection,
     bare_ws: PerConnection,
     bare_sse: PerConnection,
+    /// The Node.js peers, and the package versions npm installed ("express 4.21.2, …").
+    node_ws: PerConnection,
+    node_sse: PerConnection,
+    node_versions: Option<String>,
     /// Subscribers of each topic that received the one publish made while all were held.
     delivered: (usize, usize),
     backend_polls: Option<Polls>,
@@ -135,6 +149,9 @@ async fn main() -> anyhow::Result<()> {
     if !args.no_connections {
         backend_connections(&args, &mut found).await?;
         bare_connections(&args, &mut found).await?;
+        if !args.no_node {
+            node_connections(&args, &mut found).await?;
+        }
     }
     if !args.no_long_polls {
         found.backend_polls = Some(backend_long_polls(&args).await?);
@@ -247,8 +264,69 @@ async fn deliver(
 }
 
 async fn bare_connections(args: &Args, found: &mut Findings) -> anyhow::Result<()> {
-    let n = args.connections;
     let mut server = ServerUnderTest::start_bare(&args.bare_bin).await?;
+    (found.bare_ws, found.bare_sse) = hold_idle(&server, args, found.sse_connections).await?;
+    eprintln!(
+        "held: bare axum: {} per WebSocket, {} per event stream",
+        kib(found.bare_ws.bytes),
+        kib(found.bare_sse.bytes)
+    );
+    server.stop().await;
+    Ok(())
+}
+
+async fn node_connections(args: &Args, found: &mut Findings) -> anyhow::Result<()> {
+    let folder = std::env::temp_dir().join(format!("held-node-peers-{}", std::process::id()));
+    let result = async {
+        let (modules, versions) = install_node_peers(&folder)?;
+        let mut server = ServerUnderTest::start_node(&args.node_script, &modules).await?;
+        (found.node_ws, found.node_sse) = hold_idle(&server, args, found.sse_connections).await?;
+        found.node_versions = Some(versions);
+        eprintln!(
+            "held: Node.js: {} per WebSocket, {} per event stream",
+            kib(found.node_ws.bytes),
+            kib(found.node_sse.bytes)
+        );
+        server.stop().await;
+        anyhow::Ok(())
+    }
+    .await;
+    let _ = std::fs::remove_dir_all(&folder);
+    result
+}
+
+/// Installs [`NODE_PACKAGES`] from the npm registry into `folder`; returns its `node_modules`
+/// and the versions installed.
+fn install_node_peers(folder: &std::path::Path) -> anyhow::Result<(PathBuf, String)> {
+    std::fs::create_dir_all(folder)?;
+    let status = std::process::Command::new("npm")
+        .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
+        .arg(folder)
+        .args(NODE_PACKAGES)
+        .status()
+        .context("cannot run npm (the Node.js peers need it; --no-node skips them)")?;
+    ensure!(status.success(), "npm install {NODE_PACKAGES:?} failed");
+    let modules = folder.join("node_modules");
+    let version = |package: &str| -> anyhow::Result<String> {
+        let manifest = std::fs::read_to_string(modules.join(package).join("package.json"))?;
+        let manifest: serde_json::Value = serde_json::from_str(&manifest)?;
+        Ok(format!(
+            "{package} {}",
+            manifest["version"].as_str().unwrap_or("?")
+        ))
+    };
+    let versions = format!("{}, {}", version("express")?, version("websocket")?);
+    Ok((modules, versions))
+}
+
+/// On a server with `/ws` and `/sse`: `args.connections` idle WebSockets, then `sse` event
+/// streams beside them, each kind's memory per connection.
+async fn hold_idle(
+    server: &ServerUnderTest,
+    args: &Args,
+    sse: usize,
+) -> anyhow::Result<(PerConnection, PerConnection)> {
+    let n = args.connections;
     let (ws_url, sse_url) = (
         format!("{}/ws", server.base),
         format!("{}/sse", server.base),
@@ -261,25 +339,19 @@ async fn bare_connections(args: &Args, found: &mut Findings) -> anyhow::Result<(
     let ws = Held::open(Transport::Ws, &ws_url, n, args.connect_at_once).await?;
     tokio::time::sleep(SETTLE).await;
     let with_ws = server.resident_bytes();
-    let m = found.sse_connections;
-    let sse = Held::open(Transport::Sse, &sse_url, m, args.connect_at_once).await?;
+    let streams = Held::open(Transport::Sse, &sse_url, sse, args.connect_at_once).await?;
     tokio::time::sleep(SETTLE).await;
     let with_both = server.resident_bytes();
-    found.bare_ws = PerConnection {
-        bytes: per(with_ws, before, n),
-        held: ws.open_count(),
-    };
-    found.bare_sse = PerConnection {
-        bytes: per(with_both, with_ws, m),
-        held: sse.open_count(),
-    };
-    eprintln!(
-        "held: bare axum: {} per WebSocket, {} per event stream",
-        kib(found.bare_ws.bytes),
-        kib(found.bare_sse.bytes)
-    );
-    server.stop().await;
-    Ok(())
+    Ok((
+        PerConnection {
+            bytes: per(with_ws, before, n),
+            held: ws.open_count(),
+        },
+        PerConnection {
+            bytes: per(with_both, with_ws, sse),
+            held: streams.open_count(),
+        },
+    ))
 }
 
 /// Starts a job on the backend and returns its id.
@@ -441,6 +513,16 @@ async fn bare_long_polls(args: &Args) -> anyhow::Result<Polls> {
     .await
 }
 
+/// `node --version`, or "?".
+fn node_version() -> String {
+    std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map_or_else(|| "?".into(), |v| v.trim().to_owned())
+}
+
 fn report(
     args: &Args,
     machine: &Machine,
@@ -476,6 +558,7 @@ fn report(
            server for each, on `axum::serve` defaults: an event stream of keep-alive comments, a \
            WebSocket with a 4 KiB read buffer that reads until closed, a long poll answered by a \
            `watch` change; on the system allocator, where the backend runs on jemalloc\n\
+         {node}\
          - Memory: the server's resident memory (`VmRSS` from `/proc/<pid>/status`) after a \
            warm-up ({WARM_UP} connections of each kind opened and closed, {settle:.1} s quiet), \
            then again {settle:.1} s after all of a kind are open; the growth divided by their \
@@ -488,6 +571,16 @@ fn report(
         at_once = args.connect_at_once,
         after = JOB_STEPS - 1,
         event = JOB_STEPS * JOB_STEP_MS / 1000,
+        node = match &f.node_versions {
+            Some(versions) => format!(
+                "- Node.js peers, same run: `bench/node/peers.js` on Node.js {}, with {versions} \
+                 installed from the npm registry into a temporary folder: an express event \
+                 stream written with `res.write` (a keep-alive comment every 15 s), a \
+                 `websocket` server that reads until closed\n",
+                node_version()
+            ),
+            None => "- Node.js peers: not run (`--no-node`)\n".into(),
+        },
     );
     let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
         (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
@@ -505,6 +598,7 @@ fn report(
             kib(f.backend_ws.bytes),
             kib(f.bare_ws.bytes),
             ratio(f.backend_ws.bytes, f.bare_ws.bytes),
+            kib(f.node_ws.bytes),
             verdict(f.backend_ws.bytes, FLOOR_WS_BYTES),
         ],
         vec![
@@ -513,6 +607,7 @@ fn report(
             kib(f.backend_sse.bytes),
             kib(f.bare_sse.bytes),
             ratio(f.backend_sse.bytes, f.bare_sse.bytes),
+            kib(f.node_sse.bytes),
             verdict(f.backend_sse.bytes, FLOOR_SSE_BYTES),
         ],
     ];
@@ -523,6 +618,7 @@ fn report(
             kib(b.memory.bytes),
             kib(bare.memory.bytes),
             ratio(b.memory.bytes, bare.memory.bytes),
+            "not run".into(),
             "no floor".into(),
         ]);
     }
@@ -533,18 +629,22 @@ fn report(
             "backend memory / idle connection",
             "bare axum / connection",
             "backend / bare",
+            "Node.js peer / connection (`websocket`; express 4)",
             "floor",
         ],
         &rows,
     );
     out += &format!(
         "\nWhile all {} were held, one publish to each topic reached {} of {n} WebSocket and {} \
-         of {m} SSE subscribers; bare axum held {} WebSockets and {} event streams.\n",
+         of {m} SSE subscribers; bare axum held {} WebSockets and {} event streams, the Node.js \
+         peers {} and {}.\n",
         n + m,
         f.delivered.0,
         f.delivered.1,
         f.bare_ws.held,
         f.bare_sse.held,
+        f.node_ws.held,
+        f.node_sse.held,
     );
     if let (Some(b), Some(bare)) = (f.backend_polls, f.bare_polls) {
         out += &format!(
