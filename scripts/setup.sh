@@ -85,6 +85,27 @@ if [ ! -x "$TOOLS/npm/node_modules/.bin/wasm-opt" ]; then
   npm install --silent --no-audit --no-fund --prefix "$TOOLS/npm" binaryen@123.0.0
 fi
 
+# wasm-split-cli cuts the page into a main module and one chunk per page (scripts/split-wasm.sh).
+# Built from the crate wasm_split_cli_support 0.2.4 from crates.io with our patch applied (shared
+# code stays in the main module, scripts/wasm-split-shared-in-main.patch), into .tools/; built
+# again only when the patch changes. The crate's source comes through cargo itself: a throwaway
+# project that depends on it, `cargo fetch`, and `cargo metadata` to find where it landed.
+split_patch=scripts/wasm-split-shared-in-main.patch
+if ! [ -x "$TOOLS/wasm-split/bin/wasm-split-cli" ] || ! cmp -s "$split_patch" "$TOOLS/wasm-split/applied.patch"; then
+  say "building wasm-split-cli 0.2.4 with $split_patch (about a minute)"
+  work=$(mktemp -d)
+  mkdir -p "$work/fetch/src" && touch "$work/fetch/src/lib.rs"
+  printf '[package]\nname = "fetch"\nversion = "0.0.0"\nedition = "2021"\n[dependencies]\nwasm_split_cli_support = "=0.2.4"\n[workspace]\n' >"$work/fetch/Cargo.toml"
+  (cd "$work/fetch" && cargo fetch -q)
+  crate=$(cd "$work/fetch" && cargo metadata -q --format-version 1 \
+    | python3 -c 'import json,sys; print(next(p["manifest_path"] for p in json.load(sys.stdin)["packages"] if p["name"] == "wasm_split_cli_support")[:-len("/Cargo.toml")])')
+  cp -r "$crate" "$work/src"
+  patch -s -p1 -d "$work/src" <"$split_patch"
+  cargo install -q --locked --path "$work/src" --features build-binary --root "$TOOLS/wasm-split"
+  cp "$split_patch" "$TOOLS/wasm-split/applied.patch"
+  rm -rf "$work"
+fi
+
 # `make frontend` writes a brotli copy of each asset beside it (scripts/compress-dist.sh).
 if ! command -v brotli >/dev/null; then
   say "installing Debian's brotli (precompresses the page's assets)"

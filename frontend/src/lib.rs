@@ -42,7 +42,7 @@
 //! - [`demos`]: one module per demo.
 //!
 //! This file keeps the app and its router; `main.rs` only mounts it.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)] // allowed only in `demos::chunks`, for the split points' generated code
 
 mod demos;
 mod model;
@@ -70,7 +70,7 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=|| view! { <NotFound/> }>
                     <Route path=path!("/") view=Index/>
                     <Route path=path!("/demo/:slug") view=DemoRoute/>
-                    <Route path=path!("/har") view=views::har_page::HarPage/>
+                    <Route path=path!("/har") view=HarRoute/>
                 </Routes>
             </main>
         </Router>
@@ -115,32 +115,30 @@ fn Index() -> impl IntoView {
 #[component]
 fn DemoRoute() -> impl IntoView {
     let params = use_params_map();
-    move || {
+    let page = move || {
         let slug = params.with(|p| p.get("slug").unwrap_or_default());
-        match (slug.as_str(), catalog::find(&slug)) {
-            ("request-response", _) => {
-                view! { <demos::request_response::RequestResponse/> }.into_any()
+        Suspend::new(async move {
+            match demos::chunks::demo_page(&slug).await {
+                Some(page) => page,
+                None => match catalog::find(&slug) {
+                    Some(p) => view! { <NotBuilt pattern=p/> }.into_any(),
+                    None => view! { <NotFound/> }.into_any(),
+                },
             }
-            ("short-polling", _) => view! { <demos::short_polling::ShortPolling/> }.into_any(),
-            ("long-polling", _) => view! { <demos::long_polling::LongPolling/> }.into_any(),
-            ("sse", _) => view! { <demos::sse::ServerSentEvents/> }.into_any(),
-            ("push", _) => view! { <demos::push::Push/> }.into_any(),
-            ("pubsub", _) => view! { <demos::pubsub::PubSub/> }.into_any(),
-            ("queue", _) => view! { <demos::queue::Queue/> }.into_any(),
-            ("sync-async", _) => view! { <demos::sync_async::SyncAsync/> }.into_any(),
-            ("upload", _) => view! { <demos::upload::UploadDemo/> }.into_any(),
-            ("stateful-stateless", _) => {
-                view! { <demos::stateful_stateless::StatefulStateless/> }.into_any()
-            }
-            ("sidecar", _) => view! { <demos::sidecar::Sidecar/> }.into_any(),
-            ("compare", _) => view! { <demos::compare::Compare/> }.into_any(),
-            ("multiplexing", _) => view! { <demos::multiplexing::Multiplexing/> }.into_any(),
-            ("rest-graphql", _) => view! { <demos::rest_graphql::RestGraphql/> }.into_any(),
-            ("protocols", _) => view! { <demos::protocols::Protocols/> }.into_any(),
-            (_, Some(p)) => view! { <NotBuilt pattern=p/> }.into_any(),
-            (_, None) => view! { <NotFound/> }.into_any(),
-        }
-    }
+        })
+    };
+    view! { <Suspense fallback=Loading>{page}</Suspense> }
+}
+
+#[component]
+fn HarRoute() -> impl IntoView {
+    view! { <Suspense fallback=Loading>{Suspend::new(demos::chunks::har_page())}</Suspense> }
+}
+
+/// Shown while a page's WebAssembly chunk is on its way (a first visit to that page only).
+#[component]
+fn Loading() -> impl IntoView {
+    view! { <p class="loading" data-testid="page-loading">"Loading this page…"</p> }
 }
 
 #[component]

@@ -2,6 +2,7 @@
 //!
 //! May import everything below: [`crate::model`], [`crate::recording`], [`crate::views`].
 
+pub(crate) mod chunks;
 pub(crate) mod compare;
 pub(crate) mod long_polling;
 pub(crate) mod multiplexing;

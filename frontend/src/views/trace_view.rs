@@ -24,6 +24,9 @@ use crate::{
     recording::recorder::Recorder,
 };
 
+/// The view of a run, in its own WebAssembly chunk: a first visit draws the page and its Run
+/// button from the smaller chunks, then fetches this one. What is recorded meanwhile is kept by
+/// the recorder and drawn once the view arrives.
 #[component]
 pub fn TraceView(
     recorder: Recorder,
@@ -33,6 +36,39 @@ pub fn TraceView(
     actors: Vec<Actor>,
     /// Inspector under the diagram rather than beside it (narrow lanes).
     #[prop(optional)]
+    stacked: bool,
+) -> impl IntoView {
+    let loaded = Suspend::new(chunk::trace_view(recorder, slug, actors, stacked));
+    let loading = || view! { <p class="trace-loading" data-testid="trace-loading">"Loading the diagram…"</p> };
+    view! { <Suspense fallback=loading>{loaded}</Suspense> }
+}
+
+/// The split point (see `demos::chunks`).
+mod chunk {
+    #![allow(unsafe_code)] // the split point's generated loader static and `extern "C"` import
+
+    use leptos::prelude::*;
+    use protocol::trace::Actor;
+
+    use crate::recording::recorder::Recorder;
+
+    #[lazy]
+    pub(super) fn trace_view(
+        recorder: Recorder,
+        slug: &'static str,
+        actors: Vec<Actor>,
+        stacked: bool,
+    ) -> AnyView {
+        view! { <super::LoadedTraceView recorder=recorder slug=slug actors=actors stacked=stacked/> }
+            .into_any()
+    }
+}
+
+#[component]
+fn LoadedTraceView(
+    recorder: Recorder,
+    slug: &'static str,
+    actors: Vec<Actor>,
     stacked: bool,
 ) -> impl IntoView {
     let selected = RwSignal::new(None::<String>);
