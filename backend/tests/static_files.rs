@@ -251,3 +251,51 @@ async fn static_answers_keep_the_security_headers() {
     assert_ne!(value(&headers, header::CACHE_CONTROL), Some(IMMUTABLE));
     assert!(!varies_by_encoding(&headers));
 }
+
+#[tokio::test]
+async fn a_page_of_the_split_build_says_which_chunks_to_preload_and_no_other_page_does() {
+    let dist = Dist::new("preload");
+    std::fs::write(
+        dist.0.join("split-manifest.json"),
+        r#"{"/demo/sse": ["split_sse_page_1-0123456789abcdef.wasm"],
+            "/har": ["split_har_page_2-fedcba9876543210.wasm"]}"#,
+    )
+    .unwrap();
+    let router = dist.app();
+
+    let (status, headers, body) = get(&router, "/demo/sse", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        String::from_utf8(body)
+            .unwrap()
+            .contains("<title>app</title>")
+    );
+    assert_eq!(
+        headers[header::LINK],
+        "</split_sse_page_1-0123456789abcdef.wasm>; rel=preload; as=fetch; crossorigin"
+    );
+    assert_eq!(
+        get(&router, "/har", &[]).await.1[header::LINK],
+        "</split_har_page_2-fedcba9876543210.wasm>; rel=preload; as=fetch; crossorigin"
+    );
+    // The index, a page the manifest does not name and a file get none.
+    for path in ["/", "/demo/no-such-demo", "/app-0123abcd.js"] {
+        let (status, headers, _) = get(&router, path, &[]).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert!(!headers.contains_key(header::LINK), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn a_manifest_that_does_not_read_costs_the_preloads_and_nothing_else() {
+    let dist = Dist::new("bad-manifest");
+    std::fs::write(dist.0.join("split-manifest.json"), "{not json").unwrap();
+    let (status, headers, body) = get(&dist.app(), "/demo/sse", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!headers.contains_key(header::LINK));
+    assert!(
+        String::from_utf8(body)
+            .unwrap()
+            .contains("<title>app</title>")
+    );
+}

@@ -14,8 +14,12 @@
 //!   deep link), is `no-cache`: kept, but revalidated on each use, so a new build is seen at
 //!   once; `ServeDir` sends `Last-Modified` and answers `If-Modified-Since` with `304`. It sends
 //!   no `ETag`, so `If-None-Match` gets the whole file.
+//! - Preloading: the page is split into a main module and one WebAssembly chunk per demo
+//!   (`scripts/split-wasm.sh`), which the page would fetch only once its main module runs. The
+//!   page for `/demo/<slug>` or `/har` says `Link: </chunk>; rel=preload` for each file that
+//!   page's chunk needs (`split-manifest.json`), so they download beside the main module.
 
-use std::path::Path;
+use std::{collections::HashMap, path::Path, sync::Arc};
 
 use axum::{
     Router,
@@ -36,7 +40,23 @@ const REVALIDATE: &str = "no-cache";
 pub fn service(dist: &Path) -> Router {
     // The page for a deep link, marked before `cache_policy` sees it: `/frontend-<old hash>.js`,
     // gone after a rebuild, gets the page and must not be cached for a year under that name.
-    let page = middleware::map_response(revalidate).layer(ServeFile::new(dist.join("index.html")));
+    let preloads = Arc::new(preloads(dist));
+    let page = (
+        middleware::from_fn(move |request: Request, next: Next| {
+            let preload = preloads.get(request.uri().path()).cloned();
+            async move {
+                let mut response = next.run(request).await;
+                if let Some(link) = preload
+                    && response.status() == StatusCode::OK
+                {
+                    response.headers_mut().insert(header::LINK, link);
+                }
+                response
+            }
+        }),
+        middleware::map_response(revalidate),
+    )
+        .layer(ServeFile::new(dist.join("index.html")));
     let files = ServeDir::new(dist)
         .precompressed_br()
         .precompressed_gzip()
@@ -51,6 +71,30 @@ async fn revalidate<B>(mut response: Response<B>) -> Response<B> {
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static(REVALIDATE));
     response
+}
+
+/// Each page path's `Link` header: its chunk's files from `split-manifest.json` (path → file
+/// names), as `rel=preload; as=fetch; crossorigin`, which is how the page's loader fetches them.
+/// None without the manifest (a page built without splitting) or with one that does not read.
+fn preloads(dist: &Path) -> HashMap<String, HeaderValue> {
+    let Ok(text) = std::fs::read_to_string(dist.join("split-manifest.json")) else {
+        return HashMap::new();
+    };
+    let Ok(pages) = serde_json::from_str::<HashMap<String, Vec<String>>>(&text) else {
+        tracing::warn!("dist/split-manifest.json does not read; no preload links");
+        return HashMap::new();
+    };
+    pages
+        .into_iter()
+        .filter_map(|(path, files)| {
+            let links = files
+                .iter()
+                .map(|file| format!("</{file}>; rel=preload; as=fetch; crossorigin"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            Some((path, HeaderValue::from_str(&links).ok()?))
+        })
+        .collect()
 }
 
 /// Adds `Cache-Control` (unless the page fallback set it) and `Vary` to a static answer.
