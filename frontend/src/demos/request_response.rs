@@ -3,7 +3,7 @@
 
 use leptos::{prelude::*, task::spawn_local};
 use protocol::{
-    echo::{self, Format, Order},
+    echo::{EchoReply, Format, Order},
     trace::{Actor, Kind},
 };
 use web_sys::AbortController;
@@ -14,7 +14,10 @@ use crate::{
         format::{human_bytes, human_us},
         merge::Drawn,
     },
-    recording::{api, recorder::use_recorder},
+    recording::{
+        api::{self, Incoming},
+        recorder::use_recorder,
+    },
     views::{demo_frame::DemoFrame, share::url_param},
 };
 
@@ -23,6 +26,61 @@ fn formats(choice: &str) -> Vec<Format> {
     match Format::parse(choice) {
         Some(f) => vec![f],
         None => Format::ALL.to_vec(),
+    }
+}
+
+/// The order in `format`: JSON here, XML and MessagePack through [`codecs`].
+async fn encode(format: Format, order: &Order) -> Vec<u8> {
+    match format {
+        Format::Json => serde_json::to_vec(order).unwrap_or_default(),
+        _ => match codecs::run(codecs::Job::Encode(format, order.clone())).await {
+            codecs::Done::Encoded(bytes) => bytes,
+            codecs::Done::Decoded(_) => Vec::new(),
+        },
+    }
+}
+
+/// An echo reply in whichever format the server answered.
+async fn decode(reply: &Incoming) -> Result<EchoReply, String> {
+    let format = Format::from_content_type(&reply.content_type)
+        .ok_or_else(|| format!("unexpected content type {:?}", reply.content_type))?;
+    match format {
+        Format::Json => serde_json::from_slice(&reply.body).map_err(|e| e.to_string()),
+        _ => match codecs::run(codecs::Job::Decode(format, reply.body.clone())).await {
+            codecs::Done::Decoded(result) => result,
+            codecs::Done::Encoded(_) => Err("the codec answered with an encoding".into()),
+        },
+    }
+}
+
+/// The XML and MessagePack codecs (quick-xml, rmp-serde and the echo types' XML shapes): a
+/// WebAssembly chunk of their own (see `demos::chunks`), fetched when one of those formats is
+/// chosen, so a first visit that sends JSON, the default, does not download them. One split
+/// point for both directions: code two split points share would go to the main module.
+mod codecs {
+    #![allow(unsafe_code)] // the split point's generated loader static and `extern "C"` import
+
+    use leptos::prelude::*;
+    use protocol::echo::{self, EchoReply, Format, Order};
+
+    pub(super) enum Job {
+        Encode(Format, Order),
+        Decode(Format, Vec<u8>),
+    }
+
+    pub(super) enum Done {
+        Encoded(Vec<u8>),
+        Decoded(Result<EchoReply, String>),
+    }
+
+    #[lazy]
+    pub(super) fn run(job: Job) -> Done {
+        match job {
+            Job::Encode(format, order) => {
+                Done::Encoded(echo::encode_order(format, &order).unwrap_or_default())
+            }
+            Job::Decode(format, body) => Done::Decoded(echo::decode_reply(format, &body)),
+        }
     }
 }
 
@@ -143,23 +201,26 @@ pub fn RequestResponse() -> impl IntoView {
     let abort: StoredValue<Option<AbortController>, LocalStorage> = StoredValue::new_local(None);
 
     let item_count = move || items.get().trim().parse::<u32>().unwrap_or(0);
-    // Preview of the generated body in the chosen (text) format, for "edit the body myself".
-    let generated = move || {
-        let f = Format::parse(&format.get())
-            .filter(|f| f.is_text())
-            .unwrap_or(Format::Json);
-        String::from_utf8(
-            echo::encode_order(f, &Order::sample(item_count().min(200))).unwrap_or_default(),
-        )
-        .unwrap_or_default()
-    };
+    // "Edit the body myself" starts from the generated body in the chosen (text) format.
     let toggle_own = move |ev: leptos::ev::Event| {
         let on = event_target_checked(&ev);
         if on && body_text.with_untracked(String::is_empty) {
-            body_text.set(generated());
+            let f = Format::parse(&format.get_untracked())
+                .filter(|f| f.is_text())
+                .unwrap_or(Format::Json);
+            let sample = Order::sample(item_count().min(200));
+            spawn_local(async move {
+                body_text.set(String::from_utf8(encode(f, &sample).await).unwrap_or_default());
+            });
         }
         own_body.set(on);
     };
+    // The codecs' chunk as soon as a format that needs them is chosen, not at the run.
+    Effect::new(move |_| {
+        if format.get() != "json" {
+            spawn_local(codecs::__preload_run());
+        }
+    });
 
     let on_stop = Callback::new(move |_| {
         abort.with_value(|a| {
@@ -190,15 +251,12 @@ pub fn RequestResponse() -> impl IntoView {
                 for &f in &chosen {
                     let (content_type, body) = match &own {
                         Some(text) => (f.content_type(), text.clone().into_bytes()),
-                        None => (
-                            f.content_type(),
-                            echo::encode_order(f, &order).unwrap_or_default(),
-                        ),
+                        None => (f.content_type(), encode(f, &order).await),
                     };
                     let sent = body.len() as u64;
                     match api::echo(recorder, content_type, body, &process, signal.as_ref()).await {
                         Ok(reply) if reply.is_success() => {
-                            let summary = match api::decode_reply(&reply) {
+                            let summary = match decode(&reply).await {
                                 Ok(r) => format!(
                                     "{} items, total {:.2}",
                                     r.items,

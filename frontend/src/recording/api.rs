@@ -5,7 +5,6 @@
 use gloo_net::http::{Method, RequestBuilder};
 use protocol::{
     ApiError, REQUEST_PARAM, RUN_PARAM,
-    echo::{self, EchoReply, Format},
     job::{JobCreated, JobId, JobSpec, JobUpdate, LongPollAnswer},
     multiplexing::{ProxyReport, SlowAnswer},
     protocols::LookupReport,
@@ -292,13 +291,6 @@ pub async fn traced_fetch(
             Err(error)
         }
     }
-}
-
-/// Decodes an echo reply in whichever format the server answered.
-pub fn decode_reply(incoming: &Incoming) -> Result<EchoReply, String> {
-    let format = Format::from_content_type(&incoming.content_type)
-        .ok_or_else(|| format!("unexpected content type {:?}", incoming.content_type))?;
-    echo::decode_reply(format, &incoming.body)
 }
 
 /// `POST /api/echo`: the request/response demo's one call.
