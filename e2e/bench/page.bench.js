@@ -135,14 +135,17 @@ test('the page: bundle size, frame rate while streaming, 1,000-message import', 
   const load = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
   const loadBefore = load();
 
-  // 1. The bundle, as built by `trunk build --release --offline`.
-  const wasm = fs.readdirSync(path.join(ROOT, 'dist')).filter((f) => f.endsWith('.wasm'));
-  expect(wasm.length).toBe(1);
-  const sizeCommand = 'gzip -9 -c dist/*.wasm | wc -c';
-  const raw = fs.statSync(path.join(ROOT, 'dist', wasm[0])).size;
-  const gzipped = Number(execSync(sizeCommand, { cwd: ROOT, shell: '/bin/bash' }).toString().trim());
+  // 1. The bundle, as built by `trunk build --release --offline` and cut into the main module
+  // and one chunk per page (scripts/split-wasm.sh): every module, each gzipped alone.
+  const gzipOf = (file) => Number(execSync(`gzip -9 -c dist/${file} | wc -c`, { cwd: ROOT, shell: '/bin/bash' }).toString().trim());
+  const modules = fs.readdirSync(path.join(ROOT, 'dist')).filter((f) => f.endsWith('.wasm'))
+    .map((file) => ({ file, raw: fs.statSync(path.join(ROOT, 'dist', file)).size, gzipped: gzipOf(file) }))
+    .sort((a, b) => b.raw - a.raw);
+  expect(modules.length).toBeGreaterThan(1);
+  const sizeCommand = 'for f in dist/*.wasm; do gzip -9 -c $f | wc -c; done';
+  const raw = modules.reduce((s, m) => s + m.raw, 0);
+  const gzipped = modules.reduce((s, m) => s + m.gzipped, 0);
   const js = fs.readdirSync(path.join(ROOT, 'dist')).filter((f) => f.endsWith('.js'));
-  const jsGzipped = Number(execSync('gzip -9 -c dist/*.js | wc -c', { cwd: ROOT, shell: '/bin/bash' }).toString().trim());
 
   // 2. Frames while the ticker streams, against the same page idle just before.
   await page.goto('/demo/pubsub');
@@ -235,8 +238,10 @@ Command: \`${COMMAND}\` (builds the frontend with \`trunk build --release --offl
 
 | file | raw bytes | gzip -9 bytes | command |
 | --- | --- | --- | --- |
-| ${wasm[0]} | ${raw} | ${gzipped} (${(gzipped / 1024).toFixed(1)} KiB) | \`${sizeCommand}\` |
-| ${js[0]} (wasm-bindgen's glue) | ${fs.statSync(path.join(ROOT, 'dist', js[0])).size} | ${jsGzipped} | \`gzip -9 -c dist/*.js \\| wc -c\` |
+${modules.slice(0, 5).map((m) => `| ${m.file} | ${m.raw} | ${m.gzipped} | |`).join('\n')}
+| ${modules.length - 5} more modules | ${modules.slice(5).reduce((s, m) => s + m.raw, 0)} | ${modules.slice(5).reduce((s, m) => s + m.gzipped, 0)} | |
+| all ${modules.length} WebAssembly modules | ${raw} | ${gzipped} (${(gzipped / 1024).toFixed(1)} KiB) | \`${sizeCommand}\` |
+${js.map((f) => `| ${f} (${f.startsWith('__wasm_split') ? "the chunks' loader" : "wasm-bindgen's glue"}) | ${fs.statSync(path.join(ROOT, 'dist', f)).size} | ${gzipOf(f)} | |`).join('\n')}
 
 ### Frame rate while messages stream in
 
@@ -265,7 +270,7 @@ Ten times the run (each copy after the one before, its own request ids): ${hugeC
 
 ### Floors (issues 7 and 19)
 
-- release WebAssembly ≤ 300 KiB gzipped: ${(gzipped / 1024).toFixed(1)} KiB: ${holds(gzipped <= MAX_GZIP_BYTES)}
+- release WebAssembly ≤ 300 KiB gzipped (every module, not only those one page loads): ${(gzipped / 1024).toFixed(1)} KiB: ${holds(gzipped <= MAX_GZIP_BYTES)}
 - a ${bigN}-message trace renders in ≤ ${MAX_RENDER_MS} ms: ${ms(bigDrawn)} (median): ${holds(bigDrawn <= MAX_RENDER_MS)}
 - a ${hugeCount.total}-message trace is imported and drawn in ≤ ${MAX_HUGE_MS} ms: ${ms(hugeDrawn)} (median): ${holds(hugeDrawn <= MAX_HUGE_MS)}; scrolled through at every second ≥ ${MIN_FPS} fps: worst second ${scrolling.worst}: ${holds(scrolling.worst >= MIN_FPS)}
 - every second ≥ ${MIN_FPS} fps while ${perSecond.toFixed(0)} messages a second stream in, over 10 s: mean ${firstTen.mean.toFixed(1)}, worst second ${firstTen.worst}: ${holds(firstTen.worst >= MIN_FPS)}; over all ${SECONDS} s (to ${c1[1]} messages): mean ${streaming.mean.toFixed(1)}, worst second ${streaming.worst}: ${holds(streaming.worst >= MIN_FPS)}
