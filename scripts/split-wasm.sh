@@ -20,13 +20,12 @@
 # brought up to date, and `split-manifest.json` lists each page's chunk for the server's preload.
 set -euo pipefail
 staging=${TRUNK_STAGING_DIR:?run by trunk build as a post_build hook}
-# `trunk build --release` builds with the wasm-release profile (index.html), `trunk serve` and
-# `trunk build` with cargo's dev profile; only a release build is optimised.
+# Cargo builds the page with the wasm-release profile (index.html's data-cargo-profile) for
+# `trunk build` and `trunk serve` alike; only `--release` has it optimised by wasm-opt.
+input=${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/wasm-release/frontend.wasm
 if [ "${TRUNK_PROFILE:-}" = release ]; then
-  input=${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/wasm-release/frontend.wasm
   optimise='wasm-opt -Oz --enable-reference-types --enable-bulk-memory --enable-nontrapping-float-to-int "$1" -o "$2"'
 else
-  input=${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/debug/frontend.wasm
   optimise='cp "$1" "$2"'
 fi
 
@@ -41,7 +40,7 @@ hash16() { cat "$@" | sha256sum | cut -c1-16; }
 # The same build (and this script) split before gives the same files: kept in target/, so a
 # `make run` or `make test` with an unchanged page takes a second here instead of minutes.
 cache_root=${CARGO_TARGET_DIR:-target}/split-wasm
-cache=$cache_root/$stem-$(hash16 "$input" "$0" "$(command -v wasm-split-cli)")
+cache=$cache_root/$stem-${TRUNK_PROFILE:-debug}-$(hash16 "$input" "$0" "$(command -v wasm-split-cli)")
 if [ ! -f "$cache/done" ]; then
   rm -rf "$cache_root"
   work=$cache_root/work
