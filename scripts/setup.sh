@@ -100,7 +100,7 @@ if ! [ -x "$TOOLS/wasm-split/bin/wasm-split-cli" ] || ! cmp -s "$split_patch" "$
   crate=$(cd "$work/fetch" && cargo metadata -q --format-version 1 \
     | python3 -c 'import json,sys; print(next(p["manifest_path"] for p in json.load(sys.stdin)["packages"] if p["name"] == "wasm_split_cli_support")[:-len("/Cargo.toml")])')
   cp -r "$crate" "$work/src"
-  patch -s -p1 -d "$work/src" <"$split_patch"
+  git -C "$work/src" apply "$PWD/$split_patch"
   cargo install -q --locked --path "$work/src" --features build-binary --root "$TOOLS/wasm-split"
   cp "$split_patch" "$TOOLS/wasm-split/applied.patch"
   rm -rf "$work"
