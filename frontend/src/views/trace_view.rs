@@ -17,8 +17,8 @@ use super::{
 };
 use crate::{
     model::{
-        export::{TraceFile, standalone_svg, to_mermaid},
-        har, layout,
+        export::{standalone_svg, to_mermaid},
+        layout,
         merge::Drawn,
     },
     recording::recorder::Recorder,
@@ -43,14 +43,29 @@ pub fn TraceView(
     view! { <Suspense fallback=loading>{loaded}</Suspense> }
 }
 
-/// The split point (see `demos::chunks`).
+/// The split points (see `demos::chunks`).
 mod chunk {
-    #![allow(unsafe_code)] // the split point's generated loader static and `extern "C"` import
+    #![allow(unsafe_code)] // the split points' generated loader statics and `extern "C"` imports
 
     use leptos::prelude::*;
     use protocol::trace::Actor;
 
-    use crate::recording::recorder::Recorder;
+    use crate::{
+        model::{export::TraceFile, har},
+        recording::recorder::Recorder,
+    };
+
+    /// An imported file: a trace this page exported, or a HAR file (the Network tab's "Save all
+    /// as HAR"). Its own chunk, fetched at the first import: the readers of both formats are
+    /// not needed to draw a run.
+    #[lazy]
+    pub(super) fn read_import(text: String) -> Result<TraceFile, String> {
+        TraceFile::from_json(&text).or_else(|not_ours| match har::parse(&text) {
+            Ok(file) => Ok(har::to_trace(&file, har::Secrets::Hidden)),
+            Err(e) if e.starts_with(har::NOT_HAR) => Err(not_ours),
+            Err(e) => Err(e),
+        })
+    }
 
     #[lazy]
     pub(super) fn trace_view(
@@ -91,13 +106,7 @@ fn LoadedTraceView(
                 .ok()
                 .and_then(|t| t.as_string())
                 .unwrap_or_default();
-            // A HAR file (the Network tab's "Save all as HAR") draws here too.
-            let read = TraceFile::from_json(&text).or_else(|not_ours| match har::parse(&text) {
-                Ok(file) => Ok(har::to_trace(&file, har::Secrets::Hidden)),
-                Err(e) if e.starts_with(har::NOT_HAR) => Err(not_ours),
-                Err(e) => Err(e),
-            });
-            match read {
+            match chunk::read_import(text).await {
                 Ok(saved) => {
                     import_error.set(String::new());
                     selected.set(None);
