@@ -35,3 +35,18 @@ test('a first visit fetches its own demo\'s chunk and no other; the next demo\'s
   await waitForRunToFinish(page);
   await expect(page.locator('[data-testid=message][data-kind=request]')).not.toHaveCount(0);
 });
+
+test('a page is drawn as soon as its chunk is in, not after the requests it makes on loading', async ({ page }) => {
+  // The queue page asks which engines the server offers; its answer held back 3 s must not hold
+  // the page (or its Run button) in the route's loading placeholder.
+  let answered = false;
+  await page.route('**/api/queue/info', async (route) => {
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    answered = true;
+    await route.continue();
+  });
+  await page.goto('/demo/queue');
+  await expect(page.getByTestId('run')).toBeEnabled({ timeout: 2000 });
+  expect(answered).toBe(false);
+  await expect(page.getByTestId('page-loading')).toHaveCount(0);
+});

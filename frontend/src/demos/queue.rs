@@ -207,13 +207,17 @@ pub fn Queue() -> impl IntoView {
     let gap_ms = url_param("gap_ms", "100");
     let status = RwSignal::new(String::new());
     let report = RwSignal::new(None::<QueueReport>);
-    let offered = LocalResource::new(api::queue_info);
-    let rabbit_offered = move || {
-        offered
-            .get()
-            .and_then(Result::ok)
-            .is_some_and(|info| info.engines.contains(&Engine::Rabbitmq))
-    };
+    // Whether the server offers RabbitMQ, once it has said so. A signal set by a task rather
+    // than a resource: a resource read here would hold the whole page in its route's
+    // `<Suspense>` until the answer came, Run button included.
+    let rabbit = RwSignal::new(false);
+    spawn_local(async move {
+        if let Ok(info) = api::queue_info().await {
+            // (try_set: the page may have been left before the answer came.)
+            let _ = rabbit.try_set(info.engines.contains(&Engine::Rabbitmq));
+        }
+    });
+    let rabbit_offered = move || rabbit.get();
     let live = api::release_on_leave("/api/queue/run");
 
     let on_stop = Callback::new(move |_| recorder.finish_run());
