@@ -157,7 +157,13 @@ pub fn accept(
         // The loop's future (1.8 KB) boxed apart from the upgrade's task, which also holds the
         // socket: inline, the task took the next allocator size class up. `held`, back to back:
         // 7.9 KiB per idle socket inline, 6.5 KiB boxed.
-        shutdown.track(Box::pin(run(socket, state, frame_trace, on_link, conversation)))
+        shutdown.track(Box::pin(run(
+            socket,
+            state,
+            frame_trace,
+            on_link,
+            conversation,
+        )))
     })
 }
 
