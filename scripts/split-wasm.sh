@@ -50,8 +50,8 @@ if [ ! -f "$cache/done" ]; then
     --out-dir="$work/bound" --out-name="$stem" "$work/split/$stem.wasm"
   mv "$work/bound/${stem}_bg.wasm" "$work/split/$stem.wasm"
 
-  # wasm-opt -Oz on every module, as many at once as there are cores.
-  # (Its warning for every chunk, about a names subsection it does not know, is dropped.)
+  # Every module optimised (a release build: wasm-opt -Oz), as many at once as there are cores.
+  # (wasm-opt's warning for every chunk, about a names subsection it does not know, is dropped.)
   { ls "$work/split" | grep '\.wasm$' | xargs -P "$(nproc)" -I{} sh -c "$optimise" _ \
       "$work/split/{}" "$work/out/{}" 2>&1 1>&3 \
       | { grep -v 'unknown name subsection' || true; } >&2; } 3>&1
