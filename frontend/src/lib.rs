@@ -42,7 +42,7 @@
 //! - [`demos`]: one module per demo.
 //!
 //! This file keeps the app and its router; `main.rs` only mounts it.
-#![deny(unsafe_code)] // allowed only in `demos::chunks`, for the split points' generated code
+#![deny(unsafe_code)] // allowed only in `#[lazy]` split points' modules, for their generated code
 
 mod demos;
 mod model;
