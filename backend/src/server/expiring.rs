@@ -349,7 +349,22 @@ impl<K: Eq + Hash, V> Locked<'_, K, V> {
     where
         K: Clone + std::fmt::Debug,
     {
-        let now = Instant::now();
+        self.get_or_insert_for_at(owner, key, Instant::now(), make)
+    }
+
+    /// [`Self::get_or_insert_for`], touched at `now` as the caller read it: for a store touched
+    /// on every traced request, whose caller has read the clock already (each read is a
+    /// `clock_gettime`).
+    pub fn get_or_insert_for_at(
+        &mut self,
+        owner: Option<ClientId>,
+        key: &K,
+        now: Instant,
+        make: impl FnOnce() -> V,
+    ) -> Result<&mut V, Refused>
+    where
+        K: Clone + std::fmt::Debug,
+    {
         // Looked up twice, as with `contains_key`: returning the first lookup's borrow and
         // inserting otherwise is beyond the borrow checker, and `entry` would copy the key.
         let live = match self.entries.get(key) {

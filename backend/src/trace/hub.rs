@@ -14,7 +14,7 @@ use std::{
 use protocol::trace::{Message, RunId};
 use tokio::sync::broadcast;
 
-use super::http_half::HttpHalf;
+use super::{clock::instant_at_us, http_half::HttpHalf};
 use crate::server::{
     client::ClientId,
     expiring::{CLASS_CLIENTS, Expiring, Locked, Refused, WhenFull},
@@ -122,19 +122,28 @@ struct RunLog {
     id: u64,
     /// The newest messages, at most `MAX_MESSAGES_PER_RUN` and [`RUN_BUDGET`] bytes, replayed
     /// to a page that starts watching.
-    messages: VecDeque<Entry>,
+    messages: VecDeque<Logged>,
     next_seq: u64,
     /// Fan-out to watching pages; bounded, so a slow page lags and is dropped. Made by the
     /// first watch: its buffer holds [`WATCH_BUFFER`] message slots (over 100 KiB), which a
     /// run nobody watches has no use for.
     live: Option<broadcast::Sender<Message>>,
-    /// Bytes this log holds: its entries' [`Entry::heap_bytes`], its queue's slots and the
-    /// watch buffer.
+    /// Bytes this log holds: its entries' [`Logged::bytes`], its queue's slots and the watch
+    /// buffer.
     bytes: usize,
     /// The hub's total, which `bytes` is part of.
     total: Arc<AtomicUsize>,
     /// When a message was last recorded: runs nobody watches are trimmed least recent first.
     recorded: Instant,
+}
+
+/// One entry of a run's log and the heap bytes it was counted as when appended: kept beside it,
+/// so that dropping the oldest entry (every record, once a busy run is at its bound) reads only
+/// this slot, not the entry's cold strings and header block as [`Entry::heap_bytes`] does.
+#[derive(Clone)]
+struct Logged {
+    entry: Entry,
+    bytes: usize,
 }
 
 /// One message of a run's log: made, or one half of an HTTP exchange as the trace middleware
@@ -224,7 +233,8 @@ fn message_heap_bytes(m: &Message) -> usize {
 const WATCH_BUFFER_BYTES: usize = WATCH_BUFFER * (size_of::<Message>() + 32);
 
 impl RunLog {
-    fn new(total: &Arc<AtomicUsize>) -> Self {
+    /// An empty log, made at `now`.
+    fn new(total: &Arc<AtomicUsize>, now: Instant) -> Self {
         RunLog {
             // 53 bits: exact as a JavaScript number too.
             id: rand::random::<u64>() >> 11,
@@ -233,19 +243,22 @@ impl RunLog {
             live: None,
             bytes: 0,
             total: Arc::clone(total),
-            recorded: Instant::now(),
+            recorded: now,
         }
     }
 
     /// Numbers the log on from `after` (a page holding messages up to `after` of another log of
     /// the run), so that everything in it is new to that page; nothing when it already is.
     fn number_on_from(&mut self, after: u64) {
-        let first = self.messages.front().map_or(self.next_seq, Entry::seq);
+        let first = self
+            .messages
+            .front()
+            .map_or(self.next_seq, |logged| logged.entry.seq());
         if first > after {
             return;
         }
         let shift = after + 1 - first;
-        for entry in &mut self.messages {
+        for Logged { entry, .. } in &mut self.messages {
             entry.set_seq(entry.seq() + shift);
         }
         self.next_seq += shift;
@@ -271,27 +284,28 @@ impl RunLog {
 
     /// The queue's slots as counted: its capacity, which it keeps when messages go.
     fn slot_bytes(&self) -> usize {
-        self.messages.capacity() * size_of::<Entry>()
+        self.messages.capacity() * size_of::<Logged>()
     }
 
-    /// Appends `entry`, counting its bytes and any slots the queue grew by.
-    fn append(&mut self, entry: Entry) {
+    /// Appends `entry`, recorded at `now`, counting its bytes (measured now, while the entry is
+    /// fresh in the cache) and any slots the queue grew by.
+    fn append(&mut self, entry: Entry, now: Instant) {
         let slots = self.slot_bytes();
         let bytes = entry.heap_bytes();
-        self.messages.push_back(entry);
+        self.messages.push_back(Logged { entry, bytes });
         let grown = self.slot_bytes() - slots;
         self.grow(bytes + grown);
-        self.recorded = Instant::now();
+        self.recorded = now;
     }
 
     /// Drops the oldest entry into `freed` (freed once the hub's lock is released); `false`
     /// when there is none.
-    fn drop_oldest(&mut self, freed: &mut Vec<Entry>) -> bool {
-        let Some(entry) = self.messages.pop_front() else {
+    fn drop_oldest(&mut self, freed: &mut Freed) -> bool {
+        let Some(oldest) = self.messages.pop_front() else {
             return false;
         };
-        self.shrink(entry.heap_bytes());
-        freed.push(entry);
+        self.shrink(oldest.bytes);
+        freed.push(oldest);
         true
     }
 
@@ -326,6 +340,24 @@ impl RunLog {
         }
         self.live
             .get_or_insert_with(|| broadcast::channel(WATCH_BUFFER).0)
+    }
+}
+
+/// Entries dropped from the logs under the hub's lock, freed once it is released. The first is
+/// held in place: a record at its run's bound drops one, and a `Vec` for it was an allocation
+/// per record.
+#[derive(Default)]
+struct Freed {
+    first: Option<Logged>,
+    more: Vec<Logged>,
+}
+
+impl Freed {
+    fn push(&mut self, logged: Logged) {
+        match self.first {
+            None => self.first = Some(logged),
+            Some(_) => self.more.push(logged),
+        }
     }
 }
 
@@ -364,26 +396,29 @@ impl TraceHub {
 
     /// Records `message` (its `seq` is assigned here) and sends it to the run's watchers.
     pub fn record(&self, message: Message) {
-        self.push(Entry::Made(Box::new(message)), None);
+        self.push(Entry::Made(Box::new(message)), None, Instant::now());
     }
 
     /// Records one half of a traced HTTP exchange, kept as it is until the trace is read (or
     /// made into its message at once when a page is watching the run). A new run counts
     /// against `client`'s share.
     pub fn record_http(&self, half: HttpHalf, client: Option<ClientId>) {
-        self.push(Entry::Http { seq: 0, half }, client);
+        // The run is touched when the half was seen: the clock is not read again for it.
+        let at = instant_at_us(half.at_us);
+        self.push(Entry::Http { seq: 0, half }, client, at);
     }
 
     /// Appends `entry` to its run's log with the run's next `seq`, and sends it to the watchers;
     /// dropped when the run is new and every run kept is watched. Then keeps the run within
     /// [`MAX_MESSAGES_PER_RUN`] and [`RUN_BUDGET`], and all runs within [`GLOBAL_BUDGET`].
-    fn push(&self, mut entry: Entry, client: Option<ClientId>) {
+    /// `now` is when it was recorded: the run is touched then.
+    fn push(&self, mut entry: Entry, client: Option<ClientId>, now: Instant) {
         // Freed once the lock is released: the oldest entries' memory is cold, and every traced
         // request waits for this lock.
-        let mut freed = Vec::new();
+        let mut freed = Freed::default();
         {
             let mut runs = self.runs.lock();
-            let Ok(log) = Self::log_for(&mut runs, entry.run(), client, &self.bytes) else {
+            let Ok(log) = Self::log_for(&mut runs, entry.run(), client, &self.bytes, now) else {
                 tracing::debug!(run = %entry.run().0, "not recorded: every run kept is watched");
                 return;
             };
@@ -395,7 +430,7 @@ impl TraceHub {
             if let Some(live) = &log.live {
                 let _ = live.send(entry.message());
             }
-            log.append(entry);
+            log.append(entry, now);
             // The newest message is always kept: no single one comes near the budget.
             while log.messages.len() > MAX_MESSAGES_PER_RUN
                 || (log.bytes > self.budget.run && log.messages.len() > 1)
@@ -412,7 +447,7 @@ impl TraceHub {
     /// Brings all runs down to the budget's `trim_to`: the runs nobody watches first, least
     /// recently recorded first, their oldest messages first; then, if that was not enough, the
     /// watched ones, each down to `watched_share` at least.
-    fn trim(&self, runs: &mut Locked<'_, RunId, RunLog>, freed: &mut Vec<Entry>) {
+    fn trim(&self, runs: &mut Locked<'_, RunId, RunLog>, freed: &mut Freed) {
         let over = || self.bytes.load(Ordering::Relaxed) > self.budget.trim_to;
         let mut logs: Vec<&mut RunLog> = runs.values_mut().collect();
         logs.sort_by_key(|log| (log.watched(), log.recorded));
@@ -446,7 +481,7 @@ impl TraceHub {
     ) -> Result<Watched, Refused> {
         let (log, entries, live) = {
             let mut runs = self.runs.lock();
-            let log = Self::log_for(&mut runs, run, client, &self.bytes)?;
+            let log = Self::log_for(&mut runs, run, client, &self.bytes, Instant::now())?;
             let skip = match resume {
                 None => 0,
                 Some(Resume {
@@ -457,11 +492,15 @@ impl TraceHub {
                     0
                 }
                 // The log is in `seq` order: skip what the page has without copying it.
-                Some(Resume { after, .. }) => {
-                    log.messages.partition_point(|entry| entry.seq() <= after)
-                }
+                Some(Resume { after, .. }) => log
+                    .messages
+                    .partition_point(|logged| logged.entry.seq() <= after),
             };
-            let entries: Vec<Entry> = log.messages.range(skip..).cloned().collect();
+            let entries: Vec<Entry> = log
+                .messages
+                .range(skip..)
+                .map(|logged| logged.entry.clone())
+                .collect();
             (log.id, entries, log.live().subscribe())
         };
         Ok(Watched {
@@ -475,7 +514,11 @@ impl TraceHub {
     pub fn snapshot(&self, run: &RunId) -> Option<Vec<Message>> {
         let entries = {
             let runs = self.runs.lock();
-            runs.get(run)?.messages.clone()
+            let log = runs.get(run)?;
+            log.messages
+                .iter()
+                .map(|logged| logged.entry.clone())
+                .collect::<Vec<_>>()
         };
         Some(entries.into_iter().map(Entry::into_message).collect())
     }
@@ -490,7 +533,7 @@ impl TraceHub {
         self.bytes.load(Ordering::Relaxed)
     }
 
-    /// The run's log, touched now; made for `client` (evicting an unwatched run past its share
+    /// The run's log, touched `now`; made for `client` (evicting an unwatched run past its share
     /// or [`MAX_RUNS`]), counting its bytes in `total`, if there is none; refused when every
     /// run that could go is watched.
     fn log_for<'a>(
@@ -498,8 +541,9 @@ impl TraceHub {
         run: &RunId,
         client: Option<ClientId>,
         total: &Arc<AtomicUsize>,
+        now: Instant,
     ) -> Result<&'a mut RunLog, Refused> {
-        runs.get_or_insert_for(client, run, || RunLog::new(total))
+        runs.get_or_insert_for_at(client, run, now, || RunLog::new(total, now))
     }
 }
 
@@ -572,6 +616,20 @@ mod tests {
         hub.runs.lock().values_mut().map(|log| log.bytes).sum()
     }
 
+    /// The bytes the hub's runs hold, measured afresh from their entries: what the sizes kept
+    /// beside them add up to.
+    fn measured(hub: &TraceHub) -> usize {
+        let watch_buffer = |log: &RunLog| log.live.as_ref().map_or(0, |_| WATCH_BUFFER_BYTES);
+        hub.runs
+            .lock()
+            .values_mut()
+            .map(|log| {
+                let entries: usize = log.messages.iter().map(|l| l.entry.heap_bytes()).sum();
+                entries + log.slot_bytes() + watch_buffer(log)
+            })
+            .sum()
+    }
+
     #[test]
     fn a_run_is_kept_within_its_byte_budget_newest_first() {
         let hub = TraceHub::default();
@@ -592,6 +650,11 @@ mod tests {
             "the budget is used, not left empty"
         );
         assert_eq!(hub.bytes(), counted(&hub), "the total is the runs' sum");
+        assert_eq!(
+            hub.bytes(),
+            measured(&hub),
+            "the sizes kept are the entries'"
+        );
         assert!(kept.len() < 200 && kept.len() > 50, "{} kept", kept.len());
         assert_eq!(kept.last().unwrap().seq, 199, "the newest kept");
         assert_eq!(kept[0].seq, 200 - kept.len() as u64, "the oldest dropped");
@@ -605,6 +668,7 @@ mod tests {
         );
         assert!(hub.bytes() <= RUN_BUDGET, "{} bytes", hub.bytes());
         assert_eq!(hub.bytes(), counted(&hub));
+        assert_eq!(hub.bytes(), measured(&hub));
     }
 
     #[test]
@@ -792,7 +856,7 @@ mod tests {
 
     /// Records a message for `run` as if a request of `client` had made it.
     fn record_as(hub: &TraceHub, run: &str, client: Option<ClientId>) {
-        hub.push(Entry::Made(Box::new(msg(run))), client);
+        hub.push(Entry::Made(Box::new(msg(run))), client, Instant::now());
     }
 
     fn client(n: u8) -> Option<ClientId> {

@@ -1,6 +1,8 @@
 //! Which run and request a traced request belongs to: its `run` and `rid` query parameters,
 //! checked, and their description for the OpenAPI document.
 
+use std::sync::Arc;
+
 use protocol::{
     REQUEST_PARAM, RUN_PARAM,
     trace::{RequestId, RunId},
@@ -10,6 +12,8 @@ use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
 
 use crate::error::AppError;
+
+use super::http_half::Exchange;
 
 /// Parses a run id from a path or query, refusing bad ones with a 400.
 pub fn parse_run_id(s: &str) -> Result<RunId, AppError> {
@@ -24,7 +28,8 @@ pub fn parse_run_id(s: &str) -> Result<RunId, AppError> {
 }
 
 /// The run and request a traced request belongs to, from its query string. The middleware puts
-/// it in the request's extensions, so handlers can trace their own hops (`Option<Extension<_>>`).
+/// it in the request's extensions, inside its record of the exchange, so handlers can trace
+/// their own hops (`Option<TraceIds>`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct TraceIds {
     pub run: RunId,
@@ -92,7 +97,11 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for TraceIds {
         parts: &mut Parts,
         _state: &S,
     ) -> Result<Option<Self>, Self::Rejection> {
-        Ok(parts.extensions.get::<TraceIds>().cloned())
+        // The middleware's record of the exchange holds them: made once per request, shared.
+        Ok(parts
+            .extensions
+            .get::<Arc<Exchange>>()
+            .map(|exchange| exchange.ids.clone()))
     }
 }
 

@@ -45,8 +45,7 @@ where
         }
         let arrived = server_now_us();
         let exchange = Arc::new(Exchange {
-            run: ids.run.clone(),
-            request_id: ids.connection.clone(),
+            ids,
             method: request.method().clone(),
             target: target_of(&request),
             version: request.version(),
@@ -70,7 +69,8 @@ where
             },
             client,
         );
-        request.extensions_mut().insert(ids);
+        // The handler's `TraceIds` are read from it (see `ids.rs`).
+        request.extensions_mut().insert(Arc::clone(&exchange));
         let answered = inner.call(request);
         around::wrapped(async move {
             let mut response = answered.await?;
