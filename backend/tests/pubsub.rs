@@ -17,9 +17,11 @@ use std::{
 
 use backend::{
     AppState, Config, TraceHub,
+    limits::Limits,
     pubsub::{
         Broker, Publish, Replay, Subscriber, Topics, memory::MemoryBroker, redis::RedisBroker,
     },
+    rate_limit::Rate,
 };
 use futures_util::{SinkExt, StreamExt};
 use protocol::{
@@ -477,6 +479,147 @@ async fn a_slow_acknowledger_is_dropped_with_a_reason_while_the_others_keep_rece
     assert_eq!(got, 1, "one delivery within its prefetch window");
     assert_eq!(close.code, CloseCode::Policy);
     assert!(close.reason.contains("too slow"), "{}", close.reason);
+}
+
+/// The seqs of the deliveries `socket` reads until `until` has come (replayed ones included).
+async fn seqs_until(socket: &mut Socket, until: u64) -> Vec<u64> {
+    let mut seqs = Vec::new();
+    while seqs.last() != Some(&until) {
+        match frame(socket).await {
+            BrokerFrame::Message { delivery } => seqs.push(delivery.seq),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    seqs
+}
+
+/// A server whose publish rate is off: these tests publish as fast as they can.
+async fn unlimited_server() -> common::TestServer {
+    let limits = Limits {
+        publish_rate: Rate {
+            per_second: 0,
+            burst: 0,
+        },
+        ..Limits::default()
+    };
+    common::TestServer::with_config(Config {
+        limits,
+        ..Config::default()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn an_untraced_subscriber_written_to_directly_gets_its_answers_and_deliveries_in_order() {
+    // Nobody traces these sockets, so publishers write to them directly (`shared_socket`);
+    // a subscribe with a replay, made while publishes race in, must still come out as the
+    // answer, the replayed messages, then the live ones: no gap, no repeat, no overtaking.
+    let server = unlimited_server().await;
+    let base = server.url("");
+    let room = format!("direct-{}", std::process::id());
+    let mut early = open(&base, &format!("as=client-1&room={room}")).await;
+    subscribe(&mut early, "news", None).await;
+    let publisher = {
+        let base = base.clone();
+        let room = room.clone();
+        tokio::spawn(async move {
+            for n in 1..=300 {
+                let response =
+                    post_publish(&base, "", &message(Some(&room), "news", &format!("m{n}"))).await;
+                assert_eq!(response.status(), 202);
+            }
+        })
+    };
+    // Joins while the publishes go on, asking for the whole history.
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let mut late = open(&base, &format!("as=client-2&room={room}")).await;
+    send(
+        &mut late,
+        SubscriberFrame::Subscribe {
+            topic: "news".into(),
+            replay: MAX_HISTORY,
+            prefetch: None,
+        },
+    )
+    .await;
+    let BrokerFrame::Subscribed { replayed, .. } = frame(&mut late).await else {
+        panic!("the answer comes before any delivery");
+    };
+    publisher.await.unwrap();
+    let all = seqs_until(&mut early, 300).await;
+    assert_eq!(all, (1..=300).collect::<Vec<_>>());
+    let seqs = seqs_until(&mut late, 300).await;
+    let first = seqs[0];
+    assert_eq!(seqs, (first..=300).collect::<Vec<_>>(), "in order, no gap");
+    assert!(replayed as u64 <= MAX_HISTORY as u64 && first > 0);
+    let direct = server.state.pubsub.broker.topics().written_directly();
+    assert!(
+        direct > 300,
+        "most deliveries were written directly: {direct}"
+    );
+}
+
+#[tokio::test]
+async fn a_subscriber_that_stops_reading_is_dropped_and_every_frame_it_got_is_whole() {
+    // Written to directly, a socket whose client reads nothing fills; what it could not take
+    // waits (a tail the task finishes, or the queue), then it is dropped as too slow. Every
+    // frame it was sent must arrive whole and in order: no frame written inside another.
+    let server = unlimited_server().await;
+    let base = server.url("");
+    let room = format!("stalled-{}", std::process::id());
+    let mut stalled = open(&base, &format!("as=client-3&room={room}")).await;
+    subscribe(&mut stalled, "news", None).await;
+    let mut reader = open(&base, &format!("as=client-1&room={room}")).await;
+    subscribe(&mut reader, "news", None).await;
+    let topics = server.state.pubsub.broker.topics().clone();
+    let text = "x".repeat(MAX_MESSAGE_BYTES - 16);
+    let (mut sent, client) = (0u64, reqwest::Client::new());
+    while topics.subscriber_count() == 2 {
+        sent += 1;
+        assert!(sent < 20_000, "the stalled subscriber was never dropped");
+        let response = client
+            .post(format!("{base}/api/pubsub/publish"))
+            .json(&message(Some(&room), "news", &format!("{sent}{text}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+        // The reader keeps up.
+        match frame(&mut reader).await {
+            BrokerFrame::Message { delivery } => assert_eq!(delivery.seq, sent),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    // Now it reads: whole frames, seq 1, 2, 3, … then the end.
+    let mut expected = 1;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), stalled.next())
+            .await
+            .expect("the stalled socket ends")
+        {
+            Some(Ok(WsMessage::Text(t))) => {
+                let BrokerFrame::Message { delivery } =
+                    serde_json::from_str::<BrokerFrame>(&t).expect("a whole frame")
+                else {
+                    panic!("a delivery");
+                };
+                assert_eq!(delivery.seq, expected);
+                assert!(delivery.text.starts_with(&expected.to_string()));
+                expected += 1;
+            }
+            Some(Ok(WsMessage::Close(Some(close)))) => {
+                assert_eq!(close.code, CloseCode::Policy);
+                break;
+            }
+            Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => {}
+            // The close frame may not fit either: then the connection just ends.
+            Some(Err(_)) | None => break,
+            Some(Ok(other)) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(expected > 1 && expected <= sent + 1, "{expected} of {sent}");
+    // Written directly while the socket took them, then queued for its task.
+    assert!(topics.written_directly() >= expected - 1);
 }
 
 // ---- Two processes, one Redis. ----

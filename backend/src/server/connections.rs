@@ -237,6 +237,11 @@ impl<S> Counted<S> {
     pub fn new(io: S, guard: ConnectionGuard) -> Counted<S> {
         Counted { io, _guard: guard }
     }
+
+    /// The connection itself.
+    pub fn get_ref(&self) -> &S {
+        &self.io
+    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Counted<S> {

@@ -42,6 +42,11 @@ impl<S> JsonParseErrors<S> {
             rewriting: None,
         }
     }
+
+    /// The connection itself.
+    pub fn get_ref(&self) -> &S {
+        &self.io
+    }
 }
 
 /// Why hyper refused, for each status it answers by itself.

@@ -36,6 +36,11 @@ impl<S> WriteDeadline<S> {
         }
     }
 
+    /// The connection itself.
+    pub fn get_ref(&self) -> &S {
+        &self.io
+    }
+
     /// What a write that returned `poll` amounts to: progress stops the clock; pending starts
     /// it (or checks it) and fails once it has run out.
     fn within<T>(

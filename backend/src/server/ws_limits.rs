@@ -7,7 +7,10 @@ use axum::extract::{
     WebSocketUpgrade,
     ws::{CloseFrame, Message, Utf8Bytes},
 };
-use tokio_tungstenite::tungstenite::error::{CapacityError, Error};
+use tokio_tungstenite::tungstenite::{
+    error::{CapacityError, Error},
+    protocol::WebSocketConfig,
+};
 
 use super::limits::Limits;
 
@@ -22,10 +25,26 @@ pub const READ_BUFFER: usize = 1024;
 /// and `--ws-max-message` on each message and frame a client sends (more: closed with 1009).
 pub fn bounded(ws: WebSocketUpgrade, limits: &Limits) -> WebSocketUpgrade {
     ws.read_buffer_size(READ_BUFFER)
-        .write_buffer_size(4 * 1024)
-        .max_write_buffer_size(64 * 1024)
+        .write_buffer_size(WRITE_BUFFER)
+        .max_write_buffer_size(MAX_WRITE_BUFFER)
         .max_message_size(limits.ws_max_message)
         .max_frame_size(limits.ws_max_message)
+}
+
+/// Bytes of frames gathered before they are written.
+const WRITE_BUFFER: usize = 4 * 1024;
+/// The most a socket's unwritten frames may take before a send waits.
+const MAX_WRITE_BUFFER: usize = 64 * 1024;
+
+/// The same bounds for a socket upgraded by the server's own handshake
+/// ([`crate::transport::upgrade`]).
+pub fn config(limits: &Limits) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
+        .max_write_buffer_size(MAX_WRITE_BUFFER)
+        .max_message_size(Some(limits.ws_max_message))
+        .max_frame_size(Some(limits.ws_max_message))
 }
 
 /// The close frame answering a read error, with a reason the client can show; `None` when the
@@ -33,28 +52,42 @@ pub fn bounded(ws: WebSocketUpgrade, limits: &Limits) -> WebSocketUpgrade {
 pub fn for_error(err: &axum::Error) -> Option<CloseFrame> {
     // axum's error wraps the tungstenite error its WebSocket reads with (the same version).
     let inner = std::error::Error::source(err).and_then(|e| e.downcast_ref::<Error>());
-    let (code, reason) = match inner {
-        Some(Error::Capacity(CapacityError::MessageTooLong { max_size, .. })) => {
-            (1009, format!("message too big: at most {max_size} bytes"))
-        }
-        Some(Error::Capacity(_)) => (1009, "frame too big".to_owned()),
-        Some(Error::Utf8(_)) => (1007, "text frame is not valid UTF-8".to_owned()),
-        Some(Error::Protocol(e)) => (1002, truncate(format!("protocol error: {e}"))),
-        _ => return None,
-    };
+    let (code, reason) = code_and_reason(inner?)?;
     Some(CloseFrame {
         code,
         reason: Utf8Bytes::from(reason),
     })
 }
 
+/// [`for_error`] for a socket read with tungstenite itself.
+pub fn for_tungstenite_error(err: &Error) -> Option<(u16, String)> {
+    code_and_reason(err)
+}
+
+fn code_and_reason(err: &Error) -> Option<(u16, String)> {
+    Some(match err {
+        Error::Capacity(CapacityError::MessageTooLong { max_size, .. }) => {
+            (1009, format!("message too big: at most {max_size} bytes"))
+        }
+        Error::Capacity(_) => (1009, "frame too big".to_owned()),
+        Error::Utf8(_) => (1007, "text frame is not valid UTF-8".to_owned()),
+        Error::Protocol(e) => (1002, truncate(format!("protocol error: {e}"))),
+        _ => return None,
+    })
+}
+
 /// The close frame for a binary message on a socket whose protocol is JSON text.
 pub fn binary_refused() -> CloseFrame {
+    let (code, reason) = BINARY_REFUSED;
     CloseFrame {
-        code: 1003,
-        reason: Utf8Bytes::from_static("unsupported data: this socket takes JSON text frames"),
+        code,
+        reason: Utf8Bytes::from_static(reason),
     }
 }
+
+/// The code and reason of [`binary_refused`].
+pub const BINARY_REFUSED: (u16, &str) =
+    (1003, "unsupported data: this socket takes JSON text frames");
 
 /// Whether `message` is data this kind of socket refuses (binary).
 pub fn is_refused(message: &Message) -> bool {

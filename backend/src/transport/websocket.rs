@@ -15,13 +15,11 @@
 use std::{collections::VecDeque, future::Future, pin::Pin, task::Poll, time::Duration};
 
 use axum::{
-    extract::{
-        FromRequestParts, OptionalFromRequestParts, WebSocketUpgrade,
-        ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket},
-    },
+    extract::{FromRequestParts, OptionalFromRequestParts},
     http::request::Parts,
     response::Response,
 };
+use futures_util::{SinkExt, StreamExt};
 use protocol::{
     pairing,
     push::{Frame, frame_bytes},
@@ -29,12 +27,23 @@ use protocol::{
 };
 
 use tokio::time::{Instant, Sleep};
+use tokio_tungstenite::{
+    WebSocketStream,
+    tungstenite::{
+        Message as WsMessage, Utf8Bytes,
+        protocol::{CloseFrame, frame::coding::CloseCode},
+    },
+};
 
 use crate::{
     AppState,
     link::{Shaper, Way},
     server::ws_limits,
     trace::{Hop, HopTime, Tracer, server_now_us},
+    transport::{
+        shared_socket::{Direct, SocketIo},
+        upgrade::Handshake,
+    },
 };
 
 /// Frames a socket may have waiting to be written before it is closed as too slow.
@@ -106,27 +115,34 @@ pub trait Conversation: Send + 'static {
     fn on_text(&mut self, text: &str) -> (String, Vec<Outgoing>);
     /// Waits for something to push.
     fn next(&mut self) -> impl Future<Output = Next> + Send;
+
+    /// Offered, on a socket that can be shared (plain HTTP/1.1, no shaped link), a handle for
+    /// writing to it from outside this socket's task ([`Direct`]). Kept by a conversation that
+    /// can use it; every frame it writes that way bypasses the trace.
+    fn attach(&mut self, direct: Direct) {
+        let _ = direct;
+    }
 }
 
 /// A WebSocket upgrade request and the run's link it came over, if it named one: what a
 /// socket demo's handler extracts and hands to [`accept`].
 pub struct Upgrade {
-    ws: WebSocketUpgrade,
+    ws: Handshake,
     link: Option<Shaper>,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Upgrade {
-    type Rejection = <WebSocketUpgrade as FromRequestParts<S>>::Rejection;
+    type Rejection = <Handshake as FromRequestParts<S>>::Rejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let ws = WebSocketUpgrade::from_request_parts(parts, state).await?;
+        let ws = Handshake::from_request_parts(parts, state).await?;
         let Ok(link) =
             <Shaper as OptionalFromRequestParts<S>>::from_request_parts(parts, state).await;
         Ok(Upgrade { ws, link })
     }
 }
 
-/// Accepts the upgrade within [`ws_limits::bounded`] and runs `conversation` on it, tracing its
+/// Accepts the upgrade within [`ws_limits::config`] and runs `conversation` on it, tracing its
 /// frames with `tracer` (the client's lifeline is `peer`) and holding them to the run's link,
 /// if it has one; shutdown waits for the loop (it closes the socket with 1001).
 pub fn accept(
@@ -152,11 +168,14 @@ pub fn accept(
             timer: None,
         })
     });
-    ws_limits::bounded(ws, &state.config.limits).on_upgrade(move |socket| {
+    let config = ws_limits::config(&state.config.limits);
+    ws.accept(config, move |socket| {
         let shutdown = state.shutdown.clone();
-        // The loop's future (1.8 KB) boxed apart from the upgrade's task, which also holds the
-        // socket: inline, the task took the next allocator size class up. `held`, back to back:
-        // 7.9 KiB per idle socket inline, 6.5 KiB boxed.
+        // The loop's future (1,760 bytes) boxed apart from the upgrade's task, which also holds
+        // the socket: inline, the task took the next allocator size class up. `held`, back to
+        // back: 7.9 KiB per idle socket inline, 6.5 KiB boxed. It is just under jemalloc's
+        // 1,792-byte class: at 1,824 (two `async fn` futures where polls now are) `held` measured
+        // 7.1 KiB.
         shutdown.track(Box::pin(run(
             socket,
             state,
@@ -243,7 +262,7 @@ impl FrameTrace {
 /// Why the server closed a socket.
 fn close(code: u16, reason: &str) -> WsMessage {
     WsMessage::Close(Some(CloseFrame {
-        code,
+        code: CloseCode::from(code),
         reason: Utf8Bytes::from(reason),
     }))
 }
@@ -252,8 +271,8 @@ fn close(code: u16, reason: &str) -> WsMessage {
 enum Ending {
     ClientLeft,
     /// The client sent what this socket refuses (too big, not UTF-8, binary): closed with the
-    /// code saying which.
-    Refused(CloseFrame),
+    /// code saying which, and why.
+    Refused(u16, String),
     TooSlow(String),
     NoPong,
     Shutdown,
@@ -284,6 +303,15 @@ impl OnLink {
             None => self.timer = Some(Box::pin(tokio::time::sleep_until(at))),
         }
         true
+    }
+}
+
+/// Ready when a publisher's direct write left a tail to finish; never without one. (A poll, not
+/// an `async fn`: every byte of the loop's future is kept by every idle socket.)
+fn poll_tail_left(direct: Option<&Direct>, cx: &mut std::task::Context<'_>) -> Poll<()> {
+    match direct {
+        Some(direct) => direct.poll_tail_left(cx),
+        None => Poll::Pending,
     }
 }
 
@@ -319,6 +347,7 @@ fn wire_bytes(message: &WsMessage) -> usize {
         WsMessage::Text(t) => t.len(),
         WsMessage::Binary(b) | WsMessage::Ping(b) | WsMessage::Pong(b) => b.len(),
         WsMessage::Close(_) => 2,
+        WsMessage::Frame(f) => f.len(),
     };
     payload + 6
 }
@@ -377,7 +406,7 @@ fn take_in<C: Conversation>(
 }
 
 async fn run<C: Conversation>(
-    mut socket: WebSocket,
+    mut socket: WebSocketStream<SocketIo>,
     state: AppState,
     mut frame_trace: FrameTrace,
     mut on_link: Option<Box<OnLink>>,
@@ -389,6 +418,12 @@ async fn run<C: Conversation>(
     // allocated up front: an idle socket's outbox is empty, and 32 frames' room (1.25 KiB)
     // per held socket showed in the connections-held benchmark.
     let mut outbox: OnTheWay = VecDeque::new();
+    // A plain connection can be written to by a publisher directly (`shared_socket`), unless
+    // frames go over a shaped link, where each waits for the link.
+    let direct = socket.get_ref().direct().filter(|_| on_link.is_none());
+    if let Some(direct) = &direct {
+        conversation.attach(direct.clone());
+    }
     let stopped = state.stopped();
     tokio::pin!(stopped);
     let ping_every = C::PING_EVERY;
@@ -409,21 +444,30 @@ async fn run<C: Conversation>(
             .is_none_or(|l| l.inbox.len() < SHAPED_OUTBOX);
         let queued = tokio::select! {
             _ = &mut stopped => break Ending::Shutdown,
-            incoming = socket.recv(), if reading => match incoming {
+            incoming = socket.next(), if reading => match incoming {
                 Some(Ok(m @ (WsMessage::Text(_) | WsMessage::Pong(_)))) => match on_link.as_mut() {
                     Some(link) => {
                         let at = link.shaper.arrival(Way::Up, wire_bytes(&m));
                         link.inbox.push_back((Some(at), m));
                         true
                     }
-                    None => take_in(m, &mut conversation, &mut frame_trace, &mut outbox, None, &mut pinging),
+                    None => {
+                        // Its answers go out before any delivery a publisher makes from now on.
+                        if let Some(direct) = &direct {
+                            direct.busy();
+                        }
+                        take_in(m, &mut conversation, &mut frame_trace, &mut outbox, None, &mut pinging)
+                    }
                 },
                 Some(Ok(WsMessage::Close(_))) | None => break Ending::ClientLeft,
-                Some(Err(e)) => match ws_limits::for_error(&e) {
-                    Some(frame) => break Ending::Refused(frame),
+                Some(Err(e)) => match ws_limits::for_tungstenite_error(&e) {
+                    Some((code, reason)) => break Ending::Refused(code, reason),
                     None => break Ending::ClientLeft,
                 },
-                Some(Ok(m)) if ws_limits::is_refused(&m) => break Ending::Refused(ws_limits::binary_refused()),
+                Some(Ok(WsMessage::Binary(_))) => {
+                    let (code, reason) = ws_limits::BINARY_REFUSED;
+                    break Ending::Refused(code, reason.into());
+                }
                 Some(Ok(_)) => true,
             },
             _ = link_timer(&mut on_link), if on_the_link => true,
@@ -435,6 +479,15 @@ async fn run<C: Conversation>(
                 Next::Nothing => true,
                 Next::TooSlow(reason) => break Ending::TooSlow(reason),
             },
+            () = std::future::poll_fn(|cx| poll_tail_left(direct.as_ref(), cx)), if direct.is_some() => {
+                // A publisher's write left the tail of a frame: finished here, within the same
+                // bound as any write.
+                match tokio::time::timeout(WRITE_TIMEOUT, socket.flush()).await {
+                    Ok(Ok(())) => true,
+                    Ok(Err(_)) => break Ending::ClientLeft,
+                    Err(_) => break Ending::TooSlow("too slow: a frame could not be written".into()),
+                }
+            }
             _ = ping.tick() => {
                 if pinging.last_pong.elapsed() > pong_timeout {
                     break Ending::NoPong;
@@ -478,6 +531,11 @@ async fn run<C: Conversation>(
                 }
             }
         }
+        if outbox.is_empty()
+            && let Some(direct) = &direct
+        {
+            direct.done();
+        }
     };
     frame_trace.closed(matches!(ending, Ending::ClientLeft));
     let frame = match &ending {
@@ -492,9 +550,9 @@ async fn run<C: Conversation>(
             close(1008, &reason)
         }
         Ending::NoPong => close(1011, "no pong"),
-        Ending::Refused(frame) => {
-            tracing::debug!(peer = %frame_trace.peer, code = frame.code, reason = %frame.reason, "socket refused input");
-            WsMessage::Close(Some(frame.clone()))
+        Ending::Refused(code, reason) => {
+            tracing::debug!(peer = %frame_trace.peer, code, %reason, "socket refused input");
+            close(*code, reason)
         }
         Ending::Shutdown => close(1001, "server shutting down"),
     };

@@ -60,6 +60,7 @@ use crate::{
     server::rate_limit::Client,
     trace::{Hop, HopTime, TraceIds, Tracer, last_event_id_text},
     transport::event_stream::{self, wire_bytes},
+    transport::shared_socket::Direct,
     transport::websocket::{self, Conversation, Next, Outgoing},
 };
 
@@ -352,6 +353,8 @@ struct SubscriberConversation {
     acked: u64,
     /// Whether a run traces this socket (only then are labels worth making).
     traced: bool,
+    /// This subscriber's socket, when publishers write to it directly (untraced, no prefetch).
+    direct: Option<Direct>,
 }
 
 impl SubscriberConversation {
@@ -364,12 +367,7 @@ impl SubscriberConversation {
     /// A live delivery: its frame text is made once for every socket it goes to.
     fn deliver_shared(&mut self, shared: &Shared) -> Outgoing {
         self.delivered += 1;
-        let text = shared.socket_frame(|delivery| {
-            let frame = BrokerFrame::Message {
-                delivery: delivery.clone(),
-            };
-            serde_json::to_string(&frame).expect("frames serialize")
-        });
+        let text = shared.socket_frame();
         let label = if self.traced {
             shared.summary()
         } else {
@@ -396,6 +394,10 @@ impl SubscriberConversation {
                         ));
                     }
                     self.prefetch = Some(self.prefetch.map_or(p, |q| q.min(p)));
+                    // Only the task can count what it sends against the window.
+                    if let Some(direct) = &self.direct {
+                        direct.task_only();
+                    }
                 }
                 let replayed = self
                     .subscriber
@@ -447,6 +449,15 @@ impl Conversation for SubscriberConversation {
         }
     }
 
+    /// A subscriber nobody traces, without a prefetch window, is written to directly by
+    /// publishers: the trace would miss those frames, and the window counts what the task sends.
+    fn attach(&mut self, direct: Direct) {
+        if !self.traced && self.prefetch.is_none() {
+            self.subscriber.write_directly(direct.clone());
+            self.direct = Some(direct);
+        }
+    }
+
     async fn next(&mut self) -> Next {
         let credit = self
             .prefetch
@@ -460,11 +471,24 @@ impl Conversation for SubscriberConversation {
                 },
                 Err(_) => std::future::pending().await,
             },
-            delivery = self.subscriber.queue.recv(), if credit => match delivery {
+            delivery = std::future::poll_fn(|cx| poll_take(&mut self.subscriber.queue, self.direct.as_ref(), cx)), if credit => match delivery {
                 Some(delivery) => Next::Send(vec![self.deliver_shared(&delivery)]),
                 None => Next::TooSlow("dropped by the broker".into()),
             },
         }
+    }
+}
+
+/// The next delivery in `queue`; taken under the socket's lock when publishers also write to it
+/// directly, so that none of theirs overtakes it.
+fn poll_take(
+    queue: &mut tokio::sync::mpsc::Receiver<Arc<Shared>>,
+    direct: Option<&Direct>,
+    cx: &mut std::task::Context<'_>,
+) -> std::task::Poll<Option<Arc<Shared>>> {
+    match direct {
+        Some(direct) => direct.poll_take(cx, |cx| queue.poll_recv(cx)),
+        None => queue.poll_recv(cx),
     }
 }
 
@@ -499,6 +523,7 @@ async fn subscribe_socket(
         delivered: 0,
         acked: 0,
         traced: trace.is_some(),
+        direct: None,
     };
     let tracer = Tracer::new(&state.trace, trace);
     Ok(websocket::accept(

@@ -13,18 +13,28 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap, VecDeque},
-    sync::{Arc, Mutex, OnceLock},
+    sync::{
+        Arc, Mutex, OnceLock,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
-use axum::extract::ws::Utf8Bytes;
 use protocol::{
     pairing,
     pubsub::{
-        Delivery, MAX_HISTORY, MAX_SUBSCRIBERS_PER_TOPIC, MAX_TOPICS_PER_ROOM, SUBSCRIBER_QUEUE,
+        BrokerFrame, Delivery, MAX_HISTORY, MAX_SUBSCRIBERS_PER_TOPIC, MAX_TOPICS_PER_ROOM,
+        SUBSCRIBER_QUEUE,
     },
 };
 use tokio::sync::{mpsc, watch};
+use tokio_tungstenite::tungstenite::{
+    Utf8Bytes,
+    protocol::frame::{
+        Frame,
+        coding::{Data, OpCode},
+    },
+};
 
 use crate::{
     server::{
@@ -33,6 +43,7 @@ use crate::{
     },
     trace::TraceIds,
     trace::{Hop, TraceHub, Tracer},
+    transport::shared_socket::Direct,
 };
 
 /// Rooms (named, or one per run) kept at once.
@@ -80,6 +91,9 @@ pub struct Shared {
     pub delivery: Delivery,
     /// The text of the WebSocket frame carrying it (each socket takes a reference, not a copy).
     socket_frame: OnceLock<Utf8Bytes>,
+    /// That frame as it goes on the wire (a server's frames are not masked, so every socket's
+    /// is the same bytes), for the sockets written to directly.
+    socket_wire: OnceLock<Vec<u8>>,
     /// Its JSON, as an event stream's `data:`.
     event_data: OnceLock<String>,
 }
@@ -89,14 +103,32 @@ impl Shared {
         Shared {
             delivery,
             socket_frame: OnceLock::new(),
+            socket_wire: OnceLock::new(),
             event_data: OnceLock::new(),
         }
     }
 
-    /// Its WebSocket frame's text, made by `make` the first time anyone asks.
-    pub fn socket_frame(&self, make: impl FnOnce(&Delivery) -> String) -> &Utf8Bytes {
-        self.socket_frame
-            .get_or_init(|| make(&self.delivery).into())
+    /// Its WebSocket frame's text (a `BrokerFrame::Message`), made the first time anyone asks.
+    pub fn socket_frame(&self) -> &Utf8Bytes {
+        self.socket_frame.get_or_init(|| {
+            let frame = BrokerFrame::Message {
+                delivery: self.delivery.clone(),
+            };
+            serde_json::to_string(&frame)
+                .expect("frames serialize")
+                .into()
+        })
+    }
+
+    /// That frame, header and all, as written on every socket.
+    fn socket_wire(&self) -> &[u8] {
+        self.socket_wire.get_or_init(|| {
+            let text = self.socket_frame().clone();
+            let frame = Frame::message(text, OpCode::Data(Data::Text), true);
+            let mut wire = Vec::with_capacity(frame.len());
+            frame.format(&mut wire).expect("a Vec takes every byte");
+            wire
+        })
     }
 
     /// Its JSON for an event stream, serialized the first time anyone asks.
@@ -114,9 +146,27 @@ impl std::ops::Deref for Shared {
     }
 }
 
-struct Slot {
-    /// The subscriber's bounded queue; full means it is too slow.
+/// How a subscriber is reached: its bounded queue (full means it is too slow) and, when its
+/// socket can be written to directly, that socket.
+#[derive(Clone)]
+struct Follower {
     queue: mpsc::Sender<Arc<Shared>>,
+    direct: Option<Direct>,
+}
+
+impl Follower {
+    /// Writes `delivery` to the socket at once if it can (`true`), or queues it.
+    fn hand(&self, delivery: &Arc<Shared>) -> Result<bool, mpsc::error::TrySendError<Arc<Shared>>> {
+        let queue = || self.queue.try_send(delivery.clone());
+        match &self.direct {
+            Some(direct) => direct.write_or_queue(delivery.socket_wire(), queue),
+            None => queue().map(|()| false),
+        }
+    }
+}
+
+struct Slot {
+    follower: Follower,
     /// Set once, when the broker gives up on it.
     dropped: watch::Sender<Option<String>>,
     /// Its lifeline, for the drop note.
@@ -149,8 +199,8 @@ impl Room {
 
 #[derive(Default)]
 struct Topic {
-    /// Each subscriber's queue (the same one its slot holds), by subscriber id.
-    subscribers: BTreeMap<u64, mpsc::Sender<Arc<Shared>>>,
+    /// How each subscriber is reached (as its slot says), by subscriber id.
+    subscribers: BTreeMap<u64, Follower>,
     /// The last `MAX_HISTORY` messages, for subscribers that ask for a replay.
     history: VecDeque<Arc<Shared>>,
     /// The last sequence number seen; the memory engine numbers messages from it.
@@ -282,6 +332,8 @@ pub struct Topics {
     instance: Arc<str>,
     /// Subscribers one topic may have (`MAX_SUBSCRIBERS_PER_TOPIC` unless raised for a load test).
     subscriber_limit: usize,
+    /// Deliveries written to a socket by the publisher itself (not queued for its task).
+    written_directly: Arc<AtomicU64>,
 }
 
 /// One subscriber's end: its queue of deliveries and the word if it is dropped. Dropping it
@@ -328,6 +380,25 @@ impl Subscriber {
     pub fn unsubscribe(&self, topic: &str) {
         self.topics.unsubscribe(self.id, topic)
     }
+
+    /// From now on, deliveries are written to `direct` (this subscriber's socket) at once when
+    /// it can take them, instead of waking its task.
+    pub fn write_directly(&self, direct: Direct) {
+        let mut inner = self.topics.lock();
+        let Some(slot) = inner.slots.get_mut(&self.id) else {
+            return;
+        };
+        slot.follower.direct = Some(direct);
+        let (room, follower) = (slot.room.clone(), slot.follower.clone());
+        let topics: Vec<String> = slot.topics.iter().cloned().collect();
+        if let Some(room) = inner.rooms.get_mut(&room) {
+            for topic in topics {
+                if let Some(t) = room.topics.get_mut(&topic) {
+                    t.subscribers.insert(self.id, follower.clone());
+                }
+            }
+        }
+    }
 }
 
 impl Topics {
@@ -337,6 +408,7 @@ impl Topics {
             hub,
             instance: instance.into(),
             subscriber_limit: MAX_SUBSCRIBERS_PER_TOPIC,
+            written_directly: Arc::default(),
         }
     }
 
@@ -406,7 +478,10 @@ impl Topics {
         inner.slots.insert(
             id,
             Slot {
-                queue: queue_tx,
+                follower: Follower {
+                    queue: queue_tx,
+                    direct: None,
+                },
                 dropped: dropped_tx,
                 name: name.to_owned(),
                 trace,
@@ -430,10 +505,10 @@ impl Topics {
         from: Replay,
     ) -> Result<(Vec<Delivery>, u64), Refused> {
         let mut inner = self.lock();
-        let Some((room, queue, owner)) = inner
+        let Some((room, follower, owner)) = inner
             .slots
             .get(&id)
-            .map(|s| (s.room.clone(), s.queue.clone(), s.owner))
+            .map(|s| (s.room.clone(), s.follower.clone(), s.owner))
         else {
             return Err(Refused::Full("this subscriber was dropped".into()));
         };
@@ -445,7 +520,7 @@ impl Topics {
                 self.subscriber_limit
             )));
         }
-        t.subscribers.insert(id, queue);
+        t.subscribers.insert(id, follower);
         let skip = match from {
             Replay::Last(n) => t.history.len().saturating_sub(n.min(MAX_HISTORY) as usize),
             Replay::After(seq) => t.history.iter().take_while(|d| d.seq <= seq).count(),
@@ -509,7 +584,7 @@ impl Topics {
     }
 
     /// Hands `envelope` to every local subscriber of its topic and keeps it in the history.
-    /// Returns how many subscribers it was queued for. A subscriber whose queue is full is
+    /// Returns how many subscribers it was handed to (written or queued). A subscriber whose queue is full is
     /// dropped with a reason (and a note on its run's diagram); the others are not held up.
     pub fn fan_out(&self, envelope: &Envelope) -> usize {
         self.fan_out_locked(&mut self.lock(), envelope)
@@ -534,11 +609,14 @@ impl Topics {
             t.history.pop_front();
         }
         t.history.push_back(delivery.clone());
-        let mut queued = 0;
+        let (mut queued, mut written) = (0, 0);
         let mut too_slow = Vec::new();
-        for (&id, queue) in &t.subscribers {
-            match queue.try_send(delivery.clone()) {
-                Ok(()) => queued += 1,
+        for (&id, follower) in &t.subscribers {
+            match follower.hand(&delivery) {
+                Ok(direct) => {
+                    queued += 1;
+                    written += u64::from(direct);
+                }
                 Err(mpsc::error::TrySendError::Full(_)) => too_slow.push(id),
                 Err(mpsc::error::TrySendError::Closed(_)) => {}
             }
@@ -552,6 +630,7 @@ impl Topics {
                 slot.dropped.send_replace(Some(reason));
             }
         }
+        self.written_directly.fetch_add(written, Ordering::Relaxed);
         queued
     }
 
@@ -572,6 +651,11 @@ impl Topics {
         Tracer::new(&self.hub, slot.trace.clone()).record(|rid| {
             Hop::note("broker", pairing::note(rid, crate::trace::server_now_us())).label(label)
         });
+    }
+
+    /// Deliveries written to subscribers' sockets directly so far.
+    pub fn written_directly(&self) -> u64 {
+        self.written_directly.load(Ordering::Relaxed)
     }
 
     /// Subscribers served here now.
