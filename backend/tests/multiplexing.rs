@@ -311,57 +311,15 @@ async fn the_tls_listener_offers_http2_by_alpn() {
     assert!(trace.iter().all(|m| m.transport == Transport::H2));
 }
 
-/// Starts the TLS listener for `server`'s state; its address and the certificate to trust.
-async fn start_tls(
-    server: &common::TestServer,
-) -> (
-    std::net::SocketAddr,
-    tokio_rustls::rustls::pki_types::CertificateDer<'static>,
-) {
-    let identity = tls::self_signed(vec!["localhost".into()]).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let state = server.state.clone();
-    let config = identity.config.clone();
-    tokio::spawn(async move {
-        let stopped = state.stopped();
-        tls::serve_tls(listener, config, state, stopped).await
-    });
-    (addr, identity.certificate)
-}
-
-/// A TLS connection to `addr` offering only `alpn`.
-async fn connect_tls(
-    addr: std::net::SocketAddr,
-    certificate: tokio_rustls::rustls::pki_types::CertificateDer<'static>,
-    alpn: &[u8],
-) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
-    let mut roots = RootCertStore::empty();
-    roots.add(certificate).unwrap();
-    let mut config = ClientConfig::builder_with_provider(Arc::new(ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![alpn.to_vec()];
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let tls = TlsConnector::from(Arc::new(config))
-        .connect(ServerName::try_from("localhost").unwrap(), tcp)
-        .await
-        .unwrap();
-    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(alpn));
-    tls
-}
-
 #[tokio::test]
 async fn the_tls_listener_caps_request_heads_over_http1_and_http2() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let server = common::TestServer::start().await;
-    let (addr, certificate) = start_tls(&server).await;
+    let (addr, certificate) = common::tls::start_tls(&server).await;
 
     // HTTP/1.1 over TLS: a 100 KiB head is refused as on the plain listener (axum::serve
     // took heads up to hyper's 400 KiB buffer).
-    let mut h1 = connect_tls(addr, certificate.clone(), b"http/1.1").await;
+    let mut h1 = common::tls::connect_tls(addr, certificate.clone(), b"http/1.1").await;
     let head = format!(
         "GET /api/health HTTP/1.1\r\nhost: localhost\r\nx-big: {}\r\n\r\n",
         "a".repeat(100 * 1024)
@@ -378,7 +336,7 @@ async fn the_tls_listener_caps_request_heads_over_http1_and_http2() {
     );
 
     // HTTP/2: the server announces its header list limit, and a list over it is refused.
-    let tls = connect_tls(addr, certificate.clone(), b"h2").await;
+    let tls = common::tls::connect_tls(addr, certificate.clone(), b"h2").await;
     let (sender, connection) = h2::client::handshake(tls).await.unwrap();
     tokio::spawn(connection);
     let mut sender = sender.ready().await.unwrap();
@@ -396,16 +354,17 @@ async fn the_tls_listener_caps_request_heads_over_http1_and_http2() {
         Err(_) => true,
     };
     assert!(refused, "a 32 KiB header list over HTTP/2 is refused");
-    let mut sender = h2::client::handshake(connect_tls(addr, certificate, b"h2").await)
-        .await
-        .map(|(sender, connection)| {
-            tokio::spawn(connection);
-            sender
-        })
-        .unwrap()
-        .ready()
-        .await
-        .unwrap();
+    let mut sender =
+        h2::client::handshake(common::tls::connect_tls(addr, certificate, b"h2").await)
+            .await
+            .map(|(sender, connection)| {
+                tokio::spawn(connection);
+                sender
+            })
+            .unwrap()
+            .ready()
+            .await
+            .unwrap();
     let (response, _) = sender.send_request(request("ok".into()), true).unwrap();
     assert_eq!(
         response.await.unwrap().status(),

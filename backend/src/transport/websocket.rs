@@ -8,6 +8,11 @@
 //! a separate writer task on a split axum socket stalled under load here, and one loop makes
 //! the bound easy to see.)
 //!
+//! The upgrade is the server's own ([`Handshake`]): a plain connection comes back out of hyper
+//! and is shared with whoever delivers to the socket directly ([`Direct`]: pub/sub's publishers,
+//! for subscribers nobody traces), so the loop marks when it has frames of its own on the way
+//! and finishes any frame a direct write could not.
+//!
 //! Over a shaped link ([`Shaper`]) each frame, pings and pongs included, is held until the link
 //! would have carried it: the client's before the demo sees them, the server's before they are
 //! written (a frame is traced as sent when handed to the link).

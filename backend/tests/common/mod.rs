@@ -1,6 +1,8 @@
 //! A real server on an ephemeral port for integration tests; it shuts down when dropped.
 #![allow(dead_code)]
 
+pub mod tls;
+
 use std::net::SocketAddr;
 
 use backend::{AppState, Config, serve};

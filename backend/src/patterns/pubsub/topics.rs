@@ -4,7 +4,10 @@
 //! whose queue is full is dropped there, with a reason, and everyone else goes on.
 //! One message is one [`Shared`] delivery for all its subscribers (not a copy each), and each
 //! topic holds its subscribers' queues itself, so a fan-out to thousands costs a reference count
-//! and a queue push per subscriber under the lock, with nothing gathered or looked up.
+//! and a queue push per subscriber under the lock, with nothing gathered or looked up. A socket
+//! subscriber nobody traces is not even woken: while its task has nothing on the way, the
+//! publisher writes the frame (made once per message, header and all) to its socket itself
+//! ([`Direct`]), and queues only what the socket cannot take at once.
 //!
 //! Fairness: a room counts against the share of the client that made it ([`ROOM_SHARE`]). Past
 //! its share a client's least recently used room that nobody follows is forgotten; when every
