@@ -106,7 +106,11 @@ async fn main() -> anyhow::Result<()> {
     }
     let mut cpu = [Duration::ZERO; 2];
     for round in 1..=args.rounds {
-        for (k, route) in routes.iter_mut().enumerate() {
+        // Every other round the echo goes first, so that a drift in the machine's other load
+        // does not favour one route.
+        let order: [usize; 2] = if round % 2 == 1 { [0, 1] } else { [1, 0] };
+        for k in order {
+            let route = &mut routes[k];
             let before = server.cpu_time();
             let figures = wrk::run(&route.url, &route.script, &load)?;
             if let (Some(b), Some(a)) = (before, server.cpu_time()) {
@@ -222,7 +226,8 @@ fn report(
          - Load average (1/5/15 min): {load_before} before, {load_after} after\n\
          - Load: `wrk -t{t} -c{c} -d{s}s --latency`, keep-alive, loopback, on the same 2 cores \
            as the server (release backend, one process for every run); {rounds} rounds, each the \
-           bare route then the echo, after a 2 s warm-up of each; the median round by \
+           bare route then the echo (the echo first in even rounds), after a 2 s warm-up of \
+           each; the median round by \
            requests per second is shown, and every round's figure\n\
          - Both get the same request: `POST` with a {n}-item JSON order ({bytes} bytes). The \
            echo parses it, times its phases and answers a JSON reply with `Server-Timing`; the \
@@ -290,6 +295,21 @@ fn report(
              (floor ≥ {:.0} %: {verdict}).\n",
             ratio * 100.0,
             FLOOR_RATIO * 100.0
+        );
+        // Each round's pair ran back to back: their ratio is less swayed by the machine's
+        // other load than the medians' (which may come from different rounds).
+        let mut each: Vec<f64> = routes[0]
+            .runs
+            .iter()
+            .zip(&routes[1].runs)
+            .map(|(bare, echo)| echo.requests_per_second / bare.requests_per_second)
+            .collect();
+        let listed: Vec<String> = each.iter().map(|r| format!("{:.1} %", r * 100.0)).collect();
+        each.sort_by(f64::total_cmp);
+        out += &format!(
+            "Round by round: {}; their median {:.1} %.\n",
+            listed.join(", "),
+            each[each.len() / 2] * 100.0
         );
     }
     out
