@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::{collections::BTreeSet, sync::Arc, time::Duration};
+use std::{collections::BTreeSet, time::Duration};
 
 use backend::{MAX_PROXY_RUNS, tls};
 use bytes::Bytes;
@@ -12,10 +12,6 @@ use protocol::{
     ApiError,
     multiplexing::{ProxyReport, SlowAnswer},
     trace::{Kind, Message, RunId, Transport},
-};
-use tokio_rustls::{
-    TlsConnector,
-    rustls::{ClientConfig, RootCertStore, crypto::ring, pki_types::ServerName},
 };
 
 async fn proxy(server: &common::TestServer, query: &str) -> ProxyReport {
@@ -262,28 +258,10 @@ async fn the_tls_listener_offers_http2_by_alpn() {
     let server = common::TestServer::start().await;
     let identity = tls::self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
     assert_eq!(identity.fingerprint.split(':').count(), 32);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let state = server.state.clone();
-    let config = identity.config.clone();
-    tokio::spawn(async move {
-        let stopped = state.stopped();
-        tls::serve_tls(listener, config, state, stopped).await
-    });
-
-    let mut roots = RootCertStore::empty();
-    roots.add(identity.certificate.clone()).unwrap();
-    let mut config = ClientConfig::builder_with_provider(Arc::new(ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let tls = TlsConnector::from(Arc::new(config))
-        .connect(ServerName::try_from("localhost").unwrap(), tcp)
-        .await
-        .unwrap();
+    let addr = common::tls::serve(&server, &identity).await;
+    let tls =
+        common::tls::connect_offering(addr, identity.certificate.clone(), &[b"h2", b"http/1.1"])
+            .await;
     assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
 
     let (sender, connection) = h2::client::handshake(tls).await.unwrap();

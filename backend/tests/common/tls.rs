@@ -18,6 +18,11 @@ pub async fn start_tls(
     tokio_rustls::rustls::pki_types::CertificateDer<'static>,
 ) {
     let identity = tls::self_signed(vec!["localhost".into()]).unwrap();
+    (serve(server, &identity).await, identity.certificate)
+}
+
+/// Serves `server`'s state on a TLS listener with `identity`; its address.
+pub async fn serve(server: &TestServer, identity: &tls::TlsIdentity) -> std::net::SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let state = server.state.clone();
@@ -26,7 +31,7 @@ pub async fn start_tls(
         let stopped = state.stopped();
         tls::serve_tls(listener, config, state, stopped).await
     });
-    (addr, identity.certificate)
+    addr
 }
 
 /// A TLS connection to `addr` offering only `alpn`.
@@ -35,6 +40,17 @@ pub async fn connect_tls(
     certificate: tokio_rustls::rustls::pki_types::CertificateDer<'static>,
     alpn: &[u8],
 ) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let tls = connect_offering(addr, certificate, &[alpn]).await;
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(alpn));
+    tls
+}
+
+/// A TLS connection to `addr` offering `alpn`, in order of preference.
+pub async fn connect_offering(
+    addr: std::net::SocketAddr,
+    certificate: tokio_rustls::rustls::pki_types::CertificateDer<'static>,
+    alpn: &[&[u8]],
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
     let mut roots = RootCertStore::empty();
     roots.add(certificate).unwrap();
     let mut config = ClientConfig::builder_with_provider(Arc::new(ring::default_provider()))
@@ -42,12 +58,10 @@ pub async fn connect_tls(
         .unwrap()
         .with_root_certificates(roots)
         .with_no_client_auth();
-    config.alpn_protocols = vec![alpn.to_vec()];
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let tls = TlsConnector::from(Arc::new(config))
+    TlsConnector::from(Arc::new(config))
         .connect(ServerName::try_from("localhost").unwrap(), tcp)
         .await
-        .unwrap();
-    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(alpn));
-    tls
+        .unwrap()
 }
