@@ -1042,3 +1042,56 @@ async fn a_replay_of_the_whole_history_keeps_the_stream_open() {
         assert_eq!(live.text, text);
     }
 }
+
+#[tokio::test]
+async fn an_event_stream_that_stops_reading_is_dropped_with_a_reason_after_whole_events() {
+    // The stream's events are pulled from the subscriber's queue as the client takes them: a
+    // client that stops reading stops the pulling, its queue fills, and the broker drops it.
+    // What it was sent reads whole and in order, then a `dropped` event saying why.
+    let server = unlimited_server().await;
+    let base = server.url("");
+    let room = format!("stalled-sse-{}", std::process::id());
+    let url = server.url(&format!(
+        "/api/pubsub/events?as=client-3&room={room}&topics=news"
+    ));
+    let mut stalled = Events::open(url, None).await;
+    let mut reader = open(&base, &format!("as=client-1&room={room}")).await;
+    subscribe(&mut reader, "news", None).await;
+    let topics = server.state.pubsub.broker.topics().clone();
+    let text = "x".repeat(MAX_MESSAGE_BYTES - 16);
+    let mut sent = 0u64;
+    while topics.subscriber_count() == 2 {
+        sent += 1;
+        assert!(sent < 20_000, "the stalled stream was never dropped");
+        let response = post_publish(
+            &base,
+            "",
+            &message(Some(&room), "news", &format!("{sent}{text}")),
+        )
+        .await;
+        assert_eq!(response.status(), 202);
+        match frame(&mut reader).await {
+            BrokerFrame::Message { delivery } => assert_eq!(delivery.seq, sent),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let mut expected = 1;
+    loop {
+        let event = stalled
+            .next(Duration::from_secs(10))
+            .await
+            .expect("a dropped event ends the stream");
+        if event.name == "dropped" {
+            assert!(event.data.contains("too slow"), "{event:?}");
+            break;
+        }
+        let delivery: Delivery = serde_json::from_str(&event.data).expect("a whole event");
+        assert_eq!((event.name.as_str(), delivery.seq), ("message", expected));
+        expected += 1;
+    }
+    assert!(expected > 1 && expected <= sent, "{expected} of {sent}");
+    assert!(
+        stalled.next(Duration::from_secs(2)).await.is_none(),
+        "the stream ended"
+    );
+}

@@ -1,8 +1,10 @@
 //! The bounded Server-Sent Events stream every event-stream demo shares (job progress, pub/sub
 //! subscribers): a small queue between the producing task and the response, a `retry:` hint
 //! first, keep-alive comments, and a producer that gives up on a client that is not reading,
-//! using the queue's last slot to say why. Nothing is buffered without bound. When the server
-//! shuts down the stream itself ends, with a last `dropped` event, whatever its producer does.
+//! using the queue's last slot to say why ([`open`]); or no queue and no producer, the events
+//! pulled from a source that bounds itself as the client takes them ([`open_pulling`], pub/sub's
+//! subscribers). Nothing is buffered without bound. When the server shuts down the stream
+//! itself ends, with a last `dropped` event, whatever its producer does.
 
 use std::{collections::VecDeque, convert::Infallible, future::Future, time::Duration};
 
@@ -10,6 +12,7 @@ use axum::response::{
     IntoResponse, Response,
     sse::{Event, KeepAlive, Sse},
 };
+use futures_util::{Stream, StreamExt};
 use tokio::sync::mpsc;
 
 /// Events a client may fall behind before its stream is closed.
@@ -55,26 +58,41 @@ pub fn open_after(
     first: Vec<Event>,
 ) -> (EventSink, Response) {
     let (tx, rx) = mpsc::channel::<Box<Event>>(STREAM_BUFFER);
+    let queued = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|event| (*event, rx))
+    });
+    (EventSink { tx }, open_pulling(stopped, first, queued))
+}
+
+/// A stream response whose events are pulled from `source` as the client takes them, after
+/// `first` (a replay, outside any bound): no queue and no producing task in between, so a held
+/// stream keeps only `source`'s own state. `source` bounds itself (pub/sub: the subscriber's
+/// queue, whose overflow gets it dropped) and ends the stream by ending. On shutdown the stream
+/// says so in a last `dropped` event and ends, as [`open`]'s does.
+pub fn open_pulling(
+    stopped: impl Future<Output = ()> + Send + 'static,
+    first: Vec<Event>,
+    source: impl Stream<Item = Event> + Send + 'static,
+) -> Response {
     // `retry:` first, so even a stream dropped at once tells the browser when to come back.
     let first: VecDeque<Event> = std::iter::once(Event::default().retry(RETRY))
         .chain(first)
         .collect();
-    let stopped = Box::pin(stopped);
-    let stream = futures_util::stream::unfold(Some((first, rx, stopped)), |open| async move {
-        let (mut first, mut rx, mut stopped) = open?;
+    let (stopped, source) = (Box::pin(stopped), Box::pin(source));
+    let stream = futures_util::stream::unfold(Some((first, source, stopped)), |open| async move {
+        let (mut first, mut source, mut stopped) = open?;
         tokio::select! {
             biased;
             _ = &mut stopped => Some((Ok(Event::default().event("dropped").data(SHUTTING_DOWN)), None)),
             event = async { match first.pop_front() {
                 Some(event) => Some(event),
-                None => rx.recv().await.map(|e| *e),
-            } } => event.map(|e| (Ok::<_, Infallible>(e), Some((first, rx, stopped)))),
+                None => source.next().await,
+            } } => event.map(|e| (Ok::<_, Infallible>(e), Some((first, source, stopped)))),
         }
     });
-    let response = Sse::new(stream)
+    Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive"))
-        .into_response();
-    (EventSink { tx }, response)
+        .into_response()
 }
 
 impl EventSink {
@@ -91,13 +109,6 @@ impl EventSink {
             mpsc::error::TrySendError::Full(_) => Gone::TooSlow,
             mpsc::error::TrySendError::Closed(_) => Gone::Closed,
         })
-    }
-
-    /// Ends the stream with a last `dropped` event saying why.
-    pub fn drop_with(self, why: &str) {
-        let _ = self
-            .tx
-            .try_send(Box::new(Event::default().event("dropped").data(why)));
     }
 
     /// Completes when the client has gone.

@@ -341,6 +341,15 @@ fn client() -> String {
     "client".into()
 }
 
+/// An event-stream subscriber's side of its stream: what turns its deliveries into events.
+struct Feed {
+    subscriber: Subscriber,
+    /// Where the stream stands, for each event's id.
+    position: Position,
+    tracer: Tracer,
+    peer: String,
+}
+
 /// A subscriber on a WebSocket: subscribes and unsubscribes by frame, may ask for a prefetch
 /// window (then deliveries beyond it wait in its bounded queue until it acknowledges).
 struct SubscriberConversation {
@@ -583,7 +592,7 @@ async fn subscribe_stream(
         None => None,
     };
     let room = room_of(query.room.as_deref(), trace.as_ref())?;
-    let mut subscriber =
+    let subscriber =
         state
             .pubsub
             .broker
@@ -617,34 +626,41 @@ async fn subscribe_stream(
             Event::default().event(EVENT_MESSAGE).id(id).data(data)
         })
         .collect();
-    let (sink, response) = event_stream::open_after(state.stopped(), first);
-    tokio::spawn(async move {
+    // Deliveries are pulled from the subscriber's queue as the client takes them: no channel
+    // and no task of its own per stream (1.4 KB of an idle stream). A client that stops reading
+    // stops the pulling; its queue fills and the broker drops it, with the reason, as any slow
+    // subscriber.
+    let feed = Feed {
+        subscriber,
+        position,
+        tracer,
+        peer,
+    };
+    let source = futures_util::stream::unfold(Some(feed), |feed| async move {
+        let mut feed = feed?;
         loop {
             tokio::select! {
                 biased;
-                changed = subscriber.dropped.changed() => {
-                    if changed.is_ok() && let Some(reason) = subscriber.dropped.borrow().clone() {
-                        sink.drop_with(&reason);
-                        return;
-                    }
-                }
-                delivery = subscriber.queue.recv() => match delivery {
-                    Some(shared) => {
-                        let id = position.advance(&shared.topic, shared.seq);
-                        let data = shared.event_data();
-                        let event = Event::default().event(EVENT_MESSAGE).id(id.clone()).data(data);
-                        if sink.offer(event, "too slow: events were piling up").is_err() {
-                            return;
+                changed = feed.subscriber.dropped.changed() => match changed {
+                    Ok(()) => {
+                        if let Some(reason) = feed.subscriber.dropped.borrow().clone() {
+                            return Some((Event::default().event("dropped").data(reason), None));
                         }
-                        trace_event(&tracer, &peer, &id, &shared, data);
                     }
-                    None => return,
+                    Err(_) => return None,
                 },
-                // Also on shutdown: the stream ends itself then.
-                _ = sink.closed() => return,
+                delivery = feed.subscriber.queue.recv() => {
+                    let shared = delivery?;
+                    let id = feed.position.advance(&shared.topic, shared.seq);
+                    let data = shared.event_data();
+                    trace_event(&feed.tracer, &feed.peer, &id, &shared, data);
+                    let event = Event::default().event(EVENT_MESSAGE).id(id).data(data);
+                    return Some((event, Some(feed)));
+                }
             }
         }
     });
+    let response = event_stream::open_pulling(state.stopped(), first, source);
     Ok(response)
 }
 
