@@ -559,6 +559,35 @@ async fn an_untraced_subscriber_written_to_directly_gets_its_answers_and_deliver
     );
 }
 
+/// Publishes 8 KB messages to `room`'s `news` as fast as `reader` (a subscriber that keeps up)
+/// takes them, until the room's other subscriber, which reads nothing, has been dropped; how
+/// many were published.
+async fn publish_until_dropped(
+    server: &common::TestServer,
+    room: &str,
+    reader: &mut Socket,
+) -> u64 {
+    let topics = server.state.pubsub.broker.topics();
+    let text = "x".repeat(MAX_MESSAGE_BYTES - 16);
+    let (mut sent, client) = (0u64, reqwest::Client::new());
+    while topics.subscriber_count() == 2 {
+        sent += 1;
+        assert!(sent < 20_000, "the stalled subscriber was never dropped");
+        let response = client
+            .post(server.url("/api/pubsub/publish"))
+            .json(&message(Some(room), "news", &format!("{sent}{text}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+        match frame(reader).await {
+            BrokerFrame::Message { delivery } => assert_eq!(delivery.seq, sent),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    sent
+}
+
 #[tokio::test]
 async fn a_subscriber_that_stops_reading_is_dropped_and_every_frame_it_got_is_whole() {
     // Written to directly, a socket whose client reads nothing fills; what it could not take
@@ -572,24 +601,7 @@ async fn a_subscriber_that_stops_reading_is_dropped_and_every_frame_it_got_is_wh
     let mut reader = open(&base, &format!("as=client-1&room={room}")).await;
     subscribe(&mut reader, "news", None).await;
     let topics = server.state.pubsub.broker.topics().clone();
-    let text = "x".repeat(MAX_MESSAGE_BYTES - 16);
-    let (mut sent, client) = (0u64, reqwest::Client::new());
-    while topics.subscriber_count() == 2 {
-        sent += 1;
-        assert!(sent < 20_000, "the stalled subscriber was never dropped");
-        let response = client
-            .post(format!("{base}/api/pubsub/publish"))
-            .json(&message(Some(&room), "news", &format!("{sent}{text}")))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 202);
-        // The reader keeps up.
-        match frame(&mut reader).await {
-            BrokerFrame::Message { delivery } => assert_eq!(delivery.seq, sent),
-            other => panic!("unexpected {other:?}"),
-        }
-    }
+    let sent = publish_until_dropped(&server, &room, &mut reader).await;
     // Now it reads: whole frames, seq 1, 2, 3, … then the end.
     let mut expected = 1;
     loop {
@@ -1057,24 +1069,7 @@ async fn an_event_stream_that_stops_reading_is_dropped_with_a_reason_after_whole
     let mut stalled = Events::open(url, None).await;
     let mut reader = open(&base, &format!("as=client-1&room={room}")).await;
     subscribe(&mut reader, "news", None).await;
-    let topics = server.state.pubsub.broker.topics().clone();
-    let text = "x".repeat(MAX_MESSAGE_BYTES - 16);
-    let mut sent = 0u64;
-    while topics.subscriber_count() == 2 {
-        sent += 1;
-        assert!(sent < 20_000, "the stalled stream was never dropped");
-        let response = post_publish(
-            &base,
-            "",
-            &message(Some(&room), "news", &format!("{sent}{text}")),
-        )
-        .await;
-        assert_eq!(response.status(), 202);
-        match frame(&mut reader).await {
-            BrokerFrame::Message { delivery } => assert_eq!(delivery.seq, sent),
-            other => panic!("unexpected {other:?}"),
-        }
-    }
+    let sent = publish_until_dropped(&server, &room, &mut reader).await;
     let mut expected = 1;
     loop {
         let event = stalled

@@ -52,19 +52,15 @@ pub fn config(limits: &Limits) -> WebSocketConfig {
 pub fn for_error(err: &axum::Error) -> Option<CloseFrame> {
     // axum's error wraps the tungstenite error its WebSocket reads with (the same version).
     let inner = std::error::Error::source(err).and_then(|e| e.downcast_ref::<Error>());
-    let (code, reason) = code_and_reason(inner?)?;
+    let (code, reason) = for_tungstenite_error(inner?)?;
     Some(CloseFrame {
         code,
         reason: Utf8Bytes::from(reason),
     })
 }
 
-/// [`for_error`] for a socket read with tungstenite itself.
+/// [`for_error`]'s code and reason, for a socket read with tungstenite itself.
 pub fn for_tungstenite_error(err: &Error) -> Option<(u16, String)> {
-    code_and_reason(err)
-}
-
-fn code_and_reason(err: &Error) -> Option<(u16, String)> {
     Some(match err {
         Error::Capacity(CapacityError::MessageTooLong { max_size, .. }) => {
             (1009, format!("message too big: at most {max_size} bytes"))

@@ -195,14 +195,11 @@ impl AsyncWrite for SocketIo {
 
     /// The shared socket is closed when its last holder lets go of it (the task and, while it
     /// is subscribed, the publisher's handle); here its tail is only written out.
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            SocketIo::Shared(socket) => {
-                let mut state = socket.lock();
-                socket.poll_unwritten(&mut state, cx)
-            }
-            SocketIo::Upgraded(io) => Pin::new(io).poll_shutdown(cx),
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let SocketIo::Upgraded(io) = self.as_mut().get_mut() {
+            return Pin::new(io).poll_shutdown(cx);
         }
+        self.poll_flush(cx)
     }
 }
 
@@ -261,8 +258,8 @@ impl Direct {
         taken
     }
 
-    /// For the task: it is about to write frames of its own (answers, pings): publishers queue
-    /// behind them until it is [`done`](Direct::done).
+    /// For the task: it is about to write frames of its own (answers to the client): publishers
+    /// queue behind them until it is [`done`](Direct::done).
     pub fn busy(&self) {
         self.0.lock().busy = true;
     }

@@ -122,10 +122,12 @@ pub trait Conversation: Send + 'static {
     fn next(&mut self) -> impl Future<Output = Next> + Send;
 
     /// Offered, on a socket that can be shared (plain HTTP/1.1, no shaped link), a handle for
-    /// writing to it from outside this socket's task ([`Direct`]). Kept by a conversation that
-    /// can use it; every frame it writes that way bypasses the trace.
-    fn attach(&mut self, direct: Direct) {
+    /// writing to it from outside this socket's task ([`Direct`]); `true` when the conversation
+    /// keeps it (every frame written that way bypasses the trace). Only then does the loop
+    /// mark its own writes for publishers to wait behind.
+    fn attach(&mut self, direct: &Direct) -> bool {
         let _ = direct;
+        false
     }
 }
 
@@ -425,10 +427,10 @@ async fn run<C: Conversation>(
     let mut outbox: OnTheWay = VecDeque::new();
     // A plain connection can be written to by a publisher directly (`shared_socket`), unless
     // frames go over a shaped link, where each waits for the link.
-    let direct = socket.get_ref().direct().filter(|_| on_link.is_none());
-    if let Some(direct) = &direct {
-        conversation.attach(direct.clone());
-    }
+    let direct = socket
+        .get_ref()
+        .direct()
+        .filter(|direct| on_link.is_none() && conversation.attach(direct));
     let stopped = state.stopped();
     tokio::pin!(stopped);
     let ping_every = C::PING_EVERY;

@@ -385,21 +385,12 @@ impl Subscriber {
     }
 
     /// From now on, deliveries are written to `direct` (this subscriber's socket) at once when
-    /// it can take them, instead of waking its task.
+    /// it can take them, instead of waking its task. Called before it subscribes to anything:
+    /// each subscription copies the slot's way of reaching it.
     pub fn write_directly(&self, direct: Direct) {
-        let mut inner = self.topics.lock();
-        let Some(slot) = inner.slots.get_mut(&self.id) else {
-            return;
-        };
-        slot.follower.direct = Some(direct);
-        let (room, follower) = (slot.room.clone(), slot.follower.clone());
-        let topics: Vec<String> = slot.topics.iter().cloned().collect();
-        if let Some(room) = inner.rooms.get_mut(&room) {
-            for topic in topics {
-                if let Some(t) = room.topics.get_mut(&topic) {
-                    t.subscribers.insert(self.id, follower.clone());
-                }
-            }
+        if let Some(slot) = self.topics.lock().slots.get_mut(&self.id) {
+            debug_assert!(slot.topics.is_empty(), "attached before subscribing");
+            slot.follower.direct = Some(direct);
         }
     }
 }
@@ -587,8 +578,9 @@ impl Topics {
     }
 
     /// Hands `envelope` to every local subscriber of its topic and keeps it in the history.
-    /// Returns how many subscribers it was handed to (written or queued). A subscriber whose queue is full is
-    /// dropped with a reason (and a note on its run's diagram); the others are not held up.
+    /// Returns how many subscribers it was handed to (written or queued). A subscriber whose
+    /// queue is full is dropped with a reason (and a note on its run's diagram); the others are
+    /// not held up.
     pub fn fan_out(&self, envelope: &Envelope) -> usize {
         self.fan_out_locked(&mut self.lock(), envelope)
     }
@@ -612,12 +604,12 @@ impl Topics {
             t.history.pop_front();
         }
         t.history.push_back(delivery.clone());
-        let (mut queued, mut written) = (0, 0);
+        let (mut handed, mut written) = (0, 0);
         let mut too_slow = Vec::new();
         for (&id, follower) in &t.subscribers {
             match follower.hand(&delivery) {
                 Ok(direct) => {
-                    queued += 1;
+                    handed += 1;
                     written += u64::from(direct);
                 }
                 Err(mpsc::error::TrySendError::Full(_)) => too_slow.push(id),
@@ -634,7 +626,7 @@ impl Topics {
             }
         }
         self.written_directly.fetch_add(written, Ordering::Relaxed);
-        queued
+        handed
     }
 
     /// Puts a note on the broker's lifeline of every run with a subscriber here (Redis lost, back).
