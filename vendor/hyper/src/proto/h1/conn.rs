@@ -498,7 +498,16 @@ where
             return Poll::Pending;
         }
 
-        let num_read = ready!(self.force_io_read(cx)).map_err(crate::Error::new_io)?;
+        // Patternscope: a read that holds no buffer while there is nothing to read (was
+        // `self.force_io_read(cx)`).
+        let result = ready!(self.io.poll_read_eof_check(cx));
+        let num_read = result
+            .map_err(|e| {
+                trace!(error = %e, "mid_message_detect_eof; io error");
+                self.state.close();
+                e
+            })
+            .map_err(crate::Error::new_io)?;
 
         if num_read == 0 {
             trace!("found unexpected EOF on busy connection: {:?}", self.state);
@@ -650,7 +659,12 @@ where
             Ok(encoder) => {
                 debug_assert!(self.state.cached_headers.is_none());
                 debug_assert!(head.headers.is_empty());
-                self.state.cached_headers = Some(head.headers);
+                // Patternscope: a response of unknown length (chunked: perhaps an event
+                // stream, open for hours) does not keep its emptied header map for the next
+                // message; one of known length does, as upstream.
+                if !encoder.is_chunked() {
+                    self.state.cached_headers = Some(head.headers);
+                }
 
                 #[cfg(feature = "client")]
                 {
@@ -854,6 +868,11 @@ where
 
     pub(crate) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         ready!(Pin::new(&mut self.io).poll_flush(cx))?;
+        // Patternscope: everything written, and the body's next bytes yet to come (an event
+        // stream between events): the write buffer's memory goes back until they do.
+        if let Writing::Body(_) = self.state.writing {
+            self.io.release_write_buf();
+        }
         self.try_keep_alive(cx);
         trace!("flushed({}): {:?}", T::LOG, self.state);
         Poll::Ready(Ok(()))

@@ -141,6 +141,14 @@ where
         &mut buf.bytes
     }
 
+    /// Patternscope: lets the write buffer's memory go when it holds nothing to write.
+    pub(super) fn release_write_buf(&mut self) {
+        if self.write_buf.remaining() == 0 {
+            self.write_buf.headers = Cursor::new(Vec::new());
+            self.write_buf.queue = BufList::new();
+        }
+    }
+
     pub(super) fn write_buf(&mut self) -> &mut WriteBuf<B> {
         &mut self.write_buf
     }
@@ -257,6 +265,36 @@ where
                     self.read_buf.advance_mut(n);
                 }
                 self.read_buf_strategy.record(n);
+                Poll::Ready(Ok(n))
+            }
+            Poll::Pending => {
+                self.read_blocked = true;
+                Poll::Pending
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+        }
+    }
+
+    /// Patternscope: the read that watches for the peer's EOF while a response is in flight
+    /// (`Conn::mid_message_detect_eof`). With nothing buffered it lets the read buffer go and
+    /// reads into a few bytes of stack: a long response (an event stream) then holds no read
+    /// buffer while it waits. Upstream reserves a full buffer here, a new one when the request
+    /// still shares the old one. Bytes that do arrive (a pipelined request) are kept as usual.
+    pub(crate) fn poll_read_eof_check(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        if !self.read_buf.is_empty() {
+            return self.poll_read_from_io(cx);
+        }
+        if self.read_buf.capacity() > 0 {
+            self.read_buf = BytesMut::new();
+        }
+        self.read_blocked = false;
+        let mut early = [std::mem::MaybeUninit::<u8>::uninit(); 64];
+        let mut buf = ReadBuf::uninit(&mut early);
+        match Pin::new(&mut self.io).poll_read(cx, buf.unfilled()) {
+            Poll::Ready(Ok(())) => {
+                let n = buf.filled().len();
+                trace!("received {} bytes mid-message", n);
+                self.read_buf.extend_from_slice(buf.filled());
                 Poll::Ready(Ok(n))
             }
             Poll::Pending => {
@@ -535,7 +573,11 @@ pub(super) struct WriteBuf<B> {
 impl<B: Buf> WriteBuf<B> {
     fn new(strategy: WriteStrategy) -> WriteBuf<B> {
         WriteBuf {
-            headers: Cursor::new(Vec::with_capacity(INIT_BUFFER_SIZE)),
+            // Patternscope: allocated on the first write, and only as large as what is
+            // written (was `Vec::with_capacity(INIT_BUFFER_SIZE)` for every connection). An
+            // event stream's connection writes a head of a few hundred bytes, then small
+            // events: it need not hold 8 KiB for its whole life.
+            headers: Cursor::new(Vec::new()),
             max_buf_size: DEFAULT_MAX_BUFFER_SIZE,
             queue: BufList::new(),
             strategy,
