@@ -498,16 +498,7 @@ where
             return Poll::Pending;
         }
 
-        // Patternscope: a read that holds no buffer while there is nothing to read (was
-        // `self.force_io_read(cx)`).
-        let result = ready!(self.io.poll_read_eof_check(cx));
-        let num_read = result
-            .map_err(|e| {
-                trace!(error = %e, "mid_message_detect_eof; io error");
-                self.state.close();
-                e
-            })
-            .map_err(crate::Error::new_io)?;
+        let num_read = ready!(self.force_io_read(cx)).map_err(crate::Error::new_io)?;
 
         if num_read == 0 {
             trace!("found unexpected EOF on busy connection: {:?}", self.state);
@@ -521,7 +512,9 @@ where
     fn force_io_read(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         debug_assert!(!self.state.is_read_closed());
 
-        let result = ready!(self.io.poll_read_from_io(cx));
+        // Patternscope: both callers only watch for EOF with nothing buffered; this read holds
+        // no buffer while there is nothing to read (was `self.io.poll_read_from_io(cx)`).
+        let result = ready!(self.io.poll_read_eof_check(cx));
         Poll::Ready(result.map_err(|e| {
             trace!(error = %e, "force_io_read; io error");
             self.state.close();

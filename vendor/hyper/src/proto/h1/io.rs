@@ -275,15 +275,14 @@ where
         }
     }
 
-    /// Patternscope: the read that watches for the peer's EOF while a response is in flight
-    /// (`Conn::mid_message_detect_eof`). With nothing buffered it lets the read buffer go and
-    /// reads into a few bytes of stack: a long response (an event stream) then holds no read
-    /// buffer while it waits. Upstream reserves a full buffer here, a new one when the request
-    /// still shares the old one. Bytes that do arrive (a pipelined request) are kept as usual.
+    /// Patternscope: the read that watches for the peer's EOF with nothing buffered
+    /// (`Conn::force_io_read`: while a response is in flight, or a client's connection is
+    /// idle). It lets the read buffer go and reads into a few bytes of stack: a long response
+    /// (an event stream) then holds no read buffer while it waits. Upstream reserves a full
+    /// buffer here, a new one when the request still shares the old one. Bytes that do arrive
+    /// (a pipelined request) are kept as usual.
     pub(crate) fn poll_read_eof_check(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        if !self.read_buf.is_empty() {
-            return self.poll_read_from_io(cx);
-        }
+        debug_assert!(self.read_buf.is_empty());
         if self.read_buf.capacity() > 0 {
             self.read_buf = BytesMut::new();
         }
