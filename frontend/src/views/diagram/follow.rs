@@ -4,7 +4,10 @@
 
 use leptos::prelude::*;
 
-use super::{frame::Frames, scroll_box::ScrollBox};
+use super::{
+    frame::{Frames, before_next_frame},
+    scroll_box::ScrollBox,
+};
 use crate::model::{layout::Geometry, window as windowing};
 
 /// How far below the view (CSS px) the end followed at the frame before may be and still count
@@ -52,7 +55,7 @@ pub(super) fn follow(
             return;
         }
         reveal_pending.set_value(false);
-        request_animation_frame(move || {
+        before_next_frame(move || {
             let row = geometry.try_with_untracked(|g| windowing::latest_row(&g.arrows));
             if let Some(Some((y1, y2))) = row {
                 scroll_box.scroll_to_show(y1, y2);
@@ -63,7 +66,8 @@ pub(super) fn follow(
     // While the run is live the box follows its end, like a log being tailed: when the end drawn
     // at the frame before was in view (or it is the run's first), the new end is scrolled into
     // view. A reader who scrolled away from the end, to read an earlier exchange, stays there
-    // until they scroll back to it.
+    // until they scroll back to it. Checked at the start of the next frame, when what this frame
+    // drew is laid out (`frame`).
     let followed_end = StoredValue::new(None::<f64>);
     Effect::new(move |_| {
         frames.track();
@@ -71,18 +75,29 @@ pub(super) fn follow(
             followed_end.set_value(None);
             return;
         }
-        let Some((y1, y2)) = geometry.with_untracked(|g| windowing::latest_row(&g.arrows)) else {
-            return;
-        };
-        let Some(v) = scroll_box.measure() else {
-            return;
-        };
-        let following = followed_end
-            .get_value()
-            .is_none_or(|was| windowing::end_in_view(&v, was, FOLLOW_SLACK_PX));
-        if following {
-            scroll_box.scroll_to_show(y1, y2);
-        }
-        followed_end.set_value(Some(y2));
+        before_next_frame(move || follow_end(scroll_box, geometry, followed_end));
     });
+}
+
+/// Scrolls the latest row into view if the end followed before is still in view.
+fn follow_end(
+    scroll_box: ScrollBox,
+    geometry: Memo<Geometry>,
+    followed_end: StoredValue<Option<f64>>,
+) {
+    let Some(Some((y1, y2))) = geometry.try_with_untracked(|g| windowing::latest_row(&g.arrows))
+    else {
+        return;
+    };
+    let Some(v) = scroll_box.measure() else {
+        return;
+    };
+    let following = followed_end
+        .try_get_value()
+        .flatten()
+        .is_none_or(|was| windowing::end_in_view(&v, was, FOLLOW_SLACK_PX));
+    if following {
+        scroll_box.scroll_to_show(y1, y2);
+    }
+    followed_end.try_set_value(Some(y2));
 }

@@ -1,10 +1,12 @@
 //! Windowing in the page: the diagram's scroll box, measured against the drawing (at most once
-//! per animation frame after a scroll or a resize) to keep the window, the band of rows drawn
+//! per animation frame after a scroll or a resize, before any diagram is redrawn) to keep the
+//! window, the band of rows drawn
 //! ([`crate::model::window`] picks them), and scrolled as little as needed to show a row.
 
 use leptos::{html, prelude::*, svg};
 use wasm_bindgen::{JsCast, closure::Closure};
 
+use super::frame::before_next_frame;
 use crate::model::window::{self as windowing, Span, Viewport};
 
 /// The scroll box and the drawing in it. `Copy`: every field is a reactive handle or a flag.
@@ -92,7 +94,7 @@ impl ScrollBox {
             return;
         }
         self.pending.set_value(true);
-        request_animation_frame(move || {
+        before_next_frame(move || {
             self.pending.try_set_value(false);
             self.update_window();
         });
