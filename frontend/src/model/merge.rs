@@ -10,6 +10,8 @@ use std::collections::{HashMap, HashSet};
 
 use protocol::trace::{Actor, Detail, Kind, Message, Phase, RequestId, Transport};
 
+use super::phases::ON_THE_WIRE;
+
 /// One arrow of the diagram, every time on the browser's clock (µs since the run started).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Drawn {
@@ -65,7 +67,23 @@ fn sample(breq: &Message, browser_idx: &Index, server_idx: &Index) -> Option<(i6
     let bresp = browser_idx.get(&(rid, Kind::Response))?;
     let sreq = server_idx.get(&(rid, Kind::Request))?;
     let sresp = server_idx.get(&(rid, Kind::Response))?;
-    let (t0, t1, t2, t3) = (breq.sent_us?, sreq.recv_us?, sresp.sent_us?, bresp.recv_us?);
+    // The request left when it went on the wire, which the response's phases tell (Resource
+    // Timing's `requestStart`): a wait for one of the six connections, or for a connection to
+    // open, happens on the browser's side only and would skew the estimate by half its length.
+    let sent = breq.sent_us?;
+    let on_the_wire = bresp
+        .detail
+        .iter()
+        .flat_map(|d| &d.phases)
+        .find(|p| ON_THE_WIRE.contains(&p.name.as_str()))
+        .map(|p| p.start_us)
+        .filter(|&t| t >= sent);
+    let (t0, t1, t2, t3) = (
+        on_the_wire.unwrap_or(sent),
+        sreq.recv_us?,
+        sresp.sent_us?,
+        bresp.recv_us?,
+    );
     let round_trip = (t3 - t0) - (t2 - t1);
     let offset = ((t1 - t0) + (t2 - t3)) / 2;
     Some((round_trip, offset))
@@ -475,6 +493,32 @@ pub(crate) mod tests {
         assert_eq!(clock_offset(&b, &s, Some(123)), 7_000_000);
         assert_eq!(clock_offset(&[], &[], Some(123)), 123);
         assert_eq!(clock_offset(&[], &[], None), 0);
+    }
+
+    #[test]
+    fn a_wait_for_a_connection_does_not_skew_the_offset() {
+        // Asked for at 0, the request waited 20 ms for a connection and went out at 20 ms.
+        let (mut b, s) = exchange("1", 20_000, 50_000, 7_000_000);
+        b[0].sent_us = Some(0);
+        b[1].detail = Some(Detail {
+            phases: vec![
+                Phase {
+                    name: crate::model::phases::STALLED.into(),
+                    start_us: 0,
+                    dur_us: 20_000,
+                },
+                Phase {
+                    name: crate::model::phases::WAITING.into(),
+                    start_us: 20_000,
+                    dur_us: 52_000,
+                },
+            ],
+            ..Detail::default()
+        });
+        assert_eq!(clock_offset(&b, &s, None), 7_000_000);
+        // Without the phases, half the wait shows in the estimate.
+        b[1].detail = None;
+        assert_eq!(clock_offset(&b, &s, None), 7_010_000);
     }
 
     #[test]

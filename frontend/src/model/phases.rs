@@ -14,8 +14,14 @@ pub const BROWSER_PHASES: [&str; 5] = [QUEUED, CONNECTING, STALLED, WAITING, DOW
 
 /// The phases a HAR file gives each exchange, in order (see [`super::har`]).
 pub const HAR_PHASES: [&str; 7] = [
-    "blocked", "dns", "connect", "tls", "send", "wait", "receive",
+    "blocked", "dns", "connect", "tls", HAR_SEND, "wait", "receive",
 ];
+/// The HAR phase in which the request is written to the connection.
+pub const HAR_SEND: &str = "send";
+
+/// The phases that start when the request went on the wire (Resource Timing's `requestStart`),
+/// after any wait for a connection: the browser's and a HAR file's.
+pub const ON_THE_WIRE: [&str; 2] = [WAITING, HAR_SEND];
 
 /// Whether the waterfall draws a phase of this name as the browser's.
 pub fn is_browser_phase(name: &str) -> bool {
