@@ -60,6 +60,7 @@ use std::{future::Future, path::PathBuf, sync::Arc};
 
 use axum::{Json, Router, extract::State, middleware};
 use tokio::net::TcpListener;
+use tower::ServiceBuilder;
 use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -303,27 +304,36 @@ pub fn app(state: AppState) -> Router {
     let debug_routes = state.config.debug_routes;
     let (traced, _) = traced_api(debug_routes).split_for_parts();
     let (baseline, _) = baseline_api(debug_routes).split_for_parts();
+    // Each `Router::layer` call boxes every route once more, and a boxed route clones the whole
+    // stack below it on every request: the layers are grouped, one `layer` call per group.
     let api = traced
         .fallback(|| async { AppError::NotFound("no such API endpoint".into()) })
-        // axum's own rejections (405, a bad path or query) answer in the same JSON shape.
-        .layer(middleware::map_response(error::json_errors))
-        // Every request carrying `run` and `rid` is traced, whichever demo it belongs to.
-        .layer(server::around::AroundLayer(state.trace.clone()))
-        // Outside the recording: a run's link holds its requests before they are recorded and
-        // its responses after.
-        .layer(server::around::AroundLayer(state.links.clone()))
+        .layer(
+            ServiceBuilder::new()
+                // Outside the recording: a run's link holds its requests before they are
+                // recorded and its responses after.
+                .layer(server::around::AroundLayer(state.links.clone()))
+                // Every request carrying `run` and `rid` is traced, whichever demo it belongs to.
+                .layer(server::around::AroundLayer(state.trace.clone()))
+                // axum's own rejections (405, a bad path or query) answer in the same JSON shape.
+                .layer(middleware::map_response(error::json_errors)),
+        )
         // Merged after the trace layer, so never traced: the benchmarks' baseline.
         .merge(baseline)
-        // State-changing and expensive routes only from this server's own pages (or no page).
-        .layer(middleware::map_request_with_state(
-            state.clone(),
-            server::cross_site::refuse,
-        ))
-        // Outermost: who the client is and which host it addressed, once per request.
-        .layer(middleware::map_request_with_state(
-            state.trusted_proxies.clone(),
-            server::client::identify,
-        ));
+        .layer(
+            ServiceBuilder::new()
+                // Outermost: who the client is and which host it addressed, once per request.
+                .layer(middleware::map_request_with_state(
+                    state.trusted_proxies.clone(),
+                    server::client::identify,
+                ))
+                // State-changing and expensive routes only from this server's own pages (or
+                // no page).
+                .layer(middleware::map_request_with_state(
+                    state.clone(),
+                    server::cross_site::refuse,
+                )),
+        );
     let router = Router::new().nest("/api", api).with_state(state.clone());
     let router = match &state.config.dist {
         Some(dist) => router.fallback_service(server::static_files::service(dist)),
@@ -332,15 +342,17 @@ pub fn app(state: AppState) -> Router {
     // On every response: pages, static files, API answers and errors.
     let security = server::security::SecurityHeaders::for_dist(state.config.dist.as_deref());
     let instance = server::instance::InstanceHeader::new(state.config.instance_name());
-    router
-        .layer(middleware::map_response_with_state(
-            security,
-            server::security::add,
-        ))
-        .layer(middleware::map_response_with_state(
-            instance,
-            server::instance::add,
-        ))
+    router.layer(
+        ServiceBuilder::new()
+            .layer(middleware::map_response_with_state(
+                instance,
+                server::instance::add,
+            ))
+            .layer(middleware::map_response_with_state(
+                security,
+                server::security::add,
+            )),
+    )
 }
 
 /// `GET /api/health`: the server is up and answering, and which instance it is.
