@@ -11,14 +11,15 @@ test('four identical jobs, four patterns: the table measures what each lane real
   const sockets = [];
   page.on('websocket', (ws) => ws.url().includes('/api/push/ws') && sockets.push(ws.url()));
   await page.goto('/demo/compare');
-  // Eight steps 370 ms apart against a poll every 250 ms: each step lands 120 ms further into
+  // Eight steps 600 ms apart against a poll every 250 ms: each step lands 100 ms further into
   // the poll cycle than the one before, so the polled lane's waits spread over the whole cycle
   // and its median is about half a cycle (with steps a whole number of cycles apart, the updates
   // could all land just before a poll and tie with the pushed ones). Half a cycle is well above
   // what a busy main thread adds to any lane: four diagrams animating at once delay a handler
-  // by up to about 60 ms on a loaded test machine.
+  // by up to about 60 ms on a loaded test machine. And 4.8 s of polling makes more requests than
+  // the long polls' nine even when a loaded machine stretches each poll's cycle to 430 ms.
   await page.getByTestId('param-steps').fill('8');
-  await page.getByTestId('param-step-ms').fill('370');
+  await page.getByTestId('param-step-ms').fill('600');
   await page.getByTestId('param-interval').fill('250');
   await page.getByTestId('run').click();
   await expect(page.getByTestId('run')).toBeEnabled({ timeout: 20_000 });
