@@ -68,14 +68,24 @@ pub(super) fn follow(
     // view. A reader who scrolled away from the end, to read an earlier exchange, stays there
     // until they scroll back to it. Checked at the start of the next frame, when what this frame
     // drew is laid out (`frame`).
+    // At most one check waits for the frame: a hidden page redraws without frames, and would
+    // otherwise queue one per redraw until it is shown again.
     let followed_end = StoredValue::new(None::<f64>);
+    let check_pending = StoredValue::new(false);
     Effect::new(move |_| {
         frames.track();
         if whole || !growing.get_untracked() {
             followed_end.set_value(None);
             return;
         }
-        before_next_frame(move || follow_end(scroll_box, geometry, followed_end));
+        if check_pending.get_value() {
+            return;
+        }
+        check_pending.set_value(true);
+        before_next_frame(move || {
+            check_pending.try_set_value(false);
+            follow_end(scroll_box, geometry, followed_end);
+        });
     });
 }
 
