@@ -5,29 +5,33 @@
 # Usage: scripts/with-rabbitmq.sh COMMAND...
 set -euo pipefail
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-port=$(free_port)
-dist_port=$(free_port)
-epmd_port=$(free_port)
-node="patternscope$port@localhost"
-dir=$(mktemp -d)
-chmod 755 "$dir"
-mkdir -p "$dir/mnesia" "$dir/log"
-: > "$dir/rabbitmq.conf"
-echo '[].' > "$dir/enabled_plugins"
-# The broker runs as the rabbitmq user when we are root (it refuses root's home otherwise).
-as_rabbit=()
-if [ "$(id -u)" = 0 ] && id rabbitmq >/dev/null 2>&1; then
-  chown -R rabbitmq: "$dir"
-  as_rabbit=(runuser -u rabbitmq --)
-fi
-"${as_rabbit[@]}" env RABBITMQ_NODE_PORT="$port" RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 \
-  RABBITMQ_DIST_PORT="$dist_port" RABBITMQ_NODENAME="$node" RABBITMQ_MNESIA_BASE="$dir/mnesia" \
-  RABBITMQ_LOG_BASE="$dir/log" RABBITMQ_PID_FILE="$dir/rabbit.pid" \
-  RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins" RABBITMQ_CONFIG_FILE="$dir/rabbitmq" \
-  ERL_EPMD_PORT="$epmd_port" HOME="$dir" \
-  rabbitmq-server > "$dir/server.log" 2>&1 &
-pid=$!
+# One try: a broker on fresh ports, in a fresh folder ($dir, $pid, $port, $epmd_port).
+start() {
+  port=$(free_port)
+  dist_port=$(free_port)
+  epmd_port=$(free_port)
+  node="patternscope$port@localhost"
+  dir=$(mktemp -d)
+  chmod 755 "$dir"
+  mkdir -p "$dir/mnesia" "$dir/log"
+  : > "$dir/rabbitmq.conf"
+  echo '[].' > "$dir/enabled_plugins"
+  # The broker runs as the rabbitmq user when we are root (it refuses root's home otherwise).
+  as_rabbit=()
+  if [ "$(id -u)" = 0 ] && id rabbitmq >/dev/null 2>&1; then
+    chown -R rabbitmq: "$dir"
+    as_rabbit=(runuser -u rabbitmq --)
+  fi
+  "${as_rabbit[@]}" env RABBITMQ_NODE_PORT="$port" RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 \
+    RABBITMQ_DIST_PORT="$dist_port" RABBITMQ_NODENAME="$node" RABBITMQ_MNESIA_BASE="$dir/mnesia" \
+    RABBITMQ_LOG_BASE="$dir/log" RABBITMQ_PID_FILE="$dir/rabbit.pid" \
+    RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins" RABBITMQ_CONFIG_FILE="$dir/rabbitmq" \
+    ERL_EPMD_PORT="$epmd_port" HOME="$dir" \
+    rabbitmq-server > "$dir/server.log" 2>&1 &
+  pid=$!
+}
 stop() {
+  [ -n "${dir:-}" ] || return 0
   # SIGTERM is RabbitMQ's orderly stop; the CLI (rabbitmqctl stop) would need the node's cookie.
   local beam
   beam=$(cat "$dir/rabbit.pid" 2>/dev/null || true)
@@ -41,15 +45,22 @@ stop() {
   # The epmd this broker started listens on its own port (ERL_EPMD_PORT): end that one only.
   ERL_EPMD_PORT="$epmd_port" epmd -kill >/dev/null 2>&1 || true
   rm -rf "$dir"
+  dir=
 }
 trap stop EXIT
-for _ in $(seq 150); do
+# Up to three tries: once in a `make test` the broker exited at start with nothing in its log
+# (the same script started one a minute before and three just after).
+for try in 1 2 3; do
+  start
+  for _ in $(seq 150); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.2
+  done
   (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-  kill -0 "$pid" 2>/dev/null || break
-  sleep 0.2
+  echo "private RabbitMQ did not start (try $try of 3):"; tail -30 "$dir/server.log"
+  stop
+  [ "$try" -lt 3 ] || exit 1
 done
-if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-  echo "private RabbitMQ did not start:"; tail -30 "$dir/server.log"; exit 1
-fi
 echo "==> private RabbitMQ on 127.0.0.1:$port (node $node)"
 PATTERNSCOPE_TEST_AMQP="amqp://guest:guest@127.0.0.1:$port/%2f" "$@"
