@@ -22,12 +22,19 @@ start() {
     chown -R rabbitmq: "$dir"
     as_rabbit=(runuser -u rabbitmq --)
   fi
-  "${as_rabbit[@]}" env RABBITMQ_NODE_PORT="$port" RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 \
+  # Debian's rabbitmq-server is a wrapper that, run as the rabbitmq user, writes the broker's
+  # output to /var/log/rabbitmq (shared by every broker, overwritten by the next): the script it
+  # wraps is run directly, so a broker that fails says why in its own server.log.
+  local server=rabbitmq-server
+  if [ ${#as_rabbit[@]} -gt 0 ] && [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] && [ "$(command -v rabbitmq-server)" = /usr/sbin/rabbitmq-server ]; then
+    server=/usr/lib/rabbitmq/bin/rabbitmq-server
+  fi
+  (cd "$dir" && exec "${as_rabbit[@]}" env RABBITMQ_NODE_PORT="$port" RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 \
     RABBITMQ_DIST_PORT="$dist_port" RABBITMQ_NODENAME="$node" RABBITMQ_MNESIA_BASE="$dir/mnesia" \
     RABBITMQ_LOG_BASE="$dir/log" RABBITMQ_PID_FILE="$dir/rabbit.pid" \
     RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins" RABBITMQ_CONFIG_FILE="$dir/rabbitmq" \
     ERL_EPMD_PORT="$epmd_port" HOME="$dir" \
-    rabbitmq-server > "$dir/server.log" 2>&1 &
+    "$server") > "$dir/server.log" 2>&1 &
   pid=$!
 }
 stop() {
@@ -61,6 +68,7 @@ for try in 1 2 3; do
   echo "private RabbitMQ did not start (try $try of 3):"; tail -30 "$dir/server.log"
   stop
   [ "$try" -lt 3 ] || exit 1
+  sleep 2
 done
 echo "==> private RabbitMQ on 127.0.0.1:$port (node $node)"
 PATTERNSCOPE_TEST_AMQP="amqp://guest:guest@127.0.0.1:$port/%2f" "$@"
