@@ -55,8 +55,8 @@ stop() {
   dir=
 }
 trap stop EXIT
-# Up to three tries: once in a `make test` the broker exited at start with nothing in its log
-# (the same script started one a minute before and three just after).
+# Up to three tries: twice in a `make test` the broker exited at start, its cause lost to the
+# shared log above, while the same script started others before and after.
 for try in 1 2 3; do
   start
   for _ in $(seq 150); do

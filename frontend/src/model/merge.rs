@@ -435,6 +435,7 @@ fn drawn(m: &Message, key: String) -> Drawn {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::model::phases::{STALLED, WAITING};
     use protocol::trace::Observer;
     use protocol::trace::RunId;
 
@@ -503,12 +504,12 @@ pub(crate) mod tests {
         b[1].detail = Some(Detail {
             phases: vec![
                 Phase {
-                    name: crate::model::phases::STALLED.into(),
+                    name: STALLED.into(),
                     start_us: 0,
                     dur_us: 20_000,
                 },
                 Phase {
-                    name: crate::model::phases::WAITING.into(),
+                    name: WAITING.into(),
                     start_us: 20_000,
                     dur_us: 52_000,
                 },

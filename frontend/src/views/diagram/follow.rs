@@ -5,7 +5,7 @@
 use leptos::prelude::*;
 
 use super::{
-    frame::{Frames, before_next_frame},
+    frame::{Frames, before_next_frame, once_before_next_frame},
     scroll_box::ScrollBox,
 };
 use crate::model::{layout::Geometry, window as windowing};
@@ -67,9 +67,8 @@ pub(super) fn follow(
     // at the frame before was in view (or it is the run's first), the new end is scrolled into
     // view. A reader who scrolled away from the end, to read an earlier exchange, stays there
     // until they scroll back to it. Checked at the start of the next frame, when what this frame
-    // drew is laid out (`frame`).
-    // At most one check waits for the frame: a hidden page redraws without frames, and would
-    // otherwise queue one per redraw until it is shown again.
+    // drew is laid out (`frame`); one check at a time, since a hidden page redraws without
+    // frames and would otherwise queue one per redraw until it is shown again.
     let followed_end = StoredValue::new(None::<f64>);
     let check_pending = StoredValue::new(false);
     Effect::new(move |_| {
@@ -78,13 +77,8 @@ pub(super) fn follow(
             followed_end.set_value(None);
             return;
         }
-        if check_pending.get_value() {
-            return;
-        }
-        check_pending.set_value(true);
-        before_next_frame(move || {
-            check_pending.try_set_value(false);
-            follow_end(scroll_box, geometry, followed_end);
+        once_before_next_frame(check_pending, move || {
+            follow_end(scroll_box, geometry, followed_end)
         });
     });
 }

@@ -35,6 +35,19 @@ pub(super) fn before_next_frame(read: impl FnOnce() + 'static) {
     ask_for_frame();
 }
 
+/// [`before_next_frame`] unless `pending` says a read is waiting already: at most one waits.
+/// `pending` is cleared when the read runs.
+pub(super) fn once_before_next_frame(pending: StoredValue<bool>, read: impl FnOnce() + 'static) {
+    if pending.get_value() {
+        return;
+    }
+    pending.set_value(true);
+    before_next_frame(move || {
+        pending.try_set_value(false);
+        read();
+    });
+}
+
 fn ask_for_frame() {
     let ask = NEXT.with_borrow_mut(|n| !mem::replace(&mut n.requested, true));
     if ask {

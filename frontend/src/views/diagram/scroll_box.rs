@@ -1,12 +1,12 @@
 //! Windowing in the page: the diagram's scroll box, measured against the drawing (at most once
 //! per animation frame after a scroll or a resize, before any diagram is redrawn) to keep the
-//! window, the band of rows drawn
-//! ([`crate::model::window`] picks them), and scrolled as little as needed to show a row.
+//! window, the band of rows drawn ([`crate::model::window`] picks them), and scrolled as little
+//! as needed to show a row.
 
 use leptos::{html, prelude::*, svg};
 use wasm_bindgen::{JsCast, closure::Closure};
 
-use super::frame::before_next_frame;
+use super::frame::once_before_next_frame;
 use crate::model::window::{self as windowing, Span, Viewport};
 
 /// The scroll box and the drawing in it. `Copy`: every field is a reactive handle or a flag.
@@ -90,14 +90,9 @@ impl ScrollBox {
 
     /// Moves the window at the next animation frame (after a scroll or a resize).
     pub(super) fn schedule_window(self) {
-        if self.whole || self.pending.get_value() {
-            return;
+        if !self.whole {
+            once_before_next_frame(self.pending, move || self.update_window());
         }
-        self.pending.set_value(true);
-        before_next_frame(move || {
-            self.pending.try_set_value(false);
-            self.update_window();
-        });
     }
 
     /// Scrolls the box as little as needed to show the band `y1..y2` of the drawing, and draws
